@@ -1,0 +1,136 @@
+"""Store benchmark: 500k readings into each adapter, then a season of daily aggregates for 240 fields.
+
+Also measures, in the same run and on the same server, raw line-protocol writes (pre-formatted
+lines, 5k points per request) so the InfluxDB adapter can be compared with what the server itself
+takes. Run: ``python -m bench.store [--readings N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from panen.devservices import InfluxServer
+from sensors import Reading
+from storage import TimeSeriesStore, local_day, local_day_start_ms
+from storage.influx import InfluxStore
+from storage.sqlite import SqliteStore
+
+FIELDS = 240
+METRICS = ("air_temp_c", "soil_vwc_pct")
+SEASON_DAYS = 120
+BATCH = 5_000  # ingest's flush size
+START_DAY = dt.date(2026, 3, 1)
+
+
+def make_readings(total: int) -> list[Reading]:
+    """``total`` readings spread evenly over 240 fields, two metrics and a 120-day season."""
+    per_series = total // (FIELDS * len(METRICS))
+    step_ms = SEASON_DAYS * 86_400_000 // per_series
+    t0 = local_day_start_ms(START_DAY)
+    return [
+        Reading(
+            f"node-{f:03d}",
+            f"coop-{f // 10:02d}",
+            f"field-{f:03d}",
+            metric,
+            15.0 + (i % 97) * 0.1,
+            t0 + i * step_ms,
+        )
+        for i in range(per_series)
+        for f in range(FIELDS)
+        for metric in METRICS
+    ]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def write_all(store: TimeSeriesStore, readings: Sequence[Reading]) -> None:
+    for i in range(0, len(readings), BATCH):
+        store.write(readings[i : i + BATCH])
+
+
+def daily_query_ms(store: TimeSeriesStore, repeats: int = 5) -> tuple[float, int]:
+    end_day = local_day(local_day_start_ms(START_DAY) + (SEASON_DAYS - 1) * 86_400_000)
+    sites = [f"field-{f:03d}" for f in range(FIELDS)]
+    results: list[int] = []
+
+    def run() -> None:
+        results.append(
+            len(store.daily(site_ids=sites, metrics=METRICS, start_day=START_DAY, end_day=end_day))
+        )
+
+    times = [timed(run) * 1000 for _ in range(repeats)]
+    return statistics.median(times), results[-1]
+
+
+def raw_line_protocol_points_s(server: InfluxServer, readings: Sequence[Reading]) -> float:
+    """Pre-formatted line protocol, 5k points per uncompressed request: the server's own pace."""
+    httpx.post(f"{server.url}/query", data={"q": 'CREATE DATABASE "rawlp"'}).raise_for_status()
+    lines = [
+        f"{r.metric},coop={r.coop_id},node={r.node_id},site={r.site_id} "
+        f"value={r.value!r},quality=0i {r.ts_ms}"
+        for r in readings
+    ]
+    bodies = ["\n".join(lines[i : i + BATCH]) for i in range(0, len(lines), BATCH)]
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+
+        def send() -> None:
+            for body in bodies:
+                client.post(
+                    "/write", params={"db": "rawlp", "precision": "ms"}, content=body
+                ).raise_for_status()
+
+        return len(lines) / timed(send)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readings", type=int, default=500_000)
+    args = parser.parse_args(argv)
+    readings = make_readings(args.readings)
+    n = len(readings)
+    out: dict[str, object] = {"bench": "store", "readings": n, "fields": FIELDS, "season_days": SEASON_DAYS}
+    with tempfile.TemporaryDirectory(prefix="panen-bench-") as tmp:
+        server = InfluxServer(Path(tmp) / "influxd")
+        server.start()
+        try:
+            print(f"raw line protocol baseline ({n} points) ...", file=sys.stderr)
+            out["influx_raw_line_protocol_points_s"] = round(raw_line_protocol_points_s(server, readings))
+            server.create_database()
+            influx = InfluxStore(server.url)
+            print("InfluxDB adapter write ...", file=sys.stderr)
+            out["influx_write_readings_s"] = round(n / timed(lambda: write_all(influx, readings)))
+            out["influx_daily_query_ms"], out["influx_daily_rows"] = daily_query_ms(influx)
+            influx.close()
+        finally:
+            server.stop()
+        sqlite = SqliteStore(Path(tmp) / "ts.sqlite3")
+        print("SQLite adapter write ...", file=sys.stderr)
+        out["sqlite_write_readings_s"] = round(n / timed(lambda: write_all(sqlite, readings)))
+        out["sqlite_daily_query_ms"], out["sqlite_daily_rows"] = daily_query_ms(sqlite)
+        sqlite.close()
+    out["influx_adapter_vs_raw_line_protocol"] = round(
+        float(out["influx_write_readings_s"]) / float(out["influx_raw_line_protocol_points_s"]),  # type: ignore[arg-type]
+        3,
+    )
+    for key in ("influx_daily_query_ms", "sqlite_daily_query_ms"):
+        out[key] = round(float(out[key]), 1)  # type: ignore[arg-type]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

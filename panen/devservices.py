@@ -1,0 +1,206 @@
+"""Real InfluxDB and Mosquitto processes on free loopback ports, for tests and benchmarks.
+
+These run the Debian packages' binaries (``influxd`` from ``influxdb``, ``mosquitto``) with a
+generated config in a private folder, so tests exercise the real servers panen talks to in
+production, and several test runs can share a machine without clashing on ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+__all__ = ["InfluxServer", "MosquittoServer", "ServiceError", "find_binary", "free_port"]
+
+# Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
+_EXTRA_PATHS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+
+class ServiceError(RuntimeError):
+    """A service binary is missing or the service did not come up; the message says what to do."""
+
+
+def find_binary(name: str, package: str) -> str:
+    """Absolute path of ``name``, or :class:`ServiceError` naming the Debian package to install."""
+    found = shutil.which(name) or next(
+        (str(Path(d) / name) for d in _EXTRA_PATHS if (Path(d) / name).is_file()), None
+    )
+    if found is None:
+        raise ServiceError(f"{name} not found: install it with `apt-get install -y {package}`")
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class _Process:
+    """A child process with a log file, started and stopped on demand."""
+
+    name = "service"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / f"{self.name}.out"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start the process and wait until it answers."""
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with {self._proc.returncode}:\n{_tail(self.log_path)}"
+                )
+            if self._ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(f"{self.name} did not answer within {timeout_s:.0f} s:\n{_tail(self.log_path)}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop gracefully (SIGTERM), then SIGKILL if it does not exit in time."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power cut would."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class InfluxServer(_Process):
+    """An ``influxd`` (1.x, v1 HTTP API) on a free loopback port with its data in ``workdir``."""
+
+    name = "influxd"
+
+    def __init__(self, workdir: Path, *, database: str = "panen") -> None:
+        """Prepare the config; call :meth:`start`. The HTTP port stays the same across restarts."""
+        super().__init__(workdir)
+        self.database = database
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path = workdir / "influxdb.conf"
+        self.config_path.write_text(
+            f"""reporting-disabled = true
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{workdir}/meta"
+[data]
+  dir = "{workdir}/data"
+  wal-dir = "{workdir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+[logging]
+  level = "warn"
+"""
+        )
+
+    def _command(self) -> list[str]:
+        return [find_binary("influxd", "influxdb"), "-config", str(self.config_path)]
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def create_database(self, name: str | None = None) -> None:
+        """``CREATE DATABASE`` on this server (default: the configured database)."""
+        response = httpx.post(f"{self.url}/query", data={"q": f'CREATE DATABASE "{name or self.database}"'})
+        response.raise_for_status()
+
+    def drop_database(self, name: str | None = None) -> None:
+        """``DROP DATABASE`` on this server (default: the configured database)."""
+        response = httpx.post(f"{self.url}/query", data={"q": f'DROP DATABASE "{name or self.database}"'})
+        response.raise_for_status()
+
+
+class MosquittoServer(_Process):
+    """A ``mosquitto`` broker on a free loopback port. ``extra_config`` is appended to its config."""
+
+    name = "mosquitto"
+
+    def __init__(self, workdir: Path, *, extra_config: str = "") -> None:
+        """Prepare the config; call :meth:`start`. The port stays the same across restarts."""
+        super().__init__(workdir)
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.config_path = workdir / "mosquitto.conf"
+        self.config_path.write_text(
+            f"""per_listener_settings false
+listener {self.port} 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest file {workdir}/mosquitto.log
+log_type error
+log_type warning
+{"user root" if os.geteuid() == 0 else ""}
+{extra_config}
+"""
+        )
+
+    def _command(self) -> list[str]:
+        return [find_binary("mosquitto", "mosquitto"), "-c", str(self.config_path)]
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False

@@ -1,0 +1,29 @@
+"""What a reading is: the metric catalogue, the `Reading` record and its validator.
+
+``sensors`` imports nothing else of panen: it is the vocabulary every other package speaks.
+The metric catalogue (:mod:`sensors.catalogue`) is the platform's one glossary of names, units
+and plausible ranges; :mod:`sensors.reading` classifies each value as valid, implausible (kept,
+flagged) or invalid (refused with a reason code).
+"""
+
+from sensors.catalogue import CATALOGUE, Metric, metric_names
+from sensors.reading import (
+    Quality,
+    Reading,
+    Rejection,
+    RejectReason,
+    check_id,
+    make_reading,
+)
+
+__all__ = [
+    "CATALOGUE",
+    "Metric",
+    "Quality",
+    "Reading",
+    "RejectReason",
+    "Rejection",
+    "check_id",
+    "make_reading",
+    "metric_names",
+]

@@ -1,0 +1,176 @@
+"""The `Reading` record and the validator that admits, flags or refuses a value.
+
+Three outcomes, decided here and nowhere else:
+
+- **valid**: stored as is (quality 0);
+- **implausible**: a number outside the metric's plausible range; stored with quality 1 so a
+  forecast can ignore it while a person can still see it;
+- **invalid**: cannot be stored meaningfully (not a number, NaN, ±Inf, unknown metric, a
+  timestamp before 2000 or more than a day in the future, an identifier that storage cannot
+  carry); refused as a :class:`Rejection` whose ``reason`` is a stable code (used by ingest as
+  the dead-letter topic) and whose ``detail`` says what was wrong in words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from sensors.catalogue import CATALOGUE
+
+__all__ = [
+    "EARLIEST_TS_MS",
+    "FUTURE_TOLERANCE_MS",
+    "MAX_ID_LENGTH",
+    "Quality",
+    "Reading",
+    "RejectReason",
+    "Rejection",
+    "check_id",
+    "make_reading",
+]
+
+# 2000-01-01T00:00:00Z. Older timestamps come from nodes whose RTC reset to its epoch (1970 or 2000).
+EARLIEST_TS_MS = 946_684_800_000
+# A day of slack for clock drift between a node, its gateway and the server; more is a wrong clock.
+FUTURE_TOLERANCE_MS = 86_400_000
+# Identifiers become InfluxDB tag values and URL path segments; 128 characters is plenty for a DevEUI
+# or "sumberbrantas-f07" and keeps a hostile payload from inflating series keys.
+MAX_ID_LENGTH = 128
+
+
+class Quality(IntEnum):
+    """Quality flag stored beside each value."""
+
+    VALID = 0
+    IMPLAUSIBLE = 1
+
+
+class RejectReason(StrEnum):
+    """Why a value was refused. The values are stable: dashboards and dead-letter topics use them."""
+
+    UNKNOWN_METRIC = "unknown_metric"
+    NOT_A_NUMBER = "not_a_number"
+    NAN = "nan"
+    INFINITE = "infinite"
+    BAD_TIMESTAMP = "bad_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    ANCIENT_TIMESTAMP = "ancient_timestamp"
+    BAD_ID = "bad_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value of one metric from one node at one instant.
+
+    Attributes:
+        node_id: The sensor node that measured it.
+        coop_id: The cooperative the node belongs to.
+        site_id: The field or the cooperative's weather station the node stands in ("" if unassigned).
+        metric: A catalogue metric name.
+        value: The value in the metric's canonical unit.
+        ts_ms: UTC instant of the measurement, milliseconds since the Unix epoch.
+        quality: Whether the value lies in the metric's plausible range.
+    """
+
+    node_id: str
+    coop_id: str
+    site_id: str
+    metric: str
+    value: float
+    ts_ms: int
+    quality: Quality = Quality.VALID
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A value that was refused, with a stable reason code and a sentence for people."""
+
+    reason: RejectReason
+    detail: str
+    node_id: str = ""
+    metric: str = ""
+
+
+def check_id(kind: str, value: object, *, allow_empty: bool = False) -> Rejection | None:
+    """Check an identifier (node, cooperative, site) can be stored and queried safely.
+
+    Spaces, commas, quotes and equals signs are allowed (storage escapes them). Control characters
+    and backslashes are refused: line protocol cannot carry a newline in a tag, and a trailing
+    backslash is read differently by different InfluxDB versions.
+
+    Returns:
+        ``None`` when the identifier is acceptable, else a :class:`Rejection` with reason ``bad_id``.
+    """
+    if not isinstance(value, str):
+        return Rejection(RejectReason.BAD_ID, f"{kind} id must be a string, got {type(value).__name__}")
+    if not value:
+        if allow_empty:
+            return None
+        return Rejection(RejectReason.BAD_ID, f"{kind} id is empty")
+    if len(value) > MAX_ID_LENGTH:
+        return Rejection(RejectReason.BAD_ID, f"{kind} id is longer than {MAX_ID_LENGTH} characters")
+    if "\\" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return Rejection(
+            RejectReason.BAD_ID, f"{kind} id {value[:40]!r} contains a backslash or a control character"
+        )
+    return None
+
+
+def make_reading(
+    *,
+    node_id: str,
+    coop_id: str,
+    site_id: str,
+    metric: str,
+    value: object,
+    ts_ms: object,
+    now_ms: int,
+) -> Reading | Rejection:
+    """Validate one value and build a :class:`Reading`, or say why it is refused.
+
+    Args:
+        node_id: Node identifier.
+        coop_id: Cooperative identifier.
+        site_id: Field or weather-station identifier ("" when the node is not assigned).
+        metric: Catalogue metric name.
+        value: The value as decoded (must already be in the metric's canonical unit). Strings and
+            booleans are refused: codecs convert numbers sent as strings before calling this.
+        ts_ms: Measurement instant [ms since epoch, UTC], an integer.
+        now_ms: The receiving clock's current instant [ms since epoch, UTC].
+
+    Returns:
+        A :class:`Reading` (quality valid or implausible) or a :class:`Rejection`.
+    """
+    for kind, ident, allow_empty in (
+        ("node", node_id, False),
+        ("coop", coop_id, False),
+        ("site", site_id, True),
+    ):
+        bad = check_id(kind, ident, allow_empty=allow_empty)
+        if bad is not None:
+            return Rejection(bad.reason, bad.detail, node_id=str(node_id)[:MAX_ID_LENGTH], metric=str(metric))
+
+    def refuse(reason: RejectReason, detail: str) -> Rejection:
+        return Rejection(reason, detail, node_id=node_id, metric=str(metric)[:MAX_ID_LENGTH])
+
+    spec = CATALOGUE.get(metric) if isinstance(metric, str) else None
+    if spec is None:
+        return refuse(RejectReason.UNKNOWN_METRIC, f"metric {str(metric)[:60]!r} is not in the catalogue")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return refuse(RejectReason.NOT_A_NUMBER, f"{metric} value {str(value)[:40]!r} is not a number")
+    number = float(value)
+    if math.isnan(number):
+        return refuse(RejectReason.NAN, f"{metric} value is NaN")
+    if math.isinf(number):
+        return refuse(RejectReason.INFINITE, f"{metric} value is infinite")
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
+        return refuse(RejectReason.BAD_TIMESTAMP, f"timestamp {str(ts_ms)[:40]!r} is not an integer of ms")
+    if ts_ms < EARLIEST_TS_MS:
+        return refuse(RejectReason.ANCIENT_TIMESTAMP, f"timestamp {ts_ms} ms is before 2000-01-01")
+    if ts_ms > now_ms + FUTURE_TOLERANCE_MS:
+        ahead_h = (ts_ms - now_ms) / 3_600_000
+        return refuse(RejectReason.FUTURE_TIMESTAMP, f"timestamp is {ahead_h:.1f} h in the future")
+    quality = Quality.VALID if spec.is_plausible(number) else Quality.IMPLAUSIBLE
+    return Reading(node_id, coop_id, site_id, metric, number, ts_ms, quality)

@@ -1,0 +1,38 @@
+"""Everything that persists readings and forecasts: one port, two adapters with the same behaviour.
+
+- :class:`storage.base.TimeSeriesStore`: the protocol (write idempotently, raw, latest, daily
+  aggregates over WIB days, forecast points).
+- :class:`storage.influx.InfluxStore`: InfluxDB through its v1-compatible HTTP API (1.x, 2.x ≥ 2.5, 3.x).
+- :class:`storage.sqlite.SqliteStore`: the embedded default, one WAL-mode SQLite file.
+
+Errors (all raised as :class:`StoreError` subclasses, with the server's own message)::
+
+    StoreError
+    ├── StoreUnavailable   the store cannot be reached or is failing: retry later, spool meanwhile
+    ├── StoreAuthError     credentials refused: retrying will not help
+    └── StoreRejected      the store refused this data or query as malformed: retrying will not help
+"""
+
+from storage.base import (
+    DailyAggregate,
+    ForecastPoint,
+    StoreAuthError,
+    StoreError,
+    StoreRejected,
+    StoreUnavailable,
+    TimeSeriesStore,
+    local_day,
+    local_day_start_ms,
+)
+
+__all__ = [
+    "DailyAggregate",
+    "ForecastPoint",
+    "StoreAuthError",
+    "StoreError",
+    "StoreRejected",
+    "StoreUnavailable",
+    "TimeSeriesStore",
+    "local_day",
+    "local_day_start_ms",
+]

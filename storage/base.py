@@ -1,0 +1,182 @@
+"""The time-series store port: what every adapter does, and the records it speaks in.
+
+Semantics every adapter keeps (the contract tests in ``tests/storage`` check each of them):
+
+- A reading is identified by (node, metric, timestamp). Writing the same identity again replaces
+  the value and quality: the last write wins. This is what lets ingest retry a batch safely.
+- Times are UTC instants in milliseconds. Days for people and forecasts are *local days in
+  Asia/Jakarta* (WIB, UTC+7, no daylight saving): a reading at 17:30 UTC belongs to the next day.
+- Daily aggregates skip implausible values unless asked, so a stuck sensor reading 99 °C does not
+  warp a forecast.
+- Forecast points are kept apart from readings (their own measurement/table) and are identified by
+  (site, timestamp, value name); like readings, the last write wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from sensors import Reading
+
+__all__ = [
+    "WIB_OFFSET_MS",
+    "DailyAggregate",
+    "ForecastPoint",
+    "StoreAuthError",
+    "StoreError",
+    "StoreRejected",
+    "StoreUnavailable",
+    "TimeSeriesStore",
+    "local_day",
+    "local_day_start_ms",
+]
+
+# Asia/Jakarta has been UTC+7 without daylight saving since 1964, so a fixed offset is exact.
+WIB_OFFSET_MS = 7 * 3_600_000
+DAY_MS = 86_400_000
+
+
+class StoreError(Exception):
+    """Base of every storage error; ``str()`` carries the server's own message where there is one."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or failed on its side (connection refused, timeout, HTTP 5xx)."""
+
+
+class StoreAuthError(StoreError):
+    """The store refused the credentials (HTTP 401/403)."""
+
+
+class StoreRejected(StoreError):
+    """The store refused the data or the query itself (HTTP 4xx other than auth, a statement error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DailyAggregate:
+    """Summary of one metric at one site over one local (WIB) day.
+
+    Attributes:
+        site_id: Field or weather-station id.
+        metric: Catalogue metric name.
+        day: The local calendar day in Asia/Jakarta.
+        min: Smallest value of the day [metric unit].
+        mean: Arithmetic mean of the day's values [metric unit].
+        max: Largest value of the day [metric unit].
+        sum: Sum of the day's values [metric unit], e.g. daily rain from per-interval rain.
+        count: Number of values that day.
+    """
+
+    site_id: str
+    metric: str
+    day: dt.date
+    min: float
+    mean: float
+    max: float
+    sum: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastPoint:
+    """A set of named forecast values for one site, issued at one instant.
+
+    Attributes:
+        site_id: The field the forecast is for.
+        coop_id: The field's cooperative.
+        commodity: The crop being forecast.
+        ts_ms: Instant the forecast was issued [ms since epoch, UTC].
+        values: Named numbers, e.g. ``{"harvest_tonnes_p50": 41.2}``; names must be identifiers.
+    """
+
+    site_id: str
+    coop_id: str
+    commodity: str
+    ts_ms: int
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
+def local_day(ts_ms: int) -> dt.date:
+    """The Asia/Jakarta calendar day that contains the UTC instant ``ts_ms`` [ms]."""
+    return dt.date(1970, 1, 1) + dt.timedelta(days=(ts_ms + WIB_OFFSET_MS) // DAY_MS)
+
+
+def local_day_start_ms(day: dt.date) -> int:
+    """The UTC instant [ms] at which local day ``day`` begins in Asia/Jakarta (00:00 WIB)."""
+    return (day - dt.date(1970, 1, 1)).days * DAY_MS - WIB_OFFSET_MS
+
+
+@runtime_checkable
+class TimeSeriesStore(Protocol):
+    """The storage port. Adapters are thread-safe; ``close()`` releases connections."""
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        """Store readings idempotently (last write of a node/metric/timestamp wins).
+
+        Returns:
+            The number of readings written.
+
+        Raises:
+            StoreUnavailable: the store could not be reached; nothing can be assumed written.
+            StoreRejected: the store refused the data.
+        """
+        ...
+
+    def raw(
+        self,
+        *,
+        start_ms: int,
+        end_ms: int,
+        node_id: str | None = None,
+        site_id: str | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> list[Reading]:
+        """Readings with ``start_ms <= ts < end_ms`` of one node or one site, ordered by time then metric."""
+        ...
+
+    def latest(
+        self, *, node_ids: Sequence[str] | None = None, site_ids: Sequence[str] | None = None
+    ) -> list[Reading]:
+        """The most recent reading per node and metric (all nodes when no filter is given)."""
+        ...
+
+    def daily(
+        self,
+        *,
+        site_ids: Sequence[str],
+        metrics: Sequence[str],
+        start_day: dt.date,
+        end_day: dt.date,
+        include_implausible: bool = False,
+    ) -> list[DailyAggregate]:
+        """Aggregates per site, metric and WIB day for ``start_day <= day <= end_day``.
+
+        Days without readings are absent, not zero. Ordered by site, metric, day.
+        """
+        ...
+
+    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
+        """Store forecast points (last write of a site/timestamp/value name wins); returns how many."""
+        ...
+
+    def forecasts(
+        self,
+        *,
+        start_ms: int,
+        end_ms: int,
+        site_ids: Sequence[str] | None = None,
+        coop_ids: Sequence[str] | None = None,
+    ) -> list[ForecastPoint]:
+        """Forecast points issued in ``start_ms <= ts < end_ms``, ordered by site then time."""
+        ...
+
+    def ping(self) -> None:
+        """Return if the store answers; raise :class:`StoreError` otherwise."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. The store must not be used afterwards."""
+        ...

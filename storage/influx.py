@@ -1,0 +1,458 @@
+"""InfluxDB adapter over the v1-compatible HTTP API (line protocol ``/write``, InfluxQL ``/query``).
+
+One adapter serves InfluxDB 1.x, 2.x (≥ 2.5, bucket ``panen`` mapped to database ``panen``) and
+3.x, because all three serve this API. Portability rules, each found by trying real servers:
+
+- ``precision=ms`` on writes and ``epoch=ms`` on queries (``us``/``u`` are misread by some versions);
+- HTTP Basic ``user:token`` authentication (1.x refuses ``Authorization: Token``);
+- identifiers always double-quoted (``field`` is an InfluxQL keyword);
+- no ``rp`` parameter, so every version uses its default retention policy / bucket;
+- gzip bodies of about 1 MB;
+- per-statement errors arrive as HTTP 200 with ``results[i].error``; a type conflict is HTTP 400
+  "partial write"; ``CREATE DATABASE`` exists only on 1.x.
+
+Schema: one measurement per catalogue metric (``soil_vwc_pct``), tags ``coop``, ``node``, ``site``
+(omitted when empty), fields ``value`` (float) and ``quality`` (integer, 0 valid, 1 implausible).
+Grafana then reads naturally: ``SELECT mean("value") FROM "soil_vwc_pct" WHERE "site" = '…'``.
+Forecast points go to the measurement ``forecast`` with tags ``commodity``, ``coop``, ``site`` and one
+float field per forecast value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from sensors import CATALOGUE, Quality, Reading, metric_names
+from storage.base import (
+    DAY_MS,
+    WIB_OFFSET_MS,
+    DailyAggregate,
+    ForecastPoint,
+    StoreAuthError,
+    StoreError,
+    StoreRejected,
+    StoreUnavailable,
+    local_day,
+    local_day_start_ms,
+)
+
+__all__ = ["FORECAST_MEASUREMENT", "InfluxStore", "quote_ident", "quote_string"]
+
+FORECAST_MEASUREMENT = "forecast"
+# About 1 MB of line protocol per request: big enough to amortise HTTP and InfluxDB's per-request
+# WAL fsync, small enough to stay far below every version's request-size limit (25 MB on 1.x).
+_BODY_BYTES = 1_000_000
+# gzip level 1 compresses line protocol about 8x at a fraction of level 6's CPU cost.
+_GZIP_LEVEL = 1
+# Rows per chunk when streaming query results (1.x's default max-row-limit is 10,000 per response).
+_CHUNK_ROWS = 10_000
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL identifier, always double-quoted (``field`` and ``time`` are keywords)."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_string(value: str) -> str:
+    """An InfluxQL single-quoted string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _any_of(tag: str, values: Sequence[str]) -> str:
+    return "(" + " OR ".join(f"{quote_ident(tag)} = {quote_string(v)}" for v in values) + ")"
+
+
+def _from(measurements: Sequence[str]) -> str:
+    return ",".join(quote_ident(m) for m in measurements)
+
+
+def _tag_set(coop: str, node: str | None, site: str) -> str:
+    # Tags sorted by key, as InfluxDB recommends; an empty tag value is not allowed, so it is omitted.
+    parts = [f"coop={coop.translate(_TAG_ESCAPES)}"]
+    if node is not None:
+        parts.append(f"node={node.translate(_TAG_ESCAPES)}")
+    if site:
+        parts.append(f"site={site.translate(_TAG_ESCAPES)}")
+    return ",".join(parts)
+
+
+class InfluxStore:
+    """Time-series store on an InfluxDB server (see the module docstring for schema and rules)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str = "panen",
+        user: str | None = None,
+        token: str | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        """Prepare a client for ``url`` (e.g. ``http://127.0.0.1:8086``); nothing is sent yet.
+
+        Args:
+            url: Base URL of the server.
+            database: v1 database name (on 2.x, the name a DBRP mapping gives the bucket).
+            user: v1 user name; with a token and no user, "panen" is sent (2.x ignores it).
+            token: v1 password or 2.x/3.x API token, sent as the Basic password.
+            timeout_s: Per-request timeout [s].
+        """
+        self.url = url.rstrip("/")
+        self.database = database
+        auth = None
+        if token is not None or user is not None:
+            auth = httpx.BasicAuth(user or "panen", token or "")
+        self._client = httpx.Client(base_url=self.url, auth=auth, timeout=timeout_s)
+        self._tags_cache: dict[tuple[str, str, str], str] = {}
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
+
+    # ---- transport -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise StoreUnavailable(f"InfluxDB at {self.url} timed out: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+        if response.status_code < 300:
+            return response
+        message = _server_message(response)
+        status = response.status_code
+        if status in (401, 403):
+            raise StoreAuthError(f"InfluxDB refused the credentials ({status}): {message}")
+        if status == 404 and "database not found" in message:
+            # An operator's problem, not the data's: retrying after the database exists will work.
+            raise StoreUnavailable(
+                f"InfluxDB has no database {self.database!r} ({message}); on 1.x run "
+                f'CREATE DATABASE "{self.database}", on 2.x map a bucket to it (DBRP)'
+            )
+        if status >= 500 or status == 429:
+            raise StoreUnavailable(f"InfluxDB failed ({status}): {message}")
+        raise StoreRejected(f"InfluxDB rejected the request ({status}): {message}")
+
+    def _post_lines(self, lines: Iterable[str]) -> None:
+        params = {"db": self.database, "precision": "ms"}
+        headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+
+        def send(body: str) -> None:
+            data = gzip.compress(body.encode(), compresslevel=_GZIP_LEVEL)
+            self._request("POST", "/write", params=params, content=data, headers=headers)
+
+        # One request in flight while the next body is formatted: the server works on one core
+        # while Python formats on the other. Bodies still arrive in order, one at a time.
+        pending: Future[None] | None = None
+        try:
+            for body in _bodies(lines):
+                if pending is not None:
+                    pending.result()
+                pending = self._sender.submit(send, body)
+            if pending is not None:
+                pending.result()
+                pending = None
+        finally:
+            if pending is not None:  # formatting failed: let the request finish, keep the first error
+                pending.exception()
+
+    def query(self, statement: str) -> list[dict[str, Any]]:
+        """Run InfluxQL and return the series of the first statement, chunks merged.
+
+        Each series is a dict with ``name``, ``tags`` (dict, possibly empty), ``columns`` and ``values``.
+
+        Raises:
+            StoreRejected: the statement failed (bad syntax, unknown function): the server's message.
+        """
+        data = {
+            "db": self.database,
+            "q": statement,
+            "epoch": "ms",
+            "chunked": "true",
+            "chunk_size": _CHUNK_ROWS,
+        }
+        response = self._request("POST", "/query", data=data)
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for document in _json_documents(response.text):
+            if "error" in document:
+                raise StoreRejected(f"InfluxDB query failed: {document['error']}")
+            for result in document.get("results", []):
+                if "error" in result:
+                    raise StoreRejected(f"InfluxDB statement failed: {result['error']} in {statement[:200]}")
+                for series in result.get("series", []):
+                    tags = series.get("tags") or {}
+                    key = (series.get("name", ""), json.dumps(tags, sort_keys=True))
+                    if key in merged:
+                        merged[key]["values"].extend(series.get("values", []))
+                    else:
+                        merged[key] = {
+                            "name": series.get("name", ""),
+                            "tags": tags,
+                            "columns": series["columns"],
+                            "values": list(series.get("values", [])),
+                        }
+        return list(merged.values())
+
+    def create_database(self) -> None:
+        """``CREATE DATABASE`` (InfluxDB 1.x only; 2.x uses a bucket + DBRP, 3.x creates on first write)."""
+        self.query(f"CREATE DATABASE {quote_ident(self.database)}")
+
+    # ---- the store port --------------------------------------------------------------------
+
+    def _reading_lines(self, readings: Iterable[Reading]) -> Iterator[str]:
+        cache = self._tags_cache
+        for r in readings:
+            key = (r.coop_id, r.node_id, r.site_id)
+            tags = cache.get(key)
+            if tags is None:
+                tags = _tag_set(r.coop_id, r.node_id, r.site_id)
+                if len(cache) > 100_000:  # bound the cache; a fleet has a few thousand nodes
+                    cache.clear()
+                cache[key] = tags
+            value = float(r.value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise StoreRejected(f"{r.metric} of node {r.node_id!r} is not finite: {value}")
+            measurement = r.metric if r.metric in CATALOGUE else r.metric.translate(_MEASUREMENT_ESCAPES)
+            yield f"{measurement},{tags} value={value!r},quality={int(r.quality)}i {r.ts_ms}\n"
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        """Write readings as line protocol; see :meth:`storage.base.TimeSeriesStore.write`."""
+        count = 0
+
+        def counted() -> Iterator[str]:
+            nonlocal count
+            for line in self._reading_lines(readings):
+                count += 1
+                yield line
+
+        self._post_lines(counted())
+        return count
+
+    def raw(
+        self,
+        *,
+        start_ms: int,
+        end_ms: int,
+        node_id: str | None = None,
+        site_id: str | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> list[Reading]:
+        """Readings of a node and/or site in ``[start_ms, end_ms)``, by time, metric, node."""
+        names = metric_names() if metrics is None else list(metrics)
+        if not names:
+            return []
+        where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
+        if node_id is not None:
+            where.append(_any_of("node", [node_id]))
+        if site_id is not None:
+            where.append(_any_of("site", [site_id]))
+        statement = (
+            f'SELECT "value", "quality" FROM {_from(names)} WHERE {" AND ".join(where)} '
+            'GROUP BY "coop", "node", "site"'
+        )
+        readings = [
+            Reading(
+                s["tags"].get("node", ""),
+                s["tags"].get("coop", ""),
+                s["tags"].get("site", ""),
+                s["name"],
+                float(value),
+                int(ts),
+                Quality(int(quality or 0)),
+            )
+            for s in self.query(statement)
+            for ts, value, quality in s["values"]
+            if value is not None
+        ]
+        readings.sort(key=lambda r: (r.ts_ms, r.metric, r.node_id))
+        return readings
+
+    def latest(
+        self, *, node_ids: Sequence[str] | None = None, site_ids: Sequence[str] | None = None
+    ) -> list[Reading]:
+        """Newest reading per node and metric, ordered by node then metric."""
+        where: list[str] = []
+        for tag, values in (("node", node_ids), ("site", site_ids)):
+            if values is not None:
+                if not values:
+                    return []
+                where.append(_any_of(tag, values))
+        condition = f" WHERE {' AND '.join(where)}" if where else ""
+        statement = (
+            f'SELECT last("value") AS "value", "quality" FROM {_from(metric_names())}{condition} '
+            'GROUP BY "coop", "node", "site"'
+        )
+        newest: dict[tuple[str, str], Reading] = {}
+        for s in self.query(statement):
+            for ts, value, quality in s["values"]:
+                if value is None:
+                    continue
+                tags = s["tags"]
+                reading = Reading(
+                    tags.get("node", ""),
+                    tags.get("coop", ""),
+                    tags.get("site", ""),
+                    s["name"],
+                    float(value),
+                    int(ts),
+                    Quality(int(quality or 0)),
+                )
+                key = (reading.node_id, reading.metric)
+                # A node moved to another site has one series per assignment: keep the newest.
+                if key not in newest or newest[key].ts_ms < reading.ts_ms:
+                    newest[key] = reading
+        return [newest[k] for k in sorted(newest)]
+
+    def daily(
+        self,
+        *,
+        site_ids: Sequence[str],
+        metrics: Sequence[str],
+        start_day: dt.date,
+        end_day: dt.date,
+        include_implausible: bool = False,
+    ) -> list[DailyAggregate]:
+        """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`."""
+        if not site_ids or not metrics:
+            return []
+        start_ms = local_day_start_ms(start_day)
+        end_ms = local_day_start_ms(end_day) + DAY_MS
+        quality = "" if include_implausible else f' AND "quality" = {int(Quality.VALID)}'
+        # Buckets of 1 day offset by 17 h start at 17:00 UTC, which is 00:00 WIB.
+        offset_h = (DAY_MS - WIB_OFFSET_MS) // 3_600_000
+        statement = (
+            # mean = sum / count on our side: each InfluxQL aggregate is another pass over the points.
+            'SELECT min("value"), max("value"), sum("value"), count("value") '
+            f"FROM {_from(metrics)} WHERE {_any_of('site', site_ids)} AND time >= {start_ms}ms "
+            f'AND time < {end_ms}ms{quality} GROUP BY time(1d, {offset_h}h), "site" fill(none)'
+        )
+        out = [
+            DailyAggregate(
+                s["tags"].get("site", ""), s["name"], local_day(int(ts)), lo, total / n, hi, total, int(n)
+            )
+            for s in self.query(statement)
+            for ts, lo, hi, total, n in s["values"]
+            if n
+        ]
+        out.sort(key=lambda a: (a.site_id, a.metric, a.day))
+        return out
+
+    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
+        """Write forecast points to the ``forecast`` measurement; returns how many."""
+        count = 0
+
+        def lines() -> Iterator[str]:
+            nonlocal count
+            for p in points:
+                fields = []
+                for name, value in p.values.items():
+                    if not _IDENT_RE.match(name):
+                        raise StoreRejected(f"forecast value name {name!r} is not an identifier")
+                    fields.append(f"{name}={float(value)!r}")
+                if not fields:
+                    continue
+                count += 1
+                tags = (
+                    f"commodity={p.commodity.translate(_TAG_ESCAPES)},{_tag_set(p.coop_id, None, p.site_id)}"
+                )
+                yield f"{FORECAST_MEASUREMENT},{tags} {','.join(fields)} {p.ts_ms}\n"
+
+        self._post_lines(lines())
+        return count
+
+    def forecasts(
+        self,
+        *,
+        start_ms: int,
+        end_ms: int,
+        site_ids: Sequence[str] | None = None,
+        coop_ids: Sequence[str] | None = None,
+    ) -> list[ForecastPoint]:
+        """Forecast points issued in ``[start_ms, end_ms)``, ordered by site then time."""
+        where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
+        for tag, values in (("site", site_ids), ("coop", coop_ids)):
+            if values is not None:
+                if not values:
+                    return []
+                where.append(_any_of(tag, values))
+        statement = (
+            f"SELECT * FROM {quote_ident(FORECAST_MEASUREMENT)} WHERE {' AND '.join(where)} "
+            'GROUP BY "site", "coop", "commodity"'
+        )
+        points = []
+        for s in self.query(statement):
+            names = s["columns"][1:]
+            tags = s["tags"]
+            for row in s["values"]:
+                fields = {n: float(v) for n, v in zip(names, row[1:], strict=True) if v is not None}
+                if fields:
+                    points.append(
+                        ForecastPoint(
+                            tags.get("site", ""),
+                            tags.get("coop", ""),
+                            tags.get("commodity", ""),
+                            int(row[0]),
+                            fields,
+                        )
+                    )
+        points.sort(key=lambda p: (p.site_id, p.ts_ms, p.coop_id, p.commodity))
+        return points
+
+    def ping(self) -> None:
+        """``GET /ping``: raises :class:`StoreUnavailable` if the server does not answer."""
+        self._request("GET", "/ping")
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._sender.shutdown(wait=True)
+        self._client.close()
+
+
+def _bodies(lines: Iterable[str]) -> Iterator[str]:
+    batch: list[str] = []
+    size = 0
+    for line in lines:
+        batch.append(line)
+        size += len(line)
+        if size >= _BODY_BYTES:
+            yield "".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch)
+
+
+def _json_documents(text: str) -> Iterator[dict[str, Any]]:
+    """Chunked responses are JSON documents one after another; a plain response is just one."""
+    decoder = json.JSONDecoder()
+    index, end = 0, len(text)
+    while index < end:
+        while index < end and text[index].isspace():
+            index += 1
+        if index >= end:
+            return
+        try:
+            document, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            raise StoreError(
+                f"InfluxDB sent a response that is not JSON: {text[index : index + 200]!r}"
+            ) from exc
+        yield document
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or response.reason_phrase
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body)[:500]
+    return str(body)[:500]

@@ -1,0 +1,258 @@
+"""The embedded time-series store: one SQLite file in WAL mode.
+
+Why SQLite as the embedded default: it is in the standard library, survives a crash of the writing
+process without losing a committed batch (``synchronous=FULL``), and in WAL mode one writer process
+(ingest) and several reader processes (API, forecasts) use the same file at once without blocking
+each other. ``busy_timeout`` makes a second writer wait instead of failing.
+
+A reading's identity is (node, metric, timestamp, cooperative, site), the same as an InfluxDB point's
+series key plus time, so both adapters keep exactly the same "last write wins" behaviour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sensors import Quality, Reading
+from storage.base import (
+    DAY_MS,
+    WIB_OFFSET_MS,
+    DailyAggregate,
+    ForecastPoint,
+    StoreRejected,
+    StoreUnavailable,
+    local_day,
+    local_day_start_ms,
+)
+
+__all__ = ["SqliteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reading (
+    node TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    coop TEXT NOT NULL,
+    site TEXT NOT NULL,
+    value REAL NOT NULL,
+    quality INTEGER NOT NULL,
+    PRIMARY KEY (node, metric, ts, coop, site)
+) WITHOUT ROWID;
+-- Covering index: daily aggregates and site queries never read the table itself.
+CREATE INDEX IF NOT EXISTS reading_by_site ON reading (site, metric, ts, quality, value);
+CREATE TABLE IF NOT EXISTS forecast (
+    site TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    coop TEXT NOT NULL,
+    commodity TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (site, ts, name, coop, commodity)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS forecast_by_coop ON forecast (coop, ts);
+"""
+
+_UPSERT_READING = (
+    "INSERT INTO reading (node, metric, ts, coop, site, value, quality) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO UPDATE SET value = excluded.value, quality = excluded.quality"
+)
+_UPSERT_FORECAST = (
+    "INSERT INTO forecast (site, ts, name, coop, commodity, value) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO UPDATE SET value = excluded.value"
+)
+# Waiting this long for another process's write lock is better than failing an ingest batch.
+_BUSY_TIMEOUT_S = 30.0
+
+
+def _in_clause(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+    return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+class SqliteStore:
+    """Time-series store in one SQLite file (see the module docstring for the guarantees)."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (creating if needed) the store file at ``path``; parent folders are created too."""
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create folder for {self.path}: {exc}") from exc
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self._conn() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreRejected(f"{self.path}: {exc}") from exc
+
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        conn = self._conn()
+        try:
+            with conn:
+                conn.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreRejected(f"{self.path}: {exc}") from exc
+
+    def write(self, readings: Iterable[Reading]) -> int:
+        """Upsert readings in one transaction; see :meth:`storage.base.TimeSeriesStore.write`."""
+        rows = [
+            (r.node_id, r.metric, r.ts_ms, r.coop_id, r.site_id, r.value, int(r.quality)) for r in readings
+        ]
+        self._write_many(_UPSERT_READING, rows)
+        return len(rows)
+
+    def raw(
+        self,
+        *,
+        start_ms: int,
+        end_ms: int,
+        node_id: str | None = None,
+        site_id: str | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> list[Reading]:
+        """Readings of a node and/or site in ``[start_ms, end_ms)``, by time, metric, node."""
+        where = ["ts >= ?", "ts < ?"]
+        params: list[Any] = [start_ms, end_ms]
+        if node_id is not None:
+            where.append("node = ?")
+            params.append(node_id)
+        if site_id is not None:
+            where.append("site = ?")
+            params.append(site_id)
+        if metrics is not None:
+            if not metrics:
+                return []
+            clause, values = _in_clause("metric", metrics)
+            where.append(clause)
+            params += values
+        sql = (
+            "SELECT node, coop, site, metric, value, ts, quality FROM reading "
+            f"WHERE {' AND '.join(where)} ORDER BY ts, metric, node"
+        )
+        return [Reading(n, c, s, m, v, t, Quality(q)) for n, c, s, m, v, t, q in self._query(sql, params)]
+
+    def latest(
+        self, *, node_ids: Sequence[str] | None = None, site_ids: Sequence[str] | None = None
+    ) -> list[Reading]:
+        """Newest reading per node and metric, ordered by node then metric."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, values in (("node", node_ids), ("site", site_ids)):
+            if values is not None:
+                if not values:
+                    return []
+                clause, vals = _in_clause(column, values)
+                where.append(clause)
+                params += vals
+        # SQLite documents that bare columns in a max() aggregate come from the row holding the max.
+        sql = (
+            "SELECT node, coop, site, metric, value, max(ts), quality FROM reading "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY node, metric ORDER BY node, metric"
+        )
+        return [Reading(n, c, s, m, v, t, Quality(q)) for n, c, s, m, v, t, q in self._query(sql, params)]
+
+    def daily(
+        self,
+        *,
+        site_ids: Sequence[str],
+        metrics: Sequence[str],
+        start_day: dt.date,
+        end_day: dt.date,
+        include_implausible: bool = False,
+    ) -> list[DailyAggregate]:
+        """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`."""
+        if not site_ids or not metrics:
+            return []
+        site_clause, sites = _in_clause("site", site_ids)
+        metric_clause, names = _in_clause("metric", metrics)
+        quality = "" if include_implausible else f" AND quality = {int(Quality.VALID)}"
+        sql = (
+            f"SELECT site, metric, (ts + {WIB_OFFSET_MS}) / {DAY_MS} AS day, "
+            "min(value), avg(value), max(value), sum(value), count(*) FROM reading "
+            f"WHERE {site_clause} AND {metric_clause} AND ts >= ? AND ts < ?{quality} "
+            "GROUP BY site, metric, day ORDER BY site, metric, day"
+        )
+        params = [*sites, *names, local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS]
+        return [
+            DailyAggregate(s, m, local_day(d * DAY_MS), lo, mean, hi, total, n)
+            for s, m, d, lo, mean, hi, total, n in self._query(sql, params)
+        ]
+
+    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
+        """Upsert forecast points; see :meth:`storage.base.TimeSeriesStore.write_forecasts`."""
+        rows: list[tuple[Any, ...]] = []
+        count = 0
+        for p in points:
+            count += 1
+            rows += [(p.site_id, p.ts_ms, k, p.coop_id, p.commodity, float(v)) for k, v in p.values.items()]
+        self._write_many(_UPSERT_FORECAST, rows)
+        return count
+
+    def forecasts(
+        self,
+        *,
+        start_ms: int,
+        end_ms: int,
+        site_ids: Sequence[str] | None = None,
+        coop_ids: Sequence[str] | None = None,
+    ) -> list[ForecastPoint]:
+        """Forecast points issued in ``[start_ms, end_ms)``, ordered by site then time."""
+        where = ["ts >= ?", "ts < ?"]
+        params: list[Any] = [start_ms, end_ms]
+        for column, values in (("site", site_ids), ("coop", coop_ids)):
+            if values is not None:
+                if not values:
+                    return []
+                clause, vals = _in_clause(column, values)
+                where.append(clause)
+                params += vals
+        sql = (
+            "SELECT site, coop, commodity, ts, name, value FROM forecast "
+            f"WHERE {' AND '.join(where)} ORDER BY site, ts, coop, commodity, name"
+        )
+        groups: dict[tuple[str, str, str, int], dict[str, float]] = {}
+        for site, coop, commodity, ts, name, value in self._query(sql, params):
+            groups.setdefault((site, coop, commodity, ts), {})[name] = value
+        return [ForecastPoint(s, c, k, t, values) for (s, c, k, t), values in groups.items()]
+
+    def ping(self) -> None:
+        """Check the file can be read."""
+        self._query("SELECT 1", [])
+
+    def close(self) -> None:
+        """Close every connection this store opened, in any thread."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,53 @@
+"""Settings from the environment and .env, and the store they select."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from panen.settings import Settings, get_settings
+from panen.wiring import open_store
+from storage.influx import InfluxStore
+from storage.sqlite import SqliteStore
+
+
+def test_defaults_select_embedded_services(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATA_DIR", "MQTT_URL", "INFLUX_URL", "INFLUX_DB", "INFLUX_USER", "INFLUX_TOKEN"):
+        monkeypatch.delenv(f"PANEN_{name}", raising=False)
+    s = Settings()
+    assert (s.data_dir, s.mqtt_url, s.influx_url, s.influx_db) == (Path("data"), None, None, "panen")
+    store = open_store(s)
+    assert isinstance(store, SqliteStore)
+    store.close()
+    assert (tmp_path / "data" / "timeseries.sqlite3").is_file()
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "PANEN_INFLUX_URL=http://127.0.0.1:8086\nPANEN_INFLUX_TOKEN=t0k\nPANEN_MQTT_URL=\n"
+    )
+    monkeypatch.setenv("PANEN_INFLUX_DB", "kebun")
+    s = Settings()
+    assert s.influx_url == "http://127.0.0.1:8086"
+    assert s.influx_db == "kebun"
+    assert s.mqtt_url is None  # blank in .env means unset
+    assert s.influx_token is not None
+    assert s.influx_token.get_secret_value() == "t0k"
+    assert "t0k" not in repr(s)
+    store = open_store(s)
+    assert isinstance(store, InfluxStore)
+    store.close()
+
+
+def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_settings.cache_clear()
+    monkeypatch.setenv("PANEN_INFLUX_DB", "one")
+    first = get_settings()
+    monkeypatch.setenv("PANEN_INFLUX_DB", "two")
+    assert get_settings() is first
+    get_settings.cache_clear()
+    assert get_settings().influx_db == "two"
+    get_settings.cache_clear()
