@@ -34,8 +34,14 @@ class Settings(BaseSettings):
     influx_db: str = Field("panen", description="InfluxDB v1 database (on 2.x, the bucket's DBRP name).")
     influx_user: str | None = Field(None, description="InfluxDB v1 user; with 2.x/3.x any name works.")
     influx_token: SecretStr | None = Field(None, description="InfluxDB v1 password or 2.x/3.x API token.")
+    registry_file: Path | None = Field(
+        None,
+        description="Node registry (YAML/JSON: a nodes list or a fleet file) ingest attributes nodes with.",
+    )
+    log_format: str = Field("text", description="Log format of the services: text or json.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
-    @field_validator("mqtt_url", "influx_url", "influx_user", "influx_token", mode="before")
+    @field_validator("mqtt_url", "influx_url", "influx_user", "influx_token", "registry_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `PANEN_INFLUX_URL=` in a .env file means "not configured", not "the empty URL".

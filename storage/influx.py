@@ -54,6 +54,10 @@ _BODY_BYTES = 1_000_000
 _GZIP_LEVEL = 1
 # Rows per chunk when streaming query results (1.x's default max-row-limit is 10,000 per response).
 _CHUNK_ROWS = 10_000
+# InfluxDB keeps time as int64 nanoseconds: a bound outside that range matches nothing, silently.
+# Clamping makes "from the beginning to the end of time" queries behave as they do on SQLite.
+_MIN_MS = -9_223_372_036_854
+_MAX_MS = 9_223_372_036_854
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
@@ -67,6 +71,12 @@ def quote_ident(name: str) -> str:
 def quote_string(value: str) -> str:
     """An InfluxQL single-quoted string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _time_range(start_ms: int, end_ms: int) -> str:
+    start = min(max(start_ms, _MIN_MS), _MAX_MS)
+    end = min(max(end_ms, _MIN_MS), _MAX_MS)
+    return f"time >= {start}ms AND time < {end}ms"
 
 
 def _any_of(tag: str, values: Sequence[str]) -> str:
@@ -250,7 +260,7 @@ class InfluxStore:
         names = metric_names() if metrics is None else list(metrics)
         if not names:
             return []
-        where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
+        where = [_time_range(start_ms, end_ms)]
         if node_id is not None:
             where.append(_any_of("node", [node_id]))
         if site_id is not None:
@@ -378,7 +388,7 @@ class InfluxStore:
         coop_ids: Sequence[str] | None = None,
     ) -> list[ForecastPoint]:
         """Forecast points issued in ``[start_ms, end_ms)``, ordered by site then time."""
-        where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
+        where = [_time_range(start_ms, end_ms)]
         for tag, values in (("site", site_ids), ("coop", coop_ids)):
             if values is not None:
                 if not values:

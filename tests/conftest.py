@@ -33,7 +33,8 @@ def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxSe
 @pytest.fixture(scope="session")
 def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
     """A real mosquitto for the whole session."""
-    server = MosquittoServer(tmp_path_factory.mktemp("mosquitto"))
+    # Ingest's persistent sessions must be able to hold a whole test stream while ingest is down.
+    server = MosquittoServer(tmp_path_factory.mktemp("mosquitto"), extra_config="max_queued_messages 1000000")
     server.start()
     yield server
     server.stop()

@@ -54,6 +54,8 @@ def test_raw_range_is_half_open_and_filters(store: TimeSeriesStore) -> None:
     assert {r.node_id for r in store.raw(start_ms=T0, end_ms=T0 + 1, site_id="f2")} == {"n2"}
     assert store.raw(start_ms=T0, end_ms=T0 + HOUR, node_id="n1", metrics=[]) == []
     assert store.raw(start_ms=T0 + 2 * HOUR, end_ms=T0 + 3 * HOUR, node_id="n1") == []
+    # "All of time" works too, although InfluxDB cannot represent bounds this far out.
+    assert len(store.raw(start_ms=-(2**62), end_ms=2**62, node_id="n1")) == 3
 
 
 def test_rewrite_is_idempotent_last_write_wins(store: TimeSeriesStore) -> None:

@@ -1,0 +1,51 @@
+"""Prometheus metrics of one ingest process (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["IngestMetrics"]
+
+
+class IngestMetrics:
+    """The counters, gauges and histograms ingest exports on ``/metrics``."""
+
+    def __init__(self) -> None:
+        """Create every metric in a fresh registry."""
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter(
+            "panen_ingest_messages_received",
+            "MQTT messages received, by payload format",
+            ["format"],
+            registry=r,
+        )
+        self.readings_stored = Counter(
+            "panen_ingest_readings_stored",
+            "Readings written to the store (including replayed spool)",
+            registry=r,
+        )
+        self.readings_implausible = Counter(
+            "panen_ingest_readings_implausible", "Readings stored with quality flag implausible", registry=r
+        )
+        self.dead_letters = Counter(
+            "panen_ingest_dead_letters", "Refused messages and readings, by reason", ["reason"], registry=r
+        )
+        self.spool_readings = Gauge(
+            "panen_ingest_spool_readings", "Readings waiting in the spool", registry=r
+        )
+        self.spool_bytes = Gauge("panen_ingest_spool_bytes", "Bytes in the spool", registry=r)
+        self.spool_capacity = Gauge("panen_ingest_spool_capacity_bytes", "Spool size bound", registry=r)
+        self.write_seconds = Histogram(
+            "panen_ingest_store_write_seconds",
+            "Time to write one batch to the store",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "panen_ingest_store_errors", "Failed store writes, by kind", ["kind"], registry=r
+        )
+        self.connected = Gauge("panen_ingest_broker_connected", "1 while connected to the broker", registry=r)
+        self.pending = Gauge(
+            "panen_ingest_unacked_messages", "Messages received and not yet acknowledged", registry=r
+        )

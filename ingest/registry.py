@@ -1,0 +1,139 @@
+"""The node registry ingest consults: which cooperative and site a node belongs to, and which
+LoRaWAN node has which DevEUI and device profile.
+
+It is read from a YAML or JSON file: either a ``nodes`` list or a fleet file (``cooperatives`` with
+their ``fields`` and weather ``station``, each with a ``node``), so the simulator's fleet file serves
+as the registry for the demo. The API issue moves the registry into the database; ingest reloads the
+file when it changes, so adding a node needs no restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.topics import Format
+
+__all__ = ["Node", "NodeRegistry", "RegistryError", "nodes_from_document"]
+
+
+class RegistryError(Exception):
+    """The registry file is missing or malformed; the message names the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A registered node.
+
+    Attributes:
+        node_id: Node id (also its MQTT client id and topic segment for native/SenML nodes).
+        coop_id: Cooperative id.
+        site_id: Field or weather-station id.
+        format: Payload format it speaks.
+        dev_eui: LoRaWAN DevEUI, lower-case hex, or "".
+        profile: LoRaWAN device profile (see :data:`sensors.codecs.PROFILES`), or "".
+    """
+
+    node_id: str
+    coop_id: str
+    site_id: str
+    format: Format
+    dev_eui: str = ""
+    profile: str = ""
+
+
+def _node(entry: Mapping[str, Any], where: str) -> Node:
+    try:
+        fmt = Format(entry.get("format", "native"))
+        return Node(
+            node_id=str(entry["id"]),
+            coop_id=str(entry["coop"]),
+            site_id=str(entry.get("site", "")),
+            format=fmt,
+            dev_eui=str(entry.get("dev_eui", "")).lower(),
+            profile=str(entry.get("profile", "")),
+        )
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise RegistryError(
+            f"{where}: node entry {dict(entry) if isinstance(entry, Mapping) else entry!r} "
+            f"is malformed ({exc})"
+        ) from exc
+
+
+def nodes_from_document(doc: Any, where: str = "registry") -> list[Node]:
+    """Nodes from a parsed registry document (a ``nodes`` list or a fleet's ``cooperatives``)."""
+    if not isinstance(doc, Mapping):
+        raise RegistryError(f"{where}: expected a mapping with 'nodes' or 'cooperatives'")
+    nodes = [_node(e, where) for e in doc.get("nodes") or []]
+    for coop in doc.get("cooperatives") or []:
+        places = [*(coop.get("fields") or []), *([coop["station"]] if coop.get("station") else [])]
+        for place in places:
+            node = place.get("node")
+            if node:
+                nodes.append(_node({"coop": coop["id"], "site": place["id"], **node}, where))
+    return nodes
+
+
+class NodeRegistry:
+    """Thread-safe lookups by node id and by DevEUI, optionally backed by a file reloaded on change."""
+
+    def __init__(self, nodes: Iterable[Node] = (), *, path: Path | None = None) -> None:
+        """Hold ``nodes``; with ``path``, load it now and reload it in :meth:`refresh` when it changes."""
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Node] = {}
+        self._by_eui: dict[str, Node] = {}
+        self._path = path
+        self._mtime: float | None = None
+        self._set(list(nodes))
+        if path is not None:
+            self.refresh()
+
+    def _set(self, nodes: list[Node]) -> None:
+        by_id = {n.node_id: n for n in nodes}
+        by_eui = {n.dev_eui: n for n in nodes if n.dev_eui}
+        with self._lock:
+            self._by_id, self._by_eui = by_id, by_eui
+
+    def refresh(self) -> bool:
+        """Reload the file if it changed since the last load; returns whether it reloaded.
+
+        Raises:
+            RegistryError: the file is unreadable or malformed (the previous nodes stay in use).
+        """
+        if self._path is None:
+            return False
+        try:
+            mtime = os.stat(self._path).st_mtime
+        except OSError as exc:
+            raise RegistryError(f"cannot read node registry {self._path}: {exc.strerror}") from exc
+        if mtime == self._mtime:
+            return False
+        text = self._path.read_text()
+        try:
+            doc = json.loads(text) if self._path.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise RegistryError(f"node registry {self._path} is not valid YAML/JSON: {exc}") from exc
+        self._set(nodes_from_document(doc, str(self._path)))
+        self._mtime = mtime
+        return True
+
+    def by_id(self, node_id: str) -> Node | None:
+        """The node with this id, if registered."""
+        with self._lock:
+            return self._by_id.get(node_id)
+
+    def by_dev_eui(self, dev_eui: str) -> Node | None:
+        """The node with this DevEUI (any case), if registered."""
+        with self._lock:
+            return self._by_eui.get(dev_eui.lower())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_id)

@@ -1,0 +1,5 @@
+"""``python -m panen`` is the ``panen`` command."""
+
+from panen.cli import app
+
+app()

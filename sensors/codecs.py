@@ -1,0 +1,415 @@
+"""Payload codecs: pure functions from one MQTT payload to samples (metric, value, timestamp).
+
+One codec per format; none does I/O or knows which node sent the message (ingest finds that from
+the topic or the DevEUI). Every codec converts to the catalogue's canonical units and returns
+what it could not use as :class:`Problem` records with a stable reason, so ingest can keep the good
+samples of a partly bad message and dead-letter the rest.
+
+Formats:
+
+- **native JSON** (``panen/v1/{coop}/{node}/up``)::
+
+      {"ts": 1784000000000, "values": {"air_temp_c": 18.2, "soil_vwc_pct": 41.0}}
+      {"samples": [{"ts": 1784000000000, "values": {...}}, ...]}   # store-and-forward batch
+
+  ``ts`` is the device's UTC time in ms; a sample without one gets the arrival time (firmware should
+  always send it: a redelivered message is then stored once, not twice).
+- **SenML** (RFC 8428 JSON, ``panen/v1/{coop}/{node}/senml``): base name/time/unit/value, relative
+  times (``t`` < 2**28 s is relative to now), units converted (``/`` and the deprecated ``%`` are 0..1
+  ratios, ``%RH`` and ``%EL`` are percentages, ``S/m`` is 10 dS/m). Record names are catalogue metric
+  names; a record without a usable name is mapped by its unit (``%RH`` → air_rh_pct, ``%EL`` →
+  battery_pct); ``lat``/``lon`` records are location, not readings, and are skipped.
+- **The Things Stack v3** uplinks: ``uplink_message.decoded_payload`` mapped through the device
+  profile, timestamp from ``received_at``, RSSI/SNR of the best gateway.
+- **ChirpStack v4** ``up`` (``object`` through the profile, ``time``, ``rxInfo``) and ``status``
+  (``batteryLevel`` → battery_pct) events, parsed defensively (protobuf-JSON drops default values).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sensors.catalogue import CATALOGUE
+
+__all__ = [
+    "PROFILES",
+    "CodecError",
+    "Decoded",
+    "DeviceProfile",
+    "Problem",
+    "Sample",
+    "decode_chirpstack_v4",
+    "decode_native",
+    "decode_senml",
+    "decode_tts_v3",
+    "parse_json",
+    "parse_rfc3339_ms",
+    "resolve_senml",
+    "tts_dev_eui",
+]
+
+# RFC 8428 §4.5.3: a time below 2**28 seconds is relative to the current time.
+SENML_RELATIVE_LIMIT_S = 2**28
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A decoded value in the catalogue unit of ``metric``; not yet validated."""
+
+    metric: str
+    value: object
+    ts_ms: object
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A part of a payload that could not be used, with a stable reason code."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What a codec got out of one payload."""
+
+    samples: list[Sample] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: int = 0  # records that are not readings by design (e.g. SenML location)
+
+
+class CodecError(Exception):
+    """The whole payload is unusable; ``reason`` is a stable code, ``str()`` says why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_json(payload: bytes | bytearray) -> Any:
+    """Parse UTF-8 JSON; raise :class:`CodecError` ``bad_json`` with the parser's complaint."""
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CodecError("bad_json", f"payload is not JSON: {str(exc)[:120]}") from exc
+
+
+_FRACTION_RE = re.compile(r"\.(\d+)")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def parse_rfc3339_ms(text: object) -> int:
+    """An RFC 3339 timestamp (any fraction length, ``Z`` or offset) as UTC ms since the epoch."""
+    if not isinstance(text, str):
+        raise CodecError("bad_timestamp", f"timestamp {str(text)[:40]!r} is not an RFC 3339 string")
+    # Python parses at most microseconds; network servers send nanoseconds.
+    clean = _FRACTION_RE.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.strip(), count=1)
+    clean = clean.replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = dt.datetime.fromisoformat(clean)
+    except ValueError as exc:
+        raise CodecError("bad_timestamp", f"timestamp {text[:40]!r} is not RFC 3339") from exc
+    if parsed.tzinfo is None:
+        raise CodecError("bad_timestamp", f"timestamp {text[:40]!r} has no time zone")
+    return (parsed - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+# ---- native JSON ---------------------------------------------------------------------------
+
+
+def decode_native(message: Any, *, arrival_ms: int) -> Decoded:
+    """Decode panen's own JSON (see the module docstring) into samples."""
+    if isinstance(message, list):
+        entries: Any = message
+    elif isinstance(message, dict) and "samples" in message:
+        entries = message["samples"]
+    elif isinstance(message, dict):
+        entries = [message]
+    else:
+        raise CodecError("bad_payload", f"expected a JSON object or array, got {type(message).__name__}")
+    if not isinstance(entries, list):
+        raise CodecError("bad_payload", '"samples" must be an array')
+    out = Decoded()
+    for index, entry in enumerate(entries):
+        values = entry.get("values") if isinstance(entry, dict) else None
+        if not isinstance(values, dict):
+            out.problems.append(Problem("bad_payload", f'sample {index} has no "values" object'))
+            continue
+        ts = entry.get("ts", arrival_ms)
+        out.samples += [Sample(str(metric), value, ts) for metric, value in values.items()]
+    return out
+
+
+# ---- SenML ---------------------------------------------------------------------------------
+
+_SENML_NUMBER_KEYS = ("v",)
+_SENML_OTHER_VALUE_KEYS = ("vs", "vb", "vd")
+
+
+def resolve_senml(records: Any, *, now_s: float) -> list[dict[str, Any]]:
+    """Resolve SenML records (RFC 8428 §4.6): full names, absolute times [s], units, values.
+
+    Base fields apply to the record that carries them and every later one until replaced. Records
+    come back in input order, each with ``n``, ``t`` and, when present, ``u``, ``v``, ``vs``, ``vb``,
+    ``vd`` and ``s``.
+
+    Raises:
+        CodecError: ``bad_payload`` if the pack is not an array of objects or a base field is malformed.
+    """
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise CodecError("bad_payload", "SenML must be a JSON array of objects")
+    base_name, base_time, base_unit, base_value, base_sum = "", 0.0, None, 0.0, 0.0
+    resolved: list[dict[str, Any]] = []
+    for record in records:
+        if "bn" in record:
+            base_name = _senml_str(record["bn"], "bn")
+        if "bt" in record:
+            base_time = _senml_num(record["bt"], "bt")
+        if "bu" in record:
+            base_unit = _senml_str(record["bu"], "bu")
+        if "bv" in record:
+            base_value = _senml_num(record["bv"], "bv")
+        if "bs" in record:
+            base_sum = _senml_num(record["bs"], "bs")
+        if not any(k in record for k in ("v", "vs", "vb", "vd", "s")):
+            continue  # a record of base fields only
+        out: dict[str, Any] = {"n": base_name + _senml_str(record.get("n", ""), "n")}
+        t = base_time + (_senml_num(record["t"], "t") if "t" in record else 0.0)
+        out["t"] = now_s + t if t < SENML_RELATIVE_LIMIT_S else t
+        unit = record.get("u", base_unit)
+        if unit is not None:
+            out["u"] = unit
+        if "v" in record:
+            value = record["v"]
+            out["v"] = base_value + value if _is_number(value) else value
+        for key in _SENML_OTHER_VALUE_KEYS:
+            if key in record:
+                out[key] = record[key]
+        if "s" in record:
+            out["s"] = base_sum + record["s"] if _is_number(record["s"]) else record["s"]
+        resolved.append(out)
+    return resolved
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _senml_str(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise CodecError("bad_payload", f"SenML {key} must be a string")
+    return value
+
+
+def _senml_num(value: object, key: str) -> float:
+    if not _is_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
+        raise CodecError("bad_payload", f"SenML {key} must be a finite number")
+    return float(value)  # type: ignore[arg-type]
+
+
+# SenML unit -> (factor, offset) into the canonical unit of metrics measured in that kind of unit.
+_TO_PERCENT: dict[str, float] = {"/": 100.0, "%": 100.0, "%RH": 1.0, "%EL": 1.0}
+_UNIT_CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
+    "Cel": {"Cel": (1.0, 0.0), "K": (1.0, -273.15)},
+    "%": {unit: (factor, 0.0) for unit, factor in _TO_PERCENT.items()},
+    "dS/m": {"dS/m": (1.0, 0.0), "S/m": (10.0, 0.0)},
+    "mm": {"mm": (1.0, 0.0), "m": (1000.0, 0.0)},
+    "W/m2": {"W/m2": (1.0, 0.0)},
+    "m/s": {"m/s": (1.0, 0.0), "km/h": (1 / 3.6, 0.0)},
+    "V": {"V": (1.0, 0.0)},
+    "dBm": {"dBm": (1.0, 0.0)},
+    "dB": {"dB": (1.0, 0.0)},
+}
+# Records named by unit only (the RFC 8428 examples name the device in bn and nothing in n).
+_METRIC_BY_UNIT = {"%RH": "air_rh_pct", "%EL": "battery_pct"}
+_LOCATION_UNITS = frozenset({"lat", "lon"})
+
+
+def decode_senml(records: Any, *, now_ms: int) -> Decoded:
+    """Decode a SenML pack: resolve it, map names/units to catalogue metrics, convert units."""
+    out = Decoded()
+    for rec in resolve_senml(records, now_s=now_ms / 1000):
+        unit = rec.get("u")
+        if unit in _LOCATION_UNITS:
+            out.skipped += 1
+            continue
+        name = rec["n"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+        metric = name if name in CATALOGUE else _METRIC_BY_UNIT.get(unit or "")
+        if metric is None:
+            out.problems.append(
+                Problem("unknown_metric", f"SenML record {rec['n'][:60]!r} ({unit}) is not a metric")
+            )
+            continue
+        if "v" not in rec:
+            out.problems.append(
+                Problem("not_a_number", f"SenML record {rec['n'][:60]!r} has no numeric value")
+            )
+            continue
+        ts_ms = round(rec["t"] * 1000)
+        value = rec["v"]
+        if unit is not None and _is_number(value):
+            conversion = _UNIT_CONVERSIONS.get(CATALOGUE[metric].unit, {}).get(unit)
+            if conversion is None:
+                out.problems.append(
+                    Problem("bad_unit", f"SenML unit {unit!r} cannot be converted for {metric}")
+                )
+                continue
+            factor, offset = conversion
+            value = value * factor + offset
+        out.samples.append(Sample(metric, value, ts_ms))
+    return out
+
+
+# ---- LoRaWAN device profiles ---------------------------------------------------------------
+
+
+def _number(value: object) -> object:
+    """Decoders send some numbers as strings ("24.59"); anything else is passed on for validation."""
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+def _scaled(factor: float) -> Callable[[object], object]:
+    def convert(value: object) -> object:
+        number = _number(value)
+        return number * factor if _is_number(number) else number  # type: ignore[operator]
+
+    return convert
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    """How one device type's decoded fields map to catalogue metrics.
+
+    Attributes:
+        name: Profile id used in the node registry.
+        fields: decoded field name -> (metric, converter into the metric's unit).
+        ignored: decoded fields that are known but deliberately not stored, with the reason.
+    """
+
+    name: str
+    fields: Mapping[str, tuple[str, Callable[[object], object]]]
+    ignored: Mapping[str, str] = field(default_factory=dict)
+
+
+# Dragino LSE01 codec (TheThingsNetwork/lorawan-devices vendor/dragino/lse01-codec.yaml): moisture %
+# and temperatures as strings, conductivity in µS/cm (1 dS/m = 1,000 µS/cm), battery in V.
+DRAGINO_LSE01 = DeviceProfile(
+    "dragino-lse01",
+    {
+        "water_SOIL": ("soil_vwc_pct", _number),
+        "temp_SOIL": ("soil_temp_c", _number),
+        "conduct_SOIL": ("soil_ec_ds_m", _scaled(1e-3)),
+        "Bat": ("battery_v", _number),
+    },
+    {
+        "TempC_DS18B20": "optional external probe whose placement (air, soil, water) is not known",
+        "Mod": "working mode",
+        "i_flag": "interrupt flag",
+        "s_flag": "sensor flag",
+    },
+)
+# Milesight EM500-SMTC decoder (ChirpStack device profile): battery %, soil temperature °C,
+# moisture %, EC µS/cm.
+MILESIGHT_EM500_SMTC = DeviceProfile(
+    "milesight-em500-smtc",
+    {
+        "moisture": ("soil_vwc_pct", _number),
+        "temperature": ("soil_temp_c", _number),
+        "ec": ("soil_ec_ds_m", _scaled(1e-3)),
+        "battery": ("battery_pct", _number),
+    },
+)
+PROFILES: dict[str, DeviceProfile] = {p.name: p for p in (DRAGINO_LSE01, MILESIGHT_EM500_SMTC)}
+
+
+def _map_profile(decoded: Any, profile: DeviceProfile, ts_ms: int, out: Decoded) -> None:
+    if not isinstance(decoded, dict):
+        raise CodecError("bad_payload", "decoded payload is not an object")
+    for key, raw in decoded.items():
+        mapping = profile.fields.get(key)
+        if mapping is None:
+            if key in profile.ignored:
+                out.skipped += 1
+            else:
+                out.problems.append(
+                    Problem("unknown_metric", f"{profile.name} field {key[:60]!r} has no mapping")
+                )
+            continue
+        metric, convert = mapping
+        out.samples.append(Sample(metric, convert(raw), ts_ms))
+
+
+def _best_radio(gateways: Any, rssi_key: str, snr_key: str, ts_ms: int, out: Decoded) -> None:
+    """RSSI and SNR of the gateway that heard the node best: what decides whether a node stays online."""
+    if not isinstance(gateways, list):
+        return
+    heard = [g for g in gateways if isinstance(g, dict) and _is_number(g.get(rssi_key))]
+    if not heard:
+        return
+    best = max(heard, key=lambda g: g[rssi_key])
+    out.samples.append(Sample("rssi_dbm", best[rssi_key], ts_ms))
+    if _is_number(best.get(snr_key)):
+        out.samples.append(Sample("snr_db", best[snr_key], ts_ms))
+
+
+def _profile(name: str | None) -> DeviceProfile:
+    profile = PROFILES.get(name or "")
+    if profile is None:
+        raise CodecError("unknown_profile", f"device profile {name!r} is not one of {sorted(PROFILES)}")
+    return profile
+
+
+def tts_dev_eui(message: Any) -> str | None:
+    """The DevEUI (lower-case hex) of a The Things Stack v3 uplink, if it carries one."""
+    ids = message.get("end_device_ids") if isinstance(message, dict) else None
+    eui = ids.get("dev_eui") if isinstance(ids, dict) else None
+    return eui.lower() if isinstance(eui, str) else None
+
+
+def decode_tts_v3(message: Any, *, profile: str | None) -> Decoded:
+    """Decode a The Things Stack v3 uplink message through the device's profile."""
+    if not isinstance(message, dict) or not isinstance(message.get("uplink_message"), dict):
+        raise CodecError("bad_payload", "not a The Things Stack uplink (no uplink_message)")
+    uplink = message["uplink_message"]
+    decoded = uplink.get("decoded_payload")
+    if decoded is None:
+        raise CodecError(
+            "no_decoded_payload", "uplink has no decoded_payload: add a payload formatter in TTS"
+        )
+    ts_ms = parse_rfc3339_ms(uplink.get("received_at") or message.get("received_at"))
+    out = Decoded()
+    _map_profile(decoded, _profile(profile), ts_ms, out)
+    _best_radio(uplink.get("rx_metadata"), "rssi", "snr", ts_ms, out)
+    return out
+
+
+def decode_chirpstack_v4(message: Any, *, event: str, profile: str | None) -> Decoded:
+    """Decode a ChirpStack v4 ``up`` or ``status`` event."""
+    if not isinstance(message, dict):
+        raise CodecError("bad_payload", "ChirpStack event is not a JSON object")
+    ts_ms = parse_rfc3339_ms(message.get("time"))
+    out = Decoded()
+    if event == "status":
+        if message.get("batteryLevelUnavailable") or "batteryLevel" not in message:
+            out.skipped += 1
+        else:
+            out.samples.append(Sample("battery_pct", _number(message["batteryLevel"]), ts_ms))
+        return out
+    decoded = message.get("object")
+    if decoded is None:
+        raise CodecError("no_decoded_payload", "uplink has no object: add a codec to the device profile")
+    _map_profile(decoded, _profile(profile), ts_ms, out)
+    _best_radio(message.get("rxInfo"), "rssi", "snr", ts_ms, out)
+    return out
