@@ -138,6 +138,7 @@ def decode_message(
             value=sample.value,
             ts_ms=sample.ts_ms,
             now_ms=arrival_ms,
+            ids_checked=True,
         )
         if isinstance(made, Rejection):
             result.dead.append(

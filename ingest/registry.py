@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ingest.topics import Format
+from sensors import check_id
 
 __all__ = ["Node", "NodeRegistry", "RegistryError", "nodes_from_document"]
 
@@ -52,7 +53,7 @@ class Node:
 def _node(entry: Mapping[str, Any], where: str) -> Node:
     try:
         fmt = Format(entry.get("format", "native"))
-        return Node(
+        node = Node(
             node_id=str(entry["id"]),
             coop_id=str(entry["coop"]),
             site_id=str(entry.get("site", "")),
@@ -65,6 +66,20 @@ def _node(entry: Mapping[str, Any], where: str) -> Node:
             f"{where}: node entry {dict(entry) if isinstance(entry, Mapping) else entry!r} "
             f"is malformed ({exc})"
         ) from exc
+    _check_ids(node, where)
+    return node
+
+
+def _check_ids(node: Node, where: str) -> None:
+    # Checked once here, so ingest need not check them again for every reading.
+    for kind, ident, empty_ok in (
+        ("node", node.node_id, False),
+        ("coop", node.coop_id, False),
+        ("site", node.site_id, True),
+    ):
+        bad = check_id(kind, ident, allow_empty=empty_ok)
+        if bad is not None:
+            raise RegistryError(f"{where}: {bad.detail}")
 
 
 def nodes_from_document(doc: Any, where: str = "registry") -> list[Node]:
@@ -91,13 +106,18 @@ class NodeRegistry:
         self._by_eui: dict[str, Node] = {}
         self._path = path
         self._mtime: float | None = None
-        self._set(list(nodes))
+        nodes = list(nodes)
+        for node in nodes:
+            _check_ids(node, "registry")
+        self._set(nodes)
         if path is not None:
             self.refresh()
 
     def _set(self, nodes: list[Node]) -> None:
         by_id = {n.node_id: n for n in nodes}
         by_eui = {n.dev_eui: n for n in nodes if n.dev_eui}
+        # Lookups read these without a lock: replacing a reference is atomic, and the dicts
+        # themselves are never changed after this point.
         with self._lock:
             self._by_id, self._by_eui = by_id, by_eui
 
@@ -126,14 +146,11 @@ class NodeRegistry:
 
     def by_id(self, node_id: str) -> Node | None:
         """The node with this id, if registered."""
-        with self._lock:
-            return self._by_id.get(node_id)
+        return self._by_id.get(node_id)
 
     def by_dev_eui(self, dev_eui: str) -> Node | None:
         """The node with this DevEUI (any case), if registered."""
-        with self._lock:
-            return self._by_eui.get(dev_eui.lower())
+        return self._by_eui.get(dev_eui.lower())
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._by_id)
+        return len(self._by_id)

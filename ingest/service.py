@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -159,6 +160,7 @@ class IngestService:
         self._connected = threading.Event()
         self.subscribed = threading.Event()
         self._spool_warned = False
+        self._format_counters: dict[str, Any] = {}
         self._client = self._make_client()
 
     # ---- MQTT ------------------------------------------------------------------------------
@@ -252,7 +254,10 @@ class IngestService:
                     payload=bytes(msg.payload[:4096]),
                 )
             )
-        self.metrics.messages.labels(result.format).inc()
+        counter = self._format_counters.get(result.format)
+        if counter is None:
+            counter = self._format_counters[result.format] = self.metrics.messages.labels(result.format)
+        counter.inc()
         with self._cond:
             if not self._pending:
                 self._oldest_pending = time.monotonic()

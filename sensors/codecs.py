@@ -33,7 +33,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sensors.catalogue import CATALOGUE
 
@@ -58,9 +58,8 @@ __all__ = [
 SENML_RELATIVE_LIMIT_S = 2**28
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """A decoded value in the catalogue unit of ``metric``; not yet validated."""
+class Sample(NamedTuple):
+    """A decoded value in the catalogue unit of ``metric``; not yet validated (a named tuple: hot path)."""
 
     metric: str
     value: object

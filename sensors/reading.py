@@ -14,8 +14,11 @@ Three outcomes, decided here and nowhere else:
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
 
 from sensors.catalogue import CATALOGUE
 
@@ -38,6 +41,7 @@ FUTURE_TOLERANCE_MS = 86_400_000
 # Identifiers become InfluxDB tag values and URL path segments; 128 characters is plenty for a DevEUI
 # or "sumberbrantas-f07" and keeps a hostile payload from inflating series keys.
 MAX_ID_LENGTH = 128
+_FORBIDDEN_IN_ID = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 class Quality(IntEnum):
@@ -60,9 +64,11 @@ class RejectReason(StrEnum):
     BAD_ID = "bad_id"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One value of one metric from one node at one instant.
+
+    A named tuple rather than a frozen dataclass: it is just as immutable, and ingest builds a
+    million of them a minute, where a frozen dataclass's ``__init__`` costs three times as much.
 
     Attributes:
         node_id: The sensor node that measured it.
@@ -111,11 +117,18 @@ def check_id(kind: str, value: object, *, allow_empty: bool = False) -> Rejectio
         return Rejection(RejectReason.BAD_ID, f"{kind} id is empty")
     if len(value) > MAX_ID_LENGTH:
         return Rejection(RejectReason.BAD_ID, f"{kind} id is longer than {MAX_ID_LENGTH} characters")
-    if "\\" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _FORBIDDEN_IN_ID.search(value):
         return Rejection(
             RejectReason.BAD_ID, f"{kind} id {value[:40]!r} contains a backslash or a control character"
         )
     return None
+
+
+def _refuser(node_id: str, metric: object) -> Callable[[RejectReason, str], Rejection]:
+    def refuse(reason: RejectReason, detail: str) -> Rejection:
+        return Rejection(reason, detail, node_id=node_id, metric=str(metric)[:MAX_ID_LENGTH])
+
+    return refuse
 
 
 def make_reading(
@@ -127,6 +140,7 @@ def make_reading(
     value: object,
     ts_ms: object,
     now_ms: int,
+    ids_checked: bool = False,
 ) -> Reading | Rejection:
     """Validate one value and build a :class:`Reading`, or say why it is refused.
 
@@ -139,23 +153,36 @@ def make_reading(
             booleans are refused: codecs convert numbers sent as strings before calling this.
         ts_ms: Measurement instant [ms since epoch, UTC], an integer.
         now_ms: The receiving clock's current instant [ms since epoch, UTC].
+        ids_checked: The caller has already checked the identifiers with :func:`check_id` (ingest
+            checks a node's ids once, when the registry is loaded, not for every reading).
 
     Returns:
         A :class:`Reading` (quality valid or implausible) or a :class:`Rejection`.
     """
-    for kind, ident, allow_empty in (
-        ("node", node_id, False),
-        ("coop", coop_id, False),
-        ("site", site_id, True),
-    ):
-        bad = check_id(kind, ident, allow_empty=allow_empty)
-        if bad is not None:
-            return Rejection(bad.reason, bad.detail, node_id=str(node_id)[:MAX_ID_LENGTH], metric=str(metric))
-
-    def refuse(reason: RejectReason, detail: str) -> Rejection:
-        return Rejection(reason, detail, node_id=node_id, metric=str(metric)[:MAX_ID_LENGTH])
-
+    if not ids_checked:
+        for kind, ident, empty_ok in (
+            ("node", node_id, False),
+            ("coop", coop_id, False),
+            ("site", site_id, True),
+        ):
+            bad = check_id(kind, ident, allow_empty=empty_ok)
+            if bad is not None:
+                return Rejection(
+                    bad.reason, bad.detail, node_id=str(node_id)[:MAX_ID_LENGTH], metric=str(metric)
+                )
     spec = CATALOGUE.get(metric) if isinstance(metric, str) else None
+    # The common case first, in the fewest operations: a finite float (x - x is 0.0 only for finite x)
+    # and an int timestamp inside the window. Everything else takes the explaining path below.
+    if (
+        spec is not None
+        and type(value) is float
+        and type(ts_ms) is int
+        and value - value == 0.0
+        and EARLIEST_TS_MS <= ts_ms <= now_ms + FUTURE_TOLERANCE_MS
+    ):
+        quality = Quality.VALID if spec.low <= value <= spec.high else Quality.IMPLAUSIBLE
+        return Reading(node_id, coop_id, site_id, metric, value, ts_ms, quality)
+    refuse = _refuser(node_id, metric)
     if spec is None:
         return refuse(RejectReason.UNKNOWN_METRIC, f"metric {str(metric)[:60]!r} is not in the catalogue")
     if isinstance(value, bool) or not isinstance(value, int | float):

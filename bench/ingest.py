@@ -1,0 +1,303 @@
+"""Ingest benchmark on a real Mosquitto: backlog drain rate against a bare paho subscriber, two
+workers in a shared group, and publish-to-stored latency under a steady stream.
+
+Method (the publisher must not compete with the consumer for the 2 cores):
+1. The consumer's persistent session is created, then it goes offline.
+2. A backlog of ``--messages`` messages (5 readings each) is published into that session.
+3. The consumer starts; the drain time runs from its connection to its last message handled
+   (ingest: last reading stored, read from its Prometheus counters every 20 ms).
+The bare subscriber does nothing with a message but count it (paho's automatic acks), measured in
+the same run on the same kind of backlog. Latency: a 2k messages/s stream with the publish time as
+each reading's timestamp; the store is polled every 20 ms, so figures are rounded up to that.
+Run: ``python -m bench.ingest [--messages 40000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from panen.devservices import InfluxServer, MosquittoServer, free_port
+from storage import TimeSeriesStore
+from storage.influx import InfluxStore
+
+NODES = [f"n{i}" for i in range(20)]
+METRICS = ("air_temp_c", "air_rh_pct", "soil_vwc_pct", "soil_temp_c", "battery_v")
+T0 = 1_784_000_000_000
+
+
+def _props(expiry: int = 600) -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = expiry
+    props.ReceiveMaximum = 10_000
+    return props
+
+
+def publish_backlog(port: int, prefix: str, count: int, start: int = 0) -> None:
+    """``count`` QoS 1 messages of 5 readings, at most 10k unacknowledged (ids wrap at 65,535)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{prefix}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(10_000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = []
+    for i in range(start, start + count):
+        node = NODES[i % len(NODES)]
+        body = json.dumps({"ts": T0 + i * 1000, "values": dict.fromkeys(METRICS, 20.5)})
+        infos.append(client.publish(f"{prefix}panen/v1/c1/{node}/up", body, qos=1))
+        if len(infos) >= 10_000:
+            infos.pop(0).wait_for_publish(60)
+    for info in infos:
+        info.wait_for_publish(60)
+    client.loop_stop()
+    client.disconnect()
+
+
+def bare_drain(port: int, prefix: str, count: int) -> float:
+    """Messages/s of a paho subscriber that only counts, draining its persistent session."""
+    topic = f"{prefix}panen/v1/+/+/up"
+    client_id = f"bare-{prefix}"
+    setup = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    setup.connect("127.0.0.1", port, clean_start=False, properties=_props())
+    setup.subscribe(topic, qos=1)
+    setup.loop_start()
+    time.sleep(0.5)
+    setup.disconnect()
+    setup.loop_stop()
+    publish_backlog(port, prefix, count)
+    got = 0
+    done = threading.Event()
+    first: list[float] = []
+
+    def on_message(*_: object) -> None:
+        nonlocal got
+        got += 1
+        if got == count:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_message = on_message
+    client.on_connect = lambda *a: first.append(time.perf_counter())
+    client.connect("127.0.0.1", port, clean_start=False, properties=_props())
+    client.loop_start()
+    done.wait(300)
+    elapsed = time.perf_counter() - first[0]
+    client.loop_stop()
+    client.disconnect()
+    return count / elapsed
+
+
+def metrics_values(port: int) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    out: dict[str, float] = {}
+    for name in ("panen_ingest_readings_stored_total", "panen_ingest_broker_connected"):
+        m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
+        out[name] = float(m.group(1)) if m else 0.0
+    return out
+
+
+class Ingest:
+    """An ingest subprocess with its metrics port."""
+
+    def __init__(
+        self, port: int, prefix: str, data_dir: Path, env: dict[str, str], name: str, group: str | None
+    ):
+        self.metrics_port = free_port()
+        args = [sys.executable, "-m", "panen", "ingest", "--metrics-port", str(self.metrics_port),
+                "--topic-prefix", prefix, "--client-id", f"ingest-{name}-{prefix}"]  # fmt: skip
+        if group:
+            args += ["--shared-group", group]
+        data_dir.mkdir(parents=True, exist_ok=True)
+        registry = data_dir / "registry.yaml"
+        registry.write_text(
+            yaml.safe_dump({"nodes": [{"id": n, "coop": "c1", "site": f"f-{n}"} for n in NODES]})
+        )
+        self.proc = subprocess.Popen(
+            args,
+            env={
+                **os.environ,
+                "PANEN_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+                "PANEN_DATA_DIR": str(data_dir / name),
+                "PANEN_REGISTRY_FILE": str(registry),
+                "PANEN_LOG_LEVEL": "warning",
+                **env,
+            },
+            stderr=subprocess.DEVNULL,
+        )
+
+    def values(self) -> dict[str, float]:
+        try:
+            return metrics_values(self.metrics_port)
+        except httpx.HTTPError:
+            return {}
+
+    def wait_connected(self) -> float:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.values().get("panen_ingest_broker_connected") == 1:
+                return time.perf_counter()
+            time.sleep(0.02)
+        raise RuntimeError("ingest did not connect")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def ingest_drain(port: int, prefix: str, count: int, env: dict[str, str], tmp: Path, workers: int) -> float:
+    """Messages/s drained into the store by ``workers`` ingest processes (a shared group if 2+)."""
+    group = "bench" if workers > 1 else None
+    names = [f"w{i}" for i in range(workers)]
+    first = [Ingest(port, prefix, tmp, env, name, group) for name in names]
+    for w in first:
+        w.wait_connected()
+    time.sleep(0.5)
+    for w in first:
+        w.stop()
+    publish_backlog(port, prefix, count)
+    procs = [Ingest(port, prefix, tmp, env, name, group) for name in names]
+    start = min(w.wait_connected() for w in procs)
+    total = count * len(METRICS)
+    while True:
+        stored = sum(w.values().get("panen_ingest_readings_stored_total", 0.0) for w in procs)
+        if stored >= total:
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    for w in procs:
+        w.stop()
+    return count / elapsed
+
+
+def latency(
+    port: int, prefix: str, store: TimeSeriesStore, env: dict[str, str], tmp: Path, seconds: float
+) -> list[float]:
+    """Publish-to-stored latency [ms] of every reading of a 2k messages/s stream."""
+    worker = Ingest(port, prefix, tmp, env, "lat", None)
+    worker.wait_connected()
+    time.sleep(0.5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-lat-{prefix}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(10_000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    seen: dict[tuple[str, int], float] = {}
+    stop = threading.Event()
+
+    def poll() -> None:
+        since = int(time.time() * 1000) - 1000
+        while not stop.is_set():
+            now_ms = time.time() * 1000
+            for n in NODES:
+                for r in store.raw(start_ms=since, end_ms=2**62, node_id=n, metrics=["air_temp_c"]):
+                    seen.setdefault((r.node_id, r.ts_ms), now_ms - r.ts_ms)
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    rate = 2000
+    sent: list[tuple[str, int]] = []
+    start = time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < seconds:
+        due = start + i / rate
+        lag = due - time.perf_counter()
+        if lag > 0:
+            time.sleep(lag)
+        node = NODES[i % len(NODES)]
+        ts = int(time.time() * 1000)
+        # Distinct timestamps per node: one message per node per ms at most at this rate.
+        ts += 0 if not sent or sent[-1] != (node, ts) else 1
+        sent.append((node, ts))
+        client.publish(
+            f"{prefix}panen/v1/c1/{node}/up",
+            json.dumps({"ts": ts, "values": dict.fromkeys(METRICS, 20.5)}),
+            qos=1,
+        )
+        i += 1
+    deadline = time.monotonic() + 30
+    wanted = set(sent)
+    while time.monotonic() < deadline and not wanted <= seen.keys():
+        time.sleep(0.1)
+    stop.set()
+    poller.join()
+    client.loop_stop()
+    client.disconnect()
+    worker.stop()
+    return [seen[k] for k in wanted if k in seen]
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=40_000)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    n = args.messages
+    out: dict[str, object] = {"bench": "ingest", "backlog_messages": n, "readings_per_message": len(METRICS)}
+    with tempfile.TemporaryDirectory(prefix="panen-bench-ingest-") as tmpdir:
+        tmp = Path(tmpdir)
+        broker = MosquittoServer(
+            tmp / "mq", extra_config="max_queued_messages 1000000\nmax_inflight_messages 0"
+        )
+        influxd = InfluxServer(tmp / "influxd")
+        broker.start()
+        influxd.start()
+        try:
+            influx_env = {"PANEN_INFLUX_URL": influxd.url, "PANEN_INFLUX_DB": "panen"}
+            influxd.create_database()
+            print("bare paho drain ...", file=sys.stderr)
+            bare = bare_drain(broker.port, "bare/", n)
+            print("ingest, 1 process, InfluxDB ...", file=sys.stderr)
+            one = ingest_drain(broker.port, "one/", n, influx_env, tmp, 1)
+            print("ingest, 1 process, SQLite ...", file=sys.stderr)
+            one_sqlite = ingest_drain(broker.port, "sqlite/", n, {}, tmp / "sq", 1)
+            print("ingest, 2 processes, shared group, InfluxDB ...", file=sys.stderr)
+            two = ingest_drain(broker.port, "two/", n, influx_env, tmp, 2)
+            print("latency at 2k messages/s ...", file=sys.stderr)
+            store = InfluxStore(influxd.url)
+            lat = latency(broker.port, "lat/", store, influx_env, tmp, args.latency_seconds)
+            store.close()
+        finally:
+            broker.stop()
+            influxd.stop()
+    out.update(
+        bare_drain_msg_s=round(bare),
+        ingest_influx_msg_s=round(one),
+        ingest_influx_readings_s=round(one * len(METRICS)),
+        ingest_sqlite_msg_s=round(one_sqlite),
+        ingest_sqlite_readings_s=round(one_sqlite * len(METRICS)),
+        two_workers_influx_msg_s=round(two),
+        ratio_vs_bare_drain=round(one / bare, 3),
+        ratio_vs_bare_drain_sqlite=round(one_sqlite / bare, 3),
+        two_worker_speedup=round(two / one, 3),
+        latency_readings=len(lat),
+        p50_latency_ms=round(pct(lat, 50), 1),
+        p99_latency_ms=round(pct(lat, 99), 1),
+    )
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
