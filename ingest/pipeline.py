@@ -157,6 +157,9 @@ def decode_message(
             )
         else:
             result.readings.append(made)
+    if not result.readings and not result.dead and not result.skipped:
+        # Nothing to store and nothing wrong in detail: still say so, it is a firmware bug to see.
+        dead("empty", "message carries no readings", node.node_id)
     return result
 
 

@@ -166,8 +166,11 @@ def test_pipeline_never_raises_and_accounts_for_everything(topic: str, payload: 
         assert letter.reason
         assert letter.detail
         json.loads(letter.to_json())
-    if not result.readings and not result.skipped:
-        # A message that yields nothing says why (an empty "values" object is the one silent case).
-        assert (
-            result.dead or b"values" in payload or b"samples" in payload or payload.strip() in (b"[]", b"{}")
-        )
+    # Every message is accounted for: readings, records skipped by design, or dead letters saying why.
+    assert result.readings or result.skipped or result.dead
+
+
+@pytest.mark.parametrize("payload", [b'{"samples": []}', b"[]", b'{"ts": 1784000000000, "values": {}}'])
+def test_a_message_with_nothing_in_it_is_an_empty_dead_letter(payload: bytes) -> None:
+    result = decode_message("panen/v1/c1/n0/up", payload, arrival_ms=NOW, registry=registry())
+    assert [d.reason for d in result.dead] == ["empty"]
