@@ -179,3 +179,138 @@ def ingest(
         raise typer.Exit(3) from exc
     finally:
         store.close()
+
+
+@app.command()
+def sim(
+    backfill: Annotated[
+        int, typer.Option(help="Publish the past DAYS as the nodes' flash would hold them, then exit.")
+    ] = 0,
+    once: Annotated[
+        bool, typer.Option("--once", help="Publish one wake-up of every node, then exit.")
+    ] = False,
+    realtime: Annotated[
+        bool, typer.Option("--realtime", help="Run live at real time (same as --speed 1).")
+    ] = False,
+    speed: Annotated[
+        float, typer.Option(help="Run live, the simulated clock going this many times faster.")
+    ] = 0.0,
+    interval: Annotated[
+        int | None, typer.Option(help="Minutes between wake-ups (default: each node's, 10).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Wake-ups per backfill message of native/SenML nodes.")] = 24,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 2026,
+    faults: Annotated[
+        float, typer.Option(help="Faults per node per day (outages, stuck, spikes, NaN, corrupt frames).")
+    ] = 0.0,
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker URL (default: PANEN_MQTT_URL).")] = None,
+    topic_prefix: Annotated[str, typer.Option(help="Prefix before every topic.")] = "",
+    node_auth: Annotated[
+        bool, typer.Option(help="Live nodes log in as themselves (password from PANEN_FLEET_SECRET).")
+    ] = False,
+    cooperatives: Annotated[int, typer.Option(help="Simulate only the first N cooperatives (0: all).")] = 0,
+    fields_per_coop: Annotated[
+        int, typer.Option(help="Simulate only the first N fields of each (0: all).")
+    ] = 0,
+) -> None:
+    """Simulated field nodes of the Kota Batu fleet, publishing to MQTT (see firmware_sim/)."""
+    import datetime as dt
+    import threading
+    import time as _time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from firmware_sim.firmware import FaultRates
+    from firmware_sim.fleet import DEFAULT_FLEET_PATH, load_fleet
+    from firmware_sim.runner import Broker, backfill_messages, prepare, publish_all, run_live, write_truths
+    from ingest.service import parse_mqtt_url
+
+    cfg = get_settings()
+    url = mqtt_url or cfg.mqtt_url
+    if not url:
+        console.print(
+            "[red]no broker configured[/red]: set PANEN_MQTT_URL or --mqtt-url (`panen demo` runs one)"
+        )
+        raise typer.Exit(2)
+    target = parse_mqtt_url(url)
+    broker = Broker(target.host, target.port, target.username, target.password)
+    today = dt.datetime.now(dt.UTC).date()
+    fleet = load_fleet(cfg.fleet_file or DEFAULT_FLEET_PATH, anchor=today)
+    if cooperatives or fields_per_coop:
+        fleet = fleet.subset(cooperatives or len(fleet.cooperatives), fields_per_coop or 10**6)
+    rates = (
+        FaultRates(outage=faults, stuck=faults, spike=faults, dead=faults, corrupt=faults) if faults else None
+    )
+    now_ms = _time.time_ns() // 1_000_000
+    live_speed = 1.0 if realtime else speed
+    if not (backfill or once or live_speed):
+        console.print("choose --backfill DAYS, --once, --realtime or --speed X")
+        raise typer.Exit(2)
+    if backfill or once:
+        start_ms = now_ms - backfill * 86_400_000 if backfill else now_ms - 1
+        console.print(f"simulating {len(fleet.fields)} fields and {len(fleet.stations)} stations ...")
+        run = prepare(fleet, start_ms=start_ms, end_ms=now_ms, seed=seed, faults=rates, interval_min=interval)
+        if once:
+            for s in run.samples:  # exactly one wake-up each, at now
+                s.true_ms, s.device_ms = s.true_ms[-1:], s.device_ms[-1:]
+                s.values = {m: v[-1:] for m, v in s.values.items()}
+                s.link_up, s.corrupt = s.link_up[-1:], s.corrupt[-1:]
+        messages = backfill_messages(run, batch_samples=batch, prefix=topic_prefix, seed=seed)
+        readings = sum(len(s.true_ms) * len(s.values) for s in run.samples)
+        truths = cfg.data_dir / "sim_truths.json"
+        write_truths(run, truths)
+        with Progress(
+            TextColumn("publishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("publish", total=len(messages))
+            try:
+                publish_all(broker, messages, progress=lambda n: bar.advance(task, n))
+            except (ConnectionError, OSError) as exc:
+                console.print(f"[red]cannot publish[/red] to {broker.host}:{broker.port}: {exc}")
+                raise typer.Exit(1) from exc
+        console.print(
+            f"published {len(messages)} messages carrying about {readings} readings; truths in {truths}"
+        )
+        if not live_speed:
+            return
+    console.print(f"live at {live_speed:g}x real time; Ctrl-C stops")
+    horizon_ms = int(30 * 86_400_000 * max(1.0, live_speed / 1000))
+    run = prepare(
+        fleet, start_ms=now_ms, end_ms=now_ms + horizon_ms, seed=seed + 1, faults=rates, interval_min=interval
+    )
+    stop_event = threading.Event()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop_event.set())
+    run_live(
+        run,
+        broker,
+        speed=live_speed,
+        prefix=topic_prefix,
+        stop=stop_event,
+        node_auth_secret=cfg.fleet_secret.get_secret_value() if node_auth else None,
+    )
+
+
+@app.command("sim-fleet")
+def sim_fleet(
+    out: Annotated[str, typer.Argument(help="Where to write the fleet YAML.")],
+    anchor: Annotated[
+        str | None, typer.Option(help="Day the planting dates are laid out around (default today).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fleet's layout.")] = 2026,
+) -> None:
+    """Write a generated Kota Batu fleet file (the committed default is this with anchor 2026-11-28)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from firmware_sim.fleet import default_fleet, save_fleet
+
+    day = dt.date.fromisoformat(anchor) if anchor else dt.datetime.now(dt.UTC).date()
+    save_fleet(default_fleet(day, seed=seed), Path(out))
+    console.print(f"wrote {out}")

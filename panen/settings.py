@@ -38,10 +38,19 @@ class Settings(BaseSettings):
         None,
         description="Node registry (YAML/JSON: a nodes list or a fleet file) ingest attributes nodes with.",
     )
+    fleet_file: Path | None = Field(
+        None, description="Fleet file for the simulator (default: the Kota Batu fleet)."
+    )
+    fleet_secret: SecretStr = Field(
+        SecretStr("panen-demo-fleet"),
+        description="Secret the simulated nodes' MQTT passwords are derived from (HMAC); set your own.",
+    )
     log_format: str = Field("text", description="Log format of the services: text or json.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
-    @field_validator("mqtt_url", "influx_url", "influx_user", "influx_token", "registry_file", mode="before")
+    @field_validator(
+        "mqtt_url", "influx_url", "influx_user", "influx_token", "registry_file", "fleet_file", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `PANEN_INFLUX_URL=` in a .env file means "not configured", not "the empty URL".

@@ -1,0 +1,407 @@
+"""The simulated world: weather, soil water and crops for every field of a fleet, vectorised.
+
+Daily weather is generated per cooperative (a wet/dry Markov chain with Kota Batu's seasonality,
+temperature anomalies, cloud cover), then corrected for each field's own elevation and spread over
+the hours of the day. A daily root-zone water balance per field (rain, the farmer's irrigation,
+Priestley–Taylor evapotranspiration, drainage, runoff) gives soil moisture; the crop on each field
+develops by a Wang–Engel temperature response and yields according to water, temperature,
+radiation and hidden per-field factors (variety, management, pests, harvest timing).
+
+This is the *truth* the forecast engine is scored against: it shares no code or equations with
+``forecast/`` (which uses FAO-56 Penman–Monteith, growing degree-days and FAO-33 yield response).
+Climate figures and their sources are in :mod:`firmware_sim.climate`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from firmware_sim import climate
+from firmware_sim.fleet import Field, Fleet, Station
+
+__all__ = ["CROPS", "SOILS", "CropTruth", "Environment", "simulate"]
+
+F64 = NDArray[np.float64]
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+WIB_MS = climate.UTC_OFFSET_H * HOUR_MS
+
+
+@dataclass(frozen=True)
+class SoilTexture:
+    """Volumetric water content at saturation, field capacity and wilting point [m³/m³]."""
+
+    saturation: float
+    field_capacity: float
+    wilting_point: float
+
+
+# FAO-56 Table 19 midpoints for mineral soils. Andosols hold far more water (allophane, low bulk
+# density < 0.9 g/cm³, BATU.md §2); no Batu measurements were found, so the andosol values are [est].
+SOILS = {
+    "andosol": SoilTexture(0.65, 0.45, 0.25),
+    "loam": SoilTexture(0.46, 0.25, 0.12),
+    "silt_loam": SoilTexture(0.48, 0.29, 0.15),
+    "clay_loam": SoilTexture(0.50, 0.32, 0.20),
+    "sandy_loam": SoilTexture(0.41, 0.18, 0.08),
+}
+SENSOR_LAYER_M = 0.3  # the probe's root-zone layer
+
+
+@dataclass(frozen=True)
+class CropModel:
+    """The simulator's own crop parameters (not forecast/'s crop library).
+
+    Attributes:
+        days_at_optimum: Days from planting to maturity at the optimum temperature.
+        t_min, t_opt, t_max: Cardinal temperatures of the Wang–Engel development response [°C].
+        yield_potential_t_ha: Fresh marketable yield under no stress in Batu [t/ha].
+        water_sensitivity: Relative yield loss per unit of relative transpiration deficit.
+        heat_c: Daily maximum above which a day of heat stress is counted [°C].
+        kc_peak: Peak crop coefficient on Priestley–Taylor evapotranspiration.
+    """
+
+    days_at_optimum: float
+    t_min: float
+    t_opt: float
+    t_max: float
+    yield_potential_t_ha: float
+    water_sensitivity: float
+    heat_c: float
+    kc_peak: float
+
+
+# Potential yields: potato 20-25 t/ha and carrot 20-27 t/ha in Batu 2023, rice 6-7 t/ha dry season at
+# Pendem (BATU.md §4); the others and all cardinal temperatures are [est] from general agronomy.
+CROPS = {
+    "potato": CropModel(95, 4, 18, 30, 25.0, 1.1, 29, 1.1),
+    "cabbage": CropModel(85, 2, 18, 30, 32.0, 0.95, 30, 1.05),
+    "carrot": CropModel(100, 3, 18, 30, 24.0, 1.0, 30, 1.0),
+    "tomato": CropModel(95, 8, 24, 35, 30.0, 1.05, 33, 1.1),
+    "chili": CropModel(120, 10, 26, 36, 10.0, 1.1, 35, 1.05),
+    "shallot": CropModel(65, 8, 24, 35, 12.0, 1.1, 35, 1.0),
+    "sweet_corn": CropModel(80, 9, 28, 40, 14.0, 1.25, 38, 1.15),
+    "rice": CropModel(110, 10, 28, 40, 6.5, 1.1, 36, 1.2),
+    "strawberry": CropModel(100, 4, 20, 32, 12.0, 1.0, 30, 0.9),
+}
+
+
+@dataclass(frozen=True)
+class CropTruth:
+    """What really happens on a field (written to the truths file, never published)."""
+
+    field_id: str
+    coop_id: str
+    commodity: str
+    planting_date: dt.date
+    maturity_date: dt.date | None
+    harvest_date: dt.date | None
+    yield_t_ha: float
+    tonnes: float
+    area_ha: float
+
+
+@dataclass
+class Environment:
+    """Hourly conditions at every site, plus daily water-balance terms and the crop truths.
+
+    Site order: the fleet's fields, then its stations. Hourly arrays are ``(sites, hours)``;
+    daily arrays ``(fields, days)``.
+    """
+
+    site_ids: list[str]
+    hours_ms: NDArray[np.int64]
+    air_temp_c: F64
+    air_rh_pct: F64
+    rain_mm: F64
+    solar_w_m2: F64
+    wind_m_s: F64
+    leaf_wetness_pct: F64
+    soil_vwc_pct: F64
+    soil_temp_c: F64
+    soil_ec_ds_m: F64
+    days: list[dt.date]
+    daily_rain_mm: F64
+    daily_irrigation_mm: F64
+    daily_et_mm: F64
+    daily_drainage_mm: F64
+    daily_runoff_mm: F64
+    daily_storage_mm: F64  # end of day
+    initial_storage_mm: F64
+    truths: list[CropTruth]
+
+    def site_index(self, site_id: str) -> int:
+        """Row of ``site_id`` in the hourly arrays."""
+        return self.site_ids.index(site_id)
+
+
+def _wang_engel(temp_c: F64, t_min: F64 | float, t_opt: F64 | float, t_max: F64 | float) -> F64:
+    """Development rate relative to the optimum (Wang & Engel 1998), 0 outside (t_min, t_max)."""
+    alpha = np.log(2.0) / np.log((t_max - t_min) / (t_opt - t_min))
+    x = np.clip(temp_c - t_min, 0.0, t_max - t_min)
+    d = (t_opt - t_min) ** alpha
+    rate = (2 * x**alpha * d - x ** (2 * alpha)) / d**2
+    return np.where((temp_c > t_min) & (temp_c < t_max), np.clip(rate, 0.0, 1.0), 0.0)
+
+
+def _daily_weather(
+    rng: np.random.Generator, days: list[dt.date], n_coops: int
+) -> tuple[F64, F64, F64, F64, F64]:
+    """Per cooperative and day: temperature anomaly [°C], rain [mm], cloud fraction, wind [m/s], wet flag."""
+    n = len(days)
+    month = np.array([d.month - 1 for d in days])
+    p_wet = climate.WET_DAY_PROBABILITY[month]
+    r = climate.WET_SPELL_PERSISTENCE
+    wet = np.zeros((n_coops, n), dtype=bool)
+    # Cooperatives a few km apart share the synoptic weather: one regional chain, local departures.
+    regional = np.zeros(n, dtype=bool)
+    u = rng.random(n)
+    for i in range(n):
+        prev = regional[i - 1] if i else u[i] < p_wet[i]
+        p = p_wet[i] + r * (1 - p_wet[i]) if prev else p_wet[i] * (1 - r)
+        regional[i] = u[i] < p
+    flip = rng.random((n_coops, n)) < 0.15
+    wet = np.where(flip, ~regional[None, :], regional[None, :])
+    amount = rng.gamma(shape=0.8, scale=climate.WET_DAY_MEAN_MM[month] / 0.8, size=(n_coops, n))
+    rain = np.where(wet, np.round(amount, 1), 0.0)
+    cloud = np.clip(
+        np.where(wet, rng.normal(0.75, 0.12, (n_coops, n)), rng.normal(0.35, 0.15, (n_coops, n))), 0.02, 1.0
+    )
+    cloud -= np.where(climate.WET_SEASON[month], 0.0, 0.1)
+    cloud = np.clip(cloud, 0.02, 1.0)
+    # Temperature anomaly: AR(1), persistence 0.7, s.d. 0.8 °C [est].
+    anomaly = np.zeros((n_coops, n))
+    shocks = rng.normal(0, 0.8 * np.sqrt(1 - 0.7**2), n)
+    for i in range(1, n):
+        anomaly[:, i] = 0.7 * anomaly[:, i - 1] + shocks[i]
+    anomaly += climate.MONTHLY_TEMP_ANOMALY_C[month][None, :]
+    wind = rng.gamma(6.0, climate.WIND_MEAN_M_S[month] / 6.0, size=(n_coops, n))
+    return anomaly, rain, cloud, wind, wet.astype(float)
+
+
+def simulate(
+    fleet: Fleet, *, start: dt.date, end: dt.date, seed: int, hourly_from: dt.date | None = None
+) -> Environment:
+    """Simulate ``start <= day < end`` (local days) for every site of ``fleet``.
+
+    Args:
+        fleet: The fleet.
+        start: First simulated local day; crops planted before it start from their planting date
+            with weather drawn from the same climate (the simulation starts early enough for that).
+        end: Day after the last simulated day; crops not harvested by then get no harvest date.
+        seed: Reproducible seed: the same seed, fleet and dates give the same world.
+        hourly_from: First day of the hourly arrays (default ``start``); earlier days only feed the
+            water balance and crops, which keeps memory small for long horizons.
+    """
+    rng = np.random.default_rng(seed)
+    coops = fleet.cooperatives
+    fields = fleet.fields
+    first_planting = min((f.planting_date for f in fields), default=start)
+    sim_start = min(start, first_planting - dt.timedelta(days=7))
+    days = [sim_start + dt.timedelta(days=i) for i in range((end - sim_start).days)]
+    n_days = len(days)
+    anomaly, coop_rain, cloud, coop_wind, _wet = _daily_weather(rng, days, len(coops))
+    coop_index = {c.id: i for i, c in enumerate(coops)}
+    sites: list[Field | Station] = [*fields, *fleet.stations]
+    site_coop = np.array([coop_index[fleet.coop_of(s.id).id] for s in sites])
+    elevation = np.array([s.elevation_m for s in sites], dtype=np.float64)
+    month = np.array([d.month - 1 for d in days])
+    n_sites = len(sites)
+    n_fields = len(fields)
+
+    # ---- hidden per-site and per-field factors ----
+    frost_hollow = np.where((elevation > 1550) & (rng.random(n_sites) < 0.3), rng.uniform(2, 5, n_sites), 0.0)
+    variety_speed = rng.normal(1.0, 0.06, n_fields)
+    variety_yield = rng.normal(1.0, 0.08, n_fields)
+    management = rng.uniform(0.75, 1.08, n_fields)
+    irrigated = rng.random(n_fields) < np.array([0.9 if f.commodity == "rice" else 0.55 for f in fields])
+    irrigation_trigger = rng.uniform(0.35, 0.6, n_fields)
+    pest_loss = np.where(rng.random(n_fields) < 0.18, rng.uniform(0.08, 0.4, n_fields), 0.0)
+    harvest_delay = rng.integers(0, 8, n_fields)
+
+    # ---- daily temperatures per site ----
+    base = climate.air_temp_at_altitude_c(elevation)[:, None]
+    t_mean = base + anomaly[site_coop]
+    sky = 1 - cloud[site_coop]
+    dtr = climate.DIURNAL_RANGE_C[month][None, :] * (0.55 + 0.6 * sky)
+    t_max = t_mean + 0.45 * dtr
+    t_min = t_mean - 0.55 * dtr
+    dry_clear = (~climate.WET_SEASON[month])[None, :] & (sky > 0.55)
+    t_min = t_min - np.where(dry_clear, frost_hollow[:, None], 0.0)
+    rain_site = coop_rain[site_coop] * rng.lognormal(0, 0.15, (n_sites, 1))
+    wind_site = coop_wind[site_coop] * (1 + (elevation[:, None] - 1000) / 4000)
+    # Daily solar radiation [MJ/m²/d]: clear-sky day integral at 11:30 WIB scaled by Kasten-Czeplak.
+    noon_ms = np.array(
+        [(d - dt.date(1970, 1, 1)).days * DAY_MS + 4 * HOUR_MS + 1_800_000 for d in days], dtype=np.int64
+    )
+    clear_noon = climate.clear_sky_irradiance_w_m2(noon_ms)
+    clear_day_mj = clear_noon * 12 * 3600 * 2 / np.pi / 1e6
+    solar_day_mj = clear_day_mj[None, :] * (1 - 0.75 * cloud[site_coop] ** 3.4)
+
+    # ---- soil water balance per field (daily) ----
+    texture = [SOILS[f.soil_texture] for f in fields]
+    fc = np.array([t.field_capacity for t in texture]) * SENSOR_LAYER_M * 1000
+    wp = np.array([t.wilting_point for t in texture]) * SENSOR_LAYER_M * 1000
+    sat = np.array([t.saturation for t in texture]) * SENSOR_LAYER_M * 1000
+    storage = wp + (fc - wp) * rng.uniform(0.6, 0.95, n_fields)
+    initial = storage.copy()
+    planting_idx = np.array([(f.planting_date - sim_start).days for f in fields])
+    crop = [CROPS[f.commodity] for f in fields]
+    dev = np.zeros(n_fields)
+    maturity_idx = np.full(n_fields, -1)
+    stress_weighted = np.zeros(n_fields)
+    weight_sum = np.zeros(n_fields)
+    heat_days = np.zeros(n_fields)
+    frost_days = np.zeros(n_fields)
+    radiation_sum = np.zeros(n_fields)
+    temp_sum = np.zeros(n_fields)
+    season_days = np.zeros(n_fields)
+    t_min_c = np.array([c.t_min for c in crop])
+    t_opt_c = np.array([c.t_opt for c in crop])
+    t_max_c = np.array([c.t_max for c in crop])
+    days_opt = np.array([c.days_at_optimum for c in crop])
+    kc_peak = np.array([c.kc_peak for c in crop])
+    heat_c = np.array([c.heat_c for c in crop])
+    out = {k: np.zeros((n_fields, n_days)) for k in ("rain", "irr", "et", "drain", "runoff", "storage")}
+    ft_mean, ft_max, ft_min = t_mean[:n_fields], t_max[:n_fields], t_min[:n_fields]
+    f_rain, f_solar = rain_site[:n_fields], solar_day_mj[:n_fields]
+    for d in range(n_days):
+        growing = (d >= planting_idx) & (maturity_idx < 0)
+        # Crop coefficient rises with development to a plateau, then falls [est shape].
+        kc = np.where(
+            growing, 0.35 + (kc_peak - 0.35) * np.clip(np.minimum(dev / 0.35, (1.15 - dev) / 0.35), 0, 1), 0.3
+        )
+        temp = ft_mean[:, d]
+        delta = 4098 * climate.saturation_vp_kpa(temp) / (temp + 237.3) ** 2
+        gamma = 0.067 * (1 - elevation[:n_fields] / 10_000)
+        net_rad = 0.62 * f_solar[:, d]  # net radiation as a share of global [est]
+        pet = 1.26 * delta / (delta + gamma) * net_rad / 2.45  # Priestley–Taylor [mm/d]
+        theta_rel = (storage - wp) / (fc - wp)
+        water_factor = np.clip(theta_rel / 0.5, 0.0, 1.0)
+        irrigation = np.where(growing & irrigated & (theta_rel < irrigation_trigger), fc - storage, 0.0)
+        storage = storage + irrigation
+        rain = f_rain[:, d]
+        et_pot = kc * pet
+        et = np.minimum(et_pot * water_factor, np.maximum(storage + rain - wp * 0.9, 0.0))
+        storage = storage + rain - et
+        drainage = np.maximum(storage - fc, 0.0) * 0.6
+        storage = storage - drainage
+        runoff = np.maximum(storage - sat, 0.0)
+        storage = storage - runoff
+        out["rain"][:, d], out["irr"][:, d], out["et"][:, d] = rain, irrigation, et
+        out["drain"][:, d], out["runoff"][:, d], out["storage"][:, d] = drainage, runoff, storage
+        # Crop development and stress accounting.
+        rate = _wang_engel(temp, t_min_c, t_opt_c, t_max_c) / (days_opt * variety_speed)
+        sensitivity = np.exp(-(((dev - 0.55) / 0.25) ** 2))  # mid-season matters most [est]
+        ratio = np.where(et_pot > 0, et / np.maximum(et_pot, 1e-9), 1.0)
+        stress_weighted += np.where(growing, sensitivity * ratio, 0.0)
+        weight_sum += np.where(growing, sensitivity, 0.0)
+        heat_days += growing & (ft_max[:, d] > heat_c)
+        frost_days += growing & (ft_min[:, d] <= 1.0) & (dev < 0.5)
+        radiation_sum += np.where(growing, f_solar[:, d], 0.0)
+        temp_sum += np.where(growing, temp, 0.0)
+        season_days += growing
+        dev = np.where(growing, dev + rate, dev)
+        matured = growing & (dev >= 1.0)
+        maturity_idx = np.where(matured, d, maturity_idx)
+
+    truths = []
+    for i, f in enumerate(fields):
+        c = crop[i]
+        relative_transpiration = stress_weighted[i] / weight_sum[i] if weight_sum[i] > 0 else 1.0
+        water = max(0.0, 1 - c.water_sensitivity * (1 - relative_transpiration))
+        days_grown = max(season_days[i], 1.0)
+        season_temp = temp_sum[i] / days_grown
+        temperature = float(np.exp(-(((season_temp - c.t_opt) / 9.0) ** 2)))
+        radiation = float(np.clip((radiation_sum[i] / days_grown / 17.0) ** 0.4, 0.6, 1.1))
+        heat = 0.99 ** heat_days[i] * 0.97 ** frost_days[i]
+        y = c.yield_potential_t_ha * water * temperature * radiation * heat
+        y *= management[i] * variety_yield[i] * (1 - pest_loss[i])
+        matured_on = days[maturity_idx[i]] if maturity_idx[i] >= 0 else None
+        harvest = matured_on + dt.timedelta(days=int(harvest_delay[i])) if matured_on else None
+        truths.append(
+            CropTruth(
+                f.id,
+                fleet.coop_of(f.id).id,
+                f.commodity,
+                f.planting_date,
+                matured_on,
+                harvest,
+                round(float(y), 3),
+                round(float(y * f.area_ha), 3),
+                f.area_ha,
+            )
+        )
+
+    # ---- hourly series ----
+    h_start = max(hourly_from or start, sim_start)
+    d0 = (h_start - sim_start).days
+    d1 = (start - sim_start).days + (end - start).days
+    nd = d1 - d0
+    hours_ms = (
+        np.arange(nd * 24, dtype=np.int64) * HOUR_MS + (h_start - dt.date(1970, 1, 1)).days * DAY_MS - WIB_MS
+    )
+    local_hour = ((hours_ms + WIB_MS) % DAY_MS) // HOUR_MS
+    day_of = np.repeat(np.arange(d0, d1), 24)
+    # Temperature: minimum at 06 WIB, maximum at 14 WIB (cosine halves) [est].
+    h = local_hour.astype(float)
+    rising = (h >= 6) & (h < 14)
+    phase = np.where(rising, (h - 6) / 8, np.where(h >= 14, (h - 14) / 16, (h + 10) / 16))
+    shape = np.where(rising, (1 - np.cos(np.pi * phase)) / 2, (1 + np.cos(np.pi * phase)) / 2)
+    tmin_h = t_min[:, day_of]
+    tmax_h = t_max[:, day_of]
+    air = tmin_h + (tmax_h - tmin_h) * shape[None, :]
+    dew = (
+        t_min[:, day_of]
+        - climate.DEWPOINT_DEPRESSION_C[month[day_of]][None, :]
+        + 0.8 * _wet[site_coop][:, day_of]
+    )
+    rh = np.clip(100 * climate.saturation_vp_kpa(dew) / climate.saturation_vp_kpa(air), 20, 100)
+    clear = climate.clear_sky_irradiance_w_m2(hours_ms + HOUR_MS // 2)
+    solar = clear[None, :] * (1 - 0.75 * cloud[site_coop][:, day_of] ** 3.4)
+    # Rain falls between 13:00 and 19:00 WIB on wet days [est].
+    afternoon = ((local_hour >= 13) & (local_hour < 19)).astype(float) / 6.0
+    rain_h = rain_site[:, day_of] * afternoon[None, :]
+    wind_h = wind_site[:, day_of] * (0.6 + 0.8 * np.clip(np.sin(np.pi * (h - 8) / 12), 0, None))[None, :]
+    leaf = np.where((rain_h > 0) | (rh > 92), np.clip((rh - 85) * 6.0, 40, 100), 0.0)
+    # Soil: storage at day boundaries, interpolated through the day.
+    storage_days = np.concatenate([initial[:, None], out["storage"]], axis=1)
+    frac = (h / 24.0)[None, :]
+    stor_h = storage_days[:, day_of] * (1 - frac) + storage_days[:, day_of + 1] * frac
+    vwc_fields = 100 * stor_h / (SENSOR_LAYER_M * 1000)
+    # Soil temperature at 10 cm: damped (amplitude 0.35) and delayed 3 h, plus 1 °C [est].
+    soil_t = np.empty_like(air)
+    mean_day = (tmin_h + tmax_h) / 2
+    lagged = np.roll(air, 3, axis=1)
+    lagged[:, :3] = air[:, :3]
+    soil_t = mean_day + 1.0 + 0.35 * (lagged - mean_day)
+    theta_sat = np.array([SOILS[f.soil_texture].saturation for f in fields])[:, None]
+    salinity = rng.uniform(0.6, 2.0, (n_fields, 1))  # pore-water EC [dS/m], fertiliser included [est]
+    ec_fields = salinity * (vwc_fields / 100 / theta_sat) ** 1.5
+    pad = np.full((n_sites - n_fields, len(hours_ms)), np.nan)
+    return Environment(
+        site_ids=[s.id for s in sites],
+        hours_ms=hours_ms,
+        air_temp_c=air,
+        air_rh_pct=rh,
+        rain_mm=rain_h,
+        solar_w_m2=solar,
+        wind_m_s=wind_h,
+        leaf_wetness_pct=leaf,
+        soil_vwc_pct=np.vstack([vwc_fields, pad]),
+        soil_temp_c=np.vstack([soil_t[:n_fields], pad]),
+        soil_ec_ds_m=np.vstack([ec_fields, pad]),
+        days=days,
+        daily_rain_mm=out["rain"],
+        daily_irrigation_mm=out["irr"],
+        daily_et_mm=out["et"],
+        daily_drainage_mm=out["drain"],
+        daily_runoff_mm=out["runoff"],
+        daily_storage_mm=out["storage"],
+        initial_storage_mm=initial,
+        truths=truths,
+    )
