@@ -1,0 +1,104 @@
+"""The crop library (``crops.toml``) as typed parameters and as arrays over fields."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["CROP_LIBRARY", "CropArrays", "CropParams", "crop_arrays", "load_crops"]
+
+CROP_LIBRARY = Path(__file__).with_name("crops.toml")
+
+
+@dataclass(frozen=True)
+class CropParams:
+    """One crop's parameters; see ``crops.toml`` for sources and units."""
+
+    name: str
+    base_temp_c: float
+    upper_temp_c: float
+    thermal_time_to_maturity_cd: float
+    stage_fractions: tuple[float, float, float, float]
+    kc: tuple[float, float, float]
+    root_depth_m: float
+    depletion_fraction: float
+    ky_stages: tuple[float, float, float, float]
+    potential_yield_t_ha: float
+    harvest_window_days: int
+
+
+@cache
+def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
+    """Read the crop library; raises ``ValueError`` naming the crop and field that is wrong."""
+    doc = tomllib.loads(path.read_text())
+    crops = {}
+    for name, table in doc.items():
+        try:
+            params = CropParams(
+                name=name,
+                base_temp_c=float(table["base_temp_c"]),
+                upper_temp_c=float(table["upper_temp_c"]),
+                thermal_time_to_maturity_cd=float(table["thermal_time_to_maturity_cd"]),
+                stage_fractions=tuple(float(x) for x in table["stage_fractions"]),  # type: ignore[arg-type]
+                kc=tuple(float(x) for x in table["kc"]),  # type: ignore[arg-type]
+                root_depth_m=float(table["root_depth_m"]),
+                depletion_fraction=float(table["depletion_fraction"]),
+                ky_stages=tuple(float(x) for x in table["ky_stages"]),  # type: ignore[arg-type]
+                potential_yield_t_ha=float(table["potential_yield_t_ha"]),
+                harvest_window_days=int(table["harvest_window_days"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"crop library {path}: [{name}] is missing or has a bad value: {exc}") from exc
+        if len(params.stage_fractions) != 4 or abs(sum(params.stage_fractions) - 1) > 0.02:
+            raise ValueError(f"crop library: [{name}] stage_fractions must be four shares summing to 1")
+        if len(params.kc) != 3 or len(params.ky_stages) != 4:
+            raise ValueError(f"crop library: [{name}] needs kc = [ini, mid, end] and four ky_stages")
+        crops[name] = params
+    return crops
+
+
+@dataclass(frozen=True)
+class CropArrays:
+    """Crop parameters gathered per field (leading axis = field)."""
+
+    base_temp_c: NDArray[np.float64]
+    upper_temp_c: NDArray[np.float64]
+    thermal_time_cd: NDArray[np.float64]
+    stage_ends: NDArray[np.float64]  # (fields, 4) cumulative stage fractions
+    kc: NDArray[np.float64]  # (fields, 3)
+    root_depth_m: NDArray[np.float64]
+    depletion_fraction: NDArray[np.float64]
+    ky: NDArray[np.float64]  # (fields, 4)
+    potential_yield_t_ha: NDArray[np.float64]
+
+
+def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:
+    """Arrays of the parameters of each field's commodity (``KeyError`` names an unknown crop)."""
+    lib = crops or load_crops()
+    rows = []
+    for c in commodities:
+        if c not in lib:
+            raise KeyError(f"no crop {c!r} in the library ({', '.join(sorted(lib))})")
+        rows.append(lib[c])
+
+    def col(attr: str) -> NDArray[np.float64]:
+        return np.array([getattr(r, attr) for r in rows], dtype=np.float64)
+
+    return CropArrays(
+        base_temp_c=col("base_temp_c"),
+        upper_temp_c=col("upper_temp_c"),
+        thermal_time_cd=col("thermal_time_to_maturity_cd"),
+        stage_ends=np.cumsum(
+            np.array([r.stage_fractions for r in rows], dtype=np.float64).reshape(-1, 4), axis=1
+        ),
+        kc=np.array([r.kc for r in rows], dtype=np.float64).reshape(-1, 3),
+        root_depth_m=col("root_depth_m"),
+        depletion_fraction=col("depletion_fraction"),
+        ky=np.array([r.ky_stages for r in rows], dtype=np.float64).reshape(-1, 4),
+        potential_yield_t_ha=col("potential_yield_t_ha"),
+    )

@@ -1,0 +1,124 @@
+"""Daily drivers of the season model from daily sensor aggregates (pure functions on arrays).
+
+A field's air temperature comes from its own node when it has one, else from its cooperative's
+weather station corrected for the elevation difference (Braak's lapse rate); rain, radiation,
+humidity and wind come from the station. ET0 is FAO-56 Penman–Monteith (Eq. 6) on days with
+radiation, humidity and wind, else Hargreaves (Eq. 52).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from forecast import et0 as fao
+from forecast.weather import KOTA_BATU_LAT_DEG
+
+__all__ = ["SOILS", "DailySeries", "Observed", "infer_irrigated", "observed_drivers"]
+
+F64 = NDArray[np.float64]
+
+# θ at field capacity and wilting point [m³/m³]: FAO-56 Table 19 midpoints; andosols [est] (high
+# water retention of allophanic volcanic soils, no Batu measurement found).
+SOILS = {
+    "andosol": (0.45, 0.25),
+    "loam": (0.25, 0.12),
+    "silt_loam": (0.29, 0.15),
+    "clay_loam": (0.32, 0.20),
+    "sandy_loam": (0.18, 0.08),
+}
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    """One site's daily aggregates over a grid of days: metric -> stat -> array (NaN = no data).
+
+    Stats are ``min``, ``mean``, ``max``, ``sum`` as in :class:`storage.DailyAggregate`.
+    """
+
+    days: list[dt.date]
+    values: Mapping[str, Mapping[str, F64]]
+
+    def get(self, metric: str, stat: str) -> F64:
+        """The series, or all-NaN when the site does not measure it."""
+        series = self.values.get(metric, {}).get(stat)
+        return np.asarray(series, dtype=np.float64) if series is not None else np.full(len(self.days), np.nan)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Observed daily drivers of one field over the grid's days (NaN where unknown)."""
+
+    tmin_c: F64
+    tmax_c: F64
+    rain_mm: F64
+    et0_mm: F64
+    soil_vwc_pct: F64
+    et0_pm_over_hargreaves: float  # ratio on days with full weather, 1.0 if none
+
+
+def _fill(values: F64) -> F64:
+    """Linear interpolation over gaps; NaN stays where there is nothing on one side."""
+    idx = np.arange(len(values))
+    ok = ~np.isnan(values)
+    if ok.sum() < 2:
+        return values
+    filled = np.interp(idx, idx[ok], values[ok])
+    return np.where((idx < idx[ok][0]) | (idx > idx[ok][-1]), np.nan, filled)
+
+
+def observed_drivers(
+    field: DailySeries, station: DailySeries, *, field_elevation_m: float, station_elevation_m: float
+) -> Observed:
+    """Observed drivers for one field (see the module docstring)."""
+    lapse = -0.006 * (field_elevation_m - station_elevation_m)
+    tmin = np.where(
+        np.isnan(field.get("air_temp_c", "min")),
+        station.get("air_temp_c", "min") + lapse,
+        field.get("air_temp_c", "min"),
+    )
+    tmax = np.where(
+        np.isnan(field.get("air_temp_c", "max")),
+        station.get("air_temp_c", "max") + lapse,
+        field.get("air_temp_c", "max"),
+    )
+    tmin, tmax = _fill(tmin), _fill(tmax)
+    rain = station.get("rain_mm", "sum")
+    days = field.days
+    doy = np.array([d.timetuple().tm_yday for d in days])
+    lat = np.radians(KOTA_BATU_LAT_DEG)
+    ra = fao.extraterrestrial_radiation_daily(lat_rad=lat, day_of_year=doy)
+    hargreaves = fao.et0_hargreaves(tmin_c=tmin, tmax_c=tmax, ra=ra)
+    rs = station.get("solar_w_m2", "mean") * 0.0864  # W/m² daily mean -> MJ m-2 day-1
+    rh_min, rh_max = station.get("air_rh_pct", "min"), station.get("air_rh_pct", "max")
+    wind = station.get("wind_m_s", "mean")
+    z = field_elevation_m
+    ea = fao.actual_vp_from_rh(tmin_c=tmin, tmax_c=tmax, rh_max_pct=rh_max, rh_min_pct=rh_min)
+    es = (fao.saturation_vp(tmin) + fao.saturation_vp(tmax)) / 2
+    rso = fao.clear_sky_radiation(ra=ra, altitude_m=z)
+    rn = fao.net_shortwave_radiation(rs) - fao.net_longwave_radiation_daily(
+        tmin_c=tmin, tmax_c=tmax, ea_kpa=ea, rs=rs, rso=rso
+    )
+    gamma = fao.psychrometric_constant(fao.atmospheric_pressure(z))
+    pm = fao.et0_daily(net_radiation=rn, soil_heat_flux=0.0, temp_mean_c=(tmin + tmax) / 2, wind_2m=wind,
+                       es_kpa=es, ea_kpa=ea, gamma=gamma)  # fmt: skip
+    full = ~np.isnan(pm)
+    et0 = np.where(full, np.maximum(pm, 0.0), hargreaves)
+    ratio = (
+        float(np.clip(np.nanmean(pm[full]) / np.nanmean(hargreaves[full]), 0.6, 1.4))
+        if full.sum() >= 7
+        else 1.0
+    )
+    return Observed(tmin, tmax, rain, et0, field.get("soil_vwc_pct", "mean"), ratio)
+
+
+def infer_irrigated(soil_vwc_pct: F64, rain_mm: F64) -> bool:
+    """Whether a field is irrigated: its soil moisture rose by more than 3 points on a day (or the day
+    after) with less than 2 mm of rain, at least twice [est thresholds: above sensor noise]."""
+    rise = np.diff(soil_vwc_pct) > 3.0
+    dry = (np.nan_to_num(rain_mm[1:], nan=0.0) < 2.0) & (np.nan_to_num(rain_mm[:-1], nan=0.0) < 2.0)
+    return int(np.sum(rise & dry)) >= 2

@@ -1,0 +1,230 @@
+"""Harvest forecasts per field: observed season so far + an ensemble of future weather.
+
+:func:`forecast_fields` is the engine's one entry point: it takes each field's registry facts and
+observed daily drivers, runs the season model for every field × member (chunked over fields so
+memory stays bounded), and returns per-field percentiles plus the members themselves (purchase
+plans and contract coverage sum members, never percentiles).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from forecast.crops import crop_arrays
+from forecast.drivers import SOILS, Observed, infer_irrigated
+from forecast.learning import PRIOR, Calibration
+from forecast.season import SeasonInputs, run_season
+from forecast.weather import fit_temperature_bias, future_weather
+
+__all__ = ["MODEL_VERSION", "FieldForecast", "FieldSpec", "forecast_fields"]
+
+F64 = NDArray[np.float64]
+# Spread of thermal time between fields of one crop (varieties, sowing depth) [est].
+THERMAL_TIME_SIGMA = 0.04
+MODEL_VERSION = "panen-forecast 1 (FAO-56 single Kc, degree-days, FAO-33 Ky; climatology ensemble)"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What the registry knows about a field."""
+
+    field_id: str
+    coop_id: str
+    commodity: str
+    planting_date: dt.date
+    area_ha: float
+    soil_texture: str
+    elevation_m: float
+
+
+@dataclass(frozen=True)
+class FieldForecast:
+    """One field's forecast. Percentiles over members; ``members_*`` keep every member."""
+
+    field_id: str
+    coop_id: str
+    commodity: str
+    issued: dt.date
+    harvest_date_p10: dt.date | None
+    harvest_date_p50: dt.date | None
+    harvest_date_p90: dt.date | None
+    yield_t_ha_p10: float
+    yield_t_ha_p50: float
+    yield_t_ha_p90: float
+    tonnes_p10: float
+    tonnes_p50: float
+    tonnes_p90: float
+    water_stress_so_far: float
+    depletion_mm: float
+    raw_mm: float
+    days_to_irrigation: float | None
+    days_observed: int
+    members_harvest_date: list[dt.date | None]
+    members_tonnes: F64
+    yield_factor: float
+
+    @property
+    def members(self) -> int:
+        """Ensemble size."""
+        return len(self.members_tonnes)
+
+
+def _stable_hash(text: str) -> int:
+    """A hash of ``text`` that is the same in every process (Python's ``hash`` is salted)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def _date(origin: dt.date, day: float) -> dt.date | None:
+    return None if np.isnan(day) else origin + dt.timedelta(days=int(np.floor(day)))
+
+
+def forecast_fields(
+    fields: Sequence[FieldSpec],
+    observed: Mapping[str, Observed],
+    *,
+    grid_start: dt.date,
+    today: dt.date,
+    members: int = 50,
+    horizon_days: int = 200,
+    seed: int = 0,
+    calibration: Calibration | None = None,
+    chunk_fields: int = 2_000,
+) -> list[FieldForecast]:
+    """Forecast every field.
+
+    Args:
+        fields: Registry facts per field.
+        observed: field id -> observed drivers over ``grid_start`` ..  ``today`` - 1 (one value per day).
+        grid_start: First day of the observed arrays (on or before the earliest planting).
+        today: The forecast day: observations end the day before.
+        members: Ensemble size (≥ 50 for percentiles to mean something).
+        horizon_days: Days simulated after ``today``; a crop not mature by then has no date.
+        seed: Seed of the weather ensemble (the same seed gives the same forecast).
+        calibration: What was learnt from harvest records (default: the priors, see
+            :mod:`forecast.learning`): yield-gap factors, harvest-date bias and the spread of the
+            members' yield and date perturbations.
+        chunk_fields: Fields per chunk.
+    """
+    out: list[FieldForecast] = []
+    for start in range(0, len(fields), chunk_fields):
+        chunk = list(fields[start : start + chunk_fields])
+        # One random stream per field, keyed by its id: a field's forecast is the same alone or in
+        # a batch of any size, and the same tomorrow for the same seed.
+        rngs = [np.random.default_rng([seed, _stable_hash(f.field_id)]) for f in chunk]
+        out += _forecast_chunk(
+            chunk, observed, grid_start, today, members, horizon_days, rngs, calibration or PRIOR
+        )
+    return out
+
+
+def _forecast_chunk(
+    fields: list[FieldSpec],
+    observed: Mapping[str, Observed],
+    grid_start: dt.date,
+    today: dt.date,
+    members: int,
+    horizon_days: int,
+    rngs: list[np.random.Generator],
+    calibration: Calibration,
+) -> list[FieldForecast]:
+    n = len(fields)
+    n_obs = (today - grid_start).days
+    n_days = n_obs + horizon_days
+    obs = [observed[f.field_id] for f in fields]
+    tmin_o = np.stack([o.tmin_c[:n_obs] for o in obs])
+    tmax_o = np.stack([o.tmax_c[:n_obs] for o in obs])
+    months = np.array([(grid_start + dt.timedelta(days=i)).month for i in range(n_obs)])
+    elevation = np.array([f.elevation_m for f in fields])
+    offset, dtr_scale = fit_temperature_bias(tmin_o, tmax_o, months, elevation)
+    et0_scale = np.array([o.et0_pm_over_hargreaves for o in obs])
+    ftmin, ftmax, frain, fet0 = future_weather(
+        rngs, start=today, n_days=horizon_days, n_members=members, elevation_m=elevation,
+        temp_offset_c=offset, dtr_scale=dtr_scale, et0_scale=et0_scale,
+    )  # fmt: skip
+
+    def join(observed_part: F64, future: F64) -> F64:
+        """Observed days (the same for every member) followed by each member's future."""
+        past = np.broadcast_to(observed_part[:, None, :], (n, members, n_obs))
+        return np.concatenate([past, future], axis=2)
+
+    # Gaps in observed temperature/ET0 are filled from the fitted climatology (mean of the members).
+    clim_tmin = np.repeat(ftmin.mean(axis=(1, 2))[:, None], n_obs, axis=1)
+    clim_tmax = np.repeat(ftmax.mean(axis=(1, 2))[:, None], n_obs, axis=1)
+    clim_et0 = np.repeat(fet0.mean(axis=(1, 2))[:, None], n_obs, axis=1)
+    tmin = join(np.where(np.isnan(tmin_o), clim_tmin, tmin_o), ftmin)
+    tmax = join(np.where(np.isnan(tmax_o), clim_tmax, tmax_o), ftmax)
+    et0_o = np.stack([o.et0_mm[:n_obs] for o in obs])
+    et0 = join(np.where(np.isnan(et0_o), clim_et0, et0_o), fet0)
+    rain_o = np.stack([o.rain_mm[:n_obs] for o in obs])
+    rain = join(np.nan_to_num(rain_o, nan=0.0), frain)
+    vwc = np.full((n, n_days), np.nan)
+    vwc[:, :n_obs] = np.stack([o.soil_vwc_pct[:n_obs] for o in obs])
+    theta = np.array([SOILS.get(f.soil_texture, SOILS["loam"]) for f in fields])
+    # Parameter perturbations of each member: thermal time, yield, harvest date (standard normals).
+    params = np.stack([g.standard_normal((3, members)) for g in rngs])
+    inputs = SeasonInputs(
+        crop=crop_arrays([f.commodity for f in fields]),
+        theta_fc=theta[:, 0],
+        theta_wp=theta[:, 1],
+        area_ha=np.array([f.area_ha for f in fields]),
+        planting_day=np.array([(f.planting_date - grid_start).days for f in fields]),
+        today=np.full(n, n_obs),
+        irrigated=np.array([infer_irrigated(o.soil_vwc_pct[:n_obs], o.rain_mm[:n_obs]) for o in obs]),
+        yield_factor=np.array([calibration.factor(f.commodity, f.coop_id) for f in fields]),
+        tmin_c=tmin,
+        tmax_c=tmax,
+        rain_mm=rain,
+        et0_mm=et0,
+        soil_vwc_pct=vwc,
+        # Parameter uncertainty: each member is a plausible version of what the registry cannot say.
+        thermal_time_scale=np.clip(1.0 + THERMAL_TIME_SIGMA * params[:, 0, :], 0.8, 1.2),
+        yield_scale=np.exp(
+            params[:, 1, :] * np.array([calibration.yield_sigma(f.commodity) for f in fields])[:, None]
+        ),
+    )
+    result = run_season(inputs)
+    date_noise = params[:, 2, :]
+    forecasts = []
+    for i, f in enumerate(fields):
+        delay = calibration.date_bias(f.commodity) + calibration.date_sigma(f.commodity) * date_noise[i]
+        harvest = result.maturity_day[i] + delay
+        dates = [_date(grid_start, h) for h in harvest]
+        known = harvest[~np.isnan(harvest)]
+        q = np.percentile(known, [10, 50, 90]) if len(known) else [np.nan] * 3
+        y = np.percentile(result.yield_t_ha[i], [10, 50, 90])
+        t = np.percentile(result.tonnes[i], [10, 50, 90])
+        irrigation = result.days_to_irrigation[i]
+        irr = float(np.nanmedian(irrigation)) if (~np.isnan(irrigation)).sum() * 2 >= members else None
+        observed_days = int(np.sum(~np.isnan(obs[i].tmin_c[:n_obs])))
+        forecasts.append(
+            FieldForecast(
+                field_id=f.field_id,
+                coop_id=f.coop_id,
+                commodity=f.commodity,
+                issued=today,
+                harvest_date_p10=_date(grid_start, q[0]),
+                harvest_date_p50=_date(grid_start, q[1]),
+                harvest_date_p90=_date(grid_start, q[2]),
+                yield_t_ha_p10=float(y[0]),
+                yield_t_ha_p50=float(y[1]),
+                yield_t_ha_p90=float(y[2]),
+                tonnes_p10=float(t[0]),
+                tonnes_p50=float(t[1]),
+                tonnes_p90=float(t[2]),
+                water_stress_so_far=float(result.water_stress_so_far[i]),
+                depletion_mm=float(result.depletion_today_mm[i]),
+                raw_mm=float(result.raw_today_mm[i]),
+                days_to_irrigation=irr,
+                days_observed=observed_days,
+                members_harvest_date=dates,
+                members_tonnes=result.tonnes[i].copy(),
+                yield_factor=float(inputs.yield_factor[i]),
+            )
+        )
+    return forecasts

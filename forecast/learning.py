@@ -1,0 +1,178 @@
+"""Learning from harvest records: what the sensors cannot tell, estimated from what Coosae bought.
+
+From pairs of (forecast made before harvest, recorded harvest) the engine learns, with shrinkage so
+that a few records move it only a little:
+
+- a **yield-gap factor** per crop × cooperative (variety, management, pests, grading), as a
+  multiplicative correction of the modelled yield: mean log-ratios shrunk by empirical Bayes, crops
+  toward 1 and cooperatives toward their crop, each by τ² / (τ² + SE²), so that a factor moves only
+  as far as the records show real differences between groups beyond their noise;
+- a **harvest-date bias** per crop (thermal-time error plus how long farmers wait after maturity);
+- the **spread** of what remains (per crop, shrunk toward the prior), which sets the ensemble's
+  parameter uncertainty so that P10-P90 means what it says.
+
+Every estimate is reported with the number of records behind it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["PRIOR", "Calibration", "HarvestRecord", "learn"]
+
+
+@dataclass(frozen=True)
+class HarvestRecord:
+    """What Coosae recorded buying from a field, with the forecast the engine had made before."""
+
+    field_id: str
+    coop_id: str
+    commodity: str
+    harvest_date: dt.date
+    tonnes: float
+    forecast_harvest_date: dt.date
+    forecast_tonnes: float  # P50 of a forecast made without this calibration
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the engine applies; defaults are the priors used before any record exists.
+
+    Attributes:
+        yield_factor: (commodity, coop) -> (factor, records); commodity-only keys use coop "".
+        date_bias_days: commodity -> (days to add to the modelled maturity, records).
+        sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
+        sigma_date_days: commodity -> s.d. of the date error left after the bias.
+    """
+
+    yield_factor: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    date_bias_days: dict[str, tuple[float, int]] = field(default_factory=dict)
+    sigma_yield_log: dict[str, float] = field(default_factory=dict)
+    sigma_date_days: dict[str, float] = field(default_factory=dict)
+    prior_sigma_yield_log: float = 0.30
+    prior_sigma_date_days: float = 5.0
+    prior_date_bias_days: float = 3.0
+
+    def factor(self, commodity: str, coop: str) -> float:
+        """Yield factor for a field: cooperative's, else crop's, else 1."""
+        hit = self.yield_factor.get((commodity, coop)) or self.yield_factor.get((commodity, ""))
+        return hit[0] if hit else 1.0
+
+    def date_bias(self, commodity: str) -> float:
+        """Days from modelled maturity to harvest."""
+        hit = self.date_bias_days.get(commodity)
+        return hit[0] if hit else self.prior_date_bias_days
+
+    def yield_sigma(self, commodity: str) -> float:
+        """Log-s.d. of the yield multiplier of the ensemble's members."""
+        return self.sigma_yield_log.get(commodity, self.prior_sigma_yield_log)
+
+    def date_sigma(self, commodity: str) -> float:
+        """S.d. [days] of the harvest-date perturbation of the ensemble's members."""
+        return self.sigma_date_days.get(commodity, self.prior_sigma_date_days)
+
+
+# Priors [est]: a 30 % log-s.d. of yield matches the spread of Batu's reported yields (potato 15-25,
+# carrot 18-27 t/ha, BATU.md); farmers harvest within a week of maturity (3 ± 5 days).
+PRIOR = Calibration()
+
+
+def _shrunk_mean(values: Sequence[float], prior: float, strength: float) -> float:
+    return (float(np.sum(values)) + strength * prior) / (len(values) + strength)
+
+
+# Prior variances of true log yield-gap effects when too few groups exist to estimate them [est]:
+# crops differ by about ±30 % from the library's potential yields, cooperatives by about ±15 %.
+PRIOR_TAU2_CROP = 0.30**2
+PRIOR_TAU2_COOP = 0.15**2
+
+
+def _empirical_bayes(
+    groups: dict[str, list[float]], centre: dict[str, float], record_var: float, prior_tau2: float
+) -> dict[str, float]:
+    """Shrink each group's mean toward its centre by τ² / (τ² + SE²).
+
+    τ², the variance of true group effects, is estimated by the method of moments (the spread of
+    group means beyond what their standard errors explain) when there are at least three groups;
+    with fewer it cannot be estimated and ``prior_tau2`` is used.
+    """
+    deviations = {g: float(np.mean(v)) - centre[g] for g, v in groups.items()}
+    se2 = {g: record_var / len(v) for g, v in groups.items()}
+    if len(groups) >= 3:
+        excess = float(np.mean([d * d for d in deviations.values()])) - float(np.mean(list(se2.values())))
+        tau2 = max(0.0, excess)
+    else:
+        tau2 = prior_tau2
+    return {
+        g: centre[g] + deviations[g] * (tau2 / (tau2 + se2[g]) if tau2 + se2[g] > 0 else 0.0) for g in groups
+    }
+
+
+def learn(
+    records: Sequence[HarvestRecord], *, prior: Calibration = PRIOR, prior_records: float = 3.0
+) -> Calibration:
+    """Estimate a :class:`Calibration` from harvest records (see the module docstring).
+
+    Yield factors use empirical-Bayes shrinkage, first of crops toward 1, then of cooperatives toward
+    their crop, so a factor moves only as far as the records show real differences between groups.
+    Date biases and spreads use a prior worth ``prior_records`` records.
+    """
+    rows = [r for r in records if r.tonnes > 0 and r.forecast_tonnes > 0]
+    logs = [float(np.log(r.tonnes / r.forecast_tonnes)) for r in rows]
+    by_crop: dict[str, list[float]] = defaultdict(list)
+    by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r, lg in zip(rows, logs, strict=True):
+        by_crop[r.commodity].append(lg)
+        by_pair[(r.commodity, r.coop_id)].append(lg)
+    # Variance of one record around its cooperative's mean: the noise the group means carry.
+    within = [
+        lg - float(np.mean(by_pair[(r.commodity, r.coop_id)])) for r, lg in zip(rows, logs, strict=True)
+    ]
+    # Pooled with the prior as if it were ``prior_records`` records, so one record per group does not
+    # claim zero noise.
+    dof = len(rows) - len(by_pair)
+    record_var = (float(np.sum(np.square(within))) + prior_records * prior.prior_sigma_yield_log**2) / (
+        dof + prior_records
+    )
+    crop_log = _empirical_bayes(dict(by_crop), dict.fromkeys(by_crop, 0.0), record_var, PRIOR_TAU2_CROP)
+    pair_groups = {f"{c}\x00{k}": v for (c, k), v in by_pair.items()}
+    pair_log = _empirical_bayes(
+        pair_groups, {g: crop_log[g.split("\x00")[0]] for g in pair_groups}, record_var, PRIOR_TAU2_COOP
+    )
+    factors: dict[tuple[str, str], tuple[float, int]] = {}
+    for crop, values in by_crop.items():
+        factors[(crop, "")] = (float(np.exp(crop_log[crop])), len(values))
+    for (crop, coop), values in by_pair.items():
+        factors[(crop, coop)] = (float(np.exp(pair_log[f"{crop}\x00{coop}"])), len(values))
+    bias: dict[str, tuple[float, int]] = {}
+    sig_y: dict[str, float] = {}
+    sig_d: dict[str, float] = {}
+    crops_rows: dict[str, list[HarvestRecord]] = defaultdict(list)
+    for r in rows:
+        crops_rows[r.commodity].append(r)
+    for crop, crop_rows in crops_rows.items():
+        n = len(crop_rows)
+        residuals = [
+            float(np.log(r.tonnes / r.forecast_tonnes)) - pair_log[f"{crop}\x00{r.coop_id}"]
+            for r in crop_rows
+        ]
+        spread = float(np.sqrt(np.mean(np.square(residuals))))
+        sig_y[crop] = float(
+            np.sqrt((n * spread**2 + prior_records * prior.prior_sigma_yield_log**2) / (n + prior_records))
+        )
+        errors = [(r.harvest_date - r.forecast_harvest_date).days for r in crop_rows]
+        # The forecasts being learnt from already included the prior bias: the new bias adds to it.
+        mean_error = _shrunk_mean(errors, 0.0, prior_records)
+        bias[crop] = (prior.date_bias(crop) + mean_error, n)
+        date_spread = float(np.std(np.asarray(errors) - mean_error)) if n > 1 else prior.prior_sigma_date_days
+        sig_d[crop] = float(
+            np.sqrt(
+                (n * date_spread**2 + prior_records * prior.prior_sigma_date_days**2) / (n + prior_records)
+            )
+        )
+    return Calibration(factors, bias, sig_y, sig_d)

@@ -1,0 +1,88 @@
+"""The purchase plan: tonnes per commodity × ISO week × cooperative, with P10/P50/P90.
+
+Each ensemble member's harvest is spread over the crop's harvest window (tomato and chili are picked
+for weeks; potato is lifted in days) and binned into ISO weeks; members are summed across fields
+first and the percentiles taken last, so P90 of a sum is not a sum of P90s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from forecast.crops import load_crops
+from forecast.engine import FieldForecast
+
+__all__ = ["PlanRow", "iso_week", "plan_members", "purchase_plan"]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """Tonnes one cooperative is forecast to harvest of one commodity in one ISO week."""
+
+    commodity: str
+    iso_week: str
+    coop_id: str
+    tonnes_p10: float
+    tonnes_p50: float
+    tonnes_p90: float
+
+
+def iso_week(day: dt.date) -> str:
+    """``2026-W49`` for a day (ISO 8601 week, Monday first)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def plan_members(
+    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int
+) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64]]:
+    """Member totals: (keys (commodity, coop), week labels, array (keys, weeks, members)) of tonnes.
+
+    Harvests outside ``weeks`` ISO weeks from ``start``'s week, or without a date, are left out.
+    """
+    library = load_crops()
+    first = _monday(start)
+    labels = [iso_week(first + dt.timedelta(weeks=w)) for w in range(weeks)]
+    keys = sorted({(f.commodity, f.coop_id) for f in forecasts})
+    index = {k: i for i, k in enumerate(keys)}
+    members = max((f.members for f in forecasts), default=0)
+    totals = np.zeros((len(keys), weeks, members))
+    for f in forecasts:
+        window = max(1, library[f.commodity].harvest_window_days)
+        k = index[(f.commodity, f.coop_id)]
+        for m, (day, tonnes) in enumerate(zip(f.members_harvest_date, f.members_tonnes, strict=True)):
+            if day is None or tonnes <= 0:
+                continue
+            offsets = (day - first).days + np.arange(window)
+            week_of = offsets // 7
+            ok = (week_of >= 0) & (week_of < weeks)
+            np.add.at(totals[k, :, m], week_of[ok], tonnes / window)
+    return keys, labels, totals
+
+
+def purchase_plan(forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int = 8) -> list[PlanRow]:
+    """Rows for every commodity × week × cooperative with any forecast harvest (see module docstring)."""
+    keys, labels, totals = plan_members(forecasts, start=start, weeks=weeks)
+    rows = []
+    for k, (commodity, coop) in enumerate(keys):
+        for w, label in enumerate(labels):
+            member_tonnes = totals[k, w]
+            if not member_tonnes.any():
+                continue
+            p10, p50, p90 = np.percentile(member_tonnes, [10, 50, 90])
+            rows.append(
+                PlanRow(
+                    commodity, label, coop, round(float(p10), 3), round(float(p50), 3), round(float(p90), 3)
+                )
+            )
+    rows.sort(key=lambda r: (r.iso_week, r.commodity, r.coop_id))
+    return rows

@@ -1,0 +1,215 @@
+"""The season model, vectorised over fields × ensemble members, one step per day.
+
+For each field and member, from planting:
+
+- **phenology** by thermal time: degree-days ``clip(Tmean, Tbase, Tupper) - Tbase`` accumulate to the
+  crop's thermal time to maturity; the fraction reached gives the stage;
+- **root-zone water balance**, FAO-56 single crop coefficient: Kc by stage (Table 12 values, linear
+  between), TAW = 1000 (θFC − θWP) Zr (Eq. 82), RAW = p TAW (Eq. 83), Ks (Eq. 84), depletion
+  Dr (Eq. 85) with deep percolation (Eq. 88); rain and, on fields found to be irrigated, irrigation
+  refilling to field capacity once Dr passes RAW;
+- **soil-moisture correction**: on days with a soil-moisture reading, the modelled depletion is nudged
+  toward the observed one, Dr ← Dr + K (Dr_obs − Dr). K is a scalar Kalman gain with fixed error
+  variances, K = σm² / (σm² + σo²) = 0.74 for a capacitive probe's σo ≈ 3 % VWC and a one-day model
+  error σm ≈ 5 % VWC. An ensemble Kalman filter would estimate σm from the spread, but on observed
+  days every member has the same (observed) weather, so the spread carries no information: the
+  fixed gain is the honest simpler choice;
+- **yield**: FAO-33 per stage, Ya/Ym = Π_stage (1 − Ky_stage (1 − ΣETa/ΣETc)), times the potential
+  yield and a learned yield-gap factor; tonnes = yield × area.
+
+Pure numpy; no I/O. ``day`` indexes a common daily grid shared by all fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from forecast.crops import CropArrays
+
+__all__ = ["NUDGE_GAIN", "SeasonInputs", "SeasonResult", "run_season"]
+
+F64 = NDArray[np.float64]
+NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # σm = 5 % VWC, σo = 3 % VWC
+
+
+@dataclass(frozen=True)
+class SeasonInputs:
+    """Everything the season model needs; arrays lead with the field axis.
+
+    Attributes:
+        crop: Crop parameters per field.
+        theta_fc, theta_wp: Soil water content at field capacity and wilting point [m³/m³], per field.
+        area_ha: Field area [ha].
+        planting_day: Grid day of planting, per field.
+        today: Grid day of the forecast, per field: days before it are observed (the same for every
+            member); days from it on are each member's future weather.
+        irrigated: Whether the field is irrigated (inferred from its soil-moisture record).
+        yield_factor: Learned yield-gap factor per field (1 = none).
+        tmin_c, tmax_c, rain_mm, et0_mm: Daily drivers, shape (fields, members, days).
+        soil_vwc_pct: Observed daily mean soil moisture (fields, days), NaN when none.
+        thermal_time_scale: Per field and member, multiplier of the crop's thermal time (what the
+            registry's variety name does not tell); ``None`` = 1.
+        yield_scale: Per field and member, multiplier of the attainable yield (management, pests);
+            ``None`` = 1.
+    """
+
+    crop: CropArrays
+    theta_fc: F64
+    theta_wp: F64
+    area_ha: F64
+    planting_day: NDArray[np.int_]
+    today: NDArray[np.int_]
+    irrigated: NDArray[np.bool_]
+    yield_factor: F64
+    tmin_c: F64
+    tmax_c: F64
+    rain_mm: F64
+    et0_mm: F64
+    soil_vwc_pct: F64
+    thermal_time_scale: F64 | None = None
+    yield_scale: F64 | None = None
+
+
+@dataclass(frozen=True)
+class SeasonResult:
+    """Per field and member (fields, members) unless noted."""
+
+    maturity_day: F64  # grid day (fractional) at which thermal time is reached; NaN if not in the grid
+    relative_yield: F64  # Ya / Ym
+    yield_t_ha: F64
+    tonnes: F64
+    water_stress_so_far: F64  # (fields,) mean 1 − Ks from planting to today
+    depletion_today_mm: F64  # (fields,)
+    raw_today_mm: F64  # (fields,)
+    taw_mm: F64  # (fields,)
+    days_to_irrigation: F64  # days from today until Dr > RAW without irrigation; NaN if not in the grid
+    # Water accounting for the mass-balance check: totals over the grid [mm].
+    total_rain_mm: F64
+    total_irrigation_mm: F64
+    total_eta_mm: F64
+    total_percolation_mm: F64
+    total_correction_mm: F64  # depletion added by nudging toward the sensor
+    initial_depletion_mm: F64
+    final_depletion_mm: F64
+
+
+def _kc(x: F64, ends: F64, kc: F64) -> F64:
+    """Kc at development fraction x (FAO-56 Fig. 25 shape): ini, rising, mid, falling to end."""
+    c1, c2, c3 = ends[..., 0], ends[..., 1], ends[..., 2]
+    ini, mid, end = kc[..., 0], kc[..., 1], kc[..., 2]
+    rise = ini + (mid - ini) * np.clip((x - c1) / (c2 - c1), 0, 1)
+    fall = mid + (end - mid) * np.clip((x - c3) / (1 - c3), 0, 1)
+    return np.where(x < c2, rise, fall)
+
+
+def run_season(inp: SeasonInputs) -> SeasonResult:
+    """Run every field × member through the grid's days (see the module docstring)."""
+    n_fields, n_members, n_days = inp.tmin_c.shape
+    crop = inp.crop
+
+    def per_field(a: F64) -> F64:
+        return a[:, None]
+
+    zr = per_field(crop.root_depth_m)
+    taw = 1000 * per_field(inp.theta_fc - inp.theta_wp) * zr
+    raw = per_field(crop.depletion_fraction) * taw
+    ends = crop.stage_ends[:, None, :]
+    kc_table = crop.kc[:, None, :]
+    base, upper = per_field(crop.base_temp_c), per_field(crop.upper_temp_c)
+    tt_maturity = per_field(crop.thermal_time_cd) * (
+        inp.thermal_time_scale if inp.thermal_time_scale is not None else 1.0
+    )
+    planting = per_field(inp.planting_day.astype(np.float64))
+    today = per_field(inp.today.astype(np.float64))
+    irrigated = inp.irrigated[:, None]
+
+    shape = (n_fields, n_members)
+    depletion = np.broadcast_to(0.3 * raw, shape).copy()  # before planting: a moist seedbed [est]
+    initial = depletion.copy()
+    thermal = np.zeros(shape)
+    maturity = np.full(shape, np.nan)
+    eta_stage = np.zeros((*shape, 4))
+    etc_stage = np.zeros((*shape, 4))
+    ks_sum = np.zeros(shape)
+    ks_days = np.zeros(shape)
+    to_irrigation = np.full(shape, np.nan)
+    depletion_today = depletion.copy()
+    totals = {k: np.zeros(shape) for k in ("rain", "irr", "eta", "dp", "nudge")}
+    for d in range(n_days):
+        growing = (d >= planting) & np.isnan(maturity)
+        tmean = (inp.tmin_c[:, :, d] + inp.tmax_c[:, :, d]) / 2
+        frac = thermal / tt_maturity
+        kc = np.where(growing, _kc(frac, ends, kc_table), 0.3)  # bare soil between crops [est]
+        ks = np.where(depletion > raw, np.clip((taw - depletion) / (taw - raw), 0, 1), 1.0)  # Eq. 84
+        etc = kc * inp.et0_mm[:, :, d]
+        eta = ks * etc
+        future = d >= today
+        # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
+        newly_dry = future & growing & np.isnan(to_irrigation) & (depletion > raw)
+        to_irrigation = np.where(newly_dry, d - today, to_irrigation)
+        irrigation = np.where(future & irrigated & growing & (depletion > raw), depletion, 0.0)
+        rain = inp.rain_mm[:, :, d]
+        new = depletion - rain - irrigation + eta
+        percolation = np.maximum(-new, 0.0)  # FAO-56 Eq. 88: water above field capacity drains
+        new = np.maximum(new, 0.0)
+        overdrawn = np.maximum(new - taw, 0.0)  # cannot dry past wilting point: ET is what was there
+        eta = eta - overdrawn
+        new = new - overdrawn
+        observed = inp.soil_vwc_pct[:, d]
+        has_obs = (~np.isnan(observed))[:, None] & (d < today)
+        if has_obs.any():
+            dr_obs = np.clip(
+                1000 * (per_field(inp.theta_fc) - per_field(np.nan_to_num(observed)) / 100) * zr, 0, taw
+            )
+            new = np.where(has_obs, new + NUDGE_GAIN * (dr_obs - new), new)
+        totals["rain"] += rain
+        totals["irr"] += irrigation
+        totals["eta"] += eta
+        totals["dp"] += percolation
+        # A correction toward the sensor is not water: it is booked separately so the balance closes,
+        # ΔDr = −P − I + ETa + DP + corrections.
+        totals["nudge"] += new - (depletion - rain - irrigation + eta + percolation)
+        depletion = new
+        depletion_today = np.where(d + 1 == today, depletion, depletion_today)
+        stage = (frac[..., None] >= ends[..., :3]).sum(-1)
+        onehot = np.eye(4, dtype=bool)[stage] & growing[..., None]
+        eta_stage += onehot * eta[..., None]
+        etc_stage += onehot * etc[..., None]
+        past = growing & (d < today)
+        ks_sum += np.where(past, 1 - ks, 0.0)
+        ks_days += past
+        gdd = np.where(growing, np.clip(tmean, base, upper) - base, 0.0)
+        before = thermal
+        thermal = thermal + gdd
+        reached = growing & (thermal >= tt_maturity)
+        # Interpolate within the day so maturity dates are not quantised to whole days.
+        part = np.where(gdd > 0, (tt_maturity - before) / np.where(gdd > 0, gdd, 1.0), 0.0)
+        maturity = np.where(reached, d + part, maturity)
+    ratio = np.where(etc_stage > 0, eta_stage / np.where(etc_stage > 0, etc_stage, 1.0), 1.0)
+    relative = np.prod(np.clip(1 - crop.ky[:, None, :] * (1 - ratio), 0, 1), axis=-1)
+    potential = per_field(crop.potential_yield_t_ha * inp.yield_factor) * (
+        inp.yield_scale if inp.yield_scale is not None else 1.0
+    )
+    yield_t_ha = relative * potential
+    stress = np.where(ks_days > 0, ks_sum / np.maximum(ks_days, 1), 0.0)
+    return SeasonResult(
+        maturity_day=maturity,
+        relative_yield=relative,
+        yield_t_ha=yield_t_ha,
+        tonnes=yield_t_ha * per_field(inp.area_ha),
+        water_stress_so_far=stress[:, 0],
+        depletion_today_mm=depletion_today[:, 0],
+        raw_today_mm=raw[:, 0],
+        taw_mm=taw[:, 0],
+        days_to_irrigation=to_irrigation,
+        total_rain_mm=totals["rain"],
+        total_irrigation_mm=totals["irr"],
+        total_eta_mm=totals["eta"],
+        total_percolation_mm=totals["dp"],
+        total_correction_mm=totals["nudge"],
+        initial_depletion_mm=initial,
+        final_depletion_mm=depletion,
+    )

@@ -1,0 +1,197 @@
+"""The forecast engine on simulated fields: conservation, batch invariance, sensors, plans, learning."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from functools import cache
+
+import numpy as np
+import pytest
+
+from bench.simdata import daily_series, field_specs, observed_for
+from firmware_sim.fleet import load_fleet
+from firmware_sim.runner import prepare
+from forecast.crops import crop_arrays, load_crops
+from forecast.drivers import Observed, infer_irrigated
+from forecast.engine import FieldSpec, forecast_fields
+from forecast.learning import HarvestRecord, learn
+from forecast.plan import iso_week, plan_members, purchase_plan
+from forecast.season import SeasonInputs, run_season
+
+ANCHOR = dt.date(2026, 11, 28)
+DAY_MS = 86_400_000
+
+
+@cache
+def world() -> tuple[list[FieldSpec], dict[str, Observed], dt.date]:
+    fleet = load_fleet(anchor=ANCHOR).subset(6, 10)
+    grid_start = min(f.planting_date for f in fleet.fields) - dt.timedelta(days=2)
+    ms = (grid_start - dt.date(1970, 1, 1)).days * DAY_MS - 7 * 3_600_000
+    end_ms = (ANCHOR - dt.date(1970, 1, 1)).days * DAY_MS - 7 * 3_600_000
+    run = prepare(fleet, start_ms=ms, end_ms=end_ms, seed=3, interval_min=60, horizon_days=30)
+    days = [grid_start + dt.timedelta(days=i) for i in range((ANCHOR - grid_start).days)]
+    return field_specs(fleet), observed_for(fleet, daily_series(run.samples, days)), grid_start
+
+
+def test_crop_library_has_every_annual_crop_with_sane_values() -> None:
+    crops = load_crops()
+    assert set(crops) == {
+        "potato",
+        "cabbage",
+        "carrot",
+        "tomato",
+        "chili",
+        "shallot",
+        "sweet_corn",
+        "rice",
+        "strawberry",
+    }
+    for c in crops.values():
+        assert c.base_temp_c < c.upper_temp_c
+        assert 0 < c.depletion_fraction < 1
+        assert 500 < c.thermal_time_to_maturity_cd < 3000
+        assert abs(sum(c.stage_fractions) - 1) < 0.02
+    with pytest.raises(KeyError, match="apple"):
+        crop_arrays(["apple"])
+
+
+def _inputs(n_fields: int = 3, members: int = 4, days: int = 120, vwc: float = np.nan) -> SeasonInputs:
+    rng = np.random.default_rng(0)
+    shape = (n_fields, members, days)
+    return SeasonInputs(
+        crop=crop_arrays(["potato", "rice", "chili"][:n_fields] if n_fields <= 3 else ["potato"] * n_fields),
+        theta_fc=np.full(n_fields, 0.40),
+        theta_wp=np.full(n_fields, 0.20),
+        area_ha=np.ones(n_fields),
+        planting_day=np.full(n_fields, 5),
+        today=np.full(n_fields, 40),
+        irrigated=np.array([i % 2 == 0 for i in range(n_fields)]),
+        yield_factor=np.ones(n_fields),
+        tmin_c=np.full(shape, 14.0) + rng.normal(0, 1, shape),
+        tmax_c=np.full(shape, 26.0) + rng.normal(0, 1, shape),
+        rain_mm=rng.gamma(0.3, 12.0, shape),
+        et0_mm=np.full(shape, 4.0),
+        soil_vwc_pct=np.full((n_fields, days), vwc),
+    )
+
+
+def test_water_balance_conserves_water() -> None:
+    for vwc in (np.nan, 25.0):
+        r = run_season(_inputs(vwc=vwc))
+        change = r.final_depletion_mm - r.initial_depletion_mm
+        booked = (
+            -r.total_rain_mm
+            - r.total_irrigation_mm
+            + r.total_eta_mm
+            + r.total_percolation_mm
+            + r.total_correction_mm
+        )
+        np.testing.assert_allclose(change, booked, atol=1e-9)
+        assert r.total_rain_mm.sum() > 0
+        assert r.total_percolation_mm.sum() > 0
+        assert (r.total_irrigation_mm[0] > 0).all()  # the irrigated field is irrigated in the future
+        assert (r.total_irrigation_mm[1] == 0).all()
+
+
+def test_soil_moisture_readings_pull_the_state_toward_the_sensor() -> None:
+    dry = run_season(_inputs(vwc=21.0))  # near wilting point
+    wet = run_season(_inputs(vwc=40.0))  # at field capacity
+    free = run_season(_inputs())
+    assert (dry.depletion_today_mm > free.depletion_today_mm).all()
+    assert (wet.depletion_today_mm < free.depletion_today_mm + 1e-9).all()
+    assert dry.water_stress_so_far.mean() > wet.water_stress_so_far.mean()
+    assert (dry.relative_yield.mean(axis=1) < wet.relative_yield.mean(axis=1)).all()
+
+
+def test_field_alone_equals_field_in_a_batch_of_ten_thousand() -> None:
+    specs, observed, grid_start = world()
+    target = specs[7]
+    alone = forecast_fields([target], observed, grid_start=grid_start, today=ANCHOR, members=50, seed=5)[0]
+    crowd = [dataclasses.replace(specs[i % len(specs)], field_id=f"copy-{i}") for i in range(9_999)]
+    copies = {f"copy-{i}": observed[specs[i % len(specs)].field_id] for i in range(9_999)}
+    batch = forecast_fields(
+        [*crowd[:4000], target, *crowd[4000:]],
+        {**observed, **copies},
+        grid_start=grid_start,
+        today=ANCHOR,
+        members=50,
+        seed=5,
+        horizon_days=150,
+    )
+    inside = next(f for f in batch if f.field_id == target.field_id)
+    alone_short = forecast_fields(
+        [target], observed, grid_start=grid_start, today=ANCHOR, members=50, seed=5, horizon_days=150
+    )[0]
+    assert inside.members_harvest_date == alone_short.members_harvest_date
+    np.testing.assert_array_equal(inside.members_tonnes, alone_short.members_tonnes)
+    assert inside.tonnes_p50 == alone_short.tonnes_p50
+    assert alone.tonnes_p50 > 0
+
+
+def test_forecasts_have_sane_percentiles_and_context() -> None:
+    specs, observed, grid_start = world()
+    for f in forecast_fields(specs, observed, grid_start=grid_start, today=ANCHOR, members=50):
+        assert f.members == 50
+        assert f.tonnes_p10 <= f.tonnes_p50 <= f.tonnes_p90
+        assert f.harvest_date_p50 is not None
+        assert f.harvest_date_p10 <= f.harvest_date_p50 <= f.harvest_date_p90  # type: ignore[operator]
+        assert f.days_observed > 0
+        assert 0 <= f.water_stress_so_far <= 1
+
+
+def test_purchase_plan_sums_members_not_percentiles() -> None:
+    specs, observed, grid_start = world()
+    forecasts = forecast_fields(specs, observed, grid_start=grid_start, today=ANCHOR, members=50)
+    keys, weeks, totals = plan_members(forecasts, start=ANCHOR, weeks=26)
+    # Every member's tonnes of every field land in exactly one cooperative × commodity row.
+    for m in range(50):
+        in_plan = totals[:, :, m].sum()
+        direct = 0.0
+        for f in forecasts:
+            day = f.members_harvest_date[m]
+            window = load_crops()[f.commodity].harvest_window_days
+            if day is not None:
+                inside = [
+                    (day + dt.timedelta(days=k) - (ANCHOR - dt.timedelta(days=ANCHOR.weekday()))).days // 7
+                    for k in range(window)
+                ]
+                direct += f.members_tonnes[m] * sum(0 <= w < 26 for w in inside) / window
+        assert in_plan == pytest.approx(direct, rel=1e-9)
+    rows = purchase_plan(forecasts, start=ANCHOR, weeks=26)
+    assert rows
+    assert weeks[0] == iso_week(ANCHOR)
+    for row in rows:
+        k = keys.index((row.commodity, row.coop_id))
+        w = weeks.index(row.iso_week)
+        assert row.tonnes_p50 == pytest.approx(np.percentile(totals[k, w], 50), abs=1e-3)
+        assert row.tonnes_p10 <= row.tonnes_p50 <= row.tonnes_p90
+
+
+def test_learning_shrinks_and_reports_evidence() -> None:
+    day = dt.date(2026, 3, 1)
+
+    def rec(coop: str, actual: float, forecast: float, late: int = 0) -> HarvestRecord:
+        return HarvestRecord("f", coop, "potato", day + dt.timedelta(days=late), actual, day, forecast)
+
+    # Two cooperatives really differ (about x1.5 and x0.7), each with plenty of records.
+    records = [rec("a", 15.0 * (1 + 0.02 * i), 10.0, late=4) for i in range(20)] + [
+        rec("b", 7.0 * (1 + 0.02 * i), 10.0, late=4) for i in range(20)
+    ]
+    cal = learn(records)
+    assert cal.factor("potato", "a") == pytest.approx(1.5 * 1.2, rel=0.15)
+    assert cal.factor("potato", "b") == pytest.approx(0.7 * 1.2, rel=0.15)
+    assert cal.yield_factor[("potato", "a")][1] == 20
+    assert cal.date_bias("potato") > cal.prior_date_bias_days + 3  # harvests came 4 days late
+    # One noisy record per cooperative: no real difference shows, factors stay at the crop's.
+    noisy = learn([rec("a", 12.0, 10.0), rec("b", 9.0, 10.0), rec("c", 10.5, 10.0)])
+    assert noisy.factor("potato", "a") == pytest.approx(noisy.factor("potato", ""), rel=0.05)
+    assert noisy.factor("rice", "a") == 1.0  # no evidence, no change
+
+
+def test_irrigation_is_inferred_from_dry_day_rises() -> None:
+    vwc = np.array([30, 29, 28, 35, 34, 33, 40, 39.0])
+    rain = np.zeros(8)
+    assert infer_irrigated(vwc, rain)
+    rain[3] = rain[6] = 20
+    assert not infer_irrigated(vwc, rain)
