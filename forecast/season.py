@@ -2,8 +2,13 @@
 
 For each field and member, from planting:
 
-- **phenology** by thermal time: degree-days ``clip(Tmean, Tbase, Tupper) - Tbase`` accumulate to the
-  crop's thermal time to maturity; the fraction reached gives the stage;
+- **phenology** by thermal time: degree-days accumulate to the crop's thermal time to maturity and
+  the fraction reached gives the stage. Degree-days as in AquaCrop's method 3 (Raes et al., AquaCrop
+  reference manual): Tmax capped to [Tbase, Tupper], Tmin capped at Tupper, their mean floored at
+  Tbase, minus Tbase;
+- **root zone** growing from 0.3 m at planting to the crop's maximum depth at the end of the
+  development stage (FAO-56 Ch. 8 allows a growing Zr); a deepening root zone meets soil at field
+  capacity, so depletion in mm carries over while TAW grows;
 - **root-zone water balance**, FAO-56 single crop coefficient: Kc by stage (Table 12 values, linear
   between), TAW = 1000 (θFC − θWP) Zr (Eq. 82), RAW = p TAW (Eq. 83), Ks (Eq. 84), depletion
   Dr (Eq. 85) with deep percolation (Eq. 88); rain and, on fields found to be irrigated, irrigation
@@ -33,6 +38,7 @@ __all__ = ["NUDGE_GAIN", "SeasonInputs", "SeasonResult", "run_season"]
 
 F64 = NDArray[np.float64]
 NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # σm = 5 % VWC, σo = 3 % VWC
+ROOT_DEPTH_AT_PLANTING_M = 0.3  # FAO-56 Ch. 8: 0.15-0.20 m at sowing; 0.3 m for transplants and tubers [est]
 
 
 @dataclass(frozen=True)
@@ -113,9 +119,12 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     def per_field(a: F64) -> F64:
         return a[:, None]
 
-    zr = per_field(crop.root_depth_m)
-    taw = 1000 * per_field(inp.theta_fc - inp.theta_wp) * zr
-    raw = per_field(crop.depletion_fraction) * taw
+    zr_max = per_field(crop.root_depth_m)
+    zr_min = np.minimum(ROOT_DEPTH_AT_PLANTING_M, zr_max)
+    water_per_m = 1000 * per_field(inp.theta_fc - inp.theta_wp)  # TAW per metre of roots [mm/m]
+    p_frac = per_field(crop.depletion_fraction)
+    taw = water_per_m * zr_min
+    raw = p_frac * taw
     ends = crop.stage_ends[:, None, :]
     kc_table = crop.kc[:, None, :]
     base, upper = per_field(crop.base_temp_c), per_field(crop.upper_temp_c)
@@ -128,37 +137,49 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
 
     shape = (n_fields, n_members)
     depletion = np.broadcast_to(0.3 * raw, shape).copy()  # before planting: a moist seedbed [est]
+    taw = np.broadcast_to(taw, shape).copy()
+    raw = np.broadcast_to(raw, shape).copy()
+    zr = np.broadcast_to(zr_min, shape).copy()
     initial = depletion.copy()
     thermal = np.zeros(shape)
     maturity = np.full(shape, np.nan)
-    eta_stage = np.zeros((*shape, 4))
-    etc_stage = np.zeros((*shape, 4))
     ks_sum = np.zeros(shape)
     ks_days = np.zeros(shape)
     to_irrigation = np.full(shape, np.nan)
     depletion_today = depletion.copy()
+    raw_today = raw.copy()
+    taw_today = taw.copy()
     totals = {k: np.zeros(shape) for k in ("rain", "irr", "eta", "dp", "nudge")}
+    # Day-major copies: each day's slice is then contiguous (several times faster than strided slices).
+    tmin_days, tmax_days, rain_days, et0_days = (
+        np.ascontiguousarray(np.moveaxis(a, 2, 0)) for a in (inp.tmin_c, inp.tmax_c, inp.rain_mm, inp.et0_mm)
+    )
+    vwc_days = np.ascontiguousarray(inp.soil_vwc_pct.T)
+    eta_by_stage = [np.zeros(shape) for _ in range(4)]
+    etc_by_stage = [np.zeros(shape) for _ in range(4)]
     for d in range(n_days):
         growing = (d >= planting) & np.isnan(maturity)
-        tmean = (inp.tmin_c[:, :, d] + inp.tmax_c[:, :, d]) / 2
         frac = thermal / tt_maturity
+        zr = np.where(growing, zr_min + (zr_max - zr_min) * np.clip(frac / ends[..., 1], 0, 1), zr)
+        taw = water_per_m * zr
+        raw = p_frac * taw
         kc = np.where(growing, _kc(frac, ends, kc_table), 0.3)  # bare soil between crops [est]
         ks = np.where(depletion > raw, np.clip((taw - depletion) / (taw - raw), 0, 1), 1.0)  # Eq. 84
-        etc = kc * inp.et0_mm[:, :, d]
+        etc = kc * et0_days[d]
         eta = ks * etc
         future = d >= today
         # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
         newly_dry = future & growing & np.isnan(to_irrigation) & (depletion > raw)
         to_irrigation = np.where(newly_dry, d - today, to_irrigation)
         irrigation = np.where(future & irrigated & growing & (depletion > raw), depletion, 0.0)
-        rain = inp.rain_mm[:, :, d]
+        rain = rain_days[d]
         new = depletion - rain - irrigation + eta
         percolation = np.maximum(-new, 0.0)  # FAO-56 Eq. 88: water above field capacity drains
         new = np.maximum(new, 0.0)
         overdrawn = np.maximum(new - taw, 0.0)  # cannot dry past wilting point: ET is what was there
         eta = eta - overdrawn
         new = new - overdrawn
-        observed = inp.soil_vwc_pct[:, d]
+        observed = vwc_days[d]
         has_obs = (~np.isnan(observed))[:, None] & (d < today)
         if has_obs.any():
             dr_obs = np.clip(
@@ -174,20 +195,27 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         totals["nudge"] += new - (depletion - rain - irrigation + eta + percolation)
         depletion = new
         depletion_today = np.where(d + 1 == today, depletion, depletion_today)
-        stage = (frac[..., None] >= ends[..., :3]).sum(-1)
-        onehot = np.eye(4, dtype=bool)[stage] & growing[..., None]
-        eta_stage += onehot * eta[..., None]
-        etc_stage += onehot * etc[..., None]
+        raw_today = np.where(d + 1 == today, raw, raw_today)
+        taw_today = np.where(d + 1 == today, taw, taw_today)
+        stage = (frac >= ends[..., 0]).astype(np.intp) + (frac >= ends[..., 1]) + (frac >= ends[..., 2])
+        for k in range(4):
+            in_stage = growing & (stage == k)
+            np.add(eta_by_stage[k], eta, out=eta_by_stage[k], where=in_stage)
+            np.add(etc_by_stage[k], etc, out=etc_by_stage[k], where=in_stage)
         past = growing & (d < today)
         ks_sum += np.where(past, 1 - ks, 0.0)
         ks_days += past
-        gdd = np.where(growing, np.clip(tmean, base, upper) - base, 0.0)
+        t_hi = np.clip(tmax_days[d], base, upper)
+        t_lo = np.minimum(tmin_days[d], upper)
+        gdd = np.where(growing, np.maximum((t_hi + t_lo) / 2, base) - base, 0.0)
         before = thermal
         thermal = thermal + gdd
         reached = growing & (thermal >= tt_maturity)
         # Interpolate within the day so maturity dates are not quantised to whole days.
         part = np.where(gdd > 0, (tt_maturity - before) / np.where(gdd > 0, gdd, 1.0), 0.0)
         maturity = np.where(reached, d + part, maturity)
+    eta_stage = np.stack(eta_by_stage, axis=-1)
+    etc_stage = np.stack(etc_by_stage, axis=-1)
     ratio = np.where(etc_stage > 0, eta_stage / np.where(etc_stage > 0, etc_stage, 1.0), 1.0)
     relative = np.prod(np.clip(1 - crop.ky[:, None, :] * (1 - ratio), 0, 1), axis=-1)
     potential = per_field(crop.potential_yield_t_ha * inp.yield_factor) * (
@@ -202,8 +230,8 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         tonnes=yield_t_ha * per_field(inp.area_ha),
         water_stress_so_far=stress[:, 0],
         depletion_today_mm=depletion_today[:, 0],
-        raw_today_mm=raw[:, 0],
-        taw_mm=taw[:, 0],
+        raw_today_mm=raw_today[:, 0],
+        taw_mm=taw_today[:, 0],
         days_to_irrigation=to_irrigation,
         total_rain_mm=totals["rain"],
         total_irrigation_mm=totals["irr"],

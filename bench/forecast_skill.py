@@ -1,0 +1,159 @@
+"""Forecast skill, measured honestly against the simulator's truths.
+
+Two simulated seasons of the default fleet (different seeds, a year apart). The simulator's own crop
+model (firmware_sim/environment.py, no forecast/ code) decides when and how much each field really
+yields. The engine only sees daily aggregates of the simulated sensors (as the stores give them) and
+the registry. For each field, forecasts are made 60, 30 and 14 days before its true harvest:
+- harvest-date MAE [days] of the P50;
+- MAPE of tonnes per cooperative × commodity (P50 summed over the group's fields, against the true sum);
+- share of truths inside P10-P90 (tonnes per field; dates reported too).
+First with the priors, then after learning from the previous season's harvest records (forecasts made
+14 days before each harvest, paired with what was harvested).
+
+Run: ``python -m bench.forecast_skill [--members 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.simdata import daily_series, field_specs, observed_for
+from firmware_sim.environment import CropTruth
+from firmware_sim.fleet import load_fleet
+from firmware_sim.runner import prepare
+from forecast.drivers import Observed
+from forecast.engine import FieldForecast, FieldSpec, forecast_fields
+from forecast.learning import Calibration, HarvestRecord, learn
+
+DAY_MS = 86_400_000
+
+
+@dataclass
+class Season:
+    grid_start: dt.date
+    observed: dict[str, Observed]
+    specs: dict[str, FieldSpec]
+    truth: dict[str, CropTruth]
+
+
+def simulate_season(anchor: dt.date, seed: int) -> Season:
+    fleet = load_fleet(anchor=anchor)
+    grid_start = min(f.planting_date for f in fleet.fields) - dt.timedelta(days=3)
+    end = anchor + dt.timedelta(days=150)
+
+    def ms(day: dt.date) -> int:
+        return (day - dt.date(1970, 1, 1)).days * DAY_MS - 7 * 3_600_000
+
+    run = prepare(fleet, start_ms=ms(grid_start), end_ms=ms(end), seed=seed, interval_min=60, horizon_days=60)
+    days = [grid_start + dt.timedelta(days=i) for i in range((end - grid_start).days)]
+    return Season(
+        grid_start,
+        observed_for(fleet, daily_series(run.samples, days)),
+        {s.field_id: s for s in field_specs(fleet)},
+        {t.field_id: t for t in run.env.truths if t.harvest_date is not None},
+    )
+
+
+def forecasts_at_lead(
+    season: Season, lead: int, calibration: Calibration | None, members: int
+) -> list[FieldForecast]:
+    by_day: dict[dt.date, list[FieldSpec]] = {}
+    for fid, t in season.truth.items():
+        assert t.harvest_date is not None
+        today = max(
+            t.harvest_date - dt.timedelta(days=lead), season.specs[fid].planting_date + dt.timedelta(days=1)
+        )
+        by_day.setdefault(today, []).append(season.specs[fid])
+    out: list[FieldForecast] = []
+    for today, specs in sorted(by_day.items()):
+        out += forecast_fields(
+            specs, season.observed, grid_start=season.grid_start, today=today, members=members, seed=1,
+            calibration=calibration,
+        )  # fmt: skip
+    return out
+
+
+def score(forecasts: list[FieldForecast], truth: dict[str, CropTruth]) -> dict[str, float]:
+    errors, inside_t, inside_d = [], 0, 0
+    group_f: dict[tuple[str, str], float] = {}
+    group_t: dict[tuple[str, str], float] = {}
+    n = 0
+    for f in forecasts:
+        t = truth[f.field_id]
+        if f.harvest_date_p50 is None or t.harvest_date is None:
+            continue
+        n += 1
+        errors.append((f.harvest_date_p50 - t.harvest_date).days)
+        inside_t += f.tonnes_p10 <= t.tonnes <= f.tonnes_p90
+        inside_d += f.harvest_date_p10 <= t.harvest_date <= f.harvest_date_p90  # type: ignore[operator]
+        key = (f.coop_id, f.commodity)
+        group_f[key] = group_f.get(key, 0.0) + f.tonnes_p50
+        group_t[key] = group_t.get(key, 0.0) + t.tonnes
+    mape = float(np.mean([abs(group_f[k] - group_t[k]) / group_t[k] for k in group_t if group_t[k] > 0]))
+    return {
+        "harvest_date_mae_days": round(float(np.mean(np.abs(errors))), 2),
+        "harvest_date_bias_days": round(float(np.mean(errors)), 2),
+        "tonnes_mape": round(mape, 3),
+        "p10_p90_coverage": round(inside_t / n, 3),
+        "date_p10_p90_coverage": round(inside_d / n, 3),
+        "fields": n,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=50)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    print("simulating two seasons ...", file=sys.stderr)
+    previous = simulate_season(dt.date(2025, 11, 28), seed=7)
+    current = simulate_season(dt.date(2026, 11, 28), seed=42)
+    out: dict[str, object] = {"bench": "forecast_skill", "members": args.members}
+    before = {
+        lead: score(forecasts_at_lead(current, lead, None, args.members), current.truth)
+        for lead in (60, 30, 14)
+    }
+    print("learning from last season's harvest records ...", file=sys.stderr)
+    records = []
+    for f in forecasts_at_lead(previous, 14, None, args.members):
+        truth = previous.truth[f.field_id]
+        if f.harvest_date_p50 is not None and truth.harvest_date is not None:
+            records.append(
+                HarvestRecord(
+                    f.field_id,
+                    f.coop_id,
+                    f.commodity,
+                    truth.harvest_date,
+                    truth.tonnes,
+                    f.harvest_date_p50,
+                    f.tonnes_p50,
+                )
+            )
+    calibration = learn(records)
+    after = {
+        lead: score(forecasts_at_lead(current, lead, calibration, args.members), current.truth)
+        for lead in (60, 30, 14)
+    }
+    for lead in (60, 30, 14):
+        for key, value in before[lead].items():
+            out[f"before_{key}_{lead}d"] = value
+        for key, value in after[lead].items():
+            out[f"{key}_{lead}d"] = value
+    out["harvest_records_learnt"] = len(records)
+    out["harvest_date_mae_days_30d"] = after[30]["harvest_date_mae_days"]
+    out["tonnes_mape_30d"] = after[30]["tonnes_mape"]
+    out["p10_p90_coverage"] = after[30]["p10_p90_coverage"]
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
