@@ -129,18 +129,21 @@ def decode_message(
     result.skipped = decoded.skipped
     for problem in decoded.problems:
         dead(problem.reason, problem.detail, node.node_id)
-    for sample in decoded.samples:
+    for metric, value, ts_ms in decoded.samples:
         made = make_reading(
             node_id=node.node_id,
             coop_id=node.coop_id,
             site_id=node.site_id,
-            metric=sample.metric,
-            value=sample.value,
-            ts_ms=sample.ts_ms,
+            metric=metric,
+            value=value,
+            ts_ms=ts_ms,
             now_ms=arrival_ms,
             ids_checked=True,
         )
-        if isinstance(made, Rejection):
+        if type(made) is Reading:
+            result.readings.append(made)
+        else:
+            assert isinstance(made, Rejection)
             result.dead.append(
                 DeadLetter(
                     made.reason.value,
@@ -148,15 +151,9 @@ def decode_message(
                     topic,
                     arrival_ms,
                     node.node_id,
-                    sample={
-                        "metric": sample.metric,
-                        "value": _jsonable(sample.value),
-                        "ts": _jsonable(sample.ts_ms),
-                    },
+                    sample={"metric": _jsonable(metric), "value": _jsonable(value), "ts": _jsonable(ts_ms)},
                 )
             )
-        else:
-            result.readings.append(made)
     if not result.readings and not result.dead and not result.skipped:
         # Nothing to store and nothing wrong in detail: still say so, it is a firmware bug to see.
         dead("empty", "message carries no readings", node.node_id)

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -160,7 +159,6 @@ class IngestService:
         self._connected = threading.Event()
         self.subscribed = threading.Event()
         self._spool_warned = False
-        self._format_counters: dict[str, Any] = {}
         self._client = self._make_client()
 
     # ---- MQTT ------------------------------------------------------------------------------
@@ -254,10 +252,6 @@ class IngestService:
                     payload=bytes(msg.payload[:4096]),
                 )
             )
-        counter = self._format_counters.get(result.format)
-        if counter is None:
-            counter = self._format_counters[result.format] = self.metrics.messages.labels(result.format)
-        counter.inc()
         with self._cond:
             if not self._pending:
                 self._oldest_pending = time.monotonic()
@@ -349,6 +343,11 @@ class IngestService:
                 return
 
     def _process(self, batch: Sequence[_Pending]) -> None:
+        formats: dict[str, int] = {}
+        for p in batch:
+            formats[p.result.format] = formats.get(p.result.format, 0) + 1
+        for fmt, count in formats.items():  # counted per batch: per message it showed in profiles
+            self.metrics.messages.labels(fmt).inc(count)
         readings = [r for p in batch for r in p.result.readings]
         letters = [d for p in batch for d in p.result.dead]
         if not self._persist(readings):

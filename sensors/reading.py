@@ -41,6 +41,7 @@ FUTURE_TOLERANCE_MS = 86_400_000
 # Identifiers become InfluxDB tag values and URL path segments; 128 characters is plenty for a DevEUI
 # or "sumberbrantas-f07" and keeps a hostile payload from inflating series keys.
 MAX_ID_LENGTH = 128
+_new_tuple = tuple.__new__
 _FORBIDDEN_IN_ID = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -181,7 +182,8 @@ def make_reading(
         and EARLIEST_TS_MS <= ts_ms <= now_ms + FUTURE_TOLERANCE_MS
     ):
         quality = Quality.VALID if spec.low <= value <= spec.high else Quality.IMPLAUSIBLE
-        return Reading(node_id, coop_id, site_id, metric, value, ts_ms, quality)
+        # tuple.__new__ skips the named tuple's Python-level __new__: a third of the cost.
+        return _new_tuple(Reading, (node_id, coop_id, site_id, metric, value, ts_ms, quality))
     refuse = _refuser(node_id, metric)
     if spec is None:
         return refuse(RejectReason.UNKNOWN_METRIC, f"metric {str(metric)[:60]!r} is not in the catalogue")
