@@ -84,8 +84,9 @@ def demo() -> None:
         store.close()
     console.print(f"[green]store ready[/green]: {describe_store(cfg)}")
     console.print(
-        "The simulator, ingest, forecasts and the API are not built yet; `panen demo` will start them "
-        "as they land (see ARCHITECTURE.md)."
+        "The one-command demo (embedded broker, simulator, ingest, forecasts and the API together) is not "
+        "built yet. With a broker running, try the parts already built: `panen ingest` and "
+        "`panen sim --backfill 7` (see README)."
     )
 
 
@@ -314,3 +315,81 @@ def sim_fleet(
     day = dt.date.fromisoformat(anchor) if anchor else dt.datetime.now(dt.UTC).date()
     save_fleet(default_fleet(day, seed=seed), Path(out))
     console.print(f"wrote {out}")
+
+
+registry_app = typer.Typer(help="The registry: cooperatives, fields, nodes, tokens.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@registry_app.command("import")
+def registry_import(
+    fleet_file: Annotated[
+        str | None, typer.Argument(help="Fleet YAML (default: the Kota Batu fleet).")
+    ] = None,
+) -> None:
+    """Import (or update) cooperatives, fields, stations and nodes from a fleet file."""
+    import datetime as dt
+    from pathlib import Path
+
+    from firmware_sim.fleet import DEFAULT_FLEET_PATH, load_fleet
+    from storage.registry import import_fleet, open_registry
+
+    cfg = get_settings()
+    path = Path(fleet_file) if fleet_file else (cfg.fleet_file or DEFAULT_FLEET_PATH)
+    fleet = load_fleet(path, anchor=dt.datetime.now(dt.UTC).date())
+    sessions = open_registry(cfg.registry_url)
+    with sessions() as session:
+        counts = import_fleet(session, fleet)
+    console.print(f"imported {counts} from {path}")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="farmer, coop_manager, offtaker or admin")],
+    name: Annotated[str, typer.Option(help="Who or what the token is for.")] = "",
+    coop: Annotated[str | None, typer.Option(help="Cooperative (coop_manager).")] = None,
+    farmer: Annotated[str | None, typer.Option(help="Farmer id (farmer).")] = None,
+) -> None:
+    """Create an API token and print it (it is stored hashed and cannot be shown again)."""
+    from api.auth import Role, create_token
+    from storage.registry import open_registry
+
+    try:
+        chosen = Role(role)
+    except ValueError as exc:
+        console.print(f"[red]unknown role {role!r}[/red]: choose farmer, coop_manager, offtaker or admin")
+        raise typer.Exit(2) from exc
+    sessions = open_registry(get_settings().registry_url)
+    with sessions() as session:
+        try:
+            token = create_token(
+                session, name=name or f"{role} token", role=chosen, coop_id=coop, farmer_id=farmer
+            )
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+    print(token)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the panen API (docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+    from panen.logs import configure_logging
+    from storage.registry import open_registry
+
+    cfg = get_settings()
+    configure_logging(cfg.log_level, cfg.log_format)
+    application = create_app(open_store(cfg), open_registry(cfg.registry_url))
+    try:
+        uvicorn.run(application, host=host, port=port, log_level=cfg.log_level)
+    except OSError as exc:
+        console.print(f"[red]cannot listen on {host}:{port}[/red] ({exc}); choose another with --port")
+        raise typer.Exit(2) from exc

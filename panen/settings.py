@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     influx_db: str = Field("panen", description="InfluxDB v1 database (on 2.x, the bucket's DBRP name).")
     influx_user: str | None = Field(None, description="InfluxDB v1 user; with 2.x/3.x any name works.")
     influx_token: SecretStr | None = Field(None, description="InfluxDB v1 password or 2.x/3.x API token.")
+    db_url: str | None = Field(
+        None, description="Registry database (SQLAlchemy URL, e.g. postgresql+psycopg://…); unset: SQLite."
+    )
     registry_file: Path | None = Field(
         None,
         description="Node registry (YAML/JSON: a nodes list or a fleet file) ingest attributes nodes with.",
@@ -49,7 +52,14 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
     @field_validator(
-        "mqtt_url", "influx_url", "influx_user", "influx_token", "registry_file", "fleet_file", mode="before"
+        "mqtt_url",
+        "influx_url",
+        "influx_user",
+        "influx_token",
+        "registry_file",
+        "fleet_file",
+        "db_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -57,6 +67,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @property
+    def registry_url(self) -> str:
+        """The registry database: ``db_url`` or a SQLite file in ``data_dir``."""
+        return self.db_url or f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
 
     @property
     def sqlite_store_path(self) -> Path:

@@ -1,0 +1,107 @@
+"""API tokens and roles.
+
+A token is 32 random bytes (URL-safe base64), shown once at creation; the registry keeps only its
+SHA-256 (a fast hash is right for high-entropy tokens: there is nothing to brute-force).
+
+Roles and what they see:
+
+- ``farmer``: their own fields;
+- ``coop_manager``: their cooperative's fields;
+- ``offtaker`` (Coosae): every cooperative, read; writes harvest records;
+- ``admin``: everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.registry import ApiToken, Cooperative, Farmer, Field
+
+__all__ = ["Principal", "Role", "create_token", "hash_token", "resolve"]
+
+
+class Role(StrEnum):
+    """Who a token speaks for."""
+
+    FARMER = "farmer"
+    COOP_MANAGER = "coop_manager"
+    OFFTAKER = "offtaker"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller and their scope."""
+
+    token_id: int
+    name: str
+    role: Role
+    coop_id: str | None
+    farmer_id: str | None
+
+    @property
+    def sees_all(self) -> bool:
+        """Offtaker and admin read every cooperative."""
+        return self.role in (Role.OFFTAKER, Role.ADMIN)
+
+    def can_see_coop(self, coop_id: str) -> bool:
+        """Whether the cooperative is in scope (farmers: their own cooperative's summary)."""
+        return self.sees_all or coop_id == self.coop_id
+
+    def can_see_field(self, field: Field) -> bool:
+        """Whether the field is in scope."""
+        if self.sees_all:
+            return True
+        if self.role is Role.COOP_MANAGER:
+            return field.coop_id == self.coop_id
+        return field.farmer_id is not None and field.farmer_id == self.farmer_id
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    session: Session, *, name: str, role: Role, coop_id: str | None = None, farmer_id: str | None = None
+) -> str:
+    """Create a token and return it (the only time it is visible).
+
+    Raises:
+        ValueError: the role needs a cooperative or farmer that is missing or unknown.
+    """
+    if role is Role.FARMER:
+        farmer = session.get(Farmer, farmer_id) if farmer_id else None
+        if farmer is None:
+            raise ValueError(f"a farmer token needs an existing --farmer (got {farmer_id!r})")
+        coop_id = farmer.coop_id
+    if role is Role.COOP_MANAGER and (not coop_id or session.get(Cooperative, coop_id) is None):
+        raise ValueError(f"a coop_manager token needs an existing --coop (got {coop_id!r})")
+    token = "pn_" + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            name=name,
+            token_sha256=hash_token(token),
+            role=role.value,
+            coop_id=coop_id,
+            farmer_id=farmer_id,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    session.commit()
+    return token
+
+
+def resolve(session: Session, token: str) -> Principal | None:
+    """The principal of a valid, unrevoked token."""
+    row = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == hash_token(token))).first()
+    if row is None or row.revoked:
+        return None
+    return Principal(row.id, row.name, Role(row.role), row.coop_id, row.farmer_id)

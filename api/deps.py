@@ -1,0 +1,79 @@
+"""Request dependencies as ``Annotated`` aliases: the app state, a registry session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.auth import Principal, Role, resolve
+from panen.forecasting import ForecastService
+from storage import TimeSeriesStore
+from storage.registry import Field
+
+__all__ = ["AppState", "PrincipalDep", "SessionDep", "StateDep", "field_in_scope", "require"]
+
+
+@dataclass
+class AppState:
+    """What the routes need, built once by :func:`api.app.create_app`."""
+
+    store: TimeSeriesStore
+    sessions: sessionmaker[Session]
+    forecasts: ForecastService
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.panen
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+_bearer = HTTPBearer(auto_error=False, description="An API token from `panen token create`.")
+
+
+def current_principal(
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(401, "send an API token as 'Authorization: Bearer <token>'")
+    principal = resolve(session, credentials.credentials)
+    if principal is None:
+        raise HTTPException(401, "the API token is unknown or revoked")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    """403 unless the caller has one of ``roles``."""
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise HTTPException(403, f"this needs the role {allowed}; your token is {principal.role.value}")
+
+
+def field_in_scope(session: Session, principal: Principal, field_id: str) -> Field:
+    """The field, if the caller may see it.
+
+    A field outside a scoped caller's reach answers 403 whether or not it exists, so ids of other
+    farmers' fields cannot be probed; callers who see everything get 404 for an unknown id.
+    """
+    field = session.get(Field, field_id)
+    if field is not None and principal.can_see_field(field):
+        return field
+    if principal.sees_all:
+        raise HTTPException(404, f"no field {field_id!r}")
+    raise HTTPException(403, f"field {field_id!r} is not in your scope")

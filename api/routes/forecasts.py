@@ -1,0 +1,137 @@
+"""Harvest forecasts per field, per cooperative and commodity, and Coosae's purchase plan."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+
+from api.auth import Principal, Role
+from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require
+from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic
+from forecast.engine import FieldForecast
+from forecast.plan import purchase_plan
+from panen.forecasting import ForecastRun
+from storage.registry import Field
+
+router = APIRouter(prefix="/v1", tags=["forecasts"])
+
+
+def _run(state: StateDep) -> ForecastRun:
+    return state.forecasts.latest or state.forecasts.run()
+
+
+def _public(f: FieldForecast, run: ForecastRun) -> FieldForecastPublic:
+    return FieldForecastPublic(
+        field_id=f.field_id,
+        coop_id=f.coop_id,
+        commodity=f.commodity,
+        harvest_date_p10=f.harvest_date_p10,
+        harvest_date_p50=f.harvest_date_p50,
+        harvest_date_p90=f.harvest_date_p90,
+        yield_t_ha_p10=f.yield_t_ha_p10,
+        yield_t_ha_p50=f.yield_t_ha_p50,
+        yield_t_ha_p90=f.yield_t_ha_p90,
+        tonnes_p10=f.tonnes_p10,
+        tonnes_p50=f.tonnes_p50,
+        tonnes_p90=f.tonnes_p90,
+        water_stress_so_far=f.water_stress_so_far,
+        depletion_mm=f.depletion_mm,
+        raw_mm=f.raw_mm,
+        days_to_irrigation=f.days_to_irrigation,
+        basis=ForecastBasis(
+            issued=run.issued,
+            last_reading_ms=run.last_reading_ms.get(f.field_id),
+            days_observed=f.days_observed,
+            ensemble_members=f.members,
+            model_version=run.model_version,
+            yield_factor=f.yield_factor,
+        ),
+    )
+
+
+def _visible(run: ForecastRun, principal: Principal, session: SessionDep) -> list[FieldForecast]:
+    if principal.sees_all:
+        return list(run.forecasts.values())
+    out = []
+    for f in run.forecasts.values():
+        if principal.role is Role.COOP_MANAGER and f.coop_id == principal.coop_id:
+            out.append(f)
+        elif principal.role is Role.FARMER:
+            field = session.get(Field, f.field_id)
+            if field is not None and principal.can_see_field(field):
+                out.append(f)
+    return out
+
+
+@router.get("/fields/{field_id}/forecast", response_model=FieldForecastPublic)
+def field_forecast(
+    field_id: str, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> FieldForecastPublic:
+    """The latest forecast of one field."""
+    field_in_scope(session, principal, field_id)
+    run = _run(state)
+    forecast = run.forecasts.get(field_id)
+    if forecast is None:
+        raise HTTPException(404, f"no forecast for field {field_id!r} yet; POST /v1/forecasts/recompute")
+    return _public(forecast, run)
+
+
+@router.get("/forecasts", response_model=list[FieldForecastPublic])
+def forecasts(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    coop_id: Annotated[str | None, Query(max_length=128)] = None,
+    commodity: Annotated[str | None, Query(max_length=40)] = None,
+) -> list[FieldForecastPublic]:
+    """Forecasts of the fields in the caller's scope, optionally by cooperative and commodity."""
+    run = _run(state)
+    rows = [
+        f
+        for f in _visible(run, principal, session)
+        if (coop_id is None or f.coop_id == coop_id) and (commodity is None or f.commodity == commodity)
+    ]
+    return [_public(f, run) for f in sorted(rows, key=lambda f: f.field_id)]
+
+
+@router.post("/forecasts/recompute", response_model=dict[str, object])
+def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
+    """Recompute every forecast now (offtaker, admin)."""
+    require(principal, Role.OFFTAKER, Role.ADMIN)
+    run = state.forecasts.run()
+    return {"issued": run.issued.isoformat(), "fields": len(run.forecasts), "seconds": run.seconds}
+
+
+@router.get(
+    "/purchase-plan", response_model=list[PlanRowPublic], responses={200: {"content": {"text/csv": {}}}}
+)
+def plan(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    weeks: Annotated[int, Query(ge=1, le=52, description="ISO weeks from this week on")] = 8,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> list[PlanRowPublic] | Response:
+    """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first)."""
+    require(principal, Role.OFFTAKER, Role.ADMIN, Role.COOP_MANAGER)
+    run = _run(state)
+    rows = [
+        PlanRowPublic(**r.__dict__)
+        for r in purchase_plan(_visible(run, principal, session), start=run.issued, weeks=weeks)
+    ]
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["commodity", "iso_week", "coop_id", "tonnes_p10", "tonnes_p50", "tonnes_p90"])
+        for r in rows:
+            writer.writerow([r.commodity, r.iso_week, r.coop_id, r.tonnes_p10, r.tonnes_p50, r.tonnes_p90])
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="purchase-plan.csv"'},
+        )
+    return rows

@@ -1,0 +1,213 @@
+"""Forecasts for every registered field, from the store's daily aggregates: the one place where the
+registry, the time-series store and the pure forecast engine meet.
+
+A run reads a season of daily aggregates for all fields and stations in one query, learns a
+calibration from the harvest records (each paired with the last forecast issued at least a week
+before that harvest, as stored in the ``forecast`` measurement), runs the engine, writes each field's
+forecast back to the store (so Grafana charts it beside the readings) and keeps the run in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecast.drivers import DailySeries, Observed, observed_drivers
+from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
+from forecast.learning import Calibration, HarvestRecord, learn
+from storage import ForecastPoint, TimeSeriesStore, local_day, local_day_start_ms
+from storage.registry import Field, Station
+from storage.registry import HarvestRecord as HarvestRow
+
+__all__ = ["DRIVER_METRICS", "ForecastRun", "ForecastService"]
+
+DRIVER_METRICS = ["air_temp_c", "air_rh_pct", "rain_mm", "solar_w_m2", "wind_m_s", "soil_vwc_pct"]
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class ForecastRun:
+    """One forecast of every field, with what it was based on."""
+
+    issued: dt.date
+    computed_at: dt.datetime
+    forecasts: dict[str, FieldForecast]
+    last_reading_ms: dict[str, int]
+    members: int
+    model_version: str
+    calibration: Calibration
+    seconds: float
+
+
+def _day_number(day: dt.date | None) -> float:
+    return float("nan") if day is None else float((day - _EPOCH).days)
+
+
+class ForecastService:
+    """Computes and caches forecast runs (thread-safe)."""
+
+    def __init__(
+        self,
+        store: TimeSeriesStore,
+        sessions: sessionmaker[Session],
+        *,
+        members: int = 50,
+        seed: int = 0,
+        max_history_days: int = 240,
+    ) -> None:
+        """Forecast with ``members`` ensemble members from up to ``max_history_days`` of readings."""
+        self.store = store
+        self.sessions = sessions
+        self.members = members
+        self.seed = seed
+        self.max_history_days = max_history_days
+        self._lock = threading.Lock()
+        self._run: ForecastRun | None = None
+
+    @property
+    def latest(self) -> ForecastRun | None:
+        """The last completed run, if any."""
+        return self._run
+
+    def run(self, today: dt.date | None = None) -> ForecastRun:
+        """Forecast every field as of ``today`` (default: the current WIB day) and store the results."""
+        with self._lock:
+            started = time.perf_counter()
+            now_ms = time.time_ns() // 1_000_000
+            today = today or local_day(now_ms)
+            with self.sessions() as session:
+                fields = list(session.scalars(select(Field).order_by(Field.id)))
+                stations = {s.coop_id: s for s in session.scalars(select(Station))}
+                harvests = list(session.scalars(select(HarvestRow)))
+            specs = [
+                FieldSpec(
+                    f.id, f.coop_id, f.commodity, f.planting_date, f.area_ha, f.soil_texture, f.elevation_m
+                )
+                for f in fields
+            ]
+            if not specs:
+                run = ForecastRun(
+                    today, dt.datetime.now(dt.UTC), {}, {}, self.members, MODEL_VERSION, Calibration(), 0.0
+                )
+                self._run = run
+                return run
+            earliest = min(f.planting_date for f in fields) - dt.timedelta(days=3)
+            grid_start = max(earliest, today - dt.timedelta(days=self.max_history_days))
+            series = self._series(fields, stations, grid_start, today)
+            observed: dict[str, Observed] = {}
+            for f in fields:
+                station = stations.get(f.coop_id)
+                station_series = series.get(station.id) if station else None
+                observed[f.id] = observed_drivers(
+                    series[f.id],
+                    station_series or series[f.id],
+                    field_elevation_m=f.elevation_m,
+                    station_elevation_m=station.elevation_m if station else f.elevation_m,
+                )
+            calibration = learn(self._records(harvests, {f.id: f for f in fields}))
+            forecasts = forecast_fields(
+                specs,
+                observed,
+                grid_start=grid_start,
+                today=today,
+                members=self.members,
+                seed=self.seed,
+                calibration=calibration,
+            )
+            self.store.write_forecasts(self._points(forecasts, now_ms))
+            latest: dict[str, int] = {}
+            for r in self.store.latest(site_ids=[f.id for f in fields]):
+                latest[r.site_id] = max(latest.get(r.site_id, 0), r.ts_ms)
+            run = ForecastRun(
+                today,
+                dt.datetime.now(dt.UTC),
+                {f.field_id: f for f in forecasts},
+                latest,
+                self.members,
+                MODEL_VERSION,
+                calibration,
+                round(time.perf_counter() - started, 3),
+            )
+            self._run = run
+            return run
+
+    def _series(
+        self, fields: list[Field], stations: dict[str, Station], start: dt.date, today: dt.date
+    ) -> dict[str, DailySeries]:
+        days = [start + dt.timedelta(days=i) for i in range((today - start).days)]
+        sites = [f.id for f in fields] + [s.id for s in stations.values()]
+        values: dict[str, dict[str, dict[str, np.ndarray]]] = {s: {} for s in sites}
+        if days:
+            rows = self.store.daily(
+                site_ids=sites, metrics=DRIVER_METRICS, start_day=days[0], end_day=days[-1]
+            )
+            for a in rows:
+                per_metric = values[a.site_id].setdefault(
+                    a.metric, {k: np.full(len(days), np.nan) for k in ("min", "mean", "max", "sum")}
+                )
+                i = (a.day - days[0]).days
+                per_metric["min"][i], per_metric["mean"][i] = a.min, a.mean
+                per_metric["max"][i], per_metric["sum"][i] = a.max, a.sum
+        return {s: DailySeries(days, v) for s, v in values.items()}
+
+    def _records(self, harvests: list[HarvestRow], fields: dict[str, Field]) -> list[HarvestRecord]:
+        """Harvest records paired with the last forecast issued at least 7 days before each harvest."""
+        out = []
+        for h in harvests:
+            field = fields.get(h.field_id)
+            if field is None:
+                continue
+            cutoff = local_day_start_ms(h.harvest_date - dt.timedelta(days=7))
+            points = self.store.forecasts(
+                start_ms=cutoff - 200 * 86_400_000, end_ms=cutoff, site_ids=[h.field_id]
+            )
+            usable = [p for p in points if "harvest_day_p50" in p.values and "tonnes_p50" in p.values]
+            if not usable:
+                continue
+            last = usable[-1]
+            day = last.values["harvest_day_p50"]
+            if day != day:
+                continue
+            out.append(
+                HarvestRecord(
+                    h.field_id,
+                    field.coop_id,
+                    field.commodity,
+                    h.harvest_date,
+                    h.tonnes,
+                    _EPOCH + dt.timedelta(days=int(day)),
+                    last.values["tonnes_p50"],
+                )
+            )
+        return out
+
+    @staticmethod
+    def _points(forecasts: list[FieldForecast], now_ms: int) -> list[ForecastPoint]:
+        points = []
+        for f in forecasts:
+            values = {
+                "harvest_day_p10": _day_number(f.harvest_date_p10),
+                "harvest_day_p50": _day_number(f.harvest_date_p50),
+                "harvest_day_p90": _day_number(f.harvest_date_p90),
+                "yield_t_ha_p10": f.yield_t_ha_p10,
+                "yield_t_ha_p50": f.yield_t_ha_p50,
+                "yield_t_ha_p90": f.yield_t_ha_p90,
+                "tonnes_p10": f.tonnes_p10,
+                "tonnes_p50": f.tonnes_p50,
+                "tonnes_p90": f.tonnes_p90,
+                "water_stress": f.water_stress_so_far,
+                "depletion_mm": f.depletion_mm,
+                "raw_mm": f.raw_mm,
+            }
+            points.append(
+                ForecastPoint(
+                    f.field_id, f.coop_id, f.commodity, now_ms, {k: v for k, v in values.items() if v == v}
+                )
+            )
+        return points

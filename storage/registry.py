@@ -1,0 +1,214 @@
+"""The registry: cooperatives, farmers, fields, stations, nodes, harvest records and API tokens.
+
+SQLAlchemy 2 models; SQLite in ``PANEN_DATA_DIR`` by default, PostgreSQL through ``PANEN_DB_URL``.
+The schema is created on start (``create_all``); a later change that alters tables brings migrations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Cooperative",
+    "Farmer",
+    "Field",
+    "HarvestRecord",
+    "Node",
+    "Station",
+    "import_fleet",
+    "open_registry",
+    "sqlite_url",
+]
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the registry."""
+
+
+class Cooperative(Base):
+    """A Koperasi Merah Putih."""
+
+    __tablename__ = "cooperative"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kecamatan: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(20), default="desa")
+
+
+class Farmer(Base):
+    """A member farmer of a cooperative."""
+
+    __tablename__ = "farmer"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    coop_id: Mapped[str] = mapped_column(ForeignKey("cooperative.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Field(Base):
+    """A field with its crop of this season."""
+
+    __tablename__ = "field"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    coop_id: Mapped[str] = mapped_column(ForeignKey("cooperative.id"), index=True)
+    farmer_id: Mapped[str | None] = mapped_column(ForeignKey("farmer.id"), index=True, nullable=True)
+    commodity: Mapped[str] = mapped_column(String(40))
+    variety: Mapped[str] = mapped_column(String(80), default="")
+    planting_date: Mapped[dt.date] = mapped_column(Date)
+    area_ha: Mapped[float] = mapped_column(Float)
+    soil_texture: Mapped[str] = mapped_column(String(40))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    elevation_m: Mapped[float] = mapped_column(Float)
+
+
+class Station(Base):
+    """A cooperative's weather station."""
+
+    __tablename__ = "station"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    coop_id: Mapped[str] = mapped_column(ForeignKey("cooperative.id"), index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    elevation_m: Mapped[float] = mapped_column(Float)
+
+
+class Node(Base):
+    """A sensor node standing in a field or at a station."""
+
+    __tablename__ = "node"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    coop_id: Mapped[str] = mapped_column(ForeignKey("cooperative.id"), index=True)
+    site_id: Mapped[str] = mapped_column(String(128), index=True)
+    format: Mapped[str] = mapped_column(String(20), default="native")
+    dev_eui: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
+    profile: Mapped[str] = mapped_column(String(60), default="")
+    interval_min: Mapped[int] = mapped_column(Integer, default=10)
+
+
+class HarvestRecord(Base):
+    """What Coosae bought from a field."""
+
+    __tablename__ = "harvest_record"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(ForeignKey("field.id"), index=True)
+    harvest_date: Mapped[dt.date] = mapped_column(Date)
+    tonnes: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(20), default="A")
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; the token itself is shown once, at creation."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    coop_id: Mapped[str | None] = mapped_column(ForeignKey("cooperative.id"), nullable=True)
+    farmer_id: Mapped[str | None] = mapped_column(ForeignKey("farmer.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def sqlite_url(path: Path) -> str:
+    """SQLAlchemy URL of a SQLite registry file."""
+    return f"sqlite:///{path}"
+
+
+def open_registry(url: str) -> sessionmaker[Session]:
+    """Connect (creating the schema if needed) and return a session factory."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: object, _record: object) -> None:
+            cursor = conn.cursor()  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    Base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def import_fleet(session: Session, fleet: object) -> dict[str, int]:
+    """Insert or update the cooperatives, fields, stations and nodes of a fleet (firmware_sim.Fleet).
+
+    Existing rows are updated, so importing the same file twice changes nothing; harvest records and
+    tokens are never touched. One farmer per field is created (``{field}-farmer``) when none exists.
+    """
+    counts = {"cooperatives": 0, "fields": 0, "stations": 0, "nodes": 0}
+    for c in fleet.cooperatives:  # type: ignore[attr-defined]
+        session.merge(Cooperative(id=c.id, name=c.name, kecamatan=c.kecamatan, kind=c.kind))
+        counts["cooperatives"] += 1
+        s = c.station
+        session.merge(Station(id=s.id, coop_id=c.id, lat=s.lat, lon=s.lon, elevation_m=s.elevation_m))
+        session.merge(_node(s.node, c.id, s.id))
+        counts["stations"] += 1
+        counts["nodes"] += 1
+        for f in c.fields:
+            farmer_id = f"{f.id}-farmer"
+            if session.get(Farmer, farmer_id) is None:
+                session.add(Farmer(id=farmer_id, coop_id=c.id, name=f"Petani {f.id}"))
+            session.merge(
+                Field(
+                    id=f.id,
+                    coop_id=c.id,
+                    farmer_id=farmer_id,
+                    commodity=f.commodity,
+                    variety=f.variety,
+                    planting_date=f.planting_date,
+                    area_ha=f.area_ha,
+                    soil_texture=f.soil_texture,
+                    lat=f.lat,
+                    lon=f.lon,
+                    elevation_m=f.elevation_m,
+                )
+            )
+            session.merge(_node(f.node, c.id, f.id))
+            counts["fields"] += 1
+            counts["nodes"] += 1
+    session.commit()
+    return counts
+
+
+def _node(spec: object, coop_id: str, site_id: str) -> Node:
+    return Node(
+        id=spec.id,  # type: ignore[attr-defined]
+        coop_id=coop_id,
+        site_id=site_id,
+        format=spec.format,  # type: ignore[attr-defined]
+        dev_eui=spec.dev_eui or None,  # type: ignore[attr-defined]
+        profile=spec.profile,  # type: ignore[attr-defined]
+        interval_min=spec.interval_min,  # type: ignore[attr-defined]
+    )
+
+
+def fields_of(session: Session, coop_ids: list[str] | None = None) -> list[Field]:
+    """Fields, optionally of some cooperatives, ordered by id."""
+    query = select(Field).order_by(Field.id)
+    if coop_ids is not None:
+        query = query.where(Field.coop_id.in_(coop_ids))
+    return list(session.scalars(query))

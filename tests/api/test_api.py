@@ -1,0 +1,235 @@
+"""The API over a real store (SQLite and InfluxDB) and a SQLite registry holding a simulated fleet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import Role, create_token
+from firmware_sim.fleet import load_fleet
+from firmware_sim.runner import prepare
+from forecast.plan import plan_members, purchase_plan
+from panen.forecasting import ForecastService
+from sensors import CATALOGUE, Quality, Reading
+from storage import TimeSeriesStore, local_day
+from storage.registry import Field, import_fleet, open_registry, sqlite_url
+
+NOW_MS = time.time_ns() // 1_000_000
+TODAY = local_day(NOW_MS)
+
+
+def load_season(store: TimeSeriesStore, fleet: object) -> None:
+    """40 days of hourly simulated readings of every node, written straight to the store."""
+    run = prepare(
+        fleet, start_ms=NOW_MS - 40 * 86_400_000, end_ms=NOW_MS, seed=4, interval_min=60, horizon_days=150
+    )  # type: ignore[arg-type]
+    batch = []
+    for s in run.samples:
+        for metric, values in s.values.items():
+            spec = CATALOGUE[metric]
+            for ts, v in zip(s.device_ms.tolist(), values.tolist(), strict=True):
+                q = Quality.VALID if spec.low <= v <= spec.high else Quality.IMPLAUSIBLE
+                batch.append(Reading(s.node.id, s.coop_id, s.site_id, metric, float(v), int(ts), q))
+    store.write(batch)
+
+
+@pytest.fixture
+def client(
+    store: TimeSeriesStore, tmp_path: Path
+) -> Iterator[tuple[TestClient, dict[str, str], ForecastService]]:
+    fleet = load_fleet(anchor=TODAY).subset(2, 3)
+    sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
+    with sessions() as session:
+        import_fleet(session, fleet)
+        tokens = {
+            "admin": create_token(session, name="admin", role=Role.ADMIN),
+            "offtaker": create_token(session, name="coosae", role=Role.OFFTAKER),
+            "manager": create_token(session, name="ketua", role=Role.COOP_MANAGER, coop_id="oro-oro-ombo"),
+            "farmer": create_token(
+                session, name="petani", role=Role.FARMER, farmer_id="oro-oro-ombo-f01-farmer"
+            ),
+        }
+    load_season(store, fleet)
+    service = ForecastService(store, sessions, members=50)
+    service.run(TODAY)
+    with TestClient(create_app(store, sessions, service)) as c:
+        yield c, tokens, service
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_health_ready_and_docs(client: tuple[TestClient, dict[str, str], ForecastService]) -> None:
+    c, _, _ = client
+    assert c.get("/health").json() == {"status": "ok"}
+    assert c.get("/ready").json()["status"] == "ready"
+    spec = c.get("/openapi.json").json()
+    assert "/v1/purchase-plan" in spec["paths"]
+    assert c.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}])
+def test_no_valid_token_is_401_problem(
+    client: tuple[TestClient, dict[str, str], ForecastService], headers: dict[str, str]
+) -> None:
+    c, _, _ = client
+    r = c.get("/v1/fields", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == 401
+    assert "token" in body["detail"]
+
+
+SCOPE = {
+    "admin": {
+        "oro-oro-ombo-f01",
+        "oro-oro-ombo-f02",
+        "oro-oro-ombo-f03",
+        "pesanggrahan-f01",
+        "pesanggrahan-f02",
+        "pesanggrahan-f03",
+    },
+    "offtaker": {
+        "oro-oro-ombo-f01",
+        "oro-oro-ombo-f02",
+        "oro-oro-ombo-f03",
+        "pesanggrahan-f01",
+        "pesanggrahan-f02",
+        "pesanggrahan-f03",
+    },
+    "manager": {"oro-oro-ombo-f01", "oro-oro-ombo-f02", "oro-oro-ombo-f03"},
+    "farmer": {"oro-oro-ombo-f01"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(SCOPE))
+def test_role_matrix_every_role_sees_exactly_its_scope(
+    client: tuple[TestClient, dict[str, str], ForecastService], role: str
+) -> None:
+    c, tokens, _ = client
+    h = auth(tokens[role])
+    allowed = SCOPE[role]
+    assert {f["id"] for f in c.get("/v1/fields", headers=h).json()} == allowed
+    assert {f["field_id"] for f in c.get("/v1/forecasts", headers=h).json()} == allowed
+    coops = {c_["id"] for c_ in c.get("/v1/cooperatives", headers=h).json()}
+    assert coops == ({"oro-oro-ombo", "pesanggrahan"} if role in ("admin", "offtaker") else {"oro-oro-ombo"})
+    # Filters cannot widen the scope.
+    assert {
+        f["id"] for f in c.get("/v1/fields", headers=h, params={"coop_id": "pesanggrahan"}).json()
+    } == allowed & SCOPE["admin"] - SCOPE["manager"]
+    for field_id in SCOPE["admin"]:
+        for path in (
+            f"/v1/fields/{field_id}",
+            f"/v1/fields/{field_id}/readings/latest",
+            f"/v1/fields/{field_id}/forecast",
+            f"/v1/fields/{field_id}/daily?metric=soil_vwc_pct",
+        ):
+            r = c.get(path, headers=h)
+            if field_id in allowed:
+                assert r.status_code == 200, (path, r.text)
+            else:
+                assert r.status_code == 403, (path, r.text)
+                assert field_id not in {x.get("id") for x in [r.json()] if isinstance(x, dict)}
+    # Unknown and forbidden look the same to scoped callers: existence cannot be probed.
+    unknown = c.get("/v1/fields/no-such-field", headers=h)
+    assert unknown.status_code == (404 if role in ("admin", "offtaker") else 403)
+
+
+def test_readings_latest_raw_csv_and_daily(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    c, tokens, _ = client
+    h = auth(tokens["farmer"])
+    latest = c.get("/v1/fields/oro-oro-ombo-f01/readings/latest", headers=h).json()
+    assert {r["metric"] for r in latest} >= {"soil_vwc_pct", "air_temp_c", "battery_v"}
+    raw = c.get("/v1/fields/oro-oro-ombo-f01/readings", headers=h, params={"metric": "soil_vwc_pct"}).json()
+    assert len(raw) >= 6 * 24
+    assert all(r["metric"] == "soil_vwc_pct" for r in raw)
+    csv_text = c.get(
+        "/v1/fields/oro-oro-ombo-f01/readings", headers=h, params={"metric": "soil_vwc_pct", "format": "csv"}
+    ).text
+    assert csv_text.splitlines()[0] == "ts_ms,node_id,metric,value,quality"
+    assert len(csv_text.splitlines()) == len(raw) + 1
+    daily = c.get("/v1/fields/oro-oro-ombo-f01/daily", headers=h, params={"metric": "soil_vwc_pct"}).json()
+    assert 28 <= len(daily) <= 32
+    bad = c.get("/v1/fields/oro-oro-ombo-f01/readings", headers=h, params={"metric": "soil_wet"})
+    assert bad.status_code == 422
+    assert "soil_wet" in bad.json()["detail"]
+    assert (
+        c.get(
+            "/v1/fields/oro-oro-ombo-f01/daily",
+            headers=h,
+            params={"metric": "rain_mm", "start_day": "2026-01-10", "end_day": "2026-01-01"},
+        ).status_code
+        == 422
+    )
+
+
+def test_purchase_plan_equals_the_sum_of_field_forecast_members(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    c, tokens, service = client
+    run = service.latest
+    assert run is not None
+    rows = c.get("/v1/purchase-plan", headers=auth(tokens["offtaker"]), params={"weeks": 26}).json()
+    assert rows
+    keys, weeks, totals = plan_members(list(run.forecasts.values()), start=run.issued, weeks=26)
+    for row in rows:
+        member_totals = totals[keys.index((row["commodity"], row["coop_id"])), weeks.index(row["iso_week"])]
+        assert row["tonnes_p50"] == pytest.approx(np.percentile(member_totals, 50), abs=1e-3)
+    assert list(rows) == [
+        r.__dict__ for r in purchase_plan(list(run.forecasts.values()), start=run.issued, weeks=26)
+    ]
+    csv_text = c.get(
+        "/v1/purchase-plan", headers=auth(tokens["admin"]), params={"weeks": 26, "format": "csv"}
+    ).text
+    assert len(csv_text.splitlines()) == len(rows) + 1
+    assert c.get("/v1/purchase-plan", headers=auth(tokens["farmer"])).status_code == 403
+
+
+def test_forecasts_are_written_to_the_store(
+    client: tuple[TestClient, dict[str, str], ForecastService], store: TimeSeriesStore
+) -> None:
+    _, _, service = client
+    points = store.forecasts(start_ms=NOW_MS - 86_400_000, end_ms=NOW_MS + 3_600_000)
+    assert {p.site_id for p in points} == SCOPE["admin"]
+    assert all(p.values["tonnes_p10"] <= p.values["tonnes_p50"] <= p.values["tonnes_p90"] for p in points)
+    assert service.latest is not None
+    assert len(service.latest.forecasts) == 6
+
+
+def test_harvest_records_by_role(client: tuple[TestClient, dict[str, str], ForecastService]) -> None:
+    c, tokens, _ = client
+    body = {"field_id": "oro-oro-ombo-f01", "harvest_date": TODAY.isoformat(), "tonnes": 12.5, "grade": "A"}
+    assert c.post("/v1/harvest-records", headers=auth(tokens["farmer"]), json=body).status_code == 403
+    created = c.post("/v1/harvest-records", headers=auth(tokens["offtaker"]), json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["recorded_by"] == "coosae"
+    bad = c.post("/v1/harvest-records", headers=auth(tokens["offtaker"]), json={**body, "tonnes": -1})
+    assert bad.status_code == 422
+    assert "tonnes" in bad.json()["detail"]
+    unknown = c.post("/v1/harvest-records", headers=auth(tokens["admin"]), json={**body, "field_id": "nope"})
+    assert unknown.status_code == 422
+    assert len(c.get("/v1/harvest-records", headers=auth(tokens["farmer"])).json()) == 1
+    assert (
+        c.get(
+            "/v1/harvest-records", headers=auth(tokens["manager"]), params={"field_id": "pesanggrahan-f01"}
+        ).status_code
+        == 403
+    )
+
+
+def test_token_roles_need_their_scope(tmp_path: Path) -> None:
+    sessions = open_registry(sqlite_url(tmp_path / "r.sqlite3"))
+    with sessions() as session, pytest.raises(ValueError, match="--coop"):
+        create_token(session, name="x", role=Role.COOP_MANAGER, coop_id="nowhere")
+    with sessions() as session:
+        assert session.get(Field, "x") is None
