@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import problems
 from api.deps import AppState
-from api.routes import forecasts, harvests, health, readings, registry
+from api.routes import alerts, forecasts, harvests, health, readings, registry
 from panen import __version__
+from panen.alerts import evaluate_alerts
 from panen.forecasting import ForecastService
 from storage import TimeSeriesStore
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("panen.api")
 
 DESCRIPTION = """
 panen turns field-sensor readings from Kota Batu's village cooperatives into harvest forecasts and a
@@ -21,13 +31,76 @@ Errors are RFC 9457 problem details.
 """
 
 
+def _refresh(state: AppState) -> None:
+    """Recompute every forecast, then the alerts that depend on them."""
+    run = state.forecasts.run()
+    counts = evaluate_alerts(state.store, state.sessions, run)
+    log.info("forecasts for %d fields in %.1f s; active alerts %s", len(run.forecasts), run.seconds, counts)
+
+
 def create_app(
-    store: TimeSeriesStore, sessions: sessionmaker[Session], forecasts_service: ForecastService | None = None
+    store: TimeSeriesStore,
+    sessions: sessionmaker[Session],
+    forecasts_service: ForecastService | None = None,
+    *,
+    refresh_every_s: float | None = None,
 ) -> FastAPI:
-    """Build the app over a store and a registry session factory."""
-    app = FastAPI(title="panen API", version=__version__, description=DESCRIPTION)
-    app.state.panen = AppState(store, sessions, forecasts_service or ForecastService(store, sessions))
+    """Build the app over a store and a registry session factory.
+
+    With ``refresh_every_s``, forecasts and alerts are recomputed in a background thread at start and
+    then at that interval (the API answers meanwhile, from the previous run).
+    """
+    state = AppState(store, sessions, forecasts_service or ForecastService(store, sessions))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    _refresh(state)
+                except Exception:  # a failed run must not stop the next one
+                    log.exception("scheduled forecast refresh failed")
+                stop.wait(refresh_every_s or 0)
+
+        if refresh_every_s:
+            threading.Thread(target=loop, name="forecast-refresh", daemon=True).start()
+        yield
+        stop.set()
+
+    app = FastAPI(title="panen API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.panen = state
     problems.install(app)
-    for router in (health.router, registry.router, readings.router, forecasts.router, harvests.router):
+    for router in (
+        health.router,
+        registry.router,
+        readings.router,
+        forecasts.router,
+        harvests.router,
+        alerts.router,
+    ):
         app.include_router(router)
+    metrics = CollectorRegistry()
+    requests = Counter(
+        "panen_api_requests", "API requests by route and status", ["route", "status"], registry=metrics
+    )
+    latency = Histogram(
+        "panen_api_request_seconds",
+        "API request latency by route",
+        ["route"],
+        registry=metrics,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(route, str(response.status_code)).inc()
+        latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    app.mount("/metrics", make_asgi_app(registry=metrics))
     return app

@@ -377,8 +377,11 @@ def token_create(
 def api(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    refresh_minutes: Annotated[
+        float, typer.Option(help="Recompute forecasts and alerts this often; 0: only on request.")
+    ] = 60,
 ) -> None:
-    """Serve the panen API (docs at /docs)."""
+    """Serve the panen API (docs at /docs, Prometheus metrics at /metrics)."""
     import uvicorn
 
     from api.app import create_app
@@ -387,7 +390,11 @@ def api(
 
     cfg = get_settings()
     configure_logging(cfg.log_level, cfg.log_format)
-    application = create_app(open_store(cfg), open_registry(cfg.registry_url))
+    application = create_app(
+        open_store(cfg),
+        open_registry(cfg.registry_url),
+        refresh_every_s=refresh_minutes * 60 if refresh_minutes else None,
+    )
     try:
         uvicorn.run(application, host=host, port=port, log_level=cfg.log_level)
     except OSError as exc:

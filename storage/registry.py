@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Integer,
@@ -22,8 +23,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "Base",
     "Cooperative",
@@ -36,6 +39,29 @@ __all__ = [
     "open_registry",
     "sqlite_url",
 ]
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every database.
+
+    SQLite stores no time zone and hands back naive datetimes, which the API would then send without
+    an offset (not RFC 3339). Values are converted to UTC on the way in and marked UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -111,8 +137,26 @@ class HarvestRecord(Base):
     harvest_date: Mapped[dt.date] = mapped_column(Date)
     tonnes: Mapped[float] = mapped_column(Float)
     grade: Mapped[str] = mapped_column(String(20), default="A")
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     recorded_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Alert(Base):
+    """Something a person should act on; raised and cleared by the alert evaluation."""
+
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    subject: Mapped[str] = mapped_column(String(128), index=True)  # field, station or node id
+    coop_id: Mapped[str] = mapped_column(ForeignKey("cooperative.id"), index=True)
+    field_id: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    severity: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(String(500))
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class ApiToken(Base):
@@ -125,7 +169,7 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     coop_id: Mapped[str | None] = mapped_column(ForeignKey("cooperative.id"), nullable=True)
     farmer_id: Mapped[str | None] = mapped_column(ForeignKey("farmer.id"), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

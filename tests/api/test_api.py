@@ -233,3 +233,72 @@ def test_token_roles_need_their_scope(tmp_path: Path) -> None:
         create_token(session, name="x", role=Role.COOP_MANAGER, coop_id="nowhere")
     with sessions() as session:
         assert session.get(Field, "x") is None
+
+
+def test_alerts_raise_scope_acknowledge_and_clear(
+    client: tuple[TestClient, dict[str, str], ForecastService], store: TimeSeriesStore, tmp_path: Path
+) -> None:
+    from panen.alerts import evaluate_alerts
+    from storage.registry import Node
+
+    c, tokens, service = client
+    sessions = c.app.state.panen.sessions  # type: ignore[attr-defined]
+    with sessions() as session:
+        session.add(
+            Node(
+                id="ghost-node",
+                coop_id="oro-oro-ombo",
+                site_id="oro-oro-ombo-f02",
+                format="native",
+                interval_min=10,
+            )
+        )
+        session.commit()
+    store.write([
+        Reading("oro-oro-ombo-n01", "oro-oro-ombo", "oro-oro-ombo-f01", "air_temp_c", 1.2, NOW_MS - 3600_000),
+        Reading("oro-oro-ombo-n01", "oro-oro-ombo", "oro-oro-ombo-f01", "battery_v", 3.25, NOW_MS + 1000),
+    ])  # fmt: skip
+    evaluate_alerts(store, sessions, service.latest, now_ms=NOW_MS + 2000)
+    farmer = c.get("/v1/alerts", headers=auth(tokens["farmer"])).json()
+    assert {(a["kind"], a["subject"]) for a in farmer} >= {
+        ("frost_risk", "oro-oro-ombo-f01"),
+        ("battery_low", "oro-oro-ombo-n01"),
+    }
+    assert all(a["field_id"] == "oro-oro-ombo-f01" for a in farmer)
+    manager = c.get("/v1/alerts", headers=auth(tokens["manager"]), params={"kind": "node_offline"}).json()
+    assert "ghost-node" in {a["subject"] for a in manager}
+    assert next(a for a in manager if a["subject"] == "ghost-node")["message"].endswith("never reported")
+    assert all(
+        a["coop_id"] == "oro-oro-ombo" for a in c.get("/v1/alerts", headers=auth(tokens["manager"])).json()
+    )
+    ghost = next(a for a in manager if a["subject"] == "ghost-node")
+    assert c.post(f"/v1/alerts/{ghost['id']}/acknowledge", headers=auth(tokens["farmer"])).status_code == 403
+    acked = c.post(f"/v1/alerts/{ghost['id']}/acknowledge", headers=auth(tokens["manager"])).json()
+    assert (acked["acknowledged_by"], acked["active"]) == ("ketua", True)
+    assert c.get("/v1/alerts", headers=auth(tokens["admin"]), params={"kind": "snow"}).status_code == 422
+    # Two days later the frost reading is old news: the alert clears.
+    evaluate_alerts(store, sessions, service.latest, now_ms=NOW_MS + 2 * 86_400_000)
+    active = {(a["kind"], a["subject"]) for a in c.get("/v1/alerts", headers=auth(tokens["admin"])).json()}
+    assert ("frost_risk", "oro-oro-ombo-f01") not in active
+    cleared = c.get(
+        "/v1/alerts", headers=auth(tokens["admin"]), params={"active": False, "kind": "frost_risk"}
+    ).json()
+    assert "oro-oro-ombo-f01" in {a["subject"] for a in cleared}
+
+
+def test_scheduled_refresh_and_metrics(store: TimeSeriesStore, tmp_path: Path) -> None:
+    fleet = load_fleet(anchor=TODAY).subset(1, 2)
+    sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
+    with sessions() as session:
+        import_fleet(session, fleet)
+        token = create_token(session, name="admin", role=Role.ADMIN)
+    load_season(store, fleet)
+    service = ForecastService(store, sessions, members=50)
+    with TestClient(create_app(store, sessions, service, refresh_every_s=3600)) as c:
+        deadline = time.monotonic() + 60
+        while service.latest is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert service.latest is not None
+        assert len(c.get("/v1/forecasts", headers=auth(token)).json()) == 2
+        text = c.get("/metrics/").text
+    assert 'panen_api_requests_total{route="/v1/forecasts",status="200"} 1.0' in text

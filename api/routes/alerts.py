@@ -1,0 +1,88 @@
+"""Alerts: list and filter within one's scope, acknowledge, evaluate now."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select, select
+
+from api.auth import Role
+from api.deps import PrincipalDep, SessionDep, StateDep, require
+from panen.alerts import evaluate_alerts
+from storage.registry import Alert, Field
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+KINDS = ("irrigation_needed", "frost_risk", "heat_stress", "node_offline", "battery_low")
+
+
+class AlertPublic(BaseModel):
+    """An alert."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    subject: str
+    coop_id: str
+    field_id: str | None
+    severity: str
+    message: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    active: bool
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+
+
+def _scoped(principal: PrincipalDep, session: SessionDep) -> Select[Alert]:
+    query = select(Alert).order_by(Alert.id)
+    if principal.role is Role.COOP_MANAGER:
+        query = query.where(Alert.coop_id == principal.coop_id)
+    elif principal.role is Role.FARMER:
+        mine = select(Field.id).where(Field.farmer_id == principal.farmer_id)
+        query = query.where(Alert.field_id.in_(mine))
+    return query
+
+
+@router.get("", response_model=list[AlertPublic])
+def list_alerts(
+    session: SessionDep,
+    principal: PrincipalDep,
+    kind: Annotated[str | None, Query(description=f"One of {', '.join(KINDS)}")] = None,
+    coop_id: Annotated[str | None, Query(max_length=128)] = None,
+    active: Annotated[bool | None, Query(description="Only active (true) or cleared (false) alerts")] = True,
+) -> list[Alert]:
+    """Alerts in the caller's scope, newest last."""
+    if kind is not None and kind not in KINDS:
+        raise HTTPException(422, f"kind must be one of {', '.join(KINDS)}")
+    query = _scoped(principal, session)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
+    if coop_id is not None:
+        query = query.where(Alert.coop_id == coop_id)
+    if active is not None:
+        query = query.where(Alert.active == active)
+    return list(session.scalars(query))
+
+
+@router.post("/{alert_id}/acknowledge", response_model=AlertPublic)
+def acknowledge(alert_id: int, session: SessionDep, principal: PrincipalDep) -> Alert:
+    """Mark an alert as seen (it stays active until its cause is gone)."""
+    query = _scoped(principal, session).where(Alert.id == alert_id)
+    alert = session.scalars(query).first()
+    if alert is None:
+        raise HTTPException(404 if principal.sees_all else 403, f"alert {alert_id} is not in your scope")
+    alert.acknowledged_by = principal.name
+    alert.acknowledged_at = dt.datetime.now(dt.UTC)
+    session.commit()
+    return alert
+
+
+@router.post("/evaluate", response_model=dict[str, int])
+def evaluate(principal: PrincipalDep, state: StateDep) -> dict[str, int]:
+    """Evaluate the alert rules now (offtaker, admin); returns active alerts per kind."""
+    require(principal, Role.OFFTAKER, Role.ADMIN)
+    return evaluate_alerts(state.store, state.sessions, state.forecasts.latest)

@@ -1,0 +1,176 @@
+"""Alerts from readings and forecasts, kept in the registry so people can acknowledge them.
+
+Rules (thresholds are named constants with their reasons):
+
+- ``irrigation_needed``: the field's root-zone depletion today is past its readily available water
+  (FAO-56: below RAW the crop transpires at less than its potential);
+- ``frost_risk``: the field's (else its station's) air temperature fell to 2 °C or below in the last
+  24 hours, as happens at Batu's highest fields on clear dry-season nights;
+- ``heat_stress``: the field's air temperature passed its crop's upper temperature in the last 24 h;
+- ``node_offline``: a node's newest reading is older than three reporting intervals;
+- ``battery_low``: a node reports below 3.4 V or 20 %.
+
+An evaluation raises what holds now (updating ``last_seen`` of alerts already raised) and clears
+(``active = False``) what no longer holds; acknowledging keeps an alert active but marks who saw it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecast.crops import load_crops
+from panen.forecasting import ForecastRun
+from storage import TimeSeriesStore
+from storage.registry import Alert, Field, Node
+
+__all__ = ["BATTERY_LOW_PCT", "BATTERY_LOW_V", "FROST_C", "OFFLINE_INTERVALS", "evaluate_alerts"]
+
+FROST_C = 2.0  # radiative frost damages young potato and shallot leaves near 0 °C air at 2 m
+OFFLINE_INTERVALS = 3  # one missed uplink is radio noise; three in a row is a node to visit
+BATTERY_LOW_V = 3.4  # Li-SOCl2 and Li-ion cells sag fast below 3.4 V under radio load
+BATTERY_LOW_PCT = 20.0
+WINDOW_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class _Finding:
+    kind: str
+    subject: str
+    coop_id: str
+    field_id: str | None
+    severity: str
+    message: str
+
+
+def _findings(
+    store: TimeSeriesStore, session: Session, run: ForecastRun | None, now_ms: int
+) -> list[_Finding]:
+    fields = {f.id: f for f in session.scalars(select(Field))}
+    nodes = list(session.scalars(select(Node)))
+    crops = load_crops()
+    out: list[_Finding] = []
+    if run is not None:
+        for f in run.forecasts.values():
+            if f.raw_mm > 0 and f.depletion_mm > f.raw_mm:
+                out.append(
+                    _Finding(
+                        "irrigation_needed",
+                        f.field_id,
+                        f.coop_id,
+                        f.field_id,
+                        "warning",
+                        f"root-zone depletion {f.depletion_mm:.0f} mm is past the readily available "
+                        f"{f.raw_mm:.0f} mm: irrigate",
+                    )
+                )
+    recent = store.raw(start_ms=now_ms - WINDOW_MS, end_ms=now_ms + 1, metrics=["air_temp_c"])
+    coldest: dict[str, float] = {}
+    hottest: dict[str, float] = {}
+    for r in recent:
+        if r.quality == 0:
+            coldest[r.site_id] = min(coldest.get(r.site_id, r.value), r.value)
+            hottest[r.site_id] = max(hottest.get(r.site_id, r.value), r.value)
+    stations = {n.coop_id: n.site_id for n in nodes if n.site_id not in fields}
+    for fld in fields.values():
+        low = coldest.get(fld.id, coldest.get(stations.get(fld.coop_id, ""), float("inf")))
+        if low <= FROST_C:
+            out.append(
+                _Finding(
+                    "frost_risk",
+                    fld.id,
+                    fld.coop_id,
+                    fld.id,
+                    "critical",
+                    f"air temperature fell to {low:.1f} °C in the last 24 h",
+                )
+            )
+        crop = crops.get(fld.commodity)
+        high = hottest.get(fld.id, hottest.get(stations.get(fld.coop_id, ""), float("-inf")))
+        if crop is not None and high > crop.upper_temp_c:
+            out.append(
+                _Finding(
+                    "heat_stress",
+                    fld.id,
+                    fld.coop_id,
+                    fld.id,
+                    "warning",
+                    f"air temperature reached {high:.1f} °C, above {crop.upper_temp_c:.0f} °C for "
+                    f"{fld.commodity}",
+                )
+            )
+    latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
+    newest: dict[str, int] = {}
+    battery: dict[str, tuple[str, float]] = {}
+    for r in latest:
+        newest[r.node_id] = max(newest.get(r.node_id, 0), r.ts_ms)
+        if r.metric in ("battery_v", "battery_pct"):
+            battery[r.node_id] = (r.metric, r.value)
+    for n in nodes:
+        field_id = n.site_id if n.site_id in fields else None
+        seen = newest.get(n.id)
+        limit = OFFLINE_INTERVALS * n.interval_min * 60_000
+        if seen is None or now_ms - seen > limit:
+            ago = "never reported" if seen is None else f"silent for {(now_ms - seen) / 3_600_000:.1f} h"
+            out.append(_Finding("node_offline", n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}"))
+        metric, value = battery.get(n.id, ("", float("inf")))
+        if (metric == "battery_v" and value < BATTERY_LOW_V) or (
+            metric == "battery_pct" and value < BATTERY_LOW_PCT
+        ):
+            unit = "V" if metric == "battery_v" else "%"
+            out.append(
+                _Finding(
+                    "battery_low",
+                    n.id,
+                    n.coop_id,
+                    field_id,
+                    "warning",
+                    f"node {n.id} battery at {value:g} {unit}",
+                )
+            )
+    return out
+
+
+def evaluate_alerts(
+    store: TimeSeriesStore,
+    sessions: sessionmaker[Session],
+    run: ForecastRun | None,
+    *,
+    now_ms: int | None = None,
+) -> dict[str, int]:
+    """Raise and clear alerts; returns how many are active per kind."""
+    now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    now = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
+    with sessions() as session:
+        found = {(f.kind, f.subject): f for f in _findings(store, session, run, now_ms)}
+        active = {(a.kind, a.subject): a for a in session.scalars(select(Alert).where(Alert.active))}
+        for key, f in found.items():
+            alert = active.get(key)
+            if alert is None:
+                session.add(
+                    Alert(
+                        kind=f.kind,
+                        subject=f.subject,
+                        coop_id=f.coop_id,
+                        field_id=f.field_id,
+                        severity=f.severity,
+                        message=f.message,
+                        first_seen=now,
+                        last_seen=now,
+                        active=True,
+                    )
+                )
+            else:
+                alert.last_seen, alert.message = now, f.message
+        for key, alert in active.items():
+            if key not in found:
+                alert.active = False
+        session.commit()
+    counts: dict[str, int] = {}
+    for kind, _ in found:
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts

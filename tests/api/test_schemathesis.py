@@ -1,0 +1,87 @@
+"""Schemathesis against the API's own OpenAPI document, as a farmer and as an admin.
+
+A real uvicorn server serves the app over a simulated fleet; the schemathesis CLI generates
+requests for every operation (valid and edge-case parameters and bodies) and checks that none causes
+a server error and that every documented response matches its schema. (The CLI is used rather than
+the pytest plugin, which does not support pytest 9.)
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.auth import Role, create_token
+from firmware_sim.fleet import load_fleet
+from panen.devservices import free_port
+from panen.forecasting import ForecastService
+from storage import local_day
+from storage.registry import import_fleet, open_registry, sqlite_url
+from storage.sqlite import SqliteStore
+from tests.api.test_api import load_season
+
+TODAY = local_day(time.time_ns() // 1_000_000)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    tmp: Path = tmp_path_factory.mktemp("schemathesis")
+    fleet = load_fleet(anchor=TODAY).subset(1, 2)
+    store = SqliteStore(tmp / "ts.sqlite3")
+    sessions = open_registry(sqlite_url(tmp / "registry.sqlite3"))
+    with sessions() as session:
+        import_fleet(session, fleet)
+        tokens = {
+            "admin": create_token(session, name="admin", role=Role.ADMIN),
+            "farmer": create_token(
+                session, name="petani", role=Role.FARMER, farmer_id=f"{fleet.fields[0].id}-farmer"
+            ),
+        }
+    load_season(store, fleet)
+    service = ForecastService(store, sessions, members=20)
+    service.run(TODAY)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(store, sessions, service), host="127.0.0.1", port=port, log_level="warning"
+    )
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url, tokens
+    instance.should_exit = True
+    thread.join(10)
+    store.close()
+
+
+@pytest.mark.parametrize("role", ["farmer", "admin"])
+def test_api_conforms_to_its_schema_and_never_fails(
+    server: tuple[str, dict[str, str]], role: str, tmp_path: Path
+) -> None:
+    url, tokens = server
+    cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
+    result = subprocess.run(
+        [cli, "run", f"{url}/openapi.json", "--header", f"Authorization: Bearer {tokens[role]}",
+         "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
+         "--generation-deterministic", "--no-color"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "passed" in result.stdout.lower() or "operations" in result.stdout.lower()
