@@ -6,11 +6,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import AppState
@@ -29,6 +30,40 @@ panen turns field-sensor readings from Kota Batu's village cooperatives into har
 purchase plan for Coosae. Authenticate with `Authorization: Bearer <token>` (`panen token create`).
 Errors are RFC 9457 problem details.
 """
+
+
+class _MetricsMiddleware:
+    """Counts requests and times them per route, as plain ASGI.
+
+    Starlette's BaseHTTPMiddleware (``@app.middleware("http")``) left the server unresponsive after
+    clients dropped connections mid-request (seen under wrk: every load after the first got no
+    answers); a plain ASGI middleware only watches the messages go by.
+    """
+
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.labels(route, str(status)).inc()
+            self.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def _refresh(state: AppState) -> None:
@@ -93,14 +128,6 @@ def create_app(
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
     )
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(_MetricsMiddleware, requests=requests, latency=latency)
     app.mount("/metrics", make_asgi_app(registry=metrics))
     return app

@@ -56,16 +56,23 @@ def plan_members(
     index = {k: i for i, k in enumerate(keys)}
     members = max((f.members for f in forecasts), default=0)
     totals = np.zeros((len(keys), weeks, members))
-    for f in forecasts:
-        window = max(1, library[f.commodity].harvest_window_days)
-        k = index[(f.commodity, f.coop_id)]
-        for m, (day, tonnes) in enumerate(zip(f.members_harvest_date, f.members_tonnes, strict=True)):
-            if day is None or tonnes <= 0:
-                continue
-            offsets = (day - first).days + np.arange(window)
-            week_of = offsets // 7
-            ok = (week_of >= 0) & (week_of < weeks)
-            np.add.at(totals[k, :, m], week_of[ok], tonnes / window)
+    if not forecasts:
+        return keys, labels, totals
+    # Arrays over fields x members, so the binning below is a few vectorised passes, not a loop per member.
+    row = np.array([index[(f.commodity, f.coop_id)] for f in forecasts])
+    window = np.array([max(1, library[f.commodity].harvest_window_days) for f in forecasts])
+    day0 = np.array(
+        [[(d - first).days if d is not None else -(10**6) for d in f.members_harvest_date] for f in forecasts]
+    )
+    tonnes = np.array([f.members_tonnes for f in forecasts], dtype=np.float64)
+    has_day = np.array([[d is not None for d in f.members_harvest_date] for f in forecasts])
+    share = np.where(has_day & (tonnes > 0), tonnes / window[:, None], 0.0)
+    member = np.broadcast_to(np.arange(members), day0.shape)
+    rows = np.broadcast_to(row[:, None], day0.shape)
+    for offset in range(int(window.max())):
+        week_of = (day0 + offset) // 7
+        ok = (offset < window)[:, None] & (week_of >= 0) & (week_of < weeks) & (share > 0)
+        np.add.at(totals, (rows[ok], week_of[ok], member[ok]), share[ok])
     return keys, labels, totals
 
 

@@ -396,7 +396,8 @@ def api(
         refresh_every_s=refresh_minutes * 60 if refresh_minutes else None,
     )
     try:
-        uvicorn.run(application, host=host, port=port, log_level=cfg.log_level)
+        # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.
+        uvicorn.run(application, host=host, port=port, log_level=cfg.log_level, timeout_graceful_shutdown=5)
     except OSError as exc:
         console.print(f"[red]cannot listen on {host}:{port}[/red] ({exc}); choose another with --port")
         raise typer.Exit(2) from exc

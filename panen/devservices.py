@@ -12,12 +12,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-__all__ = ["InfluxServer", "MosquittoServer", "ServiceError", "find_binary", "free_port"]
+__all__ = ["InfluxServer", "MosquittoServer", "PostgresServer", "ServiceError", "find_binary", "free_port"]
 
 # Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
 _EXTRA_PATHS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -204,3 +205,108 @@ log_type warning
                 return True
         except OSError:
             return False
+
+
+class PostgresServer(_Process):
+    """A PostgreSQL server (Debian ``postgresql``) on a free loopback port with its data in ``workdir``.
+
+    PostgreSQL refuses to run as root, so when the tests run as root the cluster belongs to the
+    ``postgres`` user the Debian package creates, and the server is started as that user.
+    """
+
+    name = "postgres"
+
+    def __init__(self, workdir: Path) -> None:
+        """Create the cluster (``initdb``); call :meth:`start`."""
+        self._own_dir: Path | None = None
+        if os.geteuid() == 0:
+            # The postgres user cannot enter root's private test folders: use a folder of its own.
+            self._own_dir = Path(tempfile.mkdtemp(prefix="panen-postgres-"))
+            shutil.chown(self._own_dir, "postgres")
+            workdir = self._own_dir
+        super().__init__(workdir)
+        if self._own_dir is not None:
+            shutil.chown(self.log_path.parent, "postgres")
+        self.port = free_port()
+        self.data = workdir / "pgdata"
+        self._bin = self._find_bin()
+        self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if not self.data.exists():
+            subprocess.run(
+                [
+                    *self._as_user,
+                    str(self._bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "panen",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        self.url = f"postgresql+psycopg://panen@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def _find_bin() -> Path:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+        if not found:
+            raise ServiceError("PostgreSQL not found: install it with `apt-get install -y postgresql`")
+        return found[-1].parent
+
+    def _command(self) -> list[str]:
+        return [
+            *self._as_user,
+            str(self._bin / "postgres"),
+            "-D",
+            str(self.data),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-k",
+            str(self.workdir),
+            "-c",
+            "fsync=off",
+        ]
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                pass
+        except OSError:
+            return False
+        check = subprocess.run(
+            [str(self._bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+        )
+        return check.returncode == 0
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop the server and remove the folder it owned."""
+        super().stop(timeout_s)
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        """Create a database; returns its SQLAlchemy URL."""
+        subprocess.run(
+            [
+                str(self._bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "panen",
+                "-d",
+                "postgres",
+                "-c",
+                f'CREATE DATABASE "{name}"',
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return f"postgresql+psycopg://panen@127.0.0.1:{self.port}/{name}"

@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
@@ -182,7 +183,15 @@ def open_registry(url: str) -> sessionmaker[Session]:
     """Connect (creating the schema if needed) and return a session factory."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+        # No pool: opening a SQLite connection costs ~0.1 ms, and a pool smaller than the API's 40
+        # worker threads made requests queue for connections; one request whose client vanished
+        # mid-checkout then left the API unanswering (found by loading it with wrk).
+        engine = create_engine(url, poolclass=NullPool)
+    else:
+        # More connections than the API's 40 worker threads, and a short wait: a request that cannot
+        # get a connection fails in 10 s instead of hanging the server.
+        engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=30, pool_timeout=10)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -55,7 +55,25 @@ CREATE TABLE IF NOT EXISTS forecast (
     PRIMARY KEY (site, ts, name, coop, commodity)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS forecast_by_coop ON forecast (coop, ts);
+-- The newest reading per node and metric, kept on write: "latest" is asked on every dashboard and
+-- API page, and grouping a season of rows for it costs a scan per request.
+CREATE TABLE IF NOT EXISTS latest (
+    node TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    coop TEXT NOT NULL,
+    site TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    value REAL NOT NULL,
+    quality INTEGER NOT NULL,
+    PRIMARY KEY (node, metric)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS latest_by_site ON latest (site);
 """
+_UPSERT_LATEST = (
+    "INSERT INTO latest (node, metric, coop, site, ts, value, quality) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (node, metric) DO UPDATE SET coop = excluded.coop, site = excluded.site, ts = excluded.ts, "
+    "value = excluded.value, quality = excluded.quality WHERE excluded.ts >= latest.ts"
+)
 
 _UPSERT_READING = (
     "INSERT INTO reading (node, metric, ts, coop, site, value, quality) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -91,6 +109,12 @@ class SqliteStore:
         self._lock = threading.Lock()
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
+            # A file written before the latest table existed: fill it once from the readings.
+            if conn.execute("SELECT 1 FROM latest LIMIT 1").fetchone() is None:
+                conn.execute(
+                    "INSERT INTO latest SELECT node, metric, coop, site, max(ts), value, quality "
+                    "FROM reading GROUP BY node, metric"
+                )
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -115,13 +139,17 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreRejected(f"{self.path}: {exc}") from exc
 
-    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _write_many(
+        self, sql: str, rows: list[tuple[Any, ...]], latest: list[tuple[Any, ...]] | None = None
+    ) -> None:
         if not rows:
             return
         conn = self._conn()
         try:
             with conn:
                 conn.executemany(sql, rows)
+                if latest:
+                    conn.executemany(_UPSERT_LATEST, latest)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
         except sqlite3.Error as exc:
@@ -132,7 +160,12 @@ class SqliteStore:
         rows = [
             (r.node_id, r.metric, r.ts_ms, r.coop_id, r.site_id, r.value, int(r.quality)) for r in readings
         ]
-        self._write_many(_UPSERT_READING, rows)
+        newest: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for row in rows:  # the last of equal timestamps wins, as in the reading table
+            seen = newest.get((row[0], row[1]))
+            if seen is None or row[2] >= seen[4]:
+                newest[(row[0], row[1])] = (row[0], row[1], row[3], row[4], row[2], row[5], row[6])
+        self._write_many(_UPSERT_READING, rows, list(newest.values()))
         return len(rows)
 
     def raw(
@@ -178,10 +211,9 @@ class SqliteStore:
                 clause, vals = _in_clause(column, values)
                 where.append(clause)
                 params += vals
-        # SQLite documents that bare columns in a max() aggregate come from the row holding the max.
         sql = (
-            "SELECT node, coop, site, metric, value, max(ts), quality FROM reading "
-            f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY node, metric ORDER BY node, metric"
+            "SELECT node, coop, site, metric, value, ts, quality FROM latest "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY node, metric"
         )
         return [Reading(n, c, s, m, v, t, Quality(q)) for n, c, s, m, v, t, q in self._query(sql, params)]
 

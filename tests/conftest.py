@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from panen.devservices import InfluxServer, MosquittoServer
+from panen.devservices import InfluxServer, MosquittoServer, PostgresServer
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
@@ -70,3 +70,21 @@ def store(request: pytest.FixtureRequest) -> TimeSeriesStore:
     """Each store adapter in turn: the contract tests run against both."""
     fixture: TimeSeriesStore = request.getfixturevalue(f"{request.param}_store")
     return fixture
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the whole session (registry tests)."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh registry database: a SQLite file, then a database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"r_{uuid.uuid4().hex[:12]}")

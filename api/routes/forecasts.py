@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import TypeAdapter
 
 from api.auth import Principal, Role
 from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require
 from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic
 from forecast.engine import FieldForecast
-from forecast.plan import purchase_plan
+from forecast.plan import PlanRow, purchase_plan
 from panen.forecasting import ForecastRun
 from storage.registry import Field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
+_PLAN_CACHE: dict[tuple[object, str | None, int, str], bytes] = {}
+_PLAN_ROWS = TypeAdapter(list[PlanRowPublic])
+_PLAN_LOCK = threading.Lock()
 
 
 def _run(state: StateDep) -> ForecastRun:
@@ -115,23 +120,38 @@ def plan(
     state: StateDep,
     weeks: Annotated[int, Query(ge=1, le=52, description="ISO weeks from this week on")] = 8,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-) -> list[PlanRowPublic] | Response:
+) -> Response:
     """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first)."""
     require(principal, Role.OFFTAKER, Role.ADMIN, Role.COOP_MANAGER)
     run = _run(state)
-    rows = [
-        PlanRowPublic(**r.__dict__)
-        for r in purchase_plan(_visible(run, principal, session), start=run.issued, weeks=weeks)
-    ]
+    # A plan changes only with the forecast run: cache the rendered body per run, scope, horizon and
+    # format. Rendering ~700 rows through pydantic costs far more than serving them.
+    key = (run.computed_at, principal.coop_id if not principal.sees_all else "*", weeks, format)
+    body = _PLAN_CACHE.get(key)
+    if body is None:
+        with _PLAN_LOCK:  # single flight: concurrent first requests wait for one computation
+            body = _PLAN_CACHE.get(key)
+            if body is None:
+                rows = purchase_plan(_visible(run, principal, session), start=run.issued, weeks=weeks)
+                body = _render_plan(rows, format)
+                if len(_PLAN_CACHE) > 256:
+                    _PLAN_CACHE.clear()
+                _PLAN_CACHE[key] = body
+    if format == "csv":
+        return Response(
+            body,
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="purchase-plan.csv"'},
+        )
+    return Response(body, media_type="application/json")
+
+
+def _render_plan(rows: list[PlanRow], format: str) -> bytes:
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["commodity", "iso_week", "coop_id", "tonnes_p10", "tonnes_p50", "tonnes_p90"])
         for r in rows:
             writer.writerow([r.commodity, r.iso_week, r.coop_id, r.tonnes_p10, r.tonnes_p50, r.tonnes_p90])
-        return Response(
-            out.getvalue(),
-            media_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="purchase-plan.csv"'},
-        )
-    return rows
+        return out.getvalue().encode()
+    return _PLAN_ROWS.dump_json([PlanRowPublic(**r.__dict__) for r in rows])

@@ -41,10 +41,10 @@ def load_season(store: TimeSeriesStore, fleet: object) -> None:
 
 @pytest.fixture
 def client(
-    store: TimeSeriesStore, tmp_path: Path
+    store: TimeSeriesStore, registry_url: str
 ) -> Iterator[tuple[TestClient, dict[str, str], ForecastService]]:
     fleet = load_fleet(anchor=TODAY).subset(2, 3)
-    sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
+    sessions = open_registry(registry_url)
     with sessions() as session:
         import_fleet(session, fleet)
         tokens = {

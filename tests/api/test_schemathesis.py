@@ -8,6 +8,7 @@ the pytest plugin, which does not support pytest 9.)
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,21 @@ def test_api_conforms_to_its_schema_and_never_fails(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout.lower() or "operations" in result.stdout.lower()
+
+
+def test_server_keeps_answering_after_clients_abandon_requests(server: tuple[str, dict[str, str]]) -> None:
+    # Clients that hang up mid-request once leaked registry connections until the API stopped answering.
+    import concurrent.futures
+
+    url, tokens = server
+    headers = {"Authorization": f"Bearer {tokens['admin']}"}
+
+    def abandon(_: int) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"{url}/v1/fields", headers=headers, timeout=0.005)
+
+    for _ in range(2):
+        with concurrent.futures.ThreadPoolExecutor(40) as pool:
+            list(pool.map(abandon, range(80)))
+        r = httpx.get(f"{url}/v1/cooperatives", headers=headers, timeout=15)
+        assert r.status_code == 200
