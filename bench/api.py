@@ -24,10 +24,11 @@ from pathlib import Path
 import httpx
 
 from api.auth import Role, create_token
+from bench.simdata import readings
 from firmware_sim.fleet import load_fleet
 from firmware_sim.runner import prepare
 from panen.devservices import free_port
-from sensors import CATALOGUE, Quality, Reading
+from sensors import Reading
 from storage import local_day
 from storage.registry import import_fleet, open_registry, sqlite_url
 from storage.sqlite import SqliteStore
@@ -90,13 +91,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         store = SqliteStore(data / "timeseries.sqlite3")
         batch: list[Reading] = []
         written = 0
-        for s in run.samples:
-            for metric, values in s.values.items():
-                spec = CATALOGUE[metric]
-                for ts, v in zip(s.device_ms.tolist(), values.tolist(), strict=True):
-                    quality = Quality.VALID if spec.low <= v <= spec.high else Quality.IMPLAUSIBLE
-                    batch.append(Reading(s.node.id, s.coop_id, s.site_id, metric, float(v), int(ts), quality))
-            if len(batch) > 100_000:
+        for reading in readings(run.samples):
+            batch.append(reading)
+            if len(batch) >= 100_000:
                 written += store.write(batch)
                 batch = []
         written += store.write(batch)

@@ -5,7 +5,7 @@ implausible and NaN values left out). Shared by the forecast benchmarks."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -13,9 +13,9 @@ from firmware_sim.firmware import NodeSamples
 from firmware_sim.fleet import Fleet
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import FieldSpec
-from sensors import CATALOGUE
+from sensors import CATALOGUE, Quality, Reading
 
-__all__ = ["daily_series", "field_specs", "observed_for"]
+__all__ = ["daily_series", "field_specs", "observed_for", "readings"]
 
 WIB_MS = 7 * 3_600_000
 DAY_MS = 86_400_000
@@ -79,3 +79,13 @@ def observed_for(fleet: Fleet, series: dict[str, DailySeries]) -> dict[str, Obse
                 station_elevation_m=coop.station.elevation_m,
             )
     return out
+
+
+def readings(samples: Sequence[NodeSamples]) -> Iterator[Reading]:
+    """Every sample as the stored reading ingest would make of it (quality by the catalogue range)."""
+    for s in samples:
+        for metric, values in s.values.items():
+            spec = CATALOGUE[metric]
+            for ts, v in zip(s.device_ms.tolist(), values.tolist(), strict=True):
+                quality = Quality.VALID if spec.low <= v <= spec.high else Quality.IMPLAUSIBLE
+                yield Reading(s.node.id, s.coop_id, s.site_id, metric, float(v), int(ts), quality)

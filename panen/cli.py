@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,12 +14,31 @@ from panen.wiring import describe_store, open_store
 from storage import StoreError
 from storage.influx import InfluxStore
 
+if TYPE_CHECKING:
+    from ingest.service import MqttTarget
+
 app = typer.Typer(
     help="panen: harvest forecasts from field sensors for Kota Batu's cooperatives.", no_args_is_help=True
 )
 store_app = typer.Typer(help="The time-series store (InfluxDB or embedded SQLite).", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 console = Console(stderr=True)
+
+
+def _broker_target(url: str | None) -> MqttTarget:
+    """The broker to use, or exit 2 with a message saying how to configure one."""
+    from ingest.service import parse_mqtt_url
+
+    if not url:
+        console.print(
+            "[red]no broker configured[/red]: set PANEN_MQTT_URL or --mqtt-url (`panen demo` runs one)"
+        )
+        raise typer.Exit(2)
+    try:
+        return parse_mqtt_url(url)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -122,22 +141,12 @@ def ingest(
     from prometheus_client import start_http_server
 
     from ingest.registry import NodeRegistry, RegistryError
-    from ingest.service import BrokerAuthError, IngestConfig, IngestService, parse_mqtt_url
+    from ingest.service import BrokerAuthError, IngestConfig, IngestService
     from panen.logs import configure_logging
 
     cfg = get_settings()
     configure_logging(cfg.log_level, cfg.log_format)
-    url = mqtt_url or cfg.mqtt_url
-    if not url:
-        console.print(
-            "[red]no broker configured[/red]: set PANEN_MQTT_URL or --mqtt-url (`panen demo` runs one)"
-        )
-        raise typer.Exit(2)
-    try:
-        target = parse_mqtt_url(url)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    target = _broker_target(mqtt_url or cfg.mqtt_url)
     try:
         registry = NodeRegistry(path=cfg.registry_file) if cfg.registry_file else NodeRegistry()
     except RegistryError as exc:
@@ -224,16 +233,9 @@ def sim(
     from firmware_sim.firmware import FaultRates
     from firmware_sim.fleet import DEFAULT_FLEET_PATH, load_fleet
     from firmware_sim.runner import Broker, backfill_messages, prepare, publish_all, run_live, write_truths
-    from ingest.service import parse_mqtt_url
 
     cfg = get_settings()
-    url = mqtt_url or cfg.mqtt_url
-    if not url:
-        console.print(
-            "[red]no broker configured[/red]: set PANEN_MQTT_URL or --mqtt-url (`panen demo` runs one)"
-        )
-        raise typer.Exit(2)
-    target = parse_mqtt_url(url)
+    target = _broker_target(mqtt_url or cfg.mqtt_url)
     broker = Broker(target.host, target.port, target.username, target.password)
     today = dt.datetime.now(dt.UTC).date()
     fleet = load_fleet(cfg.fleet_file or DEFAULT_FLEET_PATH, anchor=today)

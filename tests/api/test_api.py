@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Role, create_token
+from bench.simdata import readings
 from firmware_sim.fleet import load_fleet
 from firmware_sim.runner import prepare
 from forecast.plan import plan_members, purchase_plan
 from panen.forecasting import ForecastService
-from sensors import CATALOGUE, Quality, Reading
+from sensors import Reading
 from storage import TimeSeriesStore, local_day
 from storage.registry import Field, import_fleet, open_registry, sqlite_url
 
@@ -29,14 +30,7 @@ def load_season(store: TimeSeriesStore, fleet: object) -> None:
     run = prepare(
         fleet, start_ms=NOW_MS - 40 * 86_400_000, end_ms=NOW_MS, seed=4, interval_min=60, horizon_days=150
     )  # type: ignore[arg-type]
-    batch = []
-    for s in run.samples:
-        for metric, values in s.values.items():
-            spec = CATALOGUE[metric]
-            for ts, v in zip(s.device_ms.tolist(), values.tolist(), strict=True):
-                q = Quality.VALID if spec.low <= v <= spec.high else Quality.IMPLAUSIBLE
-                batch.append(Reading(s.node.id, s.coop_id, s.site_id, metric, float(v), int(ts), q))
-    store.write(batch)
+    store.write(list(readings(run.samples)))
 
 
 @pytest.fixture
