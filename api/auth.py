@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from storage.registry import ApiToken, Cooperative, Farmer, Field
@@ -62,6 +62,14 @@ class Principal:
         if self.role is Role.COOP_MANAGER:
             return field.coop_id == self.coop_id
         return field.farmer_id is not None and field.farmer_id == self.farmer_id
+
+    def field_filter(self) -> ColumnElement[bool] | None:
+        """The SQL twin of :meth:`can_see_field`: a condition on ``Field``, or None for "every field"."""
+        if self.sees_all:
+            return None
+        if self.role is Role.COOP_MANAGER:
+            return Field.coop_id == self.coop_id
+        return Field.farmer_id == self.farmer_id
 
 
 def hash_token(token: str) -> str:

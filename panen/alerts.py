@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecast.crops import load_crops
 from panen.forecasting import ForecastRun
 from storage import TimeSeriesStore
-from storage.registry import Alert, Field, Node
+from storage.registry import Alert, Field, Node, Station
 
 __all__ = ["BATTERY_LOW_PCT", "BATTERY_LOW_V", "FROST_C", "OFFLINE_INTERVALS", "evaluate_alerts"]
 
@@ -75,7 +75,7 @@ def _findings(
         if r.quality == 0:
             coldest[r.site_id] = min(coldest.get(r.site_id, r.value), r.value)
             hottest[r.site_id] = max(hottest.get(r.site_id, r.value), r.value)
-    stations = {n.coop_id: n.site_id for n in nodes if n.site_id not in fields}
+    stations = {s.coop_id: s.id for s in session.scalars(select(Station))}
     for fld in fields.values():
         low = coldest.get(fld.id, coldest.get(stations.get(fld.coop_id, ""), float("inf")))
         if low <= FROST_C:

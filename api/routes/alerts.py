@@ -41,9 +41,9 @@ def _scoped(principal: PrincipalDep, session: SessionDep) -> Select[Alert]:
     query = select(Alert).order_by(Alert.id)
     if principal.role is Role.COOP_MANAGER:
         query = query.where(Alert.coop_id == principal.coop_id)
-    elif principal.role is Role.FARMER:
-        mine = select(Field.id).where(Field.farmer_id == principal.farmer_id)
-        query = query.where(Alert.field_id.in_(mine))
+    elif (scope := principal.field_filter()) is not None:
+        # Farmers see alerts about their fields; managers also see their cooperative's stations and nodes.
+        query = query.where(Alert.field_id.in_(select(Field.id).where(scope)))
     return query
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import TypeAdapter
+from sqlalchemy import select
 
 from api.auth import Principal, Role
 from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require
@@ -59,17 +60,11 @@ def _public(f: FieldForecast, run: ForecastRun) -> FieldForecastPublic:
 
 
 def _visible(run: ForecastRun, principal: Principal, session: SessionDep) -> list[FieldForecast]:
-    if principal.sees_all:
+    scope = principal.field_filter()
+    if scope is None:
         return list(run.forecasts.values())
-    out = []
-    for f in run.forecasts.values():
-        if principal.role is Role.COOP_MANAGER and f.coop_id == principal.coop_id:
-            out.append(f)
-        elif principal.role is Role.FARMER:
-            field = session.get(Field, f.field_id)
-            if field is not None and principal.can_see_field(field):
-                out.append(f)
-    return out
+    allowed = set(session.scalars(select(Field.id).where(scope)))
+    return [f for f in run.forecasts.values() if f.field_id in allowed]
 
 
 @router.get("/fields/{field_id}/forecast", response_model=FieldForecastPublic)

@@ -47,10 +47,8 @@ def list_records(
     if field_id is not None:
         field_in_scope(session, principal, field_id)
     query = select(HarvestRecord).join(Field).order_by(HarvestRecord.id)
-    if principal.role is Role.FARMER:
-        query = query.where(Field.farmer_id == principal.farmer_id)
-    elif principal.role is Role.COOP_MANAGER:
-        query = query.where(Field.coop_id == principal.coop_id)
+    if (scope := principal.field_filter()) is not None:
+        query = query.where(scope)
     if field_id is not None:
         query = query.where(HarvestRecord.field_id == field_id)
     return list(session.scalars(query))

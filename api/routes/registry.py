@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.auth import Role
 from api.deps import PrincipalDep, SessionDep, field_in_scope
 from api.schemas import CooperativePublic, FieldPublic
 from storage.registry import Cooperative, Field
@@ -35,10 +34,8 @@ def list_fields(
 ) -> list[Field]:
     """Fields in the caller's scope, optionally filtered."""
     query = select(Field).order_by(Field.id)
-    if principal.role is Role.FARMER:
-        query = query.where(Field.farmer_id == principal.farmer_id)
-    elif principal.role is Role.COOP_MANAGER:
-        query = query.where(Field.coop_id == principal.coop_id)
+    if (scope := principal.field_filter()) is not None:
+        query = query.where(scope)
     if coop_id is not None:
         query = query.where(Field.coop_id == coop_id)
     if commodity is not None:
