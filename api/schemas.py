@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "CooperativeCreate",
     "CooperativePublic",
+    "CooperativeUpdate",
     "DailyPublic",
+    "FarmerCreate",
+    "FarmerPublic",
+    "FarmerUpdate",
+    "FieldCreate",
     "FieldForecastPublic",
     "FieldPublic",
+    "FieldUpdate",
     "ForecastBasis",
     "HarvestRecordCreate",
     "HarvestRecordPublic",
+    "ImportResult",
+    "NodeCreate",
+    "NodePublic",
+    "NodeUpdate",
     "PlanRowPublic",
     "ReadingPublic",
+    "StationCreate",
+    "StationPublic",
 ]
 
 
@@ -130,3 +144,165 @@ class HarvestRecordPublic(HarvestRecordCreate):
     id: int
     recorded_at: dt.datetime
     recorded_by: str
+
+
+# Identifiers created through the API: letters, digits, '.', '_' and '-', so they sit safely in URLs,
+# MQTT topics and InfluxDB tags. (Fleet files may use the wider set ingest accepts.)
+Ident = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Lat = Annotated[float, Field(ge=-90, le=90, examples=[-7.76])]
+Lon = Annotated[float, Field(ge=-180, le=180, examples=[112.53])]
+Elevation = Annotated[float, Field(ge=-500, le=6000, examples=[1580.0], description="[m above sea level]")]
+Commodity = Literal[
+    "potato", "cabbage", "carrot", "tomato", "chili", "shallot", "sweet_corn", "rice", "strawberry"
+]
+Soil = Literal["andosol", "loam", "silt_loam", "clay_loam", "sandy_loam"]
+PayloadFormat = Literal["native", "senml", "tts-v3", "chirpstack-v4"]
+Profile = Literal["", "dragino-lse01", "milesight-em500-smtc"]
+DevEui = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{16}$")]
+
+
+class CooperativeCreate(BaseModel):
+    """A new cooperative (admin)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Ident = Field(examples=["tulungrejo"])
+    name: Name = Field(examples=["Koperasi Merah Putih Tulungrejo"])
+    kecamatan: Annotated[str, StringConstraints(max_length=100)] = Field("", examples=["Bumiaji"])
+    kind: Literal["desa", "kelurahan"] = "desa"
+
+
+class CooperativeUpdate(BaseModel):
+    """Changes to a cooperative: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    kecamatan: Annotated[str, StringConstraints(max_length=100)] | None = None
+    kind: Literal["desa", "kelurahan"] | None = None
+
+
+class FarmerPublic(BaseModel):
+    """A member farmer."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: str = Field(examples=["sumberbrantas-pak-slamet"])
+    coop_id: str = Field(examples=["sumberbrantas"])
+    name: str = Field(examples=["Pak Slamet"])
+
+
+class FarmerCreate(BaseModel):
+    """A new member farmer (admin, or the cooperative's manager)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Ident = Field(examples=["sumberbrantas-pak-slamet"])
+    coop_id: Ident = Field(examples=["sumberbrantas"])
+    name: Name = Field(examples=["Pak Slamet"])
+
+
+class FarmerUpdate(BaseModel):
+    """Changes to a farmer."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+
+
+class FieldCreate(BaseModel):
+    """A new field and its crop of this season (admin, or the cooperative's manager)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Ident = Field(examples=["sumberbrantas-f11"])
+    coop_id: Ident = Field(examples=["sumberbrantas"])
+    farmer_id: Ident | None = Field(None, examples=["sumberbrantas-pak-slamet"])
+    commodity: Commodity = Field(examples=["potato"])
+    variety: Annotated[str, StringConstraints(max_length=80)] = Field("", examples=["Granola"])
+    planting_date: dt.date = Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
+    area_ha: float = Field(gt=0, le=1000, examples=[0.8])
+    soil_texture: Soil = Field(examples=["andosol"])
+    lat: Lat
+    lon: Lon
+    elevation_m: Elevation
+
+
+class FieldUpdate(BaseModel):
+    """Changes to a field (e.g. the next season's crop): only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+    farmer_id: Ident | None = None
+    commodity: Commodity | None = None
+    variety: Annotated[str, StringConstraints(max_length=80)] | None = None
+    planting_date: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
+    area_ha: float | None = Field(None, gt=0, le=1000)
+    soil_texture: Soil | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    elevation_m: Elevation | None = None
+
+
+class StationPublic(BaseModel):
+    """A cooperative's weather station."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: str = Field(examples=["sumberbrantas-ws"])
+    coop_id: str
+    lat: float
+    lon: float
+    elevation_m: float
+
+
+class StationCreate(BaseModel):
+    """A new weather station (admin, or the cooperative's manager)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Ident = Field(examples=["sumberbrantas-ws2"])
+    coop_id: Ident = Field(examples=["sumberbrantas"])
+    lat: Lat
+    lon: Lon
+    elevation_m: Elevation
+
+
+class NodePublic(BaseModel):
+    """A sensor node and where it stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: str = Field(examples=["sumberbrantas-f01-n1"])
+    coop_id: str
+    site_id: str = Field(description="The field or weather station it stands in")
+    format: str = Field(examples=["native"])
+    dev_eui: str | None = Field(examples=["a84041000181c3e1"])
+    profile: str = Field(examples=["dragino-lse01"])
+    interval_min: int = Field(examples=[10], description="Reporting interval [min]")
+
+
+class NodeCreate(BaseModel):
+    """A new node (admin, or the cooperative's manager). LoRaWAN nodes need a DevEUI and a profile."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Ident = Field(examples=["sumberbrantas-f11-n1"])
+    coop_id: Ident = Field(examples=["sumberbrantas"])
+    site_id: Ident = Field(examples=["sumberbrantas-f11"])
+    format: PayloadFormat = "native"
+    dev_eui: DevEui | None = Field(None, examples=["A84041000181C3E1"])
+    profile: Profile = ""
+    interval_min: int = Field(10, ge=1, le=1440)
+
+
+class NodeUpdate(BaseModel):
+    """Changes to a node (e.g. moved to another field of the same cooperative)."""
+
+    model_config = ConfigDict(extra="forbid")
+    site_id: Ident | None = None
+    format: PayloadFormat | None = None
+    dev_eui: DevEui | None = None
+    profile: Profile | None = None
+    interval_min: int | None = Field(None, ge=1, le=1440)
+
+
+class ImportResult(BaseModel):
+    """What a fleet import inserted or updated."""
+
+    cooperatives: int
+    fields: int
+    stations: int
+    nodes: int

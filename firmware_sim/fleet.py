@@ -34,6 +34,7 @@ __all__ = [
     "NodeSpec",
     "Station",
     "default_fleet",
+    "fleet_from_document",
     "load_fleet",
     "node_password",
     "save_fleet",
@@ -350,27 +351,71 @@ def save_fleet(fleet: Fleet, path: Path) -> None:
 
 def load_fleet(path: Path = DEFAULT_FLEET_PATH, *, anchor: dt.date | None = None) -> Fleet:
     """Read a fleet file; with ``anchor``, planting dates are shifted to lie around that day."""
-    doc = yaml.safe_load(path.read_text())
+    return fleet_from_document(yaml.safe_load(path.read_text()), anchor=anchor)
 
-    def node(d: dict[str, Any]) -> NodeSpec:
-        return NodeSpec(**d)
+
+def fleet_from_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
+    """A fleet from a parsed fleet document (the YAML of :func:`save_fleet`, or the same as JSON).
+
+    Raises:
+        ValueError: the document is malformed; the message names the entry.
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("cooperatives"), list):
+        raise ValueError("a fleet document is a mapping with a 'cooperatives' list")
+
+    def node(d: Any, where: str) -> NodeSpec:
+        if not isinstance(d, dict):
+            raise ValueError(f"{where}: 'node' must be a mapping")
+        spec = NodeSpec(**d)
+        if not isinstance(spec.id, str) or not isinstance(spec.interval_min, int):
+            raise ValueError(f"{where}: node id must be text and interval_min an integer")
+        return spec
 
     coops = []
-    for c in doc["cooperatives"]:
-        s = c["station"]
-        station = Station(s["id"], float(s["elevation_m"]), float(s["lat"]), float(s["lon"]), node(s["node"]))
-        fields = tuple(
-            Field(
-                **{k: v for k, v in f.items() if k not in ("node", "planting_date")},
-                planting_date=dt.date.fromisoformat(str(f["planting_date"])),
-                node=node(f["node"]),
+    for i, c in enumerate(doc["cooperatives"]):
+        where = f"cooperatives[{i}]"
+        try:
+            s = c["station"]
+            station = Station(
+                str(s["id"]),
+                float(s["elevation_m"]),
+                float(s["lat"]),
+                float(s["lon"]),
+                node(s["node"], f"{where}.station"),
             )
-            for f in c["fields"]
-        )
-        coops.append(
-            Cooperative(
-                c["id"], c["name"], c["kecamatan"], c["kind"], tuple(c["elevation_m"]), fields, station
+            fields = tuple(
+                Field(
+                    id=str(f["id"]),
+                    commodity=str(f["commodity"]),
+                    variety=str(f.get("variety", "")),
+                    planting_date=dt.date.fromisoformat(str(f["planting_date"])),
+                    area_ha=float(f["area_ha"]),
+                    soil_texture=str(f["soil_texture"]),
+                    elevation_m=float(f["elevation_m"]),
+                    lat=float(f["lat"]),
+                    lon=float(f["lon"]),
+                    node=node(f["node"], f"{where}.fields[{j}]"),
+                )
+                for j, f in enumerate(c["fields"])
             )
-        )
-    fleet = Fleet(dt.date.fromisoformat(str(doc["anchor"])), tuple(coops))
+            lo, hi = c.get("elevation_m") or (station.elevation_m, station.elevation_m)
+            coops.append(
+                Cooperative(
+                    str(c["id"]),
+                    str(c["name"]),
+                    str(c.get("kecamatan", "")),
+                    str(c.get("kind", "desa")),
+                    (float(lo), float(hi)),
+                    fields,
+                    station,
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            missing = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{where}: {missing}") from exc
+    try:
+        fleet_anchor = dt.date.fromisoformat(str(doc.get("anchor") or dt.date.today()))
+    except ValueError as exc:
+        raise ValueError(f"anchor: {exc}") from exc
+    fleet = Fleet(fleet_anchor, tuple(coops))
     return fleet.shifted(anchor) if anchor is not None else fleet

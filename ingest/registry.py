@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import yaml
 from ingest.topics import Format
 from sensors import check_id
 
-__all__ = ["Node", "NodeRegistry", "RegistryError", "nodes_from_document"]
+__all__ = ["Node", "NodeRegistry", "RegistryError", "database_loader", "nodes_from_document"]
 
 
 class RegistryError(Exception):
@@ -99,18 +99,26 @@ def nodes_from_document(doc: Any, where: str = "registry") -> list[Node]:
 class NodeRegistry:
     """Thread-safe lookups by node id and by DevEUI, optionally backed by a file reloaded on change."""
 
-    def __init__(self, nodes: Iterable[Node] = (), *, path: Path | None = None) -> None:
-        """Hold ``nodes``; with ``path``, load it now and reload it in :meth:`refresh` when it changes."""
+    def __init__(
+        self,
+        nodes: Iterable[Node] = (),
+        *,
+        path: Path | None = None,
+        loader: Callable[[], list[Node]] | None = None,
+    ) -> None:
+        """Hold ``nodes``; with ``path`` (a file) or ``loader`` (e.g. :func:`database_loader`), load
+        them now and again in :meth:`refresh` when they change."""
         self._lock = threading.Lock()
         self._by_id: dict[str, Node] = {}
         self._by_eui: dict[str, Node] = {}
         self._path = path
+        self._loader = loader
         self._mtime: float | None = None
         nodes = list(nodes)
         for node in nodes:
             _check_ids(node, "registry")
         self._set(nodes)
-        if path is not None:
+        if path is not None or loader is not None:
             self.refresh()
 
     def _set(self, nodes: list[Node]) -> None:
@@ -127,6 +135,8 @@ class NodeRegistry:
         Raises:
             RegistryError: the file is unreadable or malformed (the previous nodes stay in use).
         """
+        if self._loader is not None:
+            return self._reload(self._loader())
         if self._path is None:
             return False
         try:
@@ -144,6 +154,14 @@ class NodeRegistry:
         self._mtime = mtime
         return True
 
+    def _reload(self, nodes: list[Node]) -> bool:
+        for node in nodes:
+            _check_ids(node, "registry")
+        if {n.node_id: n for n in nodes} == self._by_id:
+            return False
+        self._set(nodes)
+        return True
+
     def by_id(self, node_id: str) -> Node | None:
         """The node with this id, if registered."""
         return self._by_id.get(node_id)
@@ -154,3 +172,50 @@ class NodeRegistry:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+def database_loader(url: str) -> Callable[[], list[Node]]:
+    """A loader reading the registry database's nodes (see :mod:`storage.registry`).
+
+    Raises (when called):
+        RegistryError: the database cannot be read or holds a node ingest cannot use.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.registry import Node as NodeRow
+    from storage.registry import open_registry
+
+    sessions = open_registry(url)
+
+    def load() -> list[Node]:
+        try:
+            with sessions() as session:
+                rows = session.execute(
+                    select(
+                        NodeRow.id,
+                        NodeRow.coop_id,
+                        NodeRow.site_id,
+                        NodeRow.format,
+                        NodeRow.dev_eui,
+                        NodeRow.profile,
+                    )
+                ).all()
+        except SQLAlchemyError as exc:
+            raise RegistryError(f"cannot read the node registry database: {exc}") from exc
+        return [
+            _node(
+                {
+                    "id": r[0],
+                    "coop": r[1],
+                    "site": r[2],
+                    "format": r[3],
+                    "dev_eui": r[4] or "",
+                    "profile": r[5],
+                },
+                "registry database",
+            )
+            for r in rows
+        ]
+
+    return load

@@ -140,7 +140,7 @@ def ingest(
 
     from prometheus_client import start_http_server
 
-    from ingest.registry import NodeRegistry, RegistryError
+    from ingest.registry import NodeRegistry, RegistryError, database_loader
     from ingest.service import BrokerAuthError, IngestConfig, IngestService
     from panen.logs import configure_logging
 
@@ -148,13 +148,17 @@ def ingest(
     configure_logging(cfg.log_level, cfg.log_format)
     target = _broker_target(mqtt_url or cfg.mqtt_url)
     try:
-        registry = NodeRegistry(path=cfg.registry_file) if cfg.registry_file else NodeRegistry()
+        if cfg.registry_file:
+            registry = NodeRegistry(path=cfg.registry_file)
+        else:
+            registry = NodeRegistry(loader=database_loader(cfg.registry_url))
     except RegistryError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     if len(registry) == 0:
         console.print(
-            "[yellow]no nodes registered[/yellow] (PANEN_REGISTRY_FILE): every uplink will be a dead letter"
+            "[yellow]no nodes registered[/yellow] (PANEN_REGISTRY_FILE, or `panen registry import` into "
+            "the registry database): every uplink will be a dead letter"
         )
     config = IngestConfig(
         mqtt=target,

@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     )
     registry_file: Path | None = Field(
         None,
-        description="Node registry (YAML/JSON: a nodes list or a fleet file) ingest attributes nodes with.",
+        description=(
+            "Node registry file (YAML/JSON: a nodes list or a fleet file) for ingest; unset: the "
+            "registry database's nodes."
+        ),
     )
     fleet_file: Path | None = Field(
         None, description="Fleet file for the simulator (default: the Kota Batu fleet)."

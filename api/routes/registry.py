@@ -1,17 +1,118 @@
-"""Cooperatives and fields, each caller seeing only their scope."""
+"""The registry: cooperatives, farmers, fields, weather stations and nodes, each caller seeing only
+their scope; admins and cooperative managers (their own cooperative) change it.
+
+Writes follow three rules:
+
+- a cooperative manager writes only inside their cooperative, and nothing moves between
+  cooperatives (a field, farmer or node keeps its ``coop_id``; delete and create instead);
+- a delete that would orphan something answers 409 and names what still depends on the row
+  (harvest records are never deleted through the API: they are Coosae's purchase history);
+- a new or changed field is forecast at the next recomputation (``POST /v1/forecasts/recompute``
+  or the schedule); a new or changed node is picked up by ingest within seconds.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+import yaml
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from api.deps import PrincipalDep, SessionDep, field_in_scope
-from api.schemas import CooperativePublic, FieldPublic
-from storage.registry import Cooperative, Field
+from api.auth import Principal, Role
+from api.deps import PrincipalDep, SessionDep, field_in_scope, require
+from api.schemas import (
+    CooperativeCreate,
+    CooperativePublic,
+    CooperativeUpdate,
+    FarmerCreate,
+    FarmerPublic,
+    FarmerUpdate,
+    FieldCreate,
+    FieldPublic,
+    FieldUpdate,
+    ImportResult,
+    NodeCreate,
+    NodePublic,
+    NodeUpdate,
+    StationCreate,
+    StationPublic,
+)
+from firmware_sim.fleet import fleet_from_document
+from forecast.crops import load_crops
+from forecast.drivers import SOILS
+from ingest.registry import RegistryError, nodes_from_document
+from storage.registry import (
+    ApiToken,
+    Base,
+    Cooperative,
+    Farmer,
+    Field,
+    HarvestRecord,
+    Node,
+    Station,
+    import_fleet,
+)
 
 router = APIRouter(prefix="/v1", tags=["registry"])
+_WRITE: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Outside your role or cooperative"},
+    404: {},
+    409: {},
+    422: {},
+}
+_T = TypeVar("_T", bound=Base)
+
+
+def _may_write(principal: Principal, coop_id: str) -> None:
+    """403 unless the caller is an admin, or the manager of ``coop_id``."""
+    require(principal, Role.ADMIN, Role.COOP_MANAGER)
+    if principal.role is Role.COOP_MANAGER and coop_id != principal.coop_id:
+        raise HTTPException(403, f"cooperative {coop_id!r} is not yours to change")
+
+
+def _existing_coop(session: Session, coop_id: str) -> Cooperative:
+    coop = session.get(Cooperative, coop_id)
+    if coop is None:
+        raise HTTPException(422, f"coop_id: no cooperative {coop_id!r}")
+    return coop
+
+
+def _unique(session: Session, model: type[_T], ident: str) -> None:
+    if session.get(model, ident) is not None:
+        raise HTTPException(409, f"a {model.__tablename__} with id {ident!r} already exists")
+
+
+def _apply(row: Base, changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        setattr(row, key, value)
+
+
+def _refuse_delete(what: str, dependants: dict[str, int]) -> None:
+    left = {k: n for k, n in dependants.items() if n}
+    if left:
+        listed = ", ".join(f"{n} {k}" for k, n in left.items())
+        raise HTTPException(409, f"{what} still has {listed}; remove or move them first")
+
+
+def _count(session: Session, model: type[Base], where: ColumnElement[bool]) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(where)) or 0
+
+
+def _scoped(session: Session, principal: Principal, model: type[_T], ident: str, coop_id_of: str) -> _T:
+    """A row the caller may see (by its cooperative); same 403/404 rule as fields."""
+    row = session.get(model, ident)
+    if row is not None and principal.can_see_coop(getattr(row, coop_id_of)):
+        return row
+    if principal.sees_all:
+        raise HTTPException(404, f"no {model.__tablename__} {ident!r}")
+    raise HTTPException(403, f"{model.__tablename__} {ident!r} is not in your scope")
+
+
+# --- cooperatives -------------------------------------------------------------------------------
 
 
 @router.get("/cooperatives", response_model=list[CooperativePublic])
@@ -21,6 +122,130 @@ def list_cooperatives(session: SessionDep, principal: PrincipalDep) -> list[Coop
     if not principal.sees_all:
         query = query.where(Cooperative.id == principal.coop_id)
     return list(session.scalars(query))
+
+
+@router.get("/cooperatives/{coop_id}", response_model=CooperativePublic, responses={403: {}, 404: {}})
+def get_cooperative(coop_id: str, session: SessionDep, principal: PrincipalDep) -> Cooperative:
+    """One cooperative."""
+    return _scoped(session, principal, Cooperative, coop_id, "id")
+
+
+@router.post("/cooperatives", response_model=CooperativePublic, status_code=201, responses=_WRITE)
+def create_cooperative(body: CooperativeCreate, session: SessionDep, principal: PrincipalDep) -> Cooperative:
+    """Add a cooperative (admin)."""
+    require(principal, Role.ADMIN)
+    _unique(session, Cooperative, body.id)
+    coop = Cooperative(**body.model_dump())
+    session.add(coop)
+    session.commit()
+    return coop
+
+
+@router.patch("/cooperatives/{coop_id}", response_model=CooperativePublic, responses=_WRITE)
+def update_cooperative(
+    coop_id: str, body: CooperativeUpdate, session: SessionDep, principal: PrincipalDep
+) -> Cooperative:
+    """Change a cooperative's name or kind (admin, or its manager)."""
+    _may_write(principal, coop_id)
+    coop = _scoped(session, principal, Cooperative, coop_id, "id")
+    _apply(coop, body.model_dump(exclude_unset=True, exclude_none=True))
+    session.commit()
+    return coop
+
+
+@router.delete("/cooperatives/{coop_id}", status_code=204, responses=_WRITE)
+def delete_cooperative(coop_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Remove a cooperative with nothing left in it (admin)."""
+    require(principal, Role.ADMIN)
+    coop = _scoped(session, principal, Cooperative, coop_id, "id")
+    _refuse_delete(
+        f"cooperative {coop_id!r}",
+        {
+            "fields": _count(session, Field, Field.coop_id == coop_id),
+            "farmers": _count(session, Farmer, Farmer.coop_id == coop_id),
+            "stations": _count(session, Station, Station.coop_id == coop_id),
+            "nodes": _count(session, Node, Node.coop_id == coop_id),
+            "API tokens": _count(session, ApiToken, ApiToken.coop_id == coop_id),
+        },
+    )
+    session.delete(coop)
+    session.commit()
+    return Response(status_code=204)
+
+
+# --- farmers ------------------------------------------------------------------------------------
+
+
+@router.get("/farmers", response_model=list[FarmerPublic])
+def list_farmers(
+    session: SessionDep,
+    principal: PrincipalDep,
+    coop_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> list[Farmer]:
+    """Farmers in the caller's scope (a farmer sees only themself)."""
+    query = select(Farmer).order_by(Farmer.id)
+    if principal.role is Role.FARMER:
+        query = query.where(Farmer.id == principal.farmer_id)
+    elif not principal.sees_all:
+        query = query.where(Farmer.coop_id == principal.coop_id)
+    if coop_id is not None:
+        query = query.where(Farmer.coop_id == coop_id)
+    return list(session.scalars(query))
+
+
+def _farmer(session: Session, principal: Principal, farmer_id: str) -> Farmer:
+    farmer = _scoped(session, principal, Farmer, farmer_id, "coop_id")
+    if principal.role is Role.FARMER and farmer.id != principal.farmer_id:
+        raise HTTPException(403, f"farmer {farmer_id!r} is not in your scope")
+    return farmer
+
+
+@router.get("/farmers/{farmer_id}", response_model=FarmerPublic, responses={403: {}, 404: {}})
+def get_farmer(farmer_id: str, session: SessionDep, principal: PrincipalDep) -> Farmer:
+    """One farmer."""
+    return _farmer(session, principal, farmer_id)
+
+
+@router.post("/farmers", response_model=FarmerPublic, status_code=201, responses=_WRITE)
+def create_farmer(body: FarmerCreate, session: SessionDep, principal: PrincipalDep) -> Farmer:
+    """Add a member farmer (admin, or the cooperative's manager)."""
+    _may_write(principal, body.coop_id)
+    _existing_coop(session, body.coop_id)
+    _unique(session, Farmer, body.id)
+    farmer = Farmer(**body.model_dump())
+    session.add(farmer)
+    session.commit()
+    return farmer
+
+
+@router.patch("/farmers/{farmer_id}", response_model=FarmerPublic, responses=_WRITE)
+def update_farmer(farmer_id: str, body: FarmerUpdate, session: SessionDep, principal: PrincipalDep) -> Farmer:
+    """Change a farmer's name."""
+    farmer = _farmer(session, principal, farmer_id)
+    _may_write(principal, farmer.coop_id)
+    _apply(farmer, body.model_dump(exclude_unset=True, exclude_none=True))
+    session.commit()
+    return farmer
+
+
+@router.delete("/farmers/{farmer_id}", status_code=204, responses=_WRITE)
+def delete_farmer(farmer_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Remove a farmer who holds no field and no API token."""
+    farmer = _farmer(session, principal, farmer_id)
+    _may_write(principal, farmer.coop_id)
+    _refuse_delete(
+        f"farmer {farmer_id!r}",
+        {
+            "fields": _count(session, Field, Field.farmer_id == farmer_id),
+            "API tokens": _count(session, ApiToken, ApiToken.farmer_id == farmer_id),
+        },
+    )
+    session.delete(farmer)
+    session.commit()
+    return Response(status_code=204)
+
+
+# --- fields -------------------------------------------------------------------------------------
 
 
 @router.get("/fields", response_model=list[FieldPublic])
@@ -47,3 +272,239 @@ def list_fields(
 def get_field(field_id: str, session: SessionDep, principal: PrincipalDep) -> Field:
     """One field."""
     return field_in_scope(session, principal, field_id)
+
+
+def _check_farmer(session: Session, farmer_id: str | None, coop_id: str) -> None:
+    if farmer_id is None:
+        return
+    farmer = session.get(Farmer, farmer_id)
+    if farmer is None or farmer.coop_id != coop_id:
+        raise HTTPException(422, f"farmer_id: no farmer {farmer_id!r} in cooperative {coop_id!r}")
+
+
+@router.post("/fields", response_model=FieldPublic, status_code=201, responses=_WRITE)
+def create_field(body: FieldCreate, session: SessionDep, principal: PrincipalDep) -> Field:
+    """Add a field with this season's crop (admin, or the cooperative's manager)."""
+    _may_write(principal, body.coop_id)
+    _existing_coop(session, body.coop_id)
+    _check_farmer(session, body.farmer_id, body.coop_id)
+    _unique(session, Field, body.id)
+    field = Field(**body.model_dump())
+    session.add(field)
+    session.commit()
+    return field
+
+
+@router.patch("/fields/{field_id}", response_model=FieldPublic, responses=_WRITE)
+def update_field(field_id: str, body: FieldUpdate, session: SessionDep, principal: PrincipalDep) -> Field:
+    """Change a field, e.g. record the next season's crop and planting date."""
+    field = field_in_scope(session, principal, field_id)
+    _may_write(principal, field.coop_id)
+    changes = body.model_dump(exclude_unset=True)
+    if "farmer_id" in changes:
+        _check_farmer(session, changes["farmer_id"], field.coop_id)
+    _apply(field, {k: v for k, v in changes.items() if v is not None or k == "farmer_id"})
+    session.commit()
+    return field
+
+
+@router.delete("/fields/{field_id}", status_code=204, responses=_WRITE)
+def delete_field(field_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Remove a field with no harvest records and no nodes."""
+    field = field_in_scope(session, principal, field_id)
+    _may_write(principal, field.coop_id)
+    _refuse_delete(
+        f"field {field_id!r}",
+        {
+            "harvest records": _count(session, HarvestRecord, HarvestRecord.field_id == field_id),
+            "nodes": _count(session, Node, Node.site_id == field_id),
+        },
+    )
+    session.delete(field)
+    session.commit()
+    return Response(status_code=204)
+
+
+# --- weather stations ---------------------------------------------------------------------------
+
+
+@router.get("/stations", response_model=list[StationPublic])
+def list_stations(session: SessionDep, principal: PrincipalDep) -> list[Station]:
+    """Weather stations of the cooperatives in the caller's scope."""
+    query = select(Station).order_by(Station.id)
+    if not principal.sees_all:
+        query = query.where(Station.coop_id == principal.coop_id)
+    return list(session.scalars(query))
+
+
+@router.post("/stations", response_model=StationPublic, status_code=201, responses=_WRITE)
+def create_station(body: StationCreate, session: SessionDep, principal: PrincipalDep) -> Station:
+    """Add a weather station (admin, or the cooperative's manager)."""
+    _may_write(principal, body.coop_id)
+    _existing_coop(session, body.coop_id)
+    _unique(session, Station, body.id)
+    if session.get(Field, body.id) is not None:
+        raise HTTPException(409, f"{body.id!r} is already a field's id; sites share one namespace")
+    station = Station(**body.model_dump())
+    session.add(station)
+    session.commit()
+    return station
+
+
+@router.delete("/stations/{station_id}", status_code=204, responses=_WRITE)
+def delete_station(station_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Remove a weather station with no nodes."""
+    station = _scoped(session, principal, Station, station_id, "coop_id")
+    _may_write(principal, station.coop_id)
+    _refuse_delete(f"station {station_id!r}", {"nodes": _count(session, Node, Node.site_id == station_id)})
+    session.delete(station)
+    session.commit()
+    return Response(status_code=204)
+
+
+# --- nodes --------------------------------------------------------------------------------------
+
+
+@router.get("/nodes", response_model=list[NodePublic])
+def list_nodes(
+    session: SessionDep,
+    principal: PrincipalDep,
+    site_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> list[Node]:
+    """Nodes in the caller's scope (a farmer: the nodes in their fields)."""
+    query = select(Node).order_by(Node.id)
+    if principal.role is Role.FARMER:
+        query = query.where(Node.site_id.in_(select(Field.id).where(Field.farmer_id == principal.farmer_id)))
+    elif not principal.sees_all:
+        query = query.where(Node.coop_id == principal.coop_id)
+    if site_id is not None:
+        query = query.where(Node.site_id == site_id)
+    return list(session.scalars(query))
+
+
+def _node(session: Session, principal: Principal, node_id: str) -> Node:
+    node = _scoped(session, principal, Node, node_id, "coop_id")
+    if principal.role is Role.FARMER:
+        field = session.get(Field, node.site_id)
+        if field is None or not principal.can_see_field(field):
+            raise HTTPException(403, f"node {node_id!r} is not in your scope")
+    return node
+
+
+@router.get("/nodes/{node_id}", response_model=NodePublic, responses={403: {}, 404: {}})
+def get_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> Node:
+    """One node."""
+    return _node(session, principal, node_id)
+
+
+def _check_node(session: Session, node: Node) -> None:
+    """A node's site is a field or station of its cooperative; LoRaWAN nodes carry a unique DevEUI."""
+    site = session.get(Field, node.site_id) or session.get(Station, node.site_id)
+    if site is None or site.coop_id != node.coop_id:
+        raise HTTPException(
+            422, f"site_id: no field or weather station {node.site_id!r} in cooperative {node.coop_id!r}"
+        )
+    lorawan = node.format in ("tts-v3", "chirpstack-v4")
+    if lorawan and (not node.dev_eui or not node.profile):
+        raise HTTPException(422, f"a {node.format} node needs dev_eui and profile")
+    if not lorawan:
+        node.dev_eui, node.profile = None, ""
+    if node.dev_eui:
+        node.dev_eui = node.dev_eui.lower()
+        other = session.scalars(select(Node).where(Node.dev_eui == node.dev_eui, Node.id != node.id)).first()
+        if other is not None:
+            raise HTTPException(409, f"DevEUI {node.dev_eui} already belongs to another node")
+
+
+@router.post("/nodes", response_model=NodePublic, status_code=201, responses=_WRITE)
+def create_node(body: NodeCreate, session: SessionDep, principal: PrincipalDep) -> Node:
+    """Register a node (admin, or the cooperative's manager); ingest accepts its uplinks within seconds."""
+    _may_write(principal, body.coop_id)
+    _existing_coop(session, body.coop_id)
+    _unique(session, Node, body.id)
+    node = Node(**body.model_dump())
+    with session.no_autoflush:
+        _check_node(session, node)
+    session.add(node)
+    session.commit()
+    return node
+
+
+@router.patch("/nodes/{node_id}", response_model=NodePublic, responses=_WRITE)
+def update_node(node_id: str, body: NodeUpdate, session: SessionDep, principal: PrincipalDep) -> Node:
+    """Change a node, e.g. move it to another field of its cooperative."""
+    node = _node(session, principal, node_id)
+    _may_write(principal, node.coop_id)
+    with session.no_autoflush:
+        _apply(node, body.model_dump(exclude_unset=True, exclude_none=True))
+        _check_node(session, node)
+    session.commit()
+    return node
+
+
+@router.delete("/nodes/{node_id}", status_code=204, responses=_WRITE)
+def delete_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Unregister a node: its later uplinks become dead letters (unknown_node); its readings stay."""
+    node = _node(session, principal, node_id)
+    _may_write(principal, node.coop_id)
+    session.delete(node)
+    session.commit()
+    return Response(status_code=204)
+
+
+# --- fleet import -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/registry/import",
+    response_model=ImportResult,
+    responses={403: {}, 413: {}, 422: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A fleet document (as `firmware_sim/fleets/batu.yaml`), YAML or JSON",
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+async def import_registry(request: Request, session: SessionDep, principal: PrincipalDep) -> ImportResult:
+    """Insert or update cooperatives, fields, stations and nodes from a fleet file (admin).
+
+    Importing the same file twice changes nothing; harvest records and tokens are never touched.
+    """
+    require(principal, Role.ADMIN)
+    body = await request.body()
+    if len(body) > 20 * 1024**2:
+        raise HTTPException(413, "a fleet document is at most 20 MiB")
+    try:
+        doc = yaml.safe_load(body.decode("utf-8"))  # YAML is a superset of JSON
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise HTTPException(422, f"the body is not YAML or JSON: {exc}") from exc
+    try:
+        fleet = fleet_from_document(doc)
+        nodes_from_document(doc, "body")  # the checks ingest applies: formats and ids
+    except (ValueError, RegistryError) as exc:
+        raise HTTPException(422, f"not a fleet document: {exc}") from exc
+    crops = load_crops()
+    for f in fleet.fields:
+        if f.commodity not in crops:
+            raise HTTPException(
+                422, f"field {f.id!r}: unknown commodity {f.commodity!r} (known: {sorted(crops)})"
+            )
+        if f.soil_texture not in SOILS:
+            raise HTTPException(
+                422, f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
+            )
+        if not f.area_ha > 0:
+            raise HTTPException(422, f"field {f.id!r}: area_ha must be positive")
+    try:
+        counts = await run_in_threadpool(import_fleet, session, fleet)
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise HTTPException(
+            409, f"the fleet conflicts with the registry: {getattr(exc, 'orig', None) or exc}"
+        ) from exc
+    return ImportResult(**counts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,52 +11,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Role, create_token
-from bench.simdata import readings
 from firmware_sim.fleet import load_fleet
-from firmware_sim.runner import prepare
 from forecast.plan import plan_members, purchase_plan
 from panen.forecasting import ForecastService
 from sensors import Reading
-from storage import TimeSeriesStore, local_day
+from storage import TimeSeriesStore
 from storage.registry import Field, import_fleet, open_registry, sqlite_url
-
-NOW_MS = time.time_ns() // 1_000_000
-TODAY = local_day(NOW_MS)
-
-
-def load_season(store: TimeSeriesStore, fleet: object) -> None:
-    """40 days of hourly simulated readings of every node, written straight to the store."""
-    run = prepare(
-        fleet, start_ms=NOW_MS - 40 * 86_400_000, end_ms=NOW_MS, seed=4, interval_min=60, horizon_days=150
-    )  # type: ignore[arg-type]
-    store.write(list(readings(run.samples)))
-
-
-@pytest.fixture
-def client(
-    store: TimeSeriesStore, registry_url: str
-) -> Iterator[tuple[TestClient, dict[str, str], ForecastService]]:
-    fleet = load_fleet(anchor=TODAY).subset(2, 3)
-    sessions = open_registry(registry_url)
-    with sessions() as session:
-        import_fleet(session, fleet)
-        tokens = {
-            "admin": create_token(session, name="admin", role=Role.ADMIN),
-            "offtaker": create_token(session, name="coosae", role=Role.OFFTAKER),
-            "manager": create_token(session, name="ketua", role=Role.COOP_MANAGER, coop_id="oro-oro-ombo"),
-            "farmer": create_token(
-                session, name="petani", role=Role.FARMER, farmer_id="oro-oro-ombo-f01-farmer"
-            ),
-        }
-    load_season(store, fleet)
-    service = ForecastService(store, sessions, members=50)
-    service.run(TODAY)
-    with TestClient(create_app(store, sessions, service)) as c:
-        yield c, tokens, service
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.api.conftest import NOW_MS, TODAY, auth, load_season
 
 
 def test_health_ready_and_docs(client: tuple[TestClient, dict[str, str], ForecastService]) -> None:

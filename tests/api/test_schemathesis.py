@@ -29,7 +29,7 @@ from panen.forecasting import ForecastService
 from storage import local_day
 from storage.registry import import_fleet, open_registry, sqlite_url
 from storage.sqlite import SqliteStore
-from tests.api.test_api import load_season
+from tests.api.conftest import load_season
 
 TODAY = local_day(time.time_ns() // 1_000_000)
 

@@ -1,0 +1,223 @@
+"""Registry CRUD through the API: who may change what, what a delete refuses, fleet import, and
+ingest picking up a node registered through the API."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from api import schemas
+from firmware_sim.fleet import DEFAULT_FLEET_PATH
+from forecast.crops import load_crops
+from forecast.drivers import SOILS
+from ingest.registry import NodeRegistry, database_loader
+from panen.forecasting import ForecastService
+from sensors.codecs import PROFILES
+from storage.registry import open_registry
+from tests.api.conftest import TODAY, auth
+
+Client = tuple[TestClient, dict[str, str], ForecastService]
+
+FIELD = {
+    "id": "oro-oro-ombo-f99",
+    "coop_id": "oro-oro-ombo",
+    "farmer_id": "oro-oro-ombo-f01-farmer",
+    "commodity": "cabbage",
+    "variety": "Grand 11",
+    "planting_date": TODAY.isoformat(),
+    "area_ha": 0.4,
+    "soil_texture": "andosol",
+    "lat": -7.88,
+    "lon": 112.52,
+    "elevation_m": 1100,
+}
+
+
+def test_schema_choices_match_the_libraries() -> None:
+    """The API's enumerations are the crop library's, the soils' and the codecs' own lists."""
+    assert set(typing.get_args(schemas.Commodity)) == set(load_crops())
+    assert set(typing.get_args(schemas.Soil)) == set(SOILS)
+    assert set(typing.get_args(schemas.Profile)) - {""} == set(PROFILES)
+
+
+def test_field_create_update_delete_by_manager(client: Client) -> None:
+    c, tokens, _ = client
+    manager, farmer = auth(tokens["manager"]), auth(tokens["farmer"])
+    r = c.post("/v1/fields", json=FIELD, headers=manager)
+    assert r.status_code == 201, r.text
+    assert r.json()["commodity"] == "cabbage"
+    assert c.post("/v1/fields", json=FIELD, headers=manager).status_code == 409
+    # The farmer owning it sees it and cannot change it.
+    assert c.get(f"/v1/fields/{FIELD['id']}", headers=farmer).status_code == 200
+    assert c.patch(f"/v1/fields/{FIELD['id']}", json={"area_ha": 9}, headers=farmer).status_code == 403
+    r = c.patch(f"/v1/fields/{FIELD['id']}", json={"commodity": "carrot", "area_ha": 0.5}, headers=manager)
+    assert r.status_code == 200, r.text
+    assert (r.json()["commodity"], r.json()["area_ha"], r.json()["variety"]) == ("carrot", 0.5, "Grand 11")
+    # Unassigning the farmer takes it out of the farmer's scope.
+    assert c.patch(f"/v1/fields/{FIELD['id']}", json={"farmer_id": None}, headers=manager).status_code == 200
+    assert c.get(f"/v1/fields/{FIELD['id']}", headers=farmer).status_code == 403
+    assert c.delete(f"/v1/fields/{FIELD['id']}", headers=manager).status_code == 204
+    assert c.get(f"/v1/fields/{FIELD['id']}", headers=auth(tokens["admin"])).status_code == 404
+
+
+def test_writes_outside_ones_cooperative_or_role_are_403(client: Client) -> None:
+    c, tokens, _ = client
+    other = {**FIELD, "id": "pesanggrahan-f99", "coop_id": "pesanggrahan", "farmer_id": None}
+    for role in ("manager", "farmer", "offtaker"):
+        r = c.post("/v1/fields", json=other, headers=auth(tokens[role]))
+        assert r.status_code == 403, (role, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    assert (
+        c.patch(
+            "/v1/fields/pesanggrahan-f01", json={"area_ha": 1}, headers=auth(tokens["manager"])
+        ).status_code
+        == 403
+    )
+    assert c.delete("/v1/nodes/pesanggrahan-ws1", headers=auth(tokens["manager"])).status_code == 403
+    assert (
+        c.post("/v1/cooperatives", json={"id": "x", "name": "X"}, headers=auth(tokens["manager"])).status_code
+        == 403
+    )
+    assert c.post("/v1/fields", json=other, headers=auth(tokens["admin"])).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"commodity": "durian"}, 422, "commodity"),
+        ({"area_ha": 0}, 422, "area_ha"),
+        ({"lat": 91}, 422, "lat"),
+        ({"id": "bad id/with slash"}, 422, "id"),
+        ({"farmer_id": "pesanggrahan-f01-farmer"}, 422, "farmer_id"),
+        ({"coop_id": "nowhere"}, 403, "nowhere"),
+        ({"unexpected": 1}, 422, "unexpected"),
+    ],
+)
+def test_bad_field_bodies_name_what_is_wrong(
+    client: Client, change: dict[str, object], status: int, says: str
+) -> None:
+    c, tokens, _ = client
+    r = c.post("/v1/fields", json={**FIELD, **change}, headers=auth(tokens["manager"]))
+    assert r.status_code == status, r.text
+    assert says in r.json()["detail"]
+
+
+def test_deletes_refuse_to_orphan(client: Client) -> None:
+    c, tokens, _ = client
+    admin = auth(tokens["admin"])
+    r = c.delete("/v1/cooperatives/oro-oro-ombo", headers=admin)
+    assert r.status_code == 409
+    assert "3 fields" in r.json()["detail"]
+    assert "nodes" in r.json()["detail"]
+    r = c.delete("/v1/fields/oro-oro-ombo-f01", headers=admin)
+    assert r.status_code == 409
+    assert "1 nodes" in r.json()["detail"]
+    r = c.delete("/v1/farmers/oro-oro-ombo-f01-farmer", headers=admin)
+    assert r.status_code == 409
+    assert "API tokens" in r.json()["detail"]
+    # An empty cooperative can go.
+    assert (
+        c.post("/v1/cooperatives", json={"id": "baru", "name": "KMP Baru"}, headers=admin).status_code == 201
+    )
+    assert c.delete("/v1/cooperatives/baru", headers=admin).status_code == 204
+
+
+def test_nodes_and_farmers_by_scope(client: Client) -> None:
+    c, tokens, _ = client
+    nodes = {
+        role: {n["id"] for n in c.get("/v1/nodes", headers=auth(tokens[role])).json()} for role in tokens
+    }
+    assert nodes["farmer"] == {"oro-oro-ombo-n01"}  # the node in oro-oro-ombo-f01
+    assert all(n.startswith("oro-oro-ombo") for n in nodes["manager"])
+    assert len(nodes["manager"]) == 4
+    assert nodes["admin"] == nodes["offtaker"]
+    assert len(nodes["admin"]) == 8
+    farmers = {
+        role: {f["id"] for f in c.get("/v1/farmers", headers=auth(tokens[role])).json()} for role in tokens
+    }
+    assert farmers["farmer"] == {"oro-oro-ombo-f01-farmer"}
+    assert len(farmers["manager"]) == 3
+    assert len(farmers["admin"]) == 6
+    other_node = next(iter(nodes["admin"] - nodes["manager"]))
+    assert c.get(f"/v1/nodes/{other_node}", headers=auth(tokens["manager"])).status_code == 403
+    assert c.get("/v1/farmers/oro-oro-ombo-f02-farmer", headers=auth(tokens["farmer"])).status_code == 403
+    assert c.get("/v1/cooperatives/pesanggrahan", headers=auth(tokens["farmer"])).status_code == 403
+    assert c.get("/v1/cooperatives/nowhere", headers=auth(tokens["admin"])).status_code == 404
+
+
+def test_node_registered_through_the_api_reaches_ingest(client: Client, registry_url: str) -> None:
+    c, tokens, _ = client
+    manager = auth(tokens["manager"])
+    registry = NodeRegistry(loader=database_loader(registry_url))
+    assert registry.by_dev_eui("a84041000181c399") is None
+    body = {
+        "id": "oro-oro-ombo-f01-lse",
+        "coop_id": "oro-oro-ombo",
+        "site_id": "oro-oro-ombo-f01",
+        "format": "tts-v3",
+        "dev_eui": "A84041000181C399",
+        "profile": "dragino-lse01",
+    }
+    assert c.post("/v1/nodes", json={**body, "profile": ""}, headers=manager).status_code == 422
+    assert (
+        c.post("/v1/nodes", json={**body, "site_id": "pesanggrahan-f01"}, headers=manager).status_code == 422
+    )
+    r = c.post("/v1/nodes", json=body, headers=manager)
+    assert r.status_code == 201, r.text
+    assert r.json()["dev_eui"] == "a84041000181c399"
+    clash = {**body, "id": "another", "site_id": "oro-oro-ombo-f02"}
+    assert c.post("/v1/nodes", json=clash, headers=manager).status_code == 409
+    assert registry.refresh() is True
+    node = registry.by_dev_eui("A84041000181C399")
+    assert node is not None
+    assert (node.coop_id, node.site_id, node.profile) == (
+        "oro-oro-ombo",
+        "oro-oro-ombo-f01",
+        "dragino-lse01",
+    )
+    # Moving it is seen too; deleting it takes it out.
+    assert (
+        c.patch(f"/v1/nodes/{body['id']}", json={"site_id": "oro-oro-ombo-f02"}, headers=manager).status_code
+        == 200
+    )
+    assert registry.refresh() is True
+    assert registry.by_id(body["id"]).site_id == "oro-oro-ombo-f02"  # type: ignore[union-attr]
+    assert registry.refresh() is False
+    assert c.delete(f"/v1/nodes/{body['id']}", headers=manager).status_code == 204
+    assert registry.refresh() is True
+    assert registry.by_id(body["id"]) is None
+
+
+def test_fleet_import_is_admin_only_idempotent_and_validated(client: Client, registry_url: str) -> None:
+    c, tokens, _ = client
+    text = DEFAULT_FLEET_PATH.read_text()
+    yaml_headers = {"Content-Type": "application/yaml"}
+    r = c.post("/v1/registry/import", content=text, headers={**auth(tokens["manager"]), **yaml_headers})
+    assert r.status_code == 403
+    admin = {**auth(tokens["admin"]), **yaml_headers}
+    r = c.post("/v1/registry/import", content=text, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"cooperatives": 24, "fields": 240, "stations": 24, "nodes": 264}
+    # JSON works as well, and importing again changes nothing.
+    doc = yaml.safe_load(text)
+    r = c.post("/v1/registry/import", json=doc, headers=auth(tokens["admin"]))
+    assert r.status_code == 200
+    assert len(c.get("/v1/fields", headers=auth(tokens["admin"])).json()) == 240
+    assert len(c.get("/v1/nodes", headers=auth(tokens["admin"])).json()) == 264
+    doc["cooperatives"][0]["fields"][0]["commodity"] = "durian"
+    r = c.post("/v1/registry/import", json=doc, headers=auth(tokens["admin"]))
+    assert r.status_code == 422
+    assert "durian" in r.json()["detail"]
+    for garbage in (b"\xff\xfe", b"[1, 2", b"cooperatives: 3", b'{"cooperatives": [{"id": "x"}]}'):
+        r = c.post("/v1/registry/import", content=garbage, headers=admin)
+        assert r.status_code == 422, (garbage, r.text)
+
+
+def test_ingest_reads_the_database_registry_when_no_file_is_set(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    open_registry(url)
+    assert len(NodeRegistry(loader=database_loader(url))) == 0
