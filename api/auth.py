@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from storage.registry import ApiToken, Cooperative, Farmer, Field
 
-__all__ = ["Principal", "Role", "create_token", "hash_token", "resolve"]
+__all__ = ["Principal", "Role", "TokenCache", "create_token", "hash_token", "resolve", "revoke"]
 
 
 class Role(StrEnum):
@@ -108,8 +109,49 @@ def create_token(
 
 
 def resolve(session: Session, token: str) -> Principal | None:
-    """The principal of a valid, unrevoked token."""
+    """The principal of a valid, unrevoked token (read from the registry every time)."""
     row = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == hash_token(token))).first()
     if row is None or row.revoked:
         return None
     return Principal(row.id, row.name, Role(row.role), row.coop_id, row.farmer_id)
+
+
+class TokenCache:
+    """Recently resolved tokens, so a busy client costs no registry query per request.
+
+    Entries live ``ttl_s`` seconds: a token revoked with ``panen token revoke`` (another process)
+    stops working within that time. Unknown tokens are not cached, so a new token works at once.
+    Thread-safe enough for its use: dict reads and writes are atomic, and a race only costs a lookup.
+    """
+
+    def __init__(self, ttl_s: float = 10.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        """The cached principal of ``token`` if still fresh."""
+        entry = self._entries.get(token)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Remember a resolved principal for ``ttl_s``."""
+        if len(self._entries) >= self.max_entries:
+            self._entries = {}
+        self._entries[token] = (time.monotonic() + self.ttl_s, principal)
+
+    def clear(self) -> None:
+        """Forget every entry (after a revocation in this process)."""
+        self._entries = {}
+
+
+def revoke(session: Session, token_id: int) -> bool:
+    """Revoke a token by its id; returns whether it existed."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        return False
+    row.revoked = True
+    session.commit()
+    return True

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import Principal, Role, resolve
+from api.auth import Principal, Role, TokenCache, resolve
 from panen.forecasting import ForecastService
 from storage import TimeSeriesStore
 from storage.registry import Field
@@ -25,9 +26,10 @@ class AppState:
     store: TimeSeriesStore
     sessions: sessionmaker[Session]
     forecasts: ForecastService
+    tokens: TokenCache = field(default_factory=TokenCache)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.panen
     return state
 
@@ -45,15 +47,26 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="An API token from `panen token create`.")
 
 
-def current_principal(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+async def current_principal(
+    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
+    # Async, and the registry is read only on a cache miss: a request for a cached answer (the
+    # purchase plan) then needs no worker thread at all.
     if credentials is None:
         raise HTTPException(401, "send an API token as 'Authorization: Bearer <token>'")
-    principal = resolve(session, credentials.credentials)
+    token = credentials.credentials
+    principal = state.tokens.get(token)
     if principal is None:
-        raise HTTPException(401, "the API token is unknown or revoked")
+        principal = await run_in_threadpool(_resolve, state, token)
+        if principal is None:
+            raise HTTPException(401, "the API token is unknown or revoked")
+        state.tokens.put(token, principal)
     return principal
+
+
+def _resolve(state: AppState, token: str) -> Principal | None:
+    with state.sessions() as session:
+        return resolve(session, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

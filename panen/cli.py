@@ -379,6 +379,44 @@ def token_create(
     print(token)
 
 
+@token_app.command("list")
+def token_list() -> None:
+    """List API tokens (never the tokens themselves: only their ids, names, roles and scope)."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from storage.registry import ApiToken, open_registry
+
+    table = Table("id", "name", "role", "cooperative", "farmer", "created (UTC)", "revoked")
+    with open_registry(get_settings().registry_url)() as session:
+        for t in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+            table.add_row(
+                str(t.id),
+                t.name,
+                t.role,
+                t.coop_id or "",
+                t.farmer_id or "",
+                t.created_at.strftime("%Y-%m-%d %H:%M"),
+                "yes" if t.revoked else "",
+            )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The id shown by `panen token list`.")],
+) -> None:
+    """Revoke a token; a running API stops accepting it within 10 s."""
+    from api.auth import revoke
+    from storage.registry import open_registry
+
+    with open_registry(get_settings().registry_url)() as session:
+        if not revoke(session, token_id):
+            console.print(f"[red]no token with id {token_id}[/red] (see `panen token list`)")
+            raise typer.Exit(2)
+    console.print(f"token {token_id} revoked")
+
+
 @app.command()
 def api(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
 from api.auth import Role, create_token
@@ -16,7 +17,7 @@ from forecast.plan import plan_members, purchase_plan
 from panen.forecasting import ForecastService
 from sensors import Reading
 from storage import TimeSeriesStore
-from storage.registry import Field, import_fleet, open_registry, sqlite_url
+from storage.registry import ApiToken, Field, import_fleet, open_registry, sqlite_url
 from tests.api.conftest import NOW_MS, TODAY, auth, load_season
 
 
@@ -256,3 +257,35 @@ def test_scheduled_refresh_and_metrics(store: TimeSeriesStore, tmp_path: Path) -
         assert len(c.get("/v1/forecasts", headers=auth(token)).json()) == 2
         text = c.get("/metrics/").text
     assert 'panen_api_requests_total{route="/v1/forecasts",status="200"} 1.0' in text
+
+
+def test_token_list_and_revoke_through_the_cli(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+    registry_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from panen.cli import app
+    from panen.settings import get_settings
+
+    c, tokens, _ = client
+    h = auth(tokens["farmer"])
+    assert c.get("/v1/fields", headers=h).status_code == 200
+    monkeypatch.setenv("PANEN_DB_URL", registry_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    listed = runner.invoke(app, ["token", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "petani" in listed.output
+    assert tokens["farmer"] not in listed.output  # tokens are never shown again
+    with open_registry(registry_url)() as session:
+        token_id = session.scalars(select(ApiToken.id).where(ApiToken.name == "petani")).one()
+    assert runner.invoke(app, ["token", "revoke", "999999"]).exit_code == 2
+    assert runner.invoke(app, ["token", "revoke", str(token_id)]).exit_code == 0
+    get_settings.cache_clear()
+    # The running API forgets the token when its cache entry expires (10 s); expire it now.
+    c.app.state.panen.tokens.clear()  # type: ignore[attr-defined]
+    r = c.get("/v1/fields", headers=h)
+    assert r.status_code == 401
+    assert "revoked" in r.json()["detail"]
