@@ -142,6 +142,12 @@ def test_nodes_and_farmers_by_scope(client: Client) -> None:
     assert farmers["farmer"] == {"oro-oro-ombo-f01-farmer"}
     assert len(farmers["manager"]) == 3
     assert len(farmers["admin"]) == 6
+    stations = {
+        role: {st["coop_id"] for st in c.get("/v1/stations", headers=auth(tokens[role])).json()}
+        for role in tokens
+    }
+    assert stations["farmer"] == stations["manager"] == {"oro-oro-ombo"}
+    assert stations["admin"] == stations["offtaker"] == {"oro-oro-ombo", "pesanggrahan"}
     other_node = next(iter(nodes["admin"] - nodes["manager"]))
     assert c.get(f"/v1/nodes/{other_node}", headers=auth(tokens["manager"])).status_code == 403
     assert c.get("/v1/farmers/oro-oro-ombo-f02-farmer", headers=auth(tokens["farmer"])).status_code == 403
