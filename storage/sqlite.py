@@ -12,6 +12,7 @@ series key plus time, so both adapters keep exactly the same "last write wins" b
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -90,6 +91,9 @@ _CACHE_KIB = 64 * 1024
 _BUSY_TIMEOUT_S = 30.0
 
 
+_TS = operator.itemgetter(2)  # a reading row's timestamp
+
+
 def _in_clause(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
@@ -160,12 +164,11 @@ class SqliteStore:
         rows = [
             (r.node_id, r.metric, r.ts_ms, r.coop_id, r.site_id, r.value, int(r.quality)) for r in readings
         ]
-        newest: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for row in rows:  # the last of equal timestamps wins, as in the reading table
-            seen = newest.get((row[0], row[1]))
-            if seen is None or row[2] >= seen[4]:
-                newest[(row[0], row[1])] = (row[0], row[1], row[3], row[4], row[2], row[5], row[6])
-        self._write_many(_UPSERT_READING, rows, list(newest.values()))
+        # The newest row per node and metric: after a stable sort by time, the last one per key (so
+        # the last of equal timestamps wins, as in the reading table).
+        newest = {(r[0], r[1]): r for r in sorted(rows, key=_TS)}
+        latest = [(n, m, c, s, t, v, q) for n, m, t, c, s, v, q in newest.values()]
+        self._write_many(_UPSERT_READING, rows, latest)
         return len(rows)
 
     def raw(
