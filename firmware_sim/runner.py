@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import paho.mqtt.client as mqtt
 from numpy.typing import NDArray
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from firmware_sim.environment import Environment, simulate
 from firmware_sim.firmware import (
@@ -54,6 +54,7 @@ class Broker:
     port: int
     username: str | None = None
     password: str | None = None
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5
 
 
 @dataclass
@@ -172,7 +173,7 @@ class Publisher:
 
     def __init__(self, broker: Broker, client_id: str) -> None:
         """Connect (raises ``ConnectionError`` with the broker's reason on refusal)."""
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=broker.protocol)
         self.client.max_inflight_messages_set(MAX_UNACKED)
         if broker.username:
             self.client.username_pw_set(broker.username, broker.password)
@@ -258,7 +259,7 @@ def run_live(
     for s in run.samples:
         if s.node.format not in ("native", "senml"):
             continue
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.node.id, protocol=mqtt.MQTTv5)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.node.id, protocol=broker.protocol)
         status = f"{prefix}panen/v1/{s.coop_id}/{s.node.id}/status"
         c.will_set(status, b'{"status": "offline"}', qos=1, retain=True)
         if node_auth_secret is not None:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from forecast.crops import load_crops
 from forecast.engine import FieldForecast
 
-__all__ = ["PlanRow", "iso_week", "plan_members", "purchase_plan"]
+__all__ = ["ALL_COOPS", "PlanRow", "iso_week", "plan_members", "purchase_plan"]
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,33 @@ def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
+ALL_COOPS = "all"
+
+
 def plan_members(
-    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int
+    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int, by_coop: bool = True
 ) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64]]:
     """Member totals: (keys (commodity, coop), week labels, array (keys, weeks, members)) of tonnes.
 
     Harvests outside ``weeks`` ISO weeks from ``start``'s week, or without a date, are left out.
+    With ``by_coop=False`` every cooperative is summed into one key per commodity (coop
+    :data:`ALL_COOPS`), member by member, so its percentiles are those of the total.
     """
     library = load_crops()
     first = _monday(start)
     labels = [iso_week(first + dt.timedelta(weeks=w)) for w in range(weeks)]
-    keys = sorted({(f.commodity, f.coop_id) for f in forecasts})
+
+    def coop(f: FieldForecast) -> str:
+        return f.coop_id if by_coop else ALL_COOPS
+
+    keys = sorted({(f.commodity, coop(f)) for f in forecasts})
     index = {k: i for i, k in enumerate(keys)}
     members = max((f.members for f in forecasts), default=0)
     totals = np.zeros((len(keys), weeks, members))
     if not forecasts:
         return keys, labels, totals
     # Arrays over fields x members, so the binning below is a few vectorised passes, not a loop per member.
-    row = np.array([index[(f.commodity, f.coop_id)] for f in forecasts])
+    row = np.array([index[(f.commodity, coop(f))] for f in forecasts])
     window = np.array([max(1, library[f.commodity].harvest_window_days) for f in forecasts])
     day0 = np.array(
         [[(d - first).days if d is not None else -(10**6) for d in f.members_harvest_date] for f in forecasts]
@@ -76,9 +85,12 @@ def plan_members(
     return keys, labels, totals
 
 
-def purchase_plan(forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int = 8) -> list[PlanRow]:
-    """Rows for every commodity × week × cooperative with any forecast harvest (see module docstring)."""
-    keys, labels, totals = plan_members(forecasts, start=start, weeks=weeks)
+def purchase_plan(
+    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int = 8, by_coop: bool = True
+) -> list[PlanRow]:
+    """Rows for every commodity × week × cooperative with any forecast harvest (see module docstring);
+    with ``by_coop=False``, one row per commodity × week for all cooperatives together."""
+    keys, labels, totals = plan_members(forecasts, start=start, weeks=weeks, by_coop=by_coop)
     rows = []
     for k, (commodity, coop) in enumerate(keys):
         for w, label in enumerate(labels):

@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -71,15 +71,31 @@ class MqttTarget:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    # "5" (default) or "3.1.1" for brokers without MQTT v5, such as the embedded amqtt.
+    protocol: str = "5"
+
+    @property
+    def paho_protocol(self) -> MQTTProtocolVersion:
+        """paho's protocol constant."""
+        return MQTTProtocolVersion.MQTTv5 if self.protocol == "5" else MQTTProtocolVersion.MQTTv311
 
 
 def parse_mqtt_url(url: str) -> MqttTarget:
-    """``mqtt://user:pass@host:1883`` or ``mqtts://…:8883`` (TLS) into a :class:`MqttTarget`."""
+    """``mqtt://user:pass@host:1883`` or ``mqtts://…:8883`` (TLS) into a :class:`MqttTarget`.
+
+    ``?protocol=3.1.1`` selects MQTT 3.1.1 for brokers without v5 (the default is 5).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
         raise ValueError(f"MQTT URL {url!r} must start with mqtt:// or mqtts://")
     if not parts.hostname:
         raise ValueError(f"MQTT URL {url!r} names no host")
+    query = parse_qs(parts.query)
+    protocol = query.pop("protocol", ["5"])[-1]
+    if protocol not in ("5", "3.1.1"):
+        raise ValueError(f"MQTT URL {url!r}: protocol must be 5 or 3.1.1, not {protocol!r}")
+    if query:
+        raise ValueError(f"MQTT URL {url!r}: unknown parameter(s) {sorted(query)}; only 'protocol' is known")
     tls = parts.scheme in ("mqtts", "ssl")
     return MqttTarget(
         host=parts.hostname,
@@ -87,6 +103,7 @@ def parse_mqtt_url(url: str) -> MqttTarget:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
+        protocol=protocol,
     )
 
 
@@ -114,6 +131,8 @@ class IngestConfig:
     subscriptions: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.shared_group and self.mqtt.protocol != "5":
+            raise ValueError("shared groups need MQTT v5; this broker is configured for 3.1.1")
         if not self.subscriptions:
             self.subscriptions = subscriptions(self.topic_prefix, self.shared_group)
 
@@ -167,7 +186,9 @@ class IngestService:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.config.client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=self.config.mqtt.paho_protocol,
+            # 3.1.1's persistent session; v5 asks for it at connect (clean_start and session expiry).
+            clean_session=None if self.config.mqtt.protocol == "5" else False,
             manual_ack=True,
         )
         if self.config.mqtt.username is not None:
@@ -272,13 +293,18 @@ class IngestService:
         while not self._stop.is_set():
             try:
                 if first:
-                    client.connect(
-                        self.config.mqtt.host,
-                        self.config.mqtt.port,
-                        keepalive=self.config.keepalive_s,
-                        clean_start=False,
-                        properties=self._connect_properties(),
-                    )
+                    if self.config.mqtt.protocol == "5":
+                        client.connect(
+                            self.config.mqtt.host,
+                            self.config.mqtt.port,
+                            keepalive=self.config.keepalive_s,
+                            clean_start=False,
+                            properties=self._connect_properties(),
+                        )
+                    else:
+                        client.connect(
+                            self.config.mqtt.host, self.config.mqtt.port, keepalive=self.config.keepalive_s
+                        )
                     first = False
                 else:
                     client.reconnect()

@@ -160,17 +160,21 @@ def ingest(
             "[yellow]no nodes registered[/yellow] (PANEN_REGISTRY_FILE, or `panen registry import` into "
             "the registry database): every uplink will be a dead letter"
         )
-    config = IngestConfig(
-        mqtt=target,
-        data_dir=cfg.data_dir,
-        client_id=client_id or f"panen-ingest-{socket.gethostname()}",
-        topic_prefix=topic_prefix,
-        shared_group=shared_group,
-        batch_readings=batch_readings,
-        batch_age_s=batch_age_ms / 1000,
-        spool_max_bytes=spool_max_mb * 1024**2,
-        receive_maximum=receive_maximum,
-    )
+    try:
+        config = IngestConfig(
+            mqtt=target,
+            data_dir=cfg.data_dir,
+            client_id=client_id or f"panen-ingest-{socket.gethostname()}",
+            topic_prefix=topic_prefix,
+            shared_group=shared_group,
+            batch_readings=batch_readings,
+            batch_age_s=batch_age_ms / 1000,
+            spool_max_bytes=spool_max_mb * 1024**2,
+            receive_maximum=receive_maximum,
+        )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     store = open_store(cfg)
     service = IngestService(config, store=store, registry=registry)
     if metrics_port:
@@ -240,7 +244,7 @@ def sim(
 
     cfg = get_settings()
     target = _broker_target(mqtt_url or cfg.mqtt_url)
-    broker = Broker(target.host, target.port, target.username, target.password)
+    broker = Broker(target.host, target.port, target.username, target.password, target.paho_protocol)
     today = dt.datetime.now(dt.UTC).date()
     fleet = load_fleet(cfg.fleet_file or DEFAULT_FLEET_PATH, anchor=today)
     if cooperatives or fields_per_coop:

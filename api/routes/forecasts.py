@@ -23,7 +23,7 @@ from panen.forecasting import ForecastRun
 from storage.registry import Field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
-_PLAN_CACHE: dict[tuple[object, str | None, int, str], bytes] = {}
+_PLAN_CACHE: dict[tuple[object, str | None, int, str, str], bytes] = {}
 _PLAN_ROWS = TypeAdapter(list[PlanRowPublic])
 _PLAN_LOCK = threading.Lock()
 
@@ -116,17 +116,24 @@ async def plan(
     state: StateDep,
     weeks: Annotated[int, Query(ge=1, le=52, description="ISO weeks from this week on")] = 8,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
+    by: Annotated[
+        Literal["cooperative", "commodity"],
+        Query(description="`commodity`: all cooperatives in your scope together (coop_id `all`)"),
+    ] = "cooperative",
 ) -> Response:
-    """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first)."""
+    """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first).
+
+    With `by=commodity`, the cooperatives are summed member by member, so the percentiles are
+    those of the total (summing the per-cooperative P10s would overstate the spread)."""
     require(principal, Role.OFFTAKER, Role.ADMIN, Role.COOP_MANAGER)
     # A plan changes only with the forecast run: the rendered body is cached per run, scope, horizon
     # and format. A cached plan is served from the event loop (no worker thread, no registry query),
     # which is what lets Coosae's planners poll it; a miss is computed in a worker thread.
     run = state.forecasts.latest
     scope = principal.coop_id if not principal.sees_all else "*"
-    body = _PLAN_CACHE.get((run.computed_at, scope, weeks, format)) if run is not None else None
+    body = _PLAN_CACHE.get((run.computed_at, scope, weeks, format, by)) if run is not None else None
     if body is None:
-        body = await run_in_threadpool(_compute_plan, state, principal, scope, weeks, format)
+        body = await run_in_threadpool(_compute_plan, state, principal, scope, weeks, format, by)
     if format == "csv":
         return Response(
             body,
@@ -136,14 +143,17 @@ async def plan(
     return Response(body, media_type="application/json")
 
 
-def _compute_plan(state: AppState, principal: Principal, scope: str | None, weeks: int, format: str) -> bytes:
+def _compute_plan(
+    state: AppState, principal: Principal, scope: str | None, weeks: int, format: str, by: str
+) -> bytes:
     run = _run(state)
-    key = (run.computed_at, scope, weeks, format)
+    key = (run.computed_at, scope, weeks, format, by)
     with _PLAN_LOCK:  # single flight: concurrent first requests wait for one computation
         body = _PLAN_CACHE.get(key)
         if body is None:
             with state.sessions() as session:
-                rows = purchase_plan(_visible(run, principal, session), start=run.issued, weeks=weeks)
+                visible = _visible(run, principal, session)
+            rows = purchase_plan(visible, start=run.issued, weeks=weeks, by_coop=by == "cooperative")
             body = _render_plan(rows, format)
             if len(_PLAN_CACHE) > 256:
                 _PLAN_CACHE.clear()

@@ -148,6 +148,23 @@ def test_purchase_plan_equals_the_sum_of_field_forecast_members(
     ).text
     assert len(csv_text.splitlines()) == len(rows) + 1
     assert c.get("/v1/purchase-plan", headers=auth(tokens["farmer"])).status_code == 403
+    # By commodity: the members of every cooperative summed, then the percentiles.
+    total = c.get(
+        "/v1/purchase-plan", headers=auth(tokens["offtaker"]), params={"weeks": 26, "by": "commodity"}
+    ).json()
+    assert {r["coop_id"] for r in total} == {"all"}
+    for row in total:
+        members = sum(
+            totals[k, weeks.index(row["iso_week"])]
+            for k, key in enumerate(keys)
+            if key[0] == row["commodity"]
+        )
+        assert row["tonnes_p10"] == pytest.approx(np.percentile(members, 10), abs=1e-3)
+        assert row["tonnes_p90"] == pytest.approx(np.percentile(members, 90), abs=1e-3)
+    p50_sums = {(r["commodity"], r["iso_week"]): 0.0 for r in total}
+    for r in rows:
+        p50_sums[(r["commodity"], r["iso_week"])] += r["tonnes_p50"]
+    assert set(p50_sums) == {(r["commodity"], r["iso_week"]) for r in rows}
 
 
 def test_forecasts_are_written_to_the_store(
