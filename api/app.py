@@ -17,7 +17,6 @@ from api import problems
 from api.deps import AppState
 from api.routes import alerts, forecasts, harvests, health, readings, registry
 from panen import __version__
-from panen.alerts import evaluate_alerts
 from panen.forecasting import ForecastService
 from storage import TimeSeriesStore
 
@@ -66,13 +65,6 @@ class _MetricsMiddleware:
             self.latency.labels(route).observe(time.perf_counter() - started)
 
 
-def _refresh(state: AppState) -> None:
-    """Recompute every forecast, then the alerts that depend on them."""
-    run = state.forecasts.run()
-    counts = evaluate_alerts(state.store, state.sessions, run)
-    log.info("forecasts for %d fields in %.1f s; active alerts %s", len(run.forecasts), run.seconds, counts)
-
-
 def create_app(
     store: TimeSeriesStore,
     sessions: sessionmaker[Session],
@@ -94,7 +86,7 @@ def create_app(
         def loop() -> None:
             while not stop.is_set():
                 try:
-                    _refresh(state)
+                    state.refresh()
                 except Exception:  # a failed run must not stop the next one
                     log.exception("scheduled forecast refresh failed")
                 stop.wait(refresh_every_s or 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -12,11 +14,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Principal, Role, TokenCache, resolve
+from panen.alerts import evaluate_alerts
 from panen.forecasting import ForecastService
 from storage import TimeSeriesStore
 from storage.registry import Field
 
 __all__ = ["AppState", "PrincipalDep", "SessionDep", "StateDep", "field_in_scope", "require"]
+
+
+log = logging.getLogger("panen.api")
 
 
 @dataclass
@@ -27,6 +33,22 @@ class AppState:
     sessions: sessionmaker[Session]
     forecasts: ForecastService
     tokens: TokenCache = field(default_factory=TokenCache)
+    last_refresh: dt.datetime | None = None
+
+    def refresh(self) -> dict[str, object]:
+        """Recompute every forecast, then the alerts that depend on them."""
+        run = self.forecasts.run()
+        counts = evaluate_alerts(self.store, self.sessions, run)
+        self.last_refresh = dt.datetime.now(dt.UTC)
+        log.info(
+            "forecasts for %d fields in %.1f s; active alerts %s", len(run.forecasts), run.seconds, counts
+        )
+        return {
+            "issued": run.issued.isoformat(),
+            "fields": len(run.forecasts),
+            "seconds": run.seconds,
+            "active_alerts": counts,
+        }
 
 
 async def get_state(request: Request) -> AppState:

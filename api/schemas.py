@@ -115,6 +115,11 @@ class FieldForecastPublic(BaseModel):
         description="Median days until depletion passes RAW without rain"
     )
     basis: ForecastBasis
+    members_harvest_date: list[dt.date | None] | None = Field(
+        None,
+        description="Each member's harvest date (with `members=true`; null: not within the model horizon)",
+    )
+    members_tonnes: list[float] | None = Field(None, description="Each member's tonnes (with `members=true`)")
 
 
 class PlanRowPublic(BaseModel):

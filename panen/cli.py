@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -90,23 +91,49 @@ def store_init(
 
 
 @app.command()
-def demo() -> None:
-    """Run the platform on embedded defaults. So far: prepares the store; more parts join as they land."""
+def demo(
+    cooperatives: Annotated[int, typer.Option(help="Only the first N cooperatives (0: all 24).")] = 0,
+    fields_per_coop: Annotated[int, typer.Option(help="Only the first N fields of each (0: all).")] = 0,
+    days: Annotated[int, typer.Option(help="Days of the season so far to backfill.")] = 90,
+    interval: Annotated[int, typer.Option(help="Minutes between simulated readings.")] = 60,
+    speed: Annotated[
+        float, typer.Option(help="Live sensors run this many times faster than real time.")
+    ] = 60,
+    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    mqtt_port: Annotated[
+        int, typer.Option(help="Port of the embedded MQTT broker (unused when PANEN_MQTT_URL is set).")
+    ] = 1883,
+    weeks: Annotated[int, typer.Option(help="Weeks of the purchase plan to print.")] = 8,
+    reset: Annotated[bool, typer.Option("--reset", help="Start from an empty data directory.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 2026,
+) -> None:
+    """Run the whole platform: broker, simulated sensors, ingest, forecasts and the API (Ctrl-C stops)."""
+    import signal
+    import threading
+
+    from panen.demo import DemoError, DemoOptions, run_demo
+
     cfg = get_settings()
-    store = open_store(cfg)
-    try:
-        store.ping()
-    except StoreError as exc:
-        console.print(f"[red]store not reachable[/red]: {describe_store(cfg)}: {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        store.close()
-    console.print(f"[green]store ready[/green]: {describe_store(cfg)}")
-    console.print(
-        "The one-command demo (embedded broker, simulator, ingest, forecasts and the API together) is not "
-        "built yet. With a broker running, try the parts already built: `panen ingest` and "
-        "`panen sim --backfill 7` (see README)."
+    opts = DemoOptions(
+        cooperatives=cooperatives,
+        fields_per_coop=fields_per_coop,
+        days=days,
+        interval_min=interval,
+        speed=speed,
+        port=port,
+        mqtt_port=mqtt_port,
+        reset=reset,
+        seed=seed,
+        weeks=weeks,
     )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        run_demo(cfg, opts, console, stop)
+    except DemoError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -230,6 +257,9 @@ def sim(
     fields_per_coop: Annotated[
         int, typer.Option(help="Simulate only the first N fields of each (0: all).")
     ] = 0,
+    summary_file: Annotated[
+        str | None, typer.Option(help="After a backfill, write its message and reading counts here (JSON).")
+    ] = None,
 ) -> None:
     """Simulated field nodes of the Kota Batu fleet, publishing to MQTT (see firmware_sim/)."""
     import datetime as dt
@@ -286,6 +316,8 @@ def sim(
         console.print(
             f"published {len(messages)} messages carrying about {readings} readings; truths in {truths}"
         )
+        if summary_file:
+            Path(summary_file).write_text(json.dumps({"messages": len(messages), "readings": readings}))
         if not live_speed:
             return
     console.print(f"live at {live_speed:g}x real time; Ctrl-C stops")

@@ -67,13 +67,21 @@ class ForecastService:
         self.members = members
         self.seed = seed
         self.max_history_days = max_history_days
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._run: ForecastRun | None = None
 
     @property
     def latest(self) -> ForecastRun | None:
         """The last completed run, if any."""
         return self._run
+
+    def current(self) -> ForecastRun:
+        """The latest run; if there is none yet, the one in progress (waited for) or a new one."""
+        run = self._run
+        if run is not None:
+            return run
+        with self._lock:
+            return self._run or self.run()
 
     def run(self, today: dt.date | None = None) -> ForecastRun:
         """Forecast every field as of ``today`` (default: the current WIB day) and store the results."""

@@ -29,10 +29,10 @@ _PLAN_LOCK = threading.Lock()
 
 
 def _run(state: StateDep) -> ForecastRun:
-    return state.forecasts.latest or state.forecasts.run()
+    return state.forecasts.current()
 
 
-def _public(f: FieldForecast, run: ForecastRun) -> FieldForecastPublic:
+def _public(f: FieldForecast, run: ForecastRun, members: bool = False) -> FieldForecastPublic:
     return FieldForecastPublic(
         field_id=f.field_id,
         coop_id=f.coop_id,
@@ -58,7 +58,14 @@ def _public(f: FieldForecast, run: ForecastRun) -> FieldForecastPublic:
             model_version=run.model_version,
             yield_factor=f.yield_factor,
         ),
+        members_harvest_date=list(f.members_harvest_date) if members else None,
+        members_tonnes=[round(float(t), 4) for t in f.members_tonnes] if members else None,
     )
+
+
+_MEMBERS = Query(
+    description="Include every ensemble member's harvest date and tonnes (for your own risk analysis)"
+)
 
 
 def _visible(run: ForecastRun, principal: Principal, session: Session) -> list[FieldForecast]:
@@ -71,7 +78,11 @@ def _visible(run: ForecastRun, principal: Principal, session: Session) -> list[F
 
 @router.get("/fields/{field_id}/forecast", response_model=FieldForecastPublic)
 def field_forecast(
-    field_id: str, session: SessionDep, principal: PrincipalDep, state: StateDep
+    field_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    members: Annotated[bool, _MEMBERS] = False,
 ) -> FieldForecastPublic:
     """The latest forecast of one field."""
     field_in_scope(session, principal, field_id)
@@ -79,7 +90,7 @@ def field_forecast(
     forecast = run.forecasts.get(field_id)
     if forecast is None:
         raise HTTPException(404, f"no forecast for field {field_id!r} yet; POST /v1/forecasts/recompute")
-    return _public(forecast, run)
+    return _public(forecast, run, members)
 
 
 @router.get("/forecasts", response_model=list[FieldForecastPublic])
@@ -89,6 +100,7 @@ def forecasts(
     state: StateDep,
     coop_id: Annotated[str | None, Query(max_length=128)] = None,
     commodity: Annotated[str | None, Query(max_length=40)] = None,
+    members: Annotated[bool, _MEMBERS] = False,
 ) -> list[FieldForecastPublic]:
     """Forecasts of the fields in the caller's scope, optionally by cooperative and commodity."""
     run = _run(state)
@@ -97,15 +109,14 @@ def forecasts(
         for f in _visible(run, principal, session)
         if (coop_id is None or f.coop_id == coop_id) and (commodity is None or f.commodity == commodity)
     ]
-    return [_public(f, run) for f in sorted(rows, key=lambda f: f.field_id)]
+    return [_public(f, run, members) for f in sorted(rows, key=lambda f: f.field_id)]
 
 
 @router.post("/forecasts/recompute", response_model=dict[str, object])
 def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
-    """Recompute every forecast now (offtaker, admin)."""
+    """Recompute every forecast, then the alerts, now (offtaker, admin)."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    run = state.forecasts.run()
-    return {"issued": run.issued.isoformat(), "fields": len(run.forecasts), "seconds": run.seconds}
+    return state.refresh()
 
 
 @router.get(

@@ -20,7 +20,7 @@ def health() -> dict[str, str]:
 
 @router.get("/ready", responses={503: {}})
 def ready(state: StateDep) -> JSONResponse:
-    """The registry and the time-series store answer."""
+    """The registry and the time-series store answer; also when forecasts and alerts were last refreshed."""
     checks: dict[str, str] = {}
     try:
         with state.sessions() as session:
@@ -34,4 +34,8 @@ def ready(state: StateDep) -> JSONResponse:
     except StoreError as exc:
         checks["store"] = f"error: {exc}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+    refreshed = state.last_refresh.isoformat() if state.last_refresh else None
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", **checks, "forecasts_refreshed": refreshed},
+        status_code=200 if ok else 503,
+    )

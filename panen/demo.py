@@ -1,0 +1,357 @@
+"""`panen demo`: the whole platform in one process tree, on embedded defaults unless configured.
+
+The demo process runs the embedded MQTT broker (amqtt) in a thread, unless ``PANEN_MQTT_URL`` names
+one, and supervises three child processes, each the same command a production deployment runs:
+``panen ingest``, ``panen sim`` (a backfill, then live) and ``panen api``. Children get the demo's
+settings through the environment, so a configured InfluxDB or PostgreSQL is used by all of them.
+Ctrl-C (or SIGTERM) stops every child: SIGTERM first, SIGKILL after a few seconds.
+
+Why child processes rather than threads: ingest, the simulator and the API are each CPU-bound Python;
+as processes they use both cores, and each stops and fails on its own as it would in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from panen.broker import BrokerStartError, EmbeddedBroker, port_in_use
+from panen.devservices import free_port
+from panen.settings import Settings
+from panen.wiring import describe_store
+
+__all__ = ["DemoError", "DemoOptions", "run_demo"]
+
+_DATA_FILES = ("timeseries.sqlite3", "registry.sqlite3", "deadletters.jsonl", "sim_truths.json")
+_DATA_DIRS = ("spool", "logs", "demo")
+DEMO_USER = "panen-demo"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start or a part of it failed; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `panen demo` was asked for (see ``panen demo --help``)."""
+
+    cooperatives: int = 0  # 0: all
+    fields_per_coop: int = 0  # 0: all
+    days: int = 90
+    interval_min: int = 60
+    speed: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 8000
+    mqtt_port: int = 1883
+    reset: bool = False
+    seed: int = 2026
+    weeks: int = 8
+
+
+class _Children:
+    """The demo's child processes, stopped together."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._files: list[IO[bytes]] = []
+
+    def start(self, name: str, args: list[str], *, show_output: bool = False) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        self._files.append(log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "panen", *args],
+            env=self.env,
+            stdout=None if show_output else log,
+            stderr=None if show_output else log,
+            stdin=subprocess.DEVNULL,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def failed(self) -> str | None:
+        """The name of a child that exited with an error, if any."""
+        for name, proc in self.procs.items():
+            code = proc.poll()
+            if code not in (None, 0):
+                return name
+        return None
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for f in self._files:
+            f.close()
+
+
+def _reset(data_dir: Path) -> None:
+    for name in _DATA_FILES:
+        for suffix in ("", "-wal", "-shm"):
+            (data_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    for name in _DATA_DIRS:
+        shutil.rmtree(data_dir / name, ignore_errors=True)
+
+
+def _metric(url: str, name: str) -> float:
+    try:
+        text = httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return float("nan")
+    total = 0.0
+    found = False
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith(f"{name}_created"):
+            rest = line[len(name) :]
+            if rest[:1] in (" ", "{"):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+    return total if found else float("nan")
+
+
+def _wait(what: str, check: Callable[[], bool], timeout_s: float, children: _Children) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if (name := children.failed()) is not None:
+            raise DemoError(f"{name} stopped while waiting for {what}; see {children.logs / (name + '.log')}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any]:
+    """Import the fleet and create fresh demo tokens; returns (admin, farmer token, farmer id, fleet)."""
+    from sqlalchemy import select
+
+    from api.auth import Role, create_token
+    from firmware_sim.fleet import DEFAULT_FLEET_PATH, load_fleet
+    from storage.registry import ApiToken, Node, import_fleet, open_registry
+
+    fleet = load_fleet(cfg.fleet_file or DEFAULT_FLEET_PATH, anchor=dt.datetime.now(dt.UTC).date())
+    if opts.cooperatives or opts.fields_per_coop:
+        fleet = fleet.subset(opts.cooperatives or len(fleet.cooperatives), opts.fields_per_coop or 10**6)
+    sessions = open_registry(cfg.registry_url)
+    farmer_id = f"{fleet.fields[0].id}-farmer"
+    with sessions() as session:
+        import_fleet(session, fleet)
+        # The demo's nodes report every interval_min, so "offline" means 3 of those intervals.
+        for node in session.scalars(select(Node)):
+            node.interval_min = opts.interval_min
+        # Tokens of an earlier demo run are revoked, so only the printed ones work.
+        for old in session.scalars(select(ApiToken).where(ApiToken.name.in_(["demo admin", "demo farmer"]))):
+            old.revoked = True
+        session.commit()
+        admin = create_token(session, name="demo admin", role=Role.ADMIN)
+        farmer = create_token(session, name="demo farmer", role=Role.FARMER, farmer_id=farmer_id)
+    return admin, farmer, farmer_id, fleet
+
+
+def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
+    headers = {"Authorization": f"Bearer {admin}"}
+    plan = httpx.get(
+        f"{api}/v1/purchase-plan", params={"weeks": weeks, "by": "commodity"}, headers=headers, timeout=120
+    ).json()
+    by_coop = httpx.get(
+        f"{api}/v1/purchase-plan", params={"weeks": weeks}, headers=headers, timeout=120
+    ).json()
+    week_labels = sorted({r["iso_week"] for r in plan})
+    table = Table(title=f"Coosae purchase plan, next {weeks} weeks: tonnes P50 (P10–P90), all cooperatives")
+    table.add_column("commodity")
+    for w in week_labels:
+        table.add_column(w.split("-")[1], justify="right")
+    cells: dict[tuple[str, str], str] = {
+        (
+            r["commodity"],
+            r["iso_week"],
+        ): f"{r['tonnes_p50']:.1f}\n({r['tonnes_p10']:.0f}–{r['tonnes_p90']:.0f})"
+        for r in plan
+    }
+    for commodity in sorted({r["commodity"] for r in plan}):
+        table.add_row(commodity, *(cells.get((commodity, w), "–") for w in week_labels))
+    console.print(table)
+    if not plan:
+        console.print("[yellow]no harvest forecast within the horizon[/yellow] (try --weeks 16)")
+    console.print(
+        f"{len(by_coop)} rows by cooperative × commodity × week: "
+        f"{api}/v1/purchase-plan?weeks={weeks}&format=csv",
+        soft_wrap=True,
+    )
+    alerts = httpx.get(f"{api}/v1/alerts", headers=headers, timeout=60).json()
+    per_coop: dict[str, dict[str, int]] = {}
+    for a in alerts:
+        kinds = per_coop.setdefault(a["coop_id"], {})
+        kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
+    top = sorted(per_coop.items(), key=lambda kv: -sum(kv[1].values()))[:5]
+    alert_table = Table(title=f"Cooperatives with most open alerts ({len(alerts)} in all)")
+    alert_table.add_column("cooperative")
+    alert_table.add_column("alerts", justify="right")
+    alert_table.add_column("kinds")
+    for coop, kinds in top:
+        alert_table.add_row(
+            coop, str(sum(kinds.values())), ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        )
+    console.print(alert_table)
+
+
+def run_demo(cfg: Settings, opts: DemoOptions, console: Console, stop: threading.Event) -> None:
+    """Run until ``stop`` is set (Ctrl-C). Raises :class:`DemoError` with a readable reason."""
+    data_dir = cfg.data_dir
+    if opts.reset:
+        _reset(data_dir)
+        console.print(f"reset: removed the demo's data in {data_dir}")
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if port_in_use(opts.host, opts.port):
+        raise DemoError(f"port {opts.port} (the API) is already in use; choose another with --port")
+    env = {**os.environ, "PANEN_DATA_DIR": str(data_dir)}
+    broker: EmbeddedBroker | None = None
+    if cfg.mqtt_url:
+        mqtt_url = cfg.mqtt_url
+        broker_text = f"{mqtt_url.split('@')[-1]} (configured, PANEN_MQTT_URL)"
+    else:
+        broker = EmbeddedBroker(opts.host, opts.mqtt_port)
+        try:
+            broker.start()
+        except BrokerStartError as exc:
+            raise DemoError(
+                f"{exc}: the embedded MQTT broker needs it; choose another with --mqtt-port, "
+                "or point PANEN_MQTT_URL at a running broker"
+            ) from exc
+        mqtt_url = f"mqtt://{DEMO_USER}@{opts.host}:{opts.mqtt_port}?protocol=3.1.1"
+        broker_text = f"{opts.host}:{opts.mqtt_port} (embedded amqtt, MQTT 3.1.1)"
+    env["PANEN_MQTT_URL"] = mqtt_url
+    env.pop("PANEN_REGISTRY_FILE", None)  # ingest reads the nodes the demo imports into the registry
+    children = _Children(env, logs)
+    try:
+        _run(cfg, opts, console, stop, children, broker_text)
+    finally:
+        console.print("stopping ...")
+        children.stop()
+        if broker is not None:
+            broker.stop()
+        console.print("stopped")
+
+
+def _run(
+    cfg: Settings,
+    opts: DemoOptions,
+    console: Console,
+    stop: threading.Event,
+    children: _Children,
+    broker_text: str,
+) -> None:
+    admin, farmer, farmer_id, fleet = _seed_registry(cfg, opts)
+    console.print(
+        f"[bold]panen demo[/bold]: {len(fleet.cooperatives)} cooperatives, {len(fleet.fields)} fields, "
+        f"{len(fleet.fields) + len(fleet.stations)} nodes\n"
+        f"  broker   {broker_text}\n  store    {describe_store(cfg)}\n"
+        f"  registry {cfg.registry_url.split('@')[-1]}\n  logs     {children.logs}",
+        soft_wrap=True,
+    )
+    metrics_port = free_port()
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    children.start(
+        "ingest", ["ingest", "--metrics-port", str(metrics_port), "--client-id", "panen-demo-ingest"]
+    )
+    _wait(
+        "ingest to connect to the broker",
+        lambda: _metric(metrics, "panen_ingest_broker_connected") == 1,
+        60,
+        children,
+    )
+    time.sleep(0.5)  # its subscriptions reach the broker
+    before = _metric(metrics, "panen_ingest_readings_stored_total")
+    summary = children.logs.parent / "demo" / "backfill.json"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.unlink(missing_ok=True)
+    console.print(f"simulating {opts.days} days of the season so far, every {opts.interval_min} min ...")
+    sim = children.start(
+        "backfill",
+        ["sim", "--backfill", str(opts.days), "--interval", str(opts.interval_min), "--seed", str(opts.seed),
+         "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop),
+         "--summary-file", str(summary)],
+        show_output=True,
+    )  # fmt: skip
+    started = time.monotonic()
+    while sim.poll() is None:
+        if stop.wait(0.2):
+            return
+    if sim.returncode != 0:
+        raise DemoError(f"the simulator's backfill failed; see {children.logs / 'backfill.log'}")
+    children.procs.pop("backfill")
+    expected = json.loads(summary.read_text())["readings"]
+    with Progress(
+        TextColumn("storing  "), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("store", total=expected)
+        last, still_since = -1.0, time.monotonic()
+        while True:
+            stored = _metric(metrics, "panen_ingest_readings_stored_total") - before
+            dead = _metric(metrics, "panen_ingest_dead_letters_total")
+            bar.update(task, completed=min(stored, expected))
+            if stored != last:
+                last, still_since = stored, time.monotonic()
+            # Done when everything arrived, or nothing more came for 5 s (faults, dead letters).
+            if stored + (0 if math.isnan(dead) else dead) >= expected or time.monotonic() - still_since > 5:
+                break
+            if (name := children.failed()) is not None:
+                raise DemoError(f"{name} stopped; see {children.logs / (name + '.log')}")
+            if stop.wait(0.25):
+                return
+    console.print(f"backfill stored: {int(stored):,} readings in {time.monotonic() - started:.0f} s")
+    api = f"http://{opts.host}:{opts.port}"
+    children.start("api", ["api", "--host", opts.host, "--port", str(opts.port), "--refresh-minutes", "15"])
+    console.print("forecasting every field ...")
+
+    def refreshed() -> bool:
+        try:
+            return httpx.get(f"{api}/ready", timeout=2).json().get("forecasts_refreshed") is not None
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    _wait("the API's first forecast", refreshed, 300, children)
+    _summary(console, api, admin, opts.weeks)
+    children.start(
+        "live",
+        ["sim", "--speed", str(opts.speed), "--seed", str(opts.seed), "--interval", str(opts.interval_min),
+         "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop)],
+    )  # fmt: skip
+    console.print(
+        f"\n[bold green]panen is running[/bold green] (sensors live at {opts.speed:g}× real time)\n"
+        f"  API docs     {api}/docs\n"
+        f"  admin token  {admin}\n"
+        f"  farmer token {farmer}   ({farmer_id}: sees only their own field)\n"
+        f"  try          curl -H 'Authorization: Bearer {farmer}' {api}/v1/fields\n"
+        f"               curl -H 'Authorization: Bearer {admin}' '{api}/v1/purchase-plan?by=commodity'\n"
+        f"  metrics      {api}/metrics (API), {metrics} (ingest)\n"
+        "Ctrl-C stops everything.",
+        soft_wrap=True,  # tokens and URLs stay whole, to copy and to parse
+    )
+    while not stop.wait(0.5):
+        if (name := children.failed()) is not None:
+            raise DemoError(f"{name} stopped unexpectedly; see {children.logs / (name + '.log')}")

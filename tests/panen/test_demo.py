@@ -1,0 +1,182 @@
+"""`panen demo` end to end, as a subprocess: on embedded defaults, and with a real Mosquitto and InfluxDB
+configured."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from forecast.plan import purchase_plan
+from panen.devservices import InfluxServer, MosquittoServer, free_port
+from storage.influx import InfluxStore
+
+# One cooperative with its 10 fields: native, SenML, The Things Stack and ChirpStack nodes.
+FORMAT_FIELDS = {
+    "native": "oro-oro-ombo-f01",
+    "senml": "oro-oro-ombo-f07",
+    "tts-v3": "oro-oro-ombo-f09",
+    "chirpstack-v4": "oro-oro-ombo-f10",
+}
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.add(int(entry.name))
+                frontier.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Demo:
+    """`panen demo` in short mode, its output collected to a file."""
+
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.out = tmp / "demo.out"
+        args = [sys.executable, "-m", "panen", "demo", "--cooperatives", "1", "--fields-per-coop", "10",
+                "--days", "5", "--port", str(self.port), "--mqtt-port", str(free_port()),
+                "--speed", "600"]  # fmt: skip
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PANEN_")}
+        full_env.update({"PANEN_DATA_DIR": str(tmp / "data"), "COLUMNS": "200", **env})
+        with self.out.open("wb") as out:
+            self.proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_running(self, timeout_s: float = 240) -> tuple[str, str]:
+        deadline = time.monotonic() + timeout_s
+        while "panen is running" not in self.text():
+            assert self.proc.poll() is None, self.text()
+            assert time.monotonic() < deadline, self.text()
+            time.sleep(0.5)
+        admin = re.search(r"admin token\s+(pn_\S+)", self.text())
+        farmer = re.search(r"farmer token\s+(pn_\S+)", self.text())
+        assert admin is not None, self.text()
+        assert farmer is not None, self.text()
+        return admin.group(1), farmer.group(1)
+
+    def interrupt_and_check_nothing_left(self) -> None:
+        children = _descendants(self.proc.pid)
+        assert len(children) >= 3, children  # ingest, live simulator, API
+        self.proc.send_signal(signal.SIGINT)
+        assert self.proc.wait(20) == 0, self.text()
+        deadline = time.monotonic() + 5
+        while any(_alive(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in children if _alive(p)], self.text()
+        assert "stopped" in self.text()
+
+
+def _check_api(api: str, admin: str, farmer: str) -> None:
+    a, f = {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {farmer}"}
+    # Readings of every payload format arrived.
+    for fmt, field in FORMAT_FIELDS.items():
+        latest = httpx.get(f"{api}/v1/fields/{field}/readings/latest", headers=a, timeout=30).json()
+        assert latest, (fmt, field)
+        assert {r["metric"] for r in latest} & {"soil_vwc_pct", "soil_temp_c"}, (fmt, latest)
+    # The plan is non-empty and equals the sum of its fields' forecast members.
+    forecasts = httpx.get(f"{api}/v1/forecasts", params={"members": "true"}, headers=a, timeout=60).json()
+    assert len(forecasts) == 10
+    plan = httpx.get(f"{api}/v1/purchase-plan", params={"weeks": 26}, headers=a, timeout=60).json()
+    assert plan
+    issued = dt.date.fromisoformat(forecasts[0]["basis"]["issued"])
+    members = [
+        SimpleNamespace(
+            commodity=x["commodity"],
+            coop_id=x["coop_id"],
+            members=len(x["members_tonnes"]),
+            members_tonnes=x["members_tonnes"],
+            members_harvest_date=[dt.date.fromisoformat(d) if d else None for d in x["members_harvest_date"]],
+        )
+        for x in forecasts
+    ]
+    expected = purchase_plan(members, start=issued, weeks=26)  # type: ignore[arg-type]
+    assert [(r["commodity"], r["iso_week"], r["coop_id"]) for r in plan] == [
+        (r.commodity, r.iso_week, r.coop_id) for r in expected
+    ]
+    for got, want in zip(plan, expected, strict=True):
+        for q in ("tonnes_p10", "tonnes_p50", "tonnes_p90"):
+            assert got[q] == pytest.approx(getattr(want, q), abs=2e-3)
+    # Each printed token works with its role's scope.
+    assert len(httpx.get(f"{api}/v1/fields", headers=a, timeout=30).json()) == 10
+    own = httpx.get(f"{api}/v1/fields", headers=f, timeout=30).json()
+    assert [x["id"] for x in own] == ["oro-oro-ombo-f01"]
+    assert httpx.get(f"{api}/v1/fields/oro-oro-ombo-f02", headers=f, timeout=30).status_code == 403
+    assert httpx.get(f"{api}/v1/purchase-plan", headers=f, timeout=30).status_code == 403
+
+
+@pytest.mark.timeout(400)
+def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
+    demo = Demo(tmp_path, {})
+    try:
+        admin, farmer = demo.wait_running()
+        assert "embedded amqtt" in demo.text()
+        assert (tmp_path / "data" / "timeseries.sqlite3").exists()
+        _check_api(f"http://127.0.0.1:{demo.port}", admin, farmer)
+        demo.interrupt_and_check_nothing_left()
+    finally:
+        if demo.proc.poll() is None:
+            demo.proc.kill()
+
+
+@pytest.mark.timeout(400)
+def test_demo_uses_configured_mosquitto_and_influxdb(
+    tmp_path: Path, mosquitto_server: MosquittoServer, influx_server: InfluxServer
+) -> None:
+    database = f"demo_{time.time_ns()}"
+    influx_server.create_database(database)
+    demo = Demo(
+        tmp_path,
+        {
+            "PANEN_MQTT_URL": f"mqtt://127.0.0.1:{mosquitto_server.port}",
+            "PANEN_INFLUX_URL": influx_server.url,
+            "PANEN_INFLUX_DB": database,
+        },
+    )
+    try:
+        admin, farmer = demo.wait_running()
+        text = demo.text()
+        assert f"127.0.0.1:{mosquitto_server.port} (configured" in text
+        assert "embedded amqtt" not in text
+        assert f"InfluxDB {influx_server.url}" in text
+        assert not (tmp_path / "data" / "timeseries.sqlite3").exists()
+        store = InfluxStore(influx_server.url, database=database)
+        try:
+            for field in FORMAT_FIELDS.values():
+                assert store.latest(site_ids=[field]), field
+        finally:
+            store.close()
+        _check_api(f"http://127.0.0.1:{demo.port}", admin, farmer)
+        demo.interrupt_and_check_nothing_left()
+    finally:
+        if demo.proc.poll() is None:
+            demo.proc.kill()
