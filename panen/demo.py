@@ -234,7 +234,7 @@ def run_demo(cfg: Settings, opts: DemoOptions, console: Console, stop: threading
         mqtt_url = cfg.mqtt_url
         broker_text = f"{mqtt_url.split('@')[-1]} (configured, PANEN_MQTT_URL)"
     else:
-        broker = EmbeddedBroker(opts.host, opts.mqtt_port)
+        broker = EmbeddedBroker(opts.host, opts.mqtt_port, log_file=logs / "broker.log")
         try:
             broker.start()
         except BrokerStartError as exc:
