@@ -1,0 +1,94 @@
+"""Contract coverage and allocation on hand-built ensembles, checked against brute force."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from forecast.contracts import ContractSpec, Supply, allocate, coverage, priority_order
+from forecast.plan import iso_week
+
+START = dt.date(2026, 12, 1)
+
+
+def day(i: int) -> dt.date:
+    return START + dt.timedelta(days=i)
+
+
+def supply(tonnes: np.ndarray, commodity: str = "potato") -> dict[str, Supply]:
+    return {commodity: Supply([f"coop{i}" for i in range(tonnes.shape[0])], START, tonnes)}
+
+
+def test_coverage_probability_matches_a_brute_force_count() -> None:
+    rng = np.random.default_rng(3)
+    tonnes = rng.gamma(2.0, 1.0, (3, 20, 40))  # 3 cooperatives, 20 days, 40 members
+    contract = ContractSpec(1, "potato", 54.0, day(4), day(12))
+    (cov,) = coverage([contract], supply(tonnes), members=40)
+    in_window = tonnes[:, 4:13, :].sum(axis=(0, 1))
+    assert cov.probability == pytest.approx(np.mean(in_window >= 54.0))
+    assert 0 < cov.probability < 1  # the test means something
+    shortfall = np.maximum(0, 54.0 - in_window)
+    assert cov.shortfall_p50 == pytest.approx(np.percentile(shortfall, 50))
+    assert cov.shortfall_p90 == pytest.approx(np.percentile(shortfall, 90))
+    # Taken per member never exceeds that member's supply, and is the contract where supply allows.
+    assert np.all(cov.taken <= tonnes[:, 4:13, :] + 1e-12)
+    got = cov.taken.sum(axis=(0, 1))
+    np.testing.assert_allclose(got, np.minimum(in_window, 54.0))
+
+
+def test_a_contract_twice_all_supply_is_never_met_and_short_by_the_difference() -> None:
+    tonnes = np.full((2, 10, 30), 1.5)  # 30 t in all, identical members
+    (cov,) = coverage([ContractSpec(1, "potato", 60.0, day(0), day(9))], supply(tonnes), members=30)
+    assert cov.probability == 0.0
+    assert cov.shortfall_p50 == pytest.approx(30.0)
+    assert cov.shortfall_p90 == pytest.approx(30.0)
+    assert cov.riskiest_week is not None
+
+
+def test_contracts_on_the_same_supply_do_not_double_count() -> None:
+    tonnes = np.full((2, 10, 8), 1.0)  # 20 t in the window
+    first = ContractSpec(1, "potato", 12.0, day(0), day(9), price_idr_per_kg=9000)
+    second = ContractSpec(2, "potato", 12.0, day(0), day(9), price_idr_per_kg=8000)
+    covs = {c.contract_id: c for c in coverage([second, first], supply(tonnes), members=8)}
+    assert covs[1].probability == 1.0  # the more valuable contract of the same day comes first
+    assert covs[2].probability == 0.0
+    assert covs[2].shortfall_p50 == pytest.approx(4.0)
+    together = covs[1].taken + covs[2].taken
+    assert np.all(together <= tonnes + 1e-12)
+    # Another commodity's supply is not used.
+    (carrot,) = coverage([ContractSpec(3, "carrot", 1.0, day(0), day(9))], supply(tonnes), members=8)
+    assert carrot.probability == 0.0
+
+
+def test_priority_is_first_delivery_day_then_value() -> None:
+    a = ContractSpec(1, "potato", 10, day(5), day(9), 5000)
+    b = ContractSpec(2, "potato", 10, day(2), day(9), 1000)
+    c = ContractSpec(3, "potato", 20, day(5), day(9), 5000)
+    assert [x.id for x in priority_order([a, b, c])] == [2, 3, 1]
+
+
+def test_allocation_respects_supply_and_fills_contracts_where_supply_allows() -> None:
+    rng = np.random.default_rng(5)
+    tonnes = rng.gamma(3.0, 0.5, (4, 21, 50))
+    s = supply(tonnes)
+    contracts = [
+        ContractSpec(1, "potato", 20.0, day(0), day(13), 9000),
+        ContractSpec(2, "potato", 15.0, day(7), day(20), 8000),
+        ContractSpec(3, "potato", 500.0, day(8), day(20), 7000),  # more than there is
+    ]
+    rows = allocate(contracts, s, confidence=0.8)
+    capacity = np.quantile(tonnes, 0.2, axis=2)
+    per_contract = {c.id: sum(r.tonnes for r in rows if r.contract_id == c.id) for c in contracts}
+    assert per_contract[1] == pytest.approx(20.0, abs=0.01)
+    assert per_contract[2] == pytest.approx(15.0, abs=0.01)
+    # The oversized contract gets what the others left of the confident supply in its window.
+    assert per_contract[3] <= capacity[:, 8:].sum() + 0.01
+    assert per_contract[3] >= capacity[:, 8:].sum() - 35.0 - 0.01
+    # Never more from a cooperative in a week than its confident supply of that week.
+    for k, coop in enumerate(s["potato"].coops):
+        for week in {r.iso_week for r in rows}:
+            days = [i for i in range(21) if iso_week(day(i)) == week]
+            ordered = sum(r.tonnes for r in rows if r.coop_id == coop and r.iso_week == week)
+            assert ordered <= capacity[k, days].sum() + 0.01
