@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import AppState
-from api.routes import alerts, forecasts, harvests, health, readings, registry
+from api.routes import alerts, contracts, forecasts, harvests, health, readings, registry
 from panen import __version__
 from panen.forecasting import ForecastService
 from storage import TimeSeriesStore
@@ -106,6 +106,7 @@ def create_app(
         forecasts.router,
         harvests.router,
         alerts.router,
+        contracts.router,
     ):
         app.include_router(router)
     metrics = CollectorRegistry()

@@ -14,7 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Principal, Role, TokenCache, resolve
-from panen.alerts import evaluate_alerts
+from panen.alerts import contract_findings, evaluate_alerts
+from panen.contracts import AT_RISK_BELOW, ContractService
 from panen.forecasting import ForecastService
 from storage import TimeSeriesStore
 from storage.registry import Field
@@ -35,10 +36,19 @@ class AppState:
     tokens: TokenCache = field(default_factory=TokenCache)
     last_refresh: dt.datetime | None = None
 
+    def __post_init__(self) -> None:
+        self.contracts = ContractService(self.sessions, self.forecasts)
+
+    def evaluate_alerts(self) -> dict[str, int]:
+        """Evaluate every alert rule, including contracts at risk, on the latest forecasts."""
+        run = self.forecasts.latest
+        extra = contract_findings(self.contracts.report(run), AT_RISK_BELOW) if run is not None else []
+        return evaluate_alerts(self.store, self.sessions, run, extra=extra)
+
     def refresh(self) -> dict[str, object]:
         """Recompute every forecast, then the alerts that depend on them."""
         run = self.forecasts.run()
-        counts = evaluate_alerts(self.store, self.sessions, run)
+        counts = self.evaluate_alerts()
         self.last_refresh = dt.datetime.now(dt.UTC)
         log.info(
             "forecasts for %d fields in %.1f s; active alerts %s", len(run.forecasts), run.seconds, counts

@@ -15,8 +15,9 @@ its shortfall is ``tonnes − taken`` per member (P50 and P90 reported); its ris
 week of its window in which the most members are behind an even delivery schedule.
 
 **Allocation** (one plan to send as orders). Orders cannot follow each member, so they are sized on
-supply the cooperatives have with a chosen confidence: per cooperative and day, the
-``1 − confidence`` quantile of the members (with 0.8, supply present in 80 % of members). A linear
+supply the cooperatives have with a chosen confidence: per cooperative and ISO week, the
+``1 − confidence`` quantile of the members' supply (with 0.8, tonnes present in 80 % of members),
+spread over the week's days like the members' mean (see :func:`confident_supply`). A linear
 program (``scipy.optimize.linprog``, HiGHS) per commodity then maximises, contract by contract in the
 priority order above, the tonnes allocated to that contract while keeping what the contracts before it
 already got (a lexicographic optimum: a later contract never takes supply an earlier one needs, but
@@ -45,6 +46,7 @@ __all__ = [
     "Coverage",
     "Supply",
     "allocate",
+    "confident_supply",
     "coverage",
     "daily_supply",
     "priority_order",
@@ -207,7 +209,7 @@ def allocate(
         group = [c for c in priority_order(contracts) if c.commodity == commodity]
         if not group:
             continue
-        capacity = np.quantile(s.tonnes, 1 - confidence, axis=2)  # (coops, days)
+        capacity = confident_supply(s, confidence)
         x = _lexicographic_lp(group, s, capacity)
         for c, alloc in zip(group, x, strict=True):
             win = _window(s, c)
@@ -221,6 +223,25 @@ def allocate(
                     if t >= 5e-4:
                         rows.append(AllocationRow(c.id, commodity, coop, week, round(t, 3)))
     return rows
+
+
+def confident_supply(s: Supply, confidence: float) -> F64:
+    """Tonnes per cooperative × day that are there with ``confidence``: per cooperative and ISO week,
+    the ``1 − confidence`` quantile of the members' weekly supply, spread over the week's days like
+    the members' mean. (Quantiles of single days would be far too low: a field's harvest day moves
+    between members, so most days are empty in some members even when the week is sure.)"""
+    days = s.tonnes.shape[1]
+    weeks = np.array([iso_week(s.start + dt.timedelta(days=d)) for d in range(days)])
+    out = np.zeros(s.tonnes.shape[:2])
+    mean = s.tonnes.mean(axis=2)
+    for week in dict.fromkeys(weeks):
+        idx = np.flatnonzero(weeks == week)
+        weekly = s.tonnes[:, idx, :].sum(axis=1)  # (coops, members)
+        sure = np.quantile(weekly, 1 - confidence, axis=1)  # (coops,)
+        total = mean[:, idx].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, idx] = np.where(total[:, None] > 0, mean[:, idx] * (sure / total)[:, None], 0.0)
+    return out
 
 
 def _lexicographic_lp(group: list[ContractSpec], s: Supply, capacity: F64) -> list[F64]:

@@ -8,7 +8,9 @@ Rules (thresholds are named constants with their reasons):
   24 hours, as happens at Batu's highest fields on clear dry-season nights;
 - ``heat_stress``: the field's air temperature passed its crop's upper temperature in the last 24 h;
 - ``node_offline``: a node's newest reading is older than three reporting intervals;
-- ``battery_low``: a node reports below 3.4 V or 20 %.
+- ``battery_low``: a node reports below 3.4 V or 20 %;
+- ``contract_at_risk``: an open sales contract's coverage probability is below 0.8 (from
+  :mod:`panen.contracts`; for offtaker and admin only).
 
 An evaluation raises what holds now (updating ``last_seen`` of alerts already raised) and clears
 (``active = False``) what no longer holds; acknowledging keeps an alert active but marks who saw it.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -28,7 +31,15 @@ from panen.forecasting import ForecastRun
 from storage import TimeSeriesStore
 from storage.registry import Alert, Field, Node, Station
 
-__all__ = ["BATTERY_LOW_PCT", "BATTERY_LOW_V", "FROST_C", "OFFLINE_INTERVALS", "evaluate_alerts"]
+__all__ = [
+    "BATTERY_LOW_PCT",
+    "BATTERY_LOW_V",
+    "FROST_C",
+    "OFFLINE_INTERVALS",
+    "Finding",
+    "contract_findings",
+    "evaluate_alerts",
+]
 
 FROST_C = 2.0  # radiative frost damages young potato and shallot leaves near 0 °C air at 2 m
 OFFLINE_INTERVALS = 3  # one missed uplink is radio noise; three in a row is a node to visit
@@ -38,13 +49,43 @@ WINDOW_MS = 86_400_000
 
 
 @dataclass(frozen=True)
-class _Finding:
+class Finding:
+    """Something that holds now and should be an active alert."""
+
     kind: str
     subject: str
-    coop_id: str
+    coop_id: str | None
     field_id: str | None
     severity: str
     message: str
+
+
+_Finding = Finding
+
+
+def contract_findings(report: object, threshold: float) -> list[Finding]:
+    """``contract_at_risk`` for every open contract whose coverage probability is below ``threshold``
+    (a :class:`panen.contracts.ContractReport`); these belong to no cooperative, so only offtaker and
+    admin see them."""
+    out = []
+    for spec in report.contracts:  # type: ignore[attr-defined]
+        cov = report.coverage[spec.id]  # type: ignore[attr-defined]
+        if cov.probability < threshold:
+            week = f", riskiest week {cov.riskiest_week}" if cov.riskiest_week else ""
+            out.append(
+                Finding(
+                    "contract_at_risk",
+                    f"contract-{spec.id}",
+                    None,
+                    None,
+                    "critical" if cov.probability < threshold / 2 else "warning",
+                    f"contract {spec.id}: {spec.tonnes:g} t {spec.commodity} from {spec.first_day} to "
+                    f"{spec.last_day} is covered with probability {cov.probability:.2f} "
+                    f"(below {threshold:g}); "
+                    f"shortfall P50 {cov.shortfall_p50:.1f} t, P90 {cov.shortfall_p90:.1f} t{week}",
+                )
+            )
+    return out
 
 
 def _findings(
@@ -141,12 +182,14 @@ def evaluate_alerts(
     run: ForecastRun | None,
     *,
     now_ms: int | None = None,
+    extra: Sequence[Finding] = (),
 ) -> dict[str, int]:
-    """Raise and clear alerts; returns how many are active per kind."""
+    """Raise and clear alerts (the rules above, plus ``extra`` findings such as contracts at risk);
+    returns how many are active per kind."""
     now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     now = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
     with sessions() as session:
-        found = {(f.kind, f.subject): f for f in _findings(store, session, run, now_ms)}
+        found = {(f.kind, f.subject): f for f in [*_findings(store, session, run, now_ms), *extra]}
         active = {(a.kind, a.subject): a for a in session.scalars(select(Alert).where(Alert.active))}
         for key, f in found.items():
             alert = active.get(key)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Engine,
     Float,
     ForeignKey,
     Integer,
@@ -30,6 +31,7 @@ __all__ = [
     "Alert",
     "ApiToken",
     "Base",
+    "Contract",
     "Cooperative",
     "Farmer",
     "Field",
@@ -149,7 +151,8 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(30), index=True)
     subject: Mapped[str] = mapped_column(String(128), index=True)  # field, station or node id
-    coop_id: Mapped[str] = mapped_column(ForeignKey("cooperative.id"), index=True)
+    # None for alerts about no one cooperative (a sales contract at risk): only offtaker and admin see them.
+    coop_id: Mapped[str | None] = mapped_column(ForeignKey("cooperative.id"), index=True, nullable=True)
     field_id: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
     severity: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(String(500))
@@ -158,6 +161,24 @@ class Alert(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Contract(Base):
+    """A sales contract Coosae has signed with a buyer (issue: will the harvests cover it?)."""
+
+    __tablename__ = "contract"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    buyer: Mapped[str] = mapped_column(String(200))
+    commodity: Mapped[str] = mapped_column(String(40), index=True)
+    tonnes: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(20), default="A")
+    first_day: Mapped[dt.date] = mapped_column(Date)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+    delivery_point: Mapped[str] = mapped_column(String(200), default="")
+    price_idr_per_kg: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(200), default="")
 
 
 class ApiToken(Base):
@@ -207,7 +228,34 @@ def open_registry(url: str) -> sessionmaker[Session]:
             cursor.close()
 
     Base.metadata.create_all(engine)
+    _migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring a registry created by an earlier panen up to date (``create_all`` only adds tables).
+
+    So far one change: ``alert.coop_id`` became nullable (contract alerts belong to no cooperative).
+    """
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            columns = conn.exec_driver_sql("PRAGMA table_info(alert)").fetchall()
+            if any(c[1] == "coop_id" and c[3] for c in columns):  # notnull flag set
+                indexes = conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master "
+                    "WHERE type = 'index' AND tbl_name = 'alert' AND sql IS NOT NULL"
+                ).fetchall()
+                conn.exec_driver_sql("ALTER TABLE alert RENAME TO alert_before_migration")
+                for (name,) in indexes:
+                    conn.exec_driver_sql(f'DROP INDEX "{name}"')
+                Alert.__table__.create(conn)  # type: ignore[attr-defined]
+                names = ", ".join(c[1] for c in columns)
+                conn.exec_driver_sql(
+                    f"INSERT INTO alert ({names}) SELECT {names} FROM alert_before_migration"
+                )
+                conn.exec_driver_sql("DROP TABLE alert_before_migration")
+        elif engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE alert ALTER COLUMN coop_id DROP NOT NULL")
 
 
 def import_fleet(session: Session, fleet: object) -> dict[str, int]:

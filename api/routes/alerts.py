@@ -6,17 +6,17 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 
 from api.auth import Role
 from api.deps import PrincipalDep, SessionDep, StateDep, require
-from panen.alerts import evaluate_alerts
-from storage.registry import Alert, Field
+from storage import registry
+from storage.registry import Alert
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
-KINDS = ("irrigation_needed", "frost_risk", "heat_stress", "node_offline", "battery_low")
+KINDS = ("irrigation_needed", "frost_risk", "heat_stress", "node_offline", "battery_low", "contract_at_risk")
 
 
 class AlertPublic(BaseModel):
@@ -26,7 +26,7 @@ class AlertPublic(BaseModel):
     id: int
     kind: str
     subject: str
-    coop_id: str
+    coop_id: str | None = Field(description="null for alerts about no one cooperative (contract_at_risk)")
     field_id: str | None
     severity: str
     message: str
@@ -43,7 +43,7 @@ def _scoped(principal: PrincipalDep, session: SessionDep) -> Select[Alert]:
         query = query.where(Alert.coop_id == principal.coop_id)
     elif (scope := principal.field_filter()) is not None:
         # Farmers see alerts about their fields; managers also see their cooperative's stations and nodes.
-        query = query.where(Alert.field_id.in_(select(Field.id).where(scope)))
+        query = query.where(Alert.field_id.in_(select(registry.Field.id).where(scope)))
     return query
 
 
@@ -85,4 +85,4 @@ def acknowledge(alert_id: int, session: SessionDep, principal: PrincipalDep) -> 
 def evaluate(principal: PrincipalDep, state: StateDep) -> dict[str, int]:
     """Evaluate the alert rules now (offtaker, admin); returns active alerts per kind."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    return evaluate_alerts(state.store, state.sessions, state.forecasts.latest)
+    return state.evaluate_alerts()

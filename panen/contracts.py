@@ -1,0 +1,96 @@
+"""Sales contracts against the forecasts: where the registry's contracts meet :mod:`forecast.contracts`.
+
+A report (coverage of every open contract and the proposed orders) is computed from the latest
+forecast run and the open contracts, and cached until either changes; contract alerts come from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecast.contracts import AllocationRow, ContractSpec, Coverage, allocate, coverage, daily_supply
+from panen.forecasting import ForecastRun, ForecastService
+from storage.registry import Contract
+
+__all__ = ["AT_RISK_BELOW", "ContractReport", "ContractService"]
+
+# Below this coverage probability a contract raises an alert for Coosae (the issue's default: a
+# contract missed one season in five is a planning problem, not bad luck).
+AT_RISK_BELOW = 0.8
+_HORIZON_DAYS = 366
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """Coverage and allocation of the open contracts for one forecast run."""
+
+    issued: dt.date
+    computed_at: dt.datetime
+    contracts: list[ContractSpec]
+    coverage: dict[int, Coverage]
+    allocation: list[AllocationRow]
+    confidence: float
+    members: int
+    seconds: float
+
+
+def open_contracts(session: Session) -> list[ContractSpec]:
+    """The registry's open contracts as specs."""
+    rows = session.scalars(select(Contract).where(Contract.status == "open").order_by(Contract.id))
+    return [
+        ContractSpec(c.id, c.commodity, c.tonnes, c.first_day, c.last_day, c.price_idr_per_kg) for c in rows
+    ]
+
+
+def compute_report(run: ForecastRun, contracts: list[ContractSpec], confidence: float) -> ContractReport:
+    """Coverage and allocation of ``contracts`` from ``run``'s members."""
+    started = time.perf_counter()
+    start = run.issued
+    end = max([c.last_day for c in contracts], default=start)
+    end = min(max(end, start), start + dt.timedelta(days=_HORIZON_DAYS))
+    supply = daily_supply(list(run.forecasts.values()), start=start, end=end)
+    covered = coverage(contracts, supply, run.members)
+    rows = allocate(contracts, supply, confidence=confidence)
+    return ContractReport(
+        issued=run.issued,
+        computed_at=dt.datetime.now(dt.UTC),
+        contracts=contracts,
+        coverage={c.contract_id: c for c in covered},
+        allocation=rows,
+        confidence=confidence,
+        members=run.members,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+class ContractService:
+    """Caches the report per forecast run and set of open contracts (thread-safe)."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], forecasts: ForecastService, *, confidence: float = 0.8
+    ) -> None:
+        """Report on the contracts in ``sessions``' registry from ``forecasts``' latest run."""
+        self.sessions = sessions
+        self.forecasts = forecasts
+        self.confidence = confidence
+        self._lock = threading.Lock()
+        self._key: object = None
+        self._report: ContractReport | None = None
+
+    def report(self, run: ForecastRun | None = None) -> ContractReport:
+        """The report for ``run`` (default: the latest) and the contracts open now."""
+        run = run or self.forecasts.current()
+        with self.sessions() as session:
+            contracts = open_contracts(session)
+        key = (run.computed_at, tuple(contracts), self.confidence)
+        with self._lock:
+            if self._report is None or self._key != key:
+                self._report = compute_report(run, contracts, self.confidence)
+                self._key = key
+            return self._report
