@@ -162,6 +162,10 @@ class NodeRegistry:
         self._set(nodes)
         return True
 
+    def nodes(self) -> list[Node]:
+        """Every registered node."""
+        return list(self._by_id.values())
+
     def by_id(self, node_id: str) -> Node | None:
         """The node with this id, if registered."""
         return self._by_id.get(node_id)

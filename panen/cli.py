@@ -340,6 +340,83 @@ def sim(
     )
 
 
+@app.command("broker-config")
+def broker_config(
+    out_dir: Annotated[str, typer.Argument(help="Folder to write `passwd` and `acl` into.")],
+    fleet_file: Annotated[
+        str | None,
+        typer.Option(help="Take the nodes from this fleet/registry file, not the registry database."),
+    ] = None,
+    ingest_user: Annotated[
+        str | None, typer.Option(help="Ingest's user (default: PANEN_MQTT_URL's).")
+    ] = None,
+    ingest_password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PANEN_MQTT_INGEST_PASSWORD", help="Ingest's password (default: PANEN_MQTT_URL's)."
+        ),
+    ] = None,
+    relay_user: Annotated[
+        str, typer.Option(help="User of the LoRaWAN network servers' integrations.")
+    ] = "lorawan",
+    relay_password: Annotated[
+        str | None,
+        typer.Option(envvar="PANEN_MQTT_RELAY_PASSWORD", help="Their password; unset: no relay user."),
+    ] = None,
+) -> None:
+    """Write Mosquitto's password file and ACL: each node only its own topics, ingest all uplinks."""
+    from ingest.registry import NodeRegistry, RegistryError, database_loader
+    from ingest.service import parse_mqtt_url
+    from panen.brokerconfig import BrokerUser, write_broker_config
+
+    cfg = get_settings()
+    target = parse_mqtt_url(cfg.mqtt_url) if cfg.mqtt_url else None
+    user = ingest_user or (target.username if target else None) or "ingest"
+    password = ingest_password or (target.password if target else None)
+    if not password:
+        console.print(
+            "[red]no password for ingest[/red]: set PANEN_MQTT_URL=mqtt://ingest:PASSWORD@host, "
+            "PANEN_MQTT_INGEST_PASSWORD or --ingest-password"
+        )
+        raise typer.Exit(2)
+    try:
+        registry = (
+            NodeRegistry(path=Path(fleet_file))
+            if fleet_file
+            else NodeRegistry(loader=database_loader(cfg.registry_url))
+        )
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    secret = cfg.fleet_secret.get_secret_value()
+    from firmware_sim.fleet import node_password
+
+    nodes = [
+        BrokerUser(n.node_id, node_password(n.node_id, secret), n.coop_id)
+        for n in registry.nodes()
+        if n.format in ("native", "senml")  # LoRaWAN devices reach the broker through their relay
+    ]
+    services = [BrokerUser(user, password)]
+    if relay_password:
+        services.append(BrokerUser(relay_user, relay_password))
+    try:
+        passwd, acl_path = write_broker_config(
+            Path(out_dir),
+            nodes,
+            services,
+            ingest_user=user,
+            relay_user=relay_user if relay_password else None,
+        )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"wrote {passwd} ({len(nodes) + len(services)} users) and {acl_path}")
+    if cfg.fleet_secret.get_secret_value() == "panen-demo-fleet":
+        console.print(
+            "[yellow]PANEN_FLEET_SECRET is the demo default[/yellow]: set your own before production"
+        )
+
+
 @app.command("sim-fleet")
 def sim_fleet(
     out: Annotated[str, typer.Argument(help="Where to write the fleet YAML.")],
