@@ -1,1 +1,1 @@
-"""TODO"""
+"""Grafana dashboards as code (see dashboards/build.py)."""
