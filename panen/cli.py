@@ -340,6 +340,41 @@ def sim(
     )
 
 
+dashboards_app = typer.Typer(help="Grafana dashboards.", no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("push")
+def dashboards_push(
+    grafana_url: Annotated[str, typer.Option(envvar="PANEN_GRAFANA_URL", help="e.g. http://grafana:3000")],
+    grafana_token: Annotated[
+        str, typer.Option(envvar="PANEN_GRAFANA_TOKEN", help="A Grafana service-account token (Admin).")
+    ],
+    influx_url: Annotated[
+        str | None, typer.Option(help="InfluxDB URL as Grafana reaches it (default: PANEN_INFLUX_URL).")
+    ] = None,
+) -> None:
+    """Create or update panen's InfluxDB datasource and dashboards in an existing Grafana."""
+    from grafana_client.client import GrafanaException
+
+    from dashboards.push import push
+
+    cfg = get_settings()
+    url = influx_url or cfg.influx_url
+    if not url:
+        console.print("[red]no InfluxDB URL[/red]: set PANEN_INFLUX_URL or --influx-url")
+        raise typer.Exit(2)
+    token = cfg.influx_token.get_secret_value() if cfg.influx_token else None
+    try:
+        for line in push(
+            grafana_url, grafana_token, influx_url=url, database=cfg.influx_db, influx_token=token
+        ):
+            console.print(line)
+    except (GrafanaException, OSError) as exc:
+        console.print(f"[red]Grafana at {grafana_url} refused or did not answer[/red]: {exc}")
+        raise typer.Exit(1) from exc
+
+
 @app.command("broker-config")
 def broker_config(
     out_dir: Annotated[str, typer.Argument(help="Folder to write `passwd` and `acl` into.")],

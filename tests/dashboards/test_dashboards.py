@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from dashboards.build import DATASOURCE_UID, OUT_DIR, dashboards, panel_queries, render
 from firmware_sim.fleet import load_fleet
@@ -88,3 +89,17 @@ def test_provisioning_points_at_the_dashboards() -> None:
     assert f"uid: {DATASOURCE_UID}" in datasource
     assert "dbName: panen" in datasource
     assert "Token ${INFLUXDB_TOKEN}" in datasource
+
+
+def test_pushed_datasource_matches_the_provisioned_one() -> None:
+    from dashboards.push import datasource_payload
+
+    root = Path(__file__).parents[2]
+    provisioned = yaml.safe_load((root / "deploy/grafana/provisioning/datasources/influxdb.yaml").read_text())
+    (ds,) = provisioned["datasources"]
+    pushed = datasource_payload("http://influxdb:8086", "panen", "t0k")
+    for key in ("uid", "type", "access", "url"):
+        assert pushed[key] == ds[key], key
+    assert pushed["jsonData"] == ds["jsonData"]
+    assert pushed["secureJsonData"]["httpHeaderValue1"] == "Token t0k"
+    assert "secureJsonData" not in datasource_payload("http://x", "panen", None)
