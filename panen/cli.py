@@ -398,6 +398,12 @@ def broker_config(
         str | None,
         typer.Option(envvar="PANEN_MQTT_RELAY_PASSWORD", help="Their password; unset: no relay user."),
     ] = None,
+    node_passwords: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write each node's MQTT password here (CSV, owner-only) to provision firmware."
+        ),
+    ] = None,
 ) -> None:
     """Write Mosquitto's password file and ACL: each node only its own topics, ingest all uplinks."""
     from ingest.registry import NodeRegistry, RegistryError, database_loader
@@ -446,6 +452,18 @@ def broker_config(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(f"wrote {passwd} ({len(nodes) + len(services)} users) and {acl_path}")
+    if node_passwords:
+        import csv
+        import os
+
+        target_file = Path(node_passwords)
+        fd = os.open(target_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["node_id", "coop_id", "mqtt_user", "mqtt_password"])
+            for n in nodes:
+                writer.writerow([n.name, n.coop, n.name, n.password])
+        console.print(f"wrote {target_file}: keep it secret, delete it once the nodes are provisioned")
     if cfg.fleet_secret.get_secret_value() == "panen-demo-fleet":
         console.print(
             "[yellow]PANEN_FLEET_SECRET is the demo default[/yellow]: set your own before production"

@@ -40,13 +40,18 @@ def secured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mosquit
     monkeypatch.setenv("PANEN_REGISTRY_FILE", str(nodes))
     get_settings.cache_clear()
     out = tmp_path / "broker"
-    result = CliRunner().invoke(app, ["broker-config", str(out), "--fleet-file", str(nodes)])
+    secrets = tmp_path / "node-passwords.csv"
+    result = CliRunner().invoke(
+        app, ["broker-config", str(out), "--fleet-file", str(nodes), "--node-passwords", str(secrets)]
+    )
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     passwd = (out / "passwd").read_text()
     assert "ingest-pw" not in passwd
     assert SECRET not in passwd
     assert {line.split(":")[0] for line in passwd.splitlines()} == {"ingest", "n0", "n1"}
+    assert f"n0,c1,n0,{node_password('n0', SECRET)}" in secrets.read_text()
+    assert secrets.stat().st_mode & 0o077 == 0
     server = MosquittoServer(
         tmp_path / "mq",
         extra_config=f"allow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n",
