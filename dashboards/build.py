@@ -8,7 +8,9 @@ query on a real InfluxDB holding a simulated season.
 
 Schema the queries rely on (``storage/influx.py``): one measurement per metric (``soil_vwc_pct``…),
 tags ``coop``, ``node``, ``site``, fields ``value`` and ``quality``; forecasts in ``forecast`` with tags
-``commodity``, ``coop``, ``site``. A cooperative's weather station is the site ``{coop}-ws``.
+``commodity``, ``coop``, ``site``; the purchase plan of all cooperatives in ``plan`` (site = ISO week);
+alerts in ``alert`` (site = field, or node/station; one field per kind, 1 active, 0 cleared); ingest's
+counters in ``ingest`` (site = its client id). A cooperative's weather station is the site ``{coop}-ws``.
 """
 
 from __future__ import annotations
@@ -131,13 +133,21 @@ def my_field() -> Json:
             options={"reduceOptions": {"calcs": ["lastNotNull"]}, "textMode": "value_and_name"},
         ),
         _panel(
+            "Peringatan aktif / Open alerts (1 = aktif / active)",
+            "table",
+            [f'SELECT last(*) FROM "alert" WHERE {f} AND time > now() - 3h'],
+            (0, 5, 24, 4),
+            fmt="table",
+            description="From the API's latest alert evaluation (hourly): irrigation_needed, frost_risk, heat_stress, node_offline, battery_low.",
+        ),
+        _panel(
             "Kelembapan tanah / Soil moisture (%)",
             "timeseries",
             [
                 f'SELECT mean("value") AS "VWC" FROM "soil_vwc_pct" WHERE {f} AND $timeFilter '
                 "GROUP BY time($__interval) fill(null)"
             ],
-            (0, 5, 24, 8),
+            (0, 9, 24, 8),
             unit="percent",
         ),
         _panel(
@@ -147,7 +157,7 @@ def my_field() -> Json:
                 f'SELECT last("depletion_mm") AS "Kekurangan / Depletion", last("raw_mm") AS "Batas irigasi / RAW" '
                 f'FROM "forecast" WHERE {f} AND $timeFilter GROUP BY time($__interval) fill(previous)'
             ],
-            (0, 13, 24, 8),
+            (0, 17, 24, 8),
             unit="lengthmm",
             description="Irrigate when the depletion line rises above the RAW line (FAO-56 readily available water).",
         ),
@@ -158,7 +168,7 @@ def my_field() -> Json:
                 f'SELECT min("value") AS "min", mean("value") AS "rata-rata / mean", max("value") AS "max" '
                 f'FROM "air_temp_c" WHERE ({f} OR {station}) AND $timeFilter GROUP BY time($__interval) fill(null)'
             ],
-            (0, 21, 24, 8),
+            (0, 25, 24, 8),
             unit="celsius",
             thresholds=[("blue", None), ("transparent", 2.0)],
         ),
@@ -169,7 +179,7 @@ def my_field() -> Json:
                 f'SELECT sum("value") AS "hujan / rain" FROM "rain_mm" WHERE {station} AND $timeFilter '
                 "GROUP BY time(1d, -7h) fill(0)"
             ],
-            (0, 29, 24, 7),
+            (0, 33, 24, 7),
             unit="lengthmm",
             draw="bars",
         ),
@@ -185,13 +195,25 @@ def supply_outlook() -> Json:
     )
     panels = [
         _panel(
+            "Ton per komoditas per minggu / Tonnes per commodity per ISO week (P50, P10–P90)",
+            "table",
+            [
+                'SELECT last("tonnes_p50") AS "P50", last("tonnes_p10") AS "P10", last("tonnes_p90") AS "P90" '
+                'FROM "plan" WHERE time > now() - 3h GROUP BY "site", "commodity"'
+            ],
+            (0, 0, 24, 12),
+            fmt="table",
+            description="The purchase plan of all cooperatives together from the latest forecast run (hourly): "
+            "members summed before the percentiles. Column site is the ISO week.",
+        ),
+        _panel(
             "Perkiraan panen per komoditas / Forecast harvest by commodity (ton P50, fields summed)",
             "timeseries",
             [
                 'SELECT sum("p50") FROM (SELECT last("tonnes_p50") AS "p50" FROM "forecast" WHERE $timeFilter '
                 'GROUP BY time(1d), "site", "commodity") GROUP BY time(1d), "commodity" fill(none)'
             ],
-            (0, 0, 24, 9),
+            (0, 12, 24, 9),
             unit="none",
             description="How the season's forecast total of each commodity has moved, day by day; "
             "the API's /v1/purchase-plan gives the tonnes per ISO week with P10–P90.",
@@ -203,7 +225,7 @@ def supply_outlook() -> Json:
                 f'SELECT sum("p10") AS "P10 (sum)", sum("p50") AS "P50", sum("p90") AS "P90 (sum)" FROM ({latest}) '
                 'GROUP BY "coop", "commodity"'
             ],
-            (0, 9, 14, 12),
+            (0, 21, 14, 12),
             fmt="table",
             description="Sums of field percentiles: the P50 column adds up; P10 and P90 sums overstate the spread.",
         ),
@@ -214,7 +236,7 @@ def supply_outlook() -> Json:
                 'SELECT last("tonnes_p50") - first("tonnes_p50") AS "change" FROM "forecast" '
                 'WHERE time >= now() - 7d GROUP BY "commodity"'
             ],
-            (14, 9, 10, 12),
+            (14, 21, 10, 12),
             fmt="table",
         ),
     ]
@@ -264,8 +286,29 @@ def fleet_health() -> Json:
             ],
             (12, 10, 12, 9),
             unit="short",
-            description="Soil-moisture readings stored per interval: a drop means nodes or ingest stopped. "
-            "Dead letters and spool depth are ingest's Prometheus metrics (:9108/metrics).",
+            description="Soil-moisture readings stored per interval: a drop means nodes or ingest stopped.",
+        ),
+    ]
+    panels += [
+        _panel(
+            "Surat mati per alasan / Dead letters by reason (cumulative, per ingest process)",
+            "timeseries",
+            [
+                'SELECT last(/^dead_/) FROM "ingest" WHERE $timeFilter GROUP BY time($__interval), "site" fill(previous)'
+            ],
+            (0, 19, 12, 9),
+            unit="short",
+            description="Messages and readings ingest refused, by reason (see data/deadletters.jsonl and panen/v1/_dead/#).",
+        ),
+        _panel(
+            "Antrean lokal / Spool depth (readings waiting for the store)",
+            "timeseries",
+            [
+                'SELECT last("spool_readings") FROM "ingest" WHERE $timeFilter GROUP BY time($__interval), "site" fill(previous)'
+            ],
+            (12, 19, 12, 9),
+            unit="short",
+            thresholds=[("green", None), ("orange", 1.0)],
         ),
     ]
     return _dashboard("panen-fleet-health", "Kesehatan Sensor / Fleet health", panels, [COOP], "now-7d")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["IngestMetrics"]
+from storage import ForecastPoint
+
+__all__ = ["STATS_MEASUREMENT", "IngestMetrics"]
+
+STATS_MEASUREMENT = "ingest"
 
 
 class IngestMetrics:
@@ -49,3 +53,23 @@ class IngestMetrics:
         self.pending = Gauge(
             "panen_ingest_unacked_messages", "Messages received and not yet acknowledged", registry=r
         )
+
+    def stats_point(self, client_id: str, ts_ms: int) -> ForecastPoint:
+        """This process's counters as one point of the store's ``ingest`` measurement, for dashboards
+        that read only InfluxDB: readings stored, dead letters (in all and ``dead_<reason>``), spool."""
+        values: dict[str, float] = {}
+        for metric in self.registry.collect():
+            for sample in metric.samples:
+                if sample.name == "panen_ingest_readings_stored_total":
+                    values["readings_stored"] = sample.value
+                elif sample.name == "panen_ingest_dead_letters_total":
+                    reason = "".join(c if c.isalnum() else "_" for c in sample.labels["reason"])
+                    values[f"dead_{reason}"] = sample.value
+                elif sample.name == "panen_ingest_spool_readings":
+                    values["spool_readings"] = sample.value
+                elif sample.name == "panen_ingest_spool_bytes":
+                    values["spool_bytes"] = sample.value
+                elif sample.name == "panen_ingest_unacked_messages":
+                    values["unacked"] = sample.value
+        values["dead_letters"] = sum(v for k, v in values.items() if k.startswith("dead_"))
+        return ForecastPoint(client_id, "", "", ts_ms, values)

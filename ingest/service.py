@@ -41,7 +41,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.deadletters import DeadLetterLog
-from ingest.metrics import IngestMetrics
+from ingest.metrics import STATS_MEASUREMENT, IngestMetrics
 from ingest.pipeline import DeadLetter, MessageResult, decode_message
 from ingest.registry import NodeRegistry, RegistryError
 from ingest.spool import Spool, SpoolFull
@@ -126,6 +126,7 @@ class IngestConfig:
     deadletter_max_bytes: int = 64 * 1024**2
     publish_dead_letters: bool = True
     registry_refresh_s: float = 5.0
+    stats_every_s: float = 15.0
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
     subscriptions: list[str] = field(default_factory=list)
@@ -484,6 +485,15 @@ class IngestService:
             finally:
                 self._update_spool_metrics()
 
+    def _stats(self) -> None:
+        # Dashboards read only InfluxDB, so the counters Prometheus scrapes are also written there.
+        while not self._stop.wait(self.config.stats_every_s):
+            point = self.metrics.stats_point(self.config.client_id, time.time_ns() // 1_000_000)
+            try:
+                self.store.write_forecasts([point], measurement=STATS_MEASUREMENT)
+            except StoreError as exc:
+                log.debug("cannot write ingest stats: %s", exc)
+
     def _registry_watch(self) -> None:
         while not self._stop.wait(self.config.registry_refresh_s):
             try:
@@ -509,6 +519,7 @@ class IngestService:
             threading.Thread(target=self._flusher, name="ingest-flusher", daemon=True),
             threading.Thread(target=self._replayer, name="ingest-replayer", daemon=True),
             threading.Thread(target=self._registry_watch, name="ingest-registry", daemon=True),
+            threading.Thread(target=self._stats, name="ingest-stats", daemon=True),
         ]
         for worker in workers:
             worker.start()

@@ -19,6 +19,7 @@ An evaluation raises what holds now (updating ``last_seen`` of alerts already ra
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.crops import load_crops
 from panen.forecasting import ForecastRun
-from storage import TimeSeriesStore
+from storage import ForecastPoint, StoreError, TimeSeriesStore
 from storage.registry import Alert, Field, Node, Station
 
 __all__ = [
@@ -46,6 +47,7 @@ OFFLINE_INTERVALS = 3  # one missed uplink is radio noise; three in a row is a n
 BATTERY_LOW_V = 3.4  # Li-SOCl2 and Li-ion cells sag fast below 3.4 V under radio load
 BATTERY_LOW_PCT = 20.0
 WINDOW_MS = 86_400_000
+log = logging.getLogger("panen.alerts")
 
 
 @dataclass(frozen=True)
@@ -209,10 +211,24 @@ def evaluate_alerts(
                 )
             else:
                 alert.last_seen, alert.message = now, f.message
+        cleared = []
         for key, alert in active.items():
             if key not in found:
                 alert.active = False
+                cleared.append(alert)
         session.commit()
+    # Also in the store, for dashboards that read only InfluxDB: 1 while active, 0 when cleared.
+    points = [
+        ForecastPoint(f.field_id or f.subject, f.coop_id or "", "", now_ms, {f.kind: 1.0})
+        for f in found.values()
+    ]
+    points += [
+        ForecastPoint(a.field_id or a.subject, a.coop_id or "", "", now_ms, {a.kind: 0.0}) for a in cleared
+    ]
+    try:
+        store.write_forecasts(points, measurement="alert")
+    except StoreError as exc:  # the registry has them; a dashboard gap is no reason to fail
+        log.warning("cannot write alerts to the store: %s", exc)
     counts: dict[str, int] = {}
     for kind, _ in found:
         counts[kind] = counts.get(kind, 0) + 1

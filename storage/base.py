@@ -158,8 +158,13 @@ class TimeSeriesStore(Protocol):
         """
         ...
 
-    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
-        """Store forecast points (last write of a site/timestamp/value name wins); returns how many."""
+    def write_forecasts(self, points: Iterable[ForecastPoint], *, measurement: str = "forecast") -> int:
+        """Store forecast points (last write of a site/timestamp/value name wins); returns how many.
+
+        Other ``measurement`` names (an identifier) hold other derived series for dashboards: the
+        purchase plan (``plan``), active alerts (``alert``), ingest's own counters (``ingest``).
+        Empty ``coop_id`` or ``commodity`` mean "none".
+        """
         ...
 
     def forecasts(
@@ -169,6 +174,7 @@ class TimeSeriesStore(Protocol):
         end_ms: int,
         site_ids: Sequence[str] | None = None,
         coop_ids: Sequence[str] | None = None,
+        measurement: str = "forecast",
     ) -> list[ForecastPoint]:
         """Forecast points issued in ``start_ms <= ts < end_ms``, ordered by site then time."""
         ...

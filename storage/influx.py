@@ -356,8 +356,12 @@ class InfluxStore:
         out.sort(key=lambda a: (a.site_id, a.metric, a.day))
         return out
 
-    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
-        """Write forecast points to the ``forecast`` measurement; returns how many."""
+    def write_forecasts(
+        self, points: Iterable[ForecastPoint], *, measurement: str = FORECAST_MEASUREMENT
+    ) -> int:
+        """Write forecast points to ``measurement`` (default ``forecast``); returns how many."""
+        if not _IDENT_RE.match(measurement):
+            raise StoreRejected(f"measurement {measurement!r} is not an identifier")
         count = 0
 
         def lines() -> Iterator[str]:
@@ -371,10 +375,12 @@ class InfluxStore:
                 if not fields:
                     continue
                 count += 1
-                tags = (
-                    f"commodity={p.commodity.translate(_TAG_ESCAPES)},{_tag_set(p.coop_id, None, p.site_id)}"
+                tags = ",".join(
+                    f"{key}={value.translate(_TAG_ESCAPES)}"
+                    for key, value in (("commodity", p.commodity), ("coop", p.coop_id), ("site", p.site_id))
+                    if value  # an empty tag value is not allowed: "none" is no tag
                 )
-                yield f"{FORECAST_MEASUREMENT},{tags} {','.join(fields)} {p.ts_ms}\n"
+                yield f"{measurement}{',' if tags else ''}{tags} {','.join(fields)} {p.ts_ms}\n"
 
         self._post_lines(lines())
         return count
@@ -386,6 +392,7 @@ class InfluxStore:
         end_ms: int,
         site_ids: Sequence[str] | None = None,
         coop_ids: Sequence[str] | None = None,
+        measurement: str = FORECAST_MEASUREMENT,
     ) -> list[ForecastPoint]:
         """Forecast points issued in ``[start_ms, end_ms)``, ordered by site then time."""
         where = [_time_range(start_ms, end_ms)]
@@ -395,7 +402,7 @@ class InfluxStore:
                     return []
                 where.append(_any_of(tag, values))
         statement = (
-            f"SELECT * FROM {quote_ident(FORECAST_MEASUREMENT)} WHERE {' AND '.join(where)} "
+            f"SELECT * FROM {quote_ident(measurement)} WHERE {' AND '.join(where)} "
             'GROUP BY "site", "coop", "commodity"'
         )
         points = []

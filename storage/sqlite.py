@@ -56,6 +56,17 @@ CREATE TABLE IF NOT EXISTS forecast (
     PRIMARY KEY (site, ts, name, coop, commodity)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS forecast_by_coop ON forecast (coop, ts);
+-- Other derived series (plan, alert, ingest): the forecast table's shape plus the measurement.
+CREATE TABLE IF NOT EXISTS derived (
+    measurement TEXT NOT NULL,
+    site TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    coop TEXT NOT NULL,
+    commodity TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (measurement, site, ts, name, coop, commodity)
+) WITHOUT ROWID;
 -- The newest reading per node and metric, kept on write: "latest" is asked on every dashboard and
 -- API page, and grouping a season of rows for it costs a scan per request.
 CREATE TABLE IF NOT EXISTS latest (
@@ -79,6 +90,10 @@ _UPSERT_LATEST = (
 _UPSERT_READING = (
     "INSERT INTO reading (node, metric, ts, coop, site, value, quality) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO UPDATE SET value = excluded.value, quality = excluded.quality"
+)
+_UPSERT_DERIVED = (
+    "INSERT INTO derived (measurement, site, ts, name, coop, commodity, value) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO UPDATE SET value = excluded.value"
 )
 _UPSERT_FORECAST = (
     "INSERT INTO forecast (site, ts, name, coop, commodity, value) VALUES (?, ?, ?, ?, ?, ?) "
@@ -247,14 +262,19 @@ class SqliteStore:
             for s, m, d, lo, mean, hi, total, n in self._query(sql, params)
         ]
 
-    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
+    def write_forecasts(self, points: Iterable[ForecastPoint], *, measurement: str = "forecast") -> int:
         """Upsert forecast points; see :meth:`storage.base.TimeSeriesStore.write_forecasts`."""
+        if not measurement.isidentifier():
+            raise StoreRejected(f"measurement {measurement!r} is not an identifier")
         rows: list[tuple[Any, ...]] = []
         count = 0
         for p in points:
             count += 1
             rows += [(p.site_id, p.ts_ms, k, p.coop_id, p.commodity, float(v)) for k, v in p.values.items()]
-        self._write_many(_UPSERT_FORECAST, rows)
+        if measurement == "forecast":
+            self._write_many(_UPSERT_FORECAST, rows)
+        else:
+            self._write_many(_UPSERT_DERIVED, [(measurement, *r) for r in rows])
         return count
 
     def forecasts(
@@ -264,10 +284,16 @@ class SqliteStore:
         end_ms: int,
         site_ids: Sequence[str] | None = None,
         coop_ids: Sequence[str] | None = None,
+        measurement: str = "forecast",
     ) -> list[ForecastPoint]:
         """Forecast points issued in ``[start_ms, end_ms)``, ordered by site then time."""
         where = ["ts >= ?", "ts < ?"]
         params: list[Any] = [start_ms, end_ms]
+        table = "forecast"
+        if measurement != "forecast":
+            table = "derived"
+            where.append("measurement = ?")
+            params.append(measurement)
         for column, values in (("site", site_ids), ("coop", coop_ids)):
             if values is not None:
                 if not values:
@@ -276,7 +302,7 @@ class SqliteStore:
                 where.append(clause)
                 params += vals
         sql = (
-            "SELECT site, coop, commodity, ts, name, value FROM forecast "
+            f"SELECT site, coop, commodity, ts, name, value FROM {table} "
             f"WHERE {' AND '.join(where)} ORDER BY site, ts, coop, commodity, name"
         )
         groups: dict[tuple[str, str, str, int], dict[str, float]] = {}

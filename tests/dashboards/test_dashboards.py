@@ -12,6 +12,8 @@ import yaml
 
 from dashboards.build import DATASOURCE_UID, OUT_DIR, dashboards, panel_queries, render
 from firmware_sim.fleet import load_fleet
+from ingest.metrics import IngestMetrics
+from panen.alerts import evaluate_alerts
 from panen.devservices import InfluxServer
 from panen.forecasting import ForecastService
 from storage.influx import InfluxStore
@@ -43,7 +45,14 @@ def season_db(influx_server: InfluxServer, tmp_path_factory: pytest.TempPathFact
     with sessions() as session:
         import_fleet(session, fleet)
     load_season(store, fleet)
-    ForecastService(store, sessions, members=20).run(TODAY)
+    run = ForecastService(store, sessions, members=20).run(TODAY)
+    # A day later every node is silent: node_offline alerts for every field.
+    evaluate_alerts(store, sessions, run, now_ms=NOW_MS + 86_400_000)
+    evaluate_alerts(store, sessions, run)  # and back: cleared (0)
+    metrics = IngestMetrics()
+    metrics.readings_stored.inc(1000)
+    metrics.dead_letters.labels("bad_json").inc(3)
+    store.write_forecasts([metrics.stats_point("ingest-1", NOW_MS - 60_000)], measurement="ingest")
     store.close()
     return database
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from sensors import Quality, Reading
-from storage import DailyAggregate, ForecastPoint, TimeSeriesStore, local_day_start_ms
+from storage import DailyAggregate, ForecastPoint, StoreRejected, TimeSeriesStore, local_day_start_ms
 
 # 2026-07-15 00:00 WIB, a dry-season day; 17:00 UTC the day before.
 DAY = dt.date(2026, 7, 15)
@@ -218,6 +218,25 @@ def test_forecast_points_are_kept_apart_and_last_write_wins(store: TimeSeriesSto
     assert [p.site_id for p in store.forecasts(start_ms=T0, end_ms=T0 + 1, site_ids=["f1"])] == ["f1"]
     # Forecasts are not readings.
     assert store.raw(start_ms=T0, end_ms=T0 + 1, site_id="f2") == []
+
+
+def test_other_measurements_are_kept_apart_from_forecasts(store: TimeSeriesStore) -> None:
+    store.write_forecasts([ForecastPoint("f1", "c1", "potato", T0, {"tonnes_p50": 40.0})])
+    store.write_forecasts(
+        [
+            ForecastPoint("2026-W50", "", "potato", T0, {"tonnes_p50": 7.5}),  # empty coop: no tag
+            ForecastPoint("ingest-1", "", "", T0, {"dead_bad_json": 3.0}),
+        ],
+        measurement="plan",
+    )
+    plan = store.forecasts(start_ms=T0, end_ms=T0 + 1, measurement="plan")
+    assert [(p.site_id, p.coop_id, p.commodity, dict(p.values)) for p in plan] == [
+        ("2026-W50", "", "potato", {"tonnes_p50": 7.5}),
+        ("ingest-1", "", "", {"dead_bad_json": 3.0}),
+    ]
+    assert [p.site_id for p in store.forecasts(start_ms=T0, end_ms=T0 + 1)] == ["f1"]
+    with pytest.raises(StoreRejected):
+        store.write_forecasts([ForecastPoint("x", "c", "k", T0, {"v": 1.0})], measurement="bad name")
 
 
 def test_ping(store: TimeSeriesStore) -> None:
