@@ -179,6 +179,7 @@ class IngestService:
         self._connected = threading.Event()
         self.subscribed = threading.Event()
         self._spool_warned = False
+        self._spool_high = False
         self._client = self._make_client()
 
     # ---- MQTT ------------------------------------------------------------------------------
@@ -464,8 +465,17 @@ class IngestService:
     def _update_spool_metrics(self) -> None:
         self.metrics.spool_readings.set(self.spool.readings)
         self.metrics.spool_bytes.set(self.spool.bytes)
-        if self.spool.bytes > 0.8 * self.config.spool_max_bytes and not self._spool_warned:
-            log.error("spool is %.0f%% full", 100 * self.spool.bytes / self.config.spool_max_bytes)
+        # Say once that the spool is filling (not on every batch); say it again after it drained.
+        share = self.spool.bytes / self.config.spool_max_bytes
+        if share > 0.8 and not self._spool_high:
+            log.error(
+                "spool is %.0f%% full: the store has been refusing writes; at 100%% ingest stops "
+                "acknowledging and the broker holds the messages",
+                100 * share,
+            )
+            self._spool_high = True
+        elif share < 0.5:
+            self._spool_high = False
 
     def _replayer(self) -> None:
         attempt = 0

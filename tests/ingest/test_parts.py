@@ -174,3 +174,29 @@ def test_pipeline_never_raises_and_accounts_for_everything(topic: str, payload: 
 def test_a_message_with_nothing_in_it_is_an_empty_dead_letter(payload: bytes) -> None:
     result = decode_message("panen/v1/c1/n0/up", payload, arrival_ms=NOW, registry=registry())
     assert [d.reason for d in result.dead] == ["empty"]
+
+
+def test_a_filling_spool_is_reported_once_until_it_drains(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ingest.service import IngestConfig, IngestService, MqttTarget
+    from storage.sqlite import SqliteStore
+
+    batch = [Reading("n", "c", "f", "air_temp_c", float(i), T0 + i) for i in range(20)]
+    probe = Spool(tmp_path / "probe", max_bytes=10**6)
+    probe.append(batch)
+    size = probe.bytes
+    cfg = IngestConfig(MqttTarget("127.0.0.1", 1), tmp_path, spool_max_bytes=size * 10)
+    service = IngestService(cfg, store=SqliteStore(tmp_path / "ts.sqlite3"), registry=registry())
+    with caplog.at_level("ERROR", logger="panen.ingest"):
+        for _ in range(9):  # ~90 % full
+            service.spool.append(batch)
+            service._update_spool_metrics()
+        service._update_spool_metrics()
+        assert sum("spool is" in r.getMessage() for r in caplog.records) == 1
+        service.spool.replay(lambda _batch: None)  # drained
+        service._update_spool_metrics()
+        for _ in range(9):
+            service.spool.append(batch)
+            service._update_spool_metrics()
+        assert sum("spool is" in r.getMessage() for r in caplog.records) == 2
