@@ -355,9 +355,7 @@ def dashboards_push(
     ] = None,
 ) -> None:
     """Create or update panen's InfluxDB datasource and dashboards in an existing Grafana."""
-    from grafana_client.client import GrafanaException
-
-    from dashboards.push import push
+    from dashboards.push import GrafanaError, push
 
     cfg = get_settings()
     url = influx_url or cfg.influx_url
@@ -370,8 +368,8 @@ def dashboards_push(
             grafana_url, grafana_token, influx_url=url, database=cfg.influx_db, influx_token=token
         ):
             console.print(line)
-    except (GrafanaException, OSError) as exc:
-        console.print(f"[red]Grafana at {grafana_url} refused or did not answer[/red]: {exc}")
+    except GrafanaError as exc:
+        console.print(f"[red]Grafana refused or did not answer[/red]: {exc}")
         raise typer.Exit(1) from exc
 
 

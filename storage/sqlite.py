@@ -128,10 +128,11 @@ class SqliteStore:
         self._lock = threading.Lock()
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
-            # A file written before the latest table existed: fill it once from the readings.
+            # A file written before the latest table existed: fill it once from the readings. OR IGNORE:
+            # another process (a writer, or a second reader starting) may fill it at the same moment.
             if conn.execute("SELECT 1 FROM latest LIMIT 1").fetchone() is None:
                 conn.execute(
-                    "INSERT INTO latest SELECT node, metric, coop, site, max(ts), value, quality "
+                    "INSERT OR IGNORE INTO latest SELECT node, metric, coop, site, max(ts), value, quality "
                     "FROM reading GROUP BY node, metric"
                 )
 
