@@ -3,9 +3,7 @@ contracts carry buyers and prices, which cooperatives and farmers do not see).""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -13,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from sqlalchemy import select
 
 from api.auth import Principal, Role
+from api.csvout import csv_bytes, csv_response
 from api.deps import PrincipalDep, SessionDep, StateDep, require
 from api.schemas import Commodity
 from panen.contracts import AT_RISK_BELOW, ContractReport
@@ -229,15 +228,9 @@ def allocation(
     _require(principal)
     rows = state.contracts.report().allocation
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["contract_id", "commodity", "coop_id", "iso_week", "tonnes"])
-        for r in rows:
-            writer.writerow([r.contract_id, r.commodity, r.coop_id, r.iso_week, r.tonnes])
-        return Response(
-            out.getvalue(),
-            media_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="contract-orders.csv"'},
+        columns = ["contract_id", "commodity", "coop_id", "iso_week", "tonnes"]
+        return csv_response(
+            csv_bytes(columns, ([getattr(r, c) for c in columns] for r in rows)), "contract-orders.csv"
         )
     return Response(
         _ALLOCATION.dump_json([AllocationPublic(**r.__dict__) for r in rows]), media_type="application/json"

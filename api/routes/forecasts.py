@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from typing import Annotated, Literal
 
@@ -15,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role
+from api.csvout import csv_bytes, csv_response
 from api.deps import AppState, PrincipalDep, SessionDep, StateDep, field_in_scope, require
 from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic
 from forecast.engine import FieldForecast
@@ -146,11 +145,7 @@ async def plan(
     if body is None:
         body = await run_in_threadpool(_compute_plan, state, principal, scope, weeks, format, by)
     if format == "csv":
-        return Response(
-            body,
-            media_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="purchase-plan.csv"'},
-        )
+        return csv_response(body, "purchase-plan.csv")
     return Response(body, media_type="application/json")
 
 
@@ -174,10 +169,6 @@ def _compute_plan(
 
 def _render_plan(rows: list[PlanRow], format: str) -> bytes:
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["commodity", "iso_week", "coop_id", "tonnes_p10", "tonnes_p50", "tonnes_p90"])
-        for r in rows:
-            writer.writerow([r.commodity, r.iso_week, r.coop_id, r.tonnes_p10, r.tonnes_p50, r.tonnes_p90])
-        return out.getvalue().encode()
+        columns = ["commodity", "iso_week", "coop_id", "tonnes_p10", "tonnes_p50", "tonnes_p90"]
+        return csv_bytes(columns, ([getattr(r, c) for c in columns] for r in rows))
     return _PLAN_ROWS.dump_json([PlanRowPublic(**r.__dict__) for r in rows])

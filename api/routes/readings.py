@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
+from api.csvout import csv_bytes, csv_response
 from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope
 from api.schemas import DailyPublic, ReadingPublic
 from sensors import CATALOGUE, Reading
@@ -74,16 +73,9 @@ def raw(
         for r in state.store.raw(start_ms=start, end_ms=end, site_id=field_id, metrics=_metrics(metric))
     ]
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["ts_ms", "node_id", "metric", "value", "quality"])
-        for r in rows:
-            writer.writerow([r.ts_ms, r.node_id, r.metric, r.value, r.quality])
-        return Response(
-            out.getvalue(),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{field_id}-readings.csv"'},
-        )
+        columns = ["ts_ms", "node_id", "metric", "value", "quality"]
+        body = csv_bytes(columns, ([getattr(r, c) for c in columns] for r in rows))
+        return csv_response(body, f"{field_id}-readings.csv")
     return rows
 
 
