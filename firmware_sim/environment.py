@@ -5,7 +5,8 @@ temperature anomalies, cloud cover), then corrected for each field's own elevati
 the hours of the day. A daily root-zone water balance per field (rain, the farmer's irrigation,
 Priestley–Taylor evapotranspiration, drainage, runoff) gives soil moisture; the crop on each field
 develops by a Wang–Engel temperature response and yields according to water, temperature,
-radiation and hidden per-field factors (variety, management, pests, harvest timing).
+radiation and hidden per-field factors (variety, management, pests, harvest timing); variety and
+management persist from season to season, the rest changes with the season's seed.
 
 This is the *truth* the forecast engine is scored against: it shares no code or equations with
 ``forecast/`` (which uses FAO-56 Penman–Monteith, growing degree-days and FAO-33 yield response).
@@ -15,6 +16,7 @@ Climate figures and their sources are in :mod:`firmware_sim.climate`.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,6 +185,11 @@ def _daily_weather(
     return anomaly, rain, cloud, wind, wet.astype(float)
 
 
+def _stable(key: str) -> np.random.Generator:
+    """A generator that gives the same draws for ``key`` in every simulated season."""
+    return np.random.default_rng(zlib.crc32(key.encode()))
+
+
 def simulate(
     fleet: Fleet, *, start: dt.date, end: dt.date, seed: int, hourly_from: dt.date | None = None
 ) -> Environment:
@@ -215,9 +222,20 @@ def simulate(
 
     # ---- hidden per-site and per-field factors ----
     frost_hollow = np.where((elevation > 1550) & (rng.random(n_sites) < 0.3), rng.uniform(2, 5, n_sites), 0.0)
-    variety_speed = rng.normal(1.0, 0.06, n_fields)
-    variety_yield = rng.normal(1.0, 0.08, n_fields)
-    management = rng.uniform(0.75, 1.08, n_fields)
+    # A variety's speed and yield, the farmer's and the cooperative's management persist from season to
+    # season (as in Batu, where they are why the same fields out-yield others year after year), so
+    # they are keyed by variety, field and cooperative, not drawn from the season's seed: harvest
+    # records of one season then say something about the next. Weather, pests and harvest timing
+    # change every season.
+    variety_speed = np.array([_stable(f"speed:{f.commodity}:{f.variety}").normal(1.0, 0.06) for f in fields])
+    variety_yield = np.array([_stable(f"yield:{f.commodity}:{f.variety}").normal(1.0, 0.08) for f in fields])
+    management = np.array(
+        [
+            _stable(f"coop:{fleet.coop_of(f.id).id}").uniform(0.88, 1.04)
+            * _stable(f"field:{f.id}").uniform(0.86, 1.04)
+            for f in fields
+        ]
+    )
     irrigated = rng.random(n_fields) < np.array([0.9 if f.commodity == "rice" else 0.55 for f in fields])
     irrigation_trigger = rng.uniform(0.35, 0.6, n_fields)
     pest_loss = np.where(rng.random(n_fields) < 0.18, rng.uniform(0.08, 0.4, n_fields), 0.0)

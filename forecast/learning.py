@@ -90,22 +90,38 @@ def _shrunk_mean(values: Sequence[float], prior: float, strength: float) -> floa
 # crops differ by about ±30 % from the library's potential yields, cooperatives by about ±15 %.
 PRIOR_TAU2_CROP = 0.30**2
 PRIOR_TAU2_COOP = 0.15**2
+# A crop's records of one season share its weather, pests and prices, so its mean error moves from
+# season to season by more than the records' scatter says: a log-s.d. of about 0.15 [est: the
+# simulated seasons' crop means differ by 0.1-0.3]. It is added to each crop mean's variance, so one
+# season of records moves a crop's factor less.
+SEASON_VAR = 0.15**2
+# Records beyond one per cooperative a crop needs before its noise is estimated within cooperatives.
+MIN_WITHIN_DOF = 10
 
 
 def _empirical_bayes(
-    groups: dict[str, list[float]], centre: dict[str, float], record_var: float, prior_tau2: float
+    groups: dict[str, list[float]],
+    centre: dict[str, float],
+    record_var: dict[str, float],
+    prior_tau2: float,
+    shared_var: float = 0.0,
+    means: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Shrink each group's mean toward its centre by τ² / (τ² + SE²).
+    """Shrink each group's mean (``means``, default: of its values) toward its centre by τ² / (τ² + SE²).
 
     τ², the variance of true group effects, is estimated by the method of moments (the spread of
     group means beyond what their standard errors explain) when there are at least three groups;
     with fewer it cannot be estimated and ``prior_tau2`` is used.
     """
-    deviations = {g: float(np.mean(v)) - centre[g] for g, v in groups.items()}
-    se2 = {g: record_var / len(v) for g, v in groups.items()}
+    deviations = {
+        g: (means[g] if means is not None else float(np.mean(v))) - centre[g] for g, v in groups.items()
+    }
+    se2 = {g: record_var[g] / len(v) + shared_var for g, v in groups.items()}
     if len(groups) >= 3:
         excess = float(np.mean([d * d for d in deviations.values()])) - float(np.mean(list(se2.values())))
-        tau2 = max(0.0, excess)
+        # A few groups with heavy-tailed records (a pest year, a failed crop) can make the moment
+        # estimate huge; effects beyond twice the prior's spread are not believed.
+        tau2 = min(max(0.0, excess), 4 * prior_tau2)
     else:
         tau2 = prior_tau2
     return {
@@ -129,21 +145,46 @@ def learn(
     for r, lg in zip(rows, logs, strict=True):
         by_crop[r.commodity].append(lg)
         by_pair[(r.commodity, r.coop_id)].append(lg)
-    # Variance of one record around its cooperative's mean: the noise the group means carry.
-    within = [
-        lg - float(np.mean(by_pair[(r.commodity, r.coop_id)])) for r, lg in zip(rows, logs, strict=True)
-    ]
-    # Pooled with the prior as if it were ``prior_records`` records, so one record per group does not
-    # claim zero noise.
-    dof = len(rows) - len(by_pair)
-    record_var = (float(np.sum(np.square(within))) + prior_records * prior.prior_sigma_yield_log**2) / (
-        dof + prior_records
+    # The noise one record carries, per crop (tomato records scatter four times as much as cabbage).
+    # Estimated around the cooperatives' means when the crop has enough records beyond one per
+    # cooperative to see it; otherwise around the crop's mean, which also holds any true cooperative
+    # effects and so errs toward shrinking more. Pooled with the prior as if it were
+    # ``prior_records`` records, so a few records never claim zero noise.
+    prior_var = prior.prior_sigma_yield_log**2
+    record_var: dict[str, float] = {}
+    for crop, values in by_crop.items():
+        pairs = {k: v for k, v in by_pair.items() if k[0] == crop}
+        dof = len(values) - len(pairs)
+        if dof >= MIN_WITHIN_DOF:
+            squares = sum(float(np.sum(np.square(np.asarray(v) - np.mean(v)))) for v in pairs.values())
+        else:
+            dof = len(values) - 1
+            squares = float(np.sum(np.square(np.asarray(values) - np.mean(values))))
+        record_var[crop] = (squares + prior_records * prior_var) / (dof + prior_records)
+    # A group's effect is the log of its total bought over its total forecast, not its mean log ratio:
+    # Coosae buys totals, and the mean log ratio (a median) over-corrected them by ~15 % in the skill
+    # benchmark, as a few failed fields pull it less than they pull the totals.
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in rows:
+        for key in (r.commodity, f"{r.commodity}\x00{r.coop_id}"):
+            sums[key][0] += r.tonnes
+            sums[key][1] += r.forecast_tonnes
+    total_log = {k: float(np.log(t / f)) for k, (t, f) in sums.items()}
+    crop_log = _empirical_bayes(
+        dict(by_crop), dict.fromkeys(by_crop, 0.0), record_var, PRIOR_TAU2_CROP, SEASON_VAR, total_log
     )
-    crop_log = _empirical_bayes(dict(by_crop), dict.fromkeys(by_crop, 0.0), record_var, PRIOR_TAU2_CROP)
-    pair_groups = {f"{c}\x00{k}": v for (c, k), v in by_pair.items()}
-    pair_log = _empirical_bayes(
-        pair_groups, {g: crop_log[g.split("\x00")[0]] for g in pair_groups}, record_var, PRIOR_TAU2_COOP
-    )
+    pair_log: dict[str, float] = {}
+    for crop in by_crop:
+        groups = {f"{c}\x00{k}": v for (c, k), v in by_pair.items() if c == crop}
+        pair_log.update(
+            _empirical_bayes(
+                groups,
+                dict.fromkeys(groups, crop_log[crop]),
+                dict.fromkeys(groups, record_var[crop]),
+                PRIOR_TAU2_COOP,
+                means=total_log,
+            )
+        )
     factors: dict[tuple[str, str], tuple[float, int]] = {}
     for crop, values in by_crop.items():
         factors[(crop, "")] = (float(np.exp(crop_log[crop])), len(values))
