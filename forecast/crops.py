@@ -30,6 +30,10 @@ class CropParams:
     ky_stages: tuple[float, float, float, float]
     potential_yield_t_ha: float
     harvest_window_days: int
+    # FAO-33's growth periods the Ky apply to (vegetative, flowering, yield formation, ripening), as
+    # shares of the season; they are not FAO-56's Kc stages (maize flowers around mid-season, in Kc's
+    # mid stage). None: the Kc stages are used.
+    ky_stage_fractions: tuple[float, float, float, float] | None = None
 
 
 @cache
@@ -51,11 +55,19 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                 ky_stages=tuple(float(x) for x in table["ky_stages"]),  # type: ignore[arg-type]
                 potential_yield_t_ha=float(table["potential_yield_t_ha"]),
                 harvest_window_days=int(table["harvest_window_days"]),
+                ky_stage_fractions=(
+                    tuple(float(x) for x in table["ky_stage_fractions"])  # type: ignore[arg-type]
+                    if "ky_stage_fractions" in table
+                    else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"crop library {path}: [{name}] is missing or has a bad value: {exc}") from exc
         if len(params.stage_fractions) != 4 or abs(sum(params.stage_fractions) - 1) > 0.02:
             raise ValueError(f"crop library: [{name}] stage_fractions must be four shares summing to 1")
+        ky_shares = params.ky_stage_fractions
+        if ky_shares is not None and (len(ky_shares) != 4 or abs(sum(ky_shares) - 1) > 0.02):
+            raise ValueError(f"crop library: [{name}] ky_stage_fractions must be four shares summing to 1")
         if len(params.kc) != 3 or len(params.ky_stages) != 4:
             raise ValueError(f"crop library: [{name}] needs kc = [ini, mid, end] and four ky_stages")
         crops[name] = params
@@ -75,6 +87,9 @@ class CropArrays:
     depletion_fraction: NDArray[np.float64]
     ky: NDArray[np.float64]  # (fields, 4)
     potential_yield_t_ha: NDArray[np.float64]
+    ky_stage_ends: NDArray[np.float64] | None = (
+        None  # (fields, 4) cumulative FAO-33 periods; None: stage_ends
+    )
 
 
 def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:
@@ -101,4 +116,10 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         depletion_fraction=col("depletion_fraction"),
         ky=np.array([r.ky_stages for r in rows], dtype=np.float64).reshape(-1, 4),
         potential_yield_t_ha=col("potential_yield_t_ha"),
+        ky_stage_ends=np.cumsum(
+            np.array([r.ky_stage_fractions or r.stage_fractions for r in rows], dtype=np.float64).reshape(
+                -1, 4
+            ),
+            axis=1,
+        ),
     )

@@ -126,6 +126,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     taw = water_per_m * zr_min
     raw = p_frac * taw
     ends = crop.stage_ends[:, None, :]
+    ky_ends = (crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends)[:, None, :]
     kc_table = crop.kc[:, None, :]
     base, upper = per_field(crop.base_temp_c), per_field(crop.upper_temp_c)
     tt_maturity = per_field(crop.thermal_time_cd) * (
@@ -197,7 +198,10 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         depletion_today = np.where(d + 1 == today, depletion, depletion_today)
         raw_today = np.where(d + 1 == today, raw, raw_today)
         taw_today = np.where(d + 1 == today, taw, taw_today)
-        stage = (frac >= ends[..., 0]).astype(np.intp) + (frac >= ends[..., 1]) + (frac >= ends[..., 2])
+        # The FAO-33 growth period (for Ky), not the Kc stage.
+        stage = (
+            (frac >= ky_ends[..., 0]).astype(np.intp) + (frac >= ky_ends[..., 1]) + (frac >= ky_ends[..., 2])
+        )
         for k in range(4):
             in_stage = growing & (stage == k)
             np.add(eta_by_stage[k], eta, out=eta_by_stage[k], where=in_stage)
