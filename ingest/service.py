@@ -35,7 +35,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -105,6 +105,39 @@ def parse_mqtt_url(url: str) -> MqttTarget:
         tls=tls,
         protocol=protocol,
     )
+
+
+class _BufferedClient(mqtt.Client):
+    """paho's client reading the socket 64 KiB at a time.
+
+    paho reads each packet with several small ``recv`` calls (its fixed header byte by byte, then the
+    rest). Every call releases and retakes Python's GIL, and while the flusher thread formats a
+    batch each retake waits for it: the network thread spent its time waiting, not reading. One
+    ``recv`` of what is there, served from a buffer, leaves a handful of GIL hand-overs per batch.
+    (paho's ``_sock_recv`` is private API; paho is pinned below 3.)
+    """
+
+    _rbuf: bytes = b""
+    _rpos: int = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rpos >= len(self._rbuf):
+            data = super()._sock_recv(65536)  # raises BlockingIOError when nothing is there
+            if not data:
+                return data  # the broker closed the connection
+            self._rbuf, self._rpos = data, 0
+        chunk = self._rbuf[self._rpos : self._rpos + bufsize]
+        self._rpos += len(chunk)
+        return chunk
+
+    def buffered(self) -> bool:
+        """Whether read bytes wait in the buffer."""
+        return self._rpos < len(self._rbuf)
+
+    def reconnect(self) -> MQTTErrorCode:
+        # A new socket: bytes left from the old connection must not be read as the new one's.
+        self._rbuf, self._rpos = b"", 0
+        return super().reconnect()
 
 
 @dataclass
@@ -184,8 +217,8 @@ class IngestService:
 
     # ---- MQTT ------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+    def _make_client(self) -> _BufferedClient:
+        client = _BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.config.client_id,
             protocol=self.config.mqtt.paho_protocol,
@@ -324,6 +357,9 @@ class IngestService:
                 continue
             while not self._stop.is_set():
                 rc = client.loop(timeout=0.02)
+                # Packets already read into the buffer: select() would not see them.
+                while rc == mqtt.MQTT_ERR_SUCCESS and client.buffered() and not self._stop.is_set():
+                    rc = client.loop_read()
                 self._run_actions()
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     break

