@@ -304,3 +304,33 @@ def test_registry_reload_admits_a_new_node(tmp_path: Path) -> None:
     os.utime(path, (time.time() + 1, time.time() + 1))
     assert reg.refresh()
     assert reg.by_dev_eui("ab01") == reg.by_id("b")
+
+
+def test_broker_restart_mid_stream_then_every_later_reading_is_stored(
+    tmp_path: Path, sqlite_store: SqliteStore
+) -> None:
+    """Ingest reads the socket through a buffer: after a reconnect nothing of the old connection may
+    be read as the new one's (a corrupt stream would drop the connection or mis-decode)."""
+    broker = MosquittoServer(tmp_path / "mq")
+    broker.start()
+    try:
+        with running(sqlite_store, registry(), broker.port, tmp_path / "ingest", "rs") as service:
+            publish(
+                broker.port, [(f"rs/panen/v1/c1/n{i % 4}/up", native(i, f"n{i % 4}")) for i in range(4000)]
+            )
+            wait_for(lambda: stored(sqlite_store, ["n0", "n1", "n2", "n3"]) == 20_000, 60, "first half")
+            broker.stop()
+            wait_for(lambda: not service.connected, 20, "ingest to notice")
+            broker.start()
+            wait_for(
+                lambda: service.connected and service.subscribed.is_set(), 60, "reconnect and resubscribe"
+            )
+            time.sleep(0.5)
+            publish(
+                broker.port,
+                [(f"rs/panen/v1/c1/n{i % 4}/up", native(i, f"n{i % 4}")) for i in range(4000, 8000)],
+            )
+            wait_for(lambda: stored(sqlite_store, ["n0", "n1", "n2", "n3"]) == 40_000, 60, "second half")
+            assert dead_letters(tmp_path / "ingest") == []
+    finally:
+        broker.stop()
