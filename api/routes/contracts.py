@@ -123,13 +123,13 @@ class CoverageReport(BaseModel):
 
 
 class AllocationPublic(BaseModel):
-    """Tonnes to order from a cooperative in an ISO week for a contract."""
+    """Tonnes to order of a commodity from a cooperative in an ISO week, and for which contracts."""
 
-    contract_id: int
-    commodity: str
-    coop_id: str
-    iso_week: str
+    commodity: str = Field(examples=["potato"])
+    coop_id: str = Field(examples=["sumberbrantas"])
+    iso_week: str = Field(examples=["2026-W51"])
     tonnes: float
+    contract_ids: list[int] = Field(description="The contracts these tonnes serve")
 
 
 _ALLOCATION = TypeAdapter(list[AllocationPublic])
@@ -223,18 +223,42 @@ def allocation(
     principal: PrincipalDep,
     state: StateDep,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
+    by: Annotated[
+        Literal["order", "contract"],
+        Query(
+            description="`order`: one row per cooperative × week × commodity (what to send as orders); "
+            "`contract`: split further by contract"
+        ),
+    ] = "order",
 ) -> Response:
-    """Proposed orders: tonnes per contract × cooperative × ISO week (the rule: forecast/contracts.py)."""
+    """Proposed orders from the cooperatives, per ISO week and commodity (the rule: forecast/contracts.py)."""
     _require(principal)
-    rows = state.contracts.report().allocation
+    rows: dict[tuple[object, ...], AllocationPublic] = {}
+    for r in state.contracts.report().allocation:
+        key = (r.commodity, r.coop_id, r.iso_week) + ((r.contract_id,) if by == "contract" else ())
+        row = rows.get(key)
+        if row is None:
+            rows[key] = AllocationPublic(
+                commodity=r.commodity,
+                coop_id=r.coop_id,
+                iso_week=r.iso_week,
+                tonnes=r.tonnes,
+                contract_ids=[r.contract_id],
+            )
+        else:
+            row.tonnes = round(row.tonnes + r.tonnes, 3)
+            row.contract_ids.append(r.contract_id)
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[2], k[0], k[1], *k[3:]))]
     if format == "csv":
-        columns = ["contract_id", "commodity", "coop_id", "iso_week", "tonnes"]
-        return csv_response(
-            csv_bytes(columns, ([getattr(r, c) for c in columns] for r in rows)), "contract-orders.csv"
+        body = csv_bytes(
+            ["iso_week", "commodity", "coop_id", "tonnes", "contract_ids"],
+            (
+                [o.iso_week, o.commodity, o.coop_id, o.tonnes, " ".join(map(str, o.contract_ids))]
+                for o in ordered
+            ),
         )
-    return Response(
-        _ALLOCATION.dump_json([AllocationPublic(**r.__dict__) for r in rows]), media_type="application/json"
-    )
+        return csv_response(body, "contract-orders.csv")
+    return Response(_ALLOCATION.dump_json(ordered), media_type="application/json")
 
 
 @router.get("/{contract_id}", response_model=ContractPublic, responses={**_ERRORS, 404: {}})

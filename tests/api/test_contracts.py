@@ -80,10 +80,15 @@ def test_coverage_and_allocation_follow_the_forecast_members(client: Client, reg
     assert rows[huge["id"]]["at_risk"] is True
     assert report["summary"]["at_risk"] >= 1
     # Orders never exceed a contract, and the CSV says the same as the JSON.
-    orders = c.get("/v1/contracts/allocation", headers=h).json()
-    assert orders
+    split = c.get("/v1/contracts/allocation", params={"by": "contract"}, headers=h).json()
+    assert split
     for cid, tonnes in ((small["id"], small["tonnes"]), (huge["id"], huge["tonnes"])):
-        assert sum(o["tonnes"] for o in orders if o["contract_id"] == cid) <= tonnes + 1e-3
+        assert sum(o["tonnes"] for o in split if o["contract_ids"] == [cid]) <= tonnes + 1e-3
+    # Orders: one row per cooperative x week x commodity, the contracts' rows summed.
+    orders = c.get("/v1/contracts/allocation", headers=h).json()
+    keys = [(o["coop_id"], o["iso_week"], o["commodity"]) for o in orders]
+    assert len(keys) == len(set(keys))
+    assert sum(o["tonnes"] for o in orders) == pytest.approx(sum(o["tonnes"] for o in split), abs=0.01)
     text = c.get("/v1/contracts/allocation", params={"format": "csv"}, headers=h).text
     assert len(text.splitlines()) == len(orders) + 1
     # The contract at risk raises an alert that only offtaker and admin see.
