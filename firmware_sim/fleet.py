@@ -129,8 +129,11 @@ class Fleet:
         return Fleet(anchor, coops)
 
     def subset(self, cooperatives: int, fields_per_coop: int) -> Fleet:
-        """A smaller fleet for tests and quick demos: the first N cooperatives and fields."""
-        coops = tuple(replace(c, fields=c.fields[:fields_per_coop]) for c in self.cooperatives[:cooperatives])
+        """A smaller fleet for tests and quick demos: the first N cooperatives and fields (0: all)."""
+        coops = tuple(
+            replace(c, fields=c.fields[: fields_per_coop or None])
+            for c in self.cooperatives[: cooperatives or None]
+        )
         return Fleet(self.anchor, coops)
 
 

@@ -62,9 +62,6 @@ class Finding:
     message: str
 
 
-_Finding = Finding
-
-
 def contract_findings(report: object, threshold: float) -> list[Finding]:
     """``contract_at_risk`` for every open contract whose coverage probability is below ``threshold``
     (a :class:`panen.contracts.ContractReport`); these belong to no cooperative, so only offtaker and
@@ -92,16 +89,16 @@ def contract_findings(report: object, threshold: float) -> list[Finding]:
 
 def _findings(
     store: TimeSeriesStore, session: Session, run: ForecastRun | None, now_ms: int
-) -> list[_Finding]:
+) -> list[Finding]:
     fields = {f.id: f for f in session.scalars(select(Field))}
     nodes = list(session.scalars(select(Node)))
     crops = load_crops()
-    out: list[_Finding] = []
+    out: list[Finding] = []
     if run is not None:
         for f in run.forecasts.values():
             if f.raw_mm > 0 and f.depletion_mm > f.raw_mm:
                 out.append(
-                    _Finding(
+                    Finding(
                         "irrigation_needed",
                         f.field_id,
                         f.coop_id,
@@ -123,7 +120,7 @@ def _findings(
         low = coldest.get(fld.id, coldest.get(stations.get(fld.coop_id, ""), float("inf")))
         if low <= FROST_C:
             out.append(
-                _Finding(
+                Finding(
                     "frost_risk",
                     fld.id,
                     fld.coop_id,
@@ -136,7 +133,7 @@ def _findings(
         high = hottest.get(fld.id, hottest.get(stations.get(fld.coop_id, ""), float("-inf")))
         if crop is not None and high > crop.upper_temp_c:
             out.append(
-                _Finding(
+                Finding(
                     "heat_stress",
                     fld.id,
                     fld.coop_id,
@@ -159,14 +156,14 @@ def _findings(
         limit = OFFLINE_INTERVALS * n.interval_min * 60_000
         if seen is None or now_ms - seen > limit:
             ago = "never reported" if seen is None else f"silent for {(now_ms - seen) / 3_600_000:.1f} h"
-            out.append(_Finding("node_offline", n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}"))
+            out.append(Finding("node_offline", n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}"))
         metric, value = battery.get(n.id, ("", float("inf")))
         if (metric == "battery_v" and value < BATTERY_LOW_V) or (
             metric == "battery_pct" and value < BATTERY_LOW_PCT
         ):
             unit = "V" if metric == "battery_v" else "%"
             out.append(
-                _Finding(
+                Finding(
                     "battery_low",
                     n.id,
                     n.coop_id,

@@ -277,8 +277,7 @@ def sim(
     broker = Broker(target.host, target.port, target.username, target.password, target.paho_protocol)
     today = dt.datetime.now(dt.UTC).date()
     fleet = load_fleet(cfg.fleet_file or DEFAULT_FLEET_PATH, anchor=today)
-    if cooperatives or fields_per_coop:
-        fleet = fleet.subset(cooperatives or len(fleet.cooperatives), fields_per_coop or 10**6)
+    fleet = fleet.subset(cooperatives, fields_per_coop)
     rates = (
         FaultRates(outage=faults, stuck=faults, spike=faults, dead=faults, corrupt=faults) if faults else None
     )

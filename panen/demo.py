@@ -153,8 +153,7 @@ def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any
     from storage.registry import ApiToken, Node, import_fleet, open_registry
 
     fleet = load_fleet(cfg.fleet_file or DEFAULT_FLEET_PATH, anchor=dt.datetime.now(dt.UTC).date())
-    if opts.cooperatives or opts.fields_per_coop:
-        fleet = fleet.subset(opts.cooperatives or len(fleet.cooperatives), opts.fields_per_coop or 10**6)
+    fleet = fleet.subset(opts.cooperatives, opts.fields_per_coop)
     sessions = open_registry(cfg.registry_url)
     farmer_id = f"{fleet.fields[0].id}-farmer"
     with sessions() as session:
