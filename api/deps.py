@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,12 +18,13 @@ from panen.alerts import contract_findings, evaluate_alerts
 from panen.contracts import AT_RISK_BELOW, ContractService
 from panen.forecasting import ForecastService
 from storage import TimeSeriesStore
-from storage.registry import Field
+from storage.registry import Base, Field
 
-__all__ = ["AppState", "PrincipalDep", "SessionDep", "StateDep", "field_in_scope", "require"]
+__all__ = ["AppState", "PrincipalDep", "SessionDep", "StateDep", "field_in_scope", "require", "row_in_scope"]
 
 
 log = logging.getLogger("panen.api")
+_Row = TypeVar("_Row", bound=Base)
 
 
 @dataclass
@@ -111,15 +112,24 @@ def require(principal: Principal, *roles: Role) -> None:
         raise HTTPException(403, f"this needs the role {allowed}; your token is {principal.role.value}")
 
 
-def field_in_scope(session: Session, principal: Principal, field_id: str) -> Field:
-    """The field, if the caller may see it.
+def row_in_scope(
+    session: Session, principal: Principal, model: type[_Row], ident: str, visible: Callable[[_Row], bool]
+) -> _Row:
+    """The registry row ``ident`` of ``model``, if ``visible`` to the caller.
 
-    A field outside a scoped caller's reach answers 403 whether or not it exists, so ids of other
-    farmers' fields cannot be probed; callers who see everything get 404 for an unknown id.
+    A row outside a scoped caller's reach answers 403 whether or not it exists, so ids of other
+    farmers' fields (or other cooperatives' rows) cannot be probed; callers who see everything get
+    404 for an unknown id.
     """
-    field = session.get(Field, field_id)
-    if field is not None and principal.can_see_field(field):
-        return field
+    row = session.get(model, ident)
+    name = model.__tablename__
+    if row is not None and visible(row):
+        return row
     if principal.sees_all:
-        raise HTTPException(404, f"no field {field_id!r}")
-    raise HTTPException(403, f"field {field_id!r} is not in your scope")
+        raise HTTPException(404, f"no {name} {ident!r}")
+    raise HTTPException(403, f"{name} {ident!r} is not in your scope")
+
+
+def field_in_scope(session: Session, principal: Principal, field_id: str) -> Field:
+    """The field, if the caller may see it (see :func:`row_in_scope`)."""
+    return row_in_scope(session, principal, Field, field_id, principal.can_see_field)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role
-from api.deps import PrincipalDep, SessionDep, field_in_scope, require
+from api.deps import PrincipalDep, SessionDep, field_in_scope, require, row_in_scope
 from api.schemas import (
     CooperativeCreate,
     CooperativePublic,
@@ -103,13 +103,10 @@ def _count(session: Session, model: type[Base], where: ColumnElement[bool]) -> i
 
 
 def _scoped(session: Session, principal: Principal, model: type[_T], ident: str, coop_id_of: str) -> _T:
-    """A row the caller may see (by its cooperative); same 403/404 rule as fields."""
-    row = session.get(model, ident)
-    if row is not None and principal.can_see_coop(getattr(row, coop_id_of)):
-        return row
-    if principal.sees_all:
-        raise HTTPException(404, f"no {model.__tablename__} {ident!r}")
-    raise HTTPException(403, f"{model.__tablename__} {ident!r} is not in your scope")
+    """A row the caller may see by its cooperative (the 403/404 rule of :func:`api.deps.row_in_scope`)."""
+    return row_in_scope(
+        session, principal, model, ident, lambda r: principal.can_see_coop(getattr(r, coop_id_of))
+    )
 
 
 # --- cooperatives -------------------------------------------------------------------------------
@@ -194,10 +191,13 @@ def list_farmers(
 
 
 def _farmer(session: Session, principal: Principal, farmer_id: str) -> Farmer:
-    farmer = _scoped(session, principal, Farmer, farmer_id, "coop_id")
-    if principal.role is Role.FARMER and farmer.id != principal.farmer_id:
-        raise HTTPException(403, f"farmer {farmer_id!r} is not in your scope")
-    return farmer
+    def visible(f: Farmer) -> bool:
+        # A farmer sees only themself; others see their cooperative's farmers.
+        return principal.can_see_coop(f.coop_id) and (
+            principal.role is not Role.FARMER or f.id == principal.farmer_id
+        )
+
+    return row_in_scope(session, principal, Farmer, farmer_id, visible)
 
 
 @router.get("/farmers/{farmer_id}", response_model=FarmerPublic, responses={403: {}, 404: {}})
@@ -383,12 +383,14 @@ def list_nodes(
 
 
 def _node(session: Session, principal: Principal, node_id: str) -> Node:
-    node = _scoped(session, principal, Node, node_id, "coop_id")
-    if principal.role is Role.FARMER:
-        field = session.get(Field, node.site_id)
-        if field is None or not principal.can_see_field(field):
-            raise HTTPException(403, f"node {node_id!r} is not in your scope")
-    return node
+    def visible(n: Node) -> bool:
+        # A farmer sees the nodes in their own fields; others their cooperative's nodes.
+        if principal.role is not Role.FARMER:
+            return principal.can_see_coop(n.coop_id)
+        field = session.get(Field, n.site_id)
+        return field is not None and principal.can_see_field(field)
+
+    return row_in_scope(session, principal, Node, node_id, visible)
 
 
 @router.get("/nodes/{node_id}", response_model=NodePublic, responses={403: {}, 404: {}})
