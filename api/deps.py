@@ -36,6 +36,7 @@ class AppState:
     forecasts: ForecastService
     tokens: TokenCache = field(default_factory=TokenCache)
     last_refresh: dt.datetime | None = None
+    contracts: ContractService = field(init=False)
 
     def __post_init__(self) -> None:
         self.contracts = ContractService(self.sessions, self.forecasts)

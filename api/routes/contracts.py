@@ -147,9 +147,10 @@ def _get(session: SessionDep, contract_id: int) -> Contract:
 
 
 def _coverage(report: ContractReport) -> list[CoveragePublic]:
+    specs = {c.id: c for c in report.contracts}
     out = []
-    for spec in report.contracts:
-        cov = report.coverage[spec.id]
+    for cov in report.coverage.values():  # in priority order
+        spec = specs[cov.contract_id]
         out.append(
             CoveragePublic(
                 contract_id=spec.id,
@@ -166,8 +167,7 @@ def _coverage(report: ContractReport) -> list[CoveragePublic]:
                 behind_probability=round(cov.behind_probability, 4),
             )
         )
-    order = {cid: i for i, cid in enumerate(report.coverage)}
-    return sorted(out, key=lambda c: order[c.contract_id])
+    return out
 
 
 @router.get("", response_model=list[ContractPublic], responses=_ERRORS)
