@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ingest.metrics import scrape
 from panen.devservices import InfluxServer, MosquittoServer, free_port
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore
@@ -105,12 +105,10 @@ def bare_drain(port: int, prefix: str, count: int) -> float:
 
 
 def metrics_values(port: int) -> dict[str, float]:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    out: dict[str, float] = {}
-    for name in ("panen_ingest_readings_stored_total", "panen_ingest_broker_connected"):
-        m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
-        out[name] = float(m.group(1)) if m else 0.0
-    return out
+    values = scrape(f"http://127.0.0.1:{port}/metrics")
+    return {
+        n: values.get(n, 0.0) for n in ("panen_ingest_readings_stored_total", "panen_ingest_broker_connected")
+    }
 
 
 class Ingest:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
 
 from storage import ForecastPoint
 
-__all__ = ["STATS_MEASUREMENT", "IngestMetrics"]
+__all__ = ["STATS_MEASUREMENT", "IngestMetrics", "scrape"]
 
 STATS_MEASUREMENT = "ingest"
 
@@ -73,3 +75,18 @@ class IngestMetrics:
                     values["unacked"] = sample.value
         values["dead_letters"] = sum(v for k, v in values.items() if k.startswith("dead_"))
         return ForecastPoint(client_id, "", "", ts_ms, values)
+
+
+def scrape(url: str, timeout_s: float = 2.0) -> dict[str, float]:
+    """A running ingest's ``/metrics``: each sample name with its values summed over labels
+    (``panen_ingest_dead_letters_total`` is all reasons together).
+
+    Raises:
+        httpx.HTTPError: the endpoint did not answer.
+    """
+    text = httpx.get(url, timeout=timeout_s).text
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals

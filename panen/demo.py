@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ingest.metrics import scrape
 from panen.broker import BrokerStartError, EmbeddedBroker, port_in_use
 from panen.devservices import free_port
 from panen.settings import Settings
@@ -119,19 +120,11 @@ def _reset(data_dir: Path) -> None:
 
 
 def _metric(url: str, name: str) -> float:
+    """A metric of ingest's endpoint, NaN while it does not answer or lacks it."""
     try:
-        text = httpx.get(url, timeout=2).text
+        return scrape(url).get(name, float("nan"))
     except httpx.HTTPError:
         return float("nan")
-    total = 0.0
-    found = False
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith(f"{name}_created"):
-            rest = line[len(name) :]
-            if rest[:1] in (" ", "{"):
-                total += float(line.rsplit(" ", 1)[1])
-                found = True
-    return total if found else float("nan")
 
 
 def _wait(what: str, check: Callable[[], bool], timeout_s: float, children: _Children) -> None:
