@@ -106,8 +106,9 @@ class NodeRegistry:
         path: Path | None = None,
         loader: Callable[[], list[Node]] | None = None,
     ) -> None:
-        """Hold ``nodes``; with ``path`` (a file) or ``loader`` (e.g. :func:`database_loader`), load
-        them now and again in :meth:`refresh` when they change."""
+        """Hold ``nodes``; with ``path`` (a file) or ``loader`` (e.g. :func:`database_loader`, whose
+        nodes come with their ids checked), load them now and again in :meth:`refresh` when they
+        change."""
         self._lock = threading.Lock()
         self._by_id: dict[str, Node] = {}
         self._by_eui: dict[str, Node] = {}
@@ -155,8 +156,7 @@ class NodeRegistry:
         return True
 
     def _reload(self, nodes: list[Node]) -> bool:
-        for node in nodes:
-            _check_ids(node, "registry")
+        # The loader's nodes are already checked: database_loader builds them with _node.
         if {n.node_id: n for n in nodes} == self._by_id:
             return False
         self._set(nodes)
