@@ -16,6 +16,7 @@ from storage import StoreError
 from storage.influx import InfluxStore
 
 if TYPE_CHECKING:
+    from ingest.registry import NodeRegistry
     from ingest.service import MqttTarget
 
 app = typer.Typer(
@@ -38,6 +39,17 @@ def _broker_target(url: str | None) -> MqttTarget:
     try:
         return parse_mqtt_url(url)
     except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _node_registry(path: Path | None, registry_url: str) -> NodeRegistry:
+    """Nodes from a registry file if given, else from the registry database; exit 2 naming what is wrong."""
+    from ingest.registry import NodeRegistry, RegistryError, database_loader
+
+    try:
+        return NodeRegistry(path=path) if path else NodeRegistry(loader=database_loader(registry_url))
+    except RegistryError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
 
@@ -167,21 +179,13 @@ def ingest(
 
     from prometheus_client import start_http_server
 
-    from ingest.registry import NodeRegistry, RegistryError, database_loader
     from ingest.service import BrokerAuthError, IngestConfig, IngestService
     from panen.logs import configure_logging
 
     cfg = get_settings()
     configure_logging(cfg.log_level, cfg.log_format)
     target = _broker_target(mqtt_url or cfg.mqtt_url)
-    try:
-        if cfg.registry_file:
-            registry = NodeRegistry(path=cfg.registry_file)
-        else:
-            registry = NodeRegistry(loader=database_loader(cfg.registry_url))
-    except RegistryError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    registry = _node_registry(cfg.registry_file, cfg.registry_url)
     if len(registry) == 0:
         console.print(
             "[yellow]no nodes registered[/yellow] (PANEN_REGISTRY_FILE, or `panen registry import` into "
@@ -403,7 +407,6 @@ def broker_config(
     ] = None,
 ) -> None:
     """Write Mosquitto's password file and ACL: each node only its own topics, ingest all uplinks."""
-    from ingest.registry import NodeRegistry, RegistryError, database_loader
     from ingest.service import parse_mqtt_url
     from panen.brokerconfig import BrokerUser, write_broker_config
 
@@ -417,15 +420,7 @@ def broker_config(
             "PANEN_MQTT_INGEST_PASSWORD or --ingest-password"
         )
         raise typer.Exit(2)
-    try:
-        registry = (
-            NodeRegistry(path=Path(fleet_file))
-            if fleet_file
-            else NodeRegistry(loader=database_loader(cfg.registry_url))
-        )
-    except RegistryError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    registry = _node_registry(Path(fleet_file) if fleet_file else None, cfg.registry_url)
     secret = cfg.fleet_secret.get_secret_value()
     from firmware_sim.fleet import node_password
 
