@@ -52,8 +52,20 @@ class IngestMetrics:
             "panen_ingest_store_errors", "Failed store writes, by kind", ["kind"], registry=r
         )
         self.connected = Gauge("panen_ingest_broker_connected", "1 while connected to the broker", registry=r)
+        self.last_connect = Gauge(
+            "panen_ingest_last_connect_timestamp_seconds",
+            "Unix time of the last successful broker connection (a recent value on an old process: flapping)",
+            registry=r,
+        )
         self.pending = Gauge(
             "panen_ingest_unacked_messages", "Messages received and not yet acknowledged", registry=r
+        )
+        # For alerting on an ingest that stores nothing although nodes publish, and for bench.ingest,
+        # which reads when the last batch landed instead of polling /metrics fast.
+        self.last_stored = Gauge(
+            "panen_ingest_last_stored_timestamp_seconds",
+            "Unix time of the last successful store write (0: none yet)",
+            registry=r,
         )
 
     def stats_point(self, client_id: str, ts_ms: int) -> ForecastPoint:

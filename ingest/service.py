@@ -27,6 +27,7 @@ import logging
 import queue
 import random
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +57,7 @@ log = logging.getLogger("panen.ingest")
 # MQTT v5 CONNACK reason codes that retrying cannot fix: bad user name or password, not authorised,
 # client identifier not valid, banned.
 _FATAL_CONNACK = {0x85, 0x86, 0x87, 0x8A}
+_PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2), packet identifier
 
 
 class BrokerAuthError(Exception):
@@ -134,6 +136,17 @@ class _BufferedClient(mqtt.Client):
         """Whether read bytes wait in the buffer."""
         return self._rpos < len(self._rbuf)
 
+    def ack_all(self, mids: Sequence[int]) -> None:
+        """Acknowledge QoS 1 messages with one socket write for all their PUBACKs.
+
+        ``ack`` per message costs two system calls (paho's wake-up byte and a send), and each
+        releases the GIL; under CPU contention every retake can wait a switch interval.
+        A PUBACK without reason code or properties is valid in MQTT 3.1.1 and 5 alike.
+        """
+        if mids:
+            packet = b"".join(_PUBACK.pack(0x40, 2, mid) for mid in mids)
+            self._packet_queue(0x40, packet, 0, 0)
+
     def reconnect(self) -> MQTTErrorCode:
         # A new socket: bytes left from the old connection must not be read as the new one's.
         self._rbuf, self._rpos = b"", 0
@@ -207,6 +220,8 @@ class IngestService:
         self._pending: list[_Pending] = []
         self._pending_readings = 0
         self._oldest_pending = 0.0
+        self._flushing = 0  # messages taken by the flusher and not yet acknowledged
+        self.metrics.pending.set_function(lambda: len(self._pending) + self._flushing)
         self._actions: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
         self._generation = 0
         self._connected = threading.Event()
@@ -259,6 +274,7 @@ class IngestService:
         self._generation += 1
         self._connected.set()
         self.metrics.connected.set(1)
+        self.metrics.last_connect.set_to_current_time()
         log.info(
             "connected to %s:%d as %s (session %s)",
             self.config.mqtt.host,
@@ -392,6 +408,7 @@ class IngestService:
                     break
                 self._cond.wait(self.config.batch_age_s - age if self._pending else self.config.batch_age_s)
             batch, self._pending, self._pending_readings = self._pending, [], 0
+            self._flushing += len(batch)
             return batch
 
     def _flusher(self) -> None:
@@ -422,16 +439,18 @@ class IngestService:
                 self.metrics.dead_letters.labels(letter.reason).inc()
         self.metrics.readings_implausible.inc(sum(p.result.implausible for p in batch))
         generation = self._generation
-        acks = [(p.mid, p.qos) for p in batch if p.qos > 0 and p.generation == generation]
+        # QoS 2 is not subscribed; a QoS 0 message needs no acknowledgement.
+        acks = [p.mid for p in batch if p.qos == 1 and p.generation == generation]
         publish = self.config.publish_dead_letters
 
         def acknowledge() -> None:
+            with self._cond:
+                self._flushing -= len(batch)
             # Messages of an earlier connection are redelivered by the broker; acking them here
             # could hit a reused packet id.
             if self._generation != generation:
                 return
-            for mid, qos in acks:
-                self._client.ack(mid, qos)
+            self._client.ack_all(acks)
             if publish:
                 for letter in letters:
                     self._client.publish(
@@ -497,6 +516,7 @@ class IngestService:
             return
         self.metrics.write_seconds.observe(time.perf_counter() - started)
         self.metrics.readings_stored.inc(len(readings))
+        self.metrics.last_stored.set_to_current_time()
 
     def _update_spool_metrics(self) -> None:
         self.metrics.spool_readings.set(self.spool.readings)

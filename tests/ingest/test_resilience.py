@@ -12,10 +12,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ingest.registry import NodeRegistry
 from panen.devservices import InfluxServer, MosquittoServer
@@ -334,3 +338,30 @@ def test_broker_restart_mid_stream_then_every_later_reading_is_stored(
             assert dead_letters(tmp_path / "ingest") == []
     finally:
         broker.stop()
+
+
+def test_every_stored_message_is_acknowledged_to_the_broker(
+    tmp_path: Path, sqlite_store: SqliteStore, mosquitto_server: MosquittoServer, topic_prefix: str
+) -> None:
+    """Acknowledgements go out batched (one write for a batch's PUBACKs): the broker must count every
+    message as delivered, so the session holds nothing to redeliver once ingest has stopped."""
+    started = time.time()
+    with running(sqlite_store, registry(), mosquitto_server.port, tmp_path, topic_prefix) as service:
+        publish(mosquitto_server.port, stream(topic_prefix, 3_000))
+        wait_for(lambda: stored(sqlite_store, NODES) == 15_000, 60, "every reading")
+        wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
+        assert service.metrics.last_stored._value.get() >= started
+        client_id = service.config.client_id
+    redelivered: list[str] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, msg: redelivered.append(msg.topic)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 60
+    client.connect("127.0.0.1", mosquitto_server.port, clean_start=False, properties=props)
+    client.loop_start()
+    try:
+        time.sleep(2)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert redelivered == []
