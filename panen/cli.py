@@ -166,6 +166,9 @@ def ingest(
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
     batch_readings: Annotated[int, typer.Option(help="Flush a batch at this many readings.")] = 5_000,
     batch_age_ms: Annotated[int, typer.Option(help="Flush a batch at this age.")] = 250,
+    batch_idle_ms: Annotated[
+        int, typer.Option(help="Flush a batch early when no message arrived for this long.")
+    ] = 20,
     spool_max_mb: Annotated[
         int, typer.Option(help="Bound of the on-disk spool used while the store is down.")
     ] = 1024,
@@ -200,6 +203,7 @@ def ingest(
             shared_group=shared_group,
             batch_readings=batch_readings,
             batch_age_s=batch_age_ms / 1000,
+            batch_idle_s=batch_idle_ms / 1000,
             spool_max_bytes=spool_max_mb * 1024**2,
             receive_maximum=receive_maximum,
         )

@@ -50,14 +50,12 @@ def running(
     store: TimeSeriesStore, reg: NodeRegistry, port: int, data_dir: Path, prefix: str, **config: object
 ) -> Iterator[IngestService]:
     """An ingest service in a thread, subscribed and ready; stopped (and flushed) on exit."""
+    config = {"batch_age_s": 0.05, "backoff_min_s": 0.2, "backoff_max_s": 1.0, **config}
     cfg = IngestConfig(
         mqtt=MqttTarget("127.0.0.1", port),
         data_dir=data_dir,
         client_id=f"ingest-{prefix}-{config.pop('name', 'a')}",
         topic_prefix=f"{prefix}/",
-        batch_age_s=0.05,
-        backoff_min_s=0.2,
-        backoff_max_s=1.0,
         **config,  # type: ignore[arg-type]
     )
     service = IngestService(cfg, store=store, registry=reg)

@@ -365,3 +365,16 @@ def test_every_stored_message_is_acknowledged_to_the_broker(
         client.loop_stop()
         client.disconnect()
     assert redelivered == []
+
+
+def test_a_lone_message_is_flushed_when_the_stream_pauses_not_at_the_batch_age(
+    tmp_path: Path, sqlite_store: SqliteStore, mosquitto_server: MosquittoServer, topic_prefix: str
+) -> None:
+    """A node reporting every 15 minutes sends one message at a time: it must not wait for a full
+    batch or the batch age (set to 60 s here), only for the stream to pause (20 ms)."""
+    with running(
+        sqlite_store, registry(), mosquitto_server.port, tmp_path, topic_prefix, batch_age_s=60.0
+    ) as service:
+        publish(mosquitto_server.port, [(f"{topic_prefix}/panen/v1/c1/n0/up", native(0))])
+        wait_for(lambda: stored(sqlite_store, ["n0"]) == 5, 20, "the lone message's readings")
+        assert service.metrics.write_seconds._sum.get() > 0
