@@ -116,9 +116,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         results: dict[str, dict[str, float]] = {}
         forecast_s = 0.0
-        # One fresh server per endpoint: after a wrk run ends (50 connections dropped at once) the server
-        # stopped answering later loads in this session's runs; that bug is open, so each endpoint is
-        # measured on its own server rather than after another endpoint's load.
+        # One fresh server per endpoint, so that no endpoint is measured on caches or pools another one
+        # warmed. (The server once stopped answering after a load: abandoned requests leaked registry
+        # connections, fixed in 1f09106 and tested with 80 abandoning clients. A server taking several
+        # wrk runs in a row, including 200 connections with 1 s timeouts, answered every later one.)
         for name, (path, token) in targets.items():
             port = free_port()
             server = subprocess.Popen(
