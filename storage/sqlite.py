@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -115,6 +116,10 @@ _UPSERT_FORECAST = (
 _CACHE_KIB = 64 * 1024
 # Waiting this long for another process's write lock is better than failing an ingest batch.
 _BUSY_TIMEOUT_S = 30.0
+# Queries run at once, per store. SQLite runs them outside the GIL, but more of them than cores only
+# contend: the API's daily endpoint under 50 connections served 104 requests/s with its 40 worker
+# threads querying at once and 179/s with 2 at a time (p99 1.25 s -> 0.70 s).
+_MAX_QUERIES = max(2, os.cpu_count() or 2)
 
 
 _TS = operator.itemgetter(2)  # a reading row's timestamp
@@ -137,6 +142,7 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._queries = threading.BoundedSemaphore(_MAX_QUERIES)
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
             # A file written before the latest table existed: fill it once from the readings. OR IGNORE:
@@ -164,7 +170,8 @@ class SqliteStore:
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         try:
-            return self._conn().execute(sql, params).fetchall()
+            with self._queries:
+                return self._conn().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
         except sqlite3.Error as exc:
