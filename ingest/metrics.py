@@ -37,6 +37,11 @@ class IngestMetrics:
         self.dead_letters = Counter(
             "panen_ingest_dead_letters", "Refused messages and readings, by reason", ["reason"], registry=r
         )
+        self.dead_log_errors = Counter(
+            "panen_ingest_dead_letter_log_errors",
+            "Batches of dead letters the local log could not take (disk full or unwritable)",
+            registry=r,
+        )
         self.spool_readings = Gauge(
             "panen_ingest_spool_readings", "Readings waiting in the spool", registry=r
         )

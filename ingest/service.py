@@ -233,6 +233,7 @@ class IngestService:
         self.subscribed = threading.Event()
         self._spool_warned = False
         self._spool_high = False
+        self._dead_log_warned = -60.0
         self._client = self._make_client()
 
     # ---- MQTT ------------------------------------------------------------------------------
@@ -435,7 +436,13 @@ class IngestService:
                 try:
                     self._process(batch)
                 except Exception:
-                    log.exception("a batch failed; its messages stay unacknowledged and will be redelivered")
+                    # A bug of ours. The broker redelivers unacknowledged messages only on a new
+                    # connection, and until then they hold Receive Maximum slots: reconnect, or
+                    # enough failed batches would stop the stream.
+                    log.exception("a batch failed; reconnecting so that the broker redelivers its messages")
+                    with self._cond:
+                        self._flushing -= len(batch)
+                    self._actions.put(self._client.disconnect)
             if stopping:
                 return
 
@@ -450,7 +457,7 @@ class IngestService:
         if not self._persist(readings):
             return  # stopping before the readings were durable: leave the messages unacknowledged
         if letters:
-            self.dead_log.append(letters)
+            self._log_dead(letters)
             for letter in letters:
                 self.metrics.dead_letters.labels(letter.reason).inc()
         self.metrics.readings_implausible.inc(sum(p.result.implausible for p in batch))
@@ -523,7 +530,7 @@ class IngestService:
                     reading.node_id,
                     sample={"metric": reading.metric, "value": reading.value, "ts": reading.ts_ms},
                 )
-                self.dead_log.append([letter])
+                self._log_dead([letter])
                 self.metrics.dead_letters.labels("store_rejected").inc()
                 return
             half = len(readings) // 2
@@ -533,6 +540,22 @@ class IngestService:
         self.metrics.write_seconds.observe(time.perf_counter() - started)
         self.metrics.readings_stored.inc(len(readings))
         self.metrics.last_stored.set_to_current_time()
+
+    def _log_dead(self, letters: Sequence[DeadLetter]) -> None:
+        """Append to the local dead-letter log; a disk that refuses costs the log lines, not the stream.
+
+        The letters are still counted and republished to ``panen/v1/_dead/...``. Failing the batch
+        instead would leave its valid readings' messages unacknowledged and, batch after batch,
+        stall ingest on a full disk.
+        """
+        try:
+            self.dead_log.append(letters)
+        except OSError as exc:
+            self.metrics.dead_log_errors.inc()
+            now = time.monotonic()
+            if now - self._dead_log_warned >= 60:  # once a minute, not once a batch
+                log.error("cannot write the dead-letter log %s: %s", self.dead_log.path, exc)
+                self._dead_log_warned = now
 
     def _update_spool_metrics(self) -> None:
         self.metrics.spool_readings.set(self.spool.readings)

@@ -378,3 +378,67 @@ def test_a_lone_message_is_flushed_when_the_stream_pauses_not_at_the_batch_age(
         publish(mosquitto_server.port, [(f"{topic_prefix}/panen/v1/c1/n0/up", native(0))])
         wait_for(lambda: stored(sqlite_store, ["n0"]) == 5, 20, "the lone message's readings")
         assert service.metrics.write_seconds._sum.get() > 0
+
+
+def test_an_unwritable_dead_letter_log_costs_its_lines_not_the_stream(
+    tmp_path: Path, sqlite_store: SqliteStore, mosquitto_server: MosquittoServer, topic_prefix: str
+) -> None:
+    """A full or broken disk under the dead-letter log must not stop ingest: the valid readings are
+    stored and every message acknowledged (a small Receive Maximum makes a stall show at once)."""
+    (tmp_path / "deadletters.jsonl").mkdir()  # opening it for append fails, as on a broken disk
+    messages = [
+        (f"{topic_prefix}/panen/v1/c1/{'ghost' if i % 3 == 0 else f'n{i % 4}'}/up", native(i, f"n{i % 4}"))
+        for i in range(600)
+    ]
+    valid = sum(1 for topic, _ in messages if "/ghost/" not in topic)
+    with running(
+        sqlite_store, registry(), mosquitto_server.port, tmp_path, topic_prefix, receive_maximum=50
+    ) as service:
+        publish(mosquitto_server.port, messages)
+        wait_for(lambda: stored(sqlite_store, NODES) == valid * 5, 30, "every valid reading")
+        wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
+        assert service.metrics.dead_letters.labels("unknown_node")._value.get() == 200
+        assert service.metrics.dead_log_errors._value.get() > 0
+
+
+def test_a_failed_batch_is_redelivered_through_a_new_connection(
+    tmp_path: Path, sqlite_store: SqliteStore, mosquitto_server: MosquittoServer, topic_prefix: str
+) -> None:
+    """A bug failing a batch after its readings were stored leaves its messages unacknowledged; the
+    broker redelivers them only on a new connection, so ingest reconnects. (The failure is injected:
+    no real service produces it.)"""
+    with running(sqlite_store, registry(), mosquitto_server.port, tmp_path, topic_prefix) as service:
+        counter = service.metrics.readings_implausible
+        real_inc = counter.inc
+        failures = []
+
+        def failing_inc(amount: float = 1) -> None:
+            if not failures:
+                failures.append(amount)
+                raise RuntimeError("injected")
+            real_inc(amount)
+
+        counter.inc = failing_inc  # type: ignore[method-assign]
+        first_connect = service.metrics.last_connect._value.get()
+        publish(mosquitto_server.port, stream(topic_prefix, 500))
+        wait_for(lambda: service.metrics.last_connect._value.get() > first_connect, 20, "a reconnect")
+        wait_for(lambda: stored(sqlite_store, NODES) == 2_500, 30, "every reading")
+        wait_for(lambda: service.connected, 20, "the new connection")
+        wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
+    assert failures
+    # Nothing is left for the session to redeliver once ingest stopped.
+    redelivered: list[str] = []
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=service.config.client_id, protocol=mqtt.MQTTv5
+    )
+    client.on_message = lambda _c, _u, msg: redelivered.append(msg.topic)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 60
+    client.connect("127.0.0.1", mosquitto_server.port, clean_start=False, properties=props)
+    client.loop_start()
+    try:
+        time.sleep(2)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert redelivered == []
