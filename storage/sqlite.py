@@ -116,10 +116,12 @@ _UPSERT_FORECAST = (
 _CACHE_KIB = 64 * 1024
 # Waiting this long for another process's write lock is better than failing an ingest batch.
 _BUSY_TIMEOUT_S = 30.0
-# Queries run at once, per store. SQLite runs them outside the GIL, but more of them than cores only
-# contend: the API's daily endpoint under 50 connections served 104 requests/s with its 40 worker
-# threads querying at once and 179/s with 2 at a time (p99 1.25 s -> 0.70 s).
-_MAX_QUERIES = max(2, os.cpu_count() or 2)
+# Scans (raw series, daily aggregates) run at once, per store. SQLite runs them outside the GIL, but
+# more of them than cores only contend: the API's daily endpoint under 50 connections served 84
+# requests/s with its 40 worker threads scanning at once and 142-148/s with 2 at a time (p99 1.3 s ->
+# 0.65-0.69 s). Lookups (latest readings) are not limited: mostly Python work, they only queued
+# behind the limit (same requests/s, p99 ~350 ms instead of 270-300 ms).
+_MAX_SCANS = max(2, os.cpu_count() or 2)
 
 
 _TS = operator.itemgetter(2)  # a reading row's timestamp
@@ -142,7 +144,7 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._queries = threading.BoundedSemaphore(_MAX_QUERIES)
+        self._scans = threading.BoundedSemaphore(_MAX_SCANS)
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
             # A file written before the latest table existed: fill it once from the readings. OR IGNORE:
@@ -168,10 +170,12 @@ class SqliteStore:
                 self._all.append(conn)
         return conn
 
-    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _query(self, sql: str, params: Sequence[Any], *, scan: bool = False) -> list[Any]:
         try:
-            with self._queries:
-                return self._conn().execute(sql, params).fetchall()
+            if scan:
+                with self._scans:
+                    return self._conn().execute(sql, params).fetchall()
+            return self._conn().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
         except sqlite3.Error as exc:
@@ -248,7 +252,8 @@ class SqliteStore:
             "SELECT node, coop, site, metric, value, ts, quality FROM reading "
             f"WHERE {' AND '.join(where)} ORDER BY ts, metric, node"
         )
-        return [Reading(n, c, s, m, v, t, Quality(q)) for n, c, s, m, v, t, q in self._query(sql, params)]
+        rows = self._query(sql, params, scan=True)
+        return [Reading(n, c, s, m, v, t, Quality(q)) for n, c, s, m, v, t, q in rows]
 
     def latest(
         self, *, node_ids: Sequence[str] | None = None, site_ids: Sequence[str] | None = None
@@ -293,7 +298,7 @@ class SqliteStore:
         params = [*sites, *names, local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS]
         return [
             DailyAggregate(s, m, local_day(d * DAY_MS), lo, mean, hi, total, n)
-            for s, m, d, lo, mean, hi, total, n in self._query(sql, params)
+            for s, m, d, lo, mean, hi, total, n in self._query(sql, params, scan=True)
         ]
 
     def write_forecasts(self, points: Iterable[ForecastPoint], *, measurement: str = "forecast") -> int:
