@@ -340,6 +340,23 @@ def test_broker_restart_mid_stream_then_every_later_reading_is_stored(
         broker.stop()
 
 
+def redelivered(port: int, client_id: str) -> list[str]:
+    """Topics the broker still holds for ``client_id``'s persistent session (resumed for 2 s)."""
+    topics: list[str] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, msg: topics.append(msg.topic)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 60
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.loop_start()
+    try:
+        time.sleep(2)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return topics
+
+
 def test_every_stored_message_is_acknowledged_to_the_broker(
     tmp_path: Path, sqlite_store: SqliteStore, mosquitto_server: MosquittoServer, topic_prefix: str
 ) -> None:
@@ -352,19 +369,7 @@ def test_every_stored_message_is_acknowledged_to_the_broker(
         wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
         assert service.metrics.last_stored._value.get() >= started
         client_id = service.config.client_id
-    redelivered: list[str] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.on_message = lambda _c, _u, msg: redelivered.append(msg.topic)
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 60
-    client.connect("127.0.0.1", mosquitto_server.port, clean_start=False, properties=props)
-    client.loop_start()
-    try:
-        time.sleep(2)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    assert redelivered == []
+    assert redelivered(mosquitto_server.port, client_id) == []
 
 
 def test_a_lone_message_is_flushed_when_the_stream_pauses_not_at_the_batch_age(
@@ -427,18 +432,4 @@ def test_a_failed_batch_is_redelivered_through_a_new_connection(
         wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
     assert failures
     # Nothing is left for the session to redeliver once ingest stopped.
-    redelivered: list[str] = []
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=service.config.client_id, protocol=mqtt.MQTTv5
-    )
-    client.on_message = lambda _c, _u, msg: redelivered.append(msg.topic)
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 60
-    client.connect("127.0.0.1", mosquitto_server.port, clean_start=False, properties=props)
-    client.loop_start()
-    try:
-        time.sleep(2)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    assert redelivered == []
+    assert redelivered(mosquitto_server.port, service.config.client_id) == []
