@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from firmware_sim.runner import Broker, Publisher
 from ingest.metrics import scrape
 from panen.devservices import InfluxServer, MosquittoServer, free_port
 from storage import TimeSeriesStore
@@ -56,25 +56,21 @@ def _props(expiry: int = 600) -> Properties:
     return props
 
 
+def message(prefix: str, node: str, ts: int) -> tuple[str, bytes]:
+    """A native message of 5 readings."""
+    return f"{prefix}panen/v1/c1/{node}/up", json.dumps(
+        {"ts": ts, "values": dict.fromkeys(METRICS, 20.5)}
+    ).encode()
+
+
 def publish_backlog(port: int, prefix: str, count: int, start: int = 0) -> None:
-    """``count`` QoS 1 messages of 5 readings, at most 10k unacknowledged (ids wrap at 65,535)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{prefix}", protocol=mqtt.MQTTv5)
-    # No paho cap (it rescans every in-flight message on each PUBACK when capped, which made
-    # publishing quadratic); the window below bounds what is outstanding.
-    client.max_inflight_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    infos: deque[mqtt.MQTTMessageInfo] = deque()
-    for i in range(start, start + count):
-        node = NODES[i % len(NODES)]
-        body = json.dumps({"ts": T0 + i * 1000, "values": dict.fromkeys(METRICS, 20.5)})
-        infos.append(client.publish(f"{prefix}panen/v1/c1/{node}/up", body, qos=1))
-        if len(infos) >= 10_000:
-            infos.popleft().wait_for_publish(60)
-    for info in infos:
-        info.wait_for_publish(60)
-    client.loop_stop()
-    client.disconnect()
+    """``count`` QoS 1 messages of 5 readings, each acknowledged by the broker before this returns."""
+    pub = Publisher(Broker("127.0.0.1", port), f"bench-pub-{prefix}")
+    try:
+        for i in range(start, start + count):
+            pub.publish(*message(prefix, NODES[i % len(NODES)], T0 + i * 1000))
+    finally:
+        pub.close()
 
 
 def bare_drain(port: int, prefix: str, count: int, start: int = 0) -> float:
@@ -210,10 +206,7 @@ def latency(
     worker = Ingest(port, prefix, tmp, env, "lat", None)
     worker.wait_connected()
     time.sleep(0.5)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-lat-{prefix}", protocol=mqtt.MQTTv5)
-    client.max_inflight_messages_set(10_000)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    pub = Publisher(Broker("127.0.0.1", port), f"bench-lat-{prefix}")
     seen: dict[tuple[str, int], float] = {}
     stop = threading.Event()
 
@@ -229,7 +222,7 @@ def latency(
     poller = threading.Thread(target=poll)
     poller.start()
     rate = 2000
-    sent: list[tuple[str, int]] = []
+    sent: set[tuple[str, int]] = set()
     last_ts: dict[str, int] = {}
     start = time.perf_counter()
     i = 0
@@ -244,26 +237,20 @@ def latency(
         # and the store would keep one of the two).
         ts = max(ts, last_ts.get(node, 0) + 1)
         last_ts[node] = ts
-        sent.append((node, ts))
-        client.publish(
-            f"{prefix}panen/v1/c1/{node}/up",
-            json.dumps({"ts": ts, "values": dict.fromkeys(METRICS, 20.5)}),
-            qos=1,
-        )
+        sent.add((node, ts))
+        pub.publish(*message(prefix, node, ts))
         i += 1
     deadline = time.monotonic() + 30
-    wanted = set(sent)
-    while time.monotonic() < deadline and not wanted <= seen.keys():
+    while time.monotonic() < deadline and not sent <= seen.keys():
         time.sleep(0.1)
     stop.set()
     poller.join()
-    client.loop_stop()
-    client.disconnect()
+    pub.close()
     worker.stop()
-    missing = len(wanted - seen.keys())
+    missing = len(sent - seen.keys())
     if missing:
         print(f"latency: {missing} readings not seen stored within 30 s", file=sys.stderr)
-    return [seen[k] for k in wanted if k in seen], missing
+    return [seen[k] for k in sent if k in seen], missing
 
 
 def pct(values: Sequence[float], q: float) -> float:
