@@ -11,6 +11,7 @@ series key plus time, so both adapters keep exactly the same "last write wins" b
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import operator
@@ -172,10 +173,8 @@ class SqliteStore:
 
     def _query(self, sql: str, params: Sequence[Any], *, scan: bool = False) -> list[Any]:
         try:
-            if scan:
-                with self._scans:
-                    return self._conn().execute(sql, params).fetchall()
-            return self._conn().execute(sql, params).fetchall()
+            with self._scans if scan else contextlib.nullcontext():
+                return self._conn().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
         except sqlite3.Error as exc:
