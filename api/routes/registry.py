@@ -91,11 +91,15 @@ def _apply(row: Base, changes: dict[str, Any]) -> None:
         setattr(row, key, value)
 
 
-def _refuse_delete(what: str, dependants: dict[str, int]) -> None:
+def _delete(session: Session, row: Base, what: str, dependants: dict[str, int]) -> Response:
+    """Delete ``row`` and answer 204, or refuse (409) while rows still depend on it."""
     left = {k: n for k, n in dependants.items() if n}
     if left:
         listed = ", ".join(f"{n} {k}" for k, n in left.items())
         raise HTTPException(409, f"{what} still has {listed}; remove or move them first")
+    session.delete(row)
+    session.commit()
+    return Response(status_code=204)
 
 
 def _count(session: Session, model: type[Base], where: ColumnElement[bool]) -> int:
@@ -155,7 +159,9 @@ def delete_cooperative(coop_id: str, session: SessionDep, principal: PrincipalDe
     """Remove a cooperative with nothing left in it (admin)."""
     require(principal, Role.ADMIN)
     coop = _scoped(session, principal, Cooperative, coop_id, "id")
-    _refuse_delete(
+    return _delete(
+        session,
+        coop,
         f"cooperative {coop_id!r}",
         {
             "fields": _count(session, Field, Field.coop_id == coop_id),
@@ -165,9 +171,6 @@ def delete_cooperative(coop_id: str, session: SessionDep, principal: PrincipalDe
             "API tokens": _count(session, ApiToken, ApiToken.coop_id == coop_id),
         },
     )
-    session.delete(coop)
-    session.commit()
-    return Response(status_code=204)
 
 
 # --- farmers ------------------------------------------------------------------------------------
@@ -233,16 +236,15 @@ def delete_farmer(farmer_id: str, session: SessionDep, principal: PrincipalDep) 
     """Remove a farmer who holds no field and no API token."""
     farmer = _farmer(session, principal, farmer_id)
     _may_write(principal, farmer.coop_id)
-    _refuse_delete(
+    return _delete(
+        session,
+        farmer,
         f"farmer {farmer_id!r}",
         {
             "fields": _count(session, Field, Field.farmer_id == farmer_id),
             "API tokens": _count(session, ApiToken, ApiToken.farmer_id == farmer_id),
         },
     )
-    session.delete(farmer)
-    session.commit()
-    return Response(status_code=204)
 
 
 # --- fields -------------------------------------------------------------------------------------
@@ -313,16 +315,15 @@ def delete_field(field_id: str, session: SessionDep, principal: PrincipalDep) ->
     """Remove a field with no harvest records and no nodes."""
     field = field_in_scope(session, principal, field_id)
     _may_write(principal, field.coop_id)
-    _refuse_delete(
+    return _delete(
+        session,
+        field,
         f"field {field_id!r}",
         {
             "harvest records": _count(session, HarvestRecord, HarvestRecord.field_id == field_id),
             "nodes": _count(session, Node, Node.site_id == field_id),
         },
     )
-    session.delete(field)
-    session.commit()
-    return Response(status_code=204)
 
 
 # --- weather stations ---------------------------------------------------------------------------
@@ -356,10 +357,12 @@ def delete_station(station_id: str, session: SessionDep, principal: PrincipalDep
     """Remove a weather station with no nodes."""
     station = _scoped(session, principal, Station, station_id, "coop_id")
     _may_write(principal, station.coop_id)
-    _refuse_delete(f"station {station_id!r}", {"nodes": _count(session, Node, Node.site_id == station_id)})
-    session.delete(station)
-    session.commit()
-    return Response(status_code=204)
+    return _delete(
+        session,
+        station,
+        f"station {station_id!r}",
+        {"nodes": _count(session, Node, Node.site_id == station_id)},
+    )
 
 
 # --- nodes --------------------------------------------------------------------------------------
@@ -449,9 +452,7 @@ def delete_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> R
     """Unregister a node: its later uplinks become dead letters (unknown_node); its readings stay."""
     node = _node(session, principal, node_id)
     _may_write(principal, node.coop_id)
-    session.delete(node)
-    session.commit()
-    return Response(status_code=204)
+    return _delete(session, node, f"node {node_id!r}", {})
 
 
 # --- fleet import -------------------------------------------------------------------------------
