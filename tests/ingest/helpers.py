@@ -105,6 +105,11 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def wait_acknowledged(service: IngestService, timeout_s: float = 10) -> None:
+    """Wait until ingest holds no unacknowledged message (its ``unacked_messages`` gauge is 0)."""
+    wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, timeout_s, "no unacked message")
+
+
 def stored(store: TimeSeriesStore, nodes: Sequence[str]) -> int:
     return sum(len(store.raw(start_ms=0, end_ms=2**62, node_id=n)) for n in nodes)
 

@@ -26,7 +26,17 @@ from panen.devservices import InfluxServer, MosquittoServer
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
-from tests.ingest.helpers import T0, dead_letters, native, publish, registry, running, stored, wait_for
+from tests.ingest.helpers import (
+    T0,
+    dead_letters,
+    native,
+    publish,
+    registry,
+    running,
+    stored,
+    wait_acknowledged,
+    wait_for,
+)
 
 NODES = ["n0", "n1", "n2", "n3"]
 
@@ -366,7 +376,7 @@ def test_every_stored_message_is_acknowledged_to_the_broker(
     with running(sqlite_store, registry(), mosquitto_server.port, tmp_path, topic_prefix) as service:
         publish(mosquitto_server.port, stream(topic_prefix, 3_000))
         wait_for(lambda: stored(sqlite_store, NODES) == 15_000, 60, "every reading")
-        wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
+        wait_acknowledged(service)
         assert service.metrics.last_stored._value.get() >= started
         client_id = service.config.client_id
     assert redelivered(mosquitto_server.port, client_id) == []
@@ -401,7 +411,7 @@ def test_an_unwritable_dead_letter_log_costs_its_lines_not_the_stream(
     ) as service:
         publish(mosquitto_server.port, messages)
         wait_for(lambda: stored(sqlite_store, NODES) == valid * 5, 30, "every valid reading")
-        wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
+        wait_acknowledged(service)
         assert service.metrics.dead_letters.labels("unknown_node")._value.get() == 200
         assert service.metrics.dead_log_errors._value.get() > 0
 
@@ -429,7 +439,7 @@ def test_a_failed_batch_is_redelivered_through_a_new_connection(
         wait_for(lambda: service.metrics.last_connect._value.get() > first_connect, 20, "a reconnect")
         wait_for(lambda: stored(sqlite_store, NODES) == 2_500, 30, "every reading")
         wait_for(lambda: service.connected, 20, "the new connection")
-        wait_for(lambda: service.metrics.pending._child_samples()[0].value == 0, 10, "no unacked message")
+        wait_acknowledged(service)
     assert failures
     # Nothing is left for the session to redeliver once ingest stopped.
     assert redelivered(mosquitto_server.port, service.config.client_id) == []
