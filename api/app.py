@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.deps import AppState
 from api.routes import alerts, contracts, forecasts, harvests, health, readings, registry
-from panen import __version__
-from panen.forecasting import ForecastService
+from services.forecasting import ForecastService
+from services.refresh import RefreshScheduler, refresh
 from storage import TimeSeriesStore
 
 __all__ = ["create_app"]
@@ -81,22 +81,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.is_set():
-                try:
-                    state.refresh()
-                except Exception:  # a failed run must not stop the next one
-                    log.exception("scheduled forecast refresh failed")
-                stop.wait(refresh_every_s or 0)
-
-        if refresh_every_s:
-            threading.Thread(target=loop, name="forecast-refresh", daemon=True).start()
+        scheduler = RefreshScheduler(lambda: refresh(state), refresh_every_s) if refresh_every_s else None
+        if scheduler is not None:
+            scheduler.start()
         yield
-        stop.set()
+        if scheduler is not None:
+            scheduler.stop()
 
-    app = FastAPI(title="panen API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    version = importlib.metadata.version("panen")
+    app = FastAPI(title="panen API", version=version, description=DESCRIPTION, lifespan=lifespan)
     app.state.panen = state
     problems.install(app)
     for router in (

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request
@@ -13,10 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import Principal, Role, TokenCache, resolve
-from panen.alerts import contract_findings, evaluate_alerts
-from panen.contracts import AT_RISK_BELOW, ContractService
-from panen.forecasting import ForecastService
+from services.access import Principal, Role, TokenCache, resolve
+from services.forecasting import ForecastService
+from services.refresh import Platform
 from storage import TimeSeriesStore
 from storage.registry import Base, Field
 
@@ -27,40 +24,15 @@ log = logging.getLogger("panen.api")
 _Row = TypeVar("_Row", bound=Base)
 
 
-@dataclass
-class AppState:
-    """What the routes need, built once by :func:`api.app.create_app`."""
+class AppState(Platform):
+    """What the routes need: the services of :class:`services.refresh.Platform`, and a token cache."""
 
-    store: TimeSeriesStore
-    sessions: sessionmaker[Session]
-    forecasts: ForecastService
-    tokens: TokenCache = field(default_factory=TokenCache)
-    last_refresh: dt.datetime | None = None
-    contracts: ContractService = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.contracts = ContractService(self.sessions, self.forecasts)
-
-    def evaluate_alerts(self) -> dict[str, int]:
-        """Evaluate every alert rule, including contracts at risk, on the latest forecasts."""
-        run = self.forecasts.latest
-        extra = contract_findings(self.contracts.report(run), AT_RISK_BELOW) if run is not None else []
-        return evaluate_alerts(self.store, self.sessions, run, extra=extra)
-
-    def refresh(self) -> dict[str, object]:
-        """Recompute every forecast, then the alerts that depend on them."""
-        run = self.forecasts.run()
-        counts = self.evaluate_alerts()
-        self.last_refresh = dt.datetime.now(dt.UTC)
-        log.info(
-            "forecasts for %d fields in %.1f s; active alerts %s", len(run.forecasts), run.seconds, counts
-        )
-        return {
-            "issued": run.issued.isoformat(),
-            "fields": len(run.forecasts),
-            "seconds": run.seconds,
-            "active_alerts": counts,
-        }
+    def __init__(
+        self, store: TimeSeriesStore, sessions: sessionmaker[Session], forecasts: ForecastService
+    ) -> None:
+        """Build the services over ``store`` and ``sessions``."""
+        super().__init__(store, sessions, forecasts)
+        self.tokens = TokenCache()
 
 
 async def get_state(request: Request) -> AppState:

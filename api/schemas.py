@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sensors.topics import Format
+
 __all__ = [
     "CooperativeCreate",
     "CooperativePublic",
@@ -164,7 +166,7 @@ Commodity = Literal[
     "potato", "cabbage", "carrot", "tomato", "chili", "shallot", "sweet_corn", "rice", "strawberry"
 ]
 Soil = Literal["andosol", "loam", "silt_loam", "clay_loam", "sandy_loam"]
-PayloadFormat = Literal["native", "senml", "tts-v3", "chirpstack-v4"]
+PayloadFormat = Format
 Profile = Literal["", "dragino-lse01", "milesight-em500-smtc"]
 DevEui = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{16}$")]
 
@@ -287,7 +289,7 @@ class NodeCreate(BaseModel):
     id: Ident = Field(examples=["sumberbrantas-f11-n1"])
     coop_id: Ident = Field(examples=["sumberbrantas"])
     site_id: Ident = Field(examples=["sumberbrantas-f11"])
-    format: PayloadFormat = "native"
+    format: PayloadFormat = Format.NATIVE
     dev_eui: DevEui | None = Field(None, examples=["A84041000181C3E1"])
     profile: Profile = ""
     interval_min: int = Field(10, ge=1, le=1440)

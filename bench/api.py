@@ -23,12 +23,12 @@ from pathlib import Path
 
 import httpx
 
-from api.auth import Role, create_token
 from bench.simdata import readings
-from firmware_sim.fleet import load_fleet
+from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from panen.devservices import free_port
 from sensors import Reading
+from services.access import Role, create_token
 from storage import local_day
 from storage.registry import import_fleet, open_registry, sqlite_url
 from storage.sqlite import SqliteStore
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit("this benchmark needs wrk: apt-get install -y wrk")
     now_ms = time.time_ns() // 1_000_000
     today = local_day(now_ms)
-    fleet = load_fleet(anchor=today)
+    fleet = batu_fleet(anchor=today)
     with tempfile.TemporaryDirectory(prefix="panen-bench-api-") as tmp:
         data = Path(tmp)
         print("simulating and storing a season of readings ...", file=sys.stderr)

@@ -27,7 +27,7 @@ import numpy as np
 
 from bench.simdata import daily_series, field_specs, observed_for
 from firmware_sim.environment import CropTruth
-from firmware_sim.fleet import load_fleet
+from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from forecast.drivers import Observed
 from forecast.engine import FieldForecast, FieldSpec, forecast_fields
@@ -45,7 +45,7 @@ class Season:
 
 
 def simulate_season(anchor: dt.date, seed: int) -> Season:
-    fleet = load_fleet(anchor=anchor)
+    fleet = batu_fleet(anchor=anchor)
     grid_start = min(f.planting_date for f in fleet.fields) - dt.timedelta(days=3)
     end = anchor + dt.timedelta(days=150)
 

@@ -38,9 +38,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from firmware_sim.runner import Broker, Publisher
+from firmware_sim.runner import Publisher
 from ingest.metrics import scrape
 from panen.devservices import InfluxServer, MosquittoServer, free_port
+from sensors.topics import MqttTarget
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore
 
@@ -65,7 +66,7 @@ def message(prefix: str, node: str, ts: int) -> tuple[str, bytes]:
 
 def publish_backlog(port: int, prefix: str, count: int, start: int = 0) -> None:
     """``count`` QoS 1 messages of 5 readings, each acknowledged by the broker before this returns."""
-    pub = Publisher(Broker("127.0.0.1", port), f"bench-pub-{prefix}")
+    pub = Publisher(MqttTarget("127.0.0.1", port), f"bench-pub-{prefix}")
     try:
         for i in range(start, start + count):
             pub.publish(*message(prefix, NODES[i % len(NODES)], T0 + i * 1000))
@@ -206,7 +207,7 @@ def latency(
     worker = Ingest(port, prefix, tmp, env, "lat", None)
     worker.wait_connected()
     time.sleep(0.5)
-    pub = Publisher(Broker("127.0.0.1", port), f"bench-lat-{prefix}")
+    pub = Publisher(MqttTarget("127.0.0.1", port), f"bench-lat-{prefix}")
     seen: dict[tuple[str, int], float] = {}
     stop = threading.Event()
 

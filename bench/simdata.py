@@ -10,10 +10,10 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from firmware_sim.firmware import NodeSamples
-from firmware_sim.fleet import Fleet
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import FieldSpec
 from sensors import CATALOGUE, Quality, Reading
+from storage.fleetfile import Fleet
 
 __all__ = ["daily_series", "field_specs", "observed_for", "readings"]
 

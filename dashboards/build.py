@@ -8,9 +8,9 @@ query on a real InfluxDB holding a simulated season.
 
 Schema the queries rely on (``storage/influx.py``): one measurement per metric (``soil_vwc_pct``…),
 tags ``coop``, ``node``, ``site``, fields ``value`` and ``quality``; forecasts in ``forecast`` with tags
-``commodity``, ``coop``, ``site``; the purchase plan of all cooperatives in ``plan`` (site = ISO week);
-alerts in ``alert`` (site = field, or node/station; one field per kind, 1 active, 0 cleared); ingest's
-counters in ``ingest`` (site = its client id). A cooperative's weather station is the site ``{coop}-ws``.
+``commodity``, ``coop``, ``site``; the purchase plan of all cooperatives in ``plan`` (tags ``week``, ``commodity``);
+alerts in ``alert`` (tags ``subject``, ``coop``, ``field``; one value per kind, 1 active, 0 cleared);
+ingest's counters in ``ingest`` (tag ``client``, its MQTT client id). A cooperative's weather station is the site ``{coop}-ws``.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def my_field() -> Json:
         _panel(
             "Peringatan aktif / Open alerts (1 = aktif / active)",
             "table",
-            [f'SELECT last(*) FROM "alert" WHERE {f} AND time > now() - 3h'],
+            ['SELECT last(*) FROM "alert" WHERE "field" = \'$field\' AND time > now() - 3h'],
             (0, 5, 24, 4),
             fmt="table",
             description="From the API's latest alert evaluation (hourly): irrigation_needed, frost_risk, heat_stress, node_offline, battery_low.",
@@ -199,12 +199,12 @@ def supply_outlook() -> Json:
             "table",
             [
                 'SELECT last("tonnes_p50") AS "P50", last("tonnes_p10") AS "P10", last("tonnes_p90") AS "P90" '
-                'FROM "plan" WHERE time > now() - 3h GROUP BY "site", "commodity"'
+                'FROM "plan" WHERE time > now() - 3h GROUP BY "week", "commodity"'
             ],
             (0, 0, 24, 12),
             fmt="table",
             description="The purchase plan of all cooperatives together from the latest forecast run (hourly): "
-            "members summed before the percentiles. Column site is the ISO week.",
+            "members summed before the percentiles.",
         ),
         _panel(
             "Perkiraan panen per komoditas / Forecast harvest by commodity (ton P50, fields summed)",
@@ -294,7 +294,7 @@ def fleet_health() -> Json:
             "Surat mati per alasan / Dead letters by reason (cumulative, per ingest process)",
             "timeseries",
             [
-                'SELECT last(/^dead_/) FROM "ingest" WHERE $timeFilter GROUP BY time($__interval), "site" fill(previous)'
+                'SELECT last(/^dead_/) FROM "ingest" WHERE $timeFilter GROUP BY time($__interval), "client" fill(previous)'
             ],
             (0, 19, 12, 9),
             unit="short",
@@ -304,7 +304,7 @@ def fleet_health() -> Json:
             "Antrean lokal / Spool depth (readings waiting for the store)",
             "timeseries",
             [
-                'SELECT last("spool_readings") FROM "ingest" WHERE $timeFilter GROUP BY time($__interval), "site" fill(previous)'
+                'SELECT last("spool_readings") FROM "ingest" WHERE $timeFilter GROUP BY time($__interval), "client" fill(previous)'
             ],
             (12, 19, 12, 9),
             unit="short",

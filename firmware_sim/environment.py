@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from firmware_sim import climate
-from firmware_sim.fleet import Field, Fleet, Station
+from storage.fleetfile import Field, Fleet, Station
 
 __all__ = ["CROPS", "SOILS", "CropTruth", "Environment", "simulate"]
 

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from firmware_sim.environment import Environment
-from firmware_sim.fleet import Fleet, NodeSpec
+from sensors.topics import chirpstack_uplink_topic, tts_uplink_topic
+from storage.fleetfile import Fleet, NodeSpec
 
 __all__ = [
     "FaultRates",
@@ -356,7 +357,7 @@ def encode_tts(samples: NodeSamples, i: int, app: str = "koperasi-batu") -> tupl
             "received_at": received,
         },
     }
-    return f"v3/{app}@ttn/devices/eui-{samples.node.dev_eui}/up", json.dumps(msg).encode()
+    return tts_uplink_topic(app, "ttn", f"eui-{samples.node.dev_eui}"), json.dumps(msg).encode()
 
 
 def encode_chirpstack(
@@ -381,4 +382,4 @@ def encode_chirpstack(
         },
         "rxInfo": [{"gatewayId": "6a7e111a10000000", "rssi": _num(v["rssi_dbm"]), "snr": _num(v["snr_db"])}],
     }
-    return f"application/{app}/device/{samples.node.dev_eui}/event/up", json.dumps(msg).encode()
+    return chirpstack_uplink_topic(app, samples.node.dev_eui), json.dumps(msg).encode()

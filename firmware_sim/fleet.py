@@ -1,145 +1,29 @@
-"""The fleet: Kota Batu's 24 cooperatives, their fields, weather stations and nodes.
+"""The Kota Batu fleet the simulator generates: 24 cooperatives, their fields, weather stations and nodes.
 
-The fleet file (YAML) is what the platform is allowed to know: cooperatives, fields (commodity,
-variety, planting date, area, soil texture, elevation, location) and nodes (format, DevEUI, device
-profile, MQTT user). It doubles as ingest's node registry. What only the simulator knows (each
-field's hidden variety, management and pest factors) is drawn from the seed in
-:mod:`firmware_sim.environment` and never written here.
-
-Dates in a fleet file are relative to its ``anchor`` day: :func:`load_fleet` shifts every planting
-date by ``anchor - file anchor`` so the same file serves a demo on any day.
-
-Node passwords are not stored: :func:`node_password` derives each from a fleet secret
-(``PANEN_FLEET_SECRET``) with HMAC-SHA256, so the broker's password file (``panen broker-config``)
-and the simulator agree without a secret in git.
+The fleet document itself (its dataclasses, parsing, saving, node passwords) is
+:mod:`storage.fleetfile`; this module only lays Kota Batu's fleet out (``panen sim-fleet``), and
+``fleets/batu.yaml`` is that, committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 
-__all__ = [
-    "DEFAULT_FLEET_PATH",
-    "Cooperative",
-    "Field",
-    "Fleet",
-    "NodeSpec",
-    "Station",
-    "default_fleet",
-    "fleet_from_document",
-    "load_fleet",
-    "node_password",
-    "save_fleet",
-]
+from sensors.topics import LORAWAN_FORMATS, Format
+from storage.fleetfile import Cooperative, Field, Fleet, NodeSpec, Station, load_fleet
+
+__all__ = ["DEFAULT_FLEET_PATH", "batu_fleet", "default_fleet"]
 
 DEFAULT_FLEET_PATH = Path(__file__).with_name("fleets") / "batu.yaml"
-DEMO_FLEET_SECRET = "panen-demo-fleet"
 
 
-@dataclass(frozen=True)
-class NodeSpec:
-    """A sensor node: its id (also MQTT user), payload format and LoRaWAN identity."""
-
-    id: str
-    format: str = "native"
-    dev_eui: str = ""
-    profile: str = ""
-    interval_min: int = 10
-
-
-@dataclass(frozen=True)
-class Field:
-    """A field with its crop of this season."""
-
-    id: str
-    commodity: str
-    variety: str
-    planting_date: dt.date
-    area_ha: float
-    soil_texture: str
-    elevation_m: float
-    lat: float
-    lon: float
-    node: NodeSpec
-
-
-@dataclass(frozen=True)
-class Station:
-    """A cooperative's weather station."""
-
-    id: str
-    elevation_m: float
-    lat: float
-    lon: float
-    node: NodeSpec
-
-
-@dataclass(frozen=True)
-class Cooperative:
-    """A Koperasi Merah Putih of one desa or kelurahan."""
-
-    id: str
-    name: str
-    kecamatan: str
-    kind: str  # desa or kelurahan
-    elevation_m: tuple[float, float]
-    fields: tuple[Field, ...]
-    station: Station
-
-
-@dataclass(frozen=True)
-class Fleet:
-    """All cooperatives; ``anchor`` is the day the planting dates were laid out around."""
-
-    anchor: dt.date
-    cooperatives: tuple[Cooperative, ...]
-
-    @property
-    def fields(self) -> list[Field]:
-        """Every field, cooperative by cooperative."""
-        return [f for c in self.cooperatives for f in c.fields]
-
-    @property
-    def stations(self) -> list[Station]:
-        """Every weather station."""
-        return [c.station for c in self.cooperatives]
-
-    def coop_of(self, site_id: str) -> Cooperative:
-        """The cooperative a field or station belongs to."""
-        for coop in self.cooperatives:
-            if coop.station.id == site_id or any(f.id == site_id for f in coop.fields):
-                return coop
-        raise KeyError(site_id)
-
-    def shifted(self, anchor: dt.date) -> Fleet:
-        """The same fleet with every planting date moved by ``anchor - self.anchor``."""
-        delta = anchor - self.anchor
-        coops = tuple(
-            replace(c, fields=tuple(replace(f, planting_date=f.planting_date + delta) for f in c.fields))
-            for c in self.cooperatives
-        )
-        return Fleet(anchor, coops)
-
-    def subset(self, cooperatives: int, fields_per_coop: int) -> Fleet:
-        """A smaller fleet for tests and quick demos: the first N cooperatives and fields (0: all)."""
-        coops = tuple(
-            replace(c, fields=c.fields[: fields_per_coop or None])
-            for c in self.cooperatives[: cooperatives or None]
-        )
-        return Fleet(self.anchor, coops)
-
-
-def node_password(node_id: str, secret: str = DEMO_FLEET_SECRET) -> str:
-    """The MQTT password of a node: HMAC-SHA256(secret, node id), hex, first 32 characters."""
-    return hmac.new(secret.encode(), node_id.encode(), hashlib.sha256).hexdigest()[:32]
+def batu_fleet(*, anchor: dt.date | None = None, path: Path | None = None) -> Fleet:
+    """The fleet file at ``path``, else Kota Batu's committed one; with ``anchor``, its planting dates
+    shifted to lie around that day."""
+    return load_fleet(path or DEFAULT_FLEET_PATH, anchor=anchor)
 
 
 # ---- the default Kota Batu fleet -----------------------------------------------------------------
@@ -253,7 +137,8 @@ _SEASON_DAYS = {
     "rice": 115,
     "strawberry": 120,
 }
-_FORMATS = ("native",) * 6 + ("senml", "senml", "tts-v3", "chirpstack-v4")
+_FORMATS = (Format.NATIVE,) * 6 + (Format.SENML, Format.SENML, Format.TTS_V3, Format.CHIRPSTACK_V4)
+_PROFILES = {Format.TTS_V3: "dragino-lse01", Format.CHIRPSTACK_V4: "milesight-em500-smtc"}
 
 
 def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 10) -> Fleet:
@@ -277,11 +162,9 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
             fmt = _FORMATS[f_index % len(_FORMATS)]
             node = NodeSpec(
                 id=f"{cid}-n{f_index + 1:02d}",
-                format=fmt,
-                dev_eui=f"{rng.integers(0, 2**64, dtype=np.uint64):016x}"
-                if fmt in ("tts-v3", "chirpstack-v4")
-                else "",
-                profile={"tts-v3": "dragino-lse01", "chirpstack-v4": "milesight-em500-smtc"}.get(fmt, ""),
+                format=fmt.value,
+                dev_eui=f"{rng.integers(0, 2**64, dtype=np.uint64):016x}" if fmt in LORAWAN_FORMATS else "",
+                profile=_PROFILES.get(fmt, ""),
             )
             fields.append(
                 Field(
@@ -302,123 +185,9 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
             elevation_m=float(round((z_lo + z_hi) / 2)),
             lat=round(lat0, 5),
             lon=round(lon0, 5),
-            node=NodeSpec(id=f"{cid}-ws1", format="native"),
+            node=NodeSpec(id=f"{cid}-ws1", format=Format.NATIVE.value),
         )
         coops.append(
             Cooperative(cid, f"Koperasi Merah Putih {name}", kec, kind, (z_lo, z_hi), tuple(fields), station)
         )
     return Fleet(anchor, tuple(coops))
-
-
-def _node_dict(node: NodeSpec) -> dict[str, Any]:
-    return {k: v for k, v in asdict(node).items() if v not in ("", None)}
-
-
-def save_fleet(fleet: Fleet, path: Path) -> None:
-    """Write the fleet as YAML (readable by ingest's registry loader too)."""
-    doc = {
-        "anchor": fleet.anchor.isoformat(),
-        "cooperatives": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "kecamatan": c.kecamatan,
-                "kind": c.kind,
-                "elevation_m": list(c.elevation_m),
-                "station": {
-                    "id": c.station.id,
-                    "elevation_m": c.station.elevation_m,
-                    "lat": c.station.lat,
-                    "lon": c.station.lon,
-                    "node": _node_dict(c.station.node),
-                },
-                "fields": [
-                    {
-                        **{k: v for k, v in asdict(f).items() if k != "node"},
-                        "planting_date": f.planting_date.isoformat(),
-                        "node": _node_dict(f.node),
-                    }
-                    for f in c.fields
-                ],
-            }
-            for c in fleet.cooperatives
-        ],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "# Kota Batu fleet: 24 cooperatives, their fields, weather stations and nodes.\n"
-        "# Generated by `panen sim-fleet`; planting dates are relative to `anchor` (firmware_sim/fleet.py).\n"
-        + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    )
-
-
-def load_fleet(path: Path = DEFAULT_FLEET_PATH, *, anchor: dt.date | None = None) -> Fleet:
-    """Read a fleet file; with ``anchor``, planting dates are shifted to lie around that day."""
-    return fleet_from_document(yaml.safe_load(path.read_text()), anchor=anchor)
-
-
-def fleet_from_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
-    """A fleet from a parsed fleet document (the YAML of :func:`save_fleet`, or the same as JSON).
-
-    Raises:
-        ValueError: the document is malformed; the message names the entry.
-    """
-    if not isinstance(doc, dict) or not isinstance(doc.get("cooperatives"), list):
-        raise ValueError("a fleet document is a mapping with a 'cooperatives' list")
-
-    def node(d: Any, where: str) -> NodeSpec:
-        if not isinstance(d, dict):
-            raise ValueError(f"{where}: 'node' must be a mapping")
-        spec = NodeSpec(**d)
-        if not isinstance(spec.id, str) or not isinstance(spec.interval_min, int):
-            raise ValueError(f"{where}: node id must be text and interval_min an integer")
-        return spec
-
-    coops = []
-    for i, c in enumerate(doc["cooperatives"]):
-        where = f"cooperatives[{i}]"
-        try:
-            s = c["station"]
-            station = Station(
-                str(s["id"]),
-                float(s["elevation_m"]),
-                float(s["lat"]),
-                float(s["lon"]),
-                node(s["node"], f"{where}.station"),
-            )
-            fields = tuple(
-                Field(
-                    id=str(f["id"]),
-                    commodity=str(f["commodity"]),
-                    variety=str(f.get("variety", "")),
-                    planting_date=dt.date.fromisoformat(str(f["planting_date"])),
-                    area_ha=float(f["area_ha"]),
-                    soil_texture=str(f["soil_texture"]),
-                    elevation_m=float(f["elevation_m"]),
-                    lat=float(f["lat"]),
-                    lon=float(f["lon"]),
-                    node=node(f["node"], f"{where}.fields[{j}]"),
-                )
-                for j, f in enumerate(c["fields"])
-            )
-            lo, hi = c.get("elevation_m") or (station.elevation_m, station.elevation_m)
-            coops.append(
-                Cooperative(
-                    str(c["id"]),
-                    str(c["name"]),
-                    str(c.get("kecamatan", "")),
-                    str(c.get("kind", "desa")),
-                    (float(lo), float(hi)),
-                    fields,
-                    station,
-                )
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            missing = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
-            raise ValueError(f"{where}: {missing}") from exc
-    try:
-        fleet_anchor = dt.date.fromisoformat(str(doc.get("anchor") or dt.date.today()))
-    except ValueError as exc:
-        raise ValueError(f"anchor: {exc}") from exc
-    fleet = Fleet(fleet_anchor, tuple(coops))
-    return fleet.shifted(anchor) if anchor is not None else fleet

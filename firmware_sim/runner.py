@@ -19,13 +19,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
 from numpy.typing import NDArray
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_sim.environment import Environment, simulate
 from firmware_sim.firmware import (
@@ -37,24 +37,14 @@ from firmware_sim.firmware import (
     encode_tts,
     sample_fleet,
 )
-from firmware_sim.fleet import Fleet, node_password
+from sensors.topics import MQTT_NATIVE_FORMATS, Format, MqttTarget, status_topic, uplink_topic
+from storage.fleetfile import Fleet, node_password
 
-__all__ = ["Broker", "Publisher", "SimRun", "backfill_messages", "prepare", "write_truths"]
+__all__ = ["Publisher", "SimRun", "backfill_messages", "last_wakeup_only", "prepare", "write_truths"]
 
 log = logging.getLogger("panen.sim")
 DAY_MS = 86_400_000
 MAX_UNACKED = 10_000
-
-
-@dataclass(frozen=True)
-class Broker:
-    """Where to publish, and as whom (``None`` user: anonymous)."""
-
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5
 
 
 @dataclass
@@ -96,6 +86,22 @@ def prepare(
         fleet, env, start_ms=start_ms, end_ms=end_ms, seed=seed, faults=faults, interval_min=interval_min
     )
     return SimRun(fleet, env, samples, start_ms, end_ms)
+
+
+def last_wakeup_only(run: SimRun) -> SimRun:
+    """The same run with each node's last wake-up only (``panen sim --once``: one uplink each, now)."""
+    samples = [
+        replace(
+            s,
+            true_ms=s.true_ms[-1:],
+            device_ms=s.device_ms[-1:],
+            values={m: v[-1:] for m, v in s.values.items()},
+            link_up=s.link_up[-1:],
+            corrupt=s.corrupt[-1:],
+        )
+        for s in run.samples
+    ]
+    return replace(run, samples=samples)
 
 
 def write_truths(run: SimRun, path: Path) -> None:
@@ -142,15 +148,15 @@ def node_messages(
     network servers relay at QoS 0 (The Things Stack offers nothing else); nodes publish at QoS 1.
     """
     wakeups = np.arange(len(s.true_ms)) if idx is None else np.asarray(idx)
-    if s.node.format in ("native", "senml"):
-        topic = f"{prefix}panen/v1/{s.coop_id}/{s.node.id}/{'up' if s.node.format == 'native' else 'senml'}"
-        encode = encode_native if s.node.format == "native" else encode_senml
+    if s.node.format in MQTT_NATIVE_FORMATS:
+        topic = uplink_topic(s.node.format, s.coop_id, s.node.id, prefix)
+        encode = encode_native if s.node.format == Format.NATIVE else encode_senml
         for k in range(0, len(wakeups), batch_samples):
             batch = wakeups[k : k + batch_samples]
             payload = _garbage(rng) if s.corrupt[batch].any() else encode(s, batch)
             yield int(s.true_ms[batch[-1]]), topic, payload, 1
         return
-    encoder = encode_tts if s.node.format == "tts-v3" else encode_chirpstack
+    encoder = encode_tts if s.node.format == Format.TTS_V3 else encode_chirpstack
     for i in wakeups[s.link_up[wakeups]]:
         topic, payload = encoder(s, int(i))
         yield int(s.true_ms[i]), prefix + topic, _garbage(rng) if s.corrupt[i] else payload, 0
@@ -171,9 +177,11 @@ def backfill_messages(
 class Publisher:
     """One QoS 1 publishing connection with a cap on unacknowledged messages."""
 
-    def __init__(self, broker: Broker, client_id: str) -> None:
+    def __init__(self, broker: MqttTarget, client_id: str) -> None:
         """Connect (raises ``ConnectionError`` with the broker's reason on refusal)."""
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=broker.protocol)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=broker.paho_protocol
+        )
         # The cap on unacknowledged messages is ours (``publish``): capped, paho rescans every
         # in-flight message on each PUBACK, which made publishing a backfill quadratic.
         self.client.max_inflight_messages_set(0)
@@ -214,7 +222,7 @@ class Publisher:
 
 
 def publish_all(
-    broker: Broker, messages: list[Message], *, progress: Callable[[int], None] | None = None
+    broker: MqttTarget, messages: list[Message], *, progress: Callable[[int], None] | None = None
 ) -> int:
     """Publish ``messages`` on one connection; returns how many."""
     pub = Publisher(broker, f"panen-sim-backfill-{time.time_ns()}")
@@ -238,7 +246,7 @@ def node_credentials(fleet: Fleet, secret: str) -> dict[str, str]:
 
 def run_live(
     run: SimRun,
-    broker: Broker,
+    broker: MqttTarget,
     *,
     speed: float,
     prefix: str = "",
@@ -259,10 +267,10 @@ def run_live(
     rng = np.random.default_rng(0)
     clients: dict[str, mqtt.Client] = {}
     for s in run.samples:
-        if s.node.format not in ("native", "senml"):
+        if s.node.format not in MQTT_NATIVE_FORMATS:
             continue
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.node.id, protocol=broker.protocol)
-        status = f"{prefix}panen/v1/{s.coop_id}/{s.node.id}/status"
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.node.id, protocol=broker.paho_protocol)
+        status = status_topic(s.coop_id, s.node.id, prefix)
         c.will_set(status, b'{"status": "offline"}', qos=1, retain=True)
         if node_auth_secret is not None:
             c.username_pw_set(s.node.id, node_password(s.node.id, node_auth_secret))
@@ -290,7 +298,7 @@ def run_live(
                 if k1 <= k0:
                     continue
                 cursor[s.node.id] = k1
-                if s.node.format not in ("native", "senml"):
+                if s.node.format not in MQTT_NATIVE_FORMATS:
                     for _, topic, payload, qos in node_messages(
                         s, batch_samples=1, prefix=prefix, rng=rng, idx=np.arange(k0, k1)
                     ):

@@ -6,11 +6,9 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from storage import ForecastPoint
+from storage import Series, SeriesPoint
 
-__all__ = ["STATS_MEASUREMENT", "IngestMetrics", "scrape"]
-
-STATS_MEASUREMENT = "ingest"
+__all__ = ["IngestMetrics", "scrape"]
 
 
 class IngestMetrics:
@@ -73,8 +71,8 @@ class IngestMetrics:
             registry=r,
         )
 
-    def stats_point(self, client_id: str, ts_ms: int) -> ForecastPoint:
-        """This process's counters as one point of the store's ``ingest`` measurement, for dashboards
+    def stats_point(self, client_id: str, ts_ms: int) -> SeriesPoint:
+        """This process's counters as one point of the store's ``ingest`` series, for dashboards
         that read only InfluxDB: readings stored, dead letters (in all and ``dead_<reason>``), spool."""
         values: dict[str, float] = {}
         for metric in self.registry.collect():
@@ -91,7 +89,7 @@ class IngestMetrics:
                 elif sample.name == "panen_ingest_unacked_messages":
                     values["unacked"] = sample.value
         values["dead_letters"] = sum(v for k, v in values.items() if k.startswith("dead_"))
-        return ForecastPoint(client_id, "", "", ts_ms, values)
+        return SeriesPoint(Series.INGEST, {"client": client_id}, ts_ms, values)
 
 
 def scrape(url: str, timeout_s: float = 2.0) -> dict[str, float]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.registry import Node, NodeRegistry
-from ingest.topics import Format, Route, route
 from sensors import Quality, Reading, Rejection, make_reading
 from sensors.codecs import (
     CodecError,
@@ -24,6 +23,7 @@ from sensors.codecs import (
     parse_json,
     tts_dev_eui,
 )
+from sensors.topics import Format, Route, route
 
 __all__ = ["MAX_PAYLOAD_BYTES", "DeadLetter", "MessageResult", "decode_message"]
 

@@ -1,10 +1,9 @@
 """The node registry ingest consults: which cooperative and site a node belongs to, and which
 LoRaWAN node has which DevEUI and device profile.
 
-It is read from a YAML or JSON file: either a ``nodes`` list or a fleet file (``cooperatives`` with
-their ``fields`` and weather ``station``, each with a ``node``), so the simulator's fleet file serves
-as the registry for the demo. The API issue moves the registry into the database; ingest reloads the
-file when it changes, so adding a node needs no restart.
+Nodes come from the registry database (:func:`database_loader`) or from a YAML or JSON file: a
+``nodes`` list or a fleet file, parsed by :func:`storage.fleetfile.placed_nodes`, so a fleet file
+serves as a registry too. Either is reloaded when it changes, so adding a node needs no restart.
 """
 
 from __future__ import annotations
@@ -19,14 +18,12 @@ from typing import Any
 
 import yaml
 
-from ingest.topics import Format
+from ingest.errors import RegistryError
 from sensors import check_id
+from sensors.topics import Format
+from storage.fleetfile import FleetFileError, placed_nodes
 
 __all__ = ["Node", "NodeRegistry", "RegistryError", "database_loader", "nodes_from_document"]
-
-
-class RegistryError(Exception):
-    """The registry file is missing or malformed; the message names the entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +80,20 @@ def _check_ids(node: Node, where: str) -> None:
 
 
 def nodes_from_document(doc: Any, where: str = "registry") -> list[Node]:
-    """Nodes from a parsed registry document (a ``nodes`` list or a fleet's ``cooperatives``)."""
-    if not isinstance(doc, Mapping):
-        raise RegistryError(f"{where}: expected a mapping with 'nodes' or 'cooperatives'")
-    nodes = [_node(e, where) for e in doc.get("nodes") or []]
-    for coop in doc.get("cooperatives") or []:
-        places = [*(coop.get("fields") or []), *([coop["station"]] if coop.get("station") else [])]
-        for place in places:
-            node = place.get("node")
-            if node:
-                nodes.append(_node({"coop": coop["id"], "site": place["id"], **node}, where))
+    """Nodes from a parsed registry document (a ``nodes`` list or a fleet's ``cooperatives``).
+
+    Raises:
+        RegistryError: the document or an entry is malformed, or an id cannot be stored.
+    """
+    try:
+        placed = placed_nodes(doc, where)
+    except FleetFileError as exc:
+        raise RegistryError(f"{exc}") from exc
+    nodes = []
+    for p in placed:
+        node = Node(p.spec.id, p.coop_id, p.site_id, Format(p.spec.format), p.spec.dev_eui, p.spec.profile)
+        _check_ids(node, where)
+        nodes.append(node)
     return nodes
 
 

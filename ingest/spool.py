@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ingest.errors import SpoolFull
 from sensors import Quality, Reading
 
 __all__ = ["Spool", "SpoolFull"]
@@ -23,10 +24,6 @@ log = logging.getLogger("panen.ingest.spool")
 
 # Segments are rotated at this size so replay can delete finished work in pieces.
 SEGMENT_BYTES = 8 * 1024 * 1024
-
-
-class SpoolFull(Exception):
-    """Appending would exceed the spool's size bound."""
 
 
 def _encode(readings: Sequence[Reading]) -> bytes:

@@ -141,16 +141,21 @@ def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any
     """Import the fleet and create fresh demo tokens; returns (admin, farmer token, farmer id, fleet)."""
     from sqlalchemy import select
 
-    from api.auth import Role, create_token
-    from firmware_sim.fleet import DEFAULT_FLEET_PATH, load_fleet
-    from storage.registry import ApiToken, Node, import_fleet, open_registry
+    from firmware_sim.fleet import batu_fleet
+    from services import InvalidInput
+    from services.access import Role, create_token
+    from services.registry_import import import_document
+    from storage.registry import ApiToken, Node, open_registry
 
-    fleet = load_fleet(cfg.fleet_file or DEFAULT_FLEET_PATH, anchor=dt.datetime.now(dt.UTC).date())
+    fleet = batu_fleet(path=cfg.fleet_file, anchor=dt.datetime.now(dt.UTC).date())
     fleet = fleet.subset(opts.cooperatives, opts.fields_per_coop)
     sessions = open_registry(cfg.registry_url)
     farmer_id = f"{fleet.fields[0].id}-farmer"
     with sessions() as session:
-        import_fleet(session, fleet)
+        try:
+            import_document(session, fleet)
+        except InvalidInput as exc:
+            raise DemoError(f"the fleet cannot be imported: {exc}") from exc
         # The demo's nodes report every interval_min, so "offline" means 3 of those intervals.
         for node in session.scalars(select(Node)):
             node.interval_min = opts.interval_min

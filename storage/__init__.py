@@ -1,7 +1,7 @@
 """Everything that persists readings and forecasts: one port, two adapters with the same behaviour.
 
 - :class:`storage.base.TimeSeriesStore`: the protocol (write idempotently, raw, latest, daily
-  aggregates over WIB days, forecast points).
+  aggregates over WIB days, forecast points, derived series).
 - :class:`storage.influx.InfluxStore`: InfluxDB through its v1-compatible HTTP API (1.x, 2.x ≥ 2.5, 3.x).
 - :class:`storage.sqlite.SqliteStore`: the embedded default, one WAL-mode SQLite file.
 
@@ -14,8 +14,11 @@ Errors (all raised as :class:`StoreError` subclasses, with the server's own mess
 """
 
 from storage.base import (
+    SERIES_TAGS,
     DailyAggregate,
     ForecastPoint,
+    Series,
+    SeriesPoint,
     StoreAuthError,
     StoreError,
     StoreRejected,
@@ -26,8 +29,11 @@ from storage.base import (
 )
 
 __all__ = [
+    "SERIES_TAGS",
     "DailyAggregate",
     "ForecastPoint",
+    "Series",
+    "SeriesPoint",
     "StoreAuthError",
     "StoreError",
     "StoreRejected",

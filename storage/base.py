@@ -10,6 +10,8 @@ Semantics every adapter keeps (the contract tests in ``tests/storage`` check eac
   warp a forecast.
 - Forecast points are kept apart from readings (their own measurement/table) and are identified by
   (site, timestamp, value name); like readings, the last write wins.
+- Derived series (:class:`Series`: the purchase plan, alert states, ingest's counters) are kept apart
+  again, each point identified by (series, its tags, timestamp, value name); the last write wins.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from sensors import Reading
@@ -99,6 +102,47 @@ class ForecastPoint:
     values: Mapping[str, float] = field(default_factory=dict)
 
 
+class Series(StrEnum):
+    """The derived series the platform writes for dashboards, which read only the store."""
+
+    PLAN = "plan"  # the purchase plan of all cooperatives, per ISO week and commodity
+    ALERT = "alert"  # each alert evaluation: 1 while an alert is active, 0 when it clears
+    INGEST = "ingest"  # each ingest process's counters (readings stored, dead letters, spool)
+
+
+# The tags each series is keyed by (InfluxDB tags; the SQLite adapter keeps them as one JSON key).
+SERIES_TAGS: dict[Series, tuple[str, ...]] = {
+    Series.PLAN: ("week", "commodity"),
+    Series.ALERT: ("subject", "coop", "field"),
+    Series.INGEST: ("client",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One point of a derived series.
+
+    Attributes:
+        series: Which series.
+        tags: What the point is about, by the series' tag names (:data:`SERIES_TAGS`): for the plan
+            ``week`` (ISO week, ``2026-W49``) and ``commodity``; for alerts ``subject`` (a field, node
+            or contract), ``coop`` and ``field``; for ingest ``client`` (its MQTT client id). An empty
+            value means "none".
+        ts_ms: Instant it was computed [ms since epoch, UTC].
+        values: Named numbers; names must be identifiers.
+    """
+
+    series: Series
+    tags: Mapping[str, str]
+    ts_ms: int
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tags) - set(SERIES_TAGS[self.series])
+        if unknown:
+            raise ValueError(f"series {self.series.value} has no tag(s) {sorted(unknown)}")
+
+
 def local_day(ts_ms: int) -> dt.date:
     """The Asia/Jakarta calendar day that contains the UTC instant ``ts_ms`` [ms]."""
     return dt.date(1970, 1, 1) + dt.timedelta(days=(ts_ms + WIB_OFFSET_MS) // DAY_MS)
@@ -158,13 +202,20 @@ class TimeSeriesStore(Protocol):
         """
         ...
 
-    def write_forecasts(self, points: Iterable[ForecastPoint], *, measurement: str = "forecast") -> int:
+    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
         """Store forecast points (last write of a site/timestamp/value name wins); returns how many.
 
-        Other ``measurement`` names (an identifier) hold other derived series for dashboards: the
-        purchase plan (``plan``), active alerts (``alert``), ingest's own counters (``ingest``).
         Empty ``coop_id`` or ``commodity`` mean "none".
         """
+        ...
+
+    def write_series(self, points: Iterable[SeriesPoint]) -> int:
+        """Store points of derived series (last write of a series/tags/timestamp/name wins); returns
+        how many."""
+        ...
+
+    def series(self, series: Series, *, start_ms: int, end_ms: int) -> list[SeriesPoint]:
+        """A derived series' points computed in ``start_ms <= ts < end_ms``, ordered by time."""
         ...
 
     def forecasts(
@@ -174,7 +225,6 @@ class TimeSeriesStore(Protocol):
         end_ms: int,
         site_ids: Sequence[str] | None = None,
         coop_ids: Sequence[str] | None = None,
-        measurement: str = "forecast",
     ) -> list[ForecastPoint]:
         """Forecast points issued in ``start_ms <= ts < end_ms``, ordered by site then time."""
         ...

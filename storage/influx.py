@@ -24,7 +24,7 @@ import datetime as dt
 import gzip
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -33,9 +33,12 @@ import httpx
 from sensors import CATALOGUE, Quality, Reading, metric_names
 from storage.base import (
     DAY_MS,
+    SERIES_TAGS,
     WIB_OFFSET_MS,
     DailyAggregate,
     ForecastPoint,
+    Series,
+    SeriesPoint,
     StoreAuthError,
     StoreError,
     StoreRejected,
@@ -356,34 +359,73 @@ class InfluxStore:
         out.sort(key=lambda a: (a.site_id, a.metric, a.day))
         return out
 
-    def write_forecasts(
-        self, points: Iterable[ForecastPoint], *, measurement: str = FORECAST_MEASUREMENT
+    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
+        """Write forecast points to the ``forecast`` measurement; returns how many."""
+        return self._write_points(
+            FORECAST_MEASUREMENT,
+            (
+                ((("commodity", p.commodity), ("coop", p.coop_id), ("site", p.site_id)), p.values, p.ts_ms)
+                for p in points
+            ),
+        )
+
+    def write_series(self, points: Iterable[SeriesPoint]) -> int:
+        """Write derived-series points, each to the measurement named by its series; returns how many."""
+        by_series: dict[Series, list[SeriesPoint]] = {}
+        for p in points:
+            by_series.setdefault(p.series, []).append(p)
+        return sum(
+            self._write_points(
+                series.value, ((tuple(sorted(p.tags.items())), p.values, p.ts_ms) for p in group)
+            )
+            for series, group in by_series.items()
+        )
+
+    def _write_points(
+        self,
+        measurement: str,
+        points: Iterable[tuple[tuple[tuple[str, str], ...], Mapping[str, float], int]],
     ) -> int:
-        """Write forecast points to ``measurement`` (default ``forecast``); returns how many."""
-        if not _IDENT_RE.match(measurement):
-            raise StoreRejected(f"measurement {measurement!r} is not an identifier")
         count = 0
 
         def lines() -> Iterator[str]:
             nonlocal count
-            for p in points:
+            for tag_pairs, values, ts_ms in points:
                 fields = []
-                for name, value in p.values.items():
+                for name, value in values.items():
                     if not _IDENT_RE.match(name):
-                        raise StoreRejected(f"forecast value name {name!r} is not an identifier")
+                        raise StoreRejected(f"{measurement} value name {name!r} is not an identifier")
                     fields.append(f"{name}={float(value)!r}")
                 if not fields:
                     continue
                 count += 1
                 tags = ",".join(
                     f"{key}={value.translate(_TAG_ESCAPES)}"
-                    for key, value in (("commodity", p.commodity), ("coop", p.coop_id), ("site", p.site_id))
+                    for key, value in tag_pairs
                     if value  # an empty tag value is not allowed: "none" is no tag
                 )
-                yield f"{measurement}{',' if tags else ''}{tags} {','.join(fields)} {p.ts_ms}\n"
+                yield f"{measurement}{',' if tags else ''}{tags} {','.join(fields)} {ts_ms}\n"
 
         self._post_lines(lines())
         return count
+
+    def series(self, series: Series, *, start_ms: int, end_ms: int) -> list[SeriesPoint]:
+        """A derived series' points in ``[start_ms, end_ms)``, ordered by time."""
+        names = SERIES_TAGS[series]
+        statement = (
+            f"SELECT * FROM {quote_ident(series.value)} WHERE {_time_range(start_ms, end_ms)} "
+            f"GROUP BY {', '.join(quote_ident(t) for t in names)}"
+        )
+        points = []
+        for s in self.query(statement):
+            columns = s["columns"][1:]
+            tags = {t: s.get("tags", {}).get(t, "") for t in names}
+            for row in s["values"]:
+                fields = {n: float(v) for n, v in zip(columns, row[1:], strict=True) if v is not None}
+                if fields:
+                    points.append(SeriesPoint(series, tags, int(row[0]), fields))
+        points.sort(key=lambda p: (p.ts_ms, sorted(p.tags.items())))
+        return points
 
     def forecasts(
         self,
@@ -392,7 +434,6 @@ class InfluxStore:
         end_ms: int,
         site_ids: Sequence[str] | None = None,
         coop_ids: Sequence[str] | None = None,
-        measurement: str = FORECAST_MEASUREMENT,
     ) -> list[ForecastPoint]:
         """Forecast points issued in ``[start_ms, end_ms)``, ordered by site then time."""
         where = [_time_range(start_ms, end_ms)]
@@ -402,7 +443,7 @@ class InfluxStore:
                     return []
                 where.append(_any_of(tag, values))
         statement = (
-            f"SELECT * FROM {quote_ident(measurement)} WHERE {' AND '.join(where)} "
+            f"SELECT * FROM {quote_ident(FORECAST_MEASUREMENT)} WHERE {' AND '.join(where)} "
             'GROUP BY "site", "coop", "commodity"'
         )
         points = []

@@ -25,9 +25,12 @@ from typing import Any
 from sensors import Quality, Reading
 from storage.base import (
     DAY_MS,
+    SERIES_TAGS,
     WIB_OFFSET_MS,
     DailyAggregate,
     ForecastPoint,
+    Series,
+    SeriesPoint,
     StoreRejected,
     StoreUnavailable,
     local_day,
@@ -59,16 +62,14 @@ CREATE TABLE IF NOT EXISTS forecast (
     PRIMARY KEY (site, ts, name, coop, commodity)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS forecast_by_coop ON forecast (coop, ts);
--- Other derived series (plan, alert, ingest): the forecast table's shape plus the measurement.
-CREATE TABLE IF NOT EXISTS derived (
-    measurement TEXT NOT NULL,
-    site TEXT NOT NULL,
+-- Derived series (plan, alert, ingest), each point keyed by its tags as canonical JSON (sorted keys).
+CREATE TABLE IF NOT EXISTS series (
+    series TEXT NOT NULL,
     ts INTEGER NOT NULL,
+    tags TEXT NOT NULL,
     name TEXT NOT NULL,
-    coop TEXT NOT NULL,
-    commodity TEXT NOT NULL,
     value REAL NOT NULL,
-    PRIMARY KEY (measurement, site, ts, name, coop, commodity)
+    PRIMARY KEY (series, ts, tags, name)
 ) WITHOUT ROWID;
 -- The newest reading per node and metric, kept on write: "latest" is asked on every dashboard and
 -- API page, and grouping a season of rows for it costs a scan per request.
@@ -104,10 +105,25 @@ _UPSERT_LATEST_JSON = (
     + "ON CONFLICT (node, metric) DO UPDATE SET coop = excluded.coop, site = excluded.site, "
     "ts = excluded.ts, value = excluded.value, quality = excluded.quality WHERE excluded.ts >= latest.ts"
 )
-_UPSERT_DERIVED = (
-    "INSERT INTO derived (measurement, site, ts, name, coop, commodity, value) VALUES (?, ?, ?, ?, ?, ?, ?) "
+_UPSERT_SERIES = (
+    "INSERT INTO series (series, ts, tags, name, value) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT DO UPDATE SET value = excluded.value"
 )
+# A store file written before derived series had tags of their own kept them in a `derived` table
+# whose `site` column held the ISO week (plan), the alert's field or subject (alert) or the ingest
+# client id (ingest): moved once into `series`, keyed by the tags they stand for.
+_MIGRATE_DERIVED = """
+INSERT OR IGNORE INTO series (series, ts, tags, name, value)
+SELECT measurement, ts,
+       CASE measurement
+           WHEN 'plan' THEN json_object('commodity', commodity, 'week', site)
+           WHEN 'alert' THEN json_object('coop', coop, 'field', '', 'subject', site)
+           ELSE json_object('client', site)
+       END,
+       name, value
+FROM derived WHERE measurement IN ('plan', 'alert', 'ingest');
+DROP TABLE derived;
+"""
 _UPSERT_FORECAST = (
     "INSERT INTO forecast (site, ts, name, coop, commodity, value) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO UPDATE SET value = excluded.value"
@@ -150,6 +166,10 @@ class SqliteStore:
             conn.executescript(_SCHEMA)
             # A file written before the latest table existed: fill it once from the readings. OR IGNORE:
             # another process (a writer, or a second reader starting) may fill it at the same moment.
+            old = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'derived'"
+            if conn.execute(old).fetchone() is not None:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process moved it first
+                    conn.executescript(f"BEGIN IMMEDIATE; {_MIGRATE_DERIVED} COMMIT;")
             if conn.execute("SELECT 1 FROM latest LIMIT 1").fetchone() is None:
                 conn.execute(
                     "INSERT OR IGNORE INTO latest SELECT node, metric, coop, site, max(ts), value, quality "
@@ -300,19 +320,14 @@ class SqliteStore:
             for s, m, d, lo, mean, hi, total, n in self._query(sql, params, scan=True)
         ]
 
-    def write_forecasts(self, points: Iterable[ForecastPoint], *, measurement: str = "forecast") -> int:
+    def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
         """Upsert forecast points; see :meth:`storage.base.TimeSeriesStore.write_forecasts`."""
-        if not measurement.isidentifier():
-            raise StoreRejected(f"measurement {measurement!r} is not an identifier")
         rows: list[tuple[Any, ...]] = []
         count = 0
         for p in points:
             count += 1
             rows += [(p.site_id, p.ts_ms, k, p.coop_id, p.commodity, float(v)) for k, v in p.values.items()]
-        if measurement == "forecast":
-            self._write_many(_UPSERT_FORECAST, rows)
-        else:
-            self._write_many(_UPSERT_DERIVED, [(measurement, *r) for r in rows])
+        self._write_many(_UPSERT_FORECAST, rows)
         return count
 
     def forecasts(
@@ -322,16 +337,10 @@ class SqliteStore:
         end_ms: int,
         site_ids: Sequence[str] | None = None,
         coop_ids: Sequence[str] | None = None,
-        measurement: str = "forecast",
     ) -> list[ForecastPoint]:
         """Forecast points issued in ``[start_ms, end_ms)``, ordered by site then time."""
         where = ["ts >= ?", "ts < ?"]
         params: list[Any] = [start_ms, end_ms]
-        table = "forecast"
-        if measurement != "forecast":
-            table = "derived"
-            where.append("measurement = ?")
-            params.append(measurement)
         for column, values in (("site", site_ids), ("coop", coop_ids)):
             if values is not None:
                 if not values:
@@ -340,13 +349,43 @@ class SqliteStore:
                 where.append(clause)
                 params += vals
         sql = (
-            f"SELECT site, coop, commodity, ts, name, value FROM {table} "
+            "SELECT site, coop, commodity, ts, name, value FROM forecast "
             f"WHERE {' AND '.join(where)} ORDER BY site, ts, coop, commodity, name"
         )
         groups: dict[tuple[str, str, str, int], dict[str, float]] = {}
         for site, coop, commodity, ts, name, value in self._query(sql, params):
             groups.setdefault((site, coop, commodity, ts), {})[name] = value
         return [ForecastPoint(s, c, k, t, values) for (s, c, k, t), values in groups.items()]
+
+    def write_series(self, points: Iterable[SeriesPoint]) -> int:
+        """Upsert derived-series points; see :meth:`storage.base.TimeSeriesStore.write_series`."""
+        rows: list[tuple[Any, ...]] = []
+        count = 0
+        for p in points:
+            count += 1
+            tags = json.dumps({k: v for k, v in p.tags.items() if v}, sort_keys=True)
+            for name, value in p.values.items():
+                if not name.isidentifier():
+                    raise StoreRejected(f"{p.series.value} value name {name!r} is not an identifier")
+                rows.append((p.series.value, p.ts_ms, tags, name, float(value)))
+        self._write_many(_UPSERT_SERIES, rows)
+        return count
+
+    def series(self, series: Series, *, start_ms: int, end_ms: int) -> list[SeriesPoint]:
+        """A derived series' points in ``[start_ms, end_ms)``, ordered by time."""
+        sql = (
+            "SELECT ts, tags, name, value FROM series WHERE series = ? AND ts >= ? AND ts < ? "
+            "ORDER BY ts, tags, name"
+        )
+        groups: dict[tuple[int, str], dict[str, float]] = {}
+        for ts, tags, name, value in self._query(sql, [series.value, start_ms, end_ms]):
+            groups.setdefault((ts, tags), {})[name] = value
+        names = SERIES_TAGS[series]
+        out = []
+        for (ts, tags), values in groups.items():
+            stored = json.loads(tags)
+            out.append(SeriesPoint(series, {t: stored.get(t, "") for t in names}, ts, values))
+        return out
 
     def ping(self) -> None:
         """Check the file can be read."""

@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 
-from api.auth import Role
 from api.deps import PrincipalDep, SessionDep, StateDep, require
+from services.access import Role
+from services.refresh import evaluate_all_alerts
 from storage import registry
 from storage.registry import Alert
 
@@ -85,4 +86,4 @@ def acknowledge(alert_id: int, session: SessionDep, principal: PrincipalDep) -> 
 def evaluate(principal: PrincipalDep, state: StateDep) -> dict[str, int]:
     """Evaluate the alert rules now (offtaker, admin); returns active alerts per kind."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    return state.evaluate_alerts()
+    return evaluate_all_alerts(state)

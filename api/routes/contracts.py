@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 from sqlalchemy import select
 
-from api.auth import Principal, Role
 from api.csvout import csv_bytes, csv_response
 from api.deps import PrincipalDep, SessionDep, StateDep, require
 from api.schemas import Commodity
-from panen.contracts import AT_RISK_BELOW, ContractReport
+from services.access import Principal, Role
+from services.contracts import AT_RISK_BELOW, ContractReport
 from storage.registry import Contract
 
 router = APIRouter(prefix="/v1/contracts", tags=["contracts"])

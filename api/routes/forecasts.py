@@ -12,13 +12,14 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, Role
 from api.csvout import csv_bytes, csv_response
 from api.deps import AppState, PrincipalDep, SessionDep, StateDep, field_in_scope, require
 from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow, purchase_plan
-from panen.forecasting import ForecastRun
+from services.access import Principal, Role
+from services.forecasting import ForecastRun
+from services.refresh import refresh
 from storage.registry import Field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
@@ -115,7 +116,7 @@ def forecasts(
 def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
     """Recompute every forecast, then the alerts, now (offtaker, admin)."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    return state.refresh()
+    return refresh(state).as_dict()
 
 
 @router.get(

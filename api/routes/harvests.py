@@ -7,9 +7,9 @@ import datetime as dt
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
-from api.auth import Role
 from api.deps import PrincipalDep, SessionDep, field_in_scope, require
 from api.schemas import HarvestRecordCreate, HarvestRecordPublic
+from services.access import Role
 from storage.registry import Field, HarvestRecord
 
 router = APIRouter(prefix="/v1/harvest-records", tags=["harvest records"])

@@ -34,7 +34,7 @@ def ready(state: StateDep) -> JSONResponse:
     except StoreError as exc:
         checks["store"] = f"error: {exc}"
     ok = all(v == "ok" for v in checks.values())
-    refreshed = state.last_refresh.isoformat() if state.last_refresh else None
+    refreshed = state.last_refresh.finished_at.isoformat() if state.last_refresh else None
     return JSONResponse(
         {"status": "ready" if ok else "not ready", **checks, "forecasts_refreshed": refreshed},
         status_code=200 if ok else 503,

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-import yaml
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, Role
 from api.deps import PrincipalDep, SessionDep, field_in_scope, require, row_in_scope
 from api.schemas import (
     CooperativeCreate,
@@ -41,10 +39,10 @@ from api.schemas import (
     StationCreate,
     StationPublic,
 )
-from firmware_sim.fleet import fleet_from_document
-from forecast.crops import load_crops
-from forecast.drivers import SOILS
-from ingest.registry import RegistryError, nodes_from_document
+from sensors.topics import LORAWAN_FORMATS
+from services import InvalidInput
+from services.access import Principal, Role
+from services.registry_import import MAX_DOCUMENT_BYTES, import_document, parse_document
 from storage.registry import (
     ApiToken,
     Base,
@@ -54,7 +52,6 @@ from storage.registry import (
     HarvestRecord,
     Node,
     Station,
-    import_fleet,
 )
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -409,7 +406,7 @@ def _check_node(session: Session, node: Node) -> None:
         raise HTTPException(
             422, f"site_id: no field or weather station {node.site_id!r} in cooperative {node.coop_id!r}"
         )
-    lorawan = node.format in ("tts-v3", "chirpstack-v4")
+    lorawan = node.format in LORAWAN_FORMATS
     if lorawan and (not node.dev_eui or not node.profile):
         raise HTTPException(422, f"a {node.format} node needs dev_eui and profile")
     if not lorawan:
@@ -480,31 +477,16 @@ async def import_registry(request: Request, session: SessionDep, principal: Prin
     """
     require(principal, Role.ADMIN)
     body = await request.body()
-    if len(body) > 20 * 1024**2:
-        raise HTTPException(413, "a fleet document is at most 20 MiB")
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise HTTPException(413, f"a fleet document is at most {MAX_DOCUMENT_BYTES // 1024**2} MiB")
     try:
-        doc = yaml.safe_load(body.decode("utf-8"))  # YAML is a superset of JSON
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise HTTPException(422, f"the body is not YAML or JSON: {exc}") from exc
+        fleet = parse_document(body)
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from exc
     try:
-        fleet = fleet_from_document(doc)
-        nodes_from_document(doc, "body")  # the checks ingest applies: formats and ids
-    except (ValueError, RegistryError) as exc:
-        raise HTTPException(422, f"not a fleet document: {exc}") from exc
-    crops = load_crops()
-    for f in fleet.fields:
-        if f.commodity not in crops:
-            raise HTTPException(
-                422, f"field {f.id!r}: unknown commodity {f.commodity!r} (known: {sorted(crops)})"
-            )
-        if f.soil_texture not in SOILS:
-            raise HTTPException(
-                422, f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
-            )
-        if not f.area_ha > 0:
-            raise HTTPException(422, f"field {f.id!r}: area_ha must be positive")
-    try:
-        counts = await run_in_threadpool(import_fleet, session, fleet)
+        counts = await run_in_threadpool(import_document, session, fleet)
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from exc
     except SQLAlchemyError as exc:
         session.rollback()
         raise HTTPException(

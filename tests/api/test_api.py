@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from api.auth import Role, create_token
-from firmware_sim.fleet import load_fleet
+from firmware_sim.fleet import batu_fleet
 from forecast.plan import plan_members, purchase_plan
-from panen.forecasting import ForecastService
 from sensors import Reading
+from services.access import Role, create_token
+from services.forecasting import ForecastService
 from storage import TimeSeriesStore
 from storage.registry import ApiToken, Field, import_fleet, open_registry, sqlite_url
 from tests.api.conftest import NOW_MS, TODAY, auth, load_season
@@ -210,7 +210,7 @@ def test_token_roles_need_their_scope(tmp_path: Path) -> None:
 def test_alerts_raise_scope_acknowledge_and_clear(
     client: tuple[TestClient, dict[str, str], ForecastService], store: TimeSeriesStore, tmp_path: Path
 ) -> None:
-    from panen.alerts import evaluate_alerts
+    from services.alerts import evaluate_alerts
     from storage.registry import Node
 
     c, tokens, service = client
@@ -259,7 +259,7 @@ def test_alerts_raise_scope_acknowledge_and_clear(
 
 
 def test_scheduled_refresh_and_metrics(store: TimeSeriesStore, tmp_path: Path) -> None:
-    fleet = load_fleet(anchor=TODAY).subset(1, 2)
+    fleet = batu_fleet(anchor=TODAY).subset(1, 2)
     sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
     with sessions() as session:
         import_fleet(session, fleet)

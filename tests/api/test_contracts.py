@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast.contracts import coverage, daily_supply
-from panen.contracts import open_contracts
-from panen.forecasting import ForecastService
+from services.contracts import open_contracts
+from services.forecasting import ForecastService
 from tests.api.conftest import auth
 
 Client = tuple[TestClient, dict[str, str], ForecastService]

@@ -15,8 +15,8 @@ from firmware_sim.fleet import DEFAULT_FLEET_PATH
 from forecast.crops import load_crops
 from forecast.drivers import SOILS
 from ingest.registry import NodeRegistry, database_loader
-from panen.forecasting import ForecastService
 from sensors.codecs import PROFILES
+from services.forecasting import ForecastService
 from storage.registry import open_registry
 from tests.api.conftest import TODAY, auth
 

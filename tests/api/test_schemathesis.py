@@ -22,10 +22,10 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.auth import Role, create_token
-from firmware_sim.fleet import load_fleet
+from firmware_sim.fleet import batu_fleet
 from panen.devservices import free_port
-from panen.forecasting import ForecastService
+from services.access import Role, create_token
+from services.forecasting import ForecastService
 from storage import local_day
 from storage.registry import import_fleet, open_registry, sqlite_url
 from storage.sqlite import SqliteStore
@@ -37,7 +37,7 @@ TODAY = local_day(time.time_ns() // 1_000_000)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    fleet = load_fleet(anchor=TODAY).subset(1, 2)
+    fleet = batu_fleet(anchor=TODAY).subset(1, 2)
     store = SqliteStore(tmp / "ts.sqlite3")
     sessions = open_registry(sqlite_url(tmp / "registry.sqlite3"))
     with sessions() as session:

@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from dashboards.build import DATASOURCE_UID, OUT_DIR, dashboards, panel_queries, render
-from firmware_sim.fleet import load_fleet
+from firmware_sim.fleet import batu_fleet
 from ingest.metrics import IngestMetrics
-from panen.alerts import evaluate_alerts
 from panen.devservices import InfluxServer
-from panen.forecasting import ForecastService
+from services.alerts import evaluate_alerts
+from services.forecasting import ForecastService
 from storage.influx import InfluxStore
 from storage.registry import import_fleet, open_registry, sqlite_url
 from tests.api.conftest import NOW_MS, TODAY, load_season
@@ -40,7 +40,7 @@ def season_db(influx_server: InfluxServer, tmp_path_factory: pytest.TempPathFact
     database = f"dash_{time.time_ns()}"
     influx_server.create_database(database)
     store = InfluxStore(influx_server.url, database=database)
-    fleet = load_fleet(anchor=TODAY).subset(1, 10)
+    fleet = batu_fleet(anchor=TODAY).subset(1, 10)
     sessions = open_registry(sqlite_url(tmp_path_factory.mktemp("dash") / "registry.sqlite3"))
     with sessions() as session:
         import_fleet(session, fleet)
@@ -52,7 +52,7 @@ def season_db(influx_server: InfluxServer, tmp_path_factory: pytest.TempPathFact
     metrics = IngestMetrics()
     metrics.readings_stored.inc(1000)
     metrics.dead_letters.labels("bad_json").inc(3)
-    store.write_forecasts([metrics.stats_point("ingest-1", NOW_MS - 60_000)], measurement="ingest")
+    store.write_series([metrics.stats_point("ingest-1", NOW_MS - 60_000)])
     store.close()
     return database
 

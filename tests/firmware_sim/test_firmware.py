@@ -14,17 +14,19 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_sim.firmware import FaultRates
-from firmware_sim.fleet import load_fleet, node_password, save_fleet
-from firmware_sim.runner import Broker, backfill_messages, node_messages, prepare, publish_all, run_live
+from firmware_sim.fleet import DEFAULT_FLEET_PATH, batu_fleet
+from firmware_sim.runner import backfill_messages, node_messages, prepare, publish_all, run_live
 from ingest.pipeline import decode_message
 from ingest.registry import NodeRegistry
 from panen.devservices import MosquittoServer
+from sensors.topics import MqttTarget
+from storage.fleetfile import node_password, save_fleet
 from storage.sqlite import SqliteStore
 from tests.ingest.helpers import running, wait_for
 
 NOW_MS = int(time.time() * 1000) // 60_000 * 60_000
 FLEET = (
-    load_fleet().shifted(__import__("datetime").datetime.now(__import__("datetime").UTC).date()).subset(2, 10)
+    batu_fleet().shifted(__import__("datetime").datetime.now(__import__("datetime").UTC).date()).subset(2, 10)
 )
 
 
@@ -100,7 +102,7 @@ def test_store_and_forward_delivers_every_buffered_reading_with_its_timestamp(
     sub.loop_start()
     time.sleep(0.3)
     stop = threading.Event()
-    broker = Broker("127.0.0.1", mosquitto_server.port)
+    broker = MqttTarget("127.0.0.1", mosquitto_server.port)
     runner = threading.Thread(
         target=run_live,
         args=(run, broker),
@@ -144,7 +146,7 @@ def test_backfill_through_mosquitto_and_ingest_stores_every_reading(
     with running(
         store, registry_for(tmp_path), mosquitto_server.port, tmp_path / "ingest", topic_prefix
     ) as service:
-        assert publish_all(Broker("127.0.0.1", mosquitto_server.port), messages) == len(messages)
+        assert publish_all(MqttTarget("127.0.0.1", mosquitto_server.port), messages) == len(messages)
         wait_for(
             lambda: service.metrics.readings_stored._value.get() >= expected, 60, "all backfill readings"
         )
@@ -159,5 +161,5 @@ def test_node_passwords_derive_from_the_fleet_secret() -> None:
     assert node_password("pendem-n01", "a") == node_password("pendem-n01", "a")
     assert node_password("pendem-n01", "a") != node_password("pendem-n01", "b")
     assert node_password("pendem-n01", "a") != node_password("pendem-n02", "a")
-    doc = yaml.safe_load(Path(load_fleet.__defaults__[0]).read_text())  # type: ignore[index]
+    doc = yaml.safe_load(DEFAULT_FLEET_PATH.read_text())
     assert "password" not in str(doc)

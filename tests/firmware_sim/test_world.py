@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from firmware_sim.environment import simulate
-from firmware_sim.fleet import DEFAULT_FLEET_PATH, load_fleet
+from firmware_sim.fleet import DEFAULT_FLEET_PATH, batu_fleet
 from firmware_sim.runner import prepare
 from sensors import CATALOGUE
+from storage.fleetfile import load_fleet
 
 ANCHOR = dt.date(2026, 11, 28)
 END_MS = 1_795_824_000_000  # 2026-11-28 in UTC ms, roughly
-FLEET = load_fleet(anchor=ANCHOR)
+FLEET = batu_fleet(anchor=ANCHOR)
 
 
 def small_run(seed: int, days: int = 3):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.simdata import daily_series, field_specs, observed_for
-from firmware_sim.fleet import load_fleet
+from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from forecast.crops import crop_arrays, load_crops
 from forecast.drivers import Observed, infer_irrigated
@@ -25,7 +25,7 @@ DAY_MS = 86_400_000
 
 @cache
 def world() -> tuple[list[FieldSpec], dict[str, Observed], dt.date]:
-    fleet = load_fleet(anchor=ANCHOR).subset(6, 10)
+    fleet = batu_fleet(anchor=ANCHOR).subset(6, 10)
     grid_start = min(f.planting_date for f in fleet.fields) - dt.timedelta(days=2)
     ms = (grid_start - dt.date(1970, 1, 1)).days * DAY_MS - 7 * 3_600_000
     end_ms = (ANCHOR - dt.date(1970, 1, 1)).days * DAY_MS - 7 * 3_600_000

@@ -14,8 +14,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.registry import Node, NodeRegistry
-from ingest.service import IngestConfig, IngestService, MqttTarget
-from ingest.topics import Format
+from ingest.service import IngestConfig, IngestService
+from sensors.topics import Format, MqttTarget
 from storage import TimeSeriesStore
 
 T0 = 1_784_000_000_000  # 2026-07-14, in the past relative to the test clock

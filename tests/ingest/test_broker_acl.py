@@ -13,12 +13,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from firmware_sim.fleet import node_password
-from ingest.service import IngestConfig, IngestService, MqttTarget
-from panen.brokerconfig import hash_password
+from ingest.service import IngestConfig, IngestService
 from panen.cli import app
 from panen.devservices import MosquittoServer
 from panen.settings import get_settings
+from sensors.topics import MqttTarget
+from services.broker_config import hash_password
+from storage.fleetfile import node_password
 from storage.sqlite import SqliteStore
 from tests.ingest.helpers import native, wait_for
 

@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 from ingest.deadletters import DeadLetterLog
 from ingest.pipeline import MAX_PAYLOAD_BYTES, DeadLetter, decode_message
 from ingest.registry import RegistryError, nodes_from_document
-from ingest.service import parse_mqtt_url
 from ingest.spool import Spool, SpoolFull
-from ingest.topics import Format, Route, route, subscriptions
 from sensors import Reading
+from sensors.topics import Format, Route, parse_mqtt_url, route, subscriptions
 from tests.ingest.helpers import T0, native, registry
 
 NOW = T0 + 3_600_000
@@ -179,7 +178,8 @@ def test_a_message_with_nothing_in_it_is_an_empty_dead_letter(payload: bytes) ->
 def test_a_filling_spool_is_reported_once_until_it_drains(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ingest.service import IngestConfig, IngestService, MqttTarget
+    from ingest.service import IngestConfig, IngestService
+    from sensors.topics import MqttTarget
     from storage.sqlite import SqliteStore
 
     batch = [Reading("n", "c", "f", "air_temp_c", float(i), T0 + i) for i in range(20)]
@@ -191,12 +191,12 @@ def test_a_filling_spool_is_reported_once_until_it_drains(
     with caplog.at_level("ERROR", logger="panen.ingest"):
         for _ in range(9):  # ~90 % full
             service.spool.append(batch)
-            service._update_spool_metrics()
-        service._update_spool_metrics()
+            service.sink.update_spool_metrics()
+        service.sink.update_spool_metrics()
         assert sum("spool is" in r.getMessage() for r in caplog.records) == 1
         service.spool.replay(lambda _batch: None)  # drained
-        service._update_spool_metrics()
+        service.sink.update_spool_metrics()
         for _ in range(9):
             service.spool.append(batch)
-            service._update_spool_metrics()
+            service.sink.update_spool_metrics()
         assert sum("spool is" in r.getMessage() for r in caplog.records) == 2

@@ -7,7 +7,15 @@ import datetime as dt
 import pytest
 
 from sensors import Quality, Reading
-from storage import DailyAggregate, ForecastPoint, StoreRejected, TimeSeriesStore, local_day_start_ms
+from storage import (
+    DailyAggregate,
+    ForecastPoint,
+    Series,
+    SeriesPoint,
+    StoreRejected,
+    TimeSeriesStore,
+    local_day_start_ms,
+)
 
 # 2026-07-15 00:00 WIB, a dry-season day; 17:00 UTC the day before.
 DAY = dt.date(2026, 7, 15)
@@ -220,23 +228,35 @@ def test_forecast_points_are_kept_apart_and_last_write_wins(store: TimeSeriesSto
     assert store.raw(start_ms=T0, end_ms=T0 + 1, site_id="f2") == []
 
 
-def test_other_measurements_are_kept_apart_from_forecasts(store: TimeSeriesStore) -> None:
+def test_derived_series_are_kept_apart_from_forecasts_and_from_each_other(store: TimeSeriesStore) -> None:
     store.write_forecasts([ForecastPoint("f1", "c1", "potato", T0, {"tonnes_p50": 40.0})])
-    store.write_forecasts(
+    store.write_series(
         [
-            ForecastPoint("2026-W50", "", "potato", T0, {"tonnes_p50": 7.5}),  # empty coop: no tag
-            ForecastPoint("ingest-1", "", "", T0, {"dead_bad_json": 3.0}),
-        ],
-        measurement="plan",
+            SeriesPoint(Series.PLAN, {"week": "2026-W50", "commodity": "potato"}, T0, {"tonnes_p50": 7.5}),
+            SeriesPoint(Series.INGEST, {"client": "ingest-1"}, T0, {"dead_bad_json": 3.0}),
+            SeriesPoint(
+                Series.ALERT, {"subject": "n1", "coop": "c1", "field": ""}, T0, {"node_offline": 1.0}
+            ),
+        ]
     )
-    plan = store.forecasts(start_ms=T0, end_ms=T0 + 1, measurement="plan")
-    assert [(p.site_id, p.coop_id, p.commodity, dict(p.values)) for p in plan] == [
-        ("2026-W50", "", "potato", {"tonnes_p50": 7.5}),
-        ("ingest-1", "", "", {"dead_bad_json": 3.0}),
+    # The last write of the same series, tags, time and name wins.
+    store.write_series([SeriesPoint(Series.INGEST, {"client": "ingest-1"}, T0, {"dead_bad_json": 4.0})])
+    plan = store.series(Series.PLAN, start_ms=T0, end_ms=T0 + 1)
+    assert [(dict(p.tags), dict(p.values)) for p in plan] == [
+        ({"week": "2026-W50", "commodity": "potato"}, {"tonnes_p50": 7.5})
     ]
+    ingest = store.series(Series.INGEST, start_ms=T0, end_ms=T0 + 1)
+    assert [(dict(p.tags), dict(p.values)) for p in ingest] == [
+        ({"client": "ingest-1"}, {"dead_bad_json": 4.0})
+    ]
+    alert = store.series(Series.ALERT, start_ms=T0, end_ms=T0 + 1)
+    assert [dict(p.tags) for p in alert] == [{"subject": "n1", "coop": "c1", "field": ""}]  # empty: no tag
+    assert store.series(Series.PLAN, start_ms=T0 + 1, end_ms=T0 + 2) == []
     assert [p.site_id for p in store.forecasts(start_ms=T0, end_ms=T0 + 1)] == ["f1"]
     with pytest.raises(StoreRejected):
-        store.write_forecasts([ForecastPoint("x", "c", "k", T0, {"v": 1.0})], measurement="bad name")
+        store.write_series([SeriesPoint(Series.INGEST, {"client": "x"}, T0, {"bad name": 1.0})])
+    with pytest.raises(ValueError, match="no tag"):
+        SeriesPoint(Series.PLAN, {"site": "2026-W50"}, T0, {"tonnes_p50": 1.0})
 
 
 def test_ping(store: TimeSeriesStore) -> None:

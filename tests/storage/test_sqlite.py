@@ -52,3 +52,38 @@ def test_store_file_and_folder_are_created(tmp_path: Path) -> None:
     SqliteStore(path).close()
     assert path.is_file()
     assert (path.parent / "ts.sqlite3").stat().st_size > 0
+
+
+def test_a_store_file_with_the_old_derived_table_keeps_its_series(tmp_path: Path) -> None:
+    """Store files written before derived series had tags of their own (a ``derived`` table whose
+    ``site`` held the ISO week, alert subject or ingest client) open with those points as tagged series."""
+    import sqlite3
+
+    from storage import Series
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE derived (measurement TEXT NOT NULL, site TEXT NOT NULL, ts INTEGER NOT NULL,
+                name TEXT NOT NULL, coop TEXT NOT NULL, commodity TEXT NOT NULL, value REAL NOT NULL,
+                PRIMARY KEY (measurement, site, ts, name, coop, commodity)) WITHOUT ROWID;
+            INSERT INTO derived VALUES ('plan', '2026-W50', 1000, 'tonnes_p50', '', 'potato', 7.5);
+            INSERT INTO derived VALUES ('alert', 'f1', 1000, 'frost_risk', 'c1', '', 1.0);
+            INSERT INTO derived VALUES ('ingest', 'ingest-1', 1000, 'readings_stored', '', '', 42.0);
+            """
+        )
+    store = SqliteStore(path)
+    try:
+        got = {
+            s: [(dict(p.tags), dict(p.values)) for p in store.series(s, start_ms=0, end_ms=2000)]
+            for s in Series
+        }
+        assert got == {
+            Series.PLAN: [({"week": "2026-W50", "commodity": "potato"}, {"tonnes_p50": 7.5})],
+            Series.ALERT: [({"subject": "f1", "coop": "c1", "field": ""}, {"frost_risk": 1.0})],
+            Series.INGEST: [({"client": "ingest-1"}, {"readings_stored": 42.0})],
+        }
+    finally:
+        store.close()
+    SqliteStore(path).close()  # a second open finds nothing more to move

@@ -10,7 +10,7 @@ Rules (thresholds are named constants with their reasons):
 - ``node_offline``: a node's newest reading is older than three reporting intervals;
 - ``battery_low``: a node reports below 3.4 V or 20 %;
 - ``contract_at_risk``: an open sales contract's coverage probability is below 0.8 (from
-  :mod:`panen.contracts`; for offtaker and admin only).
+  :mod:`services.contracts`; for offtaker and admin only).
 
 An evaluation raises what holds now (updating ``last_seen`` of alerts already raised) and clears
 (``active = False``) what no longer holds; acknowledging keeps an alert active but marks who saw it.
@@ -28,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.crops import load_crops
-from panen.forecasting import ForecastRun
-from storage import ForecastPoint, StoreError, TimeSeriesStore
+from services.forecasting import ForecastRun
+from storage import Series, SeriesPoint, StoreError, TimeSeriesStore
 from storage.registry import Alert, Field, Node, Station
 
 __all__ = [
@@ -47,7 +47,7 @@ OFFLINE_INTERVALS = 3  # one missed uplink is radio noise; three in a row is a n
 BATTERY_LOW_V = 3.4  # Li-SOCl2 and Li-ion cells sag fast below 3.4 V under radio load
 BATTERY_LOW_PCT = 20.0
 WINDOW_MS = 86_400_000
-log = logging.getLogger("panen.alerts")
+log = logging.getLogger("services.alerts")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Finding:
 
 def contract_findings(report: object, threshold: float) -> list[Finding]:
     """``contract_at_risk`` for every open contract whose coverage probability is below ``threshold``
-    (a :class:`panen.contracts.ContractReport`); these belong to no cooperative, so only offtaker and
+    (a :class:`services.contracts.ContractReport`); these belong to no cooperative, so only offtaker and
     admin see them."""
     out = []
     for spec in report.contracts:  # type: ignore[attr-defined]
@@ -175,6 +175,13 @@ def _findings(
     return out
 
 
+def _state(
+    subject: str, coop_id: str | None, field_id: str | None, kind: str, value: float, now_ms: int
+) -> SeriesPoint:
+    tags = {"subject": subject, "coop": coop_id or "", "field": field_id or ""}
+    return SeriesPoint(Series.ALERT, tags, now_ms, {kind: value})
+
+
 def evaluate_alerts(
     store: TimeSeriesStore,
     sessions: sessionmaker[Session],
@@ -215,15 +222,10 @@ def evaluate_alerts(
                 cleared.append(alert)
         session.commit()
     # Also in the store, for dashboards that read only InfluxDB: 1 while active, 0 when cleared.
-    points = [
-        ForecastPoint(f.field_id or f.subject, f.coop_id or "", "", now_ms, {f.kind: 1.0})
-        for f in found.values()
-    ]
-    points += [
-        ForecastPoint(a.field_id or a.subject, a.coop_id or "", "", now_ms, {a.kind: 0.0}) for a in cleared
-    ]
+    points = [_state(f.subject, f.coop_id, f.field_id, f.kind, 1.0, now_ms) for f in found.values()]
+    points += [_state(a.subject, a.coop_id, a.field_id, a.kind, 0.0, now_ms) for a in cleared]
     try:
-        store.write_forecasts(points, measurement="alert")
+        store.write_series(points)
     except StoreError as exc:  # the registry has them; a dashboard gap is no reason to fail
         log.warning("cannot write alerts to the store: %s", exc)
     counts: dict[str, int] = {}

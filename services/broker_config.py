@@ -1,7 +1,7 @@
 """Mosquitto's password file and ACL for a fleet: `panen broker-config`.
 
 Every node logs in as itself (user = node id, password derived from ``PANEN_FLEET_SECRET`` by
-:func:`firmware_sim.fleet.node_password`, which is what the node's firmware is provisioned with) and
+:func:`storage.fleetfile.node_password`, which is what the node's firmware is provisioned with) and
 may publish only to its own topics; ingest may read every uplink and write dead letters; the LoRaWAN
 network server relays (The Things Stack, ChirpStack integrations) may write only their own topic
 trees; anonymous clients are refused (``allow_anonymous false`` in ``deploy/mosquitto/mosquitto.conf``).
@@ -13,15 +13,35 @@ Passwords are hashed the way ``mosquitto_passwd`` does for Mosquitto 2 (``$7$``:
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.topics import DEAD_LETTER_ROOT, subscriptions
+from ingest.registry import Node
+from sensors.topics import (
+    CHIRPSTACK_ROOT,
+    DEAD_LETTER_ROOT,
+    MQTT_NATIVE_FORMATS,
+    TTS_ROOT,
+    Format,
+    status_topic,
+    subscriptions,
+    uplink_topic,
+)
+from storage.fleetfile import node_password
 
-__all__ = ["BrokerUser", "acl", "hash_password", "password_file", "write_broker_config"]
+__all__ = [
+    "BrokerUser",
+    "acl",
+    "hash_password",
+    "node_users",
+    "password_file",
+    "write_broker_config",
+    "write_node_passwords",
+]
 
 _ITERATIONS = 101
 
@@ -66,19 +86,18 @@ def acl(nodes: Iterable[BrokerUser], *, ingest_user: str, relay_user: str | None
         out += [
             "# The LoRaWAN network servers' MQTT integrations publish their own topic trees.",
             f"user {relay_user}",
-            "topic write v3/#",
-            "topic write application/#",
+            f"topic write {TTS_ROOT}/#",
+            f"topic write {CHIRPSTACK_ROOT}/#",
             "",
         ]
     for n in nodes:
         if not n.coop or any(c in n.name + n.coop for c in "+#/\n"):
             raise ValueError(f"node {n.name!r} of {n.coop!r} cannot be written into an ACL topic")
-        base = f"panen/v1/{n.coop}/{n.name}"
         out += [
             f"user {n.name}",
-            f"topic write {base}/up",
-            f"topic write {base}/senml",
-            f"topic readwrite {base}/status",
+            f"topic write {uplink_topic(Format.NATIVE, n.coop, n.name)}",
+            f"topic write {uplink_topic(Format.SENML, n.coop, n.name)}",
+            f"topic readwrite {status_topic(n.coop, n.name)}",
             "",
         ]
     return "\n".join(out)
@@ -99,3 +118,24 @@ def write_broker_config(
     passwd.chmod(0o600)
     acl_path.write_text(acl(nodes, ingest_user=ingest_user, relay_user=relay_user))
     return passwd, acl_path
+
+
+def node_users(nodes: Iterable[Node], secret: str) -> list[BrokerUser]:
+    """A broker user for every node that speaks MQTT itself (LoRaWAN devices reach the broker through
+    their network server's relay user), with the password its firmware is provisioned with."""
+    return [
+        BrokerUser(n.node_id, node_password(n.node_id, secret), n.coop_id)
+        for n in nodes
+        if n.format in MQTT_NATIVE_FORMATS
+    ]
+
+
+def write_node_passwords(path: Path, nodes: Iterable[BrokerUser]) -> None:
+    """Each node's MQTT login as CSV (``node_id, coop_id, mqtt_user, mqtt_password``), readable by its
+    owner only, to provision firmware with."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["node_id", "coop_id", "mqtt_user", "mqtt_password"])
+        for n in nodes:
+            writer.writerow([n.name, n.coop, n.name, n.password])

@@ -1,4 +1,4 @@
-"""API tokens and roles.
+"""Access: roles, principals and API tokens.
 
 A token is 32 random bytes (URL-safe base64), shown once at creation; the registry keeps only its
 SHA-256 (a fast hash is right for high-entropy tokens: there is nothing to brute-force).
@@ -23,9 +23,19 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from services import InvalidInput
 from storage.registry import ApiToken, Cooperative, Farmer, Field
 
-__all__ = ["Principal", "Role", "TokenCache", "create_token", "hash_token", "resolve", "revoke"]
+__all__ = [
+    "Principal",
+    "Role",
+    "TokenCache",
+    "create_token",
+    "hash_token",
+    "list_tokens",
+    "resolve",
+    "revoke",
+]
 
 
 class Role(StrEnum):
@@ -84,15 +94,15 @@ def create_token(
     """Create a token and return it (the only time it is visible).
 
     Raises:
-        ValueError: the role needs a cooperative or farmer that is missing or unknown.
+        InvalidInput: the role needs a cooperative or farmer that is missing or unknown.
     """
     if role is Role.FARMER:
         farmer = session.get(Farmer, farmer_id) if farmer_id else None
         if farmer is None:
-            raise ValueError(f"a farmer token needs an existing --farmer (got {farmer_id!r})")
+            raise InvalidInput(f"a farmer token needs an existing --farmer (got {farmer_id!r})")
         coop_id = farmer.coop_id
     if role is Role.COOP_MANAGER and (not coop_id or session.get(Cooperative, coop_id) is None):
-        raise ValueError(f"a coop_manager token needs an existing --coop (got {coop_id!r})")
+        raise InvalidInput(f"a coop_manager token needs an existing --coop (got {coop_id!r})")
     token = "pn_" + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
@@ -145,6 +155,11 @@ class TokenCache:
     def clear(self) -> None:
         """Forget every entry (after a revocation in this process)."""
         self._entries = {}
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    """Every token's row (its hash, never the token), oldest first."""
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
 
 
 def revoke(session: Session, token_id: int) -> bool:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.contracts import AllocationRow, ContractSpec, Coverage, allocate, coverage, daily_supply
-from panen.forecasting import ForecastRun, ForecastService
+from services.forecasting import ForecastRun, ForecastService
 from storage.registry import Contract
 
 __all__ = ["AT_RISK_BELOW", "ContractReport", "ContractService"]

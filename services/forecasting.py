@@ -22,7 +22,7 @@ from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import Calibration, HarvestRecord, learn
 from forecast.plan import purchase_plan
-from storage import ForecastPoint, TimeSeriesStore, local_day, local_day_start_ms
+from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
 from storage.registry import Field, Station
 from storage.registry import HarvestRecord as HarvestRow
 
@@ -133,17 +133,15 @@ class ForecastService:
             self.store.write_forecasts(self._points(forecasts, now_ms))
             # The purchase plan of all cooperatives together, for the supply-outlook dashboard.
             plan = purchase_plan(forecasts, start=today, weeks=PLAN_WEEKS, by_coop=False)
-            plan_points = [
-                ForecastPoint(
-                    r.iso_week,
-                    "",
-                    r.commodity,
+            self.store.write_series(
+                SeriesPoint(
+                    Series.PLAN,
+                    {"week": r.iso_week, "commodity": r.commodity},
                     now_ms,
                     {"tonnes_p10": r.tonnes_p10, "tonnes_p50": r.tonnes_p50, "tonnes_p90": r.tonnes_p90},
                 )
                 for r in plan
-            ]
-            self.store.write_forecasts(plan_points, measurement="plan")
+            )
             latest: dict[str, int] = {}
             for r in self.store.latest(site_ids=[f.id for f in fields]):
                 latest[r.site_id] = max(latest.get(r.site_id, 0), r.ts_ms)

@@ -1,0 +1,17 @@
+"""The ``panen`` command: one module per command group, each parsing its options, calling a service
+and formatting what it returns (exit 2 for a wrong setting or option, 1 for a service that failed).
+
+- :mod:`panen.cli.basics`: ``version``, ``settings``;
+- :mod:`panen.cli.store`: ``store check|init``;
+- :mod:`panen.cli.platform`: ``demo``, ``api``, ``refresh``;
+- :mod:`panen.cli.ingest`: ``ingest``;
+- :mod:`panen.cli.sim`: ``sim``, ``sim-fleet``;
+- :mod:`panen.cli.broker`: ``broker-config``;
+- :mod:`panen.cli.dashboards`: ``dashboards push``;
+- :mod:`panen.cli.registry`: ``registry import``, ``token create|list|revoke``.
+"""
+
+from panen.cli import basics, broker, dashboards, ingest, platform, registry, sim, store
+from panen.cli._common import app
+
+__all__ = ["app", "basics", "broker", "dashboards", "ingest", "platform", "registry", "sim", "store"]

@@ -1,0 +1,48 @@
+"""What every command group shares: the ``panen`` app, the console, and the two lookups that end a
+command with exit 2 and a message naming what to set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from ingest.registry import NodeRegistry
+    from sensors.topics import MqttTarget
+
+__all__ = ["app", "broker_target", "console", "node_registry"]
+
+app = typer.Typer(
+    help="panen: harvest forecasts from field sensors for Kota Batu's cooperatives.", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+
+def broker_target(url: str | None) -> MqttTarget:
+    """The broker to use, or exit 2 with a message saying how to configure one."""
+    from sensors.topics import parse_mqtt_url
+
+    if not url:
+        console.print(
+            "[red]no broker configured[/red]: set PANEN_MQTT_URL or --mqtt-url (`panen demo` runs one)"
+        )
+        raise typer.Exit(2)
+    try:
+        return parse_mqtt_url(url)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def node_registry(path: Path | None, registry_url: str) -> NodeRegistry:
+    """Nodes from a registry file if given, else from the registry database; exit 2 naming what is wrong."""
+    from ingest.registry import NodeRegistry, RegistryError, database_loader
+
+    try:
+        return NodeRegistry(path=path) if path else NodeRegistry(loader=database_loader(registry_url))
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc

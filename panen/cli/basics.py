@@ -1,0 +1,21 @@
+"""``panen version`` and ``panen settings``."""
+
+from __future__ import annotations
+
+import json
+
+from panen import __version__
+from panen.cli._common import app
+from panen.settings import get_settings
+
+
+@app.command()
+def version() -> None:
+    """Print panen's version."""
+    print(__version__)
+
+
+@app.command()
+def settings() -> None:
+    """Print the settings in effect (secrets hidden), as JSON."""
+    print(json.dumps(get_settings().model_dump(mode="json"), indent=2))

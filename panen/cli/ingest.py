@@ -1,0 +1,97 @@
+"""``panen ingest``: MQTT uplinks into the store (see :mod:`ingest`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from panen.cli._common import app, broker_target, console, node_registry
+from panen.settings import get_settings
+from panen.wiring import describe_store, open_store
+
+
+@app.command()
+def ingest(
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker URL (default: PANEN_MQTT_URL).")] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(help="MQTT client id; keep it stable so the persistent session is found again."),
+    ] = None,
+    shared_group: Annotated[
+        str | None,
+        typer.Option(help="Share the load with other ingest processes in this MQTT v5 shared group."),
+    ] = None,
+    topic_prefix: Annotated[str, typer.Option(help="Prefix before every topic, e.g. 'site-a/'.")] = "",
+    metrics_port: Annotated[
+        int, typer.Option(help="Port of the Prometheus /metrics endpoint; 0 turns it off.")
+    ] = 9108,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
+    batch_readings: Annotated[int, typer.Option(help="Flush a batch at this many readings.")] = 5_000,
+    batch_age_ms: Annotated[int, typer.Option(help="Flush a batch at this age.")] = 250,
+    batch_idle_ms: Annotated[
+        int, typer.Option(help="Flush a batch early when no message arrived for this long.")
+    ] = 20,
+    spool_max_mb: Annotated[
+        int, typer.Option(help="Bound of the on-disk spool used while the store is down.")
+    ] = 1024,
+    receive_maximum: Annotated[
+        int, typer.Option(help="MQTT v5 Receive Maximum (unacknowledged messages).")
+    ] = 10_000,
+) -> None:
+    """Consume sensor uplinks from MQTT and store them, losing nothing (see ingest/service.py)."""
+    import signal
+    import socket
+
+    from prometheus_client import start_http_server
+
+    from ingest.service import BrokerAuthError, IngestConfig, IngestService
+    from panen.logs import configure_logging
+
+    cfg = get_settings()
+    configure_logging(cfg.log_level, cfg.log_format)
+    target = broker_target(mqtt_url or cfg.mqtt_url)
+    registry = node_registry(cfg.registry_file, cfg.registry_url)
+    if len(registry) == 0:
+        console.print(
+            "[yellow]no nodes registered[/yellow] (PANEN_REGISTRY_FILE, or `panen registry import` into "
+            "the registry database): every uplink will be a dead letter"
+        )
+    try:
+        config = IngestConfig(
+            mqtt=target,
+            data_dir=cfg.data_dir,
+            client_id=client_id or f"panen-ingest-{socket.gethostname()}",
+            topic_prefix=topic_prefix,
+            shared_group=shared_group,
+            batch_readings=batch_readings,
+            batch_age_s=batch_age_ms / 1000,
+            batch_idle_s=batch_idle_ms / 1000,
+            spool_max_bytes=spool_max_mb * 1024**2,
+            receive_maximum=receive_maximum,
+        )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    store = open_store(cfg)
+    service = IngestService(config, store=store, registry=registry)
+    if metrics_port:
+        try:
+            start_http_server(metrics_port, addr=metrics_host, registry=service.metrics.registry)
+        except OSError as exc:
+            console.print(
+                f"[red]metrics port {metrics_port} is taken[/red] ({exc}); choose another with --metrics-port"
+            )
+            raise typer.Exit(2) from exc
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    console.print(
+        f"ingest: {target.host}:{target.port} → {describe_store(cfg)}; client id {config.client_id}"
+    )
+    try:
+        service.run()
+    except BrokerAuthError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(3) from exc
+    finally:
+        store.close()

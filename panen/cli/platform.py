@@ -1,0 +1,118 @@
+"""Commands that run the platform: ``panen demo`` (all of it), ``panen api`` and ``panen refresh``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from panen.cli._common import app, console
+from panen.settings import get_settings
+from panen.wiring import describe_store, open_store
+
+
+@app.command()
+def demo(
+    cooperatives: Annotated[int, typer.Option(help="Only the first N cooperatives (0: all 24).")] = 0,
+    fields_per_coop: Annotated[int, typer.Option(help="Only the first N fields of each (0: all).")] = 0,
+    days: Annotated[int, typer.Option(help="Days of the season so far to backfill.")] = 90,
+    interval: Annotated[int, typer.Option(help="Minutes between simulated readings.")] = 60,
+    speed: Annotated[
+        float, typer.Option(help="Live sensors run this many times faster than real time.")
+    ] = 60,
+    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    mqtt_port: Annotated[
+        int, typer.Option(help="Port of the embedded MQTT broker (unused when PANEN_MQTT_URL is set).")
+    ] = 1883,
+    weeks: Annotated[int, typer.Option(help="Weeks of the purchase plan to print.")] = 8,
+    reset: Annotated[bool, typer.Option("--reset", help="Start from an empty data directory.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 2026,
+) -> None:
+    """Run the whole platform: broker, simulated sensors, ingest, forecasts and the API (Ctrl-C stops)."""
+    import signal
+    import threading
+
+    from panen.demo import DemoError, DemoOptions, run_demo
+
+    cfg = get_settings()
+    opts = DemoOptions(
+        cooperatives=cooperatives,
+        fields_per_coop=fields_per_coop,
+        days=days,
+        interval_min=interval,
+        speed=speed,
+        port=port,
+        mqtt_port=mqtt_port,
+        reset=reset,
+        seed=seed,
+        weeks=weeks,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        run_demo(cfg, opts, console, stop)
+    except DemoError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    refresh_minutes: Annotated[
+        float, typer.Option(help="Recompute forecasts and alerts this often; 0: only on request.")
+    ] = 60,
+) -> None:
+    """Serve the panen API (docs at /docs, Prometheus metrics at /metrics)."""
+    import uvicorn
+
+    from api.app import create_app
+    from panen.logs import configure_logging
+    from storage.registry import open_registry
+
+    cfg = get_settings()
+    configure_logging(cfg.log_level, cfg.log_format)
+    application = create_app(
+        open_store(cfg),
+        open_registry(cfg.registry_url),
+        refresh_every_s=refresh_minutes * 60 if refresh_minutes else None,
+    )
+    try:
+        # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.
+        uvicorn.run(application, host=host, port=port, log_level=cfg.log_level, timeout_graceful_shutdown=5)
+    except OSError as exc:
+        console.print(f"[red]cannot listen on {host}:{port}[/red] ({exc}); choose another with --port")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def refresh(
+    members: Annotated[int, typer.Option(help="Ensemble members per field.")] = 50,
+) -> None:
+    """Recompute every forecast, then contracts and alerts, once, without the API (for cron or systemd).
+
+    Prints what the API's POST /v1/forecasts/recompute answers, as JSON. Exit 1 if the store or
+    registry fails.
+    """
+    import json
+
+    from services.forecasting import ForecastService
+    from services.refresh import Platform
+    from services.refresh import refresh as refresh_cycle
+    from storage import StoreError
+    from storage.registry import open_registry
+
+    cfg = get_settings()
+    store = open_store(cfg)
+    try:
+        sessions = open_registry(cfg.registry_url)
+        platform = Platform(store, sessions, ForecastService(store, sessions, members=members))
+        result = refresh_cycle(platform)
+    except StoreError as exc:
+        console.print(f"[red]refresh failed[/red]: the store ({describe_store(cfg)}): {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        store.close()
+    print(json.dumps(result.as_dict()))

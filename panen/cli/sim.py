@@ -1,0 +1,149 @@
+"""``panen sim`` and ``panen sim-fleet``: the simulated Kota Batu fleet (see :mod:`firmware_sim`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from panen.cli._common import app, broker_target, console
+from panen.settings import get_settings
+
+
+@app.command()
+def sim(
+    backfill: Annotated[
+        int, typer.Option(help="Publish the past DAYS as the nodes' flash would hold them, then exit.")
+    ] = 0,
+    once: Annotated[
+        bool, typer.Option("--once", help="Publish one wake-up of every node, then exit.")
+    ] = False,
+    realtime: Annotated[
+        bool, typer.Option("--realtime", help="Run live at real time (same as --speed 1).")
+    ] = False,
+    speed: Annotated[
+        float, typer.Option(help="Run live, the simulated clock going this many times faster.")
+    ] = 0.0,
+    interval: Annotated[
+        int | None, typer.Option(help="Minutes between wake-ups (default: each node's, 10).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Wake-ups per backfill message of native/SenML nodes.")] = 24,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 2026,
+    faults: Annotated[
+        float, typer.Option(help="Faults per node per day (outages, stuck, spikes, NaN, corrupt frames).")
+    ] = 0.0,
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker URL (default: PANEN_MQTT_URL).")] = None,
+    topic_prefix: Annotated[str, typer.Option(help="Prefix before every topic.")] = "",
+    node_auth: Annotated[
+        bool, typer.Option(help="Live nodes log in as themselves (password from PANEN_FLEET_SECRET).")
+    ] = False,
+    cooperatives: Annotated[int, typer.Option(help="Simulate only the first N cooperatives (0: all).")] = 0,
+    fields_per_coop: Annotated[
+        int, typer.Option(help="Simulate only the first N fields of each (0: all).")
+    ] = 0,
+    summary_file: Annotated[
+        str | None, typer.Option(help="After a backfill, write its message and reading counts here (JSON).")
+    ] = None,
+) -> None:
+    """Simulated field nodes of the Kota Batu fleet, publishing to MQTT (see firmware_sim/)."""
+    import datetime as dt
+    import threading
+    import time as _time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from firmware_sim.firmware import FaultRates
+    from firmware_sim.fleet import batu_fleet
+    from firmware_sim.runner import (
+        backfill_messages,
+        last_wakeup_only,
+        prepare,
+        publish_all,
+        run_live,
+        write_truths,
+    )
+
+    cfg = get_settings()
+    target = broker_target(mqtt_url or cfg.mqtt_url)
+    broker = target
+    today = dt.datetime.now(dt.UTC).date()
+    fleet = batu_fleet(path=cfg.fleet_file, anchor=today)
+    fleet = fleet.subset(cooperatives, fields_per_coop)
+    rates = (
+        FaultRates(outage=faults, stuck=faults, spike=faults, dead=faults, corrupt=faults) if faults else None
+    )
+    now_ms = _time.time_ns() // 1_000_000
+    live_speed = 1.0 if realtime else speed
+    if not (backfill or once or live_speed):
+        console.print("choose --backfill DAYS, --once, --realtime or --speed X")
+        raise typer.Exit(2)
+    if backfill or once:
+        start_ms = now_ms - backfill * 86_400_000 if backfill else now_ms - 1
+        console.print(f"simulating {len(fleet.fields)} fields and {len(fleet.stations)} stations ...")
+        run = prepare(fleet, start_ms=start_ms, end_ms=now_ms, seed=seed, faults=rates, interval_min=interval)
+        if once:
+            run = last_wakeup_only(run)
+        messages = backfill_messages(run, batch_samples=batch, prefix=topic_prefix, seed=seed)
+        readings = sum(len(s.true_ms) * len(s.values) for s in run.samples)
+        truths = cfg.data_dir / "sim_truths.json"
+        write_truths(run, truths)
+        with Progress(
+            TextColumn("publishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("publish", total=len(messages))
+            try:
+                publish_all(broker, messages, progress=lambda n: bar.advance(task, n))
+            except (ConnectionError, OSError) as exc:
+                console.print(f"[red]cannot publish[/red] to {broker.host}:{broker.port}: {exc}")
+                raise typer.Exit(1) from exc
+        console.print(
+            f"published {len(messages)} messages carrying about {readings} readings; truths in {truths}"
+        )
+        if summary_file:
+            Path(summary_file).write_text(json.dumps({"messages": len(messages), "readings": readings}))
+        if not live_speed:
+            return
+    console.print(f"live at {live_speed:g}x real time; Ctrl-C stops")
+    horizon_ms = int(30 * 86_400_000 * max(1.0, live_speed / 1000))
+    run = prepare(
+        fleet, start_ms=now_ms, end_ms=now_ms + horizon_ms, seed=seed + 1, faults=rates, interval_min=interval
+    )
+    stop_event = threading.Event()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop_event.set())
+    run_live(
+        run,
+        broker,
+        speed=live_speed,
+        prefix=topic_prefix,
+        stop=stop_event,
+        node_auth_secret=cfg.fleet_secret.get_secret_value() if node_auth else None,
+    )
+
+
+@app.command("sim-fleet")
+def sim_fleet(
+    out: Annotated[str, typer.Argument(help="Where to write the fleet YAML.")],
+    anchor: Annotated[
+        str | None, typer.Option(help="Day the planting dates are laid out around (default today).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fleet's layout.")] = 2026,
+) -> None:
+    """Write a generated Kota Batu fleet file (the committed default is this with anchor 2026-11-28)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from firmware_sim.fleet import default_fleet
+    from storage.fleetfile import save_fleet
+
+    day = dt.date.fromisoformat(anchor) if anchor else dt.datetime.now(dt.UTC).date()
+    save_fleet(default_fleet(day, seed=seed), Path(out))
+    console.print(f"wrote {out}")

@@ -1,0 +1,28 @@
+"""The application: what panen does, callable from the API, the CLI, a cron job or a test alike.
+
+No FastAPI and no typer here: the API (:mod:`api`) and the command (:mod:`panen.cli`) parse,
+authorise, call one of these and shape the answer.
+
+- :mod:`services.forecasting`: forecasts of every registered field from the store's daily aggregates;
+- :mod:`services.contracts`: Coosae's sales contracts against those forecasts (coverage, allocation);
+- :mod:`services.alerts`: alerts raised and cleared from readings, forecasts and contracts;
+- :mod:`services.refresh`: the refresh cycle (forecasts → contracts → alerts) and its scheduler;
+- :mod:`services.access`: roles, principals and API tokens;
+- :mod:`services.registry_import`: a fleet document into the registry, with one set of checks;
+- :mod:`services.broker_config`: Mosquitto's password file and ACL from the registry's nodes.
+
+Errors raised by the services (store and registry errors pass through as their own trees)::
+
+    ServiceError
+    └── InvalidInput   what was asked is malformed or names something unknown; the message says which
+"""
+
+__all__ = ["InvalidInput", "ServiceError"]
+
+
+class ServiceError(Exception):
+    """Root of the errors the services raise on their own account."""
+
+
+class InvalidInput(ServiceError, ValueError):
+    """The request is malformed or names something unknown; the message says which (and where)."""

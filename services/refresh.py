@@ -1,0 +1,111 @@
+"""The refresh cycle: every field's forecast, then contracts against it, then the alerts that depend on
+both; and a scheduler thread that runs the cycle at an interval.
+
+The API runs the scheduler (``panen api --refresh-minutes``), ``POST /v1/forecasts/recompute`` runs
+one cycle, and ``panen refresh`` runs one without the API: a cron job needs no web server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.alerts import contract_findings, evaluate_alerts
+from services.contracts import AT_RISK_BELOW, ContractService
+from services.forecasting import ForecastService
+from storage import TimeSeriesStore
+
+__all__ = ["Platform", "RefreshResult", "RefreshScheduler", "evaluate_all_alerts", "refresh"]
+
+log = logging.getLogger("panen.refresh")
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What one cycle did."""
+
+    issued: dt.date
+    fields: int
+    seconds: float
+    active_alerts: dict[str, int]
+    finished_at: dt.datetime
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON the API answers a recompute with."""
+        return {
+            "issued": self.issued.isoformat(),
+            "fields": self.fields,
+            "seconds": self.seconds,
+            "active_alerts": self.active_alerts,
+        }
+
+
+@dataclass
+class Platform:
+    """The services of one store and registry, built once (by the API, or by ``panen refresh``)."""
+
+    store: TimeSeriesStore
+    sessions: sessionmaker[Session]
+    forecasts: ForecastService
+    contracts: ContractService = field(init=False)
+    last_refresh: RefreshResult | None = None
+
+    def __post_init__(self) -> None:
+        self.contracts = ContractService(self.sessions, self.forecasts)
+
+
+def evaluate_all_alerts(platform: Platform) -> dict[str, int]:
+    """Evaluate every alert rule, contracts at risk included, on the latest forecasts; returns how many
+    alerts are active per kind."""
+    run = platform.forecasts.latest
+    extra = contract_findings(platform.contracts.report(run), AT_RISK_BELOW) if run is not None else []
+    return evaluate_alerts(platform.store, platform.sessions, run, extra=extra)
+
+
+def refresh(platform: Platform) -> RefreshResult:
+    """One cycle: recompute every forecast (written to the store), then contracts and alerts.
+
+    Raises:
+        storage.StoreError: the store failed (the previous forecasts stay in use).
+    """
+    run = platform.forecasts.run()
+    counts = evaluate_all_alerts(platform)
+    result = RefreshResult(run.issued, len(run.forecasts), run.seconds, counts, dt.datetime.now(dt.UTC))
+    platform.last_refresh = result
+    log.info("forecasts for %d fields in %.1f s; active alerts %s", result.fields, result.seconds, counts)
+    return result
+
+
+class RefreshScheduler:
+    """Runs ``cycle`` at start and then every ``every_s`` seconds in a daemon thread, until stopped.
+
+    A failed cycle is logged and the next one runs on time: one bad run must not stop forecasting.
+    """
+
+    def __init__(self, cycle: Callable[[], object], every_s: float) -> None:
+        """Schedule ``cycle`` (e.g. ``lambda: refresh(platform)``)."""
+        self.cycle = cycle
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="forecast-refresh", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.cycle()
+            except Exception:  # a failed run must not stop the next one
+                log.exception("scheduled forecast refresh failed")
+            self._stop.wait(self.every_s)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to finish after its current cycle."""
+        self._stop.set()

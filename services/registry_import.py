@@ -1,0 +1,104 @@
+"""A fleet document into the registry: one parser and one set of checks for every door (the API's
+``POST /v1/registry/import``, ``panen registry import`` and the demo).
+
+A document is checked whole before anything is written: its shape (:mod:`storage.fleetfile`), the
+ids and formats ingest needs (:func:`ingest.registry.nodes_from_document`), and that every field can
+be forecast (a commodity of the crop library, a soil of the soil table, a positive area).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.orm import Session
+
+from forecast.crops import load_crops
+from forecast.drivers import SOILS
+from ingest.registry import RegistryError, nodes_from_document
+from services import InvalidInput
+from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
+from storage.registry import import_fleet
+
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "check_document",
+    "check_fleet",
+    "import_document",
+    "import_file",
+    "parse_document",
+]
+
+MAX_DOCUMENT_BYTES = 20 * 1024**2  # the Kota Batu fleet is ~100 KiB; a national one fits
+
+
+def parse_document(body: bytes | str, *, anchor: dt.date | None = None) -> Fleet:
+    """A fleet from the text of a fleet document (YAML, or JSON, which YAML reads too), its shape,
+    ids and formats checked (:func:`import_document` checks the rest).
+
+    Raises:
+        InvalidInput: too large, not YAML/JSON, or not a fleet document; the message names the entry.
+    """
+    raw = body.encode() if isinstance(body, str) else body
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise InvalidInput(f"a fleet document is at most {MAX_DOCUMENT_BYTES // 1024**2} MiB")
+    try:
+        doc = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"the document is not YAML or JSON: {exc}") from exc
+    return check_document(doc, anchor=anchor)
+
+
+def check_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
+    """A checked fleet from a parsed fleet document (see :func:`parse_document`)."""
+    try:
+        fleet = fleet_from_document(doc, anchor=anchor)
+        nodes_from_document(doc, "document")  # the checks ingest applies: formats and ids
+    except (FleetFileError, RegistryError) as exc:
+        raise InvalidInput(f"not a fleet document: {exc}") from exc
+    return fleet
+
+
+def check_fleet(fleet: Fleet) -> None:
+    """Every field can be forecast: a known commodity and soil, a positive area.
+
+    Raises:
+        InvalidInput: naming the first field that cannot.
+    """
+    crops = load_crops()
+    for f in fleet.fields:
+        if f.commodity not in crops:
+            raise InvalidInput(f"field {f.id!r}: unknown commodity {f.commodity!r} (known: {sorted(crops)})")
+        if f.soil_texture not in SOILS:
+            raise InvalidInput(
+                f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
+            )
+        if not f.area_ha > 0:
+            raise InvalidInput(f"field {f.id!r}: area_ha must be positive")
+
+
+def import_document(session: Session, fleet: Fleet) -> dict[str, int]:
+    """Check the fleet (:func:`check_fleet`), then insert or update its rows; returns counts per kind.
+
+    Importing the same document twice changes nothing; harvest records and tokens are never touched.
+
+    Raises:
+        InvalidInput: a field cannot be forecast; nothing was written.
+    """
+    check_fleet(fleet)
+    return import_fleet(session, fleet)
+
+
+def import_file(session: Session, path: Path, *, anchor: dt.date | None = None) -> dict[str, int]:
+    """Check and import the fleet file at ``path`` (planting dates shifted to ``anchor``).
+
+    Raises:
+        InvalidInput: the file is unreadable or fails a check.
+    """
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read fleet file {path}: {exc.strerror}") from exc
+    return import_document(session, parse_document(body, anchor=anchor))

@@ -1,0 +1,106 @@
+"""One import of a fleet document for every door: the same checks from the API, the CLI and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from firmware_sim.fleet import DEFAULT_FLEET_PATH, batu_fleet
+from services import InvalidInput
+from services.registry_import import check_fleet, import_document, import_file, parse_document
+from storage.fleetfile import save_fleet
+from storage.registry import Field, Node, open_registry, sqlite_url
+
+
+def _doc(**field_changes: object) -> dict[str, object]:
+    doc = yaml.safe_load(DEFAULT_FLEET_PATH.read_text())
+    doc["cooperatives"] = doc["cooperatives"][:1]
+    doc["cooperatives"][0]["fields"][0].update(field_changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"commodity": "durian"}, "unknown commodity 'durian'"),
+        ({"soil_texture": "moon_dust"}, "unknown soil_texture 'moon_dust'"),
+        ({"area_ha": 0}, "area_ha must be positive"),
+    ],
+)
+def test_a_field_that_cannot_be_forecast_is_refused_naming_it(change: dict[str, object], says: str) -> None:
+    fleet = parse_document(yaml.safe_dump(_doc(**change)))
+    with pytest.raises(InvalidInput, match=says):
+        check_fleet(fleet)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"\xff\xfe", "not YAML or JSON"),
+        (b"cooperatives: [", "not YAML or JSON"),
+        (b"- just a list", "not a fleet document"),
+        (b"cooperatives: [{id: x}]", "not a fleet document"),
+    ],
+)
+def test_a_document_that_is_no_fleet_is_refused(body: bytes, says: str) -> None:
+    with pytest.raises(InvalidInput, match=says):
+        parse_document(body)
+
+
+def test_a_node_of_an_unknown_format_is_refused() -> None:
+    doc = _doc()
+    doc["cooperatives"][0]["fields"][0]["node"]["format"] = "morse"  # type: ignore[index]
+    with pytest.raises(InvalidInput, match="unknown format 'morse'"):
+        parse_document(yaml.safe_dump(doc))
+
+
+def test_importing_twice_changes_nothing_and_nothing_is_written_on_a_bad_field(tmp_path: Path) -> None:
+    sessions = open_registry(sqlite_url(tmp_path / "r.sqlite3"))
+    fleet = batu_fleet().subset(2, 3)
+    with sessions() as session:
+        first = import_document(session, fleet)
+        second = import_document(session, fleet)
+        assert first == second == {"cooperatives": 2, "fields": 6, "stations": 2, "nodes": 8}
+        assert session.scalar(select(func.count()).select_from(Node)) == 8
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_doc(commodity="durian")))
+    fresh = open_registry(sqlite_url(tmp_path / "fresh.sqlite3"))
+    with fresh() as session:
+        with pytest.raises(InvalidInput, match="durian"):
+            import_file(session, bad)
+        assert session.scalar(select(func.count()).select_from(Field)) == 0
+
+
+def test_the_cli_door_applies_the_same_checks(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_doc(commodity="durian")))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANEN_")} | {
+        "PANEN_DATA_DIR": str(tmp_path)
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "panen", "registry", "import", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "unknown commodity 'durian'" in done.stderr
+    good = tmp_path / "good.yaml"
+    save_fleet(batu_fleet().subset(1, 2), good)
+    done = subprocess.run(
+        [sys.executable, "-m", "panen", "registry", "import", str(good)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    with open_registry(sqlite_url(tmp_path / "registry.sqlite3"))() as session:
+        assert session.scalar(select(func.count()).select_from(Field)) == 2
