@@ -1,7 +1,8 @@
 """The registry: cooperatives, farmers, fields, stations, nodes, harvest records and API tokens.
 
 SQLAlchemy 2 models; SQLite in ``PANEN_DATA_DIR`` by default, PostgreSQL through ``PANEN_DB_URL``.
-The schema is created on start (``create_all``); a later change that alters tables brings migrations.
+The schema is kept by Alembic (:mod:`storage.migrations`): :func:`open_registry` creates a new
+registry from the models and stamps it with the newest revision, and upgrades an older one.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Boolean,
+    Connection,
     Date,
     DateTime,
     Dialect,
@@ -21,11 +25,14 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+from storage.fleetfile import Fleet, NodeSpec
 
 __all__ = [
     "Alert",
@@ -39,6 +46,8 @@ __all__ = [
     "Node",
     "Station",
     "import_fleet",
+    "migrate",
+    "migrations_config",
     "open_registry",
     "sqlite_url",
 ]
@@ -227,45 +236,77 @@ def open_registry(url: str) -> sessionmaker[Session]:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-    Base.metadata.create_all(engine)
-    _migrate(engine)
+    migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _migrate(engine: Engine) -> None:
-    """Bring a registry created by an earlier panen up to date (``create_all`` only adds tables).
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_MIGRATION_LOCK = 7_267_001  # pg_advisory_xact_lock key: one process migrates at a time
 
-    So far one change: ``alert.coop_id`` became nullable (contract alerts belong to no cooperative).
+
+def migrations_config(connection: Connection | None = None) -> AlembicConfig:
+    """Alembic's configuration for the registry's migrations, to run on ``connection``."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _pre_alembic_revision(connection: Connection) -> str:
+    """The revision a registry made before migrations were Alembic's is at (see 0001_baseline)."""
+    alert = {c["name"]: c for c in inspect(connection).get_columns("alert")}
+    return "0001" if not alert["coop_id"]["nullable"] else "0002"
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the registry's schema to the newest revision, one process at a time.
+
+    - a new registry: tables from the models, stamped with the head revision;
+    - a registry made before Alembic (tables, no ``alembic_version``): missing tables added as
+      ``create_all`` always did, stamped with the revision its layout matches, then upgraded;
+    - otherwise: upgraded from its revision.
     """
+    if engine.dialect.name == "sqlite":
+        # BEGIN IMMEDIATE takes SQLite's write lock: a second process opening the same file waits
+        # (busy_timeout) instead of racing to create tables; SQLite's DDL is transactional.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                _migrate(conn)
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+        return
     with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            columns = conn.exec_driver_sql("PRAGMA table_info(alert)").fetchall()
-            if any(c[1] == "coop_id" and c[3] for c in columns):  # notnull flag set
-                indexes = conn.exec_driver_sql(
-                    "SELECT name FROM sqlite_master "
-                    "WHERE type = 'index' AND tbl_name = 'alert' AND sql IS NOT NULL"
-                ).fetchall()
-                conn.exec_driver_sql("ALTER TABLE alert RENAME TO alert_before_migration")
-                for (name,) in indexes:
-                    conn.exec_driver_sql(f'DROP INDEX "{name}"')
-                Alert.__table__.create(conn)  # type: ignore[attr-defined]
-                names = ", ".join(c[1] for c in columns)
-                conn.exec_driver_sql(
-                    f"INSERT INTO alert ({names}) SELECT {names} FROM alert_before_migration"
-                )
-                conn.exec_driver_sql("DROP TABLE alert_before_migration")
-        elif engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE alert ALTER COLUMN coop_id DROP NOT NULL")
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        _migrate(conn)
 
 
-def import_fleet(session: Session, fleet: object) -> dict[str, int]:
-    """Insert or update the cooperatives, fields, stations and nodes of a fleet (firmware_sim.Fleet).
+def _migrate(conn: Connection) -> None:
+    config = migrations_config(conn)
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        alembic_command.upgrade(config, "head")
+    elif not tables & set(Base.metadata.tables):
+        Base.metadata.create_all(conn)
+        alembic_command.stamp(config, "head")
+    else:
+        Base.metadata.create_all(conn)
+        alembic_command.stamp(config, _pre_alembic_revision(conn))
+        alembic_command.upgrade(config, "head")
+
+
+def import_fleet(session: Session, fleet: Fleet) -> dict[str, int]:
+    """Insert or update the cooperatives, fields, stations and nodes of a fleet.
 
     Existing rows are updated, so importing the same file twice changes nothing; harvest records and
     tokens are never touched. One farmer per field is created (``{field}-farmer``) when none exists.
     """
     counts = {"cooperatives": 0, "fields": 0, "stations": 0, "nodes": 0}
-    for c in fleet.cooperatives:  # type: ignore[attr-defined]
+    for c in fleet.cooperatives:
         session.merge(Cooperative(id=c.id, name=c.name, kecamatan=c.kecamatan, kind=c.kind))
         counts["cooperatives"] += 1
         s = c.station
@@ -299,15 +340,15 @@ def import_fleet(session: Session, fleet: object) -> dict[str, int]:
     return counts
 
 
-def _node(spec: object, coop_id: str, site_id: str) -> Node:
+def _node(spec: NodeSpec, coop_id: str, site_id: str) -> Node:
     return Node(
-        id=spec.id,  # type: ignore[attr-defined]
+        id=spec.id,
         coop_id=coop_id,
         site_id=site_id,
-        format=spec.format,  # type: ignore[attr-defined]
-        dev_eui=spec.dev_eui or None,  # type: ignore[attr-defined]
-        profile=spec.profile,  # type: ignore[attr-defined]
-        interval_min=spec.interval_min,  # type: ignore[attr-defined]
+        format=spec.format,
+        dev_eui=spec.dev_eui or None,
+        profile=spec.profile,
+        interval_min=spec.interval_min,
     )
 
 

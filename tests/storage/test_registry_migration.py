@@ -44,3 +44,83 @@ def test_alert_coop_becomes_nullable_and_rows_are_kept(tmp_path: Path) -> None:
         notnull = {r[1]: r[3] for r in check.execute("PRAGMA table_info(alert)")}
         assert notnull["coop_id"] == 0
         assert check.execute("SELECT count(*) FROM alert").fetchone() == (2,)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "registry"
+
+
+def _load_main_registry(url: str) -> None:
+    """A registry as main (07ddf9b, before Alembic) created and filled it: the dump of one."""
+    from sqlalchemy import create_engine
+
+    dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+    sql = (FIXTURES / f"main-07ddf9b.{dialect}.sql").read_text()
+    if dialect == "sqlite":
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.executescript(sql)
+        return
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(sql)
+    engine.dispose()
+
+
+def test_a_registry_made_by_main_before_alembic_upgrades_keeping_every_row(registry_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, func
+
+    from storage.registry import (
+        ApiToken,
+        Base,
+        Contract,
+        Cooperative,
+        Farmer,
+        Field,
+        HarvestRecord,
+        Node,
+        Station,
+    )
+
+    _load_main_registry(registry_url)
+    sessions = open_registry(registry_url)
+    counts = {}
+    with sessions() as session:
+        for model in (Cooperative, Farmer, Field, Station, Node, HarvestRecord, Alert, Contract, ApiToken):
+            counts[model.__tablename__] = session.scalar(select(func.count()).select_from(model))
+        harvest = session.scalars(select(HarvestRecord)).one()
+        assert (harvest.tonnes, harvest.recorded_at.tzinfo is not None) == (3.2, True)
+    assert counts == {
+        "cooperative": 1,
+        "farmer": 2,
+        "field": 2,
+        "station": 1,
+        "node": 3,
+        "harvest_record": 1,
+        "alert": 2,
+        "contract": 1,
+        "api_token": 1,
+    }
+    engine = create_engine(registry_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == "0002"
+        # The upgraded schema is the models' schema: nothing left for a migration to do.
+        assert compare_metadata(context, Base.metadata) == []
+    engine.dispose()
+    open_registry(registry_url)  # a second open changes nothing
+
+
+def test_a_new_registry_is_stamped_with_the_newest_revision(registry_url: str) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    from storage.registry import migrations_config
+
+    open_registry(registry_url)
+    head = ScriptDirectory.from_config(migrations_config()).get_current_head()
+    engine = create_engine(registry_url)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head
+    engine.dispose()
