@@ -120,8 +120,8 @@ class IngestService:
             Spool(config.data_dir / "spool", max_bytes=config.spool_max_bytes),
             DeadLetterLog(config.data_dir / "deadletters.jsonl", max_bytes=config.deadletter_max_bytes),
             self.metrics,
-            stop=self._stop,
-            retry_delay=lambda attempt: backoff(attempt, config.backoff_min_s, config.backoff_max_s),
+            self._stop,
+            lambda attempt: backoff(attempt, config.backoff_min_s, config.backoff_max_s),
         )
         self.spool = self.sink.spool
         self.dead_log = self.sink.dead_log

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from ingest.deadletters import DeadLetterLog
 from ingest.errors import SpoolFull
@@ -30,30 +31,25 @@ __all__ = ["Sink"]
 log = logging.getLogger("panen.ingest")
 
 
+@dataclass
 class Sink:
-    """The store, the spool in front of it, and the dead-letter log of one ingest process."""
+    """The store, the spool in front of it, and the dead-letter log of one ingest process.
 
-    def __init__(
-        self,
-        store: TimeSeriesStore,
-        spool: Spool,
-        dead_log: DeadLetterLog,
-        metrics: IngestMetrics,
-        *,
-        stop: threading.Event,
-        retry_delay: Callable[[int], float],
-    ) -> None:
-        """Persist into ``store`` (or ``spool``); ``retry_delay(attempt)`` paces waits until ``stop``."""
-        self.store = store
-        self.spool = spool
-        self.dead_log = dead_log
-        self.metrics = metrics
-        self._stop = stop
-        self._retry_delay = retry_delay
-        self._spool_warned = False
-        self._spool_high = False
-        self._dead_log_warned = -60.0
-        self.metrics.spool_capacity.set(spool.max_bytes)
+    ``retry_delay(attempt)`` paces the waits (spool full, store down) until ``stop`` is set.
+    """
+
+    store: TimeSeriesStore
+    spool: Spool
+    dead_log: DeadLetterLog
+    metrics: IngestMetrics
+    stop: threading.Event
+    retry_delay: Callable[[int], float]
+    _spool_warned: bool = field(default=False, init=False)
+    _spool_high: bool = field(default=False, init=False)
+    _dead_log_warned: float = field(default=-60.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics.spool_capacity.set(self.spool.max_bytes)
         self.update_spool_metrics()
 
     def persist(self, readings: list[Reading]) -> bool:
@@ -83,9 +79,9 @@ class Sink:
                     self._spool_warned = True
             except OSError as exc:
                 log.error("cannot append to the spool: %s", exc)
-            if self._stop.is_set():
+            if self.stop.is_set():
                 return False
-            self._stop.wait(self._retry_delay(attempt))
+            self.stop.wait(self.retry_delay(attempt))
             attempt += 1
 
     def write_store(self, readings: Sequence[Reading]) -> None:
@@ -150,9 +146,9 @@ class Sink:
     def replay_forever(self) -> None:
         """While not stopped: replay the spool into the store whenever it holds readings."""
         attempt = 0
-        while not self._stop.is_set():
+        while not self.stop.is_set():
             if len(self.spool) == 0:
-                self._stop.wait(0.5)
+                self.stop.wait(0.5)
                 continue
             try:
                 done = self.spool.replay(self.write_store)
@@ -160,7 +156,7 @@ class Sink:
                 log.info("replayed %d spooled readings into the store", done)
                 attempt = 0
             except StoreError as exc:
-                self._stop.wait(self._retry_delay(attempt))
+                self.stop.wait(self.retry_delay(attempt))
                 attempt += 1
                 log.debug("store still unavailable for replay: %s", exc)
             finally:

@@ -20,7 +20,7 @@ from storage.registry import Contract
 
 __all__ = ["AT_RISK_BELOW", "ContractReport", "ContractService"]
 
-# Below this coverage probability a contract raises an alert for Coosae (the default: a
+# Below this coverage probability a contract raises an alert for Coosae (a
 # contract missed one season in five is a planning problem, not bad luck).
 AT_RISK_BELOW = 0.8
 _HORIZON_DAYS = 366

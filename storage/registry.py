@@ -173,7 +173,7 @@ class Alert(Base):
 
 
 class Contract(Base):
-    """A sales contract Coosae has signed with a buyer (issue: will the harvests cover it?)."""
+    """A sales contract Coosae has signed with a buyer: will the harvests cover it?"""
 
     __tablename__ = "contract"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

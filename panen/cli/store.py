@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -9,26 +11,30 @@ import typer
 from panen.cli._common import app, console
 from panen.settings import get_settings
 from panen.wiring import describe_store, open_store
-from storage import StoreError
+from storage import StoreError, TimeSeriesStore
 from storage.influx import InfluxStore
 
 store_app = typer.Typer(help="The time-series store (InfluxDB or embedded SQLite).", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
 
+def _on_store(prepare: Callable[[TimeSeriesStore], None], *, failed: str, done: str) -> None:
+    """Run ``prepare`` on the configured store, then ping it; exit 1 naming the store if either fails."""
+    cfg = get_settings()
+    with contextlib.closing(open_store(cfg)) as store:
+        try:
+            prepare(store)
+            store.ping()
+        except StoreError as exc:
+            console.print(f"[red]{failed}[/red]: {describe_store(cfg)}: {exc}")
+            raise typer.Exit(1) from exc
+    console.print(f"[green]{done}[/green]: {describe_store(cfg)}")
+
+
 @store_app.command("check")
 def store_check() -> None:
     """Check that the configured store answers."""
-    cfg = get_settings()
-    store = open_store(cfg)
-    try:
-        store.ping()
-    except StoreError as exc:
-        console.print(f"[red]store not reachable[/red]: {describe_store(cfg)}: {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        store.close()
-    console.print(f"[green]ok[/green]: {describe_store(cfg)}")
+    _on_store(lambda _store: None, failed="store not reachable", done="ok")
 
 
 @store_app.command("init")
@@ -38,15 +44,9 @@ def store_init(
     ] = True,
 ) -> None:
     """Prepare the configured store: create the SQLite file, or the InfluxDB 1.x database."""
-    cfg = get_settings()
-    store = open_store(cfg)
-    try:
+
+    def prepare(store: TimeSeriesStore) -> None:
         if isinstance(store, InfluxStore) and create_database:
             store.create_database()
-        store.ping()
-    except StoreError as exc:
-        console.print(f"[red]could not prepare[/red] {describe_store(cfg)}: {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        store.close()
-    console.print(f"[green]ready[/green]: {describe_store(cfg)}")
+
+    _on_store(prepare, failed="could not prepare", done="ready")

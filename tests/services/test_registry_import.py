@@ -77,6 +77,18 @@ def test_importing_twice_changes_nothing_and_nothing_is_written_on_a_bad_field(t
         assert session.scalar(select(func.count()).select_from(Field)) == 0
 
 
+def _panen_import(path: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANEN_")}
+    env["PANEN_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "panen", "registry", "import", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_the_cli_door_applies_the_same_checks(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(_doc(commodity="durian")))
@@ -94,13 +106,7 @@ def test_the_cli_door_applies_the_same_checks(tmp_path: Path) -> None:
     assert "unknown commodity 'durian'" in done.stderr
     good = tmp_path / "good.yaml"
     save_fleet(batu_fleet().subset(1, 2), good)
-    done = subprocess.run(
-        [sys.executable, "-m", "panen", "registry", "import", str(good)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _panen_import(good, tmp_path)
     assert done.returncode == 0, done.stderr
     with open_registry(sqlite_url(tmp_path / "registry.sqlite3"))() as session:
         assert session.scalar(select(func.count()).select_from(Field)) == 2

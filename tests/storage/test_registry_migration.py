@@ -54,7 +54,7 @@ def _load_main_registry(url: str) -> None:
     from sqlalchemy import create_engine
 
     dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
-    sql = (FIXTURES / f"main-07ddf9b.{dialect}.sql").read_text()
+    sql = (FIXTURES / f"main-07ddf9b.{dialect}.dump").read_text()
     if dialect == "sqlite":
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
             conn.executescript(sql)
@@ -70,25 +70,25 @@ def test_a_registry_made_by_main_before_alembic_upgrades_keeping_every_row(regis
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine, func
 
-    from storage.registry import (
-        ApiToken,
-        Base,
-        Contract,
-        Cooperative,
-        Farmer,
-        Field,
-        HarvestRecord,
-        Node,
-        Station,
-    )
+    from storage import registry as r
 
     _load_main_registry(registry_url)
     sessions = open_registry(registry_url)
     counts = {}
     with sessions() as session:
-        for model in (Cooperative, Farmer, Field, Station, Node, HarvestRecord, Alert, Contract, ApiToken):
+        for model in (
+            r.Cooperative,
+            r.Farmer,
+            r.Field,
+            r.Station,
+            r.Node,
+            r.HarvestRecord,
+            Alert,
+            r.Contract,
+        ):
             counts[model.__tablename__] = session.scalar(select(func.count()).select_from(model))
-        harvest = session.scalars(select(HarvestRecord)).one()
+        counts["api_token"] = session.scalar(select(func.count()).select_from(r.ApiToken))
+        harvest = session.scalars(select(r.HarvestRecord)).one()
         assert (harvest.tonnes, harvest.recorded_at.tzinfo is not None) == (3.2, True)
     assert counts == {
         "cooperative": 1,
@@ -106,7 +106,7 @@ def test_a_registry_made_by_main_before_alembic_upgrades_keeping_every_row(regis
         context = MigrationContext.configure(conn)
         assert context.get_current_revision() == "0002"
         # The upgraded schema is the models' schema: nothing left for a migration to do.
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, r.Base.metadata) == []
     engine.dispose()
     open_registry(registry_url)  # a second open changes nothing
 
