@@ -8,6 +8,7 @@ COPY storage storage
 COPY ingest ingest
 COPY forecast forecast
 COPY firmware_sim firmware_sim
+COPY services services
 COPY api api
 COPY dashboards dashboards
 COPY panen panen

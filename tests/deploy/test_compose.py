@@ -101,3 +101,14 @@ def test_no_secret_is_committed() -> None:
     ).stdout.split()
     assert ".env" not in tracked
     assert not any(p.endswith("passwd") for p in tracked)
+
+
+def test_the_image_copies_every_package_panen_installs() -> None:
+    """The Dockerfile lists the packages one by one: a new one (services/ was) must be added there too."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), flags=re.M))
+    assert packages == copied
+    assert packages == {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests"}
