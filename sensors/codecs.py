@@ -157,15 +157,21 @@ _SENML_NUMBER_KEYS = ("v",)
 _SENML_OTHER_VALUE_KEYS = ("vs", "vb", "vd")
 
 
+_SENML_BASE_KEYS = frozenset({"bn", "bt", "bu", "bv", "bs", "bver"})
+
+
 def resolve_senml(records: Any, *, now_s: float) -> list[dict[str, Any]]:
     """Resolve SenML records (RFC 8428 §4.6): full names, absolute times [s], units, values.
 
     Base fields apply to the record that carries them and every later one until replaced. Records
     come back in input order, each with ``n``, ``t`` and, when present, ``u``, ``v``, ``vs``, ``vb``,
-    ``vd`` and ``s``.
+    ``vd`` and ``s``. A record whose own fields cannot be used (a time or value beyond float range, a
+    name or unit that is not text) comes back with ``problem``: (reason, detail) instead, so the
+    pack's other records are kept. A record of base fields only yields nothing.
 
     Raises:
-        CodecError: ``bad_payload`` if the pack is not an array of objects or a base field is malformed.
+        CodecError: ``bad_payload`` if the pack is not an array of objects or a base field is
+            malformed (every later record depends on it).
     """
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise CodecError("bad_payload", "SenML must be a JSON array of objects")
@@ -182,14 +188,37 @@ def resolve_senml(records: Any, *, now_s: float) -> list[dict[str, Any]]:
             base_value = _senml_num(record["bv"], "bv")
         if "bs" in record:
             base_sum = _senml_num(record["bs"], "bs")
-        if not any(k in record for k in ("v", "vs", "vb", "vd", "s")):
+        if record.keys() <= _SENML_BASE_KEYS:
             continue  # a record of base fields only
-        out: dict[str, Any] = {"n": base_name + _senml_str(record.get("n", ""), "n")}
-        t = base_time + (_senml_num(record["t"], "t") if "t" in record else 0.0)
-        out["t"] = now_s + t if t < SENML_RELATIVE_LIMIT_S else t
-        unit = record.get("u", base_unit)
-        if unit is not None:
-            out["u"] = unit
+        try:
+            resolved.append(
+                _senml_record(record, base_name, base_time, base_unit, base_value, base_sum, now_s)
+            )
+        except CodecError as exc:
+            name = record.get("n")
+            label = base_name + name if isinstance(name, str) else base_name
+            resolved.append({"n": label, "t": now_s, "problem": (exc.reason, exc.detail)})
+    return resolved
+
+
+def _senml_record(
+    record: dict[str, Any],
+    base_name: str,
+    base_time: float,
+    base_unit: str | None,
+    base_value: float,
+    base_sum: float,
+    now_s: float,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": base_name + _senml_str(record.get("n", ""), "n")}
+    t = base_time + (_senml_num(record["t"], "t") if "t" in record else 0.0)
+    if not math.isfinite(t):
+        raise CodecError("out_of_range", f"SenML record {out['n'][:60]!r}: bt + t is beyond float range")
+    out["t"] = now_s + t if t < SENML_RELATIVE_LIMIT_S else t
+    unit = record.get("u", base_unit)
+    if unit is not None:
+        out["u"] = _senml_str(unit, "u")
+    try:
         if "v" in record:
             value = record["v"]
             out["v"] = base_value + value if _is_number(value) else value
@@ -198,8 +227,11 @@ def resolve_senml(records: Any, *, now_s: float) -> list[dict[str, Any]]:
                 out[key] = record[key]
         if "s" in record:
             out["s"] = base_sum + record["s"] if _is_number(record["s"]) else record["s"]
-        resolved.append(out)
-    return resolved
+    except OverflowError as exc:
+        raise CodecError(
+            "out_of_range", f"SenML record {out['n'][:60]!r}: a value beyond float range"
+        ) from exc
+    return out
 
 
 def _is_number(value: object) -> bool:
@@ -213,9 +245,15 @@ def _senml_str(value: object, key: str) -> str:
 
 
 def _senml_num(value: object, key: str) -> float:
-    if not _is_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
+    if not _is_number(value):
         raise CodecError("bad_payload", f"SenML {key} must be a finite number")
-    return float(value)  # type: ignore[arg-type]
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError as exc:
+        raise CodecError("out_of_range", f"SenML {key} is beyond float range") from exc
+    if not math.isfinite(number):
+        raise CodecError("bad_payload", f"SenML {key} must be a finite number")
+    return number
 
 
 # SenML unit -> (factor, offset) into the canonical unit of metrics measured in that kind of unit.
@@ -240,6 +278,9 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
     """Decode a SenML pack: resolve it, map names/units to catalogue metrics, convert units."""
     out = Decoded()
     for rec in resolve_senml(records, now_s=now_ms / 1000):
+        if "problem" in rec:
+            out.problems.append(Problem(*rec["problem"]))
+            continue
         unit = rec.get("u")
         if unit in _LOCATION_UNITS:
             out.skipped += 1
@@ -256,7 +297,12 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
                 Problem("not_a_number", f"SenML record {rec['n'][:60]!r} has no numeric value")
             )
             continue
-        ts_ms = round(rec["t"] * 1000)
+        t_ms = rec["t"] * 1000
+        if not math.isfinite(t_ms):
+            out.problems.append(
+                Problem("out_of_range", f"SenML record {rec['n'][:60]!r}: time beyond float range")
+            )
+            continue
         value = rec["v"]
         if unit is not None and _is_number(value):
             conversion = _UNIT_CONVERSIONS.get(CATALOGUE[metric].unit, {}).get(unit)
@@ -265,10 +311,18 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
                     Problem("bad_unit", f"SenML unit {unit!r} cannot be converted for {metric}")
                 )
                 continue
-            factor, offset = conversion
-            value = value * factor + offset
-        out.samples.append(Sample(metric, value, ts_ms))
+            value = _convert(value, *conversion)
+        out.samples.append(Sample(metric, value, round(t_ms)))
     return out
+
+
+def _convert(value: int | float, factor: float, offset: float) -> object:
+    """``value * factor + offset``; an integer beyond float range is passed on for the validator to
+    refuse as ``out_of_range``."""
+    try:
+        return value * factor + offset
+    except OverflowError:
+        return value
 
 
 # ---- LoRaWAN device profiles ---------------------------------------------------------------
@@ -287,7 +341,7 @@ def _number(value: object) -> object:
 def _scaled(factor: float) -> Callable[[object], object]:
     def convert(value: object) -> object:
         number = _number(value)
-        return number * factor if _is_number(number) else number  # type: ignore[operator]
+        return _convert(number, factor, 0.0) if isinstance(number, int | float) else number
 
     return convert
 

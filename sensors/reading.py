@@ -5,10 +5,11 @@ Three outcomes, decided here and nowhere else:
 - **valid**: stored as is (quality 0);
 - **implausible**: a number outside the metric's plausible range; stored with quality 1 so a
   forecast can ignore it while a person can still see it;
-- **invalid**: cannot be stored meaningfully (not a number, NaN, ±Inf, unknown metric, a
-  timestamp before 2000 or more than a day in the future, an identifier that storage cannot
-  carry); refused as a :class:`Rejection` whose ``reason`` is a stable code (used by ingest as
-  the dead-letter topic) and whose ``detail`` says what was wrong in words.
+- **invalid**: cannot be stored meaningfully (not a number, NaN, ±Inf, a number beyond any float,
+  unknown metric, a timestamp before 2000, more than a day in the future or beyond 64 bits, an
+  identifier that storage cannot carry); refused as a :class:`Rejection` whose ``reason`` is a
+  stable code (used by ingest as the dead-letter topic) and whose ``detail`` says what was wrong in
+  words.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FUTURE_TOLERANCE_MS = 86_400_000
 # Identifiers become InfluxDB tag values and URL path segments; 128 characters is plenty for a DevEUI
 # or "sumberbrantas-f07" and keeps a hostile payload from inflating series keys.
 MAX_ID_LENGTH = 128
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # what every store's timestamp column holds
 _new_tuple = tuple.__new__
 _FORBIDDEN_IN_ID = re.compile(r"[\x00-\x1f\x7f\\]")
 
@@ -59,6 +61,7 @@ class RejectReason(StrEnum):
     NOT_A_NUMBER = "not_a_number"
     NAN = "nan"
     INFINITE = "infinite"
+    OUT_OF_RANGE = "out_of_range"  # a number no float (value) or 64-bit integer (timestamp) can hold
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     ANCIENT_TIMESTAMP = "ancient_timestamp"
@@ -189,13 +192,19 @@ def make_reading(
         return refuse(RejectReason.UNKNOWN_METRIC, f"metric {str(metric)[:60]!r} is not in the catalogue")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return refuse(RejectReason.NOT_A_NUMBER, f"{metric} value {str(value)[:40]!r} is not a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of more than 308 digits
+        bits = value.bit_length() if isinstance(value, int) else 0
+        return refuse(RejectReason.OUT_OF_RANGE, f"{metric} value of {bits} bits is beyond any float")
     if math.isnan(number):
         return refuse(RejectReason.NAN, f"{metric} value is NaN")
     if math.isinf(number):
         return refuse(RejectReason.INFINITE, f"{metric} value is infinite")
     if isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
         return refuse(RejectReason.BAD_TIMESTAMP, f"timestamp {str(ts_ms)[:40]!r} is not an integer of ms")
+    if not _INT64_MIN <= ts_ms <= _INT64_MAX:
+        return refuse(RejectReason.OUT_OF_RANGE, f"timestamp of {ts_ms.bit_length()} bits is beyond 64 bits")
     if ts_ms < EARLIEST_TS_MS:
         return refuse(RejectReason.ANCIENT_TIMESTAMP, f"timestamp {ts_ms} ms is before 2000-01-01")
     if ts_ms > now_ms + FUTURE_TOLERANCE_MS:
