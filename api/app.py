@@ -15,7 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import AppState
-from api.routes import alerts, contracts, forecasts, harvests, health, readings, registry
+from api.routes import alerts, contracts, forecasts, harvests, health, profiles, readings, registry
+from sensors.profiles import ProfileLibrary, shipped_profiles
 from services.forecasting import ForecastService
 from services.refresh import RefreshScheduler, refresh
 from storage import TimeSeriesStore
@@ -71,13 +72,20 @@ def create_app(
     forecasts_service: ForecastService | None = None,
     *,
     refresh_every_s: float | None = None,
+    device_profiles: ProfileLibrary | None = None,
 ) -> FastAPI:
     """Build the app over a store and a registry session factory.
 
-    With ``refresh_every_s``, forecasts and alerts are recomputed in a background thread at start and
+    Nodes may name the ``device_profiles`` (default: the shipped library). With ``refresh_every_s``,
+    forecasts and alerts are recomputed in a background thread at start and
     then at that interval (the API answers meanwhile, from the previous run).
     """
-    state = AppState(store, sessions, forecasts_service or ForecastService(store, sessions))
+    state = AppState(
+        store,
+        sessions,
+        forecasts_service or ForecastService(store, sessions),
+        device_profiles or shipped_profiles(),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +108,7 @@ def create_app(
         harvests.router,
         alerts.router,
         contracts.router,
+        profiles.router,
     ):
         app.include_router(router)
     metrics = CollectorRegistry()

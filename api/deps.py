@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from sensors.profiles import ProfileLibrary
 from services.access import Principal, Role, TokenCache, resolve
 from services.forecasting import ForecastService
 from services.refresh import Platform
@@ -25,14 +26,20 @@ _Row = TypeVar("_Row", bound=Base)
 
 
 class AppState(Platform):
-    """What the routes need: the services of :class:`services.refresh.Platform`, and a token cache."""
+    """What the routes need: the services of :class:`services.refresh.Platform`, a token cache and
+    the device profiles."""
 
     def __init__(
-        self, store: TimeSeriesStore, sessions: sessionmaker[Session], forecasts: ForecastService
+        self,
+        store: TimeSeriesStore,
+        sessions: sessionmaker[Session],
+        forecasts: ForecastService,
+        profiles: ProfileLibrary,
     ) -> None:
-        """Build the services over ``store`` and ``sessions``."""
+        """Build the services over ``store`` and ``sessions``; nodes may name ``profiles``."""
         super().__init__(store, sessions, forecasts)
         self.tokens = TokenCache()
+        self.profiles = profiles
 
 
 async def get_state(request: Request) -> AppState:

@@ -167,7 +167,11 @@ Commodity = Literal[
 ]
 Soil = Literal["andosol", "loam", "silt_loam", "clay_loam", "sandy_loam"]
 PayloadFormat = Format
-Profile = Literal["", "dragino-lse01", "milesight-em500-smtc"]
+# A device profile's name: one of the shipped library or the operator's folder (checked by the route,
+# since an operator may add one without a restart; see GET /v1/profiles).
+Profile = Annotated[
+    str, StringConstraints(pattern=r"^$|^[a-z0-9][a-z0-9._-]{0,59}$"), Field(examples=["sensecap-s2105"])
+]
 DevEui = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{16}$")]
 
 
@@ -313,3 +317,15 @@ class ImportResult(BaseModel):
     fields: int
     stations: int
     nodes: int
+
+
+class ProfilePublic(BaseModel):
+    """A LoRaWAN device profile: which decoder it reads and which metrics it yields."""
+
+    name: str = Field(examples=["sensecap-s2105"])
+    device: str = Field(examples=["SenseCAP S2105 soil moisture, temperature and EC"])
+    decoder: str = Field(
+        description="The decoder (and where it is published) the profile was written against."
+    )
+    metrics: list[str] = Field(examples=[["soil_temp_c", "soil_vwc_pct", "soil_ec_ds_m", "battery_pct"]])
+    source: Literal["shipped", "operator"]

@@ -23,6 +23,7 @@ from sensors.codecs import (
     parse_json,
     tts_dev_eui,
 )
+from sensors.profiles import ProfileLibrary
 from sensors.topics import Format, Route, route
 
 __all__ = ["MAX_PAYLOAD_BYTES", "DeadLetter", "MessageResult", "decode_message"]
@@ -91,7 +92,13 @@ def _jsonable(value: object) -> object:
 
 
 def decode_message(
-    topic: str, payload: bytes | bytearray, *, arrival_ms: int, registry: NodeRegistry, prefix: str = ""
+    topic: str,
+    payload: bytes | bytearray,
+    *,
+    arrival_ms: int,
+    registry: NodeRegistry,
+    prefix: str = "",
+    profiles: ProfileLibrary | None = None,
 ) -> MessageResult:
     """Decode, attribute and validate one message. Never raises on bad input.
 
@@ -101,6 +108,7 @@ def decode_message(
         arrival_ms: When ingest received it [ms since epoch, UTC]; also the "now" for validation.
         registry: Node registry for attribution and LoRaWAN profiles.
         prefix: Topic prefix ingest subscribed with (stripped before routing).
+        profiles: LoRaWAN device profiles (default: the shipped library).
     """
     result = MessageResult()
 
@@ -121,7 +129,7 @@ def decode_message(
     try:
         message = parse_json(payload)
         node = _attribute(where, message, registry)
-        decoded = _decode(where, node, message, arrival_ms)
+        decoded = _decode(where, node, message, arrival_ms, profiles)
     except CodecError as exc:
         return dead(exc.reason, exc.detail, where.node_id)
     except RecursionError:
@@ -180,11 +188,13 @@ def _attribute(where: Route, message: Any, registry: NodeRegistry) -> Node:
     return node
 
 
-def _decode(where: Route, node: Node, message: Any, arrival_ms: int) -> Decoded:
+def _decode(
+    where: Route, node: Node, message: Any, arrival_ms: int, profiles: ProfileLibrary | None
+) -> Decoded:
     if where.format is Format.NATIVE:
         return decode_native(message, arrival_ms=arrival_ms)
     if where.format is Format.SENML:
         return decode_senml(message, now_ms=arrival_ms)
     if where.format is Format.TTS_V3:
-        return decode_tts_v3(message, profile=node.profile)
-    return decode_chirpstack_v4(message, event=where.event, profile=node.profile)
+        return decode_tts_v3(message, profile=node.profile, profiles=profiles)
+    return decode_chirpstack_v4(message, event=where.event, profile=node.profile, profiles=profiles)

@@ -13,7 +13,8 @@ Threads and their jobs:
   at any point therefore loses nothing: unacknowledged messages are redelivered, and writes are
   idempotent.
 - **replayer**: while the spool holds readings, writes them to the store oldest first.
-- **registry watch** and **stats** (counters into the store's ``ingest`` series for dashboards).
+- **registry watch**: the node registry and the device profiles, reloaded on change;
+- **stats**: counters into the store's ``ingest`` series for dashboards.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ingest.pipeline import DeadLetter, MessageResult, decode_message
 from ingest.registry import NodeRegistry
 from ingest.sink import Sink
 from ingest.spool import Spool
+from sensors.profiles import SHIPPED_DIR, ProfileLibrary
 from sensors.topics import MqttTarget, dead_letter_topic, subscriptions
 from storage import StoreError, TimeSeriesStore
 
@@ -113,6 +115,8 @@ class IngestService:
         self.config = config
         self.store = store
         self.registry = registry
+        # The shipped device profiles and the operator's own, reloaded with the node registry.
+        self.profiles = ProfileLibrary([SHIPPED_DIR, config.data_dir / "profiles"])
         self.metrics = metrics or IngestMetrics()
         self._stop = threading.Event()
         self.sink = Sink(
@@ -153,6 +157,7 @@ class IngestService:
                 arrival_ms=arrival_ms,
                 registry=self.registry,
                 prefix=self.config.topic_prefix,
+                profiles=self.profiles,
             )
         except Exception as exc:  # a bug of ours must not take ingest down on one payload
             log.exception("decoding a message on %s failed", msg.topic)
@@ -270,6 +275,8 @@ class IngestService:
                     log.info("node registry reloaded: %d nodes", len(self.registry))
             except RegistryError as exc:
                 log.error("%s; keeping the previous registry", exc)
+            if self.profiles.refresh():
+                log.info("device profiles reloaded: %s", ", ".join(self.profiles.names()))
 
     # ---- lifecycle ---------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ Formats:
   names; a record without a usable name is mapped by its unit (``%RH`` → air_rh_pct, ``%EL`` →
   battery_pct); ``lat``/``lon`` records are location, not readings, and are skipped.
 - **The Things Stack v3** uplinks: ``uplink_message.decoded_payload`` mapped through the device
-  profile, timestamp from ``received_at``, RSSI/SNR of the best gateway.
+  profile (:mod:`sensors.profiles`), timestamp from ``received_at``, RSSI/SNR of the best gateway.
 - **ChirpStack v4** ``up`` (``object`` through the profile, ``time``, ``rxInfo``) and ``status``
   (``batteryLevel`` → battery_pct) events, parsed defensively (protobuf-JSON drops default values).
 """
@@ -31,17 +31,16 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sensors.catalogue import CATALOGUE
+from sensors.profiles import DeviceProfile, ProfileLibrary, shipped_profiles
+from sensors.units import conversion_into
 
 __all__ = [
-    "PROFILES",
     "CodecError",
     "Decoded",
-    "DeviceProfile",
     "Problem",
     "Sample",
     "decode_chirpstack_v4",
@@ -256,19 +255,6 @@ def _senml_num(value: object, key: str) -> float:
     return number
 
 
-# SenML unit -> (factor, offset) into the canonical unit of metrics measured in that kind of unit.
-_TO_PERCENT: dict[str, float] = {"/": 100.0, "%": 100.0, "%RH": 1.0, "%EL": 1.0}
-_UNIT_CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
-    "Cel": {"Cel": (1.0, 0.0), "K": (1.0, -273.15)},
-    "%": {unit: (factor, 0.0) for unit, factor in _TO_PERCENT.items()},
-    "dS/m": {"dS/m": (1.0, 0.0), "S/m": (10.0, 0.0)},
-    "mm": {"mm": (1.0, 0.0), "m": (1000.0, 0.0)},
-    "W/m2": {"W/m2": (1.0, 0.0)},
-    "m/s": {"m/s": (1.0, 0.0), "km/h": (1 / 3.6, 0.0)},
-    "V": {"V": (1.0, 0.0)},
-    "dBm": {"dBm": (1.0, 0.0)},
-    "dB": {"dB": (1.0, 0.0)},
-}
 # Records named by unit only (the RFC 8428 examples name the device in bn and nothing in n).
 _METRIC_BY_UNIT = {"%RH": "air_rh_pct", "%EL": "battery_pct"}
 _LOCATION_UNITS = frozenset({"lat", "lon"})
@@ -305,7 +291,7 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
             continue
         value = rec["v"]
         if unit is not None and _is_number(value):
-            conversion = _UNIT_CONVERSIONS.get(CATALOGUE[metric].unit, {}).get(unit)
+            conversion = conversion_into(CATALOGUE[metric].unit, unit)
             if conversion is None:
                 out.problems.append(
                     Problem("bad_unit", f"SenML unit {unit!r} cannot be converted for {metric}")
@@ -325,7 +311,7 @@ def _convert(value: int | float, factor: float, offset: float) -> object:
         return value
 
 
-# ---- LoRaWAN device profiles ---------------------------------------------------------------
+# ---- LoRaWAN device profiles (sensors/profiles.py, the YAML files in sensors/profiles/) -------------
 
 
 def _number(value: object) -> object:
@@ -338,75 +324,14 @@ def _number(value: object) -> object:
     return value
 
 
-def _scaled(factor: float) -> Callable[[object], object]:
-    def convert(value: object) -> object:
-        number = _number(value)
-        return _convert(number, factor, 0.0) if isinstance(number, int | float) else number
-
-    return convert
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceProfile:
-    """How one device type's decoded fields map to catalogue metrics.
-
-    Attributes:
-        name: Profile id used in the node registry.
-        fields: decoded field name -> (metric, converter into the metric's unit).
-        ignored: decoded fields that are known but deliberately not stored, with the reason.
-    """
-
-    name: str
-    fields: Mapping[str, tuple[str, Callable[[object], object]]]
-    ignored: Mapping[str, str] = field(default_factory=dict)
-
-
-# Dragino LSE01 codec (TheThingsNetwork/lorawan-devices vendor/dragino/lse01-codec.yaml): moisture %
-# and temperatures as strings, conductivity in µS/cm (1 dS/m = 1,000 µS/cm), battery in V.
-DRAGINO_LSE01 = DeviceProfile(
-    "dragino-lse01",
-    {
-        "water_SOIL": ("soil_vwc_pct", _number),
-        "temp_SOIL": ("soil_temp_c", _number),
-        "conduct_SOIL": ("soil_ec_ds_m", _scaled(1e-3)),
-        "Bat": ("battery_v", _number),
-    },
-    {
-        "TempC_DS18B20": "optional external probe whose placement (air, soil, water) is not known",
-        "Mod": "working mode",
-        "i_flag": "interrupt flag",
-        "s_flag": "sensor flag",
-    },
-)
-# Milesight EM500-SMTC decoder (ChirpStack device profile): battery %, soil temperature °C,
-# moisture %, EC µS/cm.
-MILESIGHT_EM500_SMTC = DeviceProfile(
-    "milesight-em500-smtc",
-    {
-        "moisture": ("soil_vwc_pct", _number),
-        "temperature": ("soil_temp_c", _number),
-        "ec": ("soil_ec_ds_m", _scaled(1e-3)),
-        "battery": ("battery_pct", _number),
-    },
-)
-PROFILES: dict[str, DeviceProfile] = {p.name: p for p in (DRAGINO_LSE01, MILESIGHT_EM500_SMTC)}
-
-
 def _map_profile(decoded: Any, profile: DeviceProfile, ts_ms: int, out: Decoded) -> None:
     if not isinstance(decoded, dict):
         raise CodecError("bad_payload", "decoded payload is not an object")
-    for key, raw in decoded.items():
-        mapping = profile.fields.get(key)
-        if mapping is None:
-            if key in profile.ignored:
-                out.skipped += 1
-            else:
-                out.problems.append(
-                    Problem("unknown_metric", f"{profile.name} field {key[:60]!r} has no mapping")
-                )
-            continue
-        metric, convert = mapping
-        out.samples.append(Sample(metric, convert(raw), ts_ms))
+    out.skipped += profile.map(
+        decoded,
+        lambda metric, value: out.samples.append(Sample(metric, value, ts_ms)),
+        lambda reason, detail: out.problems.append(Problem(reason, detail)),
+    )
 
 
 def _best_radio(gateways: Any, rssi_key: str, snr_key: str, ts_ms: int, out: Decoded) -> None:
@@ -422,10 +347,11 @@ def _best_radio(gateways: Any, rssi_key: str, snr_key: str, ts_ms: int, out: Dec
         out.samples.append(Sample("snr_db", best[snr_key], ts_ms))
 
 
-def _profile(name: str | None) -> DeviceProfile:
-    profile = PROFILES.get(name or "")
+def _profile(name: str | None, profiles: ProfileLibrary | None) -> DeviceProfile:
+    library = profiles or shipped_profiles()
+    profile = library.get(name or "")
     if profile is None:
-        raise CodecError("unknown_profile", f"device profile {name!r} is not one of {sorted(PROFILES)}")
+        raise CodecError("unknown_profile", f"device profile {name!r} is not one of {library.names()}")
     return profile
 
 
@@ -436,7 +362,7 @@ def tts_dev_eui(message: Any) -> str | None:
     return eui.lower() if isinstance(eui, str) else None
 
 
-def decode_tts_v3(message: Any, *, profile: str | None) -> Decoded:
+def decode_tts_v3(message: Any, *, profile: str | None, profiles: ProfileLibrary | None = None) -> Decoded:
     """Decode a The Things Stack v3 uplink message through the device's profile."""
     if not isinstance(message, dict) or not isinstance(message.get("uplink_message"), dict):
         raise CodecError("bad_payload", "not a The Things Stack uplink (no uplink_message)")
@@ -448,13 +374,15 @@ def decode_tts_v3(message: Any, *, profile: str | None) -> Decoded:
         )
     ts_ms = parse_rfc3339_ms(uplink.get("received_at") or message.get("received_at"))
     out = Decoded()
-    _map_profile(decoded, _profile(profile), ts_ms, out)
+    _map_profile(decoded, _profile(profile, profiles), ts_ms, out)
     _best_radio(uplink.get("rx_metadata"), "rssi", "snr", ts_ms, out)
     return out
 
 
-def decode_chirpstack_v4(message: Any, *, event: str, profile: str | None) -> Decoded:
-    """Decode a ChirpStack v4 ``up`` or ``status`` event."""
+def decode_chirpstack_v4(
+    message: Any, *, event: str, profile: str | None, profiles: ProfileLibrary | None = None
+) -> Decoded:
+    """Decode a ChirpStack v4 ``up`` or ``status`` event (``object`` through the device's profile)."""
     if not isinstance(message, dict):
         raise CodecError("bad_payload", "ChirpStack event is not a JSON object")
     ts_ms = parse_rfc3339_ms(message.get("time"))
@@ -468,6 +396,6 @@ def decode_chirpstack_v4(message: Any, *, event: str, profile: str | None) -> De
     decoded = message.get("object")
     if decoded is None:
         raise CodecError("no_decoded_payload", "uplink has no object: add a codec to the device profile")
-    _map_profile(decoded, _profile(profile), ts_ms, out)
+    _map_profile(decoded, _profile(profile, profiles), ts_ms, out)
     _best_radio(message.get("rxInfo"), "rssi", "snr", ts_ms, out)
     return out

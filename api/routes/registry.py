@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api.deps import PrincipalDep, SessionDep, field_in_scope, require, row_in_scope
+from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require, row_in_scope
 from api.schemas import (
     CooperativeCreate,
     CooperativePublic,
@@ -39,6 +39,7 @@ from api.schemas import (
     StationCreate,
     StationPublic,
 )
+from sensors.profiles import ProfileLibrary
 from sensors.topics import LORAWAN_FORMATS
 from services import InvalidInput
 from services.access import Principal, Role
@@ -399,7 +400,7 @@ def get_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> Node
     return _node(session, principal, node_id)
 
 
-def _check_node(session: Session, node: Node) -> None:
+def _check_node(session: Session, node: Node, profiles: ProfileLibrary) -> None:
     """A node's site is a field or station of its cooperative; LoRaWAN nodes carry a unique DevEUI."""
     site = session.get(Field, node.site_id) or session.get(Station, node.site_id)
     if site is None or site.coop_id != node.coop_id:
@@ -409,6 +410,10 @@ def _check_node(session: Session, node: Node) -> None:
     lorawan = node.format in LORAWAN_FORMATS
     if lorawan and (not node.dev_eui or not node.profile):
         raise HTTPException(422, f"a {node.format} node needs dev_eui and profile")
+    if lorawan and profiles.get(node.profile) is None:
+        raise HTTPException(
+            422, f"profile: no device profile {node.profile!r} (known: {', '.join(profiles.names())})"
+        )
     if not lorawan:
         node.dev_eui, node.profile = None, ""
     if node.dev_eui:
@@ -419,27 +424,29 @@ def _check_node(session: Session, node: Node) -> None:
 
 
 @router.post("/nodes", response_model=NodePublic, status_code=201, responses=_WRITE)
-def create_node(body: NodeCreate, session: SessionDep, principal: PrincipalDep) -> Node:
+def create_node(body: NodeCreate, session: SessionDep, principal: PrincipalDep, state: StateDep) -> Node:
     """Register a node (admin, or the cooperative's manager); ingest accepts its uplinks within seconds."""
     _may_write(principal, body.coop_id)
     _existing_coop(session, body.coop_id)
     _unique(session, Node, body.id)
     node = Node(**body.model_dump())
     with session.no_autoflush:
-        _check_node(session, node)
+        _check_node(session, node, state.profiles)
     session.add(node)
     session.commit()
     return node
 
 
 @router.patch("/nodes/{node_id}", response_model=NodePublic, responses=_WRITE)
-def update_node(node_id: str, body: NodeUpdate, session: SessionDep, principal: PrincipalDep) -> Node:
+def update_node(
+    node_id: str, body: NodeUpdate, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> Node:
     """Change a node, e.g. move it to another field of its cooperative."""
     node = _node(session, principal, node_id)
     _may_write(principal, node.coop_id)
     with session.no_autoflush:
         _apply(node, body.model_dump(exclude_unset=True, exclude_none=True))
-        _check_node(session, node)
+        _check_node(session, node, state.profiles)
     session.commit()
     return node
 

@@ -5,13 +5,25 @@ and formatting what it returns (exit 2 for a wrong setting or option, 1 for a se
 - :mod:`panen.cli.store`: ``store check|init``;
 - :mod:`panen.cli.platform`: ``demo``, ``api``, ``refresh``;
 - :mod:`panen.cli.ingest`: ``ingest``;
+- :mod:`panen.cli.profiles`: ``profiles`` (LoRaWAN device profiles);
 - :mod:`panen.cli.sim`: ``sim``, ``sim-fleet``;
 - :mod:`panen.cli.broker`: ``broker-config``;
 - :mod:`panen.cli.dashboards`: ``dashboards push``;
 - :mod:`panen.cli.registry`: ``registry import``, ``token create|list|revoke``.
 """
 
-from panen.cli import basics, broker, dashboards, ingest, platform, registry, sim, store
+from panen.cli import basics, broker, dashboards, ingest, platform, profiles, registry, sim, store
 from panen.cli._common import app
 
-__all__ = ["app", "basics", "broker", "dashboards", "ingest", "platform", "registry", "sim", "store"]
+__all__ = [
+    "app",
+    "basics",
+    "broker",
+    "dashboards",
+    "ingest",
+    "platform",
+    "profiles",
+    "registry",
+    "sim",
+    "store",
+]

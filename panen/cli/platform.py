@@ -70,6 +70,7 @@ def api(
 
     from api.app import create_app
     from panen.logs import configure_logging
+    from sensors.profiles import SHIPPED_DIR, ProfileLibrary
     from storage.registry import open_registry
 
     cfg = get_settings()
@@ -78,6 +79,7 @@ def api(
         open_store(cfg),
         open_registry(cfg.registry_url),
         refresh_every_s=refresh_minutes * 60 if refresh_minutes else None,
+        device_profiles=ProfileLibrary([SHIPPED_DIR, cfg.data_dir / "profiles"]),
     )
     try:
         # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.

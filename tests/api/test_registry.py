@@ -15,7 +15,6 @@ from firmware_sim.fleet import DEFAULT_FLEET_PATH
 from forecast.crops import load_crops
 from forecast.drivers import SOILS
 from ingest.registry import NodeRegistry, database_loader
-from sensors.codecs import PROFILES
 from services.forecasting import ForecastService
 from storage.registry import open_registry
 from tests.api.conftest import TODAY, auth
@@ -41,7 +40,6 @@ def test_schema_choices_match_the_libraries() -> None:
     """The API's enumerations are the crop library's, the soils' and the codecs' own lists."""
     assert set(typing.get_args(schemas.Commodity)) == set(load_crops())
     assert set(typing.get_args(schemas.Soil)) == set(SOILS)
-    assert set(typing.get_args(schemas.Profile)) - {""} == set(PROFILES)
 
 
 def test_field_create_update_delete_by_manager(client: Client) -> None:
@@ -169,6 +167,9 @@ def test_node_registered_through_the_api_reaches_ingest(client: Client, registry
         "profile": "dragino-lse01",
     }
     assert c.post("/v1/nodes", json={**body, "profile": ""}, headers=manager).status_code == 422
+    unknown = c.post("/v1/nodes", json={**body, "profile": "acme-9000"}, headers=manager)
+    assert unknown.status_code == 422
+    assert "sensecap-s2105" in unknown.json()["detail"]  # the message lists the profiles there are
     assert (
         c.post("/v1/nodes", json={**body, "site_id": "pesanggrahan-f01"}, headers=manager).status_code == 422
     )
@@ -196,6 +197,23 @@ def test_node_registered_through_the_api_reaches_ingest(client: Client, registry
     assert c.delete(f"/v1/nodes/{body['id']}", headers=manager).status_code == 204
     assert registry.refresh() is True
     assert registry.by_id(body["id"]) is None
+
+
+def test_every_role_lists_the_device_profiles(client: Client) -> None:
+    c, tokens, _ = client
+    for token in tokens.values():
+        r = c.get("/v1/profiles", headers=auth(token))
+        assert r.status_code == 200
+        by_name = {p["name"]: p for p in r.json()}
+        assert by_name["sensecap-s2105"]["metrics"] == [
+            "battery_pct",
+            "soil_ec_ds_m",
+            "soil_temp_c",
+            "soil_vwc_pct",
+        ]
+        assert by_name["sensecap-s2105"]["source"] == "shipped"
+        assert "sensecap210x" in by_name["sensecap-s2105"]["decoder"]
+    assert c.get("/v1/profiles").status_code == 401
 
 
 def test_fleet_import_is_admin_only_idempotent_and_validated(client: Client, registry_url: str) -> None:
