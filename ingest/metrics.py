@@ -35,6 +35,12 @@ class IngestMetrics:
         self.dead_letters = Counter(
             "panen_ingest_dead_letters", "Refused messages and readings, by reason", ["reason"], registry=r
         )
+        self.dead_letters_unpublished = Counter(
+            "panen_ingest_dead_letters_unpublished",
+            "Dead letters logged but not republished to panen/v1/_dead/... (over the rate per reason)",
+            ["reason"],
+            registry=r,
+        )
         self.dead_log_errors = Counter(
             "panen_ingest_dead_letter_log_errors",
             "Batches of dead letters the local log could not take (disk full or unwritable)",

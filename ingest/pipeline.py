@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,9 @@ __all__ = ["MAX_PAYLOAD_BYTES", "DeadLetter", "MessageResult", "decode_message"]
 MAX_PAYLOAD_BYTES = 256 * 1024
 # How much of a refused payload is kept in its dead letter.
 _DEAD_PAYLOAD_BYTES = 4096
+# A message's refusals become one letter; it lists the first of them and counts all by reason, so a
+# message with 10,000 unknown keys is one line of the log and one republish, not 10,000.
+MAX_LISTED_REFUSALS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +50,19 @@ class DeadLetter:
     node_id: str = ""
     payload: bytes = b""
     sample: dict[str, Any] | None = None
+    # When one letter stands for several refusals of one message: how many per reason, and the
+    # first MAX_LISTED_REFUSALS after the first (reason, detail and sample each).
+    counts: Mapping[str, int] | None = None
+    more: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def reasons(self) -> Mapping[str, int]:
+        """How many refusals of each reason this letter stands for."""
+        return self.counts or {self.reason: 1}
 
     def to_json(self) -> str:
-        """One JSON object: reason, detail, topic, time, node, and the payload or the refused sample."""
+        """One JSON object: reason, detail, topic, time, node, and the payload or the refused sample
+        (with ``counts`` and ``refused`` when the message was refused in several places)."""
         body: dict[str, Any] = {
             "reason": self.reason,
             "detail": self.detail,
@@ -58,6 +72,12 @@ class DeadLetter:
         }
         if self.sample is not None:
             body["sample"] = self.sample
+        if self.counts is not None:
+            body["counts"] = dict(self.counts)
+            body["refused"] = list(self.more)
+            listed = 1 + len(self.more)
+            if sum(self.counts.values()) > listed:
+                body["refused_not_listed"] = sum(self.counts.values()) - listed
         if self.payload:
             try:
                 body["payload"] = self.payload.decode()
@@ -111,6 +131,7 @@ def decode_message(
         profiles: LoRaWAN device profiles (default: the shipped library).
     """
     result = MessageResult()
+    refusals: list[tuple[str, str, dict[str, Any] | None]] = []
 
     def dead(reason: str, detail: str, node_id: str = "") -> MessageResult:
         result.dead.append(
@@ -135,8 +156,7 @@ def decode_message(
     except RecursionError:
         return dead("bad_payload", "payload nests too deeply", where.node_id)
     result.skipped = decoded.skipped
-    for problem in decoded.problems:
-        dead(problem.reason, problem.detail, node.node_id)
+    refusals += [(p.reason, p.detail, None) for p in decoded.problems]
     for metric, value, ts_ms in decoded.samples:
         made = make_reading(
             node_id=node.node_id,
@@ -152,20 +172,46 @@ def decode_message(
             result.readings.append(made)
         else:
             assert isinstance(made, Rejection)
-            result.dead.append(
-                DeadLetter(
-                    made.reason.value,
-                    made.detail,
-                    topic,
-                    arrival_ms,
-                    node.node_id,
-                    sample={"metric": _jsonable(metric), "value": _jsonable(value), "ts": _jsonable(ts_ms)},
-                )
-            )
+            sample = {"metric": _jsonable(metric), "value": _jsonable(value), "ts": _jsonable(ts_ms)}
+            refusals.append((made.reason.value, made.detail, sample))
+    if refusals:
+        result.dead.append(_letter(refusals, topic, arrival_ms, node.node_id, payload))
     if not result.readings and not result.dead and not result.skipped:
         # Nothing to store and nothing wrong in detail: still say so, it is a firmware bug to see.
         dead("empty", "message carries no readings", node.node_id)
     return result
+
+
+def _letter(
+    refusals: list[tuple[str, str, dict[str, Any] | None]],
+    topic: str,
+    arrival_ms: int,
+    node_id: str,
+    payload: bytes | bytearray,
+) -> DeadLetter:
+    """One letter for all of a message's refusals: the first in full, the rest counted and listed."""
+    reason, detail, sample = refusals[0]
+    if len(refusals) == 1:
+        return DeadLetter(reason, detail, topic, arrival_ms, node_id, sample=sample)
+    counts: dict[str, int] = {}
+    for r, _, _ in refusals:
+        counts[r] = counts.get(r, 0) + 1
+    summary = ", ".join(f"{r} × {n}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    more = tuple(
+        {"reason": r, "detail": d, **({"sample": s} if s is not None else {})}
+        for r, d, s in refusals[1 : MAX_LISTED_REFUSALS + 1]
+    )
+    return DeadLetter(
+        reason,
+        f"{detail}; {len(refusals)} refusals in this message ({summary})",
+        topic,
+        arrival_ms,
+        node_id,
+        bytes(payload[:_DEAD_PAYLOAD_BYTES]),
+        sample,
+        counts,
+        more,
+    )
 
 
 def _attribute(where: Route, message: Any, registry: NodeRegistry) -> Node:

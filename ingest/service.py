@@ -65,7 +65,12 @@ class IngestConfig:
     keepalive_s: int = 30
     spool_max_bytes: int = 1024**3
     deadletter_max_bytes: int = 64 * 1024**2
+    # No letter stays in the local log longer than this (the counts by reason live in Prometheus).
+    deadletter_max_age_s: float = 7 * 86_400
     publish_dead_letters: bool = True
+    # Republished letters per reason: a burst, then a steady rate; the rest are only logged and counted.
+    dead_letter_publish_burst: int = 100
+    dead_letter_publish_per_s: float = 10.0
     registry_refresh_s: float = 5.0
     stats_every_s: float = 15.0
     backoff_min_s: float = 0.5
@@ -100,6 +105,23 @@ class _Pending:
     result: MessageResult
 
 
+class _PerReasonRate:
+    """A token bucket per dead-letter reason: ``burst`` at once, then ``per_s`` a second."""
+
+    def __init__(self, burst: int, per_s: float) -> None:
+        self.burst = burst
+        self.per_s = per_s
+        self._buckets: dict[str, tuple[float, float]] = {}  # reason -> (tokens, when)
+
+    def allow(self, reason: str) -> bool:
+        now = time.monotonic()
+        tokens, then = self._buckets.get(reason, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.per_s)
+        allowed = tokens >= 1.0
+        self._buckets[reason] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+
 class IngestService:
     """One ingest process. Call :meth:`run` (blocks) and :meth:`stop` (from any thread or a signal)."""
 
@@ -122,7 +144,11 @@ class IngestService:
         self.sink = Sink(
             store,
             Spool(config.data_dir / "spool", max_bytes=config.spool_max_bytes),
-            DeadLetterLog(config.data_dir / "deadletters.jsonl", max_bytes=config.deadletter_max_bytes),
+            DeadLetterLog(
+                config.data_dir / "deadletters.jsonl",
+                max_bytes=config.deadletter_max_bytes,
+                max_age_s=config.deadletter_max_age_s,
+            ),
             self.metrics,
             self._stop,
             lambda attempt: backoff(attempt, config.backoff_min_s, config.backoff_max_s),
@@ -140,6 +166,8 @@ class IngestService:
             config.connection(), on_message=self._on_message, on_state=self._on_state, stop=self._stop
         )
         self.subscribed = self.broker.subscribed
+        # Used on the network thread only (in acknowledge), so it needs no lock.
+        self._republish = _PerReasonRate(config.dead_letter_publish_burst, config.dead_letter_publish_per_s)
 
     # ---- messages and batches ------------------------------------------------------------------
 
@@ -234,7 +262,8 @@ class IngestService:
         if letters:
             self.sink.log_dead(letters)
             for letter in letters:
-                self.metrics.dead_letters.labels(letter.reason).inc()
+                for reason, count in letter.reasons.items():
+                    self.metrics.dead_letters.labels(reason).inc(count)
         self.metrics.readings_implausible.inc(sum(p.result.implausible for p in batch))
         generation = self.broker.generation
         # QoS 2 is not subscribed; a QoS 0 message needs no acknowledgement.
@@ -251,6 +280,9 @@ class IngestService:
             self.broker.client.ack_all(acks)
             if publish:
                 for letter in letters:
+                    if not self._republish.allow(letter.reason):
+                        self.metrics.dead_letters_unpublished.labels(letter.reason).inc()
+                        continue
                     self.broker.client.publish(
                         dead_letter_topic(letter.reason, self.config.topic_prefix), letter.to_json(), qos=0
                     )
@@ -262,6 +294,10 @@ class IngestService:
     def _stats(self) -> None:
         # Dashboards read only the store, so the counters Prometheus scrapes are also written there.
         while not self._stop.wait(self.config.stats_every_s):
+            try:
+                self.dead_log.expire()
+            except OSError as exc:
+                log.warning("cannot expire old dead letters: %s", exc)
             point = self.metrics.stats_point(self.config.client_id, time.time_ns() // 1_000_000)
             try:
                 self.store.write_series([point])

@@ -35,6 +35,9 @@ def ingest(
     spool_max_mb: Annotated[
         int, typer.Option(help="Bound of the on-disk spool used while the store is down.")
     ] = 1024,
+    deadletter_max_age_days: Annotated[
+        float, typer.Option(help="Drop dead letters from the local log after this many days.")
+    ] = 7,
     receive_maximum: Annotated[
         int, typer.Option(help="MQTT v5 Receive Maximum (unacknowledged messages).")
     ] = 10_000,
@@ -69,6 +72,7 @@ def ingest(
             batch_idle_s=batch_idle_ms / 1000,
             spool_max_bytes=spool_max_mb * 1024**2,
             receive_maximum=receive_maximum,
+            deadletter_max_age_s=deadletter_max_age_days * 86_400,
         )
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
