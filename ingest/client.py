@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import ssl
 import struct
 import threading
@@ -33,9 +32,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import BrokerAuthError
+from ingest.retry import retrying
 from sensors.topics import MqttTarget
 
-__all__ = ["BrokerConnection", "BufferedClient", "ConnectionSettings", "backoff"]
+__all__ = ["BrokerConnection", "BufferedClient", "ConnectionSettings"]
 
 log = logging.getLogger("panen.ingest")
 
@@ -43,13 +43,6 @@ log = logging.getLogger("panen.ingest")
 # client identifier not valid, banned.
 _FATAL_CONNACK = {0x85, 0x86, 0x87, 0x8A}
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2), packet identifier
-
-
-def backoff(attempt: int, min_s: float, max_s: float) -> float:
-    """Seconds to wait before retry ``attempt`` (0, 1, …): full jitter (AWS architecture blog) under an
-    exponential ceiling capped at ``max_s``; spreads a fleet of reconnecting clients apart."""
-    ceiling = min(max_s, min_s * 2**attempt)
-    return random.uniform(min_s / 2, ceiling)
 
 
 class BufferedClient(mqtt.Client):
@@ -110,6 +103,10 @@ class ConnectionSettings:
     backoff_max_s: float
 
 
+class _Unconnected(Exception):
+    """No connection was made (refused, unreachable, or dropped before the broker accepted us)."""
+
+
 class BrokerConnection:
     """The broker connection, driven by one thread through :meth:`loop`.
 
@@ -132,6 +129,7 @@ class BrokerConnection:
         self._on_state = on_state
         self._stop = stop
         self.generation = 0
+        self.attempts = 0  # failed connection attempts, for tests and logs
         self.fatal: BrokerAuthError | None = None
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -209,9 +207,6 @@ class BrokerConnection:
         if not self._stop.is_set():
             log.warning("disconnected from broker: %s", reason)
 
-    def _backoff(self, attempt: int) -> float:
-        return backoff(attempt, self.settings.backoff_min_s, self.settings.backoff_max_s)
-
     def call_soon(self, action: Callable[[], object]) -> None:
         """Run ``action`` on the network thread (the only one that may touch the client)."""
         self._actions.put(action)
@@ -226,51 +221,70 @@ class BrokerConnection:
             action()
 
     def loop(self) -> None:
-        """Connect, read and reconnect until the stop event is set (the network thread's body)."""
-        client = self.client
-        target = self.settings.mqtt
-        attempt = 0
+        """Connect, read and reconnect until the stop event is set (the network thread's body).
+
+        Failed connects are retried with the back-off of :mod:`ingest.retry`; once a connection has
+        been made, a later loss starts the back-off afresh (after one short pause, so a broker that
+        accepts and drops at once cannot make this spin).
+        """
         first = True
         while not self._stop.is_set():
+            target = self.settings.mqtt
+            retry = retrying(
+                on=_Unconnected,
+                min_s=self.settings.backoff_min_s,
+                max_s=self.settings.backoff_max_s,
+                stop=self._stop,
+                log=log,
+                what=f"connecting to broker {target.host}:{target.port}",
+                attempts=self._count_attempt,
+            )
             try:
-                if first:
-                    if target.protocol == "5":
-                        client.connect(
-                            target.host,
-                            target.port,
-                            keepalive=self.settings.keepalive_s,
-                            clean_start=False,
-                            properties=self._connect_properties(),
-                        )
-                    else:
-                        client.connect(target.host, target.port, keepalive=self.settings.keepalive_s)
-                    first = False
-                else:
-                    client.reconnect()
-            except (OSError, mqtt.WebsocketConnectionError) as exc:
-                delay = self._backoff(attempt)
-                attempt += 1
-                log.warning(
-                    "cannot reach broker %s:%d (%s); retry in %.1f s", target.host, target.port, exc, delay
-                )
-                self._stop.wait(delay)
-                continue
-            while not self._stop.is_set():
-                rc = client.loop(timeout=0.02)
-                # Packets already read into the buffer: select() would not see them.
-                while rc == mqtt.MQTT_ERR_SUCCESS and client.buffered() and not self._stop.is_set():
-                    rc = client.loop_read()
-                self.run_actions()
-                if rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
-                if self.connected.is_set():
-                    attempt = 0
-            if self._stop.is_set():
-                break
-            delay = self._backoff(attempt)
-            attempt += 1
-            log.warning("connection lost (%s); reconnecting in %.1f s", mqtt.error_string(rc), delay)
-            self._stop.wait(delay)
+                retry(self._session, first)
+            except _Unconnected:
+                return  # stopped while retrying
+            first = False
+            if not self._stop.is_set():
+                self._stop.wait(self.settings.backoff_min_s)
+
+    def _count_attempt(self) -> None:
+        self.attempts += 1
+
+    def _session(self, first: bool) -> None:
+        """One connection: connect and read until it breaks or we stop. Raises :class:`_Unconnected`
+        if no connection was made (retry with back-off); returns if one was made and then lost."""
+        generation = self.generation
+        try:
+            self._connect(first)
+        except (OSError, mqtt.WebsocketConnectionError) as exc:
+            raise _Unconnected(str(exc)) from exc
+        client = self.client
+        while not self._stop.is_set():
+            rc = client.loop(timeout=0.02)
+            # Packets already read into the buffer: select() would not see them.
+            while rc == mqtt.MQTT_ERR_SUCCESS and client.buffered() and not self._stop.is_set():
+                rc = client.loop_read()
+            self.run_actions()
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                if self.generation == generation:
+                    raise _Unconnected(mqtt.error_string(rc))
+                log.warning("connection lost (%s); reconnecting", mqtt.error_string(rc))
+                return
+
+    def _connect(self, first: bool) -> None:
+        target = self.settings.mqtt
+        if not first:
+            self.client.reconnect()
+        elif target.protocol == "5":
+            self.client.connect(
+                target.host,
+                target.port,
+                keepalive=self.settings.keepalive_s,
+                clean_start=False,
+                properties=self._connect_properties(),
+            )
+        else:
+            self.client.connect(target.host, target.port, keepalive=self.settings.keepalive_s)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """After :meth:`loop` returned: send what is queued (the last acks), disconnect, flush the socket."""

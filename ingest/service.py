@@ -28,7 +28,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from ingest.client import BrokerConnection, ConnectionSettings, backoff
+from ingest.client import BrokerConnection, ConnectionSettings
 from ingest.deadletters import DeadLetterLog
 from ingest.errors import BrokerAuthError, RegistryError
 from ingest.metrics import IngestMetrics
@@ -151,7 +151,7 @@ class IngestService:
             ),
             self.metrics,
             self._stop,
-            lambda attempt: backoff(attempt, config.backoff_min_s, config.backoff_max_s),
+            (config.backoff_min_s, config.backoff_max_s),
         )
         self.spool = self.sink.spool
         self.dead_log = self.sink.dead_log

@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import tenacity
+
 from ingest.deadletters import DeadLetterLog
 from ingest.errors import SpoolFull
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import DeadLetter
+from ingest.retry import retrying
 from ingest.spool import Spool
 from sensors import Reading
 from storage import StoreError, StoreRejected, TimeSeriesStore
@@ -31,11 +34,16 @@ __all__ = ["Sink"]
 log = logging.getLogger("panen.ingest")
 
 
+class _NotDurable(Exception):
+    """The batch could not be made durable yet (the spool is full or the disk refused it)."""
+
+
 @dataclass
 class Sink:
     """The store, the spool in front of it, and the dead-letter log of one ingest process.
 
-    ``retry_delay(attempt)`` paces the waits (spool full, store down) until ``stop`` is set.
+    Waits (spool full, store down) follow :func:`ingest.retry.retrying` with ``backoff``, until
+    ``stop`` is set.
     """
 
     store: TimeSeriesStore
@@ -43,7 +51,9 @@ class Sink:
     dead_log: DeadLetterLog
     metrics: IngestMetrics
     stop: threading.Event
-    retry_delay: Callable[[int], float]
+    backoff: tuple[float, float]  # (min_s, max_s) of the retry policy, ingest.retry
+    replay_failures: int = field(default=0, init=False)
+    last_replay_progress: float = field(default=0.0, init=False)  # monotonic [s]
     _spool_warned: bool = field(default=False, init=False)
     _spool_high: bool = field(default=False, init=False)
     _dead_log_warned: float = field(default=-60.0, init=False)
@@ -53,36 +63,52 @@ class Sink:
         self.update_spool_metrics()
 
     def persist(self, readings: list[Reading]) -> bool:
-        """Make the readings durable in the store or the spool; False only if stopping first."""
+        """Make the readings durable in the store or the spool; False only if stopping first.
+
+        While the spool is full (or the disk refuses it) this waits with the retry policy and the
+        batch's messages stay unacknowledged: the broker's session holds what follows.
+        """
         if not readings:
             return True
-        attempt = 0
-        while True:
-            if len(self.spool) == 0:
-                try:
-                    self.write_store(readings)
-                    return True
-                except StoreError as exc:
-                    self.metrics.store_errors.labels(type(exc).__name__).inc()
-                    log.warning("store write failed (%s); spooling %d readings", exc, len(readings))
+        try:
+            self._retry("appending to the full spool")(self._persist_once, readings)
+        except _NotDurable:
+            return False  # stopping
+        return True
+
+    def _persist_once(self, readings: list[Reading]) -> None:
+        if len(self.spool) == 0:
             try:
-                self.spool.append(readings)
-                self.update_spool_metrics()
-                return True
-            except SpoolFull:
-                if not self._spool_warned:
-                    log.error(
-                        "spool full (%d bytes): no longer acknowledging messages until the store is back; "
-                        "the broker's session holds them",
-                        self.spool.bytes,
-                    )
-                    self._spool_warned = True
-            except OSError as exc:
-                log.error("cannot append to the spool: %s", exc)
-            if self.stop.is_set():
-                return False
-            self.stop.wait(self.retry_delay(attempt))
-            attempt += 1
+                self.write_store(readings)
+                return
+            except StoreError as exc:
+                self.metrics.store_errors.labels(type(exc).__name__).inc()
+                log.warning("store write failed (%s); spooling %d readings", exc, len(readings))
+        try:
+            self.spool.append(readings)
+        except SpoolFull as exc:
+            if not self._spool_warned:
+                log.error(
+                    "spool full (%d bytes): no longer acknowledging messages until the store is back; "
+                    "the broker's session holds them",
+                    self.spool.bytes,
+                )
+                self._spool_warned = True
+            raise _NotDurable(str(exc)) from exc
+        except OSError as exc:
+            log.error("cannot append to the spool: %s", exc)
+            raise _NotDurable(str(exc)) from exc
+        self.update_spool_metrics()
+
+    def _retry(self, what: str, *, on: type[Exception] = Exception) -> tenacity.Retrying:
+        return retrying(
+            on=_NotDurable if on is Exception else on,
+            min_s=self.backoff[0],
+            max_s=self.backoff[1],
+            stop=self.stop,
+            log=log,
+            what=what,
+        )
 
     def write_store(self, readings: Sequence[Reading]) -> None:
         """Write, isolating readings the store itself rejects so the rest of the batch is kept."""
@@ -143,21 +169,31 @@ class Sink:
         elif share < 0.5:
             self._spool_high = False
 
-    def replay_forever(self) -> None:
-        """While not stopped: replay the spool into the store whenever it holds readings."""
-        attempt = 0
+    def replay_forever(self, heartbeat: Callable[[], None] = lambda: None) -> None:
+        """While not stopped: replay the spool into the store whenever it holds readings, retrying
+        with the policy while the store is down. ``heartbeat`` is called on every turn."""
         while not self.stop.is_set():
+            heartbeat()
             if len(self.spool) == 0:
                 self.stop.wait(0.5)
                 continue
             try:
-                done = self.spool.replay(self.write_store)
-                self._spool_warned = False
-                log.info("replayed %d spooled readings into the store", done)
-                attempt = 0
-            except StoreError as exc:
-                self.stop.wait(self.retry_delay(attempt))
-                attempt += 1
-                log.debug("store still unavailable for replay: %s", exc)
-            finally:
-                self.update_spool_metrics()
+                done = self._retry("replaying the spool", on=StoreError)(self._replay_once, heartbeat)
+            except StoreError:
+                continue  # stopping
+            self._spool_warned = False
+            log.info("replayed %d spooled readings into the store", done)
+
+    def _replay_once(self, heartbeat: Callable[[], None]) -> int:
+        heartbeat()
+        try:
+            return self.spool.replay(self._write_and_count)
+        except StoreError:
+            self.replay_failures += 1
+            raise
+        finally:
+            self.update_spool_metrics()
+
+    def _write_and_count(self, readings: Sequence[Reading]) -> None:
+        self.write_store(readings)
+        self.last_replay_progress = time.monotonic()
