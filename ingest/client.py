@@ -220,8 +220,9 @@ class BrokerConnection:
                 return
             action()
 
-    def loop(self) -> None:
-        """Connect, read and reconnect until the stop event is set (the network thread's body).
+    def loop(self, heartbeat: Callable[[], None] = lambda: None) -> None:
+        """Connect, read and reconnect until the stop event is set (the network thread's body);
+        ``heartbeat`` is called on every turn of the read loop and every connection attempt.
 
         Failed connects are retried with the back-off of :mod:`ingest.retry`; once a connection has
         been made, a later loss starts the back-off afresh (after one short pause, so a broker that
@@ -240,7 +241,7 @@ class BrokerConnection:
                 attempts=self._count_attempt,
             )
             try:
-                retry(self._session, first)
+                retry(self._session, first, heartbeat)
             except _Unconnected:
                 return  # stopped while retrying
             first = False
@@ -250,16 +251,18 @@ class BrokerConnection:
     def _count_attempt(self) -> None:
         self.attempts += 1
 
-    def _session(self, first: bool) -> None:
+    def _session(self, first: bool, heartbeat: Callable[[], None]) -> None:
         """One connection: connect and read until it breaks or we stop. Raises :class:`_Unconnected`
         if no connection was made (retry with back-off); returns if one was made and then lost."""
         generation = self.generation
+        heartbeat()
         try:
             self._connect(first)
         except (OSError, mqtt.WebsocketConnectionError) as exc:
             raise _Unconnected(str(exc)) from exc
         client = self.client
         while not self._stop.is_set():
+            heartbeat()
             rc = client.loop(timeout=0.02)
             # Packets already read into the buffer: select() would not see them.
             while rc == mqtt.MQTT_ERR_SUCCESS and client.buffered() and not self._stop.is_set():

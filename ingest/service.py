@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +36,12 @@ from ingest.pipeline import DeadLetter, MessageResult, decode_message
 from ingest.registry import NodeRegistry
 from ingest.sink import Sink
 from ingest.spool import Spool
+from ingest.supervisor import Health, IngestUnhealthy, Supervisor
 from sensors.profiles import SHIPPED_DIR, ProfileLibrary
 from sensors.topics import MqttTarget, dead_letter_topic, subscriptions
 from storage import StoreError, TimeSeriesStore
 
-__all__ = ["BrokerAuthError", "IngestConfig", "IngestService"]
+__all__ = ["BrokerAuthError", "IngestConfig", "IngestService", "IngestUnhealthy"]
 
 log = logging.getLogger("panen.ingest")
 
@@ -75,6 +76,12 @@ class IngestConfig:
     stats_every_s: float = 15.0
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
+    # Supervision (ingest/supervisor.py): how often threads are checked, how long ingest may stay
+    # unhealthy before it stops for its service manager to restart it, and how long a non-empty
+    # spool may go without replay progress while the store answers.
+    health_check_every_s: float = 5.0
+    health_grace_s: float = 60.0
+    replay_stall_s: float = 120.0
     subscriptions: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -168,6 +175,9 @@ class IngestService:
         self.subscribed = self.broker.subscribed
         # Used on the network thread only (in acknowledge), so it needs no lock.
         self._republish = _PerReasonRate(config.dead_letter_publish_burst, config.dead_letter_publish_per_s)
+        self._unhealthy: IngestUnhealthy | None = None
+        self._spool_waiting_since: float | None = None
+        self.supervisor = self._supervisor()
 
     # ---- messages and batches ------------------------------------------------------------------
 
@@ -211,10 +221,11 @@ class IngestService:
             if first or self._pending_readings >= self.config.batch_readings:
                 self._cond.notify()
 
-    def _take_batch(self, final: bool) -> list[_Pending]:
+    def _take_batch(self, final: bool, heartbeat: Callable[[], None]) -> list[_Pending]:
         with self._cond:
             cfg = self.config
             while not self._stop.is_set() and not final:
+                heartbeat()
                 if not self._pending:
                     self._cond.wait(cfg.batch_age_s)
                     continue
@@ -231,13 +242,14 @@ class IngestService:
             self._flushing += len(batch)
             return batch
 
-    def _flusher(self) -> None:
+    def _flusher(self, heartbeat: Callable[[], None]) -> None:
         while True:
             stopping = self._stop.is_set()
-            batch = self._take_batch(final=stopping)
+            heartbeat()
+            batch = self._take_batch(stopping, heartbeat)
             if batch:
                 try:
-                    self._process(batch)
+                    self._process(batch, heartbeat)
                 except Exception:
                     # A bug of ours. The broker redelivers unacknowledged messages only on a new
                     # connection, and until then they hold Receive Maximum slots: reconnect, or
@@ -249,7 +261,7 @@ class IngestService:
             if stopping:
                 return
 
-    def _process(self, batch: Sequence[_Pending]) -> None:
+    def _process(self, batch: Sequence[_Pending], heartbeat: Callable[[], None] = lambda: None) -> None:
         formats: dict[str, int] = {}
         for p in batch:
             formats[p.result.format] = formats.get(p.result.format, 0) + 1
@@ -257,7 +269,7 @@ class IngestService:
             self.metrics.messages.labels(fmt).inc(count)
         readings = [r for p in batch for r in p.result.readings]
         letters = [d for p in batch for d in p.result.dead]
-        if not self.sink.persist(readings):
+        if not self.sink.persist(readings, heartbeat):
             return  # stopping before the readings were durable: leave the messages unacknowledged
         if letters:
             self.sink.log_dead(letters)
@@ -291,9 +303,10 @@ class IngestService:
 
     # ---- the other threads ----------------------------------------------------------------------
 
-    def _stats(self) -> None:
+    def _stats(self, heartbeat: Callable[[], None]) -> None:
         # Dashboards read only the store, so the counters Prometheus scrapes are also written there.
         while not self._stop.wait(self.config.stats_every_s):
+            heartbeat()
             try:
                 self.dead_log.expire()
             except OSError as exc:
@@ -304,8 +317,9 @@ class IngestService:
             except StoreError as exc:
                 log.debug("cannot write ingest stats: %s", exc)
 
-    def _registry_watch(self) -> None:
+    def _registry_watch(self, heartbeat: Callable[[], None]) -> None:
         while not self._stop.wait(self.config.registry_refresh_s):
+            heartbeat()
             try:
                 if self.registry.refresh():
                     log.info("node registry reloaded: %d nodes", len(self.registry))
@@ -321,32 +335,82 @@ class IngestService:
         """Whether the broker connection is up."""
         return self.broker.connected.is_set()
 
+    def _supervisor(self) -> Supervisor:
+        cfg = self.config
+        waits = 2 * cfg.backoff_max_s + 30  # the longest a thread sleeps between turns, and a margin
+        supervisor = Supervisor(
+            registry=self.metrics.registry,
+            stop=self._stop,
+            check_every_s=cfg.health_check_every_s,
+            grace_s=cfg.health_grace_s,
+            extra_checks=(self._replay_progress,),
+            on_fatal=self._fail,
+        )
+        supervisor.add("ingest-network", None, stale_after_s=waits + cfg.keepalive_s)
+        supervisor.add("ingest-flusher", self._flusher, stale_after_s=waits)
+        supervisor.add("ingest-replayer", self.sink.replay_forever, stale_after_s=waits)
+        supervisor.add("ingest-registry", self._registry_watch, stale_after_s=3 * cfg.registry_refresh_s + 60)
+        supervisor.add("ingest-stats", self._stats, stale_after_s=3 * cfg.stats_every_s + 60)
+        return supervisor
+
+    def _replay_progress(self) -> str | None:
+        """A reason when the spool has held readings for ``replay_stall_s`` without any replayed while
+        the store answers (a replay that is stuck, not a store that is down)."""
+        if len(self.spool) == 0:
+            self._spool_waiting_since = None
+            return None
+        now = time.monotonic()
+        if self._spool_waiting_since is None:
+            self._spool_waiting_since = now
+        since = max(self._spool_waiting_since, self.sink.last_replay_progress)
+        if now - since <= self.config.replay_stall_s:
+            return None
+        try:
+            self.store.ping()
+        except StoreError:
+            return None  # the store is down: waiting is right
+        return (
+            f"the spool holds {self.spool.readings} readings and none was replayed for "
+            f"{now - since:.0f} s while the store answers"
+        )
+
+    def _fail(self, exc: IngestUnhealthy) -> None:
+        self._unhealthy = exc
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def health(self) -> Health:
+        """Ingest's health as of the last check (``/healthz``)."""
+        return self.supervisor.health
+
     def run(self) -> None:
         """Run until :meth:`stop`; flush, acknowledge and disconnect before returning.
 
         Raises:
             BrokerAuthError: the broker refused the credentials.
+            IngestUnhealthy: ingest stayed unhealthy past its grace period (restart it).
         """
-        workers = [
-            threading.Thread(target=self._flusher, name="ingest-flusher", daemon=True),
-            threading.Thread(target=self.sink.replay_forever, name="ingest-replayer", daemon=True),
-            threading.Thread(target=self._registry_watch, name="ingest-registry", daemon=True),
-            threading.Thread(target=self._stats, name="ingest-stats", daemon=True),
-        ]
-        for worker in workers:
-            worker.start()
+        supervisor = self.supervisor
+        supervisor.start()
         try:
-            self.broker.loop()
+            self.broker.loop(supervisor.heartbeat("ingest-network"))
         finally:
             self._stop.set()
             with self._cond:
                 self._cond.notify_all()
-            workers[0].join()  # the final flush queues its acknowledgements
+            flusher = supervisor.thread("ingest-flusher")
+            if flusher is not None:
+                flusher.join()  # the final flush queues its acknowledgements
             self.broker.close()
-            for worker in workers[1:]:
-                worker.join(timeout=5)
+            for worker in supervisor.threads():
+                if worker is not flusher:
+                    worker.join(timeout=5)
         if self.broker.fatal is not None:
             raise self.broker.fatal
+        if self._unhealthy is not None:
+            raise self._unhealthy
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (safe from signal handlers and other threads)."""

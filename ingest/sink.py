@@ -62,7 +62,7 @@ class Sink:
         self.metrics.spool_capacity.set(self.spool.max_bytes)
         self.update_spool_metrics()
 
-    def persist(self, readings: list[Reading]) -> bool:
+    def persist(self, readings: list[Reading], heartbeat: Callable[[], None] = lambda: None) -> bool:
         """Make the readings durable in the store or the spool; False only if stopping first.
 
         While the spool is full (or the disk refuses it) this waits with the retry policy and the
@@ -71,7 +71,7 @@ class Sink:
         if not readings:
             return True
         try:
-            self._retry("appending to the full spool")(self._persist_once, readings)
+            self._retry("appending to the full spool", attempts=heartbeat)(self._persist_once, readings)
         except _NotDurable:
             return False  # stopping
         return True
@@ -100,7 +100,9 @@ class Sink:
             raise _NotDurable(str(exc)) from exc
         self.update_spool_metrics()
 
-    def _retry(self, what: str, *, on: type[Exception] = Exception) -> tenacity.Retrying:
+    def _retry(
+        self, what: str, *, on: type[Exception] = Exception, attempts: Callable[[], None] | None = None
+    ) -> tenacity.Retrying:
         return retrying(
             on=_NotDurable if on is Exception else on,
             min_s=self.backoff[0],
@@ -108,6 +110,7 @@ class Sink:
             stop=self.stop,
             log=log,
             what=what,
+            attempts=attempts,
         )
 
     def write_store(self, readings: Sequence[Reading]) -> None:
@@ -187,13 +190,14 @@ class Sink:
     def _replay_once(self, heartbeat: Callable[[], None]) -> int:
         heartbeat()
         try:
-            return self.spool.replay(self._write_and_count)
+            return self.spool.replay(lambda readings: self._write_and_count(readings, heartbeat))
         except StoreError:
             self.replay_failures += 1
             raise
         finally:
             self.update_spool_metrics()
 
-    def _write_and_count(self, readings: Sequence[Reading]) -> None:
+    def _write_and_count(self, readings: Sequence[Reading], heartbeat: Callable[[], None]) -> None:
         self.write_store(readings)
         self.last_replay_progress = time.monotonic()
+        heartbeat()

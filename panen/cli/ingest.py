@@ -24,7 +24,7 @@ def ingest(
     ] = None,
     topic_prefix: Annotated[str, typer.Option(help="Prefix before every topic, e.g. 'site-a/'.")] = "",
     metrics_port: Annotated[
-        int, typer.Option(help="Port of the Prometheus /metrics endpoint; 0 turns it off.")
+        int, typer.Option(help="Port of /metrics (Prometheus) and /healthz (200 or 503); 0 turns it off.")
     ] = 9108,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
     batch_readings: Annotated[int, typer.Option(help="Flush a batch at this many readings.")] = 5_000,
@@ -35,6 +35,9 @@ def ingest(
     spool_max_mb: Annotated[
         int, typer.Option(help="Bound of the on-disk spool used while the store is down.")
     ] = 1024,
+    health_grace_s: Annotated[
+        float, typer.Option(help="Exit (code 4) after being unhealthy this long, for a restart.")
+    ] = 60,
     deadletter_max_age_days: Annotated[
         float, typer.Option(help="Drop dead letters from the local log after this many days.")
     ] = 7,
@@ -46,9 +49,8 @@ def ingest(
     import signal
     import socket
 
-    from prometheus_client import start_http_server
-
-    from ingest.service import BrokerAuthError, IngestConfig, IngestService
+    from ingest.health import serve
+    from ingest.service import BrokerAuthError, IngestConfig, IngestService, IngestUnhealthy
     from panen.logs import configure_logging
 
     cfg = get_settings()
@@ -73,6 +75,7 @@ def ingest(
             spool_max_bytes=spool_max_mb * 1024**2,
             receive_maximum=receive_maximum,
             deadletter_max_age_s=deadletter_max_age_days * 86_400,
+            health_grace_s=health_grace_s,
         )
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
@@ -81,7 +84,7 @@ def ingest(
     service = IngestService(config, store=store, registry=registry)
     if metrics_port:
         try:
-            start_http_server(metrics_port, addr=metrics_host, registry=service.metrics.registry)
+            serve(metrics_host, metrics_port, service.metrics.registry, lambda: service.health)
         except OSError as exc:
             console.print(
                 f"[red]metrics port {metrics_port} is taken[/red] ({exc}); choose another with --metrics-port"
@@ -97,5 +100,8 @@ def ingest(
     except BrokerAuthError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(3) from exc
+    except IngestUnhealthy as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(4) from exc  # systemd's Restart=on-failure and Docker's restart: start it again
     finally:
         store.close()
