@@ -61,6 +61,34 @@ class Sink:
     def __post_init__(self) -> None:
         self.metrics.spool_capacity.set(self.spool.max_bytes)
         self.update_spool_metrics()
+        self.report_corrupt()
+
+    def report_corrupt(self) -> None:
+        """Each spool line that could not be read becomes a ``spool_corrupt`` dead letter (its raw
+        bytes are kept in the spool's quarantine folder, the first 4 KiB in the letter too)."""
+        corrupt = self.spool.take_corrupt()
+        if not corrupt:
+            return
+        now_ms = time.time_ns() // 1_000_000
+        letters = []
+        for c in corrupt:
+            where = f"{c.segment} line {c.line}" if c.line else c.segment
+            why = (
+                "torn by a crash mid-append (its messages were not acknowledged and come again)"
+                if c.torn
+                else c.error
+            )
+            letters.append(
+                DeadLetter(
+                    "spool_corrupt",
+                    f"spool {where}: {why}; raw bytes kept in {c.kept_at}",
+                    "",
+                    now_ms,
+                    payload=c.raw[:4096],
+                )
+            )
+        self.log_dead(letters)
+        self.metrics.dead_letters.labels("spool_corrupt").inc(len(letters))
 
     def persist(self, readings: list[Reading], heartbeat: Callable[[], None] = lambda: None) -> bool:
         """Make the readings durable in the store or the spool; False only if stopping first.
@@ -196,6 +224,7 @@ class Sink:
             raise
         finally:
             self.update_spool_metrics()
+            self.report_corrupt()
 
     def _write_and_count(self, readings: Sequence[Reading], heartbeat: Callable[[], None]) -> None:
         self.write_store(readings)

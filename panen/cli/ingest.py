@@ -35,6 +35,10 @@ def ingest(
     spool_max_mb: Annotated[
         int, typer.Option(help="Bound of the on-disk spool used while the store is down.")
     ] = 1024,
+    backoff_min_s: Annotated[
+        float, typer.Option(help="Shortest wait before retrying the broker or the store.")
+    ] = 0.5,
+    backoff_max_s: Annotated[float, typer.Option(help="Longest wait between retries (the cap).")] = 30.0,
     health_grace_s: Annotated[
         float, typer.Option(help="Exit (code 4) after being unhealthy this long, for a restart.")
     ] = 60,
@@ -76,6 +80,8 @@ def ingest(
             receive_maximum=receive_maximum,
             deadletter_max_age_s=deadletter_max_age_days * 86_400,
             health_grace_s=health_grace_s,
+            backoff_min_s=backoff_min_s,
+            backoff_max_s=backoff_max_s,
         )
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
