@@ -257,6 +257,10 @@ def run_live(
 ) -> None:
     """Run the fleet on a simulated clock from ``run.start_ms`` at ``speed`` × real time until ``stop``.
 
+    The simulated clock never passes the wall clock: a run started in the past catches up at
+    ``speed`` and then goes on in real time, so no node ever reports a reading from the future
+    (ingest would refuse it, and a sped-up demo stopped ingesting after ~25 minutes that way).
+
     Native and SenML nodes each hold their own MQTT connection (client id = node id, a retained
     ``online`` status and a last will ``offline`` on ``panen/v1/{coop}/{node}/status``) and, with
     ``node_auth_secret``, log in as themselves. LoRaWAN uplinks go through one connection per network
@@ -289,6 +293,7 @@ def run_live(
     try:
         while not stop.is_set():
             sim_now = run.start_ms + int((time.monotonic() - started) * 1000 * speed)
+            sim_now = min(sim_now, time.time_ns() // 1_000_000)  # never ahead of the clock
             last_round = sim_now >= run.end_ms
             sim_now = min(sim_now, run.end_ms)
             sent = 0

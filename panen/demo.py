@@ -43,6 +43,10 @@ __all__ = ["DemoError", "DemoOptions", "run_demo"]
 _DATA_FILES = ("timeseries.sqlite3", "registry.sqlite3", "deadletters.jsonl", "sim_truths.json")
 _DATA_DIRS = ("spool", "logs", "demo")
 DEMO_USER = "panen-demo"
+# The backfill ends this long ago and the live sensors replay it sped up, then run in real time: a
+# live run sped up from now would soon report readings from the future, which ingest refuses. At
+# most two reporting intervals, or the first alert evaluation would call every node offline.
+LIVE_LEAD_HOURS = 2.0
 
 
 class DemoError(RuntimeError):
@@ -135,6 +139,10 @@ def _wait(what: str, check: Callable[[], bool], timeout_s: float, children: _Chi
         if time.monotonic() > deadline:
             raise DemoError(f"timed out after {timeout_s:g} s waiting for {what}")
         time.sleep(0.2)
+
+
+def _lead_hours(opts: DemoOptions) -> float:
+    return min(LIVE_LEAD_HOURS, 2 * opts.interval_min / 60)
 
 
 def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any]:
@@ -289,7 +297,8 @@ def _run(
     console.print(f"simulating {opts.days} days of the season so far, every {opts.interval_min} min ...")
     sim = children.start(
         "backfill",
-        ["sim", "--backfill", str(opts.days), "--interval", str(opts.interval_min), "--seed", str(opts.seed),
+        ["sim", "--backfill", str(opts.days), "--lead-hours", str(_lead_hours(opts)),
+         "--interval", str(opts.interval_min), "--seed", str(opts.seed),
          "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop),
          "--summary-file", str(summary)],
         show_output=True,
@@ -335,11 +344,13 @@ def _run(
     _summary(console, api, admin, opts.weeks)
     children.start(
         "live",
-        ["sim", "--speed", str(opts.speed), "--seed", str(opts.seed), "--interval", str(opts.interval_min),
+        ["sim", "--speed", str(opts.speed), "--lead-hours", str(_lead_hours(opts)),
+         "--seed", str(opts.seed), "--interval", str(opts.interval_min),
          "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop)],
     )  # fmt: skip
     console.print(
-        f"\n[bold green]panen is running[/bold green] (sensors live at {opts.speed:g}× real time)\n"
+        f"\n[bold green]panen is running[/bold green] (sensors live: the last {_lead_hours(opts):g} h at "
+        f"{opts.speed:g}× real time, then in real time)\n"
         f"  API docs     {api}/docs\n"
         f"  admin token  {admin}\n"
         f"  farmer token {farmer}   ({farmer_id}: sees only their own field)\n"

@@ -43,6 +43,13 @@ def sim(
     fields_per_coop: Annotated[
         int, typer.Option(help="Simulate only the first N fields of each (0: all).")
     ] = 0,
+    lead_hours: Annotated[
+        float,
+        typer.Option(
+            help="A backfill ends, and a live run starts, this many hours ago: a sped-up live run "
+            "catches up on them, then goes on in real time."
+        ),
+    ] = 0.0,
     summary_file: Annotated[
         str | None, typer.Option(help="After a backfill, write its message and reading counts here (JSON).")
     ] = None,
@@ -74,7 +81,7 @@ def sim(
     rates = (
         FaultRates(outage=faults, stuck=faults, spike=faults, dead=faults, corrupt=faults) if faults else None
     )
-    now_ms = _time.time_ns() // 1_000_000
+    now_ms = _time.time_ns() // 1_000_000 - int(lead_hours * 3_600_000)
     live_speed = 1.0 if realtime else speed
     if not (backfill or once or live_speed):
         console.print("choose --backfill DAYS, --once, --realtime or --speed X")
