@@ -20,12 +20,13 @@ from forecast.drivers import SOILS
 from ingest.registry import RegistryError, nodes_from_document
 from services import InvalidInput
 from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
-from storage.registry import import_fleet
+from storage.registry import Field, Station, import_fleet
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "check_document",
     "check_fleet",
+    "check_site_ids",
     "import_document",
     "import_file",
     "parse_document",
@@ -79,6 +80,38 @@ def check_fleet(fleet: Fleet) -> None:
             raise InvalidInput(f"field {f.id!r}: area_ha must be positive")
 
 
+def check_site_ids(session: Session, fleet: Fleet) -> None:
+    """Fields and stations share one id space, in the document and against the registry, and a
+    site never moves to another cooperative.
+
+    Raises:
+        InvalidInput: naming the first id that collides.
+    """
+    seen: dict[str, str] = {}
+    for coop in fleet.cooperatives:
+        sites = [("weather station", coop.station.id), *(("field", f.id) for f in coop.fields)]
+        for kind, site_id in sites:
+            if site_id in seen:
+                raise InvalidInput(
+                    f"{kind} {site_id!r}: the id is used twice in the document ({seen[site_id]})"
+                )
+            seen[site_id] = f"{kind} of {coop.id}"
+            field, station = session.get(Field, site_id), session.get(Station, site_id)
+            existing_kind, existing_coop = (
+                ("field", field.coop_id)
+                if field
+                else ("weather station", station.coop_id)
+                if station
+                else ("", "")
+            )
+            if existing_kind and (existing_kind != kind or existing_coop != coop.id):
+                raise InvalidInput(
+                    f"{kind} {site_id!r} of {coop.id}: the id is already a {existing_kind} of "
+                    f"{existing_coop}; fields and stations share one id space and nothing moves "
+                    "between cooperatives"
+                )
+
+
 def import_document(session: Session, fleet: Fleet) -> dict[str, int]:
     """Check the fleet (:func:`check_fleet`), then insert or update its rows; returns counts per kind.
 
@@ -88,6 +121,7 @@ def import_document(session: Session, fleet: Fleet) -> dict[str, int]:
         InvalidInput: a field cannot be forecast; nothing was written.
     """
     check_fleet(fleet)
+    check_site_ids(session, fleet)
     return import_fleet(session, fleet)
 
 

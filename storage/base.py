@@ -195,8 +195,10 @@ class TimeSeriesStore(Protocol):
         start_day: dt.date,
         end_day: dt.date,
         include_implausible: bool = False,
+        coop_id: str | None = None,
     ) -> list[DailyAggregate]:
-        """Aggregates per site, metric and WIB day for ``start_day <= day <= end_day``.
+        """Aggregates per site, metric and WIB day for ``start_day <= day <= end_day`` (with
+        ``coop_id``, of that cooperative's nodes only).
 
         Days without readings are absent, not zero. Ordered by site, metric, day.
         """

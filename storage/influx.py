@@ -333,6 +333,7 @@ class InfluxStore:
         start_day: dt.date,
         end_day: dt.date,
         include_implausible: bool = False,
+        coop_id: str | None = None,
     ) -> list[DailyAggregate]:
         """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`."""
         if not site_ids or not metrics:
@@ -340,6 +341,8 @@ class InfluxStore:
         start_ms = local_day_start_ms(start_day)
         end_ms = local_day_start_ms(end_day) + DAY_MS
         quality = "" if include_implausible else f' AND "quality" = {int(Quality.VALID)}'
+        if coop_id is not None:
+            quality += f' AND "coop" = {quote_string(coop_id)}'
         # Buckets of 1 day offset by 17 h start at 17:00 UTC, which is 00:00 WIB.
         offset_h = (DAY_MS - WIB_OFFSET_MS) // 3_600_000
         statement = (

@@ -49,6 +49,7 @@ __all__ = [
     "migrate",
     "migrations_config",
     "open_registry",
+    "site_kind",
     "sqlite_url",
 ]
 
@@ -350,6 +351,16 @@ def _node(spec: NodeSpec, coop_id: str, site_id: str) -> Node:
         profile=spec.profile,
         interval_min=spec.interval_min,
     )
+
+
+def site_kind(session: Session, site_id: str) -> str | None:
+    """``"field"`` or ``"weather station"`` if a site has this id: fields and stations share one id
+    space, since readings, nodes and forecasts name a site by its id alone."""
+    if session.get(Field, site_id) is not None:
+        return "field"
+    if session.get(Station, site_id) is not None:
+        return "weather station"
+    return None
 
 
 def fields_of(session: Session, coop_ids: list[str] | None = None) -> list[Field]:

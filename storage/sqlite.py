@@ -301,6 +301,7 @@ class SqliteStore:
         start_day: dt.date,
         end_day: dt.date,
         include_implausible: bool = False,
+        coop_id: str | None = None,
     ) -> list[DailyAggregate]:
         """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`."""
         if not site_ids or not metrics:
@@ -308,13 +309,17 @@ class SqliteStore:
         site_clause, sites = _in_clause("site", site_ids)
         metric_clause, names = _in_clause("metric", metrics)
         quality = "" if include_implausible else f" AND quality = {int(Quality.VALID)}"
+        # The index on site carries the table's primary key, coop included: the filter keeps it covering.
+        coop = "" if coop_id is None else " AND coop = ?"
         sql = (
             f"SELECT site, metric, (ts + {WIB_OFFSET_MS}) / {DAY_MS} AS day, "
             "min(value), avg(value), max(value), sum(value), count(*) FROM reading "
-            f"WHERE {site_clause} AND {metric_clause} AND ts >= ? AND ts < ?{quality} "
+            f"WHERE {site_clause} AND {metric_clause} AND ts >= ? AND ts < ?{quality}{coop} "
             "GROUP BY site, metric, day ORDER BY site, metric, day"
         )
         params = [*sites, *names, local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS]
+        if coop_id is not None:
+            params.append(coop_id)
         return [
             DailyAggregate(s, m, local_day(d * DAY_MS), lo, mean, hi, total, n)
             for s, m, d, lo, mean, hi, total, n in self._query(sql, params, scan=True)

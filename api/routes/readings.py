@@ -41,8 +41,9 @@ def latest(
     field_id: str, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> list[ReadingPublic]:
     """The newest reading of each metric of each node in the field."""
-    field_in_scope(session, principal, field_id)
-    return [_public(r) for r in state.store.latest(site_ids=[field_id])]
+    field = field_in_scope(session, principal, field_id)
+    # By site and cooperative: a site id is the field's only if the reading came from its cooperative.
+    return [_public(r) for r in state.store.latest(site_ids=[field_id]) if r.coop_id == field.coop_id]
 
 
 @router.get("/readings", response_model=list[ReadingPublic], responses={200: {"content": {"text/csv": {}}}})
@@ -61,7 +62,7 @@ def raw(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> list[ReadingPublic] | Response:
     """Raw readings in a time range (at most 92 days at a time)."""
-    field_in_scope(session, principal, field_id)
+    field = field_in_scope(session, principal, field_id)
     end = end_ms if end_ms is not None else time.time_ns() // 1_000_000
     start = start_ms if start_ms is not None else end - 7 * 86_400_000
     if end <= start:
@@ -71,6 +72,7 @@ def raw(
     rows = [
         _public(r)
         for r in state.store.raw(start_ms=start, end_ms=end, site_id=field_id, metrics=_metrics(metric))
+        if r.coop_id == field.coop_id
     ]
     if format == "csv":
         columns = ["ts_ms", "node_id", "metric", "value", "quality"]
@@ -92,7 +94,7 @@ def daily(
     ] = None,
 ) -> list[DailyPublic]:
     """Daily min, mean, max, sum and count per metric over local days in Asia/Jakarta."""
-    field_in_scope(session, principal, field_id)
+    field = field_in_scope(session, principal, field_id)
     last = end_day or local_day(time.time_ns() // 1_000_000)
     first = start_day or last - dt.timedelta(days=30)
     if last < first:
@@ -100,7 +102,11 @@ def daily(
     if (last - first).days > 400:
         raise HTTPException(422, "ask for at most 400 days at a time")
     rows = state.store.daily(
-        site_ids=[field_id], metrics=_metrics(metric) or [], start_day=first, end_day=last
+        site_ids=[field_id],
+        metrics=_metrics(metric) or [],
+        start_day=first,
+        end_day=last,
+        coop_id=field.coop_id,
     )
     return [
         DailyPublic(metric=a.metric, day=a.day, min=a.min, mean=a.mean, max=a.max, sum=a.sum, count=a.count)

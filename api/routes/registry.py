@@ -53,6 +53,7 @@ from storage.registry import (
     HarvestRecord,
     Node,
     Station,
+    site_kind,
 )
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -82,6 +83,14 @@ def _existing_coop(session: Session, coop_id: str) -> Cooperative:
 def _unique(session: Session, model: type[_T], ident: str) -> None:
     if session.get(model, ident) is not None:
         raise HTTPException(409, f"a {model.__tablename__} with id {ident!r} already exists")
+
+
+def _unique_site(session: Session, ident: str) -> None:
+    kind = site_kind(session, ident)
+    if kind is not None:
+        raise HTTPException(
+            409, f"{ident!r} is already a {kind}'s id: fields and stations share one id space"
+        )
 
 
 def _apply(row: Base, changes: dict[str, Any]) -> None:
@@ -288,7 +297,7 @@ def create_field(body: FieldCreate, session: SessionDep, principal: PrincipalDep
     _may_write(principal, body.coop_id)
     _existing_coop(session, body.coop_id)
     _check_farmer(session, body.farmer_id, body.coop_id)
-    _unique(session, Field, body.id)
+    _unique_site(session, body.id)
     field = Field(**body.model_dump())
     session.add(field)
     session.commit()
@@ -341,9 +350,7 @@ def create_station(body: StationCreate, session: SessionDep, principal: Principa
     """Add a weather station (admin, or the cooperative's manager)."""
     _may_write(principal, body.coop_id)
     _existing_coop(session, body.coop_id)
-    _unique(session, Station, body.id)
-    if session.get(Field, body.id) is not None:
-        raise HTTPException(409, f"{body.id!r} is already a field's id; sites share one namespace")
+    _unique_site(session, body.id)
     station = Station(**body.model_dump())
     session.add(station)
     session.commit()

@@ -245,3 +245,54 @@ def test_ingest_reads_the_database_registry_when_no_file_is_set(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     open_registry(url)
     assert len(NodeRegistry(loader=database_loader(url))) == 0
+
+
+def test_a_field_cannot_take_another_cooperatives_station_id_and_readings_stay_with_their_cooperative(
+    client: Client, registry_url: str
+) -> None:
+    """Issue 16, finding 1: a manager created a field named after another cooperative's weather
+    station and read that station's data through it."""
+    from storage.registry import Field, open_registry
+
+    c, tokens, service = client
+    manager = auth(tokens["manager"])  # of oro-oro-ombo
+    squat = {**FIELD, "id": "pesanggrahan-ws"}
+    r = c.post("/v1/fields", json=squat, headers=manager)
+    assert r.status_code == 409, r.text
+    assert "share one id space" in r.json()["detail"]
+    station = {
+        "id": "oro-oro-ombo-f01",
+        "coop_id": "oro-oro-ombo",
+        "lat": -7.8,
+        "lon": 112.5,
+        "elevation_m": 1000,
+    }
+    r = c.post("/v1/stations", json=station, headers=auth(tokens["admin"]))
+    assert r.status_code == 409, r.text  # and a station cannot take a field's
+    # A registry that already holds such a collision (made before this check) still leaks nothing.
+    with open_registry(registry_url)() as session:
+        session.add(Field(**{k: v for k, v in squat.items() if k != "planting_date"}, planting_date=TODAY))
+        session.commit()
+    station_readings = service.store.latest(site_ids=["pesanggrahan-ws"])
+    assert station_readings  # the other cooperative's station does report
+    base = "/v1/fields/pesanggrahan-ws"
+    assert c.get(f"{base}/readings/latest", headers=manager).json() == []
+    recent = c.get(f"{base}/readings", headers=manager)
+    assert recent.status_code == 200
+    assert recent.json() == []
+    daily = c.get(f"{base}/daily", params={"metric": "air_temp_c"}, headers=manager)
+    assert (daily.status_code, daily.json()) == (200, [])
+
+
+def test_an_import_cannot_turn_a_station_into_a_field(client: Client) -> None:
+    c, tokens, _ = client
+    doc = yaml.safe_load(DEFAULT_FLEET_PATH.read_text())
+    doc["cooperatives"] = doc["cooperatives"][:1]
+    doc["cooperatives"][0]["fields"][0]["id"] = "pesanggrahan-ws"
+    r = c.post(
+        "/v1/registry/import",
+        content=yaml.safe_dump(doc),
+        headers={**auth(tokens["admin"]), "Content-Type": "application/yaml"},
+    )
+    assert r.status_code == 422, r.text
+    assert "already a weather station of pesanggrahan" in r.json()["detail"]
