@@ -1,4 +1,4 @@
-"""CSV downloads: one way to render rows and answer with them."""
+"""CSV downloads: one way to render rows and answer with them, safe to open in a spreadsheet."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from collections.abc import Iterable, Sequence
 
 from fastapi.responses import Response
 
+from services.spreadsheet import neutralise
+
 __all__ = ["csv_bytes", "csv_response"]
 
 
 def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    """UTF-8 CSV with a header line."""
+    """UTF-8 CSV with a header line, every text cell neutralised (:func:`neutralise`)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerow([neutralise(c) for c in columns])
+    writer.writerows([neutralise(c) for c in row] for row in rows)
     return out.getvalue().encode()
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sensors.reading import REGISTRY_ID_PATTERN
 from sensors.topics import Format
 
 __all__ = [
@@ -155,9 +156,7 @@ class HarvestRecordPublic(HarvestRecordCreate):
 
 # Identifiers created through the API: letters, digits, '.', '_' and '-', so they sit safely in URLs,
 # MQTT topics and InfluxDB tags. (Fleet files may use the wider set ingest accepts.)
-Ident = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=REGISTRY_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Lat = Annotated[float, Field(ge=-90, le=90, examples=[-7.76])]
 Lon = Annotated[float, Field(ge=-180, le=180, examples=[112.53])]

@@ -27,6 +27,7 @@ __all__ = [
     "EARLIEST_TS_MS",
     "FUTURE_TOLERANCE_MS",
     "MAX_ID_LENGTH",
+    "REGISTRY_ID_PATTERN",
     "Quality",
     "Reading",
     "RejectReason",
@@ -45,6 +46,10 @@ MAX_ID_LENGTH = 128
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # what every store's timestamp column holds
 _new_tuple = tuple.__new__
 _FORBIDDEN_IN_ID = re.compile(r"[\x00-\x1f\x7f\\]")
+# Ids people give registry rows (cooperatives, farmers, fields, stations, nodes), through the API and
+# in imported files alike: they sit safely in URLs, topics, tags and spreadsheet cells (no leading
+# = + - @, which a spreadsheet would read as a formula).
+REGISTRY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 class Quality(IntEnum):

@@ -31,6 +31,7 @@ from sensors.topics import (
     subscriptions,
     uplink_topic,
 )
+from services.spreadsheet import neutralise
 from storage.fleetfile import node_password
 
 __all__ = [
@@ -138,4 +139,4 @@ def write_node_passwords(path: Path, nodes: Iterable[BrokerUser]) -> None:
         writer = csv.writer(out)
         writer.writerow(["node_id", "coop_id", "mqtt_user", "mqtt_password"])
         for n in nodes:
-            writer.writerow([n.name, n.coop, n.name, n.password])
+            writer.writerow([neutralise(c) for c in (n.name, n.coop, n.name, n.password)])

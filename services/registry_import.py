@@ -9,6 +9,7 @@ be forecast (a commodity of the crop library, a soil of the soil table, a positi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from forecast.crops import load_crops
 from forecast.drivers import SOILS
 from ingest.registry import RegistryError, nodes_from_document
+from sensors.reading import REGISTRY_ID_PATTERN
 from services import InvalidInput
 from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
 from storage.registry import Field, Station, import_fleet
@@ -32,6 +34,7 @@ __all__ = [
     "parse_document",
 ]
 
+_ID = re.compile(REGISTRY_ID_PATTERN)
 MAX_DOCUMENT_BYTES = 20 * 1024**2  # the Kota Batu fleet is ~100 KiB; a national one fits
 
 
@@ -63,12 +66,23 @@ def check_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
 
 
 def check_fleet(fleet: Fleet) -> None:
-    """Every field can be forecast: a known commodity and soil, a positive area.
+    """Ids follow the API's rule, and every field can be forecast: a known commodity and soil, a
+    positive area.
 
     Raises:
         InvalidInput: naming the first field that cannot.
     """
     crops = load_crops()
+    ids = [("cooperative", c.id) for c in fleet.cooperatives]
+    ids += [("weather station", c.station.id) for c in fleet.cooperatives]
+    ids += [("node", c.station.node.id) for c in fleet.cooperatives]
+    ids += [(kind, ident) for f in fleet.fields for kind, ident in (("field", f.id), ("node", f.node.id))]
+    for kind, ident in ids:
+        if not _ID.match(ident):
+            raise InvalidInput(
+                f"{kind} id {ident[:60]!r}: ids are letters, digits, '.', '_' and '-', starting with a "
+                "letter or digit, at most 128 characters (the same rule as the API's)"
+            )
     for f in fleet.fields:
         if f.commodity not in crops:
             raise InvalidInput(f"field {f.id!r}: unknown commodity {f.commodity!r} (known: {sorted(crops)})")
