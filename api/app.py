@@ -15,10 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import AppState
+from api.limits import MIB, BodyLimit
 from api.routes import alerts, contracts, forecasts, harvests, health, profiles, readings, registry
 from sensors.profiles import ProfileLibrary, shipped_profiles
 from services.forecasting import ForecastService
 from services.refresh import RefreshScheduler, refresh
+from services.registry_import import MAX_DOCUMENT_BYTES
 from storage import TimeSeriesStore
 
 __all__ = ["create_app"]
@@ -124,5 +126,7 @@ def create_app(
     )
 
     app.add_middleware(_MetricsMiddleware, requests=requests, latency=latency)
+    # Added last, so it runs first: nothing reads a body before its size is checked.
+    app.add_middleware(BodyLimit, default_bytes=MIB, per_path={"/v1/registry/import": MAX_DOCUMENT_BYTES})
     app.mount("/metrics", make_asgi_app(registry=metrics))
     return app
