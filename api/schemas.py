@@ -139,6 +139,7 @@ class PlanRowPublic(BaseModel):
 class HarvestRecordCreate(BaseModel):
     """What Coosae bought from a field."""
 
+    model_config = ConfigDict(extra="forbid")
     field_id: str = Field(examples=["sumberbrantas-f01"])
     harvest_date: dt.date
     tonnes: float = Field(gt=0, le=10_000, examples=[18.4])
@@ -146,12 +147,33 @@ class HarvestRecordCreate(BaseModel):
 
 
 class HarvestRecordPublic(HarvestRecordCreate):
-    """A stored harvest record."""
+    """A stored harvest record, with its audit trail."""
 
     model_config = ConfigDict(from_attributes=True)
     id: int
     recorded_at: dt.datetime
     recorded_by: str
+    supersedes_id: int | None = Field(None, description="The record this one corrects.")
+    voided_at: dt.datetime | None = None
+    voided_by: str | None = None
+    void_reason: str | None = None
+
+
+class HarvestRecordCorrection(BaseModel):
+    """A correction of a harvest record: the fields that change, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=400, examples=["weighbridge slip says 18.4 t, not 184"])
+    harvest_date: dt.date | None = None
+    tonnes: float | None = Field(None, gt=0, le=10_000)
+    grade: str | None = Field(None, max_length=20)
+
+
+class HarvestRecordVoid(BaseModel):
+    """Why a harvest record is void."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=400, examples=["entered twice"])
 
 
 # Identifiers created through the API: letters, digits, '.', '_' and '-', so they sit safely in URLs,

@@ -12,6 +12,11 @@ that a few records move it only a little:
   parameter uncertainty so that P10-P90 means what it says.
 
 Every estimate is reported with the number of records behind it.
+
+Learning is robust to the records that slip past the registry's checks: a record whose ratio to its
+forecast is beyond :data:`MAX_RECORD_RATIO` either way (a typo of a factor of ten, a date on the
+wrong season) is left out and reported in :attr:`Calibration.excluded`, as is a record that is not
+a finite positive number; and no factor leaves :data:`FACTOR_BOUNDS`, whatever the records say.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PRIOR", "Calibration", "HarvestRecord", "learn"]
+__all__ = ["FACTOR_BOUNDS", "MAX_RECORD_RATIO", "PRIOR", "Calibration", "HarvestRecord", "learn"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,14 @@ class Calibration:
         date_bias_days: commodity -> (days to add to the modelled maturity, records).
         sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
         sigma_date_days: commodity -> s.d. of the date error left after the bias.
+        excluded: records left out of learning, with the reason.
     """
 
     yield_factor: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     date_bias_days: dict[str, tuple[float, int]] = field(default_factory=dict)
     sigma_yield_log: dict[str, float] = field(default_factory=dict)
     sigma_date_days: dict[str, float] = field(default_factory=dict)
+    excluded: tuple[tuple[str, dt.date, str], ...] = ()  # (field, harvest date, why) left out
     prior_sigma_yield_log: float = 0.30
     prior_sigma_date_days: float = 5.0
     prior_date_bias_days: float = 3.0
@@ -95,6 +102,13 @@ PRIOR_TAU2_COOP = 0.15**2
 # simulated seasons' crop means differ by 0.1-0.3]. It is added to each crop mean's variance, so one
 # season of records moves a crop's factor less.
 SEASON_VAR = 0.15**2
+# A record more than ten times its forecast, or less than a tenth of it, says more about the record
+# than the field [est: the simulated seasons' worst honest ratios are about 0.3 and 3; a failed
+# field sells little but is not recorded at a tenth of a forecast made a week before].
+MAX_RECORD_RATIO = 10.0
+# Yield factors stay within these, whatever the records [est: Batu's yields range from about a fifth
+# of the library's potential (apple's decline, BATU.md) to well under five times it].
+FACTOR_BOUNDS = (0.2, 5.0)
 # Records beyond one per cooperative a crop needs before its noise is estimated within cooperatives.
 MIN_WITHIN_DOF = 10
 
@@ -138,7 +152,16 @@ def learn(
     their crop, so a factor moves only as far as the records show real differences between groups.
     Date biases and spreads use a prior worth ``prior_records`` records.
     """
-    rows = [r for r in records if r.tonnes > 0 and r.forecast_tonnes > 0]
+    rows: list[HarvestRecord] = []
+    excluded: list[tuple[str, dt.date, str]] = []
+    for r in records:
+        usable = np.isfinite(r.tonnes) and np.isfinite(r.forecast_tonnes) and r.forecast_tonnes > 0
+        ratio = r.tonnes / r.forecast_tonnes if usable and r.tonnes > 0 else 0.0
+        if not usable or not 1 / MAX_RECORD_RATIO <= ratio <= MAX_RECORD_RATIO or not np.isfinite(ratio):
+            why = f"{r.tonnes:g} t against a forecast of {r.forecast_tonnes:g} t"
+            excluded.append((r.field_id, r.harvest_date, why))
+            continue
+        rows.append(r)
     logs = [float(np.log(r.tonnes / r.forecast_tonnes)) for r in rows]
     by_crop: dict[str, list[float]] = defaultdict(list)
     by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -185,11 +208,13 @@ def learn(
                 means=total_log,
             )
         )
+    low, high = FACTOR_BOUNDS
     factors: dict[tuple[str, str], tuple[float, int]] = {}
     for crop, values in by_crop.items():
-        factors[(crop, "")] = (float(np.exp(crop_log[crop])), len(values))
+        factors[(crop, "")] = (float(np.clip(np.exp(crop_log[crop]), low, high)), len(values))
     for (crop, coop), values in by_pair.items():
-        factors[(crop, coop)] = (float(np.exp(pair_log[f"{crop}\x00{coop}"])), len(values))
+        factor = float(np.clip(np.exp(pair_log[f"{crop}\x00{coop}"]), low, high))
+        factors[(crop, coop)] = (factor, len(values))
     bias: dict[str, tuple[float, int]] = {}
     sig_y: dict[str, float] = {}
     sig_d: dict[str, float] = {}
@@ -216,4 +241,4 @@ def learn(
                 (n * date_spread**2 + prior_records * prior.prior_sigma_date_days**2) / (n + prior_records)
             )
         )
-    return Calibration(factors, bias, sig_y, sig_d)
+    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded))

@@ -94,7 +94,7 @@ class ForecastService:
             with self.sessions() as session:
                 fields = list(session.scalars(select(Field).order_by(Field.id)))
                 stations = {s.coop_id: s for s in session.scalars(select(Station))}
-                harvests = list(session.scalars(select(HarvestRow)))
+                harvests = list(session.scalars(select(HarvestRow).where(HarvestRow.voided_at.is_(None))))
             specs = [
                 FieldSpec(
                     f.id, f.coop_id, f.commodity, f.planting_date, f.area_ha, f.soil_texture, f.elevation_m

@@ -13,14 +13,25 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services import ServiceError
 from services.alerts import contract_findings, evaluate_alerts
 from services.contracts import AT_RISK_BELOW, ContractService
 from services.forecasting import ForecastService
 from storage import TimeSeriesStore
+from storage.registry import Alert
 
-__all__ = ["Platform", "RefreshResult", "RefreshScheduler", "evaluate_all_alerts", "refresh"]
+__all__ = [
+    "Platform",
+    "RefreshFailed",
+    "RefreshFailure",
+    "RefreshResult",
+    "RefreshScheduler",
+    "evaluate_all_alerts",
+    "refresh",
+]
 
 log = logging.getLogger("panen.refresh")
 
@@ -45,6 +56,18 @@ class RefreshResult:
         }
 
 
+@dataclass(frozen=True)
+class RefreshFailure:
+    """A cycle that failed: when, and why. The last good forecasts stay in use."""
+
+    at: dt.datetime
+    reason: str
+
+
+class RefreshFailed(ServiceError):
+    """The cycle failed; the previous forecasts are still served (see :attr:`Platform.last_failure`)."""
+
+
 @dataclass
 class Platform:
     """The services of one store and registry, built once (by the API, or by ``panen refresh``)."""
@@ -54,6 +77,7 @@ class Platform:
     forecasts: ForecastService
     contracts: ContractService = field(init=False)
     last_refresh: RefreshResult | None = None
+    last_failure: RefreshFailure | None = None  # set while the newest cycle failed
 
     def __post_init__(self) -> None:
         self.contracts = ContractService(self.sessions, self.forecasts)
@@ -70,15 +94,59 @@ def evaluate_all_alerts(platform: Platform) -> dict[str, int]:
 def refresh(platform: Platform) -> RefreshResult:
     """One cycle: recompute every forecast (written to the store), then contracts and alerts.
 
+    A cycle that fails for any reason (the store, a record the engine cannot use, a bug) leaves the
+    last good forecasts in use, is remembered in ``platform.last_failure`` (``/ready`` says
+    "degraded" with it) and raises a ``refresh_failed`` alert for offtaker and admin, which the next
+    good cycle clears.
+
     Raises:
-        storage.StoreError: the store failed (the previous forecasts stay in use).
+        RefreshFailed: saying why.
     """
-    run = platform.forecasts.run()
-    counts = evaluate_all_alerts(platform)
+    try:
+        run = platform.forecasts.run()
+        counts = evaluate_all_alerts(platform)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+        platform.last_failure = RefreshFailure(dt.datetime.now(dt.UTC), reason)
+        log.exception("forecast refresh failed; the last good forecasts stay in use")
+        try:
+            _alert_failure(platform.sessions, reason)
+        except Exception:  # the registry may be what failed: the log and /ready still say so
+            log.exception("cannot raise the refresh_failed alert")
+        raise RefreshFailed(reason) from exc
+    platform.last_failure = None
     result = RefreshResult(run.issued, len(run.forecasts), run.seconds, counts, dt.datetime.now(dt.UTC))
     platform.last_refresh = result
     log.info("forecasts for %d fields in %.1f s; active alerts %s", result.fields, result.seconds, counts)
     return result
+
+
+def _alert_failure(sessions: sessionmaker[Session], reason: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with sessions() as session:
+        active = session.scalars(
+            select(Alert).where(
+                Alert.active, Alert.kind == "refresh_failed", Alert.subject == "forecast-refresh"
+            )
+        ).first()
+        message = f"the forecast refresh failed ({reason}); the previous forecasts are still served"[:500]
+        if active is None:
+            session.add(
+                Alert(
+                    kind="refresh_failed",
+                    subject="forecast-refresh",
+                    coop_id=None,
+                    field_id=None,
+                    severity="critical",
+                    message=message,
+                    first_seen=now,
+                    last_seen=now,
+                    active=True,
+                )
+            )
+        else:
+            active.last_seen, active.message = now, message
+        session.commit()
 
 
 class RefreshScheduler:
@@ -98,6 +166,8 @@ class RefreshScheduler:
         while not self._stop.is_set():
             try:
                 self.cycle()
+            except RefreshFailed:
+                pass  # logged, kept in last_failure and raised as an alert by refresh()
             except Exception:  # a failed run must not stop the next one
                 log.exception("scheduled forecast refresh failed")
             self._stop.wait(self.every_s)

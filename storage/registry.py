@@ -142,7 +142,8 @@ class Node(Base):
 
 
 class HarvestRecord(Base):
-    """What Coosae bought from a field."""
+    """What Coosae bought from a field. Purchase history: never deleted. A wrong record is voided
+    (who, when, why), and a correction is a new record that names the one it supersedes."""
 
     __tablename__ = "harvest_record"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -152,6 +153,11 @@ class HarvestRecord(Base):
     grade: Mapped[str] = mapped_column(String(20), default="A")
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     recorded_by: Mapped[str] = mapped_column(String(200), default="")
+    # The record this one corrects (a plain id: SQLite's batch migrations cannot add a self-reference).
+    supersedes_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    voided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class Alert(Base):
@@ -256,16 +262,18 @@ def migrations_config(connection: Connection | None = None) -> AlembicConfig:
 
 def _pre_alembic_revision(connection: Connection) -> str:
     """The revision a registry made before migrations were Alembic's is at (see 0001_baseline)."""
+    if "alert" not in inspect(connection).get_table_names():
+        return "0002"  # no alert table yet: create_all will make it as the models say
     alert = {c["name"]: c for c in inspect(connection).get_columns("alert")}
-    return "0001" if not alert["coop_id"]["nullable"] else "0002"
+    return "0001" if not alert["coop_id"]["nullable"] else "0002"  # 0003 came with Alembic
 
 
 def migrate(engine: Engine) -> None:
     """Bring the registry's schema to the newest revision, one process at a time.
 
     - a new registry: tables from the models, stamped with the head revision;
-    - a registry made before Alembic (tables, no ``alembic_version``): missing tables added as
-      ``create_all`` always did, stamped with the revision its layout matches, then upgraded;
+    - a registry made before Alembic (tables, no ``alembic_version``): stamped with the revision its
+      layout matches, upgraded, then given the tables it lacks, as ``create_all`` always did;
     - otherwise: upgraded from its revision.
     """
     if engine.dialect.name == "sqlite":
@@ -295,9 +303,11 @@ def _migrate(conn: Connection) -> None:
         Base.metadata.create_all(conn)
         alembic_command.stamp(config, "head")
     else:
-        Base.metadata.create_all(conn)
+        # Stamped with the revision its layout matches, upgraded, and then given the tables it lacks
+        # (as create_all always did; revisions skip a table that is not there yet).
         alembic_command.stamp(config, _pre_alembic_revision(conn))
         alembic_command.upgrade(config, "head")
+        Base.metadata.create_all(conn)
 
 
 def import_fleet(session: Session, fleet: Fleet) -> dict[str, int]:

@@ -19,7 +19,7 @@ from forecast.engine import FieldForecast
 from forecast.plan import PlanRow, purchase_plan
 from services.access import Principal, Role
 from services.forecasting import ForecastRun
-from services.refresh import refresh
+from services.refresh import RefreshFailed, refresh
 from storage.registry import Field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
@@ -116,7 +116,12 @@ def forecasts(
 def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
     """Recompute every forecast, then the alerts, now (offtaker, admin)."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    return refresh(state).as_dict()
+    try:
+        return refresh(state).as_dict()
+    except RefreshFailed as exc:
+        raise HTTPException(
+            503, f"the refresh failed ({exc}); the previous forecasts are still served"
+        ) from exc
 
 
 @router.get(

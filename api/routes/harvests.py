@@ -1,49 +1,92 @@
-"""Harvest records: what Coosae bought; the forecast engine learns from them."""
+"""Harvest records: what Coosae bought; the forecast engine learns from them. Checked against the
+crop, corrected and voided with an audit trail, never deleted (see :mod:`services.harvests`)."""
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import select
 
 from api.deps import PrincipalDep, SessionDep, field_in_scope, require
-from api.schemas import HarvestRecordCreate, HarvestRecordPublic
+from api.schemas import HarvestRecordCorrection, HarvestRecordCreate, HarvestRecordPublic, HarvestRecordVoid
+from services import InvalidInput, harvests
 from services.access import Role
 from storage.registry import Field, HarvestRecord
 
 router = APIRouter(prefix="/v1/harvest-records", tags=["harvest records"])
+RecordId = Annotated[int, Path(ge=1, le=2**62)]
+_WRITE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such record."},
+    422: {"description": "The record cannot be true."},
+}
 
 
-@router.post("", response_model=HarvestRecordPublic, status_code=201)
+@router.post("", response_model=HarvestRecordPublic, status_code=201, responses=_WRITE)
 def create(body: HarvestRecordCreate, session: SessionDep, principal: PrincipalDep) -> HarvestRecord:
-    """Record a purchase (offtaker, admin)."""
+    """Record a purchase (offtaker, admin). Refused when it cannot be true of the field: a date before
+    planting, a year after it or in the future, or tonnes per hectare outside the crop's range."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    field = session.get(Field, body.field_id)
-    if field is None:
-        raise HTTPException(422, f"field_id: no field {body.field_id!r}")
-    if body.harvest_date < field.planting_date:
-        raise HTTPException(
-            422, f"harvest_date {body.harvest_date} is before the planting date {field.planting_date}"
+    try:
+        return harvests.record(
+            session,
+            field_id=body.field_id,
+            harvest_date=body.harvest_date,
+            tonnes=body.tonnes,
+            grade=body.grade,
+            by=principal.name,
         )
-    record = HarvestRecord(
-        field_id=body.field_id,
-        harvest_date=body.harvest_date,
-        tonnes=body.tonnes,
-        grade=body.grade,
-        recorded_at=dt.datetime.now(dt.UTC),
-        recorded_by=principal.name,
-    )
-    session.add(record)
-    session.commit()
-    return record
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.post(
+    "/{record_id}/corrections", response_model=HarvestRecordPublic, status_code=201, responses=_WRITE
+)
+def correct(
+    record_id: RecordId, body: HarvestRecordCorrection, session: SessionDep, principal: PrincipalDep
+) -> HarvestRecord:
+    """Correct a record (offtaker, admin): a new record that supersedes it; the old one is voided with
+    the reason and kept."""
+    require(principal, Role.OFFTAKER, Role.ADMIN)
+    try:
+        return harvests.correct(
+            session,
+            record_id,
+            reason=body.reason,
+            by=principal.name,
+            harvest_date=body.harvest_date,
+            tonnes=body.tonnes,
+            grade=body.grade,
+        )
+    except harvests.NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.post("/{record_id}/void", response_model=HarvestRecordPublic, responses=_WRITE)
+def void(
+    record_id: RecordId, body: HarvestRecordVoid, session: SessionDep, principal: PrincipalDep
+) -> HarvestRecord:
+    """Void a record (offtaker, admin): kept with who, when and why; forecasts stop learning from it."""
+    require(principal, Role.OFFTAKER, Role.ADMIN)
+    try:
+        return harvests.void(session, record_id, reason=body.reason, by=principal.name)
+    except harvests.NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 @router.get("", response_model=list[HarvestRecordPublic])
 def list_records(
-    session: SessionDep, principal: PrincipalDep, field_id: str | None = None
+    session: SessionDep,
+    principal: PrincipalDep,
+    field_id: str | None = None,
+    include_voided: Annotated[bool, Query(description="Also the voided and corrected ones.")] = False,
 ) -> list[HarvestRecord]:
-    """Harvest records of the fields in the caller's scope."""
+    """Harvest records of the fields in the caller's scope (by default only those in force)."""
     if field_id is not None:
         field_in_scope(session, principal, field_id)
     query = select(HarvestRecord).join(Field).order_by(HarvestRecord.id)
@@ -51,4 +94,6 @@ def list_records(
         query = query.where(scope)
     if field_id is not None:
         query = query.where(HarvestRecord.field_id == field_id)
+    if not include_voided:
+        query = query.where(HarvestRecord.voided_at.is_(None))
     return list(session.scalars(query))

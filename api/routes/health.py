@@ -20,7 +20,8 @@ def health() -> dict[str, str]:
 
 @router.get("/ready", responses={503: {}})
 def ready(state: StateDep) -> JSONResponse:
-    """The registry and the time-series store answer; also when forecasts and alerts were last refreshed."""
+    """The registry and the time-series store answer; when forecasts and alerts were last refreshed,
+    and "degraded" with the reason while the newest refresh failed."""
     checks: dict[str, str] = {}
     try:
         with state.sessions() as session:
@@ -35,7 +36,17 @@ def ready(state: StateDep) -> JSONResponse:
         checks["store"] = f"error: {exc}"
     ok = all(v == "ok" for v in checks.values())
     refreshed = state.last_refresh.finished_at.isoformat() if state.last_refresh else None
+    failure = state.last_failure
+    status = "not ready" if not ok else "degraded" if failure is not None else "ready"
+    if failure is not None:
+        run = state.forecasts.latest
+        serving = f"the forecast issued {run.issued}" if run is not None else "no forecast yet"
+        checks["forecasts"] = f"degraded since {failure.at.isoformat()}: {failure.reason}; serving {serving}"
+    else:
+        checks["forecasts"] = "ok"
+    # Degraded still answers 200: the API serves the last good forecasts, and restarting it would not
+    # mend what failed; the body and the refresh_failed alert say what did.
     return JSONResponse(
-        {"status": "ready" if ok else "not ready", **checks, "forecasts_refreshed": refreshed},
+        {"status": status, **checks, "forecasts_refreshed": refreshed},
         status_code=200 if ok else 503,
     )

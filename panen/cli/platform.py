@@ -101,7 +101,7 @@ def refresh(
     import json
 
     from services.forecasting import ForecastService
-    from services.refresh import Platform
+    from services.refresh import Platform, RefreshFailed
     from services.refresh import refresh as refresh_cycle
     from storage import StoreError
     from storage.registry import open_registry
@@ -112,8 +112,8 @@ def refresh(
         sessions = open_registry(cfg.registry_url)
         platform = Platform(store, sessions, ForecastService(store, sessions, members=members))
         result = refresh_cycle(platform)
-    except StoreError as exc:
-        console.print(f"[red]refresh failed[/red]: the store ({describe_store(cfg)}): {exc}")
+    except (RefreshFailed, StoreError) as exc:
+        console.print(f"[red]refresh failed[/red] ({describe_store(cfg)}): {exc}")
         raise typer.Exit(1) from exc
     finally:
         store.close()

@@ -1,0 +1,160 @@
+"""Harvest records: what Coosae bought from each field, checked against the crop, corrected and voided
+with an audit trail, never deleted (they are purchase history, and what forecasts learn from).
+
+A record is refused when it cannot be true of the field (issue 16: one record dated a month ahead,
+of 10,000 t from one tomato field, made the crop's yield factor 61 and the plan's total eleven times
+too big, and a record of 5e-324 t broke every forecast after it):
+
+- its date is before planting, more than :data:`MAX_SEASON_DAYS` after it, or in the future (WIB);
+- its tonnes per hectare are outside the crop's plausible range (:func:`plausible_t_ha`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from forecast.crops import load_crops
+from services import InvalidInput, ServiceError
+from storage.registry import Field, HarvestRecord
+
+__all__ = ["MAX_SEASON_DAYS", "NotFound", "correct", "plausible_t_ha", "record", "void"]
+
+# The longest a season runs from planting to a harvest [est]: rice and chili are done in ~5 months,
+# strawberries are picked for months; a year is beyond any annual crop of the library.
+MAX_SEASON_DAYS = 365
+# Plausible tonnes per hectare, as shares of the crop's potential yield (crops.toml) [est]: a field
+# nearly lost still sells a little (2 %); three times Batu's best reported yields is beyond any field.
+MIN_SHARE_OF_POTENTIAL = 0.02
+MAX_SHARE_OF_POTENTIAL = 3.0
+_WIB = dt.timezone(dt.timedelta(hours=7))
+
+
+class NotFound(ServiceError, LookupError):
+    """No such harvest record."""
+
+
+def plausible_t_ha(commodity: str) -> tuple[float, float]:
+    """The range of tonnes per hectare a record of ``commodity`` may claim."""
+    crop = load_crops().get(commodity)
+    potential = crop.potential_yield_t_ha if crop is not None else 50.0
+    return MIN_SHARE_OF_POTENTIAL * potential, MAX_SHARE_OF_POTENTIAL * potential
+
+
+def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date | None = None) -> None:
+    """Refuse a record that cannot be true of ``field`` (see the module docstring).
+
+    Raises:
+        InvalidInput: saying which bound it passes and what the field's bounds are.
+    """
+    today = today or dt.datetime.now(_WIB).date()
+    if harvest_date > today:
+        raise InvalidInput(f"harvest_date {harvest_date} is in the future (today is {today} in WIB)")
+    if harvest_date < field.planting_date:
+        raise InvalidInput(f"harvest_date {harvest_date} is before the planting date {field.planting_date}")
+    if (harvest_date - field.planting_date).days > MAX_SEASON_DAYS:
+        raise InvalidInput(
+            f"harvest_date {harvest_date} is more than {MAX_SEASON_DAYS} days after the planting date "
+            f"{field.planting_date}: record the field's new season (its planting date) first"
+        )
+    low, high = plausible_t_ha(field.commodity)
+    per_ha = tonnes / field.area_ha if field.area_ha > 0 else float("inf")
+    if not low * field.area_ha <= tonnes <= high * field.area_ha:
+        lo_t, hi_t = low * field.area_ha, high * field.area_ha
+        raise InvalidInput(
+            f"tonnes {tonnes:g} is {per_ha:.3g} t/ha on {field.area_ha:g} ha of {field.commodity}; a "
+            f"record may claim {low:.2g}-{high:.3g} t/ha ({lo_t:.3g}-{hi_t:.3g} t)"
+        )
+
+
+def record(
+    session: Session, *, field_id: str, harvest_date: dt.date, tonnes: float, grade: str, by: str
+) -> HarvestRecord:
+    """Check and store a new record.
+
+    Raises:
+        InvalidInput: no such field, or the record cannot be true of it.
+    """
+    field = session.get(Field, field_id)
+    if field is None:
+        raise InvalidInput(f"field_id: no field {field_id!r}")
+    check(field, harvest_date, tonnes)
+    row = HarvestRecord(
+        field_id=field_id,
+        harvest_date=harvest_date,
+        tonnes=tonnes,
+        grade=grade,
+        recorded_at=dt.datetime.now(dt.UTC),
+        recorded_by=by,
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def _active(session: Session, record_id: int) -> HarvestRecord:
+    row = session.get(HarvestRecord, record_id)
+    if row is None:
+        raise NotFound(f"no harvest record {record_id}")
+    if row.voided_at is not None:
+        raise InvalidInput(
+            f"harvest record {record_id} was voided on {row.voided_at:%Y-%m-%d} by {row.voided_by}"
+        )
+    return row
+
+
+def void(session: Session, record_id: int, *, reason: str, by: str) -> HarvestRecord:
+    """Mark a record void (kept, with who, when and why); forecasts stop learning from it.
+
+    Raises:
+        NotFound: no such record.
+        InvalidInput: it is void already, or no reason was given.
+    """
+    if not reason.strip():
+        raise InvalidInput("say why the record is void (reason)")
+    row = _active(session, record_id)
+    row.voided_at, row.voided_by, row.void_reason = dt.datetime.now(dt.UTC), by, reason.strip()[:500]
+    session.commit()
+    return row
+
+
+def correct(
+    session: Session,
+    record_id: int,
+    *,
+    reason: str,
+    by: str,
+    harvest_date: dt.date | None = None,
+    tonnes: float | None = None,
+    grade: str | None = None,
+) -> HarvestRecord:
+    """Replace a record by a corrected one: the new record names the old (``supersedes_id``), the
+    old is voided with the reason. Both stay.
+
+    Raises:
+        NotFound: no such record.
+        InvalidInput: it is void already, no reason, or the corrected record cannot be true.
+    """
+    if not reason.strip():
+        raise InvalidInput("say why the record is corrected (reason)")
+    old = _active(session, record_id)
+    field = session.get(Field, old.field_id)
+    assert field is not None  # a record's field cannot be deleted while it has records
+    new_date, new_tonnes = harvest_date or old.harvest_date, tonnes if tonnes is not None else old.tonnes
+    check(field, new_date, new_tonnes)
+    now = dt.datetime.now(dt.UTC)
+    new = HarvestRecord(
+        field_id=old.field_id,
+        harvest_date=new_date,
+        tonnes=new_tonnes,
+        grade=grade or old.grade,
+        recorded_at=now,
+        recorded_by=by,
+        supersedes_id=old.id,
+    )
+    old.voided_at, old.voided_by = now, by
+    old.void_reason = f"corrected: {reason.strip()}"[:500]
+    session.add(new)
+    session.commit()
+    return new

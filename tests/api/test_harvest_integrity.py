@@ -1,0 +1,153 @@
+"""No single harvest record can break the forecasts (issue 16, finding 2): records are checked
+against the crop, corrected and voided with an audit trail; learning leaves out what slips
+through; a failed refresh keeps serving the last good forecast and says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forecast.learning import FACTOR_BOUNDS, HarvestRecord, learn
+from services.forecasting import ForecastService
+from tests.api.conftest import TODAY, auth
+
+Client = tuple[TestClient, dict[str, str], ForecastService]
+TOMATO_LIKE = "oro-oro-ombo-f01"
+
+
+def _record(c: TestClient, token: str, **changes: object) -> tuple[int, dict[str, object]]:
+    body = {
+        "field_id": TOMATO_LIKE,
+        "harvest_date": TODAY.isoformat(),
+        "tonnes": 9.5,
+        "grade": "A",
+        **changes,
+    }
+    r = c.post("/v1/harvest-records", json=body, headers=auth(token))
+    return r.status_code, r.json()
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"harvest_date": (TODAY + dt.timedelta(days=30)).isoformat(), "tonnes": 10_000}, "in the future"),
+        ({"tonnes": 10_000}, "t/ha"),
+        ({"tonnes": 5e-324}, "t/ha"),
+        ({"harvest_date": (TODAY - dt.timedelta(days=800)).isoformat()}, "before the planting date"),
+    ],
+)
+def test_a_record_that_cannot_be_true_is_refused(
+    client: Client, changes: dict[str, object], says: str
+) -> None:
+    c, tokens, _ = client
+    status, body = _record(c, tokens["offtaker"], **changes)
+    assert status == 422, body
+    assert says in str(body["detail"])
+
+
+def test_a_record_is_corrected_and_voided_with_its_audit_trail_never_deleted(client: Client) -> None:
+    c, tokens, _ = client
+    offtaker, admin = tokens["offtaker"], tokens["admin"]
+    status, first = _record(c, offtaker, tonnes=9.5)
+    assert status == 201
+    r = c.post(
+        f"/v1/harvest-records/{first['id']}/corrections",
+        json={"tonnes": 8.9, "reason": "weighbridge slip"},
+        headers=auth(admin),
+    )
+    assert r.status_code == 201, r.text
+    fixed = r.json()
+    assert (fixed["tonnes"], fixed["supersedes_id"], fixed["recorded_by"]) == (8.9, first["id"], "admin")
+    in_force = c.get("/v1/harvest-records", params={"field_id": TOMATO_LIKE}, headers=auth(offtaker)).json()
+    assert [h["id"] for h in in_force] == [fixed["id"]]
+    everything = c.get(
+        "/v1/harvest-records",
+        params={"field_id": TOMATO_LIKE, "include_voided": True},
+        headers=auth(offtaker),
+    ).json()
+    old = next(h for h in everything if h["id"] == first["id"])
+    assert (old["voided_by"], old["void_reason"]) == ("admin", "corrected: weighbridge slip")
+    assert old["voided_at"] is not None
+    # Voiding: with a reason, once; nobody but offtaker and admin.
+    assert (
+        c.post(
+            f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "x"}, headers=auth(tokens["manager"])
+        ).status_code
+        == 403
+    )
+    r = c.post(
+        f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "entered twice"}, headers=auth(offtaker)
+    )
+    assert (r.status_code, r.json()["void_reason"]) == (200, "entered twice")
+    assert (
+        c.post(
+            f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "again"}, headers=auth(offtaker)
+        ).status_code
+        == 422
+    )
+    assert (
+        c.post("/v1/harvest-records/999999/void", json={"reason": "x"}, headers=auth(offtaker)).status_code
+        == 404
+    )
+    assert (
+        c.post(
+            f"/v1/harvest-records/{first['id']}/corrections", json={"reason": "late"}, headers=auth(admin)
+        ).status_code
+        == 422
+    )
+    assert c.get("/v1/harvest-records", params={"field_id": TOMATO_LIKE}, headers=auth(offtaker)).json() == []
+    assert len(c.get("/v1/harvest-records", params={"include_voided": True}, headers=auth(admin)).json()) == 2
+
+
+def test_learning_leaves_out_an_absurd_record_and_bounds_every_factor() -> None:
+    day = dt.date(2026, 11, 1)
+
+    def rec(field: str, tonnes: float, forecast: float) -> HarvestRecord:
+        return HarvestRecord(field, "c1", "tomato", day, tonnes, day, forecast)
+
+    honest = [rec(f"f{i}", 10.0 + i % 3, 10.0) for i in range(8)]
+    calibration = learn(
+        [*honest, rec("huge", 10_000.0, 10.0), rec("tiny", 5e-324, 10.0), rec("nan", float("nan"), 10.0)]
+    )
+    assert {e[0] for e in calibration.excluded} == {"huge", "tiny", "nan"}
+    factor = calibration.factor("tomato", "c1")
+    assert 0.9 < factor < 1.3  # what the honest records say
+    assert (
+        FACTOR_BOUNDS[0]
+        <= learn([rec(f"g{i}", 9.5, 1.0) for i in range(50)]).factor("tomato", "c1")
+        <= FACTOR_BOUNDS[1]
+    )
+
+
+def test_a_failed_refresh_serves_the_last_good_forecast_and_says_so(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, tokens, service = client
+    admin = auth(tokens["admin"])
+    assert c.post("/v1/forecasts/recompute", headers=admin).status_code == 200
+    good = c.get(f"/v1/fields/{TOMATO_LIKE}/forecast", headers=admin).json()
+
+    def broken(*_a: object, **_k: object) -> object:  # a fake: injects a bug no real service makes
+        raise RuntimeError("the engine fell over")
+
+    monkeypatch.setattr(service, "run", broken)
+    r = c.post("/v1/forecasts/recompute", headers=admin)
+    assert r.status_code == 503
+    assert "the engine fell over" in r.json()["detail"]
+    ready = c.get("/ready").json()
+    assert ready["status"] == "degraded"
+    assert "the engine fell over" in ready["forecasts"]
+    assert c.get(f"/v1/fields/{TOMATO_LIKE}/forecast", headers=admin).json() == good
+    alerts = c.get("/v1/alerts", headers=admin).json()
+    assert [a["kind"] for a in alerts if a["kind"] == "refresh_failed"] == ["refresh_failed"]
+    assert not [
+        a
+        for a in c.get("/v1/alerts", headers=auth(tokens["manager"])).json()
+        if a["kind"] == "refresh_failed"
+    ]
+    monkeypatch.undo()
+    assert c.post("/v1/forecasts/recompute", headers=admin).status_code == 200
+    assert c.get("/ready").json()["status"] == "ready"
+    assert not [a for a in c.get("/v1/alerts", headers=admin).json() if a["kind"] == "refresh_failed"]
