@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import importlib.metadata
 import logging
 import time
@@ -68,6 +69,32 @@ class _MetricsMiddleware:
             self.latency.labels(route).observe(time.perf_counter() - started)
 
 
+class _MetricsGate:
+    """``/metrics`` is no business of the internet: loopback clients (a Prometheus beside the API,
+    the demo), or a bearer token when one is configured; anyone else gets a 403 problem."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._allowed(scope):
+            response = problems.problem(
+                403, "metrics need PANEN_METRICS_TOKEN as a bearer token, or loopback"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        headers = dict(scope.get("headers") or [])
+        if self.token:
+            given = headers.get(b"authorization", b"").decode(errors="replace")
+            return hmac.compare_digest(given, f"Bearer {self.token}")
+        client = scope.get("client") or ("", 0)
+        return client[0] in ("127.0.0.1", "::1", "testclient")
+
+
 def create_app(
     store: TimeSeriesStore,
     sessions: sessionmaker[Session],
@@ -75,12 +102,15 @@ def create_app(
     *,
     refresh_every_s: float | None = None,
     device_profiles: ProfileLibrary | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """Build the app over a store and a registry session factory.
 
-    Nodes may name the ``device_profiles`` (default: the shipped library). With ``refresh_every_s``,
-    forecasts and alerts are recomputed in a background thread at start and
-    then at that interval (the API answers meanwhile, from the previous run).
+    ``/metrics`` answers loopback clients, or anyone sending ``Authorization: Bearer
+    <metrics_token>`` when one is set (``PANEN_METRICS_TOKEN``). Nodes may name the
+    ``device_profiles`` (default: the shipped library). With ``refresh_every_s``, forecasts and
+    alerts are recomputed in a background thread at start and then at that interval (the API
+    answers meanwhile, from the previous run).
     """
     state = AppState(
         store,
@@ -128,5 +158,5 @@ def create_app(
     app.add_middleware(_MetricsMiddleware, requests=requests, latency=latency)
     # Added last, so it runs first: nothing reads a body before its size is checked.
     app.add_middleware(BodyLimit, default_bytes=MIB, per_path={"/v1/registry/import": MAX_DOCUMENT_BYTES})
-    app.mount("/metrics", make_asgi_app(registry=metrics))
+    app.mount("/metrics", _MetricsGate(make_asgi_app(registry=metrics), metrics_token))
     return app

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -15,8 +18,12 @@ from storage import StoreError, StoreUnavailable
 __all__ = ["PROBLEM", "install", "problem"]
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("panen.api")
 _TITLES = {
     400: "Bad request",
+    405: "Method not allowed",
+    413: "Content too large",
+    500: "Internal error",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
@@ -40,15 +47,27 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
 
 
 def install(app: FastAPI) -> None:
-    """Route every error through :func:`problem`."""
+    """Route every error through :func:`problem`; nothing internal (paths, SQL, tracebacks) reaches a
+    client: an unexpected error is a 500 problem whose ``request_id`` the log line repeats."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        return _with_headers(problem(exc.status_code, str(exc.detail)), exc.headers)
 
     @app.exception_handler(HTTPException)
     async def fastapi_http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        return _with_headers(problem(exc.status_code, str(exc.detail)), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = uuid.uuid4().hex[:12]
+        log.error("request %s %s %s failed", request_id, request.method, request.url.path, exc_info=exc)
+        return problem(
+            500,
+            f"the server failed on this request; its log says why under request id {request_id}",
+            title="Internal error",
+            request_id=request_id,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -58,10 +77,30 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
-        # Two requests racing to create the same id: the loser learns what clashed, not a 500.
-        return problem(409, f"the change conflicts with the registry: {exc.orig}")
+        # Two requests racing to create the same id: the loser gets a 409, not a 500; the database's
+        # own words (SQL, constraint names) go to the log only.
+        request_id = uuid.uuid4().hex[:12]
+        log.warning("request %s conflicted with the registry: %s", request_id, exc.orig)
+        return problem(
+            409, "the change conflicts with the registry (an id already in use)", request_id=request_id
+        )
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
         status = 503 if isinstance(exc, StoreUnavailable) else 502
-        return problem(status, f"time-series store: {exc}", title="Store error")
+        request_id = uuid.uuid4().hex[:12]
+        log.error("request %s: time-series store error: %s", request_id, exc)
+        what = "unavailable" if status == 503 else "failed"
+        return problem(
+            status,
+            f"the time-series store is {what}; try again later (request id {request_id})",
+            title="Store error",
+            request_id=request_id,
+        )
+
+
+def _with_headers(response: JSONResponse, headers: Mapping[str, str] | None) -> JSONResponse:
+    """Keep an error's own headers (``Allow`` on a 405, ``WWW-Authenticate`` on a 401)."""
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         SecretStr("panen-demo-fleet"),
         description="Secret the simulated nodes' MQTT passwords are derived from (HMAC); set your own.",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the API's /metrics asks for; unset: it answers loopback clients only.",
+    )
     log_format: str = Field("text", description="Log format of the services: text or json.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
@@ -62,6 +66,7 @@ class Settings(BaseSettings):
         "registry_file",
         "fleet_file",
         "db_url",
+        "metrics_token",
         mode="before",
     )
     @classmethod

@@ -9,11 +9,11 @@ be forecast (a commodity of the crop library, a soil of the soil table, a positi
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
@@ -21,7 +21,10 @@ from forecast.drivers import SOILS
 from ingest.registry import RegistryError, nodes_from_document
 from sensors.reading import REGISTRY_ID_PATTERN
 from services import InvalidInput
+from services.yamlsafe import UnsafeDocument, safe_load
+from storage.fleetfile import Field as FleetField
 from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
+from storage.fleetfile import Station as FleetStation
 from storage.registry import Field, Station, import_fleet
 
 __all__ = [
@@ -35,7 +38,9 @@ __all__ = [
 ]
 
 _ID = re.compile(REGISTRY_ID_PATTERN)
-MAX_DOCUMENT_BYTES = 20 * 1024**2  # the Kota Batu fleet is ~100 KiB; a national one fits
+MAX_DOCUMENT_BYTES = 20 * 1024**2
+# The largest field one record may be [est]: fields in Batu are 0.1-3 ha; an estate block is < 1,000.
+MAX_FIELD_HA = 1_000.0  # the Kota Batu fleet is ~100 KiB; a national one fits
 
 
 def parse_document(body: bytes | str, *, anchor: dt.date | None = None) -> Fleet:
@@ -49,9 +54,11 @@ def parse_document(body: bytes | str, *, anchor: dt.date | None = None) -> Fleet
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(f"a fleet document is at most {MAX_DOCUMENT_BYTES // 1024**2} MiB")
     try:
-        doc = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"the document is not YAML or JSON: {exc}") from exc
+        doc = safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the document is not UTF-8 text: {exc}") from exc
+    except UnsafeDocument as exc:
+        raise InvalidInput(str(exc)) from exc
     return check_document(doc, anchor=anchor)
 
 
@@ -83,15 +90,31 @@ def check_fleet(fleet: Fleet) -> None:
                 f"{kind} id {ident[:60]!r}: ids are letters, digits, '.', '_' and '-', starting with a "
                 "letter or digit, at most 128 characters (the same rule as the API's)"
             )
+    places: list[tuple[str, FleetStation | FleetField]] = [
+        ("weather station", c.station) for c in fleet.cooperatives
+    ]
+    places += [("field", f) for f in fleet.fields]
+    for kind, place in places:
+        for name, value, low, high in (
+            ("lat", place.lat, -90.0, 90.0),
+            ("lon", place.lon, -180.0, 180.0),
+            ("elevation_m", place.elevation_m, -500.0, 6000.0),
+        ):
+            if not (math.isfinite(value) and low <= value <= high):
+                raise InvalidInput(
+                    f"{kind} {place.id!r}: {name} {value!r} is not a number from {low:g} to {high:g}"
+                )
     for f in fleet.fields:
+        if not (math.isfinite(f.area_ha) and 0 < f.area_ha <= MAX_FIELD_HA):
+            raise InvalidInput(
+                f"field {f.id!r}: area_ha {f.area_ha!r} is not a number above 0 and at most {MAX_FIELD_HA:g}"
+            )
         if f.commodity not in crops:
             raise InvalidInput(f"field {f.id!r}: unknown commodity {f.commodity!r} (known: {sorted(crops)})")
         if f.soil_texture not in SOILS:
             raise InvalidInput(
                 f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
             )
-        if not f.area_ha > 0:
-            raise InvalidInput(f"field {f.id!r}: area_ha must be positive")
 
 
 def check_site_ids(session: Session, fleet: Fleet) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 
@@ -15,6 +15,8 @@ from services.refresh import evaluate_all_alerts
 from storage import registry
 from storage.registry import Alert
 
+# Ids are 64-bit in every registry database: a larger one is a 422, not a database error.
+RowId = Annotated[int, Path(ge=1, le=2**62)]
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 KINDS = ("irrigation_needed", "frost_risk", "heat_stress", "node_offline", "battery_low", "contract_at_risk")
@@ -70,12 +72,20 @@ def list_alerts(
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertPublic)
-def acknowledge(alert_id: int, session: SessionDep, principal: PrincipalDep) -> Alert:
+def acknowledge(alert_id: RowId, session: SessionDep, principal: PrincipalDep) -> Alert:
     """Mark an alert as seen (it stays active until its cause is gone)."""
     query = _scoped(principal, session).where(Alert.id == alert_id)
     alert = session.scalars(query).first()
     if alert is None:
         raise HTTPException(404 if principal.sees_all else 403, f"alert {alert_id} is not in your scope")
+    if principal.role is Role.OFFTAKER and alert.coop_id is not None:
+        # Coosae reads every cooperative, but a frost on a farmer's field is the farmer's and the
+        # cooperative's to act on: an acknowledgement from Coosae would tell them someone has.
+        raise HTTPException(
+            403,
+            "Coosae acknowledges only its own alerts (contracts, the forecast refresh); "
+            "this one is a cooperative's",
+        )
     alert.acknowledged_by = principal.name
     alert.acknowledged_at = dt.datetime.now(dt.UTC)
     session.commit()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 from sqlalchemy import select
 
@@ -17,6 +17,8 @@ from services.access import Principal, Role
 from services.contracts import AT_RISK_BELOW, ContractReport
 from storage.registry import Contract
 
+# Ids are 64-bit in every registry database: a larger one is a 422, not a database error.
+RowId = Annotated[int, Path(ge=1, le=2**62)]
 router = APIRouter(prefix="/v1/contracts", tags=["contracts"])
 Status = Literal["open", "fulfilled", "cancelled"]
 _ERRORS: dict[int | str, dict[str, str]] = {403: {"description": "Only offtaker and admin see contracts"}}
@@ -139,7 +141,7 @@ def _require(principal: Principal) -> None:
     require(principal, Role.OFFTAKER, Role.ADMIN)
 
 
-def _get(session: SessionDep, contract_id: int) -> Contract:
+def _get(session: SessionDep, contract_id: RowId) -> Contract:
     contract = session.get(Contract, contract_id)
     if contract is None:
         raise HTTPException(404, f"no contract {contract_id}")
@@ -262,7 +264,7 @@ def allocation(
 
 
 @router.get("/{contract_id}", response_model=ContractPublic, responses={**_ERRORS, 404: {}})
-def get_contract(contract_id: int, session: SessionDep, principal: PrincipalDep) -> Contract:
+def get_contract(contract_id: RowId, session: SessionDep, principal: PrincipalDep) -> Contract:
     """One contract."""
     _require(principal)
     return _get(session, contract_id)
@@ -270,7 +272,7 @@ def get_contract(contract_id: int, session: SessionDep, principal: PrincipalDep)
 
 @router.get("/{contract_id}/coverage", response_model=CoveragePublic, responses={**_ERRORS, 404: {}})
 def contract_coverage(
-    contract_id: int, session: SessionDep, principal: PrincipalDep, state: StateDep
+    contract_id: RowId, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> CoveragePublic:
     """Coverage of one open contract."""
     _require(principal)
@@ -287,7 +289,7 @@ def contract_coverage(
 
 @router.patch("/{contract_id}", response_model=ContractPublic, responses={**_ERRORS, 404: {}, 422: {}})
 def update_contract(
-    contract_id: int, body: ContractUpdate, session: SessionDep, principal: PrincipalDep
+    contract_id: RowId, body: ContractUpdate, session: SessionDep, principal: PrincipalDep
 ) -> Contract:
     """Change a contract (e.g. mark it fulfilled)."""
     _require(principal)
@@ -301,7 +303,7 @@ def update_contract(
 
 
 @router.delete("/{contract_id}", status_code=204, responses={**_ERRORS, 404: {}})
-def delete_contract(contract_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_contract(contract_id: RowId, session: SessionDep, principal: PrincipalDep) -> Response:
     """Delete a contract entered by mistake (use status `cancelled` for one that was signed)."""
     _require(principal)
     session.delete(_get(session, contract_id))

@@ -53,10 +53,10 @@ def raw(
     principal: PrincipalDep,
     state: StateDep,
     start_ms: Annotated[
-        int | None, Query(description="From this UTC instant [ms] (default: 7 days ago)")
+        int | None, Query(ge=0, le=2**62, description="From this UTC instant [ms] (default: 7 days ago)")
     ] = None,
     end_ms: Annotated[
-        int | None, Query(description="Until this UTC instant [ms], exclusive (default: now)")
+        int | None, Query(ge=0, le=2**62, description="Until this UTC instant [ms], exclusive (default: now)")
     ] = None,
     metric: Annotated[list[str] | None, Query(description="Only these metrics")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",

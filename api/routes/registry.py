@@ -13,6 +13,7 @@ Writes follow three rules:
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -56,6 +57,7 @@ from storage.registry import (
     site_kind,
 )
 
+log = logging.getLogger("panen.api")
 router = APIRouter(prefix="/v1", tags=["registry"])
 _WRITE: dict[int | str, dict[str, Any]] = {
     403: {"description": "Outside your role or cooperative"},
@@ -494,7 +496,8 @@ async def import_registry(request: Request, session: SessionDep, principal: Prin
     if len(body) > MAX_DOCUMENT_BYTES:
         raise HTTPException(413, f"a fleet document is at most {MAX_DOCUMENT_BYTES // 1024**2} MiB")
     try:
-        fleet = parse_document(body)
+        # Off the event loop: a large document must not stall every other request.
+        fleet = await run_in_threadpool(parse_document, body)
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from exc
     try:
@@ -503,7 +506,8 @@ async def import_registry(request: Request, session: SessionDep, principal: Prin
         raise HTTPException(422, str(exc)) from exc
     except SQLAlchemyError as exc:
         session.rollback()
+        log.warning("fleet import refused by the registry database: %s", exc)
         raise HTTPException(
-            409, f"the fleet conflicts with the registry: {getattr(exc, 'orig', None) or exc}"
+            409, "the fleet conflicts with rows of the registry (an id or DevEUI already used elsewhere)"
         ) from exc
     return ImportResult(**counts)

@@ -80,6 +80,7 @@ def api(
         open_registry(cfg.registry_url),
         refresh_every_s=refresh_minutes * 60 if refresh_minutes else None,
         device_profiles=ProfileLibrary([SHIPPED_DIR, cfg.data_dir / "profiles"]),
+        metrics_token=cfg.metrics_token.get_secret_value() if cfg.metrics_token else None,
     )
     try:
         # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.

@@ -30,7 +30,10 @@ def _doc(**field_changes: object) -> dict[str, object]:
     [
         ({"commodity": "durian"}, "unknown commodity 'durian'"),
         ({"soil_texture": "moon_dust"}, "unknown soil_texture 'moon_dust'"),
-        ({"area_ha": 0}, "area_ha must be positive"),
+        ({"area_ha": 0}, "area_ha 0.0 is not a number above 0"),
+        ({"area_ha": 1e308}, "at most 1000"),  # issue 16: accepted, then every recompute failed
+        ({"lat": float("inf")}, "lat inf is not a number"),
+        ({"elevation_m": float("nan")}, "elevation_m nan is not a number"),
     ],
 )
 def test_a_field_that_cannot_be_forecast_is_refused_naming_it(change: dict[str, object], says: str) -> None:
@@ -42,13 +45,17 @@ def test_a_field_that_cannot_be_forecast_is_refused_naming_it(change: dict[str, 
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        (b"\xff\xfe", "not YAML or JSON"),
+        (b"\xff\xfe", "not UTF-8"),
         (b"cooperatives: [", "not YAML or JSON"),
         (b"- just a list", "not a fleet document"),
         (b"cooperatives: [{id: x}]", "not a fleet document"),
+        (b"a: &a [1, 2]\nb: [*a, *a, *a]\ncooperatives: []\n", "anchors or aliases"),
+        (b"[" * 500 + b"]" * 500, "nests deeper than"),
+        ("cooperatives: " + "[" * 500 + "]" * 500, "nests deeper than"),
     ],
 )
 def test_a_document_that_is_no_fleet_is_refused(body: bytes, says: str) -> None:
+    """Also the hostile ones of issue 16: an alias bomb, nesting 500 deep."""
     with pytest.raises(InvalidInput, match=says):
         parse_document(body)
 

@@ -1,0 +1,254 @@
+"""Every route × every role, generated from the OpenAPI document (issue 16): a route nobody gave a
+rule here fails this test, so no route can land without its scope being checked.
+
+For each operation and each role the request names rows of the caller's own cooperative (the
+farmer's own field): a role the rule allows must get through (not 401/403), any other role gets
+403; no token gets 401 on every /v1 route; a scoped role asking for another cooperative's row
+gets 403; and nothing answers 5xx.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+from fastapi.testclient import TestClient
+
+from firmware_sim.fleet import DEFAULT_FLEET_PATH
+from services.forecasting import ForecastService
+from storage.registry import Alert, open_registry
+from tests.api.conftest import TODAY, auth
+
+Client = tuple[TestClient, dict[str, str], ForecastService]
+ROLES = ("farmer", "manager", "offtaker", "admin")
+ANY = frozenset(ROLES)
+STAFF = frozenset({"offtaker", "admin"})
+WRITERS = frozenset({"manager", "admin"})
+ADMIN = frozenset({"admin"})
+PUBLIC = "public"
+
+# method, path -> who may (on rows of their own scope). The table is the API's access rules.
+RULES: dict[tuple[str, str], frozenset[str] | str] = {
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/ready"): PUBLIC,
+    ("GET", "/v1/cooperatives"): ANY,
+    ("POST", "/v1/cooperatives"): ADMIN,
+    ("GET", "/v1/cooperatives/{coop_id}"): ANY,
+    ("PATCH", "/v1/cooperatives/{coop_id}"): WRITERS,  # a manager edits their own cooperative
+    ("DELETE", "/v1/cooperatives/{coop_id}"): ADMIN,
+    ("GET", "/v1/farmers"): ANY,
+    ("POST", "/v1/farmers"): WRITERS,
+    ("GET", "/v1/farmers/{farmer_id}"): ANY,
+    ("PATCH", "/v1/farmers/{farmer_id}"): WRITERS,
+    ("DELETE", "/v1/farmers/{farmer_id}"): WRITERS,
+    ("GET", "/v1/fields"): ANY,
+    ("POST", "/v1/fields"): WRITERS,
+    ("GET", "/v1/fields/{field_id}"): ANY,
+    ("PATCH", "/v1/fields/{field_id}"): WRITERS,
+    ("DELETE", "/v1/fields/{field_id}"): WRITERS,
+    ("GET", "/v1/stations"): ANY,
+    ("POST", "/v1/stations"): WRITERS,
+    ("DELETE", "/v1/stations/{station_id}"): WRITERS,
+    ("GET", "/v1/nodes"): ANY,
+    ("POST", "/v1/nodes"): WRITERS,
+    ("GET", "/v1/nodes/{node_id}"): ANY,
+    ("PATCH", "/v1/nodes/{node_id}"): WRITERS,
+    ("DELETE", "/v1/nodes/{node_id}"): WRITERS,
+    ("POST", "/v1/registry/import"): ADMIN,
+    ("GET", "/v1/fields/{field_id}/readings/latest"): ANY,
+    ("GET", "/v1/fields/{field_id}/readings"): ANY,
+    ("GET", "/v1/fields/{field_id}/daily"): ANY,
+    ("GET", "/v1/fields/{field_id}/forecast"): ANY,
+    ("GET", "/v1/forecasts"): ANY,
+    ("POST", "/v1/forecasts/recompute"): STAFF,
+    ("GET", "/v1/purchase-plan"): frozenset({"manager", "offtaker", "admin"}),
+    ("POST", "/v1/harvest-records"): STAFF,
+    ("GET", "/v1/harvest-records"): ANY,
+    ("POST", "/v1/harvest-records/{record_id}/corrections"): STAFF,
+    ("POST", "/v1/harvest-records/{record_id}/void"): STAFF,
+    ("GET", "/v1/alerts"): ANY,
+    # Coosae reads every alert but acknowledges only its own (this one is a cooperative's frost).
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"): frozenset({"farmer", "manager", "admin"}),
+    ("POST", "/v1/alerts/evaluate"): STAFF,
+    ("GET", "/v1/contracts"): STAFF,
+    ("POST", "/v1/contracts"): STAFF,
+    ("GET", "/v1/contracts/coverage"): STAFF,
+    ("GET", "/v1/contracts/allocation"): STAFF,
+    ("GET", "/v1/contracts/{contract_id}"): STAFF,
+    ("PATCH", "/v1/contracts/{contract_id}"): STAFF,
+    ("DELETE", "/v1/contracts/{contract_id}"): STAFF,
+    ("GET", "/v1/contracts/{contract_id}/coverage"): STAFF,
+    ("GET", "/v1/profiles"): ANY,
+}
+OWN, OTHER = "oro-oro-ombo", "pesanggrahan"
+
+
+def _operations(c: TestClient) -> list[tuple[str, str]]:
+    paths = c.get("/openapi.json").json()["paths"]
+    return sorted((method.upper(), path) for path, ops in paths.items() for method in ops)
+
+
+def test_every_route_has_a_rule(client: Client) -> None:
+    c, _, _ = client
+    missing = [op for op in _operations(c) if op not in RULES]
+    assert missing == [], f"routes without an access rule in {__file__}: {missing}"
+    stale = [op for op in RULES if op not in _operations(c)]
+    assert stale == [], f"rules for routes that are gone: {stale}"
+
+
+class _Rows:
+    """Fresh rows for each attempt, so that a DELETE or a void allowed once does not change the
+    next attempt's answer."""
+
+    def __init__(self, c: TestClient, tokens: dict[str, str], registry_url: str) -> None:
+        self.c, self.admin, self.registry_url, self.n = c, auth(tokens["admin"]), registry_url, 0
+
+    def _new(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = self.c.post(path, json=body, headers=self.admin)
+        assert r.status_code == 201, (path, r.text)
+        result: dict[str, Any] = r.json()
+        return result
+
+    def params(self, path: str, coop: str) -> dict[str, str]:
+        self.n += 1
+        n = self.n
+        field = "oro-oro-ombo-f01" if coop == OWN else "pesanggrahan-f01"
+        values: dict[str, Callable[[], str]] = {
+            "coop_id": lambda: self._coop(coop, path),
+            "farmer_id": lambda: self._new("/v1/farmers", {"id": f"{coop}-m{n}", "coop_id": coop, "name": "Pak"})["id"]
+            if path.endswith("{farmer_id}") and self.method == "DELETE"
+            else f"{field}-farmer",
+            "field_id": lambda: self._new(
+                "/v1/fields",
+                {"id": f"{coop}-m{n}", "coop_id": coop, "farmer_id": f"{field}-farmer", "commodity": "potato",
+                 "planting_date": (TODAY - dt.timedelta(days=60)).isoformat(), "area_ha": 0.5,
+                 "soil_texture": "andosol", "lat": -7.8, "lon": 112.5, "elevation_m": 1400},
+            )["id"]
+            if path in ("/v1/fields/{field_id}",) and "DELETE" in self.method
+            else field,
+            "station_id": lambda: self._new(
+                "/v1/stations", {"id": f"{coop}-ws-m{n}", "coop_id": coop, "lat": -7.8, "lon": 112.5, "elevation_m": 1000}
+            )["id"],
+            "node_id": lambda: self._new(
+                "/v1/nodes", {"id": f"{coop}-node-m{n}", "coop_id": coop, "site_id": field, "format": "native"}
+            )["id"],
+            "record_id": lambda: str(
+                self._new("/v1/harvest-records", {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 5.0})["id"]
+            ),
+            "alert_id": lambda: self._alert(coop),
+            "contract_id": lambda: str(
+                self._new(
+                    "/v1/contracts",
+                    {"buyer": "Superindo", "commodity": "potato", "tonnes": 10, "first_day": TODAY.isoformat(),
+                     "last_day": (TODAY + dt.timedelta(days=60)).isoformat(), "price_idr_per_kg": 9000},
+                )["id"]
+            ),
+        }  # fmt: skip
+        return {name: values[name]() for name in re.findall(r"{(\w+)}", path)}
+
+    method = ""
+
+    def _coop(self, coop: str, path: str) -> str:
+        if self.method == "DELETE":  # a cooperative of its own, so deleting it takes nothing else
+            return str(self._new("/v1/cooperatives", {"id": f"del-{self.n}", "name": "Koperasi"})["id"])
+        return coop
+
+    def _alert(self, coop: str) -> str:
+        now = dt.datetime.now(dt.UTC)
+        with open_registry(self.registry_url)() as session:
+            alert = Alert(kind="frost_risk", subject=f"{coop}-f01", coop_id=coop, field_id=f"{coop}-f01",
+                          severity="critical", message="cold", first_seen=now, last_seen=now, active=True)  # fmt: skip
+            session.add(alert)
+            session.commit()
+            return str(alert.id)
+
+
+def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
+    field = "oro-oro-ombo-f01" if coop == OWN else "pesanggrahan-f01"
+    bodies: dict[tuple[str, str], dict[str, Any]] = {
+        ("POST", "/v1/cooperatives"): {"id": f"new-coop-{n}", "name": "Koperasi Baru"},
+        ("PATCH", "/v1/cooperatives/{coop_id}"): {"kecamatan": "Batu"},
+        ("POST", "/v1/farmers"): {"id": f"{coop}-farmer-{n}", "coop_id": coop, "name": "Bu Siti"},
+        ("PATCH", "/v1/farmers/{farmer_id}"): {"name": "Bu Siti"},
+        ("POST", "/v1/fields"): {"id": f"{coop}-f9{n}", "coop_id": coop, "commodity": "carrot",
+                                 "planting_date": TODAY.isoformat(), "area_ha": 0.4, "soil_texture": "andosol",
+                                 "lat": -7.8, "lon": 112.5, "elevation_m": 1200},
+        ("PATCH", "/v1/fields/{field_id}"): {"variety": "Granola"},
+        ("POST", "/v1/stations"): {"id": f"{coop}-ws{n}", "coop_id": coop, "lat": -7.8, "lon": 112.5, "elevation_m": 1000},
+        ("POST", "/v1/nodes"): {"id": f"{coop}-n9{n}", "coop_id": coop, "site_id": field, "format": "native"},
+        ("PATCH", "/v1/nodes/{node_id}"): {"interval_min": 15},
+        ("POST", "/v1/harvest-records"): {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 6.0},
+        ("POST", "/v1/harvest-records/{record_id}/corrections"): {"reason": "slip", "tonnes": 5.5},
+        ("POST", "/v1/harvest-records/{record_id}/void"): {"reason": "twice"},
+        ("POST", "/v1/contracts"): {"buyer": "Superindo", "commodity": "potato", "tonnes": 10,
+                                    "first_day": TODAY.isoformat(),
+                                    "last_day": (TODAY + dt.timedelta(days=60)).isoformat(), "price_idr_per_kg": 9000},
+        ("PATCH", "/v1/contracts/{contract_id}"): {"tonnes": 12},
+    }  # fmt: skip
+    return bodies.get((method, path), {})
+
+
+def _call(
+    c: TestClient,
+    method: str,
+    path: str,
+    params: dict[str, str],
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> int:
+    url = path.format(**params)
+    query = {"metric": "air_temp_c"} if path.endswith("/daily") else {}
+    if path == "/v1/registry/import":
+        doc = yaml.safe_load(DEFAULT_FLEET_PATH.read_text())
+        doc["cooperatives"] = doc["cooperatives"][:1]
+        return c.request(
+            method, url, content=yaml.safe_dump(doc), headers={**headers, "Content-Type": "application/yaml"}
+        ).status_code
+    if method in ("POST", "PATCH"):
+        return c.request(method, url, json=body, headers=headers, params=query).status_code
+    return c.request(method, url, headers=headers, params=query).status_code
+
+
+def test_every_route_by_every_role(client: Client, registry_url: str) -> None:
+    c, tokens, _ = client
+    rows = _Rows(c, tokens, registry_url)
+    failures = []
+    for method, path in _operations(c):
+        rule = RULES[(method, path)]
+        rows.method = method
+        for role in ("none", *ROLES):
+            params = rows.params(path, OWN)
+            headers = auth(tokens[role]) if role != "none" else {}
+            status = _call(c, method, path, params, _body(method, path, OWN, rows.n), headers)
+            if status >= 500:
+                failures.append(f"{method} {path} as {role}: {status}")
+            elif rule == PUBLIC:
+                continue
+            elif role == "none":
+                if status != 401:
+                    failures.append(f"{method} {path} without a token: {status}, not 401")
+            elif role in rule and status in (401, 403):
+                failures.append(f"{method} {path} as {role}: {status}, but the rule allows it")
+            elif role not in rule and status != 403:
+                failures.append(f"{method} {path} as {role}: {status}, but the rule says 403")
+            # Another cooperative's row: refused to the scoped roles the rule lets through.
+            if (
+                rule != PUBLIC
+                and role in ("farmer", "manager")
+                and role in rule
+                and re.search(r"{\w+}", path)
+            ):
+                if path.startswith("/v1/cooperatives/{coop_id}") and method == "GET":
+                    continue  # every role may read the cooperatives' names
+                other = rows.params(path, OTHER)
+                status = _call(c, method, path, other, _body(method, path, OTHER, rows.n), headers)
+                if status != 403:
+                    failures.append(f"{method} {path} as {role} on {OTHER}'s row: {status}, not 403")
+            elif rule != PUBLIC and role == "manager" and role in rule and method == "POST":
+                status = _call(c, method, path, {}, _body(method, path, OTHER, rows.n + 1000), headers)
+                if status != 403:
+                    failures.append(f"{method} {path} as manager into {OTHER}: {status}, not 403")
+    assert failures == [], "\n".join(failures)
