@@ -338,6 +338,11 @@ class ImportResult(BaseModel):
     fields: int
     stations: int
     nodes: int
+    kept_edited: int = Field(
+        0,
+        description="Rows people edited through the API that the document would change: kept "
+        "(overwrite=true replaces them).",
+    )
 
 
 class ProfilePublic(BaseModel):

@@ -149,20 +149,25 @@ def check_site_ids(session: Session, fleet: Fleet) -> None:
                 )
 
 
-def import_document(session: Session, fleet: Fleet) -> dict[str, int]:
+def import_document(session: Session, fleet: Fleet, *, overwrite: bool = False) -> dict[str, int]:
     """Check the fleet (:func:`check_fleet`), then insert or update its rows; returns counts per kind.
 
-    Importing the same document twice changes nothing; harvest records and tokens are never touched.
+    Importing the same document twice changes nothing; harvest records and tokens are never touched;
+    rows people edited through the API since are kept unless ``overwrite`` (``kept_edited`` counts
+    them). Every door (the API, the CLI, the demo) imports through here, with the document's own
+    dates unless it asks otherwise.
 
     Raises:
         InvalidInput: a field cannot be forecast; nothing was written.
     """
     check_fleet(fleet)
     check_site_ids(session, fleet)
-    return import_fleet(session, fleet)
+    return import_fleet(session, fleet, overwrite=overwrite)
 
 
-def import_file(session: Session, path: Path, *, anchor: dt.date | None = None) -> dict[str, int]:
+def import_file(
+    session: Session, path: Path, *, anchor: dt.date | None = None, overwrite: bool = False
+) -> dict[str, int]:
     """Check and import the fleet file at ``path`` (planting dates shifted to ``anchor``).
 
     Raises:
@@ -172,4 +177,4 @@ def import_file(session: Session, path: Path, *, anchor: dt.date | None = None) 
         body = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read fleet file {path}: {exc.strerror}") from exc
-    return import_document(session, parse_document(body, anchor=anchor))
+    return import_document(session, parse_document(body, anchor=anchor), overwrite=overwrite)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import cast
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
@@ -46,6 +47,7 @@ __all__ = [
     "Node",
     "Station",
     "import_fleet",
+    "mark_edited",
     "migrate",
     "migrations_config",
     "open_registry",
@@ -89,6 +91,10 @@ class Cooperative(Base):
     name: Mapped[str] = mapped_column(String(200))
     kecamatan: Mapped[str] = mapped_column(String(100), default="")
     kind: Mapped[str] = mapped_column(String(20), default="desa")
+    # Set when a person created or changed the row through the API: a re-import keeps such a row
+    # unless asked to overwrite it (``import_fleet(overwrite=True)``).
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    edited_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Farmer(Base):
@@ -115,6 +121,10 @@ class Field(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     elevation_m: Mapped[float] = mapped_column(Float)
+    # Set when a person created or changed the row through the API: a re-import keeps such a row
+    # unless asked to overwrite it (``import_fleet(overwrite=True)``).
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    edited_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Station(Base):
@@ -126,6 +136,10 @@ class Station(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     elevation_m: Mapped[float] = mapped_column(Float)
+    # Set when a person created or changed the row through the API: a re-import keeps such a row
+    # unless asked to overwrite it (``import_fleet(overwrite=True)``).
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    edited_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Node(Base):
@@ -139,6 +153,10 @@ class Node(Base):
     dev_eui: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
     profile: Mapped[str] = mapped_column(String(60), default="")
     interval_min: Mapped[int] = mapped_column(Integer, default=10)
+    # Set when a person created or changed the row through the API: a re-import keeps such a row
+    # unless asked to overwrite it (``import_fleet(overwrite=True)``).
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    edited_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class HarvestRecord(Base):
@@ -209,6 +227,15 @@ class ApiToken(Base):
     farmer_id: Mapped[str | None] = mapped_column(ForeignKey("farmer.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+_Editable = Cooperative | Field | Station | Node
+
+
+def mark_edited(row: _Editable, by: str) -> None:
+    """Note that a person created or changed ``row`` (through the API): re-imports keep it."""
+    row.edited_at = dt.datetime.now(dt.UTC)
+    row.edited_by = by[:200]
 
 
 def sqlite_url(path: Path) -> str:
@@ -310,26 +337,44 @@ def _migrate(conn: Connection) -> None:
         Base.metadata.create_all(conn)
 
 
-def import_fleet(session: Session, fleet: Fleet) -> dict[str, int]:
+def import_fleet(session: Session, fleet: Fleet, *, overwrite: bool = False) -> dict[str, int]:
     """Insert or update the cooperatives, fields, stations and nodes of a fleet.
 
-    Existing rows are updated, so importing the same file twice changes nothing; harvest records and
-    tokens are never touched. One farmer per field is created (``{field}-farmer``) when none exists.
+    Importing the same file twice changes nothing; harvest records and tokens are never touched.
+    One farmer per field is created (``{field}-farmer``) when none exists. A row a person created
+    or changed through the API since (``edited_at``) is kept as they left it, and counted in
+    ``kept_edited``, unless ``overwrite``, which also clears the mark.
     """
-    counts = {"cooperatives": 0, "fields": 0, "stations": 0, "nodes": 0}
+    counts = {"cooperatives": 0, "fields": 0, "stations": 0, "nodes": 0, "kept_edited": 0}
+
+    def upsert(row: _Editable, kind: str) -> None:
+        existing = cast("_Editable | None", session.get(type(row), row.id))
+        counts[kind] += 1
+        if existing is None:
+            session.add(row)
+            return
+        table = type(row).__table__
+        columns = [c.key for c in table.columns if c.key not in ("edited_at", "edited_by")]
+        differs = any(getattr(existing, c) != getattr(row, c) for c in columns)
+        if existing.edited_at is not None and not overwrite:
+            if differs:
+                counts["kept_edited"] += 1
+            return
+        for c in columns:
+            setattr(existing, c, getattr(row, c))
+        if overwrite:
+            existing.edited_at = existing.edited_by = None
+
     for c in fleet.cooperatives:
-        session.merge(Cooperative(id=c.id, name=c.name, kecamatan=c.kecamatan, kind=c.kind))
-        counts["cooperatives"] += 1
+        upsert(Cooperative(id=c.id, name=c.name, kecamatan=c.kecamatan, kind=c.kind), "cooperatives")
         s = c.station
-        session.merge(Station(id=s.id, coop_id=c.id, lat=s.lat, lon=s.lon, elevation_m=s.elevation_m))
-        session.merge(_node(s.node, c.id, s.id))
-        counts["stations"] += 1
-        counts["nodes"] += 1
+        upsert(Station(id=s.id, coop_id=c.id, lat=s.lat, lon=s.lon, elevation_m=s.elevation_m), "stations")
+        upsert(_node(s.node, c.id, s.id), "nodes")
         for f in c.fields:
             farmer_id = f"{f.id}-farmer"
             if session.get(Farmer, farmer_id) is None:
                 session.add(Farmer(id=farmer_id, coop_id=c.id, name=f"Petani {f.id}"))
-            session.merge(
+            upsert(
                 Field(
                     id=f.id,
                     coop_id=c.id,
@@ -342,11 +387,10 @@ def import_fleet(session: Session, fleet: Fleet) -> dict[str, int]:
                     lat=f.lat,
                     lon=f.lon,
                     elevation_m=f.elevation_m,
-                )
+                ),
+                "fields",
             )
-            session.merge(_node(f.node, c.id, f.id))
-            counts["fields"] += 1
-            counts["nodes"] += 1
+            upsert(_node(f.node, c.id, f.id), "nodes")
     session.commit()
     return counts
 

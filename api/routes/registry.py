@@ -13,6 +13,7 @@ Writes follow three rules:
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Annotated, Any, TypeVar
 
@@ -54,6 +55,7 @@ from storage.registry import (
     HarvestRecord,
     Node,
     Station,
+    mark_edited,
     site_kind,
 )
 
@@ -146,6 +148,7 @@ def create_cooperative(body: CooperativeCreate, session: SessionDep, principal: 
     require(principal, Role.ADMIN)
     _unique(session, Cooperative, body.id)
     coop = Cooperative(**body.model_dump())
+    mark_edited(coop, principal.name)
     session.add(coop)
     session.commit()
     return coop
@@ -159,6 +162,7 @@ def update_cooperative(
     _may_write(principal, coop_id)
     coop = _scoped(session, principal, Cooperative, coop_id, "id")
     _apply(coop, body.model_dump(exclude_unset=True, exclude_none=True))
+    mark_edited(coop, principal.name)
     session.commit()
     return coop
 
@@ -301,6 +305,7 @@ def create_field(body: FieldCreate, session: SessionDep, principal: PrincipalDep
     _check_farmer(session, body.farmer_id, body.coop_id)
     _unique_site(session, body.id)
     field = Field(**body.model_dump())
+    mark_edited(field, principal.name)
     session.add(field)
     session.commit()
     return field
@@ -315,6 +320,7 @@ def update_field(field_id: str, body: FieldUpdate, session: SessionDep, principa
     if "farmer_id" in changes:
         _check_farmer(session, changes["farmer_id"], field.coop_id)
     _apply(field, {k: v for k, v in changes.items() if v is not None or k == "farmer_id"})
+    mark_edited(field, principal.name)
     session.commit()
     return field
 
@@ -354,6 +360,7 @@ def create_station(body: StationCreate, session: SessionDep, principal: Principa
     _existing_coop(session, body.coop_id)
     _unique_site(session, body.id)
     station = Station(**body.model_dump())
+    mark_edited(station, principal.name)
     session.add(station)
     session.commit()
     return station
@@ -441,6 +448,7 @@ def create_node(body: NodeCreate, session: SessionDep, principal: PrincipalDep, 
     node = Node(**body.model_dump())
     with session.no_autoflush:
         _check_node(session, node, state.profiles)
+    mark_edited(node, principal.name)
     session.add(node)
     session.commit()
     return node
@@ -456,6 +464,7 @@ def update_node(
     with session.no_autoflush:
         _apply(node, body.model_dump(exclude_unset=True, exclude_none=True))
         _check_node(session, node, state.profiles)
+    mark_edited(node, principal.name)
     session.commit()
     return node
 
@@ -486,7 +495,14 @@ def delete_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> R
         }
     },
 )
-async def import_registry(request: Request, session: SessionDep, principal: PrincipalDep) -> ImportResult:
+async def import_registry(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    overwrite: Annotated[
+        bool, Query(description="Also replace rows people changed through the API since (kept otherwise).")
+    ] = False,
+) -> ImportResult:
     """Insert or update cooperatives, fields, stations and nodes from a fleet file (admin).
 
     Importing the same file twice changes nothing; harvest records and tokens are never touched.
@@ -501,7 +517,9 @@ async def import_registry(request: Request, session: SessionDep, principal: Prin
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from exc
     try:
-        counts = await run_in_threadpool(import_document, session, fleet)
+        counts = await run_in_threadpool(
+            functools.partial(import_document, session, fleet, overwrite=overwrite)
+        )
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from exc
     except SQLAlchemyError as exc:

@@ -20,6 +20,17 @@ def registry_import(
     fleet_file: Annotated[
         str | None, typer.Argument(help="Fleet YAML (default: the Kota Batu fleet).")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Also replace rows people changed through the API since.")
+    ] = False,
+    shift_to_today: Annotated[
+        bool,
+        typer.Option(
+            "--shift-to-today",
+            help="Move the planting dates so the file's anchor is today (as the simulator does); "
+            "otherwise the dates are the file's, as POST /v1/registry/import takes them.",
+        ),
+    ] = False,
 ) -> None:
     """Import (or update) cooperatives, fields, stations and nodes from a fleet file."""
     import datetime as dt
@@ -35,11 +46,17 @@ def registry_import(
     sessions = open_registry(cfg.registry_url)
     with sessions() as session:
         try:
-            counts = import_file(session, path, anchor=dt.datetime.now(dt.UTC).date())
+            today = dt.datetime.now(dt.UTC).date()
+            counts = import_file(session, path, anchor=today if shift_to_today else None, overwrite=overwrite)
         except InvalidInput as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
     console.print(f"imported {counts} from {path}")
+    if counts.get("kept_edited"):
+        console.print(
+            f"[yellow]kept {counts['kept_edited']} rows people changed through the API[/yellow] "
+            "(--overwrite replaces them)"
+        )
 
 
 @token_app.command("create")

@@ -225,7 +225,7 @@ def test_fleet_import_is_admin_only_idempotent_and_validated(client: Client, reg
     admin = {**auth(tokens["admin"]), **yaml_headers}
     r = c.post("/v1/registry/import", content=text, headers=admin)
     assert r.status_code == 200, r.text
-    assert r.json() == {"cooperatives": 24, "fields": 240, "stations": 24, "nodes": 264}
+    assert r.json() == {"cooperatives": 24, "fields": 240, "stations": 24, "nodes": 264, "kept_edited": 0}
     # JSON works as well, and importing again changes nothing.
     doc = yaml.safe_load(text)
     r = c.post("/v1/registry/import", json=doc, headers=auth(tokens["admin"]))
@@ -296,3 +296,53 @@ def test_an_import_cannot_turn_a_station_into_a_field(client: Client) -> None:
     )
     assert r.status_code == 422, r.text
     assert "already a weather station of pesanggrahan" in r.json()["detail"]
+
+
+def test_a_reimport_keeps_what_people_changed_and_every_door_takes_the_files_dates(
+    client: Client, registry_url: str, tmp_path: Path
+) -> None:
+    """Issue 16, finding 6: the CLI and the API imported one file with different planting dates, and
+    a re-import (docker-compose's init runs one on every start) reverted managers' edits."""
+    import os
+    import subprocess
+    import sys
+
+    from storage.registry import Field as FieldRow
+    from storage.registry import open_registry, sqlite_url
+
+    c, tokens, _ = client
+    admin, manager = auth(tokens["admin"]), auth(tokens["manager"])
+    doc = yaml.safe_load(DEFAULT_FLEET_PATH.read_text())
+    doc["cooperatives"] = doc["cooperatives"][:1]  # oro-oro-ombo, already in the registry
+    field = doc["cooperatives"][0]["fields"][0]
+    body = yaml.safe_dump(doc)
+    headers = {**admin, "Content-Type": "application/yaml"}
+    assert (
+        c.patch(f"/v1/fields/{field['id']}", json={"variety": "Atlantic"}, headers=manager).status_code == 200
+    )
+    r = c.post("/v1/registry/import", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["kept_edited"] >= 1
+    assert c.get(f"/v1/fields/{field['id']}", headers=admin).json()["variety"] == "Atlantic"
+    r = c.post("/v1/registry/import", content=body, headers=headers, params={"overwrite": True})
+    assert (r.status_code, r.json()["kept_edited"]) == (200, 0)
+    api_row = c.get(f"/v1/fields/{field['id']}", headers=admin).json()
+    assert (api_row["variety"], api_row["planting_date"]) == (field["variety"], str(field["planting_date"]))
+    # The CLI takes the same file with the same dates.
+    path = tmp_path / "fleet.yaml"
+    path.write_text(body)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANEN_")} | {
+        "PANEN_DATA_DIR": str(tmp_path)
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "panen", "registry", "import", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    with open_registry(sqlite_url(tmp_path / "registry.sqlite3"))() as session:
+        cli_row = session.get(FieldRow, field["id"])
+        assert cli_row is not None
+        assert str(cli_row.planting_date) == api_row["planting_date"]
