@@ -73,7 +73,8 @@ def test_importing_twice_changes_nothing_and_nothing_is_written_on_a_bad_field(t
     with sessions() as session:
         first = import_document(session, fleet)
         second = import_document(session, fleet)
-        assert first == second == {"cooperatives": 2, "fields": 6, "stations": 2, "nodes": 8, "kept_edited": 0}
+        counts = {"cooperatives": 2, "fields": 6, "stations": 2, "nodes": 8, "kept_edited": 0}
+        assert first == second == counts
         assert session.scalar(select(func.count()).select_from(Node)) == 8
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(_doc(commodity="durian")))
