@@ -8,6 +8,7 @@ import importlib.metadata
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
@@ -18,6 +19,7 @@ from api import problems
 from api.deps import AppState
 from api.limits import MIB, BodyLimit
 from api.routes import alerts, contracts, forecasts, harvests, health, profiles, readings, registry
+from api.schemas import Problem
 from sensors.profiles import ProfileLibrary, shipped_profiles
 from services.forecasting import ForecastService
 from services.refresh import RefreshScheduler, refresh
@@ -67,6 +69,30 @@ class _MetricsMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.requests.labels(route, str(status)).inc()
             self.latency.labels(route).observe(time.perf_counter() - started)
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {problems.PROBLEM: {"schema": Problem.model_json_schema()}},
+    }
+
+
+# Every status any route may answer, documented on every route: the API's contract says what a
+# client can meet, and schemathesis checks that nothing else comes back.
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem("The request is malformed."),
+    401: _problem("No API token, or an unknown or revoked one."),
+    403: _problem("The token's role or scope does not reach this."),
+    404: _problem("No such row (for callers who see everything)."),
+    405: _problem("The method is not allowed here (see Allow)."),
+    409: _problem("The change conflicts with the registry."),
+    413: _problem("The request body is too large."),
+    422: _problem("The request fails a check; the detail says which."),
+    500: _problem("The server failed; the detail names a request id its log repeats."),
+    502: _problem("The time-series store refused the request."),
+    503: _problem("The store is unavailable, or a forecast refresh failed."),
+}
 
 
 class _MetricsGate:
@@ -129,7 +155,9 @@ def create_app(
             scheduler.stop()
 
     version = importlib.metadata.version("panen")
-    app = FastAPI(title="panen API", version=version, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="panen API", version=version, description=DESCRIPTION, lifespan=lifespan, responses=_PROBLEMS
+    )
     app.state.panen = state
     problems.install(app)
     for router in (

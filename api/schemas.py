@@ -355,3 +355,13 @@ class ProfilePublic(BaseModel):
     )
     metrics: list[str] = Field(examples=[["soil_temp_c", "soil_vwc_pct", "soil_ec_ds_m", "battery_pct"]])
     source: Literal["shipped", "operator"]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail: every error the API answers."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field("about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Forbidden"])
+    status: int = Field(examples=[403])
+    detail: str = Field(examples=["field 'sumberbrantas-f02' is not in your scope"])

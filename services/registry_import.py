@@ -9,11 +9,13 @@ be forecast (a commodity of the crop library, a soil of the soil table, a positi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
@@ -25,18 +27,21 @@ from services.yamlsafe import UnsafeDocument, safe_load
 from storage.fleetfile import Field as FleetField
 from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
 from storage.fleetfile import Station as FleetStation
-from storage.registry import Field, Station, import_fleet
+from storage.registry import Field, Station, import_fleet, open_registry
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
+    "ImportConflict",
     "check_document",
     "check_fleet",
     "check_site_ids",
+    "import_body",
     "import_document",
     "import_file",
     "parse_document",
 ]
 
+_log = logging.getLogger("panen.registry")
 _ID = re.compile(REGISTRY_ID_PATTERN)
 MAX_DOCUMENT_BYTES = 20 * 1024**2
 # The largest field one record may be [est]: fields in Batu are 0.1-3 ha; an estate block is < 1,000.
@@ -178,3 +183,27 @@ def import_file(
     except OSError as exc:
         raise InvalidInput(f"cannot read fleet file {path}: {exc.strerror}") from exc
     return import_document(session, parse_document(body, anchor=anchor), overwrite=overwrite)
+
+
+class ImportConflict(InvalidInput):
+    """The registry database refused the rows (an id or DevEUI already used elsewhere)."""
+
+
+def import_body(registry_url: str, body: bytes, *, overwrite: bool = False) -> dict[str, int]:
+    """Parse, check and import a document into the registry at ``registry_url``, all in the calling
+    process: the API runs this in a worker process, so that neither the parse nor the thousands of
+    row writes of a 20 MiB document hold the API's own interpreter.
+
+    Raises:
+        InvalidInput: the document fails a check (``ImportConflict``: the database refused it).
+    """
+    fleet = parse_document(body)
+    with open_registry(registry_url)() as session:
+        try:
+            return import_document(session, fleet, overwrite=overwrite)
+        except SQLAlchemyError as exc:
+            session.rollback()
+            _log.warning("fleet import refused by the registry database: %s", exc)
+            raise ImportConflict(
+                "the fleet conflicts with rows of the registry (an id or DevEUI already used elsewhere)"
+            ) from None

@@ -13,14 +13,15 @@ Writes follow three rules:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require, row_in_scope
@@ -45,7 +46,7 @@ from sensors.profiles import ProfileLibrary
 from sensors.topics import LORAWAN_FORMATS
 from services import InvalidInput
 from services.access import Principal, Role
-from services.registry_import import MAX_DOCUMENT_BYTES, import_document, parse_document
+from services.registry_import import MAX_DOCUMENT_BYTES, ImportConflict, import_body
 from storage.registry import (
     ApiToken,
     Base,
@@ -87,6 +88,17 @@ def _existing_coop(session: Session, coop_id: str) -> Cooperative:
 def _unique(session: Session, model: type[_T], ident: str) -> None:
     if session.get(model, ident) is not None:
         raise HTTPException(409, f"a {model.__tablename__} with id {ident!r} already exists")
+
+
+_PARSERS: list[ProcessPoolExecutor] = []
+
+
+def _parser() -> ProcessPoolExecutor:
+    """One process that parses import documents, started on the first import (spawned: a fork of a
+    threaded server is not safe)."""
+    if not _PARSERS:
+        _PARSERS.append(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")))
+    return _PARSERS[0]
 
 
 def _unique_site(session: Session, ident: str) -> None:
@@ -497,8 +509,8 @@ def delete_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> R
 )
 async def import_registry(
     request: Request,
-    session: SessionDep,
     principal: PrincipalDep,
+    state: StateDep,
     overwrite: Annotated[
         bool, Query(description="Also replace rows people changed through the API since (kept otherwise).")
     ] = False,
@@ -511,21 +523,14 @@ async def import_registry(
     body = await request.body()
     if len(body) > MAX_DOCUMENT_BYTES:
         raise HTTPException(413, f"a fleet document is at most {MAX_DOCUMENT_BYTES // 1024**2} MiB")
+    url = state.sessions.kw["bind"].url.render_as_string(hide_password=False)
     try:
-        # Off the event loop: a large document must not stall every other request.
-        fleet = await run_in_threadpool(parse_document, body)
+        # In another process: parsing 20 MiB of YAML and writing its rows held this process's GIL
+        # in stretches, and every other request (a farmer's page, /health) waited through them.
+        work = functools.partial(import_body, url, body, overwrite=overwrite)
+        counts = await asyncio.get_running_loop().run_in_executor(_parser(), work)
+    except ImportConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from exc
-    try:
-        counts = await run_in_threadpool(
-            functools.partial(import_document, session, fleet, overwrite=overwrite)
-        )
-    except InvalidInput as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except SQLAlchemyError as exc:
-        session.rollback()
-        log.warning("fleet import refused by the registry database: %s", exc)
-        raise HTTPException(
-            409, "the fleet conflicts with rows of the registry (an id or DevEUI already used elsewhere)"
-        ) from exc
     return ImportResult(**counts)

@@ -80,7 +80,8 @@ def test_api_conforms_to_its_schema_and_never_fails(
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
     result = subprocess.run(
         [cli, "run", f"{url}/openapi.json", "--header", f"Authorization: Bearer {tokens[role]}",
-         "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
+         "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance",
+         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "15",
          "--generation-deterministic", "--no-color"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
