@@ -25,7 +25,7 @@ import httpx
 import yaml
 
 from firmware_sim.fleet import DEFAULT_FLEET_PATH
-from panen.devservices import free_port
+from panen.devservices import free_port, wait_until_answers
 from services.access import Role, create_token
 from services.registry_import import MAX_DOCUMENT_BYTES
 from storage.registry import open_registry, sqlite_url
@@ -76,13 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_answers(f"{url}/health", 60)
         latencies: list[float] = []
         done = threading.Event()
 

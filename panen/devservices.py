@@ -310,3 +310,17 @@ class PostgresServer(_Process):
             capture_output=True,
         )
         return f"postgresql+psycopg://panen@127.0.0.1:{self.port}/{name}"
+
+
+def wait_until_answers(url: str, timeout_s: float = 30.0) -> None:
+    """Return once ``url`` answers 200 (a server just started); raise :class:`ServiceError` after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise ServiceError(f"{url} did not answer within {timeout_s:g} s")

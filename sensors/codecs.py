@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sensors.catalogue import CATALOGUE
-from sensors.profiles import DeviceProfile, ProfileLibrary, shipped_profiles
+from sensors.profiles import DeviceProfile, ProfileLibrary, number_from_text, shipped_profiles
 from sensors.units import conversion_into
 
 __all__ = [
@@ -314,16 +314,6 @@ def _convert(value: int | float, factor: float, offset: float) -> object:
 # ---- LoRaWAN device profiles (sensors/profiles.py, the YAML files in sensors/profiles/) -------------
 
 
-def _number(value: object) -> object:
-    """Decoders send some numbers as strings ("24.59"); anything else is passed on for validation."""
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return value
-    return value
-
-
 def _map_profile(decoded: Any, profile: DeviceProfile, ts_ms: int, out: Decoded) -> None:
     if not isinstance(decoded, dict):
         raise CodecError("bad_payload", "decoded payload is not an object")
@@ -391,7 +381,7 @@ def decode_chirpstack_v4(
         if message.get("batteryLevelUnavailable") or "batteryLevel" not in message:
             out.skipped += 1
         else:
-            out.samples.append(Sample("battery_pct", _number(message["batteryLevel"]), ts_ms))
+            out.samples.append(Sample("battery_pct", number_from_text(message["batteryLevel"]), ts_ms))
         return out
     decoded = message.get("object")
     if decoded is None:

@@ -56,6 +56,7 @@ __all__ = [
     "MeasurementList",
     "ProfileError",
     "ProfileLibrary",
+    "number_from_text",
     "profile_from_document",
     "shipped_profiles",
 ]
@@ -69,7 +70,7 @@ class ProfileError(ValueError):
     """A profile file is malformed; the message names the file and the entry."""
 
 
-def _number(value: object) -> object:
+def number_from_text(value: object) -> object:
     """Decoders send some numbers as strings ("24.59"); anything else is passed on for validation."""
     if isinstance(value, str):
         try:
@@ -95,7 +96,7 @@ class FieldMap:
             if not isinstance(raw, Mapping):
                 return raw
             raw = raw.get(key)
-        number = _number(raw)
+        number = number_from_text(raw)
         if isinstance(number, bool) or not isinstance(number, int | float):
             return number
         if self.factor == 1.0 and self.offset == 0.0:

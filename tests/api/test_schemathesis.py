@@ -23,7 +23,7 @@ import uvicorn
 
 from api.app import create_app
 from firmware_sim.fleet import batu_fleet
-from panen.devservices import free_port
+from panen.devservices import free_port, wait_until_answers
 from services.access import Role, create_token
 from services.forecasting import ForecastService
 from storage import local_day
@@ -59,13 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_until_answers(f"{url}/health", 20)
     yield url, tokens
     instance.should_exit = True
     thread.join(10)

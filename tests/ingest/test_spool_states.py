@@ -6,12 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-
-import yaml
 
 from ingest.spool import Spool
 from panen.devservices import InfluxServer, MosquittoServer
@@ -19,6 +15,7 @@ from sensors import Reading
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
 from tests.ingest.helpers import T0, dead_letters, registry, running, stored, wait_for
+from tests.ingest.test_resilience import ingest_process
 
 NODES = ["n0", "n1", "n2", "n3"]
 
@@ -90,37 +87,17 @@ def test_kill_9_during_a_replay_then_restart_stores_every_spooled_reading_once(
     for k in range(batches):  # 400 batches of 500: a few segments, enough for a replay to be caught
         spool.append(_batch(k, 500))
     total = batches * 500
-    registry_file = tmp_path / "registry.yaml"
-    registry_file.write_text(
-        yaml.safe_dump({"nodes": [{"id": n, "coop": "c1", "site": f"f{n[1:]}"} for n in NODES]})
-    )
-    env = {
-        **os.environ,
-        "PANEN_MQTT_URL": f"mqtt://127.0.0.1:{mosquitto_server.port}",
-        "PANEN_DATA_DIR": str(tmp_path),
-        "PANEN_REGISTRY_FILE": str(registry_file),
-        "PANEN_INFLUX_URL": influx_server.url,
-        "PANEN_INFLUX_DB": database,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "panen",
-        "ingest",
-        "--metrics-port",
-        "0",
-        "--topic-prefix",
-        f"kill9-{database}/",
-    ]
+    influx = {"PANEN_INFLUX_URL": influx_server.url, "PANEN_INFLUX_DB": database}
+    prefix = f"kill9-{database}"
     store = InfluxStore(influx_server.url, database=database)
     try:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = ingest_process(mosquitto_server.port, tmp_path, prefix, influx)
         wait_for(lambda: _count(store) > 0, 60, "the replay under way")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         left = Spool(tmp_path / "spool", max_bytes=10**10)
         assert 0 < _count(store) < total or left.readings > 0
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = ingest_process(mosquitto_server.port, tmp_path, prefix, influx)
         try:
             wait_for(lambda: _count(store) == total, 120, "every reading stored")
             wait_for(lambda: not list((tmp_path / "spool").glob("segment-*.jsonl")), 30, "the spool emptied")
