@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -244,6 +245,15 @@ def node_credentials(fleet: Fleet, secret: str) -> dict[str, str]:
     return {n: node_password(n, secret) for n in nodes}
 
 
+def _settled(message: mqtt.MQTTMessageInfo) -> bool:
+    """Published, or refused by paho (the connection dropped: the broker's session or the node's
+    next uplink carries on); paho raises on asking a refused message whether it is published."""
+    try:
+        return message.is_published()
+    except RuntimeError:
+        return True
+
+
 def run_live(
     run: SimRun,
     broker: MqttTarget,
@@ -281,9 +291,13 @@ def run_live(
         elif broker.username:
             c.username_pw_set(broker.username, broker.password)
         c.reconnect_delay_set(1, 60)
+        # The online status goes out on every connect: published before the connection is up, it
+        # would fail (and a node only reports once it has a link).
+        c.on_connect = lambda cl, _u, _f, _rc, _p, topic=status: cl.publish(
+            topic, b'{"status": "online"}', qos=1, retain=True
+        )
         c.connect_async(broker.host, broker.port)
         c.loop_start()
-        c.publish(status, b'{"status": "online"}', qos=1, retain=True)
         clients[s.node.id] = c
     gateway = Publisher(broker, f"panen-sim-network-server-{time.time_ns()}")
     cursor = {s.node.id: 0 for s in run.samples}
@@ -311,10 +325,13 @@ def run_live(
                         sent += 1
                     continue
                 buffer = flash[s.node.id]
+                client = clients[s.node.id]
                 for k in range(k0, k1):
                     buffer.append(k)
                     del buffer[:-flash_samples]
-                    if not s.link_up[k]:
+                    # No radio link, or no broker connection yet (a live run that starts in the
+                    # past has wake-ups due at once): the node keeps them in flash for later.
+                    if not s.link_up[k] or not client.is_connected():
                         continue
                     batch = np.asarray(buffer)
                     buffer.clear()
@@ -323,7 +340,7 @@ def run_live(
                     ):
                         in_flight.append(clients[s.node.id].publish(topic, payload, qos=qos))
                         sent += 1
-                    in_flight[:] = [m for m in in_flight if not m.is_published()]
+                    in_flight[:] = [m for m in in_flight if not _settled(m)]
             if on_round:
                 on_round(sent)
             if last_round:
@@ -333,7 +350,8 @@ def run_live(
         gateway.close()
         deadline = time.monotonic() + 10
         for message in in_flight:  # what a node sent must reach the broker before it goes away
-            message.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(RuntimeError, ValueError):
+                message.wait_for_publish(max(0.1, deadline - time.monotonic()))
         for c in clients.values():
             c.disconnect()
             c.loop_stop()
