@@ -34,28 +34,34 @@ from storage.registry import open_registry, sqlite_url
 def _document(target_bytes: int) -> bytes:
     """The Kota Batu fleet's cooperatives repeated under new ids until the document is that large."""
     base = yaml.safe_load(DEFAULT_FLEET_PATH.read_text())
-    coops = []
-    size, copy_no = 0, 0
-    while True:
-        copy_no += 1
-        for coop in base["cooperatives"]:
-            c = copy.deepcopy(coop)
-            suffix = f"-x{copy_no}"
-            c["id"] += suffix
-            c["station"]["id"] += suffix
-            c["station"]["node"]["id"] += suffix
-            for f in c["fields"]:
-                f["id"] += suffix
-                f["node"]["id"] += suffix
-                if f["node"].get("dev_eui"):
-                    f["node"]["dev_eui"] = f"{(int(f['node']['dev_eui'], 16) + copy_no) % 2**64:016x}"
-            coops.append(c)
-        body = yaml.safe_dump({"anchor": base["anchor"], "cooperatives": coops}, sort_keys=False).encode()
-        if len(body) > target_bytes:
-            coops = coops[: len(coops) - len(base["cooperatives"])]
-            return yaml.safe_dump({"anchor": base["anchor"], "cooperatives": coops}, sort_keys=False).encode()
-        size = len(body)
-        del size
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    def copies(n: int) -> list[dict[str, object]]:
+        out = []
+        for copy_no in range(1, n + 1):
+            for coop in base["cooperatives"]:
+                c = copy.deepcopy(coop)
+                suffix = f"-x{copy_no}"
+                c["id"] += suffix
+                c["station"]["id"] += suffix
+                c["station"]["node"]["id"] += suffix
+                for f in c["fields"]:
+                    f["id"] += suffix
+                    f["node"]["id"] += suffix
+                    if f["node"].get("dev_eui"):
+                        f["node"]["dev_eui"] = f"{(int(f['node']['dev_eui'], 16) + copy_no) % 2**64:016x}"
+                out.append(c)
+        return out
+
+    def dump(n: int) -> bytes:
+        doc = {"anchor": base["anchor"], "cooperatives": copies(n)}
+        return yaml.dump(doc, Dumper=dumper, sort_keys=False).encode()
+
+    one = len(dump(1))
+    n = max(1, int(target_bytes / one))
+    while n > 1 and len(body := dump(n)) > target_bytes:
+        n -= 1
+    return dump(n) if n == 1 else body
 
 
 def main(argv: Sequence[str] | None = None) -> None:
