@@ -129,10 +129,10 @@ class Sink:
         self.update_spool_metrics()
 
     def _retry(
-        self, what: str, *, on: type[Exception] = Exception, attempts: Callable[[], None] | None = None
+        self, what: str, *, on: type[Exception] = _NotDurable, attempts: Callable[[], None] | None = None
     ) -> tenacity.Retrying:
         return retrying(
-            on=_NotDurable if on is Exception else on,
+            on=on,
             min_s=self.backoff[0],
             max_s=self.backoff[1],
             stop=self.stop,

@@ -137,7 +137,8 @@ class Spool:
             except OSError:
                 raw = b""
             os.replace(path, kept)
-        self._corrupt.append(CorruptLine(path.name, line, error, kept, raw, torn))
+        with self._lock:
+            self._corrupt.append(CorruptLine(path.name, line, error, kept, raw, torn))
         log.error(
             "spool %s%s cannot be read (%s): kept in %s",
             path.name,
@@ -195,10 +196,12 @@ class Spool:
                 segment = self._segments[0]
                 if segment == self._active:
                     self._active = None  # later appends start a new segment
+            # Read outside the lock: the segment is no longer the one appends go to, and an 8 MiB
+            # read must not hold up the flusher's appends.
+            before = segment.stat().st_size if segment.exists() else 0
+            batches = self._read(segment)
+            after = segment.stat().st_size if segment.exists() else 0
             with self._lock:
-                before = segment.stat().st_size if segment.exists() else 0
-                batches = self._read(segment)
-                after = segment.stat().st_size if segment.exists() else 0
                 self._bytes -= before - after  # corrupt lines set aside just now
             for batch in batches:
                 write(batch)

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from sensors.catalogue import CATALOGUE
 from sensors.profiles import DeviceProfile, ProfileLibrary, number_from_text, shipped_profiles
-from sensors.units import conversion_into
+from sensors.units import conversion_into, convert
 
 __all__ = [
     "CodecError",
@@ -297,18 +297,9 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
                     Problem("bad_unit", f"SenML unit {unit!r} cannot be converted for {metric}")
                 )
                 continue
-            value = _convert(value, *conversion)
+            value = convert(value, *conversion)
         out.samples.append(Sample(metric, value, round(t_ms)))
     return out
-
-
-def _convert(value: int | float, factor: float, offset: float) -> object:
-    """``value * factor + offset``; an integer beyond float range is passed on for the validator to
-    refuse as ``out_of_range``."""
-    try:
-        return value * factor + offset
-    except OverflowError:
-        return value
 
 
 # ---- LoRaWAN device profiles (sensors/profiles.py, the YAML files in sensors/profiles/) -------------

@@ -47,7 +47,7 @@ from typing import Any
 import yaml
 
 from sensors.catalogue import CATALOGUE
-from sensors.units import conversion_into
+from sensors.units import conversion_into, convert
 
 __all__ = [
     "SHIPPED_DIR",
@@ -101,10 +101,7 @@ class FieldMap:
             return number
         if self.factor == 1.0 and self.offset == 0.0:
             return number
-        try:
-            return number * self.factor + self.offset
-        except OverflowError:  # an integer beyond float range: the validator says out_of_range
-            return number
+        return convert(number, self.factor, self.offset)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ use too, with the few that decoders emit and SenML lacks (``uS/cm``, ``mS/cm``, 
 
 from __future__ import annotations
 
-__all__ = ["CONVERSIONS", "conversion_into"]
+__all__ = ["CONVERSIONS", "conversion_into", "convert"]
 
 # Ratios: SenML's "/" and the deprecated "%" are 0..1; "%RH" and "%EL" are already percentages;
 # a volumetric water content in m³/m³ is a ratio too.
@@ -29,3 +29,12 @@ CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
 def conversion_into(canonical: str, unit: str) -> tuple[float, float] | None:
     """(factor, offset) taking a value in ``unit`` into ``canonical``, or None if there is none."""
     return CONVERSIONS.get(canonical, {}).get(unit)
+
+
+def convert(value: int | float, factor: float, offset: float) -> object:
+    """``value * factor + offset``; an integer beyond float range is passed on unchanged, for the
+    validator to refuse as ``out_of_range``."""
+    try:
+        return value * factor + offset
+    except OverflowError:
+        return value

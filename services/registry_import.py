@@ -27,7 +27,7 @@ from services.yamlsafe import UnsafeDocument, safe_load
 from storage.fleetfile import Field as FleetField
 from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
 from storage.fleetfile import Station as FleetStation
-from storage.registry import Field, Station, import_fleet, open_registry
+from storage.registry import import_fleet, open_registry, site, site_kind
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -138,15 +138,11 @@ def check_site_ids(session: Session, fleet: Fleet) -> None:
                     f"{kind} {site_id!r}: the id is used twice in the document ({seen[site_id]})"
                 )
             seen[site_id] = f"{kind} of {coop.id}"
-            field, station = session.get(Field, site_id), session.get(Station, site_id)
-            existing_kind, existing_coop = (
-                ("field", field.coop_id)
-                if field
-                else ("weather station", station.coop_id)
-                if station
-                else ("", "")
-            )
-            if existing_kind and (existing_kind != kind or existing_coop != coop.id):
+            existing = site(session, site_id)
+            if existing is None:
+                continue
+            existing_kind, existing_coop = site_kind(existing), existing.coop_id
+            if existing_kind != kind or existing_coop != coop.id:
                 raise InvalidInput(
                     f"{kind} {site_id!r} of {coop.id}: the id is already a {existing_kind} of "
                     f"{existing_coop}; fields and stations share one id space and nothing moves "

@@ -51,6 +51,7 @@ __all__ = [
     "migrate",
     "migrations_config",
     "open_registry",
+    "site",
     "site_kind",
     "sqlite_url",
 ]
@@ -407,14 +408,15 @@ def _node(spec: NodeSpec, coop_id: str, site_id: str) -> Node:
     )
 
 
-def site_kind(session: Session, site_id: str) -> str | None:
-    """``"field"`` or ``"weather station"`` if a site has this id: fields and stations share one id
-    space, since readings, nodes and forecasts name a site by its id alone."""
-    if session.get(Field, site_id) is not None:
-        return "field"
-    if session.get(Station, site_id) is not None:
-        return "weather station"
-    return None
+def site(session: Session, site_id: str) -> Field | Station | None:
+    """The field or weather station with this id: they share one id space, since readings, nodes
+    and forecasts name a site by its id alone."""
+    return session.get(Field, site_id) or session.get(Station, site_id)
+
+
+def site_kind(row: Field | Station) -> str:
+    """``"field"`` or ``"weather station"``."""
+    return "field" if isinstance(row, Field) else "weather station"
 
 
 def fields_of(session: Session, coop_ids: list[str] | None = None) -> list[Field]:

@@ -3,6 +3,8 @@ crop, corrected and voided with an audit trail, never deleted (see :mod:`service
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -22,12 +24,23 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 }
 
 
+@contextlib.contextmanager
+def _as_problems() -> Iterator[None]:
+    """The harvest service's errors as the API answers them: 404 for no such record, 422 otherwise."""
+    try:
+        yield
+    except harvests.NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
 @router.post("", response_model=HarvestRecordPublic, status_code=201, responses=_WRITE)
 def create(body: HarvestRecordCreate, session: SessionDep, principal: PrincipalDep) -> HarvestRecord:
     """Record a purchase (offtaker, admin). Refused when it cannot be true of the field: a date before
     planting, a year after it or in the future, or tonnes per hectare outside the crop's range."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    try:
+    with _as_problems():
         return harvests.record(
             session,
             field_id=body.field_id,
@@ -36,8 +49,6 @@ def create(body: HarvestRecordCreate, session: SessionDep, principal: PrincipalD
             grade=body.grade,
             by=principal.name,
         )
-    except InvalidInput as exc:
-        raise HTTPException(422, str(exc)) from exc
 
 
 @router.post(
@@ -49,7 +60,7 @@ def correct(
     """Correct a record (offtaker, admin): a new record that supersedes it; the old one is voided with
     the reason and kept."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    try:
+    with _as_problems():
         return harvests.correct(
             session,
             record_id,
@@ -59,10 +70,6 @@ def correct(
             tonnes=body.tonnes,
             grade=body.grade,
         )
-    except harvests.NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except InvalidInput as exc:
-        raise HTTPException(422, str(exc)) from exc
 
 
 @router.post("/{record_id}/void", response_model=HarvestRecordPublic, responses=_WRITE)
@@ -71,12 +78,8 @@ def void(
 ) -> HarvestRecord:
     """Void a record (offtaker, admin): kept with who, when and why; forecasts stop learning from it."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
-    try:
+    with _as_problems():
         return harvests.void(session, record_id, reason=body.reason, by=principal.name)
-    except harvests.NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except InvalidInput as exc:
-        raise HTTPException(422, str(exc)) from exc
 
 
 @router.get("", response_model=list[HarvestRecordPublic])

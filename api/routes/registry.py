@@ -46,7 +46,7 @@ from sensors.profiles import ProfileLibrary
 from sensors.topics import LORAWAN_FORMATS
 from services import InvalidInput
 from services.access import Principal, Role
-from services.registry_import import MAX_DOCUMENT_BYTES, ImportConflict, import_body
+from services.registry_import import ImportConflict, import_body
 from storage.registry import (
     ApiToken,
     Base,
@@ -57,6 +57,7 @@ from storage.registry import (
     Node,
     Station,
     mark_edited,
+    site,
     site_kind,
 )
 
@@ -90,20 +91,17 @@ def _unique(session: Session, model: type[_T], ident: str) -> None:
         raise HTTPException(409, f"a {model.__tablename__} with id {ident!r} already exists")
 
 
-_PARSERS: list[ProcessPoolExecutor] = []
-
-
-def _parser() -> ProcessPoolExecutor:
-    """One process that parses import documents, started on the first import (spawned: a fork of a
-    threaded server is not safe)."""
-    if not _PARSERS:
-        _PARSERS.append(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")))
-    return _PARSERS[0]
+@functools.cache
+def _importer() -> ProcessPoolExecutor:
+    """One process that parses and imports fleet documents, started on the first import (spawned:
+    a fork of a threaded server is not safe)."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _unique_site(session: Session, ident: str) -> None:
-    kind = site_kind(session, ident)
-    if kind is not None:
+    existing = site(session, ident)
+    if existing is not None:
+        kind = site_kind(existing)
         raise HTTPException(
             409, f"{ident!r} is already a {kind}'s id: fields and stations share one id space"
         )
@@ -520,15 +518,13 @@ async def import_registry(
     Importing the same file twice changes nothing; harvest records and tokens are never touched.
     """
     require(principal, Role.ADMIN)
-    body = await request.body()
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise HTTPException(413, f"a fleet document is at most {MAX_DOCUMENT_BYTES // 1024**2} MiB")
+    body = await request.body()  # at most MAX_DOCUMENT_BYTES: api.limits.BodyLimit refused more
     url = state.sessions.kw["bind"].url.render_as_string(hide_password=False)
     try:
         # In another process: parsing 20 MiB of YAML and writing its rows held this process's GIL
         # in stretches, and every other request (a farmer's page, /health) waited through them.
         work = functools.partial(import_body, url, body, overwrite=overwrite)
-        counts = await asyncio.get_running_loop().run_in_executor(_parser(), work)
+        counts = await asyncio.get_running_loop().run_in_executor(_importer(), work)
     except ImportConflict as exc:
         raise HTTPException(409, str(exc)) from exc
     except InvalidInput as exc:
