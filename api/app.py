@@ -18,10 +18,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.deps import AppState
 from api.limits import MIB, BodyLimit
-from api.routes import alerts, contracts, forecasts, harvests, health, profiles, readings, registry
+from api.routes import (
+    alerts,
+    contacts,
+    contracts,
+    forecasts,
+    harvests,
+    health,
+    pages,
+    profiles,
+    readings,
+    registry,
+)
 from api.schemas import Problem
 from sensors.profiles import ProfileLibrary, shipped_profiles
 from services.forecasting import ForecastService
+from services.notify.outbox import NotifyConfig, Sender
 from services.refresh import RefreshScheduler, refresh
 from services.registry_import import MAX_DOCUMENT_BYTES
 from storage import TimeSeriesStore
@@ -129,6 +141,8 @@ def create_app(
     refresh_every_s: float | None = None,
     device_profiles: ProfileLibrary | None = None,
     metrics_token: str | None = None,
+    notify: NotifyConfig | None = None,
+    send_notifications: bool = False,
 ) -> FastAPI:
     """Build the app over a store and a registry session factory.
 
@@ -136,23 +150,30 @@ def create_app(
     <metrics_token>`` when one is set (``PANEN_METRICS_TOKEN``). Nodes may name the
     ``device_profiles`` (default: the shipped library). With ``refresh_every_s``, forecasts and
     alerts are recomputed in a background thread at start and then at that interval (the API
-    answers meanwhile, from the previous run).
+    answers meanwhile, from the previous run). Alerts' messages follow ``notify`` (links, policy,
+    channels); with ``send_notifications`` the outbox's sender runs in a background thread too.
     """
     state = AppState(
         store,
         sessions,
         forecasts_service or ForecastService(store, sessions),
         device_profiles or shipped_profiles(),
+        notify,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         scheduler = RefreshScheduler(lambda: refresh(state), refresh_every_s) if refresh_every_s else None
+        sender = Sender(sessions, state.notify) if send_notifications else None
         if scheduler is not None:
             scheduler.start()
+        if sender is not None:
+            sender.start()
         yield
         if scheduler is not None:
             scheduler.stop()
+        if sender is not None:
+            sender.stop()
 
     version = importlib.metadata.version("panen")
     app = FastAPI(
@@ -169,6 +190,8 @@ def create_app(
         alerts.router,
         contracts.router,
         profiles.router,
+        contacts.router,
+        pages.router,
     ):
         app.include_router(router)
     metrics = CollectorRegistry()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sensors.profiles import ProfileLibrary
 from services.access import Principal, Role, TokenCache, resolve
 from services.forecasting import ForecastService
+from services.notify.outbox import NotifyConfig
 from services.refresh import Platform
 from storage import TimeSeriesStore
 from storage.registry import Base, Field
@@ -35,9 +36,11 @@ class AppState(Platform):
         sessions: sessionmaker[Session],
         forecasts: ForecastService,
         profiles: ProfileLibrary,
+        notify: NotifyConfig | None = None,
     ) -> None:
-        """Build the services over ``store`` and ``sessions``; nodes may name ``profiles``."""
-        super().__init__(store, sessions, forecasts)
+        """Build the services over ``store`` and ``sessions``; nodes may name ``profiles``; alerts'
+        messages follow ``notify``."""
+        super().__init__(store, sessions, forecasts, notify=notify or NotifyConfig())
         self.tokens = TokenCache()
         self.profiles = profiles
 

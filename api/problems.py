@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services import NotFound, OutOfScope, ServiceError
 from storage import StoreError, StoreUnavailable
 
 __all__ = ["PROBLEM", "install", "problem"]
@@ -84,6 +85,12 @@ def install(app: FastAPI) -> None:
         return problem(
             409, "the change conflicts with the registry (an id already in use)", request_id=request_id
         )
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        # The services' own errors, for routes that let them through: scope, existence, checks.
+        status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, OutOfScope) else 422
+        return problem(status, str(exc))
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

@@ -18,7 +18,14 @@ from numpy.typing import NDArray
 from forecast import et0 as fao
 from forecast.weather import KOTA_BATU_LAT_DEG
 
-__all__ = ["SOILS", "DailySeries", "Observed", "infer_irrigated", "observed_drivers"]
+__all__ = [
+    "SOILS",
+    "DailySeries",
+    "Observed",
+    "infer_irrigated",
+    "irrigation_threshold_vwc_pct",
+    "observed_drivers",
+]
 
 F64 = NDArray[np.float64]
 
@@ -31,6 +38,14 @@ SOILS = {
     "clay_loam": (0.32, 0.20),
     "sandy_loam": (0.18, 0.08),
 }
+
+
+def irrigation_threshold_vwc_pct(*, soil_texture: str, depletion_fraction: float) -> float:
+    """The soil water content [%] at which the root zone has used its readily available water: below
+    it the crop transpires less than it could (FAO-56 Eq. 82-83: RAW = p TAW, so the threshold is
+    θ_fc - p (θ_fc - θ_wp), whatever the root depth). Unknown textures are taken as loam."""
+    theta_fc, theta_wp = SOILS.get(soil_texture, SOILS["loam"])
+    return 100.0 * (theta_fc - depletion_fraction * (theta_fc - theta_wp))
 
 
 @dataclass(frozen=True)

@@ -145,8 +145,9 @@ def _lead_hours(opts: DemoOptions) -> float:
     return min(LIVE_LEAD_HOURS, 2 * opts.interval_min / 60)
 
 
-def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any]:
-    """Import the fleet and create fresh demo tokens; returns (admin, farmer token, farmer id, fleet)."""
+def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any, str]:
+    """Import the fleet and create fresh demo tokens, and the demo farmer's contact; returns (admin,
+    farmer token, farmer id, fleet, the farmer's sign-in link to the field page)."""
     from sqlalchemy import select
 
     from firmware_sim.fleet import batu_fleet
@@ -173,7 +174,29 @@ def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any
         session.commit()
         admin = create_token(session, name="demo admin", role=Role.ADMIN)
         farmer = create_token(session, name="demo farmer", role=Role.FARMER, farmer_id=farmer_id)
-    return admin, farmer, farmer_id, fleet
+        link = _farmer_link(session, cfg, opts, farmer_id)
+    return admin, farmer, farmer_id, fleet, link
+
+
+def _farmer_link(session: Any, cfg: Settings, opts: DemoOptions, farmer_id: str) -> str:
+    """The demo farmer's contact (made once; no channel: the demo reaches no phone) and a fresh
+    personal sign-in link to the field page."""
+    from sqlalchemy import select
+
+    from services.access import Principal, Role
+    from services.notify.contacts import ContactSpec, create_contact
+    from services.notify.outbox import NotifyConfig, utc_now
+    from services.notify.signin import issue_link
+    from storage.registry import Contact
+
+    contact = session.scalars(select(Contact).where(Contact.farmer_id == farmer_id)).first()
+    if contact is None:
+        admin = Principal(0, "panen demo", Role.ADMIN, None, None)
+        contact = create_contact(
+            session, admin, ContactSpec(name="Petani demo", role=Role.FARMER, farmer_id=farmer_id)
+        )
+    base = cfg.public_url if "PANEN_PUBLIC_URL" in os.environ else f"http://{opts.host}:{opts.port}"
+    return issue_link(session, contact, NotifyConfig(public_url=base), utc_now())
 
 
 def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
@@ -251,6 +274,7 @@ def run_demo(cfg: Settings, opts: DemoOptions, console: Console, stop: threading
         broker_text = f"{opts.host}:{opts.mqtt_port} (embedded amqtt, MQTT 3.1.1)"
     env["PANEN_MQTT_URL"] = mqtt_url
     env.pop("PANEN_REGISTRY_FILE", None)  # ingest reads the nodes the demo imports into the registry
+    env.setdefault("PANEN_PUBLIC_URL", f"http://{opts.host}:{opts.port}")  # the field page's links
     children = _Children(env, logs)
     try:
         _run(cfg, opts, console, stop, children, broker_text)
@@ -270,7 +294,7 @@ def _run(
     children: _Children,
     broker_text: str,
 ) -> None:
-    admin, farmer, farmer_id, fleet = _seed_registry(cfg, opts)
+    admin, farmer, farmer_id, fleet, link = _seed_registry(cfg, opts)
     console.print(
         f"[bold]panen demo[/bold]: {len(fleet.cooperatives)} cooperatives, {len(fleet.fields)} fields, "
         f"{len(fleet.fields) + len(fleet.stations)} nodes\n"
@@ -354,6 +378,7 @@ def _run(
         f"  API docs     {api}/docs\n"
         f"  admin token  {admin}\n"
         f"  farmer token {farmer}   ({farmer_id}: sees only their own field)\n"
+        f"  field page   {link}   (the farmer's sign-in link: once, 24 h; for a phone)\n"
         f"  try          curl -H 'Authorization: Bearer {farmer}' {api}/v1/fields\n"
         f"               curl -H 'Authorization: Bearer {admin}' '{api}/v1/purchase-plan?by=commodity'\n"
         f"  metrics      {api}/metrics (API), {metrics} (ingest)\n"

@@ -55,6 +55,35 @@ class Settings(BaseSettings):
         None,
         description="Bearer token the API's /metrics asks for; unset: it answers loopback clients only.",
     )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where people reach the API: the field page links in alert messages start with it.",
+    )
+    notify_whatsapp_token: SecretStr | None = Field(None, description="WhatsApp Cloud API access token.")
+    notify_whatsapp_phone_id: str | None = Field(
+        None, description="WhatsApp Cloud API sender phone number id."
+    )
+    notify_whatsapp_template: str | None = Field(
+        None,
+        description="Approved WhatsApp template for messages panen starts (its body: one {{1}} parameter).",
+    )
+    notify_telegram_bot_token: SecretStr | None = Field(None, description="Telegram bot token.")
+    notify_smtp_url: SecretStr | None = Field(
+        None,
+        description="Apprise mailto:// or mailtos:// URL of the SMTP account, without a recipient, "
+        "e.g. mailtos://user:pass@smtp.example.org?from=panen@example.org.",
+    )
+    notify_ntfy_url: str = Field("ntfys://ntfy.sh", description="ntfy server (Apprise URL) for ntfy topics.")
+    notify_retry_min_s: float = Field(
+        30.0, description="First retry of a failed message after about this long."
+    )
+    notify_retry_max_s: float = Field(
+        1800.0, description="Retries of a failed message at most this far apart."
+    )
+    notify_give_up_h: float = Field(24.0, description="A message still failing this many hours on is failed.")
+    notify_lease_s: float = Field(
+        120.0, description="A message 'sending' this long belongs to a dead sender and is sent again."
+    )
     log_format: str = Field("text", description="Log format of the services: text or json.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
@@ -67,6 +96,11 @@ class Settings(BaseSettings):
         "fleet_file",
         "db_url",
         "metrics_token",
+        "notify_whatsapp_token",
+        "notify_whatsapp_phone_id",
+        "notify_whatsapp_template",
+        "notify_telegram_bot_token",
+        "notify_smtp_url",
         mode="before",
     )
     @classmethod

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from panen.settings import Settings
+from services.notify.channels import ChannelSettings
+from services.notify.outbox import NotifyConfig
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
 
-__all__ = ["describe_store", "open_store"]
+__all__ = ["describe_store", "notify_config", "open_store"]
 
 
 def open_store(settings: Settings) -> TimeSeriesStore:
@@ -25,3 +29,26 @@ def describe_store(settings: Settings) -> str:
     if settings.influx_url:
         return f"InfluxDB {settings.influx_url} database {settings.influx_db!r}"
     return f"SQLite {settings.sqlite_store_path}"
+
+
+def notify_config(settings: Settings) -> NotifyConfig:
+    """How notifications go out, from the ``PANEN_PUBLIC_URL`` and ``PANEN_NOTIFY_*`` settings."""
+
+    def secret(value: object) -> str | None:
+        return value.get_secret_value() if value is not None else None  # type: ignore[attr-defined]
+
+    return NotifyConfig(
+        public_url=settings.public_url,
+        channels=ChannelSettings(
+            whatsapp_token=secret(settings.notify_whatsapp_token),
+            whatsapp_phone_id=settings.notify_whatsapp_phone_id,
+            whatsapp_template=settings.notify_whatsapp_template,
+            telegram_bot_token=secret(settings.notify_telegram_bot_token),
+            smtp_url=secret(settings.notify_smtp_url),
+            ntfy_url=settings.notify_ntfy_url,
+        ),
+        retry_min_s=settings.notify_retry_min_s,
+        retry_max_s=settings.notify_retry_max_s,
+        give_up_after=dt.timedelta(hours=settings.notify_give_up_h),
+        lease_s=settings.notify_lease_s,
+    )

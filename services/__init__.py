@@ -9,15 +9,19 @@ authorise, call one of these and shape the answer.
 - :mod:`services.refresh`: the refresh cycle (forecasts → contracts → alerts) and its scheduler;
 - :mod:`services.access`: roles, principals and API tokens;
 - :mod:`services.registry_import`: a fleet document into the registry, with one set of checks;
-- :mod:`services.broker_config`: Mosquitto's password file and ACL from the registry's nodes.
+- :mod:`services.broker_config`: Mosquitto's password file and ACL from the registry's nodes;
+- :mod:`services.harvests`: harvest records, checked, corrected and voided with an audit trail;
+- :mod:`services.notify`: contacts, the notification outbox and its sender, the field page's sign-in.
 
 Errors raised by the services (store and registry errors pass through as their own trees)::
 
     ServiceError
-    └── InvalidInput   what was asked is malformed or names something unknown; the message says which
+    ├── InvalidInput   what was asked is malformed or names something unknown; the message says which
+    ├── NotFound       no such row
+    └── OutOfScope     the row exists or not, but the caller may not see or change it
 """
 
-__all__ = ["InvalidInput", "ServiceError"]
+__all__ = ["InvalidInput", "NotFound", "OutOfScope", "ServiceError"]
 
 
 class ServiceError(Exception):
@@ -26,3 +30,11 @@ class ServiceError(Exception):
 
 class InvalidInput(ServiceError, ValueError):
     """The request is malformed or names something unknown; the message says which (and where)."""
+
+
+class NotFound(ServiceError, LookupError):
+    """No such row."""
+
+
+class OutOfScope(ServiceError, PermissionError):
+    """The caller's role or scope does not reach the row (said whether or not it exists)."""

@@ -89,9 +89,16 @@ def hash_token(token: str) -> str:
 
 
 def create_token(
-    session: Session, *, name: str, role: Role, coop_id: str | None = None, farmer_id: str | None = None
+    session: Session,
+    *,
+    name: str,
+    role: Role,
+    coop_id: str | None = None,
+    farmer_id: str | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> str:
-    """Create a token and return it (the only time it is visible).
+    """Create a token and return it (the only time it is visible); with ``expires_at`` it stops
+    working then (the field page's sign-in sessions).
 
     Raises:
         InvalidInput: the role needs a cooperative or farmer that is missing or unknown.
@@ -112,6 +119,7 @@ def create_token(
             coop_id=coop_id,
             farmer_id=farmer_id,
             created_at=dt.datetime.now(dt.UTC),
+            expires_at=expires_at,
         )
     )
     session.commit()
@@ -119,9 +127,11 @@ def create_token(
 
 
 def resolve(session: Session, token: str) -> Principal | None:
-    """The principal of a valid, unrevoked token (read from the registry every time)."""
+    """The principal of a valid, unrevoked, unexpired token (read from the registry every time)."""
     row = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == hash_token(token))).first()
     if row is None or row.revoked:
+        return None
+    if row.expires_at is not None and row.expires_at <= dt.datetime.now(dt.UTC):
         return None
     return Principal(row.id, row.name, Role(row.role), row.coop_id, row.farmer_id)
 

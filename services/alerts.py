@@ -20,24 +20,31 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.crops import load_crops
+from forecast.drivers import irrigation_threshold_vwc_pct
+from services import OutOfScope
+from services.access import Principal, Role
 from services.forecasting import ForecastRun
+from services.notify.outbox import Audience, NotifyConfig, enqueue_raised
 from storage import Series, SeriesPoint, StoreError, TimeSeriesStore
 from storage.registry import Alert, Field, Node, Station
 
 __all__ = [
+    "ALERT_KINDS",
     "BATTERY_LOW_PCT",
     "BATTERY_LOW_V",
     "FROST_C",
     "OFFLINE_INTERVALS",
     "Finding",
+    "acknowledge",
     "contract_findings",
     "evaluate_alerts",
 ]
@@ -47,6 +54,15 @@ OFFLINE_INTERVALS = 3  # one missed uplink is radio noise; three in a row is a n
 BATTERY_LOW_V = 3.4  # Li-SOCl2 and Li-ion cells sag fast below 3.4 V under radio load
 BATTERY_LOW_PCT = 20.0
 WINDOW_MS = 86_400_000
+ALERT_KINDS = (
+    "irrigation_needed",
+    "frost_risk",
+    "heat_stress",
+    "node_offline",
+    "battery_low",
+    "contract_at_risk",
+    "refresh_failed",
+)
 log = logging.getLogger("services.alerts")
 
 
@@ -60,6 +76,7 @@ class Finding:
     field_id: str | None
     severity: str
     message: str
+    facts: dict[str, float | str] = field(default_factory=dict)  # the figures, for messages in any language
 
 
 def contract_findings(report: object, threshold: float) -> list[Finding]:
@@ -82,6 +99,7 @@ def contract_findings(report: object, threshold: float) -> list[Finding]:
                     f"{spec.last_day} is covered with probability {cov.probability:.2f} "
                     f"(below {threshold:g}); "
                     f"shortfall P50 {cov.shortfall_p50:.1f} t, P90 {cov.shortfall_p90:.1f} t{week}",
+                    {"probability": float(cov.probability), "shortfall_p50_t": float(cov.shortfall_p50)},
                 )
             )
     return out
@@ -94,9 +112,22 @@ def _findings(
     nodes = list(session.scalars(select(Node)))
     crops = load_crops()
     out: list[Finding] = []
+    latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
+    soil_now: dict[str, float] = {}
+    for r in latest:
+        if r.metric == "soil_vwc_pct" and r.quality == 0:
+            soil_now[r.site_id] = r.value
     if run is not None:
         for f in run.forecasts.values():
             if f.raw_mm > 0 and f.depletion_mm > f.raw_mm:
+                facts: dict[str, float | str] = {"depletion_mm": f.depletion_mm, "raw_mm": f.raw_mm}
+                fld = fields.get(f.field_id)
+                crop = crops.get(f.commodity)
+                if fld is not None and crop is not None and f.field_id in soil_now:
+                    facts["soil_vwc_pct"] = soil_now[f.field_id]
+                    facts["threshold_vwc_pct"] = irrigation_threshold_vwc_pct(
+                        soil_texture=fld.soil_texture, depletion_fraction=crop.depletion_fraction
+                    )
                 out.append(
                     Finding(
                         "irrigation_needed",
@@ -106,6 +137,7 @@ def _findings(
                         "warning",
                         f"root-zone depletion {f.depletion_mm:.0f} mm is past the readily available "
                         f"{f.raw_mm:.0f} mm: irrigate",
+                        facts,
                     )
                 )
     recent = store.raw(start_ms=now_ms - WINDOW_MS, end_ms=now_ms + 1, metrics=["air_temp_c"])
@@ -127,6 +159,7 @@ def _findings(
                     fld.id,
                     "critical",
                     f"air temperature fell to {low:.1f} °C in the last 24 h",
+                    {"air_temp_c": low},
                 )
             )
         crop = crops.get(fld.commodity)
@@ -141,9 +174,9 @@ def _findings(
                     "warning",
                     f"air temperature reached {high:.1f} °C, above {crop.upper_temp_c:.0f} °C for "
                     f"{fld.commodity}",
+                    {"air_temp_c": high, "limit_c": crop.upper_temp_c, "commodity": fld.commodity},
                 )
             )
-    latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
     newest: dict[str, int] = {}
     battery: dict[str, tuple[str, float]] = {}
     for r in latest:
@@ -156,7 +189,10 @@ def _findings(
         limit = OFFLINE_INTERVALS * n.interval_min * 60_000
         if seen is None or now_ms - seen > limit:
             ago = "never reported" if seen is None else f"silent for {(now_ms - seen) / 3_600_000:.1f} h"
-            out.append(Finding("node_offline", n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}"))
+            silent: dict[str, float | str] = {} if seen is None else {"silent_h": (now_ms - seen) / 3_600_000}
+            out.append(
+                Finding("node_offline", n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}", silent)
+            )
         metric, value = battery.get(n.id, ("", float("inf")))
         if (metric == "battery_v" and value < BATTERY_LOW_V) or (
             metric == "battery_pct" and value < BATTERY_LOW_PCT
@@ -170,9 +206,19 @@ def _findings(
                     field_id,
                     "warning",
                     f"node {n.id} battery at {value:g} {unit}",
+                    {"value": value, "unit": unit},
                 )
             )
     return out
+
+
+def _finite(facts: dict[str, float | str]) -> dict[str, float | str]:
+    # JSON has no NaN (PostgreSQL refuses it): a figure that is not a number is left out.
+    return {
+        k: v if isinstance(v, str) else float(v)
+        for k, v in facts.items()
+        if isinstance(v, str) or math.isfinite(v)
+    }
 
 
 def _state(
@@ -189,37 +235,47 @@ def evaluate_alerts(
     *,
     now_ms: int | None = None,
     extra: Sequence[Finding] = (),
+    notify: NotifyConfig | None = None,
 ) -> dict[str, int]:
     """Raise and clear alerts (the rules above, plus ``extra`` findings such as contracts at risk);
-    returns how many are active per kind."""
+    returns how many are active per kind.
+
+    The messages a newly raised alert causes (:func:`services.notify.outbox.enqueue_raised`, with
+    ``notify``'s links and policy) are written in the same transaction as the alert.
+    """
     now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     now = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
     with sessions() as session:
         found = {(f.kind, f.subject): f for f in [*_findings(store, session, run, now_ms), *extra]}
         active = {(a.kind, a.subject): a for a in session.scalars(select(Alert).where(Alert.active))}
+        raised = []
         for key, f in found.items():
             alert = active.get(key)
             if alert is None:
-                session.add(
-                    Alert(
-                        kind=f.kind,
-                        subject=f.subject,
-                        coop_id=f.coop_id,
-                        field_id=f.field_id,
-                        severity=f.severity,
-                        message=f.message,
-                        first_seen=now,
-                        last_seen=now,
-                        active=True,
-                    )
+                alert = Alert(
+                    kind=f.kind,
+                    subject=f.subject,
+                    coop_id=f.coop_id,
+                    field_id=f.field_id,
+                    severity=f.severity,
+                    message=f.message,
+                    first_seen=now,
+                    last_seen=now,
+                    active=True,
+                    facts=_finite(f.facts),
                 )
+                session.add(alert)
+                raised.append(alert)
             else:
-                alert.last_seen, alert.message = now, f.message
+                alert.last_seen, alert.message, alert.facts = now, f.message, _finite(f.facts)
         cleared = []
         for key, alert in active.items():
             if key not in found:
                 alert.active = False
                 cleared.append(alert)
+        if raised:
+            session.flush()  # ids for the messages' idempotency keys
+            enqueue_raised(session, raised, now, notify or NotifyConfig(), Audience.load(session))
         session.commit()
     # Also in the store, for dashboards that read only InfluxDB: 1 while active, 0 when cleared.
     points = [_state(f.subject, f.coop_id, f.field_id, f.kind, 1.0, now_ms) for f in found.values()]
@@ -232,3 +288,23 @@ def evaluate_alerts(
     for kind, _ in found:
         counts[kind] = counts.get(kind, 0) + 1
     return counts
+
+
+def acknowledge(session: Session, principal: Principal, alert: Alert) -> Alert:
+    """Mark ``alert`` (already known to be in the caller's scope) as seen by ``principal``; it stays
+    active until its cause is gone, and escalations and reminders of it stop.
+
+    Raises:
+        OutOfScope: Coosae acknowledging a cooperative's alert.
+    """
+    if principal.role is Role.OFFTAKER and alert.coop_id is not None:
+        # Coosae reads every cooperative, but a frost on a farmer's field is the farmer's and the
+        # cooperative's to act on: an acknowledgement from Coosae would tell them someone has.
+        raise OutOfScope(
+            "Coosae acknowledges only its own alerts (contracts, the forecast refresh); "
+            "this one is a cooperative's"
+        )
+    alert.acknowledged_by = principal.name
+    alert.acknowledged_at = dt.datetime.now(dt.UTC)
+    session.commit()
+    return alert

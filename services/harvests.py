@@ -16,10 +16,11 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
-from services import InvalidInput, ServiceError
+from services import InvalidInput, NotFound
+from services.access import Principal, Role
 from storage.registry import Field, HarvestRecord
 
-__all__ = ["MAX_SEASON_DAYS", "NotFound", "correct", "plausible_t_ha", "record", "void"]
+__all__ = ["MAX_SEASON_DAYS", "NotFound", "correct", "may_record", "plausible_t_ha", "record", "void"]
 
 # The longest a season runs from planting to a harvest [est]: rice and chili are done in ~5 months,
 # strawberries are picked for months; a year is beyond any annual crop of the library.
@@ -29,10 +30,6 @@ MAX_SEASON_DAYS = 365
 MIN_SHARE_OF_POTENTIAL = 0.02
 MAX_SHARE_OF_POTENTIAL = 3.0
 _WIB = dt.timezone(dt.timedelta(hours=7))
-
-
-class NotFound(ServiceError, LookupError):
-    """No such harvest record."""
 
 
 def plausible_t_ha(commodity: str) -> tuple[float, float]:
@@ -66,6 +63,16 @@ def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date 
             f"tonnes {tonnes:g} is {per_ha:.3g} t/ha on {field.area_ha:g} ha of {field.commodity}; a "
             f"record may claim {low:.2g}-{high:.3g} t/ha ({lo_t:.3g}-{hi_t:.3g} t)"
         )
+
+
+def may_record(principal: Principal, field: Field) -> bool:
+    """Who may record a harvest of ``field``: Coosae and the admin anywhere (purchases), a cooperative's
+    manager on its fields, a farmer on their own (from the field page)."""
+    if principal.role in (Role.OFFTAKER, Role.ADMIN):
+        return True
+    if principal.role is Role.COOP_MANAGER:
+        return field.coop_id == principal.coop_id
+    return field.farmer_id is not None and field.farmer_id == principal.farmer_id
 
 
 def record(

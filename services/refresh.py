@@ -20,6 +20,7 @@ from services import ServiceError
 from services.alerts import contract_findings, evaluate_alerts
 from services.contracts import AT_RISK_BELOW, ContractService
 from services.forecasting import ForecastService
+from services.notify.outbox import NotifyConfig, enqueue_raised
 from storage import TimeSeriesStore
 from storage.registry import Alert
 
@@ -78,6 +79,7 @@ class Platform:
     contracts: ContractService = field(init=False)
     last_refresh: RefreshResult | None = None
     last_failure: RefreshFailure | None = None  # set while the newest cycle failed
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # links and policy of the alerts' messages
 
     def __post_init__(self) -> None:
         self.contracts = ContractService(self.sessions, self.forecasts)
@@ -88,7 +90,7 @@ def evaluate_all_alerts(platform: Platform) -> dict[str, int]:
     alerts are active per kind."""
     run = platform.forecasts.latest
     extra = contract_findings(platform.contracts.report(run), AT_RISK_BELOW) if run is not None else []
-    return evaluate_alerts(platform.store, platform.sessions, run, extra=extra)
+    return evaluate_alerts(platform.store, platform.sessions, run, extra=extra, notify=platform.notify)
 
 
 def refresh(platform: Platform) -> RefreshResult:
@@ -110,7 +112,7 @@ def refresh(platform: Platform) -> RefreshResult:
         platform.last_failure = RefreshFailure(dt.datetime.now(dt.UTC), reason)
         log.exception("forecast refresh failed; the last good forecasts stay in use")
         try:
-            _alert_failure(platform.sessions, reason)
+            _alert_failure(platform.sessions, reason, platform.notify)
         except Exception:  # the registry may be what failed: the log and /ready still say so
             log.exception("cannot raise the refresh_failed alert")
         raise RefreshFailed(reason) from exc
@@ -121,7 +123,7 @@ def refresh(platform: Platform) -> RefreshResult:
     return result
 
 
-def _alert_failure(sessions: sessionmaker[Session], reason: str) -> None:
+def _alert_failure(sessions: sessionmaker[Session], reason: str, notify: NotifyConfig) -> None:
     now = dt.datetime.now(dt.UTC)
     with sessions() as session:
         active = session.scalars(
@@ -131,19 +133,20 @@ def _alert_failure(sessions: sessionmaker[Session], reason: str) -> None:
         ).first()
         message = f"the forecast refresh failed ({reason}); the previous forecasts are still served"[:500]
         if active is None:
-            session.add(
-                Alert(
-                    kind="refresh_failed",
-                    subject="forecast-refresh",
-                    coop_id=None,
-                    field_id=None,
-                    severity="critical",
-                    message=message,
-                    first_seen=now,
-                    last_seen=now,
-                    active=True,
-                )
+            alert = Alert(
+                kind="refresh_failed",
+                subject="forecast-refresh",
+                coop_id=None,
+                field_id=None,
+                severity="critical",
+                message=message,
+                first_seen=now,
+                last_seen=now,
+                active=True,
             )
+            session.add(alert)
+            session.flush()
+            enqueue_raised(session, [alert], now, notify)
         else:
             active.last_seen, active.message = now, message
         session.commit()

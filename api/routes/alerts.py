@@ -11,6 +11,8 @@ from sqlalchemy import Select, select
 
 from api.deps import PrincipalDep, SessionDep, StateDep, require
 from services.access import Role
+from services.alerts import ALERT_KINDS
+from services.alerts import acknowledge as acknowledge_alert
 from services.refresh import evaluate_all_alerts
 from storage import registry
 from storage.registry import Alert
@@ -19,7 +21,7 @@ from storage.registry import Alert
 RowId = Annotated[int, Path(ge=1, le=2**62)]
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
-KINDS = ("irrigation_needed", "frost_risk", "heat_stress", "node_offline", "battery_low", "contract_at_risk")
+KINDS = ALERT_KINDS
 
 
 class AlertPublic(BaseModel):
@@ -78,18 +80,7 @@ def acknowledge(alert_id: RowId, session: SessionDep, principal: PrincipalDep) -
     alert = session.scalars(query).first()
     if alert is None:
         raise HTTPException(404 if principal.sees_all else 403, f"alert {alert_id} is not in your scope")
-    if principal.role is Role.OFFTAKER and alert.coop_id is not None:
-        # Coosae reads every cooperative, but a frost on a farmer's field is the farmer's and the
-        # cooperative's to act on: an acknowledgement from Coosae would tell them someone has.
-        raise HTTPException(
-            403,
-            "Coosae acknowledges only its own alerts (contracts, the forecast refresh); "
-            "this one is a cooperative's",
-        )
-    alert.acknowledged_by = principal.name
-    alert.acknowledged_at = dt.datetime.now(dt.UTC)
-    session.commit()
-    return alert
+    return acknowledge_alert(session, principal, alert)
 
 
 @router.post("/evaluate", response_model=dict[str, int])

@@ -37,9 +37,13 @@ def _as_problems() -> Iterator[None]:
 
 @router.post("", response_model=HarvestRecordPublic, status_code=201, responses=_WRITE)
 def create(body: HarvestRecordCreate, session: SessionDep, principal: PrincipalDep) -> HarvestRecord:
-    """Record a purchase (offtaker, admin). Refused when it cannot be true of the field: a date before
-    planting, a year after it or in the future, or tonnes per hectare outside the crop's range."""
-    require(principal, Role.OFFTAKER, Role.ADMIN)
+    """Record a harvest: Coosae's purchases (offtaker, admin), a cooperative's manager on its fields, a
+    farmer on their own. Refused when it cannot be true of the field: a date before planting, a year
+    after it or in the future, or tonnes per hectare outside the crop's range."""
+    if not principal.sees_all:
+        field = field_in_scope(session, principal, body.field_id)
+        if not harvests.may_record(principal, field):
+            raise HTTPException(403, f"field {field.id!r} is not yours to record a harvest of")
     with _as_problems():
         return harvests.record(
             session,

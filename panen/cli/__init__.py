@@ -9,10 +9,11 @@ and formatting what it returns (exit 2 for a wrong setting or option, 1 for a se
 - :mod:`panen.cli.sim`: ``sim``, ``sim-fleet``;
 - :mod:`panen.cli.broker`: ``broker-config``;
 - :mod:`panen.cli.dashboards`: ``dashboards push``;
-- :mod:`panen.cli.registry`: ``registry import``, ``token create|list|revoke``.
+- :mod:`panen.cli.registry`: ``registry import``, ``token create|list|revoke``;
+- :mod:`panen.cli.notify`: ``notify run|test|link|list``, ``contact add|list``.
 """
 
-from panen.cli import basics, broker, dashboards, ingest, platform, profiles, registry, sim, store
+from panen.cli import basics, broker, dashboards, ingest, notify, platform, profiles, registry, sim, store
 from panen.cli._common import app
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "broker",
     "dashboards",
     "ingest",
+    "notify",
     "platform",
     "profiles",
     "registry",

@@ -8,7 +8,7 @@ import typer
 
 from panen.cli._common import app, console
 from panen.settings import get_settings
-from panen.wiring import describe_store, open_store
+from panen.wiring import describe_store, notify_config, open_store
 
 
 @app.command()
@@ -64,8 +64,11 @@ def api(
     refresh_minutes: Annotated[
         float, typer.Option(help="Recompute forecasts and alerts this often; 0: only on request.")
     ] = 60,
+    notify: Annotated[
+        bool, typer.Option(help="Also deliver the notification outbox (else run `panen notify run`).")
+    ] = True,
 ) -> None:
-    """Serve the panen API (docs at /docs, Prometheus metrics at /metrics)."""
+    """Serve the panen API (docs at /docs, the field page at /f, Prometheus metrics at /metrics)."""
     import uvicorn
 
     from api.app import create_app
@@ -81,6 +84,8 @@ def api(
         refresh_every_s=refresh_minutes * 60 if refresh_minutes else None,
         device_profiles=ProfileLibrary([SHIPPED_DIR, cfg.data_dir / "profiles"]),
         metrics_token=cfg.metrics_token.get_secret_value() if cfg.metrics_token else None,
+        notify=notify_config(cfg),
+        send_notifications=notify,
     )
     try:
         # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.
@@ -111,7 +116,9 @@ def refresh(
     store = open_store(cfg)
     try:
         sessions = open_registry(cfg.registry_url)
-        platform = Platform(store, sessions, ForecastService(store, sessions, members=members))
+        platform = Platform(
+            store, sessions, ForecastService(store, sessions, members=members), notify=notify_config(cfg)
+        )
         result = refresh_cycle(platform)
     except (RefreshFailed, StoreError) as exc:
         console.print(f"[red]refresh failed[/red] ({describe_store(cfg)}): {exc}")

@@ -1,0 +1,313 @@
+"""Contacts (who hears about alerts, over which channels, about what) and the notifications sent to
+them. Scope rules are :mod:`services.notify.contacts`'s: no one reads or changes another person's
+contact outside their scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from api.deps import PrincipalDep, SessionDep, StateDep
+from services.access import Role
+from services.notify import contacts as svc
+from services.notify.channels import KINDS
+from services.notify.messages import probe_message
+from services.notify.outbox import enqueue, utc_now
+from services.notify.signin import LINK_TTL, issue_link
+from storage.registry import Contact, ContactChannel, Notification, Subscription
+
+RowId = Annotated[int, Path(ge=1, le=2**62)]
+router = APIRouter(tags=["notifications"])
+ChannelKind = Literal["whatsapp", "telegram", "email", "ntfy", "webhook"]
+assert set(KINDS) == set(ChannelKind.__args__)  # type: ignore[attr-defined]
+Hour = Annotated[int, Field(ge=0, le=23, description="Whole hour of the day in WIB")]
+
+
+class ChannelIn(BaseModel):
+    """A way to reach the person."""
+
+    kind: ChannelKind
+    address: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Phone number (+62… or 08…), Telegram chat id, e-mail address, ntfy topic, or URL",
+    )
+
+
+class ChannelPublic(BaseModel):
+    """A channel of a contact."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    address: str
+    configured: bool = Field(description="whether panen has this channel's credentials (PANEN_NOTIFY_*)")
+
+
+class SubscriptionIn(BaseModel):
+    """What to hear about."""
+
+    kind: str = Field(max_length=30, description="An alert kind, or * for every kind")
+    scope: Literal["own", "coop", "all"]
+    coop_id: str | None = Field(None, max_length=128, description="With scope coop, for Coosae's staff")
+
+
+class SubscriptionPublic(BaseModel):
+    """A subscription of a contact."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    scope: str
+    coop_id: str | None
+
+
+class ContactCreate(BaseModel):
+    """A new contact."""
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    coop_id: str | None = Field(None, max_length=128, description="A manager's cooperative")
+    farmer_id: str | None = Field(None, max_length=128, description="A farmer's registry id")
+    language: Literal["id", "en"] = "id"
+    quiet_start_h: Hour = 21
+    quiet_end_h: Hour = 5
+    daily_cap: int = Field(12, ge=1, le=svc.MAX_DAILY_CAP)
+    channels: list[ChannelIn] = Field(default_factory=list, max_length=10)
+
+
+class ContactUpdate(BaseModel):
+    """Changes to a contact (role and scope stay)."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    language: Literal["id", "en"] | None = None
+    quiet_start_h: Hour | None = None
+    quiet_end_h: Hour | None = None
+    daily_cap: int | None = Field(None, ge=1, le=svc.MAX_DAILY_CAP)
+
+
+class ContactPublic(BaseModel):
+    """A contact with its channels and subscriptions."""
+
+    id: int
+    name: str
+    role: str
+    coop_id: str | None
+    farmer_id: str | None
+    language: str
+    quiet_start_h: int
+    quiet_end_h: int
+    daily_cap: int
+    channels: list[ChannelPublic]
+    subscriptions: list[SubscriptionPublic]
+
+
+class SignInLink(BaseModel):
+    """A personal sign-in link to the field page: single-use, expiring."""
+
+    url: str
+    expires_at: dt.datetime
+
+
+class NotificationPublic(BaseModel):
+    """One message in the outbox, and what became of it."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    key: str = Field(description="idempotency key, sent with the message as Idempotency-Key")
+    contact_id: int
+    channel_kind: str
+    address: str
+    alert_id: int | None
+    event: str = Field(description="raised, escalation, reminder, digest, sign_in or test")
+    urgent: bool
+    title: str
+    body: str
+    status: str = Field(description="pending, sending, sent, failed or capped (over the daily cap)")
+    attempts: int
+    due_at: dt.datetime
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    last_error: str | None
+
+
+def _public(session: SessionDep, state: StateDep, contact: Contact) -> ContactPublic:
+    channels = session.scalars(
+        select(ContactChannel).where(ContactChannel.contact_id == contact.id).order_by(ContactChannel.id)
+    )
+    subs = session.scalars(
+        select(Subscription).where(Subscription.contact_id == contact.id).order_by(Subscription.id)
+    )
+    configured = state.notify.channels.configured
+    return ContactPublic(
+        id=contact.id,
+        name=contact.name,
+        role=contact.role,
+        coop_id=contact.coop_id,
+        farmer_id=contact.farmer_id,
+        language=contact.language,
+        quiet_start_h=contact.quiet_start_h,
+        quiet_end_h=contact.quiet_end_h,
+        daily_cap=contact.daily_cap,
+        channels=[
+            ChannelPublic(id=c.id, kind=c.kind, address=c.address, configured=configured(c.kind))
+            for c in channels
+        ],
+        subscriptions=[SubscriptionPublic.model_validate(s) for s in subs],
+    )
+
+
+@router.get("/v1/contacts", response_model=list[ContactPublic])
+def list_contacts(session: SessionDep, principal: PrincipalDep, state: StateDep) -> list[ContactPublic]:
+    """The contacts in the caller's scope (admin: all; manager: their cooperative's; farmer: their own;
+    Coosae: its staff's)."""
+    return [_public(session, state, c) for c in svc.contacts_in_scope(session, principal)]
+
+
+@router.post("/v1/contacts", response_model=ContactPublic, status_code=201)
+def create_contact(
+    body: ContactCreate, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> ContactPublic:
+    """Create a contact (with default subscriptions: a farmer hears about their fields, a manager
+    about their cooperative, Coosae about contracts and the forecast refresh)."""
+    spec = svc.ContactSpec(
+        name=body.name,
+        role=body.role,
+        coop_id=body.coop_id,
+        farmer_id=body.farmer_id,
+        language=body.language,
+        quiet_start_h=body.quiet_start_h,
+        quiet_end_h=body.quiet_end_h,
+        daily_cap=body.daily_cap,
+        channels=tuple((c.kind, c.address) for c in body.channels),
+    )
+    return _public(session, state, svc.create_contact(session, principal, spec))
+
+
+@router.get("/v1/contacts/{contact_id}", response_model=ContactPublic)
+def get_contact(
+    contact_id: RowId, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> ContactPublic:
+    """One contact in scope."""
+    return _public(session, state, svc.get_contact(session, principal, contact_id))
+
+
+@router.patch("/v1/contacts/{contact_id}", response_model=ContactPublic)
+def update_contact(
+    contact_id: RowId, body: ContactUpdate, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> ContactPublic:
+    """Change a contact's name, language, quiet hours or daily cap."""
+    contact = svc.get_contact(session, principal, contact_id)
+    svc.update_contact(session, principal, contact, body.model_dump(exclude_unset=True))
+    return _public(session, state, contact)
+
+
+@router.delete("/v1/contacts/{contact_id}", status_code=204)
+def delete_contact(contact_id: RowId, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Remove a contact, with its channels, subscriptions and messages."""
+    svc.delete_contact(session, svc.get_contact(session, principal, contact_id))
+    return Response(status_code=204)
+
+
+@router.post("/v1/contacts/{contact_id}/channels", response_model=ContactPublic, status_code=201)
+def add_channel(
+    contact_id: RowId, body: ChannelIn, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> ContactPublic:
+    """Add a channel (webhooks: admin only)."""
+    contact = svc.get_contact(session, principal, contact_id)
+    svc.add_channel(session, principal, contact, body.kind, body.address)
+    return _public(session, state, contact)
+
+
+@router.delete("/v1/contacts/{contact_id}/channels/{channel_id}", status_code=204)
+def remove_channel(
+    contact_id: RowId, channel_id: RowId, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Remove a channel."""
+    svc.remove_channel(session, svc.get_contact(session, principal, contact_id), channel_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/contacts/{contact_id}/subscriptions", response_model=ContactPublic, status_code=201)
+def add_subscription(
+    contact_id: RowId, body: SubscriptionIn, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> ContactPublic:
+    """Subscribe to an alert kind within a scope the contact's role reaches."""
+    contact = svc.get_contact(session, principal, contact_id)
+    svc.add_subscription(session, contact, kind=body.kind, scope=body.scope, coop_id=body.coop_id)
+    return _public(session, state, contact)
+
+
+@router.delete("/v1/contacts/{contact_id}/subscriptions/{subscription_id}", status_code=204)
+def remove_subscription(
+    contact_id: RowId, subscription_id: RowId, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Remove a subscription."""
+    svc.remove_subscription(session, svc.get_contact(session, principal, contact_id), subscription_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/contacts/{contact_id}/sign-in-link", response_model=SignInLink, status_code=201)
+def sign_in_link(
+    contact_id: RowId, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> SignInLink:
+    """A personal, single-use sign-in link to the field page for a farmer's or manager's contact (to
+    hand over in person, e.g. as a QR code at the cooperative)."""
+    contact = svc.get_contact(session, principal, contact_id)
+    now = utc_now()
+    return SignInLink(url=issue_link(session, contact, state.notify, now), expires_at=now + LINK_TTL)
+
+
+@router.post("/v1/contacts/{contact_id}/test", response_model=list[NotificationPublic], status_code=201)
+def send_test(contact_id: RowId, session: SessionDep, principal: PrincipalDep) -> list[Notification]:
+    """Put a test message to each of the contact's channels in the outbox; follow them in
+    ``GET /v1/notifications``."""
+    contact = svc.get_contact(session, principal, contact_id)
+    now = utc_now()
+    channels = list(session.scalars(select(ContactChannel).where(ContactChannel.contact_id == contact.id)))
+    key = f"test:{contact.id}:{now.timestamp():.6f}"
+    enqueue(
+        session,
+        contact=contact,
+        channels=channels,
+        key=key,
+        message=probe_message(language=contact.language),
+        event="test",
+        urgent=True,
+        due_at=now,
+        now=now,
+        capped=False,
+    )
+    session.commit()
+    return list(session.scalars(select(Notification).where(Notification.key.startswith(key + ":"))))
+
+
+@router.get("/v1/notifications", response_model=list[NotificationPublic])
+def list_notifications(
+    session: SessionDep,
+    principal: PrincipalDep,
+    status: Annotated[Literal["pending", "sending", "sent", "failed", "capped"] | None, Query()] = None,
+    contact_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    alert_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[Notification]:
+    """Messages to contacts in the caller's scope, newest first: a manager sees what reached (or
+    failed to reach) their cooperative's people."""
+    query = (
+        select(Notification)
+        .join(Contact, Contact.id == Notification.contact_id)
+        .where(svc.contact_filter(principal))
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Notification.status == status)
+    if contact_id is not None:
+        query = query.where(Notification.contact_id == contact_id)
+    if alert_id is not None:
+        query = query.where(Notification.alert_id == alert_id)
+    return list(session.scalars(query))

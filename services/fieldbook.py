@@ -1,0 +1,167 @@
+"""A farmer's field book: what the field page shows of one field, and what a farmer writes in it.
+
+:func:`field_view` gathers, for one field: soil moisture over the last week against the irrigation
+threshold, the open alerts, the harvest forecast (window P10-P90 and tonnes), the nodes' battery and
+last contact, the recent harvest records, and how old the newest reading is. :func:`set_planting_date`
+records a new planting (the forecast starts the season from it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecast.crops import load_crops
+from forecast.drivers import SOILS, irrigation_threshold_vwc_pct
+from forecast.engine import FieldForecast
+from services import InvalidInput
+from services.forecasting import ForecastRun
+from storage import StoreError, TimeSeriesStore
+from storage.registry import Alert, Field, HarvestRecord, Node, mark_edited
+
+__all__ = ["FieldView", "NodeView", "field_view", "set_planting_date"]
+
+WEEK = dt.timedelta(days=7)
+STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
+MAX_POINTS = 168  # one point an hour over the week: enough for a phone's 320 px
+_WIB = dt.timezone(dt.timedelta(hours=7))
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One node on the field."""
+
+    node_id: str
+    battery: str | None  # "3.61 V" or "78 %"
+    battery_low: bool
+    last_contact: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """What the field page shows; times are UTC instants."""
+
+    field: Field
+    soil: list[tuple[int, float]]  # (ms, VWC %) hourly means over the last week
+    soil_now_pct: float | None
+    threshold_pct: float | None
+    field_capacity_pct: float
+    alerts: list[Alert]
+    forecast: FieldForecast | None
+    nodes: list[NodeView]
+    harvests: list[HarvestRecord]
+    newest_reading: dt.datetime | None
+    store_error: str | None  # the store could not be read: the page says so instead of failing
+
+    def age(self, now: dt.datetime) -> dt.timedelta | None:
+        """How old the newest reading is."""
+        return None if self.newest_reading is None else now - self.newest_reading
+
+    def stale(self, now: dt.datetime) -> bool:
+        """Whether the data is old enough to say so loudly."""
+        age = self.age(now)
+        return age is None or age > STALE_AFTER
+
+
+def _hourly(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    buckets: dict[int, list[float]] = {}
+    for ts, value in points:
+        buckets.setdefault(ts // 3_600_000, []).append(value)
+    series = [(hour * 3_600_000, sum(v) / len(v)) for hour, v in sorted(buckets.items())]
+    return series[-MAX_POINTS:]
+
+
+def field_view(
+    store: TimeSeriesStore, session: Session, field: Field, run: ForecastRun | None, now: dt.datetime
+) -> FieldView:
+    """Everything the field page shows of ``field`` at ``now``."""
+    now_ms = int(now.timestamp() * 1000)
+    crop = load_crops().get(field.commodity)
+    threshold = (
+        irrigation_threshold_vwc_pct(
+            soil_texture=field.soil_texture, depletion_fraction=crop.depletion_fraction
+        )
+        if crop is not None
+        else None
+    )
+    nodes = list(session.scalars(select(Node).where(Node.site_id == field.id).order_by(Node.id)))
+    soil: list[tuple[int, float]] = []
+    node_views: list[NodeView] = []
+    newest: int | None = None
+    error = None
+    try:
+        raw = store.raw(
+            start_ms=now_ms - int(WEEK.total_seconds() * 1000),
+            end_ms=now_ms + 1,
+            site_id=field.id,
+            metrics=["soil_vwc_pct"],
+        )
+        soil = _hourly([(r.ts_ms, r.value) for r in raw if r.quality == 0])
+        latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
+        seen: dict[str, int] = {}
+        battery: dict[str, tuple[str, float]] = {}
+        for r in latest:
+            seen[r.node_id] = max(seen.get(r.node_id, 0), r.ts_ms)
+            if r.metric in ("battery_v", "battery_pct"):
+                battery[r.node_id] = (r.metric, r.value)
+        for n in nodes:
+            metric, value = battery.get(n.id, ("", 0.0))
+            text = f"{value:.2f} V" if metric == "battery_v" else f"{value:.0f} %" if metric else None
+            low = (metric == "battery_v" and value < 3.4) or (metric == "battery_pct" and value < 20)
+            ts = seen.get(n.id)
+            node_views.append(
+                NodeView(
+                    n.id, text, low, None if ts is None else dt.datetime.fromtimestamp(ts / 1000, dt.UTC)
+                )
+            )
+        newest = max(seen.values(), default=None)
+    except StoreError as exc:
+        error = str(exc)
+        node_views = [NodeView(n.id, None, False, None) for n in nodes]
+    alerts = list(
+        session.scalars(select(Alert).where(Alert.active, Alert.field_id == field.id).order_by(Alert.id))
+    )
+    harvests = list(
+        session.scalars(
+            select(HarvestRecord)
+            .where(HarvestRecord.field_id == field.id, HarvestRecord.voided_at.is_(None))
+            .order_by(HarvestRecord.harvest_date.desc(), HarvestRecord.id.desc())
+            .limit(5)
+        )
+    )
+    forecast = run.forecasts.get(field.id) if run is not None else None
+    if run is not None and field.edited_at is not None and field.edited_at > run.computed_at:
+        forecast = None  # the field changed (a new planting) after the run: the next refresh forecasts it
+    return FieldView(
+        field=field,
+        soil=soil,
+        soil_now_pct=soil[-1][1] if soil else None,
+        threshold_pct=threshold,
+        field_capacity_pct=100 * SOILS.get(field.soil_texture, SOILS["loam"])[0],
+        alerts=alerts,
+        forecast=forecast,
+        nodes=node_views,
+        harvests=harvests,
+        newest_reading=None if newest is None else dt.datetime.fromtimestamp(newest / 1000, dt.UTC),
+        store_error=error,
+    )
+
+
+def set_planting_date(session: Session, field: Field, planting_date: dt.date, *, by: str) -> Field:
+    """Record that ``field`` was planted on ``planting_date`` (a new season).
+
+    Raises:
+        InvalidInput: the date is in the future (WIB) or more than a year ago.
+    """
+    today = dt.datetime.now(_WIB).date()
+    if planting_date > today:
+        raise InvalidInput(f"planting_date: {planting_date} is in the future (today is {today} WIB)")
+    if planting_date < today - dt.timedelta(days=366):
+        raise InvalidInput(f"planting_date: {planting_date} is more than a year ago")
+    field.planting_date = planting_date
+    mark_edited(field, by)
+    session.commit()
+    return field

@@ -1,0 +1,496 @@
+"""The durable outbox and its sender.
+
+Writing: :func:`enqueue_raised` runs inside the alert evaluation's transaction, so an alert and the
+messages it causes are stored together or not at all; :func:`plan` adds what time brings
+(escalations, daily reminders, the morning digest) and is safe to run any number of times: every
+message has an idempotency key (``raised:<alert>:<channel>``, ``escalation:…``,
+``reminder:<alert>:<n>:<channel>``, ``digest:<contact>:<day>:<channel>``) and a key is written once.
+
+Sending: :class:`Sender` claims one due message at a time (``pending`` → ``sending``, a conditional
+update that only one sender can win), hands it to Apprise, and marks it ``sent``; a failure puts it
+back as ``pending`` after a capped, jittered back-off (tenacity's), until it is older than
+``give_up_after``; then it is ``failed``, visible to the cooperative's managers through
+``GET /v1/notifications``. A sender killed mid-delivery leaves at most its in-flight messages
+``sending``; once their lease runs out another sender (or the same, restarted) delivers them again,
+with the same idempotency key. Nothing is lost; the only possible repeat is of a message the receiver
+may already have, and it says so in its ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import tenacity
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.access import Role
+from services.notify.channels import ChannelSettings, ChannelUnavailable, apprise_url, deliver
+from services.notify.messages import Message, alert_message, digest_message
+from services.notify.policy import WIB, Policy, next_digest_at, quiet_hours_end, wib_day
+from storage.registry import Alert, Contact, ContactChannel, Field, Notification, Subscription
+
+__all__ = ["Audience", "NotifyConfig", "SendReport", "Sender", "enqueue", "enqueue_raised", "plan"]
+
+log = logging.getLogger("services.notify")
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock, as an aware UTC instant."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """How notifications go out; every interval is a setting so tests compress hours into seconds.
+
+    ``public_url`` is where people reach the API (the field page links in messages).
+    """
+
+    public_url: str = "http://127.0.0.1:8000"
+    policy: Policy = field(default_factory=Policy)
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
+    retry_min_s: float = 30.0  # a flapping link is back in a minute
+    retry_max_s: float = 1800.0  # a channel down for hours is tried every half hour
+    give_up_after: dt.timedelta = dt.timedelta(hours=24)  # a day late, a frost warning is history
+    lease_s: float = 120.0  # a message "sending" longer than this belongs to a dead sender
+    batch: int = 200
+    workers: int = 4
+
+    def link(self, field_id: str | None) -> str:
+        """The field page of ``field_id`` (the farmer's list of fields without one)."""
+        base = self.public_url.rstrip("/")
+        return f"{base}/f/{field_id}" if field_id else f"{base}/f"
+
+
+@dataclass
+class Audience:
+    """Every contact with their channels and subscriptions, and whose fields are whose: read once per
+    evaluation, so matching an alert to its readers costs no query."""
+
+    contacts: dict[int, Contact]
+    channels: dict[int, list[ContactChannel]]
+    subscriptions: dict[int, list[Subscription]]
+    field_farmer: dict[str, str | None]
+
+    @classmethod
+    def load(cls, session: Session) -> Audience:
+        """Read it from the registry."""
+        contacts = {c.id: c for c in session.scalars(select(Contact))}
+        channels: dict[int, list[ContactChannel]] = {}
+        for ch in session.scalars(select(ContactChannel).order_by(ContactChannel.id)):
+            channels.setdefault(ch.contact_id, []).append(ch)
+        subs: dict[int, list[Subscription]] = {}
+        for s in session.scalars(select(Subscription)):
+            subs.setdefault(s.contact_id, []).append(s)
+        farmers = {c.farmer_id for c in contacts.values() if c.farmer_id}
+        rows = session.execute(select(Field.id, Field.farmer_id).where(Field.farmer_id.in_(farmers)))
+        owner: dict[str, str | None] = {}
+        for field_id, farmer_id in rows:
+            owner[field_id] = farmer_id
+        return cls(contacts, channels, subs, owner)
+
+    def _matches(self, contact: Contact, sub: Subscription, alert: Alert) -> bool:
+        if sub.kind not in ("*", alert.kind):
+            return False
+        if sub.scope == "own":
+            return alert.field_id is not None and self.field_farmer.get(alert.field_id) == contact.farmer_id
+        if sub.scope == "coop":
+            return alert.coop_id is not None and alert.coop_id == (sub.coop_id or contact.coop_id)
+        return True
+
+    def readers(self, alert: Alert) -> list[Contact]:
+        """The contacts subscribed to ``alert``."""
+        return [
+            c
+            for cid, c in self.contacts.items()
+            if any(self._matches(c, s, alert) for s in self.subscriptions.get(cid, []))
+        ]
+
+    def managers(self, coop_id: str) -> list[Contact]:
+        """The cooperative's managers, who get escalations whatever they subscribe to."""
+        return [
+            c for c in self.contacts.values() if c.role == Role.COOP_MANAGER.value and c.coop_id == coop_id
+        ]
+
+
+def _sent_today(session: Session, contact_id: int, now: dt.datetime) -> int:
+    day = wib_day(now)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=WIB)
+    return (
+        session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.contact_id == contact_id,
+                Notification.created_at >= start.astimezone(dt.UTC),
+                Notification.status != "capped",
+            )
+        )
+        or 0
+    )
+
+
+def enqueue(
+    session: Session,
+    *,
+    contact: Contact,
+    channels: Sequence[ContactChannel],
+    key: str,
+    message: Message,
+    event: str,
+    urgent: bool,
+    due_at: dt.datetime,
+    now: dt.datetime,
+    alert_id: int | None = None,
+    coop_id: str | None = None,
+    capped: bool = True,
+) -> int:
+    """Add one message per channel (idempotency key ``<key>:<channel id>``) unless its key is already
+    there; returns how many were added.
+
+    Past the contact's daily cap a non-urgent message is kept as ``capped`` (not sent, but visible):
+    the cap protects a farmer's phone from a flapping sensor, never from a frost.
+    """
+    keys = {ch.id: f"{key}:{ch.id}" for ch in channels}
+    known = set(session.scalars(select(Notification.key).where(Notification.key.in_(list(keys.values())))))
+    fresh = [ch for ch in channels if keys[ch.id] not in known]
+    if not fresh:
+        return 0
+    over = capped and not urgent and _sent_today(session, contact.id, now) >= contact.daily_cap
+    for ch in fresh:
+        session.add(
+            Notification(
+                key=keys[ch.id][:200],
+                contact_id=contact.id,
+                channel_kind=ch.kind,
+                address=ch.address,
+                coop_id=contact.coop_id or coop_id,
+                alert_id=alert_id,
+                event=event,
+                urgent=urgent,
+                title=message.title[:200],
+                body=message.body[:2000],
+                status="capped" if over else "pending",
+                attempts=0,
+                due_at=due_at,
+                created_at=now,
+                last_error=f"over the daily cap of {contact.daily_cap} messages" if over else None,
+            )
+        )
+    session.flush()
+    return len(fresh)
+
+
+def _alert_text(
+    alert: Alert, contact: Contact, config: NotifyConfig, event: str, now: dt.datetime
+) -> Message:
+    return alert_message(
+        kind=alert.kind,
+        subject=alert.subject,
+        facts=alert.facts,
+        english=alert.message,
+        language=contact.language,
+        link=config.link(alert.field_id),
+        event=event,
+        unacknowledged_h=(now - alert.first_seen).total_seconds() / 3600,
+    )
+
+
+def _due(contact: Contact, urgent: bool, now: dt.datetime) -> dt.datetime:
+    return now if urgent else quiet_hours_end(now, contact.quiet_start_h, contact.quiet_end_h)
+
+
+def enqueue_raised(
+    session: Session,
+    alerts: Iterable[Alert],
+    now: dt.datetime,
+    config: NotifyConfig,
+    audience: Audience | None = None,
+) -> int:
+    """The messages about newly raised ``alerts`` (flushed, so they have ids), in the caller's
+    transaction; digest kinds wait for the morning digest. Returns how many were added."""
+    policy = config.policy
+    todo = [a for a in alerts if a.kind not in policy.digest]
+    if not todo:
+        return 0
+    audience = audience or Audience.load(session)
+    added = 0
+    for alert in todo:
+        urgent = alert.kind in policy.urgent
+        for contact in audience.readers(alert):
+            added += enqueue(
+                session,
+                contact=contact,
+                channels=audience.channels.get(contact.id, []),
+                key=f"raised:{alert.id}",
+                message=_alert_text(alert, contact, config, "raised", now),
+                event="raised",
+                urgent=urgent,
+                due_at=_due(contact, urgent, now),
+                now=now,
+                alert_id=alert.id,
+                coop_id=alert.coop_id,
+            )
+    return added
+
+
+def plan(session: Session, now: dt.datetime, config: NotifyConfig) -> int:
+    """Add what time brings: escalations of unacknowledged alerts to the cooperative's managers,
+    one reminder a day of an alert still active and unacknowledged, and the morning digest. Commits;
+    returns how many messages were added."""
+    policy = config.policy
+    open_alerts = list(
+        session.scalars(select(Alert).where(Alert.active, Alert.acknowledged_at.is_(None)).order_by(Alert.id))
+    )
+    if not open_alerts:
+        return 0
+    audience = Audience.load(session)
+    added = 0
+    for alert in open_alerts:
+        age = now - alert.first_seen
+        urgent = alert.kind in policy.urgent
+        delay = policy.escalate_after.get(alert.kind)
+        if delay is not None and age >= delay and alert.coop_id is not None:
+            for contact in audience.managers(alert.coop_id):
+                added += enqueue(
+                    session,
+                    contact=contact,
+                    channels=audience.channels.get(contact.id, []),
+                    key=f"escalation:{alert.id}",
+                    message=_alert_text(alert, contact, config, "escalation", now),
+                    event="escalation",
+                    urgent=urgent,
+                    due_at=_due(contact, urgent, now),
+                    now=now,
+                    alert_id=alert.id,
+                    coop_id=alert.coop_id,
+                )
+        reminders = math.floor(age / policy.remind_every)
+        if reminders >= 1 and alert.kind not in policy.digest:
+            for contact in audience.readers(alert):
+                added += enqueue(
+                    session,
+                    contact=contact,
+                    channels=audience.channels.get(contact.id, []),
+                    key=f"reminder:{alert.id}:{reminders}",
+                    message=_alert_text(alert, contact, config, "reminder", now),
+                    event="reminder",
+                    urgent=urgent,
+                    due_at=_due(contact, urgent, now),
+                    now=now,
+                    alert_id=alert.id,
+                    coop_id=alert.coop_id,
+                )
+    added += _digests(session, [a for a in open_alerts if a.kind in policy.digest], audience, now, config)
+    session.commit()
+    return added
+
+
+def _digests(
+    session: Session, alerts: Sequence[Alert], audience: Audience, now: dt.datetime, config: NotifyConfig
+) -> int:
+    if not alerts:
+        return 0
+    day = wib_day(now)
+    # Today's digest time in WIB: before it, yesterday's digest is all there is.
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=WIB).astimezone(dt.UTC)
+    if now < next_digest_at(midnight, config.policy.digest_hour_wib):
+        return 0
+    mine: dict[int, list[Alert]] = {}
+    for alert in alerts:
+        for contact in audience.readers(alert):
+            mine.setdefault(contact.id, []).append(alert)
+    added = 0
+    for contact_id, items in mine.items():
+        contact = audience.contacts[contact_id]
+        message = digest_message(
+            [(a.kind, a.subject, a.facts, a.message) for a in items],
+            language=contact.language,
+            link=config.link(None),
+        )
+        added += enqueue(
+            session,
+            contact=contact,
+            channels=audience.channels.get(contact_id, []),
+            key=f"digest:{contact_id}:{day.isoformat()}",
+            message=message,
+            event="digest",
+            urgent=False,
+            due_at=_due(contact, False, now),
+            now=now,
+            coop_id=contact.coop_id,
+        )
+    return added
+
+
+@dataclass
+class SendReport:
+    """What one pass of the sender did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    recovered: int = 0
+
+
+def _retry_delay_s(attempt: int, config: NotifyConfig) -> float:
+    # tenacity's capped, jittered exponential back-off, asked for the wait after ``attempt`` tries;
+    # the outbox keeps the schedule in the row, so it survives a restart of the sender.
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+    state.attempt_number = max(attempt, 1)
+    wait = tenacity.wait_exponential_jitter(
+        initial=config.retry_min_s, max=config.retry_max_s, jitter=config.retry_min_s
+    )
+    return float(wait(state))
+
+
+class Sender:
+    """Delivers due messages from the outbox (see the module's docstring for the guarantees).
+
+    ``clock`` gives "now" (tests move it); ``deliver_fn`` is Apprise's delivery, replaceable only to
+    inject a failure a real channel cannot be made to produce.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: NotifyConfig,
+        *,
+        clock: Clock = utc_now,
+        deliver_fn: Callable[[str, str, str], str | None] = deliver,
+    ) -> None:
+        """A sender over the registry ``sessions``."""
+        self.sessions = sessions
+        self.config = config
+        self.clock = clock
+        self.deliver_fn = deliver_fn
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def recover(self, now: dt.datetime) -> int:
+        """Put back messages whose sender died mid-delivery (``sending`` past the lease)."""
+        stale = now - dt.timedelta(seconds=self.config.lease_s)
+        with self.sessions() as session:
+            result = session.execute(
+                update(Notification)
+                .where(Notification.status == "sending", Notification.claimed_at < stale)
+                .values(status="pending", due_at=now)
+            )
+            session.commit()
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def _claim(self, ident: int, now: dt.datetime) -> Notification | None:
+        with self.sessions() as session:
+            won = session.execute(
+                update(Notification)
+                .where(Notification.id == ident, Notification.status == "pending")
+                .values(status="sending", claimed_at=now, attempts=Notification.attempts + 1)
+            )
+            session.commit()
+            if not won.rowcount:  # type: ignore[attr-defined]
+                return None  # another sender took it
+            return session.get(Notification, ident)
+
+    def _send_one(self, ident: int) -> str:
+        now = self.clock()
+        row = self._claim(ident, now)
+        if row is None:
+            return "skipped"
+        try:
+            url = apprise_url(row.channel_kind, row.address, row.key, self.config.channels)
+            error = self.deliver_fn(url, row.title, row.body)
+            permanent = False
+        except ChannelUnavailable as exc:
+            error, permanent = str(exc), True
+        except Exception as exc:  # a channel library's bug must not stop the other messages
+            log.exception("delivering notification %d failed", ident)
+            error, permanent = f"{type(exc).__name__}: {exc}", False
+        done = self.clock()
+        with self.sessions() as session:
+            msg = session.get(Notification, ident)
+            if msg is None:  # its contact was deleted meanwhile
+                return "skipped"
+            if error is None:
+                msg.status, msg.sent_at, msg.last_error = "sent", done, None
+                outcome = "sent"
+            elif permanent or done - msg.created_at >= self.config.give_up_after:
+                msg.status, msg.last_error = "failed", error[:500]
+                outcome = "failed"
+                log.warning("notification %d to %s failed for good: %s", ident, msg.channel_kind, error)
+            else:
+                msg.status, msg.last_error = "pending", error[:500]
+                msg.due_at = done + dt.timedelta(seconds=_retry_delay_s(msg.attempts, self.config))
+                outcome = "retrying"
+            session.commit()
+        return outcome
+
+    def deliver_due(self) -> SendReport:
+        """One pass: recover stale claims, then deliver every due message (urgent first)."""
+        now = self.clock()
+        report = SendReport(recovered=self.recover(now))
+        with self.sessions() as session:
+            due = list(
+                session.scalars(
+                    select(Notification.id)
+                    .where(Notification.status == "pending", Notification.due_at <= now)
+                    .order_by(Notification.urgent.desc(), Notification.due_at, Notification.id)
+                    .limit(self.config.batch)
+                )
+            )
+        if not due:
+            return report
+        with ThreadPoolExecutor(max(1, self.config.workers), thread_name_prefix="notify") as pool:
+            for outcome in pool.map(self._send_one, due):
+                if outcome in ("sent", "retrying", "failed"):
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+        return report
+
+    def run_once(self) -> SendReport:
+        """Plan what time brings, then deliver what is due."""
+        with self.sessions() as session:
+            plan(session, self.clock(), self.config)
+        return self.deliver_due()
+
+    def run_forever(self, *, every_s: float = 2.0, plan_every_s: float = 60.0) -> None:
+        """Deliver every ``every_s`` and plan every ``plan_every_s`` seconds until :meth:`stop`."""
+        last_plan = -math.inf
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_plan >= plan_every_s:
+                    with self.sessions() as session:
+                        plan(session, self.clock(), self.config)
+                    last_plan = time.monotonic()
+                report = self.deliver_due()
+                if report.sent or report.failed:
+                    log.info(
+                        "notifications: %d sent, %d retrying, %d failed",
+                        report.sent,
+                        report.retrying,
+                        report.failed,
+                    )
+                if report.sent + report.retrying + report.failed >= self.config.batch:
+                    continue  # more are due: no pause
+            except Exception:  # the registry is away: try again next tick
+                log.exception("the notification sender's pass failed")
+            self._stop.wait(every_s)
+
+    def start(self, *, every_s: float = 2.0, plan_every_s: float = 60.0) -> None:
+        """Run :meth:`run_forever` in a daemon thread."""
+        self._thread = threading.Thread(
+            target=self.run_forever,
+            kwargs={"every_s": every_s, "plan_every_s": plan_every_s},
+            name="notify",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to finish after its current pass."""
+        self._stop.set()
