@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import uuid
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -45,6 +46,13 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
     body.update(extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+_PAGE_ERROR = """<!doctype html><html lang="id"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>panen</title></head>
+<body style="font:16px/1.4 system-ui,sans-serif;margin:1em">
+<h1 style="font-size:1.2em">Tidak bisa dibuka ({status})</h1>
+<p>{detail}</p><p><a href="/f">Kembali ke lahan saya</a></p></body></html>"""
 
 
 def install(app: FastAPI) -> None:
@@ -87,9 +95,11 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(ServiceError)
-    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
         # The services' own errors, for routes that let them through: scope, existence, checks.
         status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, OutOfScope) else 422
+        if request.url.path == "/f" or request.url.path.startswith("/f/"):  # the field page: a page
+            return HTMLResponse(_PAGE_ERROR.format(status=status, detail=html.escape(str(exc))), status)
         return problem(status, str(exc))
 
     @app.exception_handler(StoreError)

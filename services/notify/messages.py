@@ -149,9 +149,17 @@ _TITLE = {
     },
 }
 _EVENT = {
-    "id": {"escalation": "[Eskalasi: belum ditanggapi {h} jam] ", "reminder": "[Pengingat] "},
-    "en": {"escalation": "[Escalated: not acknowledged for {h} h] ", "reminder": "[Reminder] "},
+    "id": {"escalation": "[Eskalasi: belum ditanggapi {h}] ", "reminder": "[Pengingat] "},
+    "en": {"escalation": "[Escalated: not acknowledged for {h}] ", "reminder": "[Reminder] "},
 }
+
+
+def _duration(lang: str, hours: float) -> str:
+    if hours < 1:
+        return f"{hours * 60:.0f} {'menit' if lang == 'id' else 'min'}"
+    return f"{hours:.0f} {'jam' if lang == 'id' else 'h'}"
+
+
 _OPEN = {"id": "Buka", "en": "Open"}
 
 
@@ -178,7 +186,7 @@ def alert_message(
     lang = _lang(language)
     render = _RENDER.get(kind)
     text = render(lang, subject, facts) if render is not None and facts is not None else english
-    prefix = _EVENT[lang].get(event, "").format(h=f"{unacknowledged_h:.0f}")
+    prefix = _EVENT[lang].get(event, "").format(h=_duration(lang, unacknowledged_h))
     body = f"{prefix}{text} {_OPEN[lang]}: {link}"
     return Message(_TITLE[lang].get(kind, kind), body[:MAX_BODY])
 

@@ -301,8 +301,11 @@ def _digests(
     day = wib_day(now)
     # Today's digest time in WIB: before it, yesterday's digest is all there is.
     midnight = dt.datetime(day.year, day.month, day.day, tzinfo=WIB).astimezone(dt.UTC)
-    if now < next_digest_at(midnight, config.policy.digest_hour_wib):
+    today_at = next_digest_at(midnight, config.policy.digest_hour_wib)
+    if now < today_at:
         return 0
+    # The morning digest gathers what was already open at digest time; later ones wait for tomorrow.
+    alerts = [a for a in alerts if a.first_seen <= today_at]
     mine: dict[int, list[Alert]] = {}
     for alert in alerts:
         for contact in audience.readers(alert):

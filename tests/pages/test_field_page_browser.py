@@ -1,0 +1,182 @@
+"""The field page in Debian's headless Chromium at a phone's viewport (360×740) with JavaScript off
+(issue 17): a farmer signs in with their personal link, sees the frost on their field, acknowledges
+it, records a harvest through the form, and the record is in ``/v1/harvest-records``. Screenshots go
+to ``docs/screenshots/`` (look at them after a change to the templates)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from api.app import create_app
+from firmware_sim.fleet import batu_fleet
+from panen.devservices import free_port
+from sensors.reading import Reading
+from services.access import Principal, Role, create_token
+from services.forecasting import ForecastService
+from services.notify.contacts import ContactSpec, create_contact
+from services.notify.outbox import NotifyConfig, utc_now
+from services.notify.signin import issue_link
+from services.refresh import refresh
+from services.registry_import import import_document
+from storage import local_day
+from storage.registry import open_registry, sqlite_url
+from storage.sqlite import SqliteStore
+from tests.season import NOW_MS, load_season
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TODAY = local_day(NOW_MS)
+FLEET = batu_fleet(anchor=TODAY).subset(1, 3)
+MAX_PAGE_BYTES = 150 * 1024
+
+
+class _Server:
+    def __init__(self, app: object, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
+    """A running API with a season of readings, a frost on the farmer's field, the farmer's sign-in
+    link and API token; yields (base URL, link, farmer token, field id)."""
+    store = SqliteStore(tmp_path / "ts.sqlite3")
+    sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
+    coop, field = FLEET.cooperatives[0], FLEET.cooperatives[0].fields[0]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with sessions() as session:
+        import_document(session, FLEET)
+        contact = create_contact(
+            session,
+            Principal(0, "test", Role.ADMIN, None, None),
+            ContactSpec(name="Pak Slamet", role=Role.FARMER, farmer_id=f"{field.id}-farmer"),
+        )
+        link = issue_link(session, contact, NotifyConfig(public_url=base), utc_now())
+        token = create_token(session, name="petani", role=Role.FARMER, farmer_id=f"{field.id}-farmer")
+    load_season(store, FLEET, days=30)
+    store.write([Reading(field.node.id, coop.id, field.id, "air_temp_c", -0.8, NOW_MS - 3_600_000, 0)])
+    app = create_app(
+        store, sessions, ForecastService(store, sessions, members=20), notify=NotifyConfig(public_url=base)
+    )
+    refresh(app.state.panen)
+    with _Server(app, port):
+        yield base, link, token, field.id
+    store.close()
+
+
+def _browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--lang=id"):
+        options.add_argument(flag)
+    options.add_experimental_option(
+        "mobileEmulation", {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2}}
+    )
+    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def _press(driver: webdriver.Chrome, xpath: str) -> None:
+    """Activate a link or button from the keyboard: chromedriver's click hangs under mobile (touch)
+    emulation, and Enter is what a phone's "Go" key does."""
+    driver.find_element(By.XPATH, xpath).send_keys(Keys.ENTER)
+
+
+def _until(driver: webdriver.Chrome, text: str, timeout_s: float = 20) -> None:
+    """Wait until the page shows ``text`` and has arrived whole."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if text in driver.page_source and "</html>" in driver.page_source:
+                return
+        except Exception:  # the page is between two documents
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the page never showed {text!r}: {driver.current_url}")
+
+
+def _shot(driver: webdriver.Chrome, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # The whole page, as a phone would scroll it, at the phone's width.
+    height = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 360, "height": max(740, int(height)), "deviceScaleFactor": 2, "mobile": True},
+    )
+    driver.save_screenshot(str(SCREENSHOTS / name))
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True},
+    )
+
+
+def test_a_farmer_signs_in_acknowledges_the_frost_and_records_a_harvest_with_javascript_off(
+    platform: tuple[str, str, str, str],
+) -> None:
+    base, link, token, field_id = platform
+    driver = _browser()
+    try:
+        driver.get(f"{base}/f/masuk")
+        _until(driver, "Kirim kode")
+        _shot(driver, "field-page-sign-in.png")
+        driver.get(link)
+        _until(driver, "Lahan saya</h1>")
+        assert driver.current_url == f"{base}/f"
+        assert field_id in driver.page_source
+        _shot(driver, "field-page-my-fields.png")
+        _press(driver, f"//a[text()='{field_id}']")
+        _until(driver, "Perkiraan panen")
+        assert "Awas embun upas" in driver.page_source
+        assert "Kelembapan tanah, 7 hari" in driver.page_source
+        assert "batas siram" in driver.page_source
+        _shot(driver, "field-page.png")
+        _press(driver, "//button[text()='Sudah saya baca']")
+        _until(driver, "Peringatan ditandai sudah dibaca.")
+        driver.find_element(By.ID, "kg").send_keys("3250")
+        _press(driver, "//button[text()='Simpan panen']")
+        _until(driver, "Panen tersimpan")
+        _shot(driver, "field-page-harvest-recorded.png")
+    finally:
+        driver.quit()
+    records = httpx.get(f"{base}/v1/harvest-records", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [(r["field_id"], r["tonnes"], r["recorded_by"]) for r in records] == [
+        (field_id, 3.25, "field page: Pak Slamet")
+    ]
+    alerts = httpx.get(
+        f"{base}/v1/alerts?kind=frost_risk", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert alerts[0]["acknowledged_by"] == "field page: Pak Slamet"
+
+
+def test_every_page_is_light_and_needs_no_javascript(platform: tuple[str, str, str, str]) -> None:
+    base, _link, token, field_id = platform
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in ("/f/masuk", "/f", f"/f/{field_id}"):
+        r = httpx.get(base + path, headers=headers)
+        assert r.status_code == 200, path
+        assert len(r.content) <= MAX_PAGE_BYTES, (path, len(r.content))
+        assert "<script" not in r.text.lower()
+        assert r.headers["cache-control"] == "no-store"
