@@ -299,7 +299,8 @@ class Notification(Base):
     ``key`` is the idempotency key (one per alert state change, channel and day where it applies): a
     second write of the same message is refused by the unique index, and the key travels with the
     message so a receiver can drop a repeat. The channel's kind and address are copied, so a message
-    stays readable after its channel is removed. ``status``: pending, sending, sent, failed, capped.
+    stays readable after its channel is removed. ``status``: pending, sending, sent, failed, capped
+    (over the person's daily cap), cancelled (its alert cleared or was acknowledged first).
     """
 
     __tablename__ = "notification"

@@ -127,7 +127,10 @@ class NotificationPublic(BaseModel):
     urgent: bool
     title: str
     body: str
-    status: str = Field(description="pending, sending, sent, failed or capped (over the daily cap)")
+    status: str = Field(
+        description="pending, sending, sent, failed, capped (over the daily cap) or cancelled (its alert "
+        "cleared or was acknowledged before it could go)"
+    )
     attempts: int
     due_at: dt.datetime
     created_at: dt.datetime
@@ -290,7 +293,9 @@ def send_test(contact_id: RowId, session: SessionDep, principal: PrincipalDep) -
 def list_notifications(
     session: SessionDep,
     principal: PrincipalDep,
-    status: Annotated[Literal["pending", "sending", "sent", "failed", "capped"] | None, Query()] = None,
+    status: Annotated[
+        Literal["pending", "sending", "sent", "failed", "capped", "cancelled"] | None, Query()
+    ] = None,
     contact_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     alert_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,

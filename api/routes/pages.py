@@ -191,7 +191,11 @@ def enter_code(
     return _with_session(RedirectResponse("/f", 303), request, token)
 
 
-@router.get("/masuk/{secret}", response_class=HTMLResponse, responses=_HTML)
+@router.get(
+    "/masuk/{secret}",
+    response_class=HTMLResponse,
+    responses={**_HTML, 410: {"content": {"text/html": {}}, "description": "The link was used or expired."}},
+)
 def open_link(request: Request, secret: str, session: SessionDep) -> Response:
     """Sign in with a personal link (once; it expires)."""
     token = redeem_link(session, secret, utc_now()) if len(secret) <= 100 else None

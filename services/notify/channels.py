@@ -103,7 +103,9 @@ def apprise_url(kind: str, address: str, key: str, settings: ChannelSettings) ->
     if kind == "whatsapp":
         token, phone_id = quote(settings.whatsapp_token or "", safe=""), settings.whatsapp_phone_id
         template = f"{quote(settings.whatsapp_template, safe='')}:" if settings.whatsapp_template else ""
-        return _with(f"whatsapp://{template}{token}@{phone_id}/{quote(address, safe='+')}", timeout)
+        # A template's body parameter {{1}} carries our message; its language is Indonesian.
+        params = {":body": "1", "lang": "id", **timeout} if template else timeout
+        return _with(f"whatsapp://{template}{token}@{phone_id}/{quote(address, safe='+')}", params)
     if kind == "telegram":
         return _with(f"tgram://{settings.telegram_bot_token}/{quote(address, safe='@-')}", timeout)
     if kind == "email":

@@ -10,10 +10,13 @@ Sending: :class:`Sender` claims one due message at a time (``pending`` → ``sen
 update that only one sender can win), hands it to Apprise, and marks it ``sent``; a failure puts it
 back as ``pending`` after a capped, jittered back-off (tenacity's), until it is older than
 ``give_up_after``; then it is ``failed``, visible to the cooperative's managers through
-``GET /v1/notifications``. A sender killed mid-delivery leaves at most its in-flight messages
-``sending``; once their lease runs out another sender (or the same, restarted) delivers them again,
-with the same idempotency key. Nothing is lost; the only possible repeat is of a message the receiver
-may already have, and it says so in its ``Idempotency-Key``.
+``GET /v1/notifications``. A message about an alert that cleared or was acknowledged before it
+could go (quiet hours held it back) is ``cancelled``, not sent.
+
+A sender killed mid-delivery leaves at most its in-flight messages ``sending``; once their lease
+runs out another sender (or the same, restarted) delivers them again, with the same idempotency
+key. Nothing is lost; the only possible repeat is of a message the receiver may already have, and
+it says so in its ``Idempotency-Key``.
 """
 
 from __future__ import annotations
@@ -340,6 +343,7 @@ class SendReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    cancelled: int = 0
     recovered: int = 0
 
 
@@ -401,11 +405,34 @@ class Sender:
                 return None  # another sender took it
             return session.get(Notification, ident)
 
+    def _moot(self, row: Notification) -> str | None:
+        """Why a message about an alert need not go any more (cleared or acknowledged before it
+        could be sent, e.g. while quiet hours held it back), or None."""
+        if row.alert_id is None or row.event not in ("raised", "reminder", "escalation"):
+            return None
+        with self.sessions() as session:
+            alert = session.get(Alert, row.alert_id)
+            if alert is None or not alert.active:
+                return "the alert cleared before this message could go"
+            if alert.acknowledged_at is not None:
+                who = alert.acknowledged_by or "someone"
+                return f"{who} acknowledged the alert before this message could go"
+        return None
+
     def _send_one(self, ident: int) -> str:
         now = self.clock()
         row = self._claim(ident, now)
         if row is None:
             return "skipped"
+        if (moot := self._moot(row)) is not None:
+            with self.sessions() as session:
+                session.execute(
+                    update(Notification)
+                    .where(Notification.id == ident)
+                    .values(status="cancelled", last_error=moot)
+                )
+                session.commit()
+            return "cancelled"
         try:
             url = apprise_url(row.channel_kind, row.address, row.key, self.config.channels)
             error = self.deliver_fn(url, row.title, row.body)
@@ -451,7 +478,7 @@ class Sender:
             return report
         with ThreadPoolExecutor(max(1, self.config.workers), thread_name_prefix="notify") as pool:
             for outcome in pool.map(self._send_one, due):
-                if outcome in ("sent", "retrying", "failed"):
+                if outcome in ("sent", "retrying", "failed", "cancelled"):
                     setattr(report, outcome, getattr(report, outcome) + 1)
         return report
 

@@ -181,7 +181,19 @@ def test_forecasts_are_written_to_the_store(
 def test_harvest_records_by_role(client: tuple[TestClient, dict[str, str], ForecastService]) -> None:
     c, tokens, _ = client
     body = {"field_id": "oro-oro-ombo-f01", "harvest_date": TODAY.isoformat(), "tonnes": 12.5, "grade": "A"}
-    assert c.post("/v1/harvest-records", headers=auth(tokens["farmer"]), json=body).status_code == 403
+    # A farmer records harvests of their own field (the field page's form), not of a neighbour's.
+    neighbour = {**body, "field_id": "oro-oro-ombo-f02"}
+    assert c.post("/v1/harvest-records", headers=auth(tokens["farmer"]), json=neighbour).status_code == 403
+    own = c.post("/v1/harvest-records", headers=auth(tokens["farmer"]), json={**body, "tonnes": 6.0})
+    assert own.status_code == 201, own.text
+    assert (
+        c.post(
+            "/v1/harvest-records",
+            headers=auth(tokens["manager"]),
+            json={**body, "field_id": "pesanggrahan-f01"},
+        ).status_code
+        == 403
+    )
     created = c.post("/v1/harvest-records", headers=auth(tokens["offtaker"]), json=body)
     assert created.status_code == 201, created.text
     assert created.json()["recorded_by"] == "coosae"
@@ -190,7 +202,7 @@ def test_harvest_records_by_role(client: tuple[TestClient, dict[str, str], Forec
     assert "tonnes" in bad.json()["detail"]
     unknown = c.post("/v1/harvest-records", headers=auth(tokens["admin"]), json={**body, "field_id": "nope"})
     assert unknown.status_code == 422
-    assert len(c.get("/v1/harvest-records", headers=auth(tokens["farmer"])).json()) == 1
+    assert len(c.get("/v1/harvest-records", headers=auth(tokens["farmer"])).json()) == 2
     assert (
         c.get(
             "/v1/harvest-records", headers=auth(tokens["manager"]), params={"field_id": "pesanggrahan-f01"}

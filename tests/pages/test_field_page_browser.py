@@ -5,6 +5,7 @@ to ``docs/screenshots/`` (look at them after a change to the templates)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from services.notify.signin import issue_link
 from services.refresh import refresh
 from services.registry_import import import_document
 from storage import local_day
-from storage.registry import open_registry, sqlite_url
+from storage.registry import Field, Node, open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 from tests.season import NOW_MS, load_season
 
@@ -59,7 +60,8 @@ class _Server:
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
     """A running API with a season of readings, a frost on the farmer's field, the farmer's sign-in
-    link and API token; yields (base URL, link, farmer token, field id)."""
+    link and API token, and a second field of theirs whose sensor went quiet 8 hours ago; yields (base
+    URL, link, farmer token, field id)."""
     store = SqliteStore(tmp_path / "ts.sqlite3")
     sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
     coop, field = FLEET.cooperatives[0], FLEET.cooperatives[0].fields[0]
@@ -76,6 +78,31 @@ def platform(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
         token = create_token(session, name="petani", role=Role.FARMER, farmer_id=f"{field.id}-farmer")
     load_season(store, FLEET, days=30)
     store.write([Reading(field.node.id, coop.id, field.id, "air_temp_c", -0.8, NOW_MS - 3_600_000, 0)])
+    with sessions() as session:  # a second field of the farmer's, its sensor quiet for 8 hours
+        quiet = Field(id=f"{coop.id}-f99", coop_id=coop.id, farmer_id=f"{field.id}-farmer",
+                      commodity="potato", variety="Granola", planting_date=TODAY - dt.timedelta(days=50),
+                      area_ha=0.3, soil_texture="andosol", lat=field.lat, lon=field.lon,
+                      elevation_m=1650)  # fmt: skip
+        session.add(quiet)
+        session.add(
+            Node(id=f"{coop.id}-n99", coop_id=coop.id, site_id=quiet.id, format="native", interval_min=60)
+        )
+        session.commit()
+    hours = range(8, 8 + 72)
+    store.write(
+        [
+            Reading(
+                f"{coop.id}-n99",
+                coop.id,
+                f"{coop.id}-f99",
+                "soil_vwc_pct",
+                30.0 + h % 5,
+                NOW_MS - h * 3_600_000,
+                0,
+            )
+            for h in hours
+        ]
+    )
     app = create_app(
         store, sessions, ForecastService(store, sessions, members=20), notify=NotifyConfig(public_url=base)
     )
@@ -159,6 +186,11 @@ def test_a_farmer_signs_in_acknowledges_the_frost_and_records_a_harvest_with_jav
         _press(driver, "//button[text()='Simpan panen']")
         _until(driver, "Panen tersimpan")
         _shot(driver, "field-page-harvest-recorded.png")
+        driver.get(f"{base}/f/{field_id.rsplit('-f', 1)[0]}-f99")
+        _until(driver, "Perkiraan panen")
+        assert "Data sudah lama" in driver.page_source
+        assert "pembacaan terakhir 8 jam lalu" in driver.page_source
+        _shot(driver, "field-page-stale.png")
     finally:
         driver.quit()
     records = httpx.get(f"{base}/v1/harvest-records", headers={"Authorization": f"Bearer {token}"}).json()

@@ -264,3 +264,27 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_repeats_only_what_was_in_fl
         assert len(in_flight) <= NotifyConfig().workers
     finally:
         webhook.stop()
+
+
+def test_the_api_raises_the_frost_and_delivers_it_by_itself(
+    store: TimeSeriesStore, registry_url: str, webhook: WebhookReceiver, smtp: SmtpReceiver
+) -> None:
+    """`panen api`'s own threads: the refresh at start raises the frost, the sender delivers it."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    platform, field_id = _frost_platform(store, registry_url, webhook, smtp)
+    app = create_app(
+        store,
+        platform.sessions,
+        platform.forecasts,
+        refresh_every_s=3600,
+        notify=platform.notify,
+        send_notifications=True,
+    )
+    with TestClient(app):
+        wait_for(
+            lambda: any("Awas embun upas" in r.body and field_id in r.body for r in webhook.received), 120
+        )
+        wait_for(lambda: any("Awas embun upas" in r.body for r in smtp.received), 30)

@@ -123,6 +123,25 @@ def test_quiet_hours_hold_back_irrigation_but_not_frost(registry_url: str) -> No
     assert sorted(m.split("|")[1] for m in morning) == ["Perlu siram", "Perlu siram"]
 
 
+def test_a_message_held_back_by_quiet_hours_is_dropped_if_its_alert_is_gone_by_morning(
+    registry_url: str,
+) -> None:
+    sessions = _registry(registry_url)
+    dry = _raise(sessions, "irrigation_needed", wib(1, 22))
+    heat = _raise(sessions, "heat_stress", wib(1, 22), field=FIELDS[1])
+    with sessions() as session:
+        cleared, seen = session.get(Alert, dry), session.get(Alert, heat)
+        assert cleared is not None
+        assert seen is not None
+        cleared.active = False  # the night's rain
+        seen.acknowledged_at, seen.acknowledged_by = wib(1, 23), "Pak Tani"
+        session.commit()
+    assert _deliver(sessions, wib(2, 5, 0)) == []
+    statuses = {(m.alert_id, m.status) for m in _messages(sessions)}
+    assert statuses == {(dry, "cancelled"), (heat, "cancelled")}
+    assert all(m.last_error for m in _messages(sessions))
+
+
 def test_an_unacknowledged_frost_escalates_to_the_manager_once(registry_url: str) -> None:
     sessions = _registry(registry_url)
     t0 = wib(3, 2)
