@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.crops import load_crops
 from forecast.drivers import irrigation_threshold_vwc_pct
+from sensors.reading import Reading
 from services import OutOfScope
 from services.access import Principal, Role
 from services.forecasting import ForecastRun
@@ -44,9 +45,11 @@ __all__ = [
     "FROST_C",
     "OFFLINE_INTERVALS",
     "Finding",
+    "NodeStatus",
     "acknowledge",
     "contract_findings",
     "evaluate_alerts",
+    "node_status",
 ]
 
 FROST_C = 2.0  # radiative frost damages young potato and shallot leaves near 0 °C air at 2 m
@@ -77,6 +80,33 @@ class Finding:
     severity: str
     message: str
     facts: dict[str, float | str] = field(default_factory=dict)  # the figures, for messages in any language
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """A node's last contact and battery, from its latest readings."""
+
+    last_ms: int
+    battery_metric: str  # battery_v or battery_pct; "" when the node reports no battery
+    battery_value: float
+
+    @property
+    def battery_low(self) -> bool:
+        """Below :data:`BATTERY_LOW_V` or :data:`BATTERY_LOW_PCT`."""
+        return (self.battery_metric == "battery_v" and self.battery_value < BATTERY_LOW_V) or (
+            self.battery_metric == "battery_pct" and self.battery_value < BATTERY_LOW_PCT
+        )
+
+
+def node_status(latest: Sequence[Reading]) -> dict[str, NodeStatus]:
+    """Each node's :class:`NodeStatus` from the store's latest readings (``TimeSeriesStore.latest``)."""
+    newest: dict[str, int] = {}
+    battery: dict[str, tuple[str, float]] = {}
+    for r in latest:
+        newest[r.node_id] = max(newest.get(r.node_id, 0), r.ts_ms)
+        if r.metric in ("battery_v", "battery_pct"):
+            battery[r.node_id] = (r.metric, r.value)
+    return {node: NodeStatus(ms, *battery.get(node, ("", 0.0))) for node, ms in newest.items()}
 
 
 def contract_findings(report: object, threshold: float) -> list[Finding]:
@@ -177,15 +207,10 @@ def _findings(
                     {"air_temp_c": high, "limit_c": crop.upper_temp_c, "commodity": fld.commodity},
                 )
             )
-    newest: dict[str, int] = {}
-    battery: dict[str, tuple[str, float]] = {}
-    for r in latest:
-        newest[r.node_id] = max(newest.get(r.node_id, 0), r.ts_ms)
-        if r.metric in ("battery_v", "battery_pct"):
-            battery[r.node_id] = (r.metric, r.value)
+    status = node_status(latest)
     for n in nodes:
         field_id = n.site_id if n.site_id in fields else None
-        seen = newest.get(n.id)
+        seen = status[n.id].last_ms if n.id in status else None
         limit = OFFLINE_INTERVALS * n.interval_min * 60_000
         if seen is None or now_ms - seen > limit:
             ago = "never reported" if seen is None else f"silent for {(now_ms - seen) / 3_600_000:.1f} h"
@@ -193,11 +218,9 @@ def _findings(
             out.append(
                 Finding("node_offline", n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}", silent)
             )
-        metric, value = battery.get(n.id, ("", float("inf")))
-        if (metric == "battery_v" and value < BATTERY_LOW_V) or (
-            metric == "battery_pct" and value < BATTERY_LOW_PCT
-        ):
-            unit = "V" if metric == "battery_v" else "%"
+        if n.id in status and status[n.id].battery_low:
+            value = status[n.id].battery_value
+            unit = "V" if status[n.id].battery_metric == "battery_v" else "%"
             out.append(
                 Finding(
                     "battery_low",

@@ -18,6 +18,7 @@ from forecast.crops import load_crops
 from forecast.drivers import SOILS, irrigation_threshold_vwc_pct
 from forecast.engine import FieldForecast
 from services import InvalidInput
+from services.alerts import node_status
 from services.forecasting import ForecastRun
 from storage import StoreError, TimeSeriesStore
 from storage.registry import Alert, Field, HarvestRecord, Node, mark_edited
@@ -101,23 +102,14 @@ def field_view(
         )
         soil = _hourly([(r.ts_ms, r.value) for r in raw if r.quality == 0])
         latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
-        seen: dict[str, int] = {}
-        battery: dict[str, tuple[str, float]] = {}
-        for r in latest:
-            seen[r.node_id] = max(seen.get(r.node_id, 0), r.ts_ms)
-            if r.metric in ("battery_v", "battery_pct"):
-                battery[r.node_id] = (r.metric, r.value)
+        status = node_status(latest)
         for n in nodes:
-            metric, value = battery.get(n.id, ("", 0.0))
+            st = status.get(n.id)
+            metric, value = (st.battery_metric, st.battery_value) if st else ("", 0.0)
             text = f"{value:.2f} V" if metric == "battery_v" else f"{value:.0f} %" if metric else None
-            low = (metric == "battery_v" and value < 3.4) or (metric == "battery_pct" and value < 20)
-            ts = seen.get(n.id)
-            node_views.append(
-                NodeView(
-                    n.id, text, low, None if ts is None else dt.datetime.fromtimestamp(ts / 1000, dt.UTC)
-                )
-            )
-        newest = max(seen.values(), default=None)
+            last = None if st is None else dt.datetime.fromtimestamp(st.last_ms / 1000, dt.UTC)
+            node_views.append(NodeView(n.id, text, st is not None and st.battery_low, last))
+        newest = max((st.last_ms for st in status.values()), default=None)
     except StoreError as exc:
         error = str(exc)
         node_views = [NodeView(n.id, None, False, None) for n in nodes]

@@ -210,6 +210,37 @@ def _due(contact: Contact, urgent: bool, now: dt.datetime) -> dt.datetime:
     return now if urgent else quiet_hours_end(now, contact.quiet_start_h, contact.quiet_end_h)
 
 
+def _about_alert(
+    session: Session,
+    alert: Alert,
+    readers: Iterable[Contact],
+    *,
+    event: str,
+    key: str,
+    audience: Audience,
+    config: NotifyConfig,
+    now: dt.datetime,
+) -> int:
+    """One message about ``alert`` to each of ``readers``, in their language, over their channels."""
+    urgent = alert.kind in config.policy.urgent
+    added = 0
+    for contact in readers:
+        added += enqueue(
+            session,
+            contact=contact,
+            channels=audience.channels.get(contact.id, []),
+            key=key,
+            message=_alert_text(alert, contact, config, event, now),
+            event=event,
+            urgent=urgent,
+            due_at=_due(contact, urgent, now),
+            now=now,
+            alert_id=alert.id,
+            coop_id=alert.coop_id,
+        )
+    return added
+
+
 def enqueue_raised(
     session: Session,
     alerts: Iterable[Alert],
@@ -224,24 +255,19 @@ def enqueue_raised(
     if not todo:
         return 0
     audience = audience or Audience.load(session)
-    added = 0
-    for alert in todo:
-        urgent = alert.kind in policy.urgent
-        for contact in audience.readers(alert):
-            added += enqueue(
-                session,
-                contact=contact,
-                channels=audience.channels.get(contact.id, []),
-                key=f"raised:{alert.id}",
-                message=_alert_text(alert, contact, config, "raised", now),
-                event="raised",
-                urgent=urgent,
-                due_at=_due(contact, urgent, now),
-                now=now,
-                alert_id=alert.id,
-                coop_id=alert.coop_id,
-            )
-    return added
+    return sum(
+        _about_alert(
+            session,
+            a,
+            audience.readers(a),
+            event="raised",
+            key=f"raised:{a.id}",
+            audience=audience,
+            config=config,
+            now=now,
+        )
+        for a in todo
+    )
 
 
 def plan(session: Session, now: dt.datetime, config: NotifyConfig) -> int:
@@ -258,39 +284,18 @@ def plan(session: Session, now: dt.datetime, config: NotifyConfig) -> int:
     added = 0
     for alert in open_alerts:
         age = now - alert.first_seen
-        urgent = alert.kind in policy.urgent
         delay = policy.escalate_after.get(alert.kind)
         if delay is not None and age >= delay and alert.coop_id is not None:
-            for contact in audience.managers(alert.coop_id):
-                added += enqueue(
-                    session,
-                    contact=contact,
-                    channels=audience.channels.get(contact.id, []),
-                    key=f"escalation:{alert.id}",
-                    message=_alert_text(alert, contact, config, "escalation", now),
-                    event="escalation",
-                    urgent=urgent,
-                    due_at=_due(contact, urgent, now),
-                    now=now,
-                    alert_id=alert.id,
-                    coop_id=alert.coop_id,
-                )
+            added += _about_alert(
+                session, alert, audience.managers(alert.coop_id), event="escalation",
+                key=f"escalation:{alert.id}", audience=audience, config=config, now=now,
+            )  # fmt: skip
         reminders = math.floor(age / policy.remind_every)
         if reminders >= 1 and alert.kind not in policy.digest:
-            for contact in audience.readers(alert):
-                added += enqueue(
-                    session,
-                    contact=contact,
-                    channels=audience.channels.get(contact.id, []),
-                    key=f"reminder:{alert.id}:{reminders}",
-                    message=_alert_text(alert, contact, config, "reminder", now),
-                    event="reminder",
-                    urgent=urgent,
-                    due_at=_due(contact, urgent, now),
-                    now=now,
-                    alert_id=alert.id,
-                    coop_id=alert.coop_id,
-                )
+            added += _about_alert(
+                session, alert, audience.readers(alert), event="reminder",
+                key=f"reminder:{alert.id}:{reminders}", audience=audience, config=config, now=now,
+            )  # fmt: skip
     added += _digests(session, [a for a in open_alerts if a.kind in policy.digest], audience, now, config)
     session.commit()
     return added
