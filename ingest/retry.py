@@ -16,7 +16,15 @@ from collections.abc import Callable
 
 import tenacity
 
-__all__ = ["retrying"]
+__all__ = ["backoff", "retrying"]
+
+
+def backoff(min_s: float, max_s: float) -> tenacity.wait.wait_base:
+    """The wait: uniform between ``min_s / 2`` and ``min(max_s, min_s * 2**n)`` after try ``n`` (also
+    the notification outbox's, which keeps the schedule in its rows)."""
+    return tenacity.wait_fixed(min_s / 2) + tenacity.wait_random_exponential(
+        multiplier=min_s, max=max(max_s - min_s / 2, 0.0)
+    )
 
 
 def _interruptible(stop: threading.Event) -> Callable[[float], None]:
@@ -56,8 +64,7 @@ def retrying(
 
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(on),
-        wait=tenacity.wait_fixed(min_s / 2)
-        + tenacity.wait_random_exponential(multiplier=min_s, max=max(max_s - min_s / 2, 0.0)),
+        wait=backoff(min_s, max_s),
         stop=lambda _state: stop.is_set(),
         sleep=_interruptible(stop),
         before_sleep=before_sleep,

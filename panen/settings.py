@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     notify_lease_s: float = Field(
         120.0, description="A message 'sending' this long belongs to a dead sender and is sent again."
     )
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler for the forecasts, e.g. tcp://127.0.0.1:8786; unset: in-process."
+    )
     log_format: str = Field("text", description="Log format of the services: text or json.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
@@ -101,6 +104,7 @@ class Settings(BaseSettings):
         "notify_whatsapp_template",
         "notify_telegram_bot_token",
         "notify_smtp_url",
+        "dask_scheduler",
         mode="before",
     )
     @classmethod

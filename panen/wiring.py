@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from panen.settings import Settings
 from services.notify.channels import ChannelSettings
@@ -11,7 +14,10 @@ from storage import TimeSeriesStore
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
 
-__all__ = ["describe_store", "notify_config", "open_store"]
+if TYPE_CHECKING:
+    from services.forecasting import ForecastService
+
+__all__ = ["describe_store", "forecast_service", "notify_config", "open_store"]
 
 
 def open_store(settings: Settings) -> TimeSeriesStore:
@@ -52,3 +58,14 @@ def notify_config(settings: Settings) -> NotifyConfig:
         give_up_after=dt.timedelta(hours=settings.notify_give_up_h),
         lease_s=settings.notify_lease_s,
     )
+
+
+def forecast_service(
+    settings: Settings, store: TimeSeriesStore, sessions: sessionmaker[Session], *, members: int = 50
+) -> ForecastService:
+    """The forecasting service, its chunks on the Dask cluster of ``PANEN_DASK_SCHEDULER`` if set."""
+    from services.compute import DaskCompute
+    from services.forecasting import ForecastService  # numpy and the engine: only when forecasting
+
+    compute = DaskCompute(settings.dask_scheduler) if settings.dask_scheduler else None
+    return ForecastService(store, sessions, members=members, compute=compute)

@@ -10,8 +10,10 @@ forecast back to the store (so Grafana charts it beside the readings) and keeps 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,7 @@ from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import Calibration, HarvestRecord, learn
 from forecast.plan import purchase_plan
+from services.compute import Compute, InProcess
 from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
 from storage.registry import Field, Station
 from storage.registry import HarvestRecord as HarvestRow
@@ -47,6 +50,29 @@ class ForecastRun:
     seconds: float
 
 
+def _forecast_chunk(
+    chunk: tuple[Sequence[FieldSpec], Mapping[str, Observed]],
+    *,
+    grid_start: dt.date,
+    today: dt.date,
+    members: int,
+    seed: int,
+    calibration: Calibration,
+) -> list[FieldForecast]:
+    """One chunk of fields through the engine: a module-level function, so a Dask worker can run it."""
+    specs, observed = chunk
+    return forecast_fields(
+        specs,
+        observed,
+        grid_start=grid_start,
+        today=today,
+        members=members,
+        seed=seed,
+        calibration=calibration,
+        chunk_fields=max(len(specs), 1),
+    )
+
+
 def _day_number(day: dt.date | None) -> float:
     return float("nan") if day is None else float((day - _EPOCH).days)
 
@@ -62,8 +88,14 @@ class ForecastService:
         members: int = 50,
         seed: int = 0,
         max_history_days: int = 240,
+        compute: Compute | None = None,
+        chunk_fields: int = 2_000,
     ) -> None:
-        """Forecast with ``members`` ensemble members from up to ``max_history_days`` of readings."""
+        """Forecast with ``members`` ensemble members from up to ``max_history_days`` of readings, in
+        chunks of ``chunk_fields`` fields computed by ``compute`` (default: in this process; a
+        :class:`services.compute.DaskCompute` sends them to a cluster)."""
+        self.compute = compute or InProcess()
+        self.chunk_fields = chunk_fields
         self.store = store
         self.sessions = sessions
         self.members = members
@@ -121,15 +153,21 @@ class ForecastService:
                     station_elevation_m=station.elevation_m if station else f.elevation_m,
                 )
             calibration = learn(self._records(harvests, {f.id: f for f in fields}))
-            forecasts = forecast_fields(
-                specs,
-                observed,
+            chunks = [
+                (chunk, {f.field_id: observed[f.field_id] for f in chunk})
+                for chunk in (
+                    specs[i : i + self.chunk_fields] for i in range(0, len(specs), self.chunk_fields)
+                )
+            ]
+            engine = functools.partial(
+                _forecast_chunk,
                 grid_start=grid_start,
                 today=today,
                 members=self.members,
                 seed=self.seed,
                 calibration=calibration,
             )
+            forecasts = [f for part in self.compute.map(engine, chunks) for f in part]
             self.store.write_forecasts(self._points(forecasts, now_ms))
             # The purchase plan of all cooperatives together, for the supply-outlook dashboard.
             plan = purchase_plan(forecasts, start=today, weeks=PLAN_WEEKS, by_coop=False)

@@ -8,7 +8,7 @@ import typer
 
 from panen.cli._common import app, console
 from panen.settings import get_settings
-from panen.wiring import describe_store, notify_config, open_store
+from panen.wiring import describe_store, forecast_service, notify_config, open_store
 
 
 @app.command()
@@ -78,9 +78,11 @@ def api(
 
     cfg = get_settings()
     configure_logging(cfg.log_level, cfg.log_format)
+    store, sessions = open_store(cfg), open_registry(cfg.registry_url)
     application = create_app(
-        open_store(cfg),
-        open_registry(cfg.registry_url),
+        store,
+        sessions,
+        forecast_service(cfg, store, sessions),
         refresh_every_s=refresh_minutes * 60 if refresh_minutes else None,
         device_profiles=ProfileLibrary([SHIPPED_DIR, cfg.data_dir / "profiles"]),
         metrics_token=cfg.metrics_token.get_secret_value() if cfg.metrics_token else None,
@@ -106,7 +108,6 @@ def refresh(
     """
     import json
 
-    from services.forecasting import ForecastService
     from services.refresh import Platform, RefreshFailed
     from services.refresh import refresh as refresh_cycle
     from storage import StoreError
@@ -117,7 +118,10 @@ def refresh(
     try:
         sessions = open_registry(cfg.registry_url)
         platform = Platform(
-            store, sessions, ForecastService(store, sessions, members=members), notify=notify_config(cfg)
+            store,
+            sessions,
+            forecast_service(cfg, store, sessions, members=members),
+            notify=notify_config(cfg),
         )
         result = refresh_cycle(platform)
     except (RefreshFailed, StoreError) as exc:

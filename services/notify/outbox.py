@@ -34,6 +34,7 @@ import tenacity
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.retry import backoff
 from services.access import Role
 from services.notify.channels import ChannelSettings, ChannelUnavailable, apprise_url, deliver
 from services.notify.messages import Message, alert_message, digest_message
@@ -353,14 +354,11 @@ class SendReport:
 
 
 def _retry_delay_s(attempt: int, config: NotifyConfig) -> float:
-    # tenacity's capped, jittered exponential back-off, asked for the wait after ``attempt`` tries;
-    # the outbox keeps the schedule in the row, so it survives a restart of the sender.
+    # The platform's one back-off (tenacity's, see ingest.retry), asked for the wait after ``attempt``
+    # tries; the outbox keeps the schedule in the row, so it survives a restart of the sender.
     state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
     state.attempt_number = max(attempt, 1)
-    wait = tenacity.wait_exponential_jitter(
-        initial=config.retry_min_s, max=config.retry_max_s, jitter=config.retry_min_s
-    )
-    return float(wait(state))
+    return float(backoff(config.retry_min_s, config.retry_max_s)(state))
 
 
 class Sender:
