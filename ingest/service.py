@@ -52,6 +52,9 @@ class IngestConfig:
 
     mqtt: MqttTarget
     data_dir: Path
+    # Where this process keeps its spool and dead letters, under data_dir ("": data_dir itself). Each
+    # of `panen ingest --workers N` has its own: two processes must never append to one spool.
+    state_subdir: str = ""
     client_id: str = "panen-ingest"
     topic_prefix: str = ""
     shared_group: str | None = None
@@ -148,11 +151,13 @@ class IngestService:
         self.profiles = ProfileLibrary([SHIPPED_DIR, config.data_dir / "profiles"])
         self.metrics = metrics or IngestMetrics()
         self._stop = threading.Event()
+        state = config.data_dir / config.state_subdir
+        state.mkdir(parents=True, exist_ok=True)
         self.sink = Sink(
             store,
-            Spool(config.data_dir / "spool", max_bytes=config.spool_max_bytes),
+            Spool(state / "spool", max_bytes=config.spool_max_bytes),
             DeadLetterLog(
-                config.data_dir / "deadletters.jsonl",
+                state / "deadletters.jsonl",
                 max_bytes=config.deadletter_max_bytes,
                 max_age_s=config.deadletter_max_age_s,
             ),

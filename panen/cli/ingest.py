@@ -48,10 +48,62 @@ def ingest(
     receive_maximum: Annotated[
         int, typer.Option(help="MQTT v5 Receive Maximum (unacknowledged messages).")
     ] = 10_000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Run N ingest processes in one MQTT v5 shared group, each restarted if it dies; "
+            "worker i serves /metrics on --metrics-port + i.",
+        ),
+    ] = 1,
+    state_dir: Annotated[
+        str, typer.Option(help="Spool and dead letters in this folder under PANEN_DATA_DIR ('': in it).")
+    ] = "",
 ) -> None:
     """Consume sensor uplinks from MQTT and store them, losing nothing (see ingest/service.py)."""
     import signal
     import socket
+    import sys
+
+    if workers > 1:
+        from panen.logs import configure_logging
+        from panen.workers import WorkerPool
+
+        configure_logging(get_settings().log_level, get_settings().log_format)
+        base_id = client_id or f"panen-ingest-{socket.gethostname()}"
+        common = [
+            "--topic-prefix", topic_prefix, "--metrics-host", metrics_host,
+            "--batch-readings", str(batch_readings), "--batch-age-ms", str(batch_age_ms),
+            "--batch-idle-ms", str(batch_idle_ms), "--spool-max-mb", str(spool_max_mb),
+            "--backoff-min-s", str(backoff_min_s), "--backoff-max-s", str(backoff_max_s),
+            "--health-grace-s", str(health_grace_s),
+            "--deadletter-max-age-days", str(deadletter_max_age_days),
+            "--receive-maximum", str(receive_maximum), "--shared-group", shared_group or "panen-ingest",
+            *(["--mqtt-url", mqtt_url] if mqtt_url else []),
+        ]  # fmt: skip
+        commands = [
+            [
+                sys.executable,
+                "-m",
+                "panen",
+                "ingest",
+                *common,
+                "--client-id",
+                f"{base_id}-w{i}",
+                "--metrics-port",
+                str(metrics_port + i if metrics_port else 0),
+                "--state-dir",
+                "" if i == 0 else f"ingest-w{i}",
+            ]
+            for i in range(workers)
+        ]
+        pool = WorkerPool(commands)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: pool.stop())
+        ports = f"/metrics on {metrics_port}-{metrics_port + workers - 1}" if metrics_port else "no /metrics"
+        console.print(f"ingest: {workers} workers in shared group {shared_group or 'panen-ingest'}, {ports}")
+        raise typer.Exit(pool.run())
 
     from ingest.health import serve
     from ingest.service import BrokerAuthError, IngestConfig, IngestService, IngestUnhealthy
@@ -71,6 +123,7 @@ def ingest(
             mqtt=target,
             data_dir=cfg.data_dir,
             client_id=client_id or f"panen-ingest-{socket.gethostname()}",
+            state_subdir=state_dir,
             topic_prefix=topic_prefix,
             shared_group=shared_group,
             batch_readings=batch_readings,
