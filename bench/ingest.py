@@ -1,5 +1,6 @@
-"""Ingest benchmark on a real Mosquitto: backlog drain rate against a bare paho subscriber, two
-workers in a shared group, and publish-to-stored latency under a steady stream.
+"""Ingest benchmark on a real Mosquitto: backlog drain rate against a bare paho subscriber,
+``panen ingest --workers 2`` (two supervised processes in a shared group) against one process, and
+publish-to-stored latency under a steady stream.
 
 Method (the publisher must not compete with the consumer for the 2 cores):
 1. The consumer's persistent session is created, then it goes offline.
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -119,17 +121,37 @@ def metrics_values(port: int) -> dict[str, float]:
     return {n: values.get(n, 0.0) for n in names}
 
 
+def _free_ports(n: int) -> int:
+    """The first of ``n`` consecutive free loopback ports (``panen ingest --workers n`` uses them all)."""
+    while True:
+        base = free_port()
+        taken = False
+        for p in range(base + 1, base + n):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", p))
+                except OSError:
+                    taken = True
+        if not taken:
+            return base
+
+
 class Ingest:
-    """An ingest subprocess with its metrics port."""
+    """``panen ingest`` in a subprocess (with ``workers`` > 1: ``--workers``, one process supervising
+    that many, each with its own metrics port), its metrics summed over the workers."""
 
     def __init__(
-        self, port: int, prefix: str, data_dir: Path, env: dict[str, str], name: str, group: str | None
-    ):
-        self.metrics_port = free_port()
+        self, port: int, prefix: str, data_dir: Path, env: dict[str, str], name: str, group: str | None,
+        workers: int = 1,
+    ):  # fmt: skip
+        self.metrics_port = _free_ports(workers)
+        self.workers = workers
         args = [sys.executable, "-m", "panen", "ingest", "--metrics-port", str(self.metrics_port),
                 "--topic-prefix", prefix, "--client-id", f"ingest-{name}-{prefix}"]  # fmt: skip
         if group:
             args += ["--shared-group", group]
+        if workers > 1:
+            args += ["--workers", str(workers)]
         data_dir.mkdir(parents=True, exist_ok=True)
         registry = data_dir / "registry.yaml"
         registry.write_text(
@@ -149,10 +171,25 @@ class Ingest:
         )
 
     def values(self) -> dict[str, float]:
-        try:
-            return metrics_values(self.metrics_port)
-        except httpx.HTTPError:
-            return {}
+        """Readings stored summed, the newest store write and connect, connected only if all are."""
+        per_worker = []
+        for i in range(self.workers):
+            try:
+                per_worker.append(metrics_values(self.metrics_port + i))
+            except httpx.HTTPError:
+                return {}
+        return {
+            "panen_ingest_readings_stored_total": sum(
+                v["panen_ingest_readings_stored_total"] for v in per_worker
+            ),
+            "panen_ingest_broker_connected": min(v["panen_ingest_broker_connected"] for v in per_worker),
+            "panen_ingest_last_stored_timestamp_seconds": max(
+                v["panen_ingest_last_stored_timestamp_seconds"] for v in per_worker
+            ),
+            "panen_ingest_last_connect_timestamp_seconds": max(
+                v["panen_ingest_last_connect_timestamp_seconds"] for v in per_worker
+            ),
+        }
 
     def wait_connected(self) -> float:
         """Wait for the connection; returns its time as ingest stamped it (Unix seconds)."""
@@ -172,17 +209,13 @@ class Ingest:
 def ingest_drain(
     port: int, prefix: str, count: int, env: dict[str, str], tmp: Path, workers: int, start: int = 0
 ) -> float:
-    """Messages/s drained into the store by ``workers`` ingest processes (a shared group if 2+)."""
-    group = "bench" if workers > 1 else None
-    names = [f"w{i}" for i in range(workers)]
-    first = [Ingest(port, prefix, tmp, env, name, group) for name in names]
-    for w in first:
-        w.wait_connected()
-    time.sleep(0.5)
-    for w in first:
-        w.stop()
+    """Messages/s drained into the store by ``panen ingest --workers <workers>``."""
+    first = Ingest(port, prefix, tmp, env, f"w{workers}", None, workers)
+    first.wait_connected()
+    time.sleep(0.5)  # its sessions and subscriptions exist: the backlog queues for them
+    first.stop()
     publish_backlog(port, prefix, count, start)
-    procs = [Ingest(port, prefix, tmp, env, name, group) for name in names]
+    procs = [Ingest(port, prefix, tmp, env, f"w{workers}", None, workers)]
     began = min(w.wait_connected() for w in procs)
     total = count * len(METRICS)
     while True:
