@@ -13,7 +13,7 @@ COPY api api
 COPY dashboards dashboards
 COPY panen panen
 COPY bench bench
-RUN pip install . && useradd --system --home /var/lib/panen panen && mkdir -p /var/lib/panen \
+RUN pip install ".[cluster]" && useradd --system --home /var/lib/panen panen && mkdir -p /var/lib/panen \
     && chown panen /var/lib/panen
 USER panen
 CMD ["panen", "--help"]

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from panen.cli import app
 
 ROOT = Path(__file__).parents[2]
-SERVICES = {"init", "mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "api", "sim"}
+SERVICES = {"init", "mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "api", "sim",
+            "dask-scheduler", "dask-worker"}  # fmt: skip
 SECRETS = ("INFLUXDB_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "MQTT_INGEST_PASSWORD", "MQTT_RELAY_PASSWORD",
            "GRAFANA_ADMIN_PASSWORD", "PANEN_FLEET_SECRET")  # fmt: skip
 
@@ -51,6 +52,9 @@ def test_compose_validates_and_has_every_service(resolved: dict[str, Any]) -> No
     commands = [services[n]["command"] for n in ("ingest-1", "ingest-2")]
     assert all(c[c.index("--shared-group") + 1] == "ingest" for c in commands)
     assert len({c[c.index("--client-id") + 1] for c in commands}) == 2
+    # The Dask cluster is optional: only with `--profile dask`, its workers pointing at its scheduler.
+    assert services["dask-scheduler"]["profiles"] == services["dask-worker"]["profiles"] == ["dask"]
+    assert "tcp://dask-scheduler:8786" in services["dask-worker"]["command"]
 
 
 def _panen_invocations(command: list[str] | str) -> list[list[str]]:
