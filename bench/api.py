@@ -74,6 +74,16 @@ def wrk(url: str, token: str, connections: int, seconds: int) -> dict[str, float
     }
 
 
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by a bench: SIGTERM, 30 s, then SIGKILL."""
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=90)
@@ -150,12 +160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"load {name} ...", file=sys.stderr)
                 results[name] = wrk(base + path, token, args.connections, args.seconds)
             finally:
-                server.terminate()
-                try:
-                    server.wait(30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
+                stop(server)
     out = {
         "bench": "api",
         "fields": len(fleet.fields),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.api import wrk
+from bench.api import stop, wrk
 from bench.simdata import readings
 from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
@@ -171,12 +171,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 out[f"field_page_{key}"] = value
             out["connections"] = args.connections
         finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
     hook.shutdown()
     print(json.dumps(out))
 

@@ -243,6 +243,17 @@ def _field(session: SessionDep, who: Visitor, field_id: str) -> Field:
     return row
 
 
+def _form_field(
+    session: SessionDep, who: Visitor | None, field_id: str, csrf: str
+) -> tuple[Visitor, Field] | Response:
+    """The visitor and the field a form posts to, if they may: a redirect to sign in without a
+    session, 403 without the session's CSRF token or outside their scope."""
+    if who is None:
+        return RedirectResponse("/f/masuk", 303)
+    who.check(csrf)
+    return who, _field(session, who, field_id)
+
+
 def _field_page(
     request: Request,
     session: SessionDep,
@@ -302,10 +313,10 @@ def record_harvest(
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Record a harvest of the field, in kilograms."""
-    if who is None:
-        return RedirectResponse("/f/masuk", 303)
-    who.check(csrf)
-    row = _field(session, who, field_id)
+    target = _form_field(session, who, field_id, csrf)
+    if isinstance(target, Response):
+        return target
+    who, row = target
     if not harvest_service.may_record(who.principal, row):
         raise OutOfScope(f"field {field_id!r} is not yours to record a harvest of")
     try:
@@ -334,10 +345,10 @@ def record_planting(
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Record the day the field was planted (a new season)."""
-    if who is None:
-        return RedirectResponse("/f/masuk", 303)
-    who.check(csrf)
-    row = _field(session, who, field_id)
+    target = _form_field(session, who, field_id, csrf)
+    if isinstance(target, Response):
+        return target
+    who, row = target
     if who.principal.role is Role.OFFTAKER:
         raise OutOfScope(
             "Coosae reads fields; their plantings are the farmer's and the cooperative's to record"
@@ -361,10 +372,10 @@ def acknowledge_alert(
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Mark an alert of the field as seen."""
-    if who is None:
-        return RedirectResponse("/f/masuk", 303)
-    who.check(csrf)
-    row = _field(session, who, field_id)
+    target = _form_field(session, who, field_id, csrf)
+    if isinstance(target, Response):
+        return target
+    who, row = target
     alert = session.get(Alert, alert_id) if 0 < alert_id < 2**62 else None
     if alert is None or alert.field_id != row.id:
         raise OutOfScope(f"alert {alert_id} is not one of field {row.id!r}'s")
