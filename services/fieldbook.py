@@ -9,6 +9,7 @@ records a new planting (the forecast starts the season from it).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from forecast.engine import FieldForecast
 from services import InvalidInput
 from services.alerts import node_status
 from services.forecasting import ForecastRun
-from storage import StoreError, TimeSeriesStore
+from storage import StoreError, TimeSeriesStore, local_day
 from storage.registry import Alert, Field, HarvestRecord, Node, mark_edited
 
 __all__ = ["FieldView", "NodeView", "field_view", "set_planting_date"]
@@ -28,7 +29,6 @@ __all__ = ["FieldView", "NodeView", "field_view", "set_planting_date"]
 WEEK = dt.timedelta(days=7)
 STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
 MAX_POINTS = 168  # one point an hour over the week: enough for a phone's 320 px
-_WIB = dt.timezone(dt.timedelta(hours=7))
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def set_planting_date(session: Session, field: Field, planting_date: dt.date, *,
     Raises:
         InvalidInput: the date is in the future (WIB) or more than a year ago.
     """
-    today = dt.datetime.now(_WIB).date()
+    today = local_day(time.time_ns() // 1_000_000)
     if planting_date > today:
         raise InvalidInput(f"planting_date: {planting_date} is in the future (today is {today} WIB)")
     if planting_date < today - dt.timedelta(days=366):

@@ -12,12 +12,14 @@ too big, and a record of 5e-324 t broke every forecast after it):
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
 from services import InvalidInput, NotFound
 from services.access import Principal, Role
+from storage import local_day
 from storage.registry import Field, HarvestRecord
 
 __all__ = ["MAX_SEASON_DAYS", "NotFound", "correct", "may_record", "plausible_t_ha", "record", "void"]
@@ -29,7 +31,6 @@ MAX_SEASON_DAYS = 365
 # nearly lost still sells a little (2 %); three times Batu's best reported yields is beyond any field.
 MIN_SHARE_OF_POTENTIAL = 0.02
 MAX_SHARE_OF_POTENTIAL = 3.0
-_WIB = dt.timezone(dt.timedelta(hours=7))
 
 
 def plausible_t_ha(commodity: str) -> tuple[float, float]:
@@ -45,7 +46,7 @@ def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date 
     Raises:
         InvalidInput: saying which bound it passes and what the field's bounds are.
     """
-    today = today or dt.datetime.now(_WIB).date()
+    today = today or local_day(time.time_ns() // 1_000_000)
     if harvest_date > today:
         raise InvalidInput(f"harvest_date {harvest_date} is in the future (today is {today} in WIB)")
     if harvest_date < field.planting_date:

@@ -33,6 +33,7 @@ from services.fieldbook import field_view, set_planting_date
 from services.notify.messages import alert_message
 from services.notify.outbox import utc_now
 from services.notify.signin import SESSION_TTL, contact_by_address, redeem_code, redeem_link, send_code
+from storage import local_day
 from storage.registry import Alert, Field
 
 router = APIRouter(prefix="/f", tags=["field page"])
@@ -61,7 +62,6 @@ _DONE = {
     "tanam": "Tanggal tanam tersimpan; prakiraan diperbarui pada siklus berikutnya.",
     "dibaca": "Peringatan ditandai sudah dibaca.",
 }
-_WIB = dt.timezone(dt.timedelta(hours=7))
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
 
@@ -282,7 +282,7 @@ def _field_page(
         now=now,
         commodity=_COMMODITY,
         chart=_chart(view.soil, view.threshold_pct, view.field_capacity_pct),
-        today=dt.datetime.now(_WIB).date(),
+        today=local_day(int(now.timestamp() * 1000)),
         may_write=may_write,
         done=_DONE.get(str(request.query_params.get("ok", ""))),
         **extra,
@@ -412,6 +412,6 @@ def _chart(
         "high": f"{high:.0f}",
         "low_y": y(low),
         "high_y": y(high),
-        "first_day": _day(dt.datetime.fromtimestamp(t0 / 1000, _WIB).date()),
-        "last_day": _day(dt.datetime.fromtimestamp(t1 / 1000, _WIB).date()),
+        "first_day": _day(local_day(t0)),
+        "last_day": _day(local_day(t1)),
     }

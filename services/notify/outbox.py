@@ -38,7 +38,7 @@ from ingest.retry import backoff
 from services.access import Role
 from services.notify.channels import ChannelSettings, ChannelUnavailable, apprise_url, deliver
 from services.notify.messages import Message, alert_message, digest_message
-from services.notify.policy import WIB, Policy, next_digest_at, quiet_hours_end, wib_day
+from services.notify.policy import Policy, next_digest_at, quiet_hours_end, wib_day, wib_midnight
 from storage.registry import Alert, Contact, ContactChannel, Field, Notification, Subscription
 
 __all__ = ["Audience", "NotifyConfig", "SendReport", "Sender", "enqueue", "enqueue_raised", "plan"]
@@ -127,13 +127,12 @@ class Audience:
 
 
 def _sent_today(session: Session, contact_id: int, now: dt.datetime) -> int:
-    day = wib_day(now)
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=WIB)
+    start = wib_midnight(wib_day(now))
     return (
         session.scalar(
             select(func.count(Notification.id)).where(
                 Notification.contact_id == contact_id,
-                Notification.created_at >= start.astimezone(dt.UTC),
+                Notification.created_at >= start,
                 Notification.status != "capped",
             )
         )
@@ -309,8 +308,7 @@ def _digests(
         return 0
     day = wib_day(now)
     # Today's digest time in WIB: before it, yesterday's digest is all there is.
-    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=WIB).astimezone(dt.UTC)
-    today_at = next_digest_at(midnight, config.policy.digest_hour_wib)
+    today_at = next_digest_at(wib_midnight(day), config.policy.digest_hour_wib)
     if now < today_at:
         return 0
     # The morning digest gathers what was already open at digest time; later ones wait for tomorrow.

@@ -9,9 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-__all__ = ["WIB", "Policy", "in_quiet_hours", "next_digest_at", "quiet_hours_end", "wib_day"]
+from storage import local_day, local_day_start_ms
+from storage.base import WIB_OFFSET_MS
 
-WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
+__all__ = ["WIB", "Policy", "in_quiet_hours", "next_digest_at", "quiet_hours_end", "wib_day", "wib_midnight"]
+
+WIB = dt.timezone(dt.timedelta(milliseconds=WIB_OFFSET_MS), "WIB")  # the store's local day, as a tzinfo
 
 
 def _hours(**kinds: float) -> dict[str, dt.timedelta]:
@@ -41,9 +44,18 @@ class Policy:
     digest_hour_wib: int = 6
 
 
+def _ms(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
 def wib_day(when: dt.datetime) -> dt.date:
-    """The local day in Kota Batu of an instant."""
-    return when.astimezone(WIB).date()
+    """The local day in Kota Batu of an instant (:func:`storage.local_day`)."""
+    return local_day(_ms(when))
+
+
+def wib_midnight(day: dt.date) -> dt.datetime:
+    """The instant local day ``day`` begins (00:00 WIB), in UTC."""
+    return dt.datetime.fromtimestamp(local_day_start_ms(day) / 1000, dt.UTC)
 
 
 def in_quiet_hours(when: dt.datetime, start_h: int, end_h: int) -> bool:
