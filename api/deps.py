@@ -19,7 +19,16 @@ from services.refresh import Platform
 from storage import TimeSeriesStore
 from storage.registry import Base, Field
 
-__all__ = ["AppState", "PrincipalDep", "SessionDep", "StateDep", "field_in_scope", "require", "row_in_scope"]
+__all__ = [
+    "AppState",
+    "PrincipalDep",
+    "SessionDep",
+    "StateDep",
+    "field_in_scope",
+    "principal_of",
+    "require",
+    "row_in_scope",
+]
 
 
 log = logging.getLogger("panen.api")
@@ -70,13 +79,20 @@ async def current_principal(
     # purchase plan) then needs no worker thread at all.
     if credentials is None:
         raise HTTPException(401, "send an API token as 'Authorization: Bearer <token>'")
-    token = credentials.credentials
+    principal = await principal_of(state, credentials.credentials)
+    if principal is None:
+        raise HTTPException(401, "the API token is unknown or revoked")
+    return principal
+
+
+async def principal_of(state: AppState, token: str) -> Principal | None:
+    """The principal of ``token`` (a bearer token or the field page's session), from the token cache
+    or, on a miss, the registry; None for an unknown, revoked or expired one."""
     principal = state.tokens.get(token)
     if principal is None:
         principal = await run_in_threadpool(_resolve, state, token)
-        if principal is None:
-            raise HTTPException(401, "the API token is unknown or revoked")
-        state.tokens.put(token, principal)
+        if principal is not None:
+            state.tokens.put(token, principal)
     return principal
 
 

@@ -18,16 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from api.deps import SessionDep, StateDep
+from api.deps import SessionDep, StateDep, principal_of
 from services import InvalidInput, OutOfScope
 from services import harvests as harvest_service
-from services.access import Principal, Role, resolve
+from services.access import Principal, Role
 from services.alerts import acknowledge
 from services.fieldbook import field_view, set_planting_date
 from services.notify.messages import alert_message
@@ -93,18 +92,8 @@ async def visitor(
     token = credentials.credentials if credentials is not None else request.cookies.get(COOKIE)
     if not token or len(token) > 200:
         return None
-    principal = state.tokens.get(token)
-    if principal is None:
-        principal = await run_in_threadpool(_resolve, state, token)
-        if principal is None:
-            return None
-        state.tokens.put(token, principal)
-    return Visitor(principal, token, credentials is None)
-
-
-def _resolve(state: StateDep, token: str) -> Principal | None:
-    with state.sessions() as session:
-        return resolve(session, token)
+    principal = await principal_of(state, token)
+    return None if principal is None else Visitor(principal, token, credentials is None)
 
 
 VisitorDep = Annotated[Visitor | None, Depends(visitor)]
