@@ -29,7 +29,7 @@ from services import harvests as harvest_service
 from services.access import Principal, Role
 from services.alerts import acknowledge
 from services.fieldbook import field_view, set_planting_date
-from services.notify.messages import alert_message
+from services.notify.messages import COMMODITY_ID, alert_message
 from services.notify.outbox import utc_now
 from services.notify.signin import SESSION_TTL, contact_by_address, redeem_code, redeem_link, send_code
 from storage import local_day
@@ -43,19 +43,8 @@ _HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "The page."},
     303: {"description": "Signed out, or done: go to the page named in Location."},
 }
-_COMMODITY = {
-    "potato": "Kentang",
-    "cabbage": "Kubis",
-    "carrot": "Wortel",
-    "tomato": "Tomat",
-    "chili": "Cabai",
-    "shallot": "Bawang merah",
-    "sweet_corn": "Jagung manis",
-    "rice": "Padi",
-    "strawberry": "Stroberi",
-    "apple": "Apel",
-    "citrus": "Jeruk",
-}
+# The crops by their Indonesian names, as the messages say them, capitalised for a heading.
+_COMMODITY = {crop: name.capitalize() for crop, name in COMMODITY_ID.items()}
 _DONE = {
     "panen": "Panen tersimpan. Terima kasih!",
     "tanam": "Tanggal tanam tersimpan; prakiraan diperbarui pada siklus berikutnya.",

@@ -12,12 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["LANGUAGES", "Message", "alert_message", "digest_message", "probe_message", "sign_in_message"]
+__all__ = [
+    "COMMODITY_ID",
+    "LANGUAGES",
+    "Message",
+    "alert_message",
+    "digest_message",
+    "probe_message",
+    "sign_in_message",
+]
 
 LANGUAGES = ("id", "en")
 MAX_BODY = 1000  # under WhatsApp's 1,024-character template body, with room for the link
 
-_COMMODITY_ID = {
+COMMODITY_ID = {
     "potato": "kentang",
     "cabbage": "kubis",
     "carrot": "wortel",
@@ -79,7 +87,7 @@ def _heat(lang: str, where: str, f: Facts) -> str:
     crop = str(f.get("commodity", ""))
     if lang == "id":
         return (
-            f"Lahan {where}: suhu udara {t} °C, di atas {limit} °C untuk {_COMMODITY_ID.get(crop, crop)}. "
+            f"Lahan {where}: suhu udara {t} °C, di atas {limit} °C untuk {COMMODITY_ID.get(crop, crop)}. "
             "Siram sore hari dan periksa tanaman."
         )
     return f"Field {where}: air temperature {t} °C, above {limit} °C for {crop}. Irrigate in the evening."

@@ -11,6 +11,7 @@ and admins use API tokens, never a link sent over a chat.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import secrets
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from services import InvalidInput
 from services.access import Role, create_token
+from services.notify.channels import check_address
 from services.notify.messages import sign_in_message
 from services.notify.outbox import NotifyConfig, enqueue
 from storage.registry import Contact, ContactChannel, SignIn
@@ -85,9 +87,10 @@ def contact_by_address(session: Session, address: str) -> Contact | None:
     """The farmer's or manager's contact one of whose channels is ``address`` (a phone number may be
     written 08…, as Indonesians do)."""
     text = address.strip()
-    candidates = {text, text.replace(" ", "").replace("-", "")}
-    if text.startswith("08"):
-        candidates.add("+62" + text[1:].replace(" ", "").replace("-", ""))
+    candidates = {text}
+    for kind in ("whatsapp", "telegram", "email"):  # as the channel stored it (check_address's form)
+        with contextlib.suppress(InvalidInput):
+            candidates.add(check_address(kind, text))
     return session.scalars(
         select(Contact)
         .join(ContactChannel, ContactChannel.contact_id == Contact.id)
