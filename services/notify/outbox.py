@@ -359,6 +359,19 @@ def _retry_delay_s(attempt: int, config: NotifyConfig) -> float:
     return float(backoff(config.retry_min_s, config.retry_max_s)(state))
 
 
+def _moot(session: Session, row: Notification) -> str | None:
+    """Why a message about an alert need not go any more, or None."""
+    if row.alert_id is None or row.event not in ("raised", "reminder", "escalation"):
+        return None
+    alert = session.get(Alert, row.alert_id)
+    if alert is None or not alert.active:
+        return "the alert cleared before this message could go"
+    if alert.acknowledged_at is not None:
+        who = alert.acknowledged_by or "someone"
+        return f"{who} acknowledged the alert before this message could go"
+    return None
+
+
 class Sender:
     """Delivers due messages from the outbox (see the module's docstring for the guarantees).
 
@@ -394,46 +407,34 @@ class Sender:
             session.commit()
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def _claim(self, ident: int, now: dt.datetime) -> Notification | None:
+    def _claim(self, ident: int, now: dt.datetime) -> Notification | str:
+        """Take message ``ident`` for delivery, in one session: the row to send, "skipped" when another
+        sender took it, or "cancelled" when its alert cleared or was acknowledged before it could go
+        (e.g. while quiet hours held it back)."""
         with self.sessions() as session:
             won = session.execute(
                 update(Notification)
                 .where(Notification.id == ident, Notification.status == "pending")
                 .values(status="sending", claimed_at=now, attempts=Notification.attempts + 1)
             )
-            session.commit()
             if not won.rowcount:  # type: ignore[attr-defined]
-                return None  # another sender took it
-            return session.get(Notification, ident)
-
-    def _moot(self, row: Notification) -> str | None:
-        """Why a message about an alert need not go any more (cleared or acknowledged before it
-        could be sent, e.g. while quiet hours held it back), or None."""
-        if row.alert_id is None or row.event not in ("raised", "reminder", "escalation"):
-            return None
-        with self.sessions() as session:
-            alert = session.get(Alert, row.alert_id)
-            if alert is None or not alert.active:
-                return "the alert cleared before this message could go"
-            if alert.acknowledged_at is not None:
-                who = alert.acknowledged_by or "someone"
-                return f"{who} acknowledged the alert before this message could go"
-        return None
+                session.commit()
+                return "skipped"  # another sender took it
+            row = session.get(Notification, ident)
+            if row is None:
+                session.commit()
+                return "skipped"
+            if (moot := _moot(session, row)) is not None:
+                row.status, row.last_error = "cancelled", moot
+                session.commit()
+                return "cancelled"
+            session.commit()
+            return row
 
     def _send_one(self, ident: int) -> str:
-        now = self.clock()
-        row = self._claim(ident, now)
-        if row is None:
-            return "skipped"
-        if (moot := self._moot(row)) is not None:
-            with self.sessions() as session:
-                session.execute(
-                    update(Notification)
-                    .where(Notification.id == ident)
-                    .values(status="cancelled", last_error=moot)
-                )
-                session.commit()
-            return "cancelled"
+        row = self._claim(ident, self.clock())
+        if isinstance(row, str):
+            return row
         try:
             url = apprise_url(row.channel_kind, row.address, row.key, self.config.channels)
             error = self.deliver_fn(url, row.title, row.body)
