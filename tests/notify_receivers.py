@@ -112,12 +112,3 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self._controller.stop()
-
-
-def wait_for(check: Any, timeout_s: float = 20.0) -> None:
-    """Until ``check()`` is true (or fail)."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)

@@ -30,7 +30,8 @@ from services.refresh import Platform, refresh
 from services.registry_import import import_document
 from storage import TimeSeriesStore, local_day
 from storage.registry import Alert, Contact, ContactChannel, Notification, open_registry
-from tests.notify_receivers import SmtpReceiver, WebhookReceiver, wait_for
+from tests.ingest.helpers import wait_for
+from tests.notify_receivers import SmtpReceiver, WebhookReceiver
 from tests.season import NOW_MS, load_season
 
 TODAY = local_day(NOW_MS)
@@ -104,7 +105,7 @@ def test_a_frost_reaches_the_webhook_and_the_mailbox_in_bahasa_indonesia(
     assert {n.channel_kind for n in queued} == {"webhook", "email"}  # in the alert's own transaction
     report = Sender(platform.sessions, platform.notify).run_once()
     assert report.sent >= 2, report
-    wait_for(lambda: len(smtp.received) >= 1)
+    wait_for(lambda: len(smtp.received) >= 1, 20)
     hook = [r for r in webhook.received if r.key.startswith(f"raised:{frost.id}:")]
     mail = [r for r in smtp.received if r.key.startswith(f"raised:{frost.id}:")]
     assert len(hook) == 1
