@@ -18,6 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from storage.influx import InfluxStore
+from storage.retention import Retention
+
 __all__ = ["InfluxServer", "MosquittoServer", "PostgresServer", "ServiceError", "find_binary", "free_port"]
 
 # Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
@@ -124,8 +127,20 @@ class InfluxServer(_Process):
 
     name = "influxd"
 
-    def __init__(self, workdir: Path, *, database: str = "panen") -> None:
-        """Prepare the config; call :meth:`start`. The HTTP port stays the same across restarts."""
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        database: str = "panen",
+        retention_check_s: int = 1800,
+        continuous_queries: bool = False,
+    ) -> None:
+        """Prepare the config; call :meth:`start`. The HTTP port stays the same across restarts.
+
+        ``retention_check_s`` is how often expired shards are dropped (InfluxDB's default is 30 min);
+        ``continuous_queries`` runs them, checked every second (off by default: tests that need the
+        rollups running say so).
+        """
         super().__init__(workdir)
         self.database = database
         self.port = free_port()
@@ -146,7 +161,10 @@ bind-address = "127.0.0.1:{free_port()}"
   bind-address = "127.0.0.1:{self.port}"
   log-enabled = false
 [continuous_queries]
-  enabled = false
+  enabled = {"true" if continuous_queries else "false"}
+  run-interval = "1s"
+[retention]
+  check-interval = "{retention_check_s}s"
 [logging]
   level = "warn"
 """
@@ -161,10 +179,16 @@ bind-address = "127.0.0.1:{free_port()}"
         except httpx.HTTPError:
             return False
 
-    def create_database(self, name: str | None = None) -> None:
-        """``CREATE DATABASE`` on this server (default: the configured database)."""
-        response = httpx.post(f"{self.url}/query", data={"q": f'CREATE DATABASE "{name or self.database}"'})
-        response.raise_for_status()
+    def create_database(self, name: str | None = None, *, retention: Retention | None = None) -> None:
+        """Set up a database as ``panen store init`` does (default: the configured database), with
+        ``retention`` (default: every tier kept forever, so tests may write readings of any age)."""
+        store = InfluxStore(
+            self.url, database=name or self.database, retention=retention or Retention(None, None)
+        )
+        try:
+            store.create_database()
+        finally:
+            store.close()
 
     def drop_database(self, name: str | None = None) -> None:
         """``DROP DATABASE`` on this server (default: the configured database)."""

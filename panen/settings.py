@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     influx_db: str = Field("panen", description="InfluxDB v1 database (on 2.x, the bucket's DBRP name).")
     influx_user: str | None = Field(None, description="InfluxDB v1 user; with 2.x/3.x any name works.")
     influx_token: SecretStr | None = Field(None, description="InfluxDB v1 password or 2.x/3.x API token.")
+    retention_raw_days: int = Field(
+        90,
+        ge=0,
+        description="Days raw readings are kept (0: forever); hourly and daily aggregates outlive them.",
+    )
+    retention_hourly_days: int = Field(730, ge=0, description="Days hourly aggregates are kept (0: forever).")
+    retention_resample_days: int = Field(
+        7, ge=1, description="Each rollup recomputes this many past days, so late readings are counted."
+    )
+    retention_every_s: int = Field(3600, ge=1, description="How often InfluxDB's rollups run [s].")
     db_url: str | None = Field(
         None, description="Registry database (SQLAlchemy URL, e.g. postgresql+psycopg://…); unset: SQLite."
     )

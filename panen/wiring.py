@@ -12,12 +12,23 @@ from services.notify.channels import ChannelSettings
 from services.notify.outbox import NotifyConfig
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore
+from storage.retention import Retention
 from storage.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from services.forecasting import ForecastService
 
-__all__ = ["describe_store", "forecast_service", "notify_config", "open_store"]
+__all__ = ["describe_store", "forecast_service", "notify_config", "open_store", "retention"]
+
+
+def retention(settings: Settings) -> Retention:
+    """How long the store keeps each tier, from the ``PANEN_RETENTION_*`` settings (0 = forever)."""
+    return Retention(
+        raw_days=settings.retention_raw_days or None,
+        hourly_days=settings.retention_hourly_days or None,
+        resample_days=min(settings.retention_resample_days, settings.retention_raw_days or 2**31),
+        every_s=settings.retention_every_s,
+    )
 
 
 def open_store(settings: Settings) -> TimeSeriesStore:
@@ -25,9 +36,13 @@ def open_store(settings: Settings) -> TimeSeriesStore:
     if settings.influx_url:
         token = settings.influx_token.get_secret_value() if settings.influx_token else None
         return InfluxStore(
-            settings.influx_url, database=settings.influx_db, user=settings.influx_user, token=token
+            settings.influx_url,
+            database=settings.influx_db,
+            user=settings.influx_user,
+            token=token,
+            retention=retention(settings),
         )
-    return SqliteStore(settings.sqlite_store_path)
+    return SqliteStore(settings.sqlite_store_path, retention=retention(settings))
 
 
 def describe_store(settings: Settings) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -117,10 +118,26 @@ def refresh(platform: Platform) -> RefreshResult:
             log.exception("cannot raise the refresh_failed alert")
         raise RefreshFailed(reason) from exc
     platform.last_failure = None
+    maintain(platform.store)
     result = RefreshResult(run.issued, len(run.forecasts), run.seconds, counts, dt.datetime.now(dt.UTC))
     platform.last_refresh = result
     log.info("forecasts for %d fields in %.1f s; active alerts %s", result.fields, result.seconds, counts)
     return result
+
+
+def maintain(store: TimeSeriesStore, now_ms: int | None = None) -> dict[str, int]:
+    """Roll up new readings and drop those past their window, where the store does not do it itself
+    (the embedded SQLite store; InfluxDB has retention policies and continuous queries). A failure is
+    logged, not raised: the raw readings are still there, and the next cycle tries again."""
+    now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    try:
+        counts = store.maintain(now_ms=now)
+    except Exception:
+        log.exception("store maintenance (rollup, retention) failed; the next refresh tries again")
+        return {}
+    if any(counts.values()):
+        log.info("store maintenance: %s", counts)
+    return counts
 
 
 def _alert_failure(sessions: sessionmaker[Session], reason: str, notify: NotifyConfig) -> None:

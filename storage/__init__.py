@@ -4,6 +4,7 @@
   aggregates over WIB days, forecast points, derived series).
 - :class:`storage.influx.InfluxStore`: InfluxDB through its v1-compatible HTTP API (1.x, 2.x ≥ 2.5, 3.x).
 - :class:`storage.sqlite.SqliteStore`: the embedded default, one WAL-mode SQLite file.
+- :mod:`storage.retention`: raw readings for 90 days, hourly aggregates for 2 years, daily forever.
 
 Errors (all raised as :class:`StoreError` subclasses, with the server's own message)::
 

@@ -20,12 +20,16 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sensors import Reading
 
+if TYPE_CHECKING:
+    from storage.retention import Resolution
+
 __all__ = [
     "WIB_OFFSET_MS",
+    "Bucket",
     "DailyAggregate",
     "ForecastPoint",
     "StoreAuthError",
@@ -76,6 +80,31 @@ class DailyAggregate:
     site_id: str
     metric: str
     day: dt.date
+    min: float
+    mean: float
+    max: float
+    sum: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Summary of one metric at one site over one hour or one local day (see ``storage.retention``).
+
+    Attributes:
+        site_id: Field or weather-station id.
+        metric: Catalogue metric name.
+        start_ms: Where the bucket begins [ms since epoch, UTC]: a whole UTC hour, or 00:00 WIB.
+        min: Smallest valid value [metric unit].
+        mean: Mean of the valid values (``sum / count``) [metric unit].
+        max: Largest valid value [metric unit].
+        sum: Sum of the valid values [metric unit].
+        count: Number of valid values.
+    """
+
+    site_id: str
+    metric: str
+    start_ms: int
     min: float
     mean: float
     max: float
@@ -200,8 +229,42 @@ class TimeSeriesStore(Protocol):
         """Aggregates per site, metric and WIB day for ``start_day <= day <= end_day`` (with
         ``coop_id``, of that cooperative's nodes only).
 
-        Days without readings are absent, not zero. Ordered by site, metric, day.
+        Days without readings are absent, not zero. Ordered by site, metric, day. A day is
+        answered from the raw readings or, once they have begun to expire, from the daily
+        aggregates (see ``storage.retention``): whichever holds more readings of it. Implausible
+        values are not aggregated, so ``include_implausible`` reaches only days still in raw.
         """
+        ...
+
+    def buckets(
+        self,
+        resolution: Resolution,
+        *,
+        site_id: str,
+        metrics: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        coop_id: str | None = None,
+    ) -> list[Bucket]:
+        """Hourly or daily aggregates of one site's valid values for buckets beginning in
+        ``[start_ms, end_ms)`` (with ``coop_id``, of that cooperative's nodes only), from the raw
+        readings or the stored aggregates, whichever holds more readings of the bucket. Ordered by
+        metric, then time."""
+        ...
+
+    def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
+        """Recompute the hourly and daily aggregates of the raw readings in ``[start_ms, end_ms)``
+        (the backfill ``panen store rollup`` runs); returns how many aggregates were written.
+
+        Buckets that the raw window may have begun to cut at ``now_ms`` are left as they are:
+        recomputing them from what is left would undercount.
+        """
+        ...
+
+    def maintain(self, *, now_ms: int) -> dict[str, int]:
+        """Roll up what is new and drop what is past its window, where the store does not do it
+        itself (SQLite); returns counts by kind. InfluxDB does both on its own (retention policies,
+        continuous queries or tasks) and returns ``{}``."""
         ...
 
     def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:

@@ -6,14 +6,16 @@ One adapter serves InfluxDB 1.x, 2.x (≥ 2.5, bucket ``panen`` mapped to databa
 - ``precision=ms`` on writes and ``epoch=ms`` on queries (``us``/``u`` are misread by some versions);
 - HTTP Basic ``user:token`` authentication (1.x refuses ``Authorization: Token``);
 - identifiers always double-quoted (``field`` is an InfluxQL keyword);
-- no ``rp`` parameter, so every version uses its default retention policy / bucket;
+- readings are written and read with the retention policy ``raw`` (``rp=raw``; on 2.x a DBRP mapping
+  names the bucket), their aggregates read from ``hourly`` and ``daily`` (``storage.retention``);
+  forecasts and derived series use the default policy / bucket, kept forever;
 - gzip bodies of about 1 MB;
 - per-statement errors arrive as HTTP 200 with ``results[i].error``; a type conflict is HTTP 400
   "partial write"; ``CREATE DATABASE`` exists only on 1.x.
 
 Schema: one measurement per catalogue metric (``soil_vwc_pct``), tags ``coop``, ``node``, ``site``
 (omitted when empty), fields ``value`` (float) and ``quality`` (integer, 0 valid, 1 implausible).
-Grafana then reads naturally: ``SELECT mean("value") FROM "soil_vwc_pct" WHERE "site" = '…'``.
+Grafana then reads naturally: ``SELECT mean("value") FROM "raw"."soil_vwc_pct" WHERE "site" = '…'``.
 Forecast points go to the measurement ``forecast`` with tags ``commodity``, ``coop``, ``site`` and one
 float field per forecast value.
 """
@@ -24,6 +26,7 @@ import datetime as dt
 import gzip
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -35,6 +38,7 @@ from storage.base import (
     DAY_MS,
     SERIES_TAGS,
     WIB_OFFSET_MS,
+    Bucket,
     DailyAggregate,
     ForecastPoint,
     Series,
@@ -46,10 +50,23 @@ from storage.base import (
     local_day,
     local_day_start_ms,
 )
+from storage.retention import (
+    DAILY_RP,
+    RAW_RP,
+    Resolution,
+    Retention,
+    chart_tier_lines,
+    fuller,
+    influx1_continuous_queries,
+    influx1_policies,
+    influx1_rollup_select,
+)
 
 __all__ = ["FORECAST_MEASUREMENT", "InfluxStore", "quote_ident", "quote_string"]
 
 FORECAST_MEASUREMENT = "forecast"
+# Marks, in the default policy, that readings of an older panen were moved to the tiers.
+_LAYOUT_MEASUREMENT = "panen_layout"
 # About 1 MB of line protocol per request: big enough to amortise HTTP and InfluxDB's per-request
 # WAL fsync, small enough to stay far below every version's request-size limit (25 MB on 1.x).
 _BODY_BYTES = 1_000_000
@@ -86,8 +103,15 @@ def _any_of(tag: str, values: Sequence[str]) -> str:
     return "(" + " OR ".join(f"{quote_ident(tag)} = {quote_string(v)}" for v in values) + ")"
 
 
-def _from(measurements: Sequence[str]) -> str:
-    return ",".join(quote_ident(m) for m in measurements)
+def _from(measurements: Sequence[str], rp: str = RAW_RP) -> str:
+    return ",".join(f"{quote_ident(rp)}.{quote_ident(m)}" for m in measurements)
+
+
+def _bucket_bounds(resolution: Resolution, start_ms: int, end_ms: int) -> tuple[int, int]:
+    """The first and past-the-last bucket starts at or after ``start_ms`` and ``end_ms``."""
+    width = resolution.ms
+    offset = 0 if resolution is Resolution.HOUR else -WIB_OFFSET_MS
+    return (-((offset - start_ms) // width) * width + offset, -((offset - end_ms) // width) * width + offset)
 
 
 def _tag_set(coop: str, node: str | None, site: str) -> str:
@@ -111,6 +135,7 @@ class InfluxStore:
         user: str | None = None,
         token: str | None = None,
         timeout_s: float = 30.0,
+        retention: Retention | None = None,
     ) -> None:
         """Prepare a client for ``url`` (e.g. ``http://127.0.0.1:8086``); nothing is sent yet.
 
@@ -120,7 +145,9 @@ class InfluxStore:
             user: v1 user name; with a token and no user, "panen" is sent (2.x ignores it).
             token: v1 password or 2.x/3.x API token, sent as the Basic password.
             timeout_s: Per-request timeout [s].
+            retention: The tiers :meth:`create_database` sets up (default: :class:`Retention`'s).
         """
+        self.retention = retention or Retention()
         self.url = url.rstrip("/")
         self.database = database
         auth = None
@@ -151,12 +178,19 @@ class InfluxStore:
                 f"InfluxDB has no database {self.database!r} ({message}); on 1.x run "
                 f'CREATE DATABASE "{self.database}", on 2.x map a bucket to it (DBRP)'
             )
+        if "retention policy not found" in message:
+            raise StoreUnavailable(
+                f"InfluxDB database {self.database!r} has no retention policy for readings ({message}); "
+                "run `panen store init`, which sets up the raw, hourly and daily tiers"
+            )
         if status >= 500 or status == 429:
             raise StoreUnavailable(f"InfluxDB failed ({status}): {message}")
         raise StoreRejected(f"InfluxDB rejected the request ({status}): {message}")
 
-    def _post_lines(self, lines: Iterable[str]) -> None:
+    def _post_lines(self, lines: Iterable[str], *, rp: str | None = None) -> None:
         params = {"db": self.database, "precision": "ms"}
+        if rp is not None:
+            params["rp"] = rp
         headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
 
         def send(body: str) -> None:
@@ -216,8 +250,65 @@ class InfluxStore:
         return list(merged.values())
 
     def create_database(self) -> None:
-        """``CREATE DATABASE`` (InfluxDB 1.x only; 2.x uses a bucket + DBRP, 3.x creates on first write)."""
-        self.query(f"CREATE DATABASE {quote_ident(self.database)}")
+        """Set up the database on InfluxDB 1.x, idempotently: ``CREATE DATABASE``, the readings'
+        retention policies with this store's durations (created, or altered to them), and the
+        continuous queries that fill the hourly and daily tiers (replaced, so a new catalogue metric
+        is rolled up after the next run). Readings an older panen wrote to the default policy are
+        rolled up and copied into ``raw`` once. 2.x: :func:`storage.retention.influx2_requests`.
+        """
+        db = quote_ident(self.database)
+        self.query(f"CREATE DATABASE {db}")
+        existing = {row[0] for s in self.query(f"SHOW RETENTION POLICIES ON {db}") for row in s["values"]}
+        for rp, days in influx1_policies(self.retention).items():
+            verb = "ALTER" if rp in existing else "CREATE"
+            duration = "INF" if days is None else f"{days}d"
+            # Raw readings expire in one-day shard groups: a day, not a week, past the window.
+            shards = " SHARD DURATION 1d" if rp == RAW_RP else ""
+            self.query(
+                f"{verb} RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {duration} REPLICATION 1{shards}"
+            )
+        queries = {
+            row[0]
+            for s in self.query("SHOW CONTINUOUS QUERIES")
+            if s["name"] == self.database
+            for row in s["values"]
+        }
+        for name, statement in influx1_continuous_queries(self.database, self.retention, metric_names()):
+            if name in queries:
+                self.query(f"DROP CONTINUOUS QUERY {quote_ident(name)} ON {db}")
+            self.query(statement)
+        self._post_lines(chart_tier_lines())  # what the dashboards' resolution variables read
+        self._adopt_default_policy()
+
+    def _adopt_default_policy(self) -> None:
+        """Roll up and copy readings an older panen left in the default policy, once (a marker point
+        in ``panen_layout`` remembers it). The copies stay readable in the default policy too:
+        InfluxQL cannot delete from one policy only, and they do no harm there."""
+        names = metric_names()
+        if self.query(f'SELECT last("adopted") FROM {quote_ident(_LAYOUT_MEASUREMENT)}'):
+            return
+        firsts = [
+            s["values"][0][0] for s in self.query(f'SELECT first("value") FROM {_from(names, "autogen")}')
+        ]
+        now = time.time_ns() // 1_000_000
+        if firsts:
+            chunk = 30 * DAY_MS
+            cutoff = self.retention.raw_cutoff_ms(now)
+            for lo in range(min(firsts) // DAY_MS * DAY_MS - WIB_OFFSET_MS, now + DAY_MS, chunk):
+                hi = lo + chunk
+                for resolution in Resolution:
+                    self.query(
+                        influx1_rollup_select(
+                            self.database, resolution, names, start_ms=lo, end_ms=hi, source_rp="autogen"
+                        )
+                    )
+                lo_raw = lo if cutoff is None else max(lo, cutoff + DAY_MS)  # older points: refused
+                if lo_raw < hi:
+                    self.query(
+                        f"SELECT * INTO {quote_ident(self.database)}.{quote_ident(RAW_RP)}.:MEASUREMENT "
+                        f"FROM {_from(names, 'autogen')} WHERE {_time_range(lo_raw, hi)} GROUP BY *"
+                    )
+        self._post_lines([f"{_LAYOUT_MEASUREMENT} adopted=1i {now}\n"])
 
     # ---- the store port --------------------------------------------------------------------
 
@@ -247,7 +338,7 @@ class InfluxStore:
                 count += 1
                 yield line
 
-        self._post_lines(counted())
+        self._post_lines(counted(), rp=RAW_RP)
         return count
 
     def raw(
@@ -345,22 +436,109 @@ class InfluxStore:
             quality += f' AND "coop" = {quote_string(coop_id)}'
         # Buckets of 1 day offset by 17 h start at 17:00 UTC, which is 00:00 WIB.
         offset_h = (DAY_MS - WIB_OFFSET_MS) // 3_600_000
+        where = f"{_any_of('site', site_ids)} AND time >= {start_ms}ms AND time < {end_ms}ms"
+        group = f'GROUP BY time(1d, {offset_h}h), "site" fill(none)'
         statement = (
             # mean = sum / count on our side: each InfluxQL aggregate is another pass over the points.
             'SELECT min("value"), max("value"), sum("value"), count("value") '
-            f"FROM {_from(metrics)} WHERE {_any_of('site', site_ids)} AND time >= {start_ms}ms "
-            f'AND time < {end_ms}ms{quality} GROUP BY time(1d, {offset_h}h), "site" fill(none)'
+            f"FROM {_from(metrics)} WHERE {where}{quality} {group}"
         )
-        out = [
+        raw = self._daily_rows(self.query(statement))
+        if include_implausible:
+            return sorted(raw, key=lambda a: (a.site_id, a.metric, a.day))
+        coop = "" if coop_id is None else f' AND "coop" = {quote_string(coop_id)}'
+        rolled = self._daily_rows(
+            self.query(
+                'SELECT min("min"), max("max"), sum("sum"), sum("count") '
+                f"FROM {_from(metrics, DAILY_RP)} WHERE {where}{coop} {group}"
+            )
+        )
+        return fuller(raw, rolled, key=lambda a: (a.site_id, a.metric, a.day), count=lambda a: a.count)
+
+    @staticmethod
+    def _daily_rows(series: list[dict[str, Any]]) -> list[DailyAggregate]:
+        return [
             DailyAggregate(
                 s["tags"].get("site", ""), s["name"], local_day(int(ts)), lo, total / n, hi, total, int(n)
             )
-            for s in self.query(statement)
+            for s in series
             for ts, lo, hi, total, n in s["values"]
             if n
         ]
-        out.sort(key=lambda a: (a.site_id, a.metric, a.day))
-        return out
+
+    def buckets(
+        self,
+        resolution: Resolution,
+        *,
+        site_id: str,
+        metrics: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        coop_id: str | None = None,
+    ) -> list[Bucket]:
+        """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`."""
+        if not metrics:
+            return []
+        lo, hi = _bucket_bounds(resolution, start_ms, end_ms)
+        if lo >= hi:
+            return []
+        where = f"{_any_of('site', [site_id])} AND {_time_range(lo, hi)}"
+        if coop_id is not None:
+            where += f' AND "coop" = {quote_string(coop_id)}'
+        offset = "" if resolution is Resolution.HOUR else f", {(DAY_MS - WIB_OFFSET_MS) // 3_600_000}h"
+        group = f"GROUP BY time({'1h' if resolution is Resolution.HOUR else '1d'}{offset}) fill(none)"
+        raw = self._bucket_rows(
+            site_id,
+            self.query(
+                'SELECT min("value"), max("value"), sum("value"), count("value") '
+                f'FROM {_from(metrics)} WHERE {where} AND "quality" = {int(Quality.VALID)} {group}'
+            ),
+        )
+        rolled = self._bucket_rows(
+            site_id,
+            self.query(
+                'SELECT min("min"), max("max"), sum("sum"), sum("count") '
+                f"FROM {_from(metrics, resolution.rp)} WHERE {where} {group}"
+            ),
+        )
+        return fuller(raw, rolled, key=lambda b: (b.metric, b.start_ms), count=lambda b: b.count)
+
+    @staticmethod
+    def _bucket_rows(site_id: str, series: list[dict[str, Any]]) -> list[Bucket]:
+        return [
+            Bucket(site_id, s["name"], int(ts), lo, total / n, hi, total, int(n))
+            for s in series
+            for ts, lo, hi, total, n in s["values"]
+            if n
+        ]
+
+    def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
+        """Backfill the hourly and daily tiers; see :meth:`storage.base.TimeSeriesStore.rollup`."""
+        span = self.retention.rollup_range(start_ms, end_ms, self.retention.raw_cutoff_ms(now_ms))
+        if span is None:
+            return 0
+        written = 0
+        chunk = 30 * DAY_MS  # one statement per month keeps each response and its memory small
+        for lo in range(span[0], span[1], chunk):
+            for resolution in Resolution:
+                statement = influx1_rollup_select(
+                    self.database, resolution, metric_names(), start_ms=lo, end_ms=min(lo + chunk, span[1])
+                )
+                written += sum(int(row[1]) for s in self.query(statement) for row in s["values"])
+        return written
+
+    def maintain(self, *, now_ms: int) -> dict[str, int]:
+        """Nothing to do: InfluxDB expires (retention policies) and rolls up (continuous queries)."""
+        return {}
+
+    def continuous_queries(self) -> list[str]:
+        """The names of this database's continuous queries (``SHOW CONTINUOUS QUERIES``)."""
+        return [
+            row[0]
+            for s in self.query("SHOW CONTINUOUS QUERIES")
+            if s["name"] == self.database
+            for row in s["values"]
+        ]
 
     def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
         """Write forecast points to the ``forecast`` measurement; returns how many."""

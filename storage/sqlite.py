@@ -27,6 +27,7 @@ from storage.base import (
     DAY_MS,
     SERIES_TAGS,
     WIB_OFFSET_MS,
+    Bucket,
     DailyAggregate,
     ForecastPoint,
     Series,
@@ -36,6 +37,7 @@ from storage.base import (
     local_day,
     local_day_start_ms,
 )
+from storage.retention import HOUR_MS, Resolution, Retention, fuller
 
 __all__ = ["SqliteStore"]
 
@@ -84,7 +86,27 @@ CREATE TABLE IF NOT EXISTS latest (
     PRIMARY KEY (node, metric)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS latest_by_site ON latest (site);
+-- Hourly and daily aggregates of the valid readings per node (storage.retention): they outlive the
+-- raw readings. ts is the bucket's start (a UTC hour; 00:00 WIB).
+CREATE TABLE IF NOT EXISTS rollup_hour (
+    site TEXT NOT NULL, metric TEXT NOT NULL, ts INTEGER NOT NULL, node TEXT NOT NULL, coop TEXT NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (site, metric, ts, node, coop)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_day (
+    site TEXT NOT NULL, metric TEXT NOT NULL, ts INTEGER NOT NULL, node TEXT NOT NULL, coop TEXT NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (site, metric, ts, node, coop)
+) WITHOUT ROWID;
+-- The store's own bookkeeping, e.g. up to when the raw readings have been rolled up.
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
+_ROLLUP_TABLE = {Resolution.HOUR: "rollup_hour", Resolution.DAY: "rollup_day"}
+# The bucket start of a reading's ts, as SQL: whole UTC hours; days from 00:00 WIB.
+_BUCKET_SQL = {
+    Resolution.HOUR: f"(ts / {HOUR_MS}) * {HOUR_MS}",
+    Resolution.DAY: f"((ts + {WIB_OFFSET_MS}) / {DAY_MS}) * {DAY_MS} - {WIB_OFFSET_MS}",
+}
 
 # Readings and the latest table are upserted from one JSON array of [node, metric, ts, coop, site,
 # value, quality] rows (see SqliteStore.write). json_extract rather than ->>, which needs SQLite 3.38
@@ -151,8 +173,13 @@ def _in_clause(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
 class SqliteStore:
     """Time-series store in one SQLite file (see the module docstring for the guarantees)."""
 
-    def __init__(self, path: str | Path) -> None:
-        """Open (creating if needed) the store file at ``path``; parent folders are created too."""
+    def __init__(self, path: str | Path, *, retention: Retention | None = None) -> None:
+        """Open (creating if needed) the store file at ``path``; parent folders are created too.
+
+        ``retention`` says how long :meth:`maintain` keeps raw readings and hourly aggregates
+        (default: :class:`storage.retention.Retention`'s 90 days and 2 years).
+        """
+        self.retention = retention or Retention()
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,13 +344,141 @@ class SqliteStore:
             f"WHERE {site_clause} AND {metric_clause} AND ts >= ? AND ts < ?{quality}{coop} "
             "GROUP BY site, metric, day ORDER BY site, metric, day"
         )
-        params = [*sites, *names, local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS]
+        start_ms, end_ms = local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS
+        params = [*sites, *names, start_ms, end_ms]
         if coop_id is not None:
             params.append(coop_id)
-        return [
+        raw = [
             DailyAggregate(s, m, local_day(d * DAY_MS), lo, mean, hi, total, n)
             for s, m, d, lo, mean, hi, total, n in self._query(sql, params, scan=True)
         ]
+        if include_implausible:
+            return raw
+        rolled = [
+            DailyAggregate(b.site_id, b.metric, local_day(b.start_ms), b.min, b.mean, b.max, b.sum, b.count)
+            for b in self._rolled(Resolution.DAY, site_ids, metrics, start_ms, end_ms, coop_id)
+        ]
+        return fuller(raw, rolled, key=lambda a: (a.site_id, a.metric, a.day), count=lambda a: a.count)
+
+    def _rolled(
+        self,
+        resolution: Resolution,
+        site_ids: Sequence[str],
+        metrics: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        coop_id: str | None,
+    ) -> list[Bucket]:
+        """The stored aggregates of buckets beginning in ``[start_ms, end_ms)``, nodes summed per site."""
+        site_clause, sites = _in_clause("site", site_ids)
+        metric_clause, names = _in_clause("metric", metrics)
+        coop = "" if coop_id is None else " AND coop = ?"
+        sql = (
+            "SELECT site, metric, ts, min(min), sum(sum) / sum(count), max(max), sum(sum), sum(count) "
+            f"FROM {_ROLLUP_TABLE[resolution]} WHERE {site_clause} AND {metric_clause} AND ts >= ? AND ts < ?"
+            f"{coop} GROUP BY site, metric, ts"
+        )
+        params = [*sites, *names, start_ms, end_ms, *([coop_id] if coop_id is not None else [])]
+        return [Bucket(*row) for row in self._query(sql, params, scan=True)]
+
+    def buckets(
+        self,
+        resolution: Resolution,
+        *,
+        site_id: str,
+        metrics: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        coop_id: str | None = None,
+    ) -> list[Bucket]:
+        """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`."""
+        if not metrics:
+            return []
+        width = resolution.ms
+        offset = 0 if resolution is Resolution.HOUR else -WIB_OFFSET_MS
+        lo = -((offset - start_ms) // width) * width + offset  # the first bucket start >= start_ms
+        hi = -((offset - end_ms) // width) * width + offset
+        if lo >= hi:
+            return []
+        metric_clause, names = _in_clause("metric", metrics)
+        coop = "" if coop_id is None else " AND coop = ?"
+        sql = (
+            f"SELECT site, metric, {_BUCKET_SQL[resolution]} AS bucket, min(value), avg(value), max(value), "
+            f"sum(value), count(*) FROM reading WHERE site = ? AND {metric_clause} AND ts >= ? AND ts < ? "
+            f"AND quality = {int(Quality.VALID)}{coop} GROUP BY site, metric, bucket"
+        )
+        params = [site_id, *names, lo, hi, *([coop_id] if coop_id is not None else [])]
+        raw = [Bucket(*row) for row in self._query(sql, params, scan=True)]
+        rolled = self._rolled(resolution, [site_id], metrics, lo, hi, coop_id)
+        return fuller(raw, rolled, key=lambda b: (b.metric, b.start_ms), count=lambda b: b.count)
+
+    def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
+        """Recompute the aggregates of ``[start_ms, end_ms)``; see ``TimeSeriesStore.rollup``."""
+        cut = self._meta("raw_cut")  # raw readings before it were deleted by maintain()
+        span = self.retention.rollup_range(start_ms, end_ms, cut)
+        if span is None:
+            return 0
+        written = 0
+        conn = self._conn()
+        try:
+            with conn:
+                for resolution, table in _ROLLUP_TABLE.items():
+                    # Buckets whose valid readings are all gone (rewritten implausible) must not keep
+                    # an aggregate: the span is whole buckets inside the raw window, so clear, refill.
+                    conn.execute(f"DELETE FROM {table} WHERE ts >= ? AND ts < ?", span)
+                    cursor = conn.execute(
+                        f"INSERT INTO {table} (site, metric, ts, node, coop, min, max, sum, count) "
+                        f"SELECT site, metric, {_BUCKET_SQL[resolution]} AS bucket, node, coop, min(value), "
+                        "max(value), sum(value), count(*) FROM reading "
+                        f"WHERE ts >= ? AND ts < ? AND quality = {int(Quality.VALID)} "
+                        "GROUP BY site, metric, bucket, node, coop",
+                        span,
+                    )
+                    written += cursor.rowcount
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+        return written
+
+    def _meta(self, key: str) -> int | None:
+        rows = self._query("SELECT value FROM store_meta WHERE key = ?", [key])
+        return int(rows[0][0]) if rows else None
+
+    def maintain(self, *, now_ms: int) -> dict[str, int]:
+        """Roll up what arrived since the last run (at least the last ``resample_days``), then
+        delete raw readings and hourly aggregates past their windows; returns the counts
+        (``rolled_up``, ``raw_deleted``, ``hourly_deleted``)."""
+        done = self._meta("rolled_up_to")
+        if done is not None:
+            since = min(done, now_ms - self.retention.resample_days * DAY_MS)
+        else:  # first run: everything there is
+            first = self._query("SELECT min(ts) FROM reading", [])[0][0]
+            since = now_ms if first is None else first
+        counts = {"rolled_up": self.rollup(start_ms=since, end_ms=now_ms, now_ms=now_ms)}
+        raw_cutoff = self.retention.raw_cutoff_ms(now_ms)
+        hourly_cutoff = self.retention.hourly_cutoff_ms(now_ms)
+        conn = self._conn()
+        try:
+            with conn:
+                meta = (
+                    "INSERT INTO store_meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT DO UPDATE SET value = excluded.value"
+                )
+                conn.execute(meta, ("rolled_up_to", now_ms))
+                if raw_cutoff is not None:
+                    conn.execute(meta, ("raw_cut", max(raw_cutoff, self._meta("raw_cut") or raw_cutoff)))
+                counts["raw_deleted"] = (
+                    0
+                    if raw_cutoff is None
+                    else conn.execute("DELETE FROM reading WHERE ts < ?", (raw_cutoff,)).rowcount
+                )
+                counts["hourly_deleted"] = (
+                    0
+                    if hourly_cutoff is None
+                    else conn.execute("DELETE FROM rollup_hour WHERE ts < ?", (hourly_cutoff,)).rowcount
+                )
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+        return counts
 
     def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
         """Upsert forecast points; see :meth:`storage.base.TimeSeriesStore.write_forecasts`."""

@@ -12,6 +12,7 @@ from panen.devservices import InfluxServer, free_port
 from sensors import Reading
 from storage import StoreAuthError, StoreRejected, StoreUnavailable
 from storage.influx import InfluxStore, quote_ident, quote_string
+from storage.retention import Retention
 
 T0 = 1_784_000_000_000
 
@@ -39,7 +40,7 @@ def test_type_conflict_is_rejected_with_partial_write_message(influx_store: Infl
     # Someone else wrote "value" as a string into our measurement: InfluxDB answers 400 partial write.
     httpx.post(
         f"{influx_store.url}/write",
-        params={"db": influx_store.database, "precision": "ms"},
+        params={"db": influx_store.database, "rp": "raw", "precision": "ms"},
         content=f'air_temp_c,coop=c,node=n value="warm" {T0}',
     ).raise_for_status()
     with pytest.raises(StoreRejected, match="field type conflict"):
@@ -56,7 +57,7 @@ def test_many_bodies_are_sent_for_a_large_write(influx_store: InfluxStore) -> No
     # 30k readings are about 3 MB of line protocol: several gzip bodies, all of them stored.
     batch = [Reading(f"node-{i % 30}", "c", "f", "soil_vwc_pct", 30.0, T0 + i) for i in range(30_000)]
     influx_store.write(batch)
-    rows = influx_store.query('SELECT count("value") FROM "soil_vwc_pct"')
+    rows = influx_store.query('SELECT count("value") FROM "raw"."soil_vwc_pct"')
     assert rows[0]["values"][0][1] == 30_000
 
 
@@ -73,7 +74,9 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> InfluxServer:
     httpx.post(
         f"{server.url}/query", data={"q": "CREATE USER panen WITH PASSWORD 's3cret' WITH ALL PRIVILEGES"}
     ).raise_for_status()
-    httpx.post(f"{server.url}/query", data={"q": 'CREATE DATABASE "panen"'}, auth=("panen", "s3cret"))
+    admin = InfluxStore(server.url, user="panen", token="s3cret", retention=Retention(None, None))
+    admin.create_database()
+    admin.close()
     yield server  # type: ignore[misc]
     server.stop()
 
