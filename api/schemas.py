@@ -85,6 +85,27 @@ class DailyPublic(BaseModel):
     count: int
 
 
+class BucketPublic(BaseModel):
+    """One metric over one bucket: a raw reading (count 1), a UTC hour, or a local day."""
+
+    metric: str
+    ts_ms: int = Field(description="Where the bucket begins (a raw reading: its time) [ms since epoch, UTC]")
+    min: float
+    mean: float
+    max: float
+    sum: float
+    count: int
+
+
+class SeriesPublic(BaseModel):
+    """A field's readings at the resolution that fits the range asked (or the one asked for)."""
+
+    resolution: Literal["raw", "hour", "day"]
+    start_ms: int
+    end_ms: int
+    points: list[BucketPublic]
+
+
 class ForecastBasis(BaseModel):
     """What a forecast was based on."""
 

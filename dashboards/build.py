@@ -6,8 +6,11 @@ the provisioned datasource (uid :data:`DATASOURCE_UID`), using Grafana's ``$time
 rewrites ``dashboards/json/``; a test checks that doing so changes nothing and runs every panel's
 query on a real InfluxDB holding a simulated season.
 
-Schema the queries rely on (``storage/influx.py``): one measurement per metric (``soil_vwc_pct``…),
-tags ``coop``, ``node``, ``site``, fields ``value`` and ``quality``; forecasts in ``forecast`` with tags
+Schema the queries rely on (``storage/influx.py``): one measurement per metric (``soil_vwc_pct``…) in
+retention policy ``raw``, tags ``coop``, ``node``, ``site``, fields ``value`` and ``quality``, and its
+hourly and daily aggregates (fields ``min``, ``max``, ``sum``, ``count``) in ``hourly`` and ``daily``,
+which reading charts pick by the range shown (hidden variables ``rp``, ``mean_v``…, read from
+``panen_resolution``: ``storage.retention.CHART_TIERS``); forecasts in ``forecast`` with tags
 ``commodity``, ``coop``, ``site``; the purchase plan of all cooperatives in ``plan`` (tags ``week``, ``commodity``);
 alerts in ``alert`` (tags ``subject``, ``coop``, ``field``; one value per kind, 1 active, 0 cleared);
 ingest's counters in ``ingest`` (tag ``client``, its MQTT client id). A cooperative's weather station is the site ``{coop}-ws``.
@@ -18,6 +21,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from storage.retention import CHART_TIER_MEASUREMENT
 
 __all__ = ["DATASOURCE_UID", "OUT_DIR", "dashboards", "panel_queries", "write_all"]
 
@@ -98,9 +103,27 @@ def _dashboard(uid: str, title: str, panels: list[Json], variables: list[Json], 
     }
 
 
-COOP = _variable("coop", "Koperasi / Cooperative", 'SHOW TAG VALUES FROM "soil_vwc_pct" WITH KEY = "coop"')
+def _tier_variable(name: str) -> Json:
+    """A hidden variable that follows the time range: which tier (``rp``) a reading chart reads and
+    the InfluxQL of its mean, min, max and sum there (``storage.retention.CHART_TIERS``)."""
+    span = "${__to} - ${__from}"
+    query = (
+        f'SELECT "{name}" FROM "{CHART_TIER_MEASUREMENT}" WHERE "min_range_ms" <= {span} '
+        f'AND "max_range_ms" > {span}'
+    )
+    return _variable(name, name, query) | {"hide": 2, "refresh": 2}
+
+
+# Reading charts go through these: "$rp"."soil_vwc_pct" and $mean_v AS "VWC", etc.
+TIERS = [_tier_variable(n) for n in ("rp", "mean_v", "min_v", "max_v", "sum_v")]
+
+COOP = _variable(
+    "coop", "Koperasi / Cooperative", 'SHOW TAG VALUES FROM "raw"."soil_vwc_pct" WITH KEY = "coop"'
+)
 FIELD = _variable(
-    "field", "Lahan / Field", 'SHOW TAG VALUES FROM "soil_vwc_pct" WITH KEY = "site" WHERE "coop" = \'$coop\''
+    "field",
+    "Lahan / Field",
+    'SHOW TAG VALUES FROM "raw"."soil_vwc_pct" WITH KEY = "site" WHERE "coop" = \'$coop\'',
 )
 
 
@@ -144,7 +167,7 @@ def my_field() -> Json:
             "Kelembapan tanah / Soil moisture (%)",
             "timeseries",
             [
-                f'SELECT mean("value") AS "VWC" FROM "soil_vwc_pct" WHERE {f} AND $timeFilter '
+                f'SELECT $mean_v AS "VWC" FROM "$rp"."soil_vwc_pct" WHERE {f} AND $timeFilter '
                 "GROUP BY time($__interval) fill(null)"
             ],
             (0, 9, 24, 8),
@@ -165,8 +188,8 @@ def my_field() -> Json:
             "Suhu udara / Air temperature (°C), garis embun beku / frost line 2 °C",
             "timeseries",
             [
-                f'SELECT min("value") AS "min", mean("value") AS "rata-rata / mean", max("value") AS "max" '
-                f'FROM "air_temp_c" WHERE ({f} OR {station}) AND $timeFilter GROUP BY time($__interval) fill(null)'
+                f'SELECT $min_v AS "min", $mean_v AS "rata-rata / mean", $max_v AS "max" '
+                f'FROM "$rp"."air_temp_c" WHERE ({f} OR {station}) AND $timeFilter GROUP BY time($__interval) fill(null)'
             ],
             (0, 25, 24, 8),
             unit="celsius",
@@ -176,7 +199,7 @@ def my_field() -> Json:
             "Curah hujan / Rain (mm per hari / per day)",
             "timeseries",
             [
-                f'SELECT sum("value") AS "hujan / rain" FROM "rain_mm" WHERE {station} AND $timeFilter '
+                f'SELECT $sum_v AS "hujan / rain" FROM "$rp"."rain_mm" WHERE {station} AND $timeFilter '
                 "GROUP BY time(1d, -7h) fill(0)"
             ],
             (0, 33, 24, 7),
@@ -184,7 +207,7 @@ def my_field() -> Json:
             draw="bars",
         ),
     ]
-    return _dashboard("panen-my-field", "Lahan Saya / My field", panels, [COOP, FIELD], "now-30d")
+    return _dashboard("panen-my-field", "Lahan Saya / My field", panels, [COOP, FIELD, *TIERS], "now-30d")
 
 
 def supply_outlook() -> Json:
@@ -253,7 +276,7 @@ def fleet_health() -> Json:
             "Terakhir terlihat / Last seen (per node)",
             "table",
             [
-                f'SELECT last("value") AS "battery_v" FROM "battery_v" WHERE {c} AND time >= now() - 7d GROUP BY "node"'
+                f'SELECT last("value") AS "battery_v" FROM "raw"."battery_v" WHERE {c} AND time >= now() - 7d GROUP BY "node"'
             ],
             (0, 0, 12, 10),
             fmt="table",
@@ -263,7 +286,7 @@ def fleet_health() -> Json:
             "Baterai / Battery (V)",
             "timeseries",
             [
-                f'SELECT mean("value") FROM "battery_v" WHERE {c} AND $timeFilter GROUP BY time($__interval), "node" fill(null)'
+                f'SELECT $mean_v FROM "$rp"."battery_v" WHERE {c} AND $timeFilter GROUP BY time($__interval), "node" fill(null)'
             ],
             (12, 0, 12, 10),
             unit="volt",
@@ -273,7 +296,7 @@ def fleet_health() -> Json:
             "Sinyal radio / Radio signal RSSI (dBm)",
             "timeseries",
             [
-                f'SELECT mean("value") FROM "rssi_dbm" WHERE {c} AND $timeFilter GROUP BY time($__interval), "node" fill(null)'
+                f'SELECT $mean_v FROM "$rp"."rssi_dbm" WHERE {c} AND $timeFilter GROUP BY time($__interval), "node" fill(null)'
             ],
             (0, 10, 12, 9),
             unit="dBm",
@@ -282,7 +305,7 @@ def fleet_health() -> Json:
             "Laju data masuk / Ingest rate (readings per interval)",
             "timeseries",
             [
-                f'SELECT count("value") FROM "soil_vwc_pct" WHERE {c} AND $timeFilter GROUP BY time($__interval) fill(0)'
+                f'SELECT count("value") FROM "raw"."soil_vwc_pct" WHERE {c} AND $timeFilter GROUP BY time($__interval) fill(0)'
             ],
             (12, 10, 12, 9),
             unit="short",
@@ -311,7 +334,9 @@ def fleet_health() -> Json:
             thresholds=[("green", None), ("orange", 1.0)],
         ),
     ]
-    return _dashboard("panen-fleet-health", "Kesehatan Sensor / Fleet health", panels, [COOP], "now-7d")
+    return _dashboard(
+        "panen-fleet-health", "Kesehatan Sensor / Fleet health", panels, [COOP, *TIERS], "now-7d"
+    )
 
 
 def dashboards() -> dict[str, Json]:

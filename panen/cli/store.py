@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -10,9 +12,12 @@ import typer
 
 from panen.cli._common import app, console
 from panen.settings import get_settings
-from panen.wiring import describe_store, open_store
+from panen.wiring import describe_store, open_store, retention
+from sensors import metric_names
 from storage import StoreError, TimeSeriesStore
+from storage.base import DAY_MS
 from storage.influx import InfluxStore
+from storage.retention import influx2_requests, influx2_shell
 
 store_app = typer.Typer(help="The time-series store (InfluxDB or embedded SQLite).", no_args_is_help=True)
 app.add_typer(store_app, name="store")
@@ -43,10 +48,66 @@ def store_init(
         bool, typer.Option(help="Run CREATE DATABASE on InfluxDB 1.x (2.x: map a bucket instead).")
     ] = True,
 ) -> None:
-    """Prepare the configured store: create the SQLite file, or the InfluxDB 1.x database."""
+    """Prepare the configured store: create the SQLite file, or the InfluxDB 1.x database with its
+    retention policies (raw, hourly, daily; PANEN_RETENTION_*) and continuous queries. Idempotent:
+    run it again after changing the windows."""
 
     def prepare(store: TimeSeriesStore) -> None:
         if isinstance(store, InfluxStore) and create_database:
             store.create_database()
 
     _on_store(prepare, failed="could not prepare", done="ready")
+
+
+@store_app.command("rollup")
+def store_rollup(
+    days: Annotated[int, typer.Option(min=1, help="Recompute the aggregates of this many past days.")] = 30,
+) -> None:
+    """Recompute the hourly and daily aggregates from the raw readings (a backfill after readings
+    arrived later than PANEN_RETENTION_RESAMPLE_DAYS, or after changing the catalogue)."""
+    cfg = get_settings()
+    now = time.time_ns() // 1_000_000
+    with contextlib.closing(open_store(cfg)) as store:
+        try:
+            written = store.rollup(start_ms=now - days * DAY_MS, end_ms=now, now_ms=now)
+        except StoreError as exc:
+            console.print(f"[red]rollup failed[/red]: {describe_store(cfg)}: {exc}")
+            raise typer.Exit(1) from exc
+    console.print(
+        f"[green]rolled up[/green] {written} aggregates of the last {days} days: {describe_store(cfg)}"
+    )
+
+
+@store_app.command("influx2-setup")
+def store_influx2_setup(
+    org_id: Annotated[str, typer.Option(help="The InfluxDB 2.x organisation id (API requests).")] = "",
+    bucket: Annotated[
+        str, typer.Option(help="Prefix of the tier buckets (<bucket>_raw, _hourly, _daily).")
+    ] = "panen",
+    shell: Annotated[
+        bool, typer.Option("--shell", help="Print an `influx` CLI script instead (what docker-compose runs).")
+    ] = False,
+) -> None:
+    """Print, as JSON lines, the InfluxDB 2.x API requests that set up the tiers: buckets with their
+    retention, DBRP mappings to this database's raw/hourly/daily policies, and the two rollup tasks.
+    A DBRP's bucketID reads {bucket:<name>}: fill in the id the bucket request returned."""
+    cfg = get_settings()
+    if shell:
+        print(
+            influx2_shell(
+                bucket=bucket, database=cfg.influx_db, retention=retention(cfg), measurements=metric_names()
+            ),
+            end="",
+        )
+        return
+    if not org_id:
+        console.print("[red]--org-id is needed for the API requests[/red] (or --shell for a CLI script)")
+        raise typer.Exit(2)
+    for method, path, body in influx2_requests(
+        org_id=org_id,
+        bucket=bucket,
+        database=cfg.influx_db,
+        retention=retention(cfg),
+        measurements=metric_names(),
+    ):
+        print(json.dumps({"method": method, "path": path, "body": body}))

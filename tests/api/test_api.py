@@ -16,7 +16,7 @@ from forecast.plan import plan_members, purchase_plan
 from sensors import Reading
 from services.access import Role, create_token
 from services.forecasting import ForecastService
-from storage import TimeSeriesStore
+from storage import TimeSeriesStore, local_day
 from storage.registry import ApiToken, Field, import_fleet, open_registry, sqlite_url
 from tests.api.conftest import NOW_MS, TODAY, auth, load_season
 
@@ -318,3 +318,64 @@ def test_token_list_and_revoke_through_the_cli(
     r = c.get("/v1/fields", headers=h)
     assert r.status_code == 401
     assert "revoked" in r.json()["detail"]
+
+
+def test_series_picks_the_resolution_that_fits_the_range(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    c, tokens, _ = client
+    h = auth(tokens["farmer"])
+    url = "/v1/fields/oro-oro-ombo-f01/series"
+
+    def ask(days: float, **extra: str) -> dict[str, object]:
+        params = {
+            "metric": "soil_vwc_pct",
+            "start_ms": str(NOW_MS - int(days * 86_400_000)),
+            "end_ms": str(NOW_MS),
+        }
+        response = c.get(url, headers=h, params=params | extra)
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    assert [ask(d)["resolution"] for d in (1, 7, 30, 92, 200)] == ["raw", "raw", "hour", "hour", "day"]
+    hours = ask(2, resolution="hour")["points"]
+    raw = ask(2)["points"]
+    assert isinstance(hours, list)
+    assert isinstance(raw, list)
+    # Each whole hour's count and mean are those of its raw readings.
+    for bucket in hours[1:-1]:
+        inside = [p["mean"] for p in raw if bucket["ts_ms"] <= p["ts_ms"] < bucket["ts_ms"] + 3_600_000]
+        assert bucket["count"] == len(inside)
+        assert bucket["mean"] == pytest.approx(sum(inside) / len(inside))
+    # Days agree with /daily.
+    days = ask(30, resolution="day")["points"]
+    daily = c.get("/v1/fields/oro-oro-ombo-f01/daily", headers=h, params={"metric": "soil_vwc_pct"}).json()
+    by_day = {d["day"]: d for d in daily}
+    assert isinstance(days, list)
+    for point in days:
+        day = local_day(point["ts_ms"]).isoformat()
+        assert (point["count"], point["mean"]) == (by_day[day]["count"], pytest.approx(by_day[day]["mean"]))
+    csv_text = c.get(url, headers=h, params={"metric": "soil_vwc_pct", "format": "csv"}).text
+    assert csv_text.splitlines()[0] == "ts_ms,metric,min,mean,max,sum,count"
+    # Raw readings past the window (90 days by default) are asked for in vain, with the way out.
+    old = c.get(
+        url,
+        headers=h,
+        params={
+            "metric": "soil_vwc_pct",
+            "start_ms": str(NOW_MS - 100 * 86_400_000),
+            "end_ms": str(NOW_MS - 99 * 86_400_000),
+            "resolution": "raw",
+        },
+    )
+    assert old.status_code == 422
+    assert "resolution=hour or day" in old.json()["detail"]
+    assert (
+        c.get(
+            url,
+            headers=h,
+            params={"metric": "soil_vwc_pct", "start_ms": "0", "end_ms": str(NOW_MS), "resolution": "hour"},
+        ).status_code
+        == 422
+    )

@@ -63,6 +63,7 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/v1/registry/import"): ADMIN,
     ("GET", "/v1/fields/{field_id}/readings/latest"): ANY,
     ("GET", "/v1/fields/{field_id}/readings"): ANY,
+    ("GET", "/v1/fields/{field_id}/series"): ANY,
     ("GET", "/v1/fields/{field_id}/daily"): ANY,
     ("GET", "/v1/fields/{field_id}/forecast"): ANY,
     ("GET", "/v1/forecasts"): ANY,
@@ -266,7 +267,7 @@ def _call(
     headers: dict[str, str],
 ) -> int:
     url = path.format(**params)
-    query = {"metric": "air_temp_c"} if path.endswith("/daily") else {}
+    query = {"metric": "air_temp_c"} if path.endswith(("/daily", "/series")) else {}
     if path == "/v1/registry/import":
         doc = yaml.safe_load(DEFAULT_FLEET_PATH.read_text())
         doc["cooperatives"] = doc["cooperatives"][:1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,8 +17,10 @@ from ingest.metrics import IngestMetrics
 from panen.devservices import InfluxServer
 from services.alerts import evaluate_alerts
 from services.forecasting import ForecastService
+from storage import local_day_start_ms
 from storage.influx import InfluxStore
 from storage.registry import import_fleet, open_registry, sqlite_url
+from storage.retention import Resolution
 from tests.api.conftest import NOW_MS, TODAY, load_season
 
 COOP, FIELD = "oro-oro-ombo", "oro-oro-ombo-f01"
@@ -45,6 +48,8 @@ def season_db(influx_server: InfluxServer, tmp_path_factory: pytest.TempPathFact
     with sessions() as session:
         import_fleet(session, fleet)
     load_season(store, fleet)
+    # What the continuous queries do hourly, at once: the hourly and daily tiers of the season.
+    assert store.rollup(start_ms=NOW_MS - 60 * 86_400_000, end_ms=NOW_MS + 86_400_000, now_ms=NOW_MS) > 0
     run = ForecastService(store, sessions, members=20).run(TODAY)
     # A day later every node is silent: node_offline alerts for every field.
     evaluate_alerts(store, sessions, run, now_ms=NOW_MS + 86_400_000)
@@ -57,14 +62,33 @@ def season_db(influx_server: InfluxServer, tmp_path_factory: pytest.TempPathFact
     return database
 
 
-def expand(query: str, *, from_ms: int, to_ms: int) -> str:
-    """Grafana's InfluxQL macro expansion (public/app/plugins/datasource/influxdb)."""
-    return (
-        query.replace("$timeFilter", f"time >= {from_ms}ms and time <= {to_ms}ms")
+def expand(query: str, *, from_ms: int, to_ms: int, values: dict[str, str] | None = None) -> str:
+    """Grafana's InfluxQL macro expansion (public/app/plugins/datasource/influxdb): its global
+    ``${__from}``/``${__to}`` [ms], ``$timeFilter``, ``$__interval``, then the variables' values
+    (single-valued, so inserted as they are)."""
+    text = (
+        query.replace("${__from}", str(from_ms))
+        .replace("${__to}", str(to_ms))
+        .replace("$timeFilter", f"time >= {from_ms}ms and time <= {to_ms}ms")
         .replace("$__interval", "1h")
         .replace("$field", FIELD)
         .replace("$coop", COOP)
     )
+    for name, value in sorted((values or {}).items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(f"${name}", value)
+    return text
+
+
+def variable_values(
+    influx: InfluxServer, database: str, dashboard: dict[str, Any], **window: int
+) -> dict[str, str]:
+    """Each variable's first value, as Grafana would pick it for this time range."""
+    values: dict[str, str] = {}
+    for variable in dashboard["templating"]["list"]:
+        series = _run(influx, database, expand(variable["query"], **window, values=values))
+        assert series, variable["name"]
+        values[variable["name"]] = str(series[0]["values"][0][1])  # type: ignore[index]
+    return values
 
 
 def _run(influx: InfluxServer, database: str, query: str) -> list[dict[str, object]]:
@@ -84,13 +108,49 @@ def test_every_panel_query_returns_series(influx_server: InfluxServer, season_db
     # the alerts evaluated "a day later" too, as a dashboard open then would.
     now_ms = time.time_ns() // 1_000_000
     window = {"from_ms": NOW_MS - 30 * 86_400_000, "to_ms": now_ms + 86_400_000 + 60_000}
-    for variable in dashboard["templating"]["list"]:
-        values = _run(influx_server, season_db, expand(variable["query"], **window))
-        assert values, variable["name"]
+    values = variable_values(influx_server, season_db, dashboard, **window)
     for title, query in panel_queries(dashboard):
-        series = _run(influx_server, season_db, expand(query, **window))
-        assert series, f"{title}: no series for {expand(query, **window)}"
+        series = _run(influx_server, season_db, expand(query, **window, values=values))
+        assert series, f"{title}: no series for {expand(query, **window, values=values)}"
         assert any(any(v is not None for v in row[1:]) for s in series for row in s["values"]), title  # type: ignore[index,union-attr]
+
+
+@pytest.mark.parametrize(
+    ("days", "tier"), [(1, "raw"), (7, "raw"), (30, "hourly"), (92, "daily"), (400, "daily")]
+)
+def test_reading_charts_read_the_tier_that_fits_the_range(
+    influx_server: InfluxServer, season_db: str, days: int, tier: str
+) -> None:
+    # The hidden variables pick the tier from the range alone; the soil-moisture chart then reads it,
+    # and its points agree with the store's own aggregates of the same buckets.
+    dashboard = dashboards()["my-field.json"]
+    to_ms = local_day_start_ms(TODAY)  # whole local days, so each charted day can be compared
+    window = {"from_ms": to_ms - days * 86_400_000, "to_ms": to_ms}
+    values = variable_values(influx_server, season_db, dashboard, **window)
+    assert values["rp"] == tier
+    query = next(q for title, q in panel_queries(dashboard) if "Soil moisture" in title)
+    text = expand(query, **window, values=values).replace("time(1h)", "time(1d, 17h)")
+    assert f'"{tier}"."soil_vwc_pct"' in text
+    series = _run(influx_server, season_db, text)
+    charted = {int(row[0]): row[1] for s in series for row in s["values"] if row[1] is not None}  # type: ignore[index,union-attr]
+    store = InfluxStore(influx_server.url, database=season_db)
+    try:
+        expected = {
+            b.start_ms: b.mean
+            for b in store.buckets(
+                Resolution.DAY,
+                site_id=FIELD,
+                metrics=["soil_vwc_pct"],
+                start_ms=window["from_ms"],
+                end_ms=to_ms,
+            )
+        }
+    finally:
+        store.close()
+    whole = {ts: v for ts, v in charted.items() if ts >= window["from_ms"] and ts + 86_400_000 <= to_ms}
+    assert whole, text
+    for ts, mean in whole.items():
+        assert mean == pytest.approx(expected[ts], rel=1e-9), ts
 
 
 def test_provisioning_points_at_the_dashboards() -> None:
