@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     influx_db: str = Field("panen", description="InfluxDB v1 database (on 2.x, the bucket's DBRP name).")
     influx_user: str | None = Field(None, description="InfluxDB v1 user; with 2.x/3.x any name works.")
     influx_token: SecretStr | None = Field(None, description="InfluxDB v1 password or 2.x/3.x API token.")
+    influx_tenants: bool = Field(
+        False,
+        description=(
+            "One InfluxDB database per cooperative (<PANEN_INFLUX_DB>_<coop>), so Grafana can be given "
+            "credentials that read one cooperative only; `panen store tenants` sets them up."
+        ),
+    )
+    tenant_secret: SecretStr | None = Field(
+        None, description="Secret the per-cooperative InfluxDB users' passwords are derived from (HMAC)."
+    )
     retention_raw_days: int = Field(
         90,
         ge=0,

@@ -35,12 +35,18 @@ def open_store(settings: Settings) -> TimeSeriesStore:
     """The time-series store the settings select: InfluxDB if ``influx_url`` is set, else SQLite."""
     if settings.influx_url:
         token = settings.influx_token.get_secret_value() if settings.influx_token else None
+        if token is None and settings.influx_tenants and settings.tenant_secret and settings.influx_user:
+            # A per-cooperative store's service users have passwords derived from the tenant secret.
+            from services.tenancy import tenant_password
+
+            token = tenant_password(settings.tenant_secret.get_secret_value(), settings.influx_user)
         return InfluxStore(
             settings.influx_url,
             database=settings.influx_db,
             user=settings.influx_user,
             token=token,
             retention=retention(settings),
+            tenants=settings.influx_tenants,
         )
     return SqliteStore(settings.sqlite_store_path, retention=retention(settings))
 

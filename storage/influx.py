@@ -27,7 +27,7 @@ import gzip
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -52,6 +52,7 @@ from storage.base import (
 )
 from storage.retention import (
     DAILY_RP,
+    HOURLY_RP,
     RAW_RP,
     Resolution,
     Retention,
@@ -67,6 +68,8 @@ __all__ = ["FORECAST_MEASUREMENT", "InfluxStore", "quote_ident", "quote_string"]
 FORECAST_MEASUREMENT = "forecast"
 # Marks, in the default policy, that readings of an older panen were moved to the tiers.
 _LAYOUT_MEASUREMENT = "panen_layout"
+# Remembers, per cooperative and tier, up to when `panen store split` has copied.
+_SPLIT_MEASUREMENT = "panen_split"
 # About 1 MB of line protocol per request: big enough to amortise HTTP and InfluxDB's per-request
 # WAL fsync, small enough to stay far below every version's request-size limit (25 MB on 1.x).
 _BODY_BYTES = 1_000_000
@@ -78,6 +81,7 @@ _CHUNK_ROWS = 10_000
 # Clamping makes "from the beginning to the end of time" queries behave as they do on SQLite.
 _MIN_MS = -9_223_372_036_854
 _MAX_MS = 9_223_372_036_854
+_UNSAFE_DB_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
@@ -136,6 +140,7 @@ class InfluxStore:
         token: str | None = None,
         timeout_s: float = 30.0,
         retention: Retention | None = None,
+        tenants: bool = False,
     ) -> None:
         """Prepare a client for ``url`` (e.g. ``http://127.0.0.1:8086``); nothing is sent yet.
 
@@ -146,7 +151,13 @@ class InfluxStore:
             token: v1 password or 2.x/3.x API token, sent as the Basic password.
             timeout_s: Per-request timeout [s].
             retention: The tiers :meth:`create_database` sets up (default: :class:`Retention`'s).
+            tenants: One database per cooperative (``<database>_<coop>``, see :meth:`tenant_database`)
+                for its readings, aggregates, forecasts and alerts, so that credentials can be given
+                per cooperative; ``database`` then keeps what Coosae reads across cooperatives
+                (every forecast, the plan, alerts, ingest's counters).
         """
+        self.tenants = tenants
+        self._tenant_dbs: tuple[float, list[str]] = (0.0, [])
         self.retention = retention or Retention()
         self.url = url.rstrip("/")
         self.database = database
@@ -175,8 +186,8 @@ class InfluxStore:
         if status == 404 and "database not found" in message:
             # An operator's problem, not the data's: retrying after the database exists will work.
             raise StoreUnavailable(
-                f"InfluxDB has no database {self.database!r} ({message}); on 1.x run "
-                f'CREATE DATABASE "{self.database}", on 2.x map a bucket to it (DBRP)'
+                f"InfluxDB has no such database ({message}): on 1.x run `panen store init` (and, for a "
+                "store per cooperative, `panen store tenants`); on 2.x map a bucket to it (DBRP)"
             )
         if "retention policy not found" in message:
             raise StoreUnavailable(
@@ -187,8 +198,10 @@ class InfluxStore:
             raise StoreUnavailable(f"InfluxDB failed ({status}): {message}")
         raise StoreRejected(f"InfluxDB rejected the request ({status}): {message}")
 
-    def _post_lines(self, lines: Iterable[str], *, rp: str | None = None) -> None:
-        params = {"db": self.database, "precision": "ms"}
+    def _post_lines(
+        self, lines: Iterable[str], *, rp: str | None = None, database: str | None = None
+    ) -> None:
+        params = {"db": database or self.database, "precision": "ms"}
         if rp is not None:
             params["rp"] = rp
         headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
@@ -310,6 +323,130 @@ class InfluxStore:
                     )
         self._post_lines([f"{_LAYOUT_MEASUREMENT} adopted=1i {now}\n"])
 
+    # ---- tenancy -----------------------------------------------------------------------------
+
+    def tenant_database(self, coop_id: str) -> str:
+        """The database of a cooperative's data when the store is per cooperative: ``panen_batu``.
+        Characters other than letters, digits, ``-`` and ``_`` (never in a registry id) are written
+        ``~hex~``, so any id names exactly one database."""
+        safe = _UNSAFE_DB_CHARS.sub(lambda m: f"~{ord(m.group()):x}~", coop_id)
+        return f"{self.database}_{safe}"
+
+    def create_tenant(self, coop_id: str) -> None:
+        """Set up a cooperative's database as :meth:`create_database` does the shared one."""
+        sibling = InfluxStore(self.url, database=self.tenant_database(coop_id), retention=self.retention)
+        sibling._client = self._client  # the same credentials and connections
+        try:
+            sibling.create_database()
+        finally:
+            sibling._sender.shutdown(wait=True)
+        self._tenant_dbs = (0.0, [])
+
+    def tenant_databases(self) -> list[str]:
+        """The cooperatives' databases these credentials see (``SHOW DATABASES``, cached a minute)."""
+        at, names = self._tenant_dbs
+        if time.monotonic() - at > 60:
+            prefix = f"{self.database}_"
+            names = sorted(
+                row[0]
+                for s in self.query("SHOW DATABASES")
+                for row in s["values"]
+                if str(row[0]).startswith(prefix)
+            )
+            self._tenant_dbs = (time.monotonic(), names)
+        return names
+
+    def _databases(self, coop_id: str | None) -> list[str | None]:
+        """Where readings (and aggregates) of ``coop_id`` (``None``: of every cooperative) are:
+        ``[None]`` is "this database", unqualified."""
+        if not self.tenants:
+            return [None]
+        if coop_id is not None:
+            return [self.tenant_database(coop_id)]
+        return list(self.tenant_databases())
+
+    def _src(self, measurements: Sequence[str], rp: str = RAW_RP, coop_id: str | None = None) -> str | None:
+        """The FROM list of ``measurements`` in ``rp`` in every database holding the cooperative's
+        readings; ``None`` when there is none (a store per cooperative with no cooperative yet)."""
+        parts = [
+            f"{quote_ident(db) + '.' if db else ''}{quote_ident(rp)}.{quote_ident(m)}"
+            for db in self._databases(coop_id)
+            for m in measurements
+        ]
+        return ",".join(parts) or None
+
+    def split_to_tenants(
+        self, *, progress: Callable[[str], None] | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """Copy a single-database store's readings, aggregates, forecasts and alerts into one
+        database per cooperative (``panen store split``): month by month, each month remembered in
+        ``panen_split`` once copied, so an interrupted split resumes and a rerun copies nothing. Nothing
+        is deleted from the shared database. Returns, per cooperative, the readings counted in the
+        shared database and in the cooperative's after the copy (they must be equal).
+
+        Needs admin credentials (it creates the cooperatives' databases).
+        """
+        say = progress or (lambda _line: None)
+        names = metric_names()
+        shared = quote_ident(self.database)
+        coops = sorted(
+            {
+                row[1]
+                for s in self.query(f'SHOW TAG VALUES FROM {_from(names)} WITH KEY = "coop"')
+                for row in s["values"]
+            }
+        )
+        done: dict[tuple[str, str], int] = {}
+        for s in self.query(
+            f'SELECT last("done_until") FROM {quote_ident(_SPLIT_MEASUREMENT)} GROUP BY "coop", "what"'
+        ):
+            done[(s["tags"]["coop"], s["tags"]["what"])] = int(s["values"][0][1])
+        firsts = [
+            s["values"][0][0]
+            for rp, field in ((RAW_RP, "value"), (DAILY_RP, "count"))
+            for s in self.query(f"SELECT first({quote_ident(field)}) FROM {_from(names, rp)}")
+        ]
+        now = time.time_ns() // 1_000_000
+        start = (min(firsts) // DAY_MS - 1) * DAY_MS if firsts else now
+        month = 30 * DAY_MS
+        sources = {
+            rp: ",".join(f"{shared}.{quote_ident(rp)}.{quote_ident(m)}" for m in names)
+            for rp in (RAW_RP, HOURLY_RP, DAILY_RP)
+        }
+        sources["autogen"] = ",".join(
+            f'{shared}."autogen".{quote_ident(m)}' for m in (FORECAST_MEASUREMENT, "alert")
+        )
+        counts: dict[str, tuple[int, int]] = {}
+        for coop in coops:
+            target = quote_ident(self.tenant_database(coop))
+            if self.tenant_database(coop) not in self.tenant_databases():
+                self.create_tenant(coop)
+            copied = 0
+            for what, source in sources.items():
+                for lo in range(start, now + DAY_MS, month):
+                    if done.get((coop, what), start) >= lo + month:
+                        continue
+                    self.query(
+                        f"SELECT * INTO {target}.{quote_ident(what)}.:MEASUREMENT FROM {source} "
+                        f'WHERE "coop" = {quote_string(coop)} AND {_time_range(lo, lo + month)} GROUP BY *'
+                    )
+                    tags = f"coop={coop.translate(_TAG_ESCAPES)},what={what}"
+                    self._post_lines([f"{_SPLIT_MEASUREMENT},{tags} done_until={lo + month}i {now}\n"])
+                    copied += 1
+            before = self._count(f"{shared}.{quote_ident(RAW_RP)}", names, coop)
+            after = self._count(f"{target}.{quote_ident(RAW_RP)}", names, coop)
+            counts[coop] = (before, after)
+            say(f"{coop}: {copied} month(s) copied; readings {before} in {self.database}, {after} in its own")
+        return counts
+
+    def _count(self, prefix: str, names: Sequence[str], coop: str) -> int:
+        source = ",".join(f"{prefix}.{quote_ident(m)}" for m in names)
+        return sum(
+            int(row[1] or 0)
+            for s in self.query(f'SELECT count("value") FROM {source} WHERE "coop" = {quote_string(coop)}')
+            for row in s["values"]
+        )
+
     # ---- the store port --------------------------------------------------------------------
 
     def _reading_lines(self, readings: Iterable[Reading]) -> Iterator[str]:
@@ -338,7 +475,17 @@ class InfluxStore:
                 count += 1
                 yield line
 
-        self._post_lines(counted(), rp=RAW_RP)
+        if not self.tenants:
+            self._post_lines(counted(), rp=RAW_RP)
+            return count
+        by_coop: dict[str, list[Reading]] = {}
+        for r in readings:
+            by_coop.setdefault(r.coop_id, []).append(r)
+        for coop, group in by_coop.items():
+            database = self.tenant_database(coop) if coop else self.database
+            lines = list(self._reading_lines(group))
+            self._post_lines(lines, rp=RAW_RP, database=database)
+            count += len(lines)
         return count
 
     def raw(
@@ -359,8 +506,11 @@ class InfluxStore:
             where.append(_any_of("node", [node_id]))
         if site_id is not None:
             where.append(_any_of("site", [site_id]))
+        source = self._src(names)
+        if source is None:
+            return []
         statement = (
-            f'SELECT "value", "quality" FROM {_from(names)} WHERE {" AND ".join(where)} '
+            f'SELECT "value", "quality" FROM {source} WHERE {" AND ".join(where)} '
             'GROUP BY "coop", "node", "site"'
         )
         readings = [
@@ -391,8 +541,11 @@ class InfluxStore:
                     return []
                 where.append(_any_of(tag, values))
         condition = f" WHERE {' AND '.join(where)}" if where else ""
+        source = self._src(metric_names())
+        if source is None:
+            return []
         statement = (
-            f'SELECT last("value") AS "value", "quality" FROM {_from(metric_names())}{condition} '
+            f'SELECT last("value") AS "value", "quality" FROM {source}{condition} '
             'GROUP BY "coop", "node", "site"'
         )
         newest: dict[tuple[str, str], Reading] = {}
@@ -438,10 +591,13 @@ class InfluxStore:
         offset_h = (DAY_MS - WIB_OFFSET_MS) // 3_600_000
         where = f"{_any_of('site', site_ids)} AND time >= {start_ms}ms AND time < {end_ms}ms"
         group = f'GROUP BY time(1d, {offset_h}h), "site" fill(none)'
+        source, rolled_source = self._src(metrics, coop_id=coop_id), self._src(metrics, DAILY_RP, coop_id)
+        if source is None or rolled_source is None:
+            return []
         statement = (
             # mean = sum / count on our side: each InfluxQL aggregate is another pass over the points.
             'SELECT min("value"), max("value"), sum("value"), count("value") '
-            f"FROM {_from(metrics)} WHERE {where}{quality} {group}"
+            f"FROM {source} WHERE {where}{quality} {group}"
         )
         raw = self._daily_rows(self.query(statement))
         if include_implausible:
@@ -450,7 +606,7 @@ class InfluxStore:
         rolled = self._daily_rows(
             self.query(
                 'SELECT min("min"), max("max"), sum("sum"), sum("count") '
-                f"FROM {_from(metrics, DAILY_RP)} WHERE {where}{coop} {group}"
+                f"FROM {rolled_source} WHERE {where}{coop} {group}"
             )
         )
         return fuller(raw, rolled, key=lambda a: (a.site_id, a.metric, a.day), count=lambda a: a.count)
@@ -487,18 +643,24 @@ class InfluxStore:
             where += f' AND "coop" = {quote_string(coop_id)}'
         offset = "" if resolution is Resolution.HOUR else f", {(DAY_MS - WIB_OFFSET_MS) // 3_600_000}h"
         group = f"GROUP BY time({'1h' if resolution is Resolution.HOUR else '1d'}{offset}) fill(none)"
+        source, rolled_source = (
+            self._src(metrics, coop_id=coop_id),
+            self._src(metrics, resolution.rp, coop_id),
+        )
+        if source is None or rolled_source is None:
+            return []
         raw = self._bucket_rows(
             site_id,
             self.query(
                 'SELECT min("value"), max("value"), sum("value"), count("value") '
-                f'FROM {_from(metrics)} WHERE {where} AND "quality" = {int(Quality.VALID)} {group}'
+                f'FROM {source} WHERE {where} AND "quality" = {int(Quality.VALID)} {group}'
             ),
         )
         rolled = self._bucket_rows(
             site_id,
             self.query(
                 'SELECT min("min"), max("max"), sum("sum"), sum("count") '
-                f"FROM {_from(metrics, resolution.rp)} WHERE {where} {group}"
+                f"FROM {rolled_source} WHERE {where} {group}"
             ),
         )
         return fuller(raw, rolled, key=lambda b: (b.metric, b.start_ms), count=lambda b: b.count)
@@ -519,12 +681,17 @@ class InfluxStore:
             return 0
         written = 0
         chunk = 30 * DAY_MS  # one statement per month keeps each response and its memory small
-        for lo in range(span[0], span[1], chunk):
-            for resolution in Resolution:
-                statement = influx1_rollup_select(
-                    self.database, resolution, metric_names(), start_ms=lo, end_ms=min(lo + chunk, span[1])
-                )
-                written += sum(int(row[1]) for s in self.query(statement) for row in s["values"])
+        for database in self._databases(None):
+            for lo in range(span[0], span[1], chunk):
+                for resolution in Resolution:
+                    statement = influx1_rollup_select(
+                        database or self.database,
+                        resolution,
+                        metric_names(),
+                        start_ms=lo,
+                        end_ms=min(lo + chunk, span[1]),
+                    )
+                    written += sum(int(row[1]) for s in self.query(statement) for row in s["values"])
         return written
 
     def maintain(self, *, now_ms: int) -> dict[str, int]:
@@ -541,31 +708,50 @@ class InfluxStore:
         ]
 
     def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:
-        """Write forecast points to the ``forecast`` measurement; returns how many."""
-        return self._write_points(
-            FORECAST_MEASUREMENT,
-            (
-                ((("commodity", p.commodity), ("coop", p.coop_id), ("site", p.site_id)), p.values, p.ts_ms)
-                for p in points
-            ),
-        )
+        """Write forecast points to the ``forecast`` measurement; returns how many. Per cooperative,
+        each goes to its cooperative's database too (its farmers' dashboards read it there)."""
+        rows = [
+            ((("commodity", p.commodity), ("coop", p.coop_id), ("site", p.site_id)), p.values, p.ts_ms)
+            for p in points
+        ]
+        self._to_tenants(FORECAST_MEASUREMENT, rows, [p[0][1][1] for p in rows])
+        return self._write_points(FORECAST_MEASUREMENT, rows)
+
+    def _to_tenants(
+        self,
+        measurement: str,
+        rows: Sequence[tuple[tuple[tuple[str, str], ...], Mapping[str, float], int]],
+        coops: Sequence[str],
+    ) -> None:
+        """Copy ``rows`` into their cooperatives' databases (``coops``, row by row), if per cooperative."""
+        if not self.tenants:
+            return
+        by_coop: dict[str, list[tuple[tuple[tuple[str, str], ...], Mapping[str, float], int]]] = {}
+        for row, coop in zip(rows, coops, strict=True):
+            if coop:
+                by_coop.setdefault(coop, []).append(row)
+        for coop, group in by_coop.items():
+            self._write_points(measurement, group, database=self.tenant_database(coop))
 
     def write_series(self, points: Iterable[SeriesPoint]) -> int:
         """Write derived-series points, each to the measurement named by its series; returns how many."""
         by_series: dict[Series, list[SeriesPoint]] = {}
         for p in points:
             by_series.setdefault(p.series, []).append(p)
-        return sum(
-            self._write_points(
-                series.value, ((tuple(sorted(p.tags.items())), p.values, p.ts_ms) for p in group)
-            )
-            for series, group in by_series.items()
-        )
+        written = 0
+        for series, group in by_series.items():
+            rows = [(tuple(sorted(p.tags.items())), p.values, p.ts_ms) for p in group]
+            if series is Series.ALERT:  # a farmer's dashboard shows its field's alerts
+                self._to_tenants(series.value, rows, [p.tags.get("coop", "") for p in group])
+            written += self._write_points(series.value, rows)
+        return written
 
     def _write_points(
         self,
         measurement: str,
         points: Iterable[tuple[tuple[tuple[str, str], ...], Mapping[str, float], int]],
+        *,
+        database: str | None = None,
     ) -> int:
         count = 0
 
@@ -587,7 +773,7 @@ class InfluxStore:
                 )
                 yield f"{measurement}{',' if tags else ''}{tags} {','.join(fields)} {ts_ms}\n"
 
-        self._post_lines(lines())
+        self._post_lines(lines(), database=database)
         return count
 
     def series(self, series: Series, *, start_ms: int, end_ms: int) -> list[SeriesPoint]:

@@ -111,3 +111,112 @@ def store_influx2_setup(
         measurements=metric_names(),
     ):
         print(json.dumps({"method": method, "path": path, "body": body}))
+
+
+def _tenant_setup() -> tuple[InfluxStore, str, list[str]]:
+    """The configured per-cooperative InfluxDB store, the tenant secret and the registry's cooperatives."""
+    from sqlalchemy import select
+
+    from storage.registry import Cooperative, open_registry
+
+    cfg = get_settings()
+    if not cfg.influx_url or not cfg.influx_tenants:
+        console.print(
+            "[red]not a store per cooperative[/red]: set PANEN_INFLUX_URL and PANEN_INFLUX_TENANTS=true"
+        )
+        raise typer.Exit(2)
+    if cfg.tenant_secret is None:
+        console.print("[red]no PANEN_TENANT_SECRET[/red]: the users' passwords are derived from it")
+        raise typer.Exit(2)
+    with open_registry(cfg.registry_url)() as session:
+        coops = list(session.scalars(select(Cooperative.id).order_by(Cooperative.id)))
+    store = open_store(cfg)
+    assert isinstance(store, InfluxStore)
+    return store, cfg.tenant_secret.get_secret_value(), coops
+
+
+@store_app.command("tenants")
+def store_tenants(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the statements (passwords hidden).")
+    ] = False,
+) -> None:
+    """Set up a store per cooperative on InfluxDB 1.x, from the registry: the shared database and one
+    database per cooperative (with their tiers), and the users coop_<id> (reads its cooperative),
+    coosae (reads all), panen_ingest (writes) and panen_api, with passwords derived from
+    PANEN_TENANT_SECRET. Idempotent; run it after adding a cooperative. Needs admin credentials."""
+    from services.tenancy import grant_statements, influx_users
+
+    store, secret, coops = _tenant_setup()
+    with contextlib.closing(store):
+        users = influx_users(store, coops, secret)
+        try:
+            existing = (
+                set() if dry_run else {row[0] for s in store.query("SHOW USERS") for row in s["values"]}
+            )
+            if dry_run:
+                names = ", ".join(store.tenant_database(c) for c in coops)
+                print(f"-- databases: {store.database} (shared), {names}")
+            else:
+                store.create_database()
+                for coop in coops:
+                    store.create_tenant(coop)
+            for user in users:
+                for statement in grant_statements(user, existing, hide_password=dry_run):
+                    if dry_run:
+                        print(statement)
+                    else:
+                        store.query(statement)
+        except StoreError as exc:
+            console.print(f"[red]could not set up the cooperatives' databases[/red]: {exc}")
+            raise typer.Exit(1) from exc
+    if not dry_run:
+        console.print(
+            f"[green]ready[/green]: {len(coops)} cooperatives' databases and {len(users)} users "
+            f"({describe_store(get_settings())}); privileges taken out of the plan are not revoked"
+        )
+
+
+@store_app.command("credentials")
+def store_credentials(
+    user: Annotated[str, typer.Argument(help="coop_<id>, coosae, panen_ingest or panen_api")],
+) -> None:
+    """Print a per-cooperative store user's password (derived from PANEN_TENANT_SECRET), to set as
+    PANEN_INFLUX_USER / PANEN_INFLUX_TOKEN of the service that uses it."""
+    from services.tenancy import tenant_password
+
+    cfg = get_settings()
+    if cfg.tenant_secret is None:
+        console.print("[red]no PANEN_TENANT_SECRET[/red]")
+        raise typer.Exit(2)
+    print(tenant_password(cfg.tenant_secret.get_secret_value(), user))
+
+
+@store_app.command("split")
+def store_split() -> None:
+    """Move a single-database InfluxDB store to one database per cooperative: copies every
+    cooperative's readings, hourly and daily aggregates, forecasts and alerts into its own database
+    month by month, resumable (an interrupted split goes on where it stopped; a rerun copies nothing),
+    and checks each cooperative's reading count afterwards. Nothing is deleted. Needs admin credentials
+    and PANEN_INFLUX_TENANTS=true; then run `panen store tenants`."""
+    cfg = get_settings()
+    if not cfg.influx_url or not cfg.influx_tenants:
+        console.print(
+            "[red]not a store per cooperative[/red]: set PANEN_INFLUX_URL and PANEN_INFLUX_TENANTS=true"
+        )
+        raise typer.Exit(2)
+    store = open_store(cfg)
+    assert isinstance(store, InfluxStore)
+    with contextlib.closing(store):
+        try:
+            counts = store.split_to_tenants(progress=console.print)
+        except StoreError as exc:
+            console.print(f"[red]split stopped[/red] (run it again to resume): {exc}")
+            raise typer.Exit(1) from exc
+    wrong = {coop: c for coop, c in counts.items() if c[0] != c[1]}
+    if wrong:
+        console.print(f"[red]reading counts differ[/red] (shared, own): {wrong}")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]split[/green]: {len(counts)} cooperatives, every reading in its cooperative's database"
+    )
