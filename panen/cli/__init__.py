@@ -2,18 +2,31 @@
 and formatting what it returns (exit 2 for a wrong setting or option, 1 for a service that failed).
 
 - :mod:`panen.cli.basics`: ``version``, ``settings``;
-- :mod:`panen.cli.store`: ``store check|init``;
+- :mod:`panen.cli.store`: ``store check|init|rollup|influx2-setup|tenants|credentials|split``;
 - :mod:`panen.cli.platform`: ``demo``, ``api``, ``refresh``;
 - :mod:`panen.cli.ingest`: ``ingest``;
 - :mod:`panen.cli.profiles`: ``profiles`` (LoRaWAN device profiles);
 - :mod:`panen.cli.sim`: ``sim``, ``sim-fleet``;
 - :mod:`panen.cli.broker`: ``broker-config``;
 - :mod:`panen.cli.dashboards`: ``dashboards push``;
+- :mod:`panen.cli.grafana`: ``grafana sync|login`` (an organisation per cooperative);
 - :mod:`panen.cli.registry`: ``registry import``, ``token create|list|revoke``;
 - :mod:`panen.cli.notify`: ``notify run|test|link|list``, ``contact add|list``.
 """
 
-from panen.cli import basics, broker, dashboards, ingest, notify, platform, profiles, registry, sim, store
+from panen.cli import (
+    basics,
+    broker,
+    dashboards,
+    grafana,
+    ingest,
+    notify,
+    platform,
+    profiles,
+    registry,
+    sim,
+    store,
+)
 from panen.cli._common import app
 
 __all__ = [
@@ -21,6 +34,7 @@ __all__ = [
     "basics",
     "broker",
     "dashboards",
+    "grafana",
     "ingest",
     "notify",
     "platform",

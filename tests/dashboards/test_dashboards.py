@@ -3,6 +3,7 @@ as Grafana does) parses and returns series on a real InfluxDB holding a simulate
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,43 @@ def test_reading_charts_read_the_tier_that_fits_the_range(
     assert whole, text
     for ts, mean in whole.items():
         assert mean == pytest.approx(expected[ts], rel=1e-9), ts
+
+
+def _lost(ours: Any, back: Any, path: str = "") -> list[str]:
+    """Where ``back`` lost or changed something of ``ours`` (defaults it adds are fine)."""
+    if isinstance(ours, dict) and isinstance(back, dict):
+        return [
+            lost
+            for key, value in ours.items()
+            for lost in (
+                [f"{path}.{key} dropped"] if key not in back else _lost(value, back[key], f"{path}.{key}")
+            )
+        ]
+    if isinstance(ours, list) and isinstance(back, list) and len(ours) == len(back):
+        return [
+            lost
+            for i, (a, b) in enumerate(zip(ours, back, strict=True))
+            for lost in _lost(a, b, f"{path}[{i}]")
+        ]
+    return [] if ours == back else [f"{path}: {ours!r} became {back!r}"]
+
+
+@pytest.mark.parametrize("name", sorted(dashboards()))
+def test_dashboards_are_what_grafanas_schema_describes(name: str) -> None:
+    # grafana-foundation-sdk's models are generated from Grafana's own dashboard schema: every key we
+    # write must be one it knows, of the type it knows, or the round trip drops or changes it.
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    ours = dashboards()[name]
+    back = json.loads(json.dumps(Dashboard.from_json(ours), cls=JSONEncoder))
+    assert _lost(ours, back) == []
+    # And a cooperative's and Coosae's copies (panen grafana sync) too.
+    from services.grafana_sync import fixed_coop, per_coop_datasource
+
+    for copy in (fixed_coop(ours, "oro-oro-ombo"), per_coop_datasource(ours)):
+        again = json.loads(json.dumps(Dashboard.from_json(copy), cls=JSONEncoder))
+        assert _lost(copy, again) == []
 
 
 def test_provisioning_points_at_the_dashboards() -> None:
