@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from panen.cli import app
 
 ROOT = Path(__file__).parents[2]
-SERVICES = {"init", "mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "api", "sim",
+SERVICES = {"init", "mosquitto", "influxdb", "grafana", "grafana-sync", "ingest-1", "ingest-2", "api", "sim",
             "dask-scheduler", "dask-worker"}  # fmt: skip
-SECRETS = ("INFLUXDB_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "MQTT_INGEST_PASSWORD", "MQTT_RELAY_PASSWORD",
+SECRETS = ("PANEN_TENANT_SECRET", "INFLUXDB_ADMIN_PASSWORD", "MQTT_INGEST_PASSWORD", "MQTT_RELAY_PASSWORD",
            "GRAFANA_ADMIN_PASSWORD", "PANEN_FLEET_SECRET")  # fmt: skip
 
 
@@ -40,14 +40,28 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_compose_validates_and_has_every_service(resolved: dict[str, Any]) -> None:
     services = resolved["services"]
     assert set(services) == SERVICES
-    for name in SERVICES - {"init"}:
+    for name in SERVICES - {"init", "grafana-sync"}:
         assert services[name]["restart"] == "unless-stopped", name
     for name in ("mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "api"):
         assert services[name]["healthcheck"]["test"], name
     assert set(resolved["volumes"]) >= {"panen-data", "mosquitto-data", "influxdb-data", "grafana-data"}
-    assert services["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_BUCKET"] == "panen"
+    # InfluxDB 1.x with authentication, one database per cooperative: what the tests run against.
+    assert services["influxdb"]["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    assert services["api"]["environment"]["PANEN_INFLUX_TENANTS"] == "true"
+    users = {
+        n: services[n]["environment"]["PANEN_INFLUX_USER"] for n in ("init", "ingest-1", "ingest-2", "api")
+    }
+    assert users == {
+        "init": "admin",
+        "ingest-1": "panen_ingest",
+        "ingest-2": "panen_ingest",
+        "api": "panen_api",
+    }
+    assert "PANEN_INFLUX_TOKEN" not in services["api"]["environment"]  # derived from the tenant secret
+    # Grafana's organisations come after init, from the registry.
+    assert services["grafana-sync"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
-    assert services["influxdb"]["image"] == "influxdb:2.7"
+    assert services["influxdb"]["image"] == "influxdb:1.11"
     # Both ingest workers share one MQTT v5 group, with different client ids.
     commands = [services[n]["command"] for n in ("ingest-1", "ingest-2")]
     assert all(c[c.index("--shared-group") + 1] == "ingest" for c in commands)
@@ -77,13 +91,29 @@ def test_every_service_command_is_ours(resolved: dict[str, Any]) -> None:
             continue
         for args in _panen_invocations(service["command"]):
             words = [w for w in args if not w.startswith("-")]
-            sub = [w for w in words if w in {"registry", "import", "broker-config", "ingest", "api", "sim"}]
+            sub = [
+                w
+                for w in words
+                if w
+                in {
+                    "registry",
+                    "import",
+                    "store",
+                    "tenants",
+                    "broker-config",
+                    "ingest",
+                    "api",
+                    "sim",
+                    "grafana",
+                    "sync",
+                }
+            ]
             help_out = runner.invoke(app, [*sub, "--help"], env={"COLUMNS": "200"})
             assert help_out.exit_code == 0, (name, args, help_out.output)
             for option in (a for a in args if a.startswith("--")):
                 assert option in help_out.output, (name, option)
             seen += 1
-    assert seen == 6  # registry import, broker-config, 2 × ingest, api, sim
+    assert seen == 8  # registry import, store tenants, broker-config, 2 × ingest, api, sim, grafana sync
 
 
 def test_no_secret_is_committed() -> None:
