@@ -106,6 +106,28 @@ class SeriesPublic(BaseModel):
     points: list[BucketPublic]
 
 
+class SkillPublic(BaseModel):
+    """The track record of past forecasts of one commodity × cooperative × lead
+    (``services.track_record``)."""
+
+    commodity: str
+    coop_id: str
+    lead_days: int = Field(description="How long before the harvest the forecast was issued [days]")
+    records: int = Field(description="Harvest records the figures come from")
+    seasons: list[int] = Field(description="Harvest years of those records")
+    tonnes_mape: float | None = Field(
+        description="Mean absolute percentage error of P50 tonnes (0.18 = ±18 %)"
+    )
+    tonnes_bias: float | None = Field(description="Mean (P50 − actual) / actual: positive when too high")
+    date_mae_days: float | None = Field(description="Mean absolute error of the P50 harvest date [days]")
+    date_bias_days: float | None = Field(
+        description="Mean P50 date − actual date: positive when too late [days]"
+    )
+    tonnes_coverage: float | None = Field(description="Share of harvests inside P10–P90 tonnes (honest: 0.8)")
+    date_coverage: float | None = Field(description="Share of harvest dates inside P10–P90 (honest: 0.8)")
+    note: str = Field("", description="Why there are no figures, when there are too few records")
+
+
 class ForecastBasis(BaseModel):
     """What a forecast was based on."""
 
@@ -115,6 +137,9 @@ class ForecastBasis(BaseModel):
     ensemble_members: int
     model_version: str
     yield_factor: float = Field(description="Yield-gap factor learnt from harvest records (1 = none)")
+    track_record: str = Field(
+        "", description="How good past forecasts of this crop in this cooperative were, 30 days ahead"
+    )
 
 
 class FieldForecastPublic(BaseModel):
@@ -155,6 +180,11 @@ class PlanRowPublic(BaseModel):
     tonnes_p10: float
     tonnes_p50: float
     tonnes_p90: float
+    skill_tonnes_mape_30d: float | None = Field(
+        None,
+        description="Past forecasts' tonnes MAPE 30 days ahead (/v1/forecasts/skill); null: too few records",
+    )
+    skill_records_30d: int = Field(0, description="Harvest records behind skill_tonnes_mape_30d")
 
 
 class HarvestRecordCreate(BaseModel):

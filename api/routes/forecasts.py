@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from api.csvout import csv_bytes, csv_response
 from api.deps import AppState, PrincipalDep, SessionDep, StateDep, field_in_scope, require
-from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic
+from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic, SkillPublic
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow, purchase_plan
 from services.access import Principal, Role
 from services.forecasting import ForecastRun
 from services.refresh import RefreshFailed, refresh
+from services.track_record import LEADS, Pairing, pairings, pooled, sentence, skill_table
 from storage.registry import Field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
@@ -32,7 +33,32 @@ def _run(state: StateDep) -> ForecastRun:
     return state.forecasts.current()
 
 
-def _public(f: FieldForecast, run: ForecastRun, members: bool = False) -> FieldForecastPublic:
+_SKILL_CACHE: dict[object, list[Pairing]] = {}
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _pairs(state: AppState, run: ForecastRun) -> list[Pairing]:
+    """Every harvest paired with its past forecasts, once per forecast run (the caller applies scope)."""
+    pairs = _SKILL_CACHE.get(run.computed_at)
+    if pairs is None:
+        with state.sessions() as session:
+            pairs = pairings(state.store, session)
+        _SKILL_CACHE.clear()
+        _SKILL_CACHE[run.computed_at] = pairs
+    return pairs
+
+
+def _public(
+    f: FieldForecast, run: ForecastRun, members: bool = False, pairs: list[Pairing] | None = None
+) -> FieldForecastPublic:
+    record = (
+        ""
+        if pairs is None
+        else sentence(pooled(pairs, commodity=f.commodity, coop_id=f.coop_id, lead_days=30))
+    )
     return FieldForecastPublic(
         field_id=f.field_id,
         coop_id=f.coop_id,
@@ -40,23 +66,26 @@ def _public(f: FieldForecast, run: ForecastRun, members: bool = False) -> FieldF
         harvest_date_p10=f.harvest_date_p10,
         harvest_date_p50=f.harvest_date_p50,
         harvest_date_p90=f.harvest_date_p90,
-        yield_t_ha_p10=f.yield_t_ha_p10,
-        yield_t_ha_p50=f.yield_t_ha_p50,
-        yield_t_ha_p90=f.yield_t_ha_p90,
-        tonnes_p10=f.tonnes_p10,
-        tonnes_p50=f.tonnes_p50,
-        tonnes_p90=f.tonnes_p90,
-        water_stress_so_far=f.water_stress_so_far,
-        depletion_mm=f.depletion_mm,
-        raw_mm=f.raw_mm,
-        days_to_irrigation=f.days_to_irrigation,
+        # What a planner reads: tonnes and t/ha to 0.1, depths to 0.1 mm, fractions to 0.01 (issue 19);
+        # the ensemble members (members=true) keep their precision for whoever computes with them.
+        yield_t_ha_p10=round(f.yield_t_ha_p10, 1),
+        yield_t_ha_p50=round(f.yield_t_ha_p50, 1),
+        yield_t_ha_p90=round(f.yield_t_ha_p90, 1),
+        tonnes_p10=round(f.tonnes_p10, 1),
+        tonnes_p50=round(f.tonnes_p50, 1),
+        tonnes_p90=round(f.tonnes_p90, 1),
+        water_stress_so_far=round(f.water_stress_so_far, 2),
+        depletion_mm=round(f.depletion_mm, 1),
+        raw_mm=round(f.raw_mm, 1),
+        days_to_irrigation=_rounded(f.days_to_irrigation, 1),
         basis=ForecastBasis(
             issued=run.issued,
             last_reading_ms=run.last_reading_ms.get(f.field_id),
             days_observed=f.days_observed,
             ensemble_members=f.members,
             model_version=run.model_version,
-            yield_factor=f.yield_factor,
+            yield_factor=round(f.yield_factor, 2),
+            track_record=record,
         ),
         members_harvest_date=list(f.members_harvest_date) if members else None,
         members_tonnes=[round(float(t), 4) for t in f.members_tonnes] if members else None,
@@ -90,7 +119,7 @@ def field_forecast(
     forecast = run.forecasts.get(field_id)
     if forecast is None:
         raise HTTPException(404, f"no forecast for field {field_id!r} yet; POST /v1/forecasts/recompute")
-    return _public(forecast, run, members)
+    return _public(forecast, run, members, _pairs(state, run))
 
 
 @router.get("/forecasts", response_model=list[FieldForecastPublic])
@@ -109,7 +138,58 @@ def forecasts(
         for f in _visible(run, principal, session)
         if (coop_id is None or f.coop_id == coop_id) and (commodity is None or f.commodity == commodity)
     ]
-    return [_public(f, run, members) for f in sorted(rows, key=lambda f: f.field_id)]
+    pairs = _pairs(state, run)
+    return [_public(f, run, members, pairs) for f in sorted(rows, key=lambda f: f.field_id)]
+
+
+@router.get(
+    "/forecasts/skill", response_model=list[SkillPublic], responses={200: {"content": {"text/csv": {}}}}
+)
+def skill(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    coop_id: Annotated[str | None, Query(max_length=128)] = None,
+    commodity: Annotated[str | None, Query(max_length=40)] = None,
+    lead_days: Annotated[int | None, Query(description="60, 30 or 14")] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> list[SkillPublic] | Response:
+    """How good past forecasts were: per commodity, cooperative and lead (60, 30, 14 days before the
+    harvest), the error of the forecasts against the harvest records; too few records say so instead
+    of a number. Farmers and managers see their cooperative's."""
+    if lead_days is not None and lead_days not in LEADS:
+        raise HTTPException(422, f"lead_days must be one of {', '.join(map(str, LEADS))}")
+    rows = [
+        SkillPublic(
+            commodity=k.commodity,
+            coop_id=k.coop_id,
+            lead_days=k.lead_days,
+            records=k.records,
+            seasons=list(k.seasons),
+            tonnes_mape=_rounded(k.tonnes_mape, 3),
+            tonnes_bias=_rounded(k.tonnes_bias, 3),
+            date_mae_days=_rounded(k.date_mae_days, 1),
+            date_bias_days=_rounded(k.date_bias_days, 1),
+            tonnes_coverage=_rounded(k.tonnes_coverage, 2),
+            date_coverage=_rounded(k.date_coverage, 2),
+            note=k.note,
+        )
+        for k in skill_table(state.store, session, principal)
+        if (coop_id is None or k.coop_id == coop_id)
+        and (commodity is None or k.commodity == commodity)
+        and (lead_days is None or k.lead_days == lead_days)
+    ]
+    if format == "csv":
+        columns = list(SkillPublic.model_fields)
+        body = csv_bytes(
+            columns,
+            (
+                [" ".join(map(str, r.seasons)) if c == "seasons" else getattr(r, c) for c in columns]
+                for r in rows
+            ),
+        )
+        return csv_response(body, "forecast-skill.csv")
+    return rows
 
 
 @router.post("/forecasts/recompute", response_model=dict[str, object])
@@ -166,15 +246,33 @@ def _compute_plan(
             with state.sessions() as session:
                 visible = _visible(run, principal, session)
             rows = purchase_plan(visible, start=run.issued, weeks=weeks, by_coop=by == "cooperative")
-            body = _render_plan(rows, format)
+            pairs = [p for p in _pairs(state, run) if principal.can_see_coop(p.coop_id)]
+            body = _render_plan(rows, format, pairs)
             if len(_PLAN_CACHE) > 256:
                 _PLAN_CACHE.clear()
             _PLAN_CACHE[key] = body
     return body
 
 
-def _render_plan(rows: list[PlanRow], format: str) -> bytes:
+def _render_plan(rows: list[PlanRow], format: str, pairs: list[Pairing]) -> bytes:
+    skills = {}
+    for key in {(r.commodity, r.coop_id) for r in rows}:
+        coop = None if key[1] == "all" else key[1]
+        skills[key] = pooled(pairs, commodity=key[0], coop_id=coop, lead_days=30)
+    public = [
+        PlanRowPublic(
+            commodity=r.commodity,
+            iso_week=r.iso_week,
+            coop_id=r.coop_id,
+            tonnes_p10=round(r.tonnes_p10, 1),
+            tonnes_p50=round(r.tonnes_p50, 1),
+            tonnes_p90=round(r.tonnes_p90, 1),
+            skill_tonnes_mape_30d=_rounded(skills[(r.commodity, r.coop_id)].tonnes_mape, 3),
+            skill_records_30d=skills[(r.commodity, r.coop_id)].records,
+        )
+        for r in rows
+    ]
     if format == "csv":
-        columns = ["commodity", "iso_week", "coop_id", "tonnes_p10", "tonnes_p50", "tonnes_p90"]
-        return csv_bytes(columns, ([getattr(r, c) for c in columns] for r in rows))
-    return _PLAN_ROWS.dump_json([PlanRowPublic(**r.__dict__) for r in rows])
+        columns = list(PlanRowPublic.model_fields)
+        return csv_bytes(columns, ([getattr(r, c) for c in columns] for r in public))
+    return _PLAN_ROWS.dump_json(public)

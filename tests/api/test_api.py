@@ -139,10 +139,15 @@ def test_purchase_plan_equals_the_sum_of_field_forecast_members(
     keys, weeks, totals = plan_members(list(run.forecasts.values()), start=run.issued, weeks=26)
     for row in rows:
         member_totals = totals[keys.index((row["commodity"], row["coop_id"])), weeks.index(row["iso_week"])]
-        assert row["tonnes_p50"] == pytest.approx(np.percentile(member_totals, 50), abs=1e-3)
-    assert list(rows) == [
-        r.__dict__ for r in purchase_plan(list(run.forecasts.values()), start=run.issued, weeks=26)
+        # Tonnes are shown to 0.1 t (issue 19): the plan is the members' percentiles, rounded.
+        assert row["tonnes_p50"] == round(float(np.percentile(member_totals, 50)), 1)
+    computed = purchase_plan(list(run.forecasts.values()), start=run.issued, weeks=26)
+    assert [
+        (r["commodity"], r["iso_week"], r["coop_id"], r["tonnes_p10"], r["tonnes_p90"]) for r in rows
+    ] == [
+        (r.commodity, r.iso_week, r.coop_id, round(r.tonnes_p10, 1), round(r.tonnes_p90, 1)) for r in computed
     ]
+    assert all(r["skill_records_30d"] == 0 and r["skill_tonnes_mape_30d"] is None for r in rows)
     csv_text = c.get(
         "/v1/purchase-plan", headers=auth(tokens["admin"]), params={"weeks": 26, "format": "csv"}
     ).text
@@ -159,8 +164,8 @@ def test_purchase_plan_equals_the_sum_of_field_forecast_members(
             for k, key in enumerate(keys)
             if key[0] == row["commodity"]
         )
-        assert row["tonnes_p10"] == pytest.approx(np.percentile(members, 10), abs=1e-3)
-        assert row["tonnes_p90"] == pytest.approx(np.percentile(members, 90), abs=1e-3)
+        assert row["tonnes_p10"] == round(float(np.percentile(members, 10)), 1)
+        assert row["tonnes_p90"] == round(float(np.percentile(members, 90)), 1)
     p50_sums = {(r["commodity"], r["iso_week"]): 0.0 for r in total}
     for r in rows:
         p50_sums[(r["commodity"], r["iso_week"])] += r["tonnes_p50"]
@@ -379,3 +384,28 @@ def test_series_picks_the_resolution_that_fits_the_range(
         ).status_code
         == 422
     )
+
+
+def test_forecast_figures_are_rounded_as_a_planner_reads_them(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    # Issue 19: "16.291569147641724 t/ha" is noise. Tonnes and t/ha to 0.1, depths to 0.1 mm,
+    # fractions to 0.01; the ensemble members keep their precision.
+    c, tokens, _ = client
+    forecasts = c.get("/v1/forecasts", headers=auth(tokens["offtaker"]), params={"members": True}).json()
+    assert forecasts
+    digits = {
+        "tonnes_p10": 1, "tonnes_p50": 1, "tonnes_p90": 1, "yield_t_ha_p10": 1, "yield_t_ha_p50": 1,
+        "yield_t_ha_p90": 1, "depletion_mm": 1, "raw_mm": 1, "water_stress_so_far": 2,
+        "days_to_irrigation": 1,
+    }  # fmt: skip
+    for f in forecasts:
+        for name, n in digits.items():
+            if f[name] is not None:
+                assert f[name] == round(f[name], n), (name, f[name])
+        assert f["basis"]["yield_factor"] == round(f["basis"]["yield_factor"], 2)
+        assert any(t != round(t, 1) for t in f["members_tonnes"]) or len(set(f["members_tonnes"])) == 1
+    csv_text = c.get("/v1/purchase-plan", headers=auth(tokens["offtaker"]), params={"format": "csv"}).text
+    for line in csv_text.splitlines()[1:]:
+        for cell in line.split(",")[3:6]:
+            assert len(cell.split(".")[-1]) <= 1 or "." not in cell, line

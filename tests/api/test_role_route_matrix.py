@@ -67,6 +67,7 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/v1/fields/{field_id}/daily"): ANY,
     ("GET", "/v1/fields/{field_id}/forecast"): ANY,
     ("GET", "/v1/forecasts"): ANY,
+    ("GET", "/v1/forecasts/skill"): ANY,
     ("POST", "/v1/forecasts/recompute"): STAFF,
     ("GET", "/v1/purchase-plan"): frozenset({"manager", "offtaker", "admin"}),
     ("POST", "/v1/harvest-records"): ANY,  # a farmer on their own field, a manager on the cooperative's

@@ -1,0 +1,224 @@
+"""How good past forecasts were: the track record beside every forecast (issue 19).
+
+For every harvest record (not voided), the forecast of its field that was issued nearest to 60, 30
+and 14 days before the harvest (within :data:`WINDOW_DAYS` of that lead) is compared with what was
+harvested. Per commodity × cooperative × lead:
+
+- tonnes: MAPE (mean of ``|P50 − actual| / actual``) and bias (mean of ``(P50 − actual) / actual``,
+  positive when forecasts were too high);
+- harvest date: MAE and bias [days] of the P50 date;
+- P10–P90 coverage of tonnes and of dates: the share of harvests inside the range (0.8 is honest);
+- the number of records and the seasons (harvest years) they come from.
+
+With fewer than :data:`MIN_RECORDS` records a row says so (``note``) and carries no figure: three
+lucky harvests are not a track record. The forecasts are those the store kept (``storage.Series``'s
+``forecast`` points, every refresh), so nothing new is recorded for this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.access import Principal
+from storage import TimeSeriesStore, local_day, local_day_start_ms
+from storage.registry import Field, HarvestRecord
+
+__all__ = [
+    "LEADS",
+    "MIN_RECORDS",
+    "Pairing",
+    "Skill",
+    "pairings",
+    "pooled",
+    "sentence",
+    "skill_table",
+    "summarise",
+]
+
+LEADS = (60, 30, 14)
+MIN_RECORDS = 3
+WINDOW_DAYS = 4  # a forecast issued up to this many days either side of the lead counts for it
+_EPOCH = dt.date(1970, 1, 1)
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """One harvest and the forecast issued ``lead_days`` before it."""
+
+    field_id: str
+    coop_id: str
+    commodity: str
+    lead_days: int
+    harvest_date: dt.date
+    tonnes: float
+    issued: dt.date
+    tonnes_p10: float
+    tonnes_p50: float
+    tonnes_p90: float
+    date_p10: dt.date | None
+    date_p50: dt.date | None
+    date_p90: dt.date | None
+
+
+@dataclass(frozen=True)
+class Skill:
+    """The track record of one commodity × cooperative × lead; figures are ``None`` with a ``note``
+    when there are too few records."""
+
+    commodity: str
+    coop_id: str
+    lead_days: int
+    records: int
+    seasons: tuple[int, ...]
+    tonnes_mape: float | None
+    tonnes_bias: float | None
+    date_mae_days: float | None
+    date_bias_days: float | None
+    tonnes_coverage: float | None
+    date_coverage: float | None
+    note: str = ""
+
+
+def _day(value: float | None) -> dt.date | None:
+    if value is None or value != value:
+        return None
+    return _EPOCH + dt.timedelta(days=int(value))
+
+
+def pairings(store: TimeSeriesStore, session: Session, principal: Principal | None = None) -> list[Pairing]:
+    """Every (harvest record, lead) with a forecast issued near that lead, in the caller's scope."""
+    fields = {f.id: f for f in session.scalars(select(Field))}
+    records = list(
+        session.scalars(
+            select(HarvestRecord).where(HarvestRecord.voided_at.is_(None)).order_by(HarvestRecord.id)
+        )
+    )
+    by_field: dict[str, list[HarvestRecord]] = defaultdict(list)
+    for record in records:
+        field = fields.get(record.field_id)
+        if field is not None and (principal is None or principal.can_see_coop(field.coop_id)):
+            by_field[record.field_id].append(record)
+    out = []
+    for field_id, harvests in sorted(by_field.items()):
+        field = fields[field_id]
+        first = min(h.harvest_date for h in harvests) - dt.timedelta(days=max(LEADS) + WINDOW_DAYS)
+        last = max(h.harvest_date for h in harvests) - dt.timedelta(days=min(LEADS) - WINDOW_DAYS - 1)
+        points = [
+            p
+            for p in store.forecasts(
+                start_ms=local_day_start_ms(first), end_ms=local_day_start_ms(last), site_ids=[field_id]
+            )
+            if "tonnes_p50" in p.values
+        ]
+        for harvest in harvests:
+            for lead in LEADS:
+                target = local_day_start_ms(harvest.harvest_date - dt.timedelta(days=lead))
+                near = [p for p in points if abs(p.ts_ms - target) <= WINDOW_DAYS * _DAY_MS]
+                if not near:
+                    continue
+                p = min(near, key=lambda q: (abs(q.ts_ms - target), -q.ts_ms))
+                v = p.values
+                out.append(
+                    Pairing(
+                        field_id,
+                        field.coop_id,
+                        field.commodity,
+                        lead,
+                        harvest.harvest_date,
+                        harvest.tonnes,
+                        local_day(p.ts_ms),
+                        v.get("tonnes_p10", v["tonnes_p50"]),
+                        v["tonnes_p50"],
+                        v.get("tonnes_p90", v["tonnes_p50"]),
+                        _day(v.get("harvest_day_p10")),
+                        _day(v.get("harvest_day_p50")),
+                        _day(v.get("harvest_day_p90")),
+                    )
+                )
+    return out
+
+
+def summarise(pairs: Iterable[Pairing]) -> list[Skill]:
+    """The track record per commodity × cooperative × lead, ordered so."""
+    groups: dict[tuple[str, str, int], list[Pairing]] = defaultdict(list)
+    for p in pairs:
+        groups[(p.commodity, p.coop_id, p.lead_days)].append(p)
+    out = []
+    for (commodity, coop_id, lead), group in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2])
+    ):
+        seasons = tuple(sorted({p.harvest_date.year for p in group}))
+        if len(group) < MIN_RECORDS:
+            out.append(
+                Skill(
+                    commodity, coop_id, lead, len(group), seasons, None, None, None, None, None, None,
+                    f"too few harvest records ({len(group)} < {MIN_RECORDS}) for a track record",
+                )
+            )  # fmt: skip
+            continue
+        weighed = [p for p in group if p.tonnes > 0]
+        ape = [abs(p.tonnes_p50 - p.tonnes) / p.tonnes for p in weighed]
+        bias = [(p.tonnes_p50 - p.tonnes) / p.tonnes for p in weighed]
+        dated = [p for p in group if p.date_p50 is not None]
+        errors = [(p.date_p50 - p.harvest_date).days for p in dated]  # type: ignore[operator]
+        ranged = [p for p in group if p.date_p10 is not None and p.date_p90 is not None]
+        out.append(
+            Skill(
+                commodity,
+                coop_id,
+                lead,
+                len(group),
+                seasons,
+                sum(ape) / len(ape) if ape else None,
+                sum(bias) / len(bias) if bias else None,
+                sum(abs(e) for e in errors) / len(errors) if errors else None,
+                sum(errors) / len(errors) if errors else None,
+                sum(p.tonnes_p10 <= p.tonnes <= p.tonnes_p90 for p in group) / len(group),
+                (
+                    sum(p.date_p10 <= p.harvest_date <= p.date_p90 for p in ranged) / len(ranged)  # type: ignore[operator]
+                    if ranged
+                    else None
+                ),
+            )
+        )
+    return out
+
+
+def skill_table(store: TimeSeriesStore, session: Session, principal: Principal | None = None) -> list[Skill]:
+    """The track record the caller may see."""
+    return summarise(pairings(store, session, principal))
+
+
+def pooled(pairs: Iterable[Pairing], *, commodity: str, coop_id: str | None, lead_days: int) -> Skill:
+    """The track record of one commodity at one lead, of one cooperative or (``None``) all of them."""
+    chosen = [
+        p
+        for p in pairs
+        if p.commodity == commodity and p.lead_days == lead_days and (coop_id is None or p.coop_id == coop_id)
+    ]
+    rows = summarise(replace(p, coop_id=coop_id or "all") for p in chosen)
+    if rows:
+        return rows[0]
+    return Skill(
+        commodity, coop_id or "all", lead_days, 0, (), None, None, None, None, None, None,
+        "no harvest record yet to compare past forecasts with",
+    )  # fmt: skip
+
+
+def sentence(skill: Skill) -> str:
+    """The track record in one line, as a planner reads it beside a P50."""
+    if skill.tonnes_mape is None:
+        return f"{skill.lead_days} days ahead: {skill.note}"
+    seasons = ", ".join(map(str, skill.seasons))
+    return (
+        f"{skill.lead_days} days ahead, past forecasts of {skill.commodity} were within "
+        f"±{skill.tonnes_mape:.0%} on average ({skill.records} harvests, {seasons}); "
+        f"{skill.tonnes_coverage:.0%} of harvests fell inside P10–P90"
+    )
