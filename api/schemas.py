@@ -185,6 +185,19 @@ class PlanRowPublic(BaseModel):
         description="Past forecasts' tonnes MAPE 30 days ahead (/v1/forecasts/skill); null: too few records",
     )
     skill_records_30d: int = Field(0, description="Harvest records behind skill_tonnes_mape_30d")
+    coop_name: str = Field("", description="The cooperative's name (`all` rows: empty)")
+    week_start: dt.date | None = Field(None, description="Monday of the ISO week")
+    week_end: dt.date | None = Field(None, description="Sunday of the ISO week")
+    current_week: bool = Field(False, description="The week in progress (WIB)")
+    change_p50: float | None = Field(
+        None, description="P50 tonnes minus the previous plan's (null: no previous plan)"
+    )
+    issued_at: dt.datetime | None = Field(
+        None, description="When the forecasts behind this plan were computed"
+    )
+    last_reading_ms: int | None = Field(
+        None, description="The cooperative's newest reading the forecasts used [ms]"
+    )
 
 
 class HarvestRecordCreate(BaseModel):

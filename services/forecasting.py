@@ -103,11 +103,17 @@ class ForecastService:
         self.max_history_days = max_history_days
         self._lock = threading.RLock()
         self._run: ForecastRun | None = None
+        self._previous: ForecastRun | None = None
 
     @property
     def latest(self) -> ForecastRun | None:
         """The last completed run, if any."""
         return self._run
+
+    @property
+    def previous(self) -> ForecastRun | None:
+        """The run before the latest, if any (what "change since the previous plan" compares with)."""
+        return self._previous
 
     def current(self) -> ForecastRun:
         """The latest run; if there is none yet, the one in progress (waited for) or a new one."""
@@ -193,7 +199,7 @@ class ForecastService:
                 calibration,
                 round(time.perf_counter() - started, 3),
             )
-            self._run = run
+            self._previous, self._run = self._run, run
             return run
 
     def _series(

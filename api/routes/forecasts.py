@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -20,8 +23,10 @@ from forecast.plan import PlanRow, purchase_plan
 from services.access import Principal, Role
 from services.forecasting import ForecastRun
 from services.refresh import RefreshFailed, refresh
+from services.spreadsheet import XLSX_MEDIA_TYPE, plan_workbook
 from services.track_record import LEADS, Pairing, pairings, pooled, sentence, skill_table
-from storage.registry import Field
+from storage import local_day
+from storage.registry import Cooperative, Field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
 _PLAN_CACHE: dict[tuple[object, str | None, int, str, str], bytes] = {}
@@ -205,13 +210,18 @@ def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
 
 
 @router.get(
-    "/purchase-plan", response_model=list[PlanRowPublic], responses={200: {"content": {"text/csv": {}}}}
+    "/purchase-plan",
+    response_model=list[PlanRowPublic],
+    responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}},
 )
 async def plan(
     principal: PrincipalDep,
     state: StateDep,
     weeks: Annotated[int, Query(ge=1, le=52, description="ISO weeks from this week on")] = 8,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    format: Annotated[
+        Literal["json", "csv", "xlsx"],
+        Query(description="xlsx: the plan and its totals as an Excel workbook"),
+    ] = "json",
     by: Annotated[
         Literal["cooperative", "commodity"],
         Query(description="`commodity`: all cooperatives in your scope together (coop_id `all`)"),
@@ -232,6 +242,12 @@ async def plan(
         body = await run_in_threadpool(_compute_plan, state, principal, scope, weeks, format, by)
     if format == "csv":
         return csv_response(body, "purchase-plan.csv")
+    if format == "xlsx":
+        return Response(
+            body,
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="purchase-plan.xlsx"'},
+        )
     return Response(body, media_type="application/json")
 
 
@@ -245,34 +261,82 @@ def _compute_plan(
         if body is None:
             with state.sessions() as session:
                 visible = _visible(run, principal, session)
-            rows = purchase_plan(visible, start=run.issued, weeks=weeks, by_coop=by == "cooperative")
+                previous_run = state.forecasts.previous
+                previous_visible = _visible(previous_run, principal, session) if previous_run else None
+                names = {co.id: co.name for co in session.scalars(select(Cooperative))}
+            by_coop = by == "cooperative"
+            rows = purchase_plan(visible, start=run.issued, weeks=weeks, by_coop=by_coop)
+            previous = (
+                {
+                    (r.commodity, r.iso_week, r.coop_id): r.tonnes_p50
+                    for r in purchase_plan(previous_visible, start=run.issued, weeks=weeks, by_coop=by_coop)
+                }
+                if previous_visible is not None
+                else None
+            )
+            newest: dict[str, int] = {}
+            for f in visible:
+                ts = run.last_reading_ms.get(f.field_id)
+                if ts is not None:
+                    for coop in (f.coop_id, "all"):
+                        newest[coop] = max(newest.get(coop, ts), ts)
             pairs = [p for p in _pairs(state, run) if principal.can_see_coop(p.coop_id)]
-            body = _render_plan(rows, format, pairs)
+            context = _PlanContext(
+                names, previous, newest, run.computed_at, local_day(time.time_ns() // 1_000_000)
+            )
+            body = _render_plan(rows, format, pairs, context)
             if len(_PLAN_CACHE) > 256:
                 _PLAN_CACHE.clear()
             _PLAN_CACHE[key] = body
     return body
 
 
-def _render_plan(rows: list[PlanRow], format: str, pairs: list[Pairing]) -> bytes:
+@dataclass(frozen=True)
+class _PlanContext:
+    names: dict[str, str]
+    previous: dict[tuple[str, str, str], float] | None
+    newest_reading_ms: dict[str, int]
+    issued_at: dt.datetime
+    today: dt.date
+
+
+def _plan_rows(rows: list[PlanRow], pairs: list[Pairing], ctx: _PlanContext) -> list[PlanRowPublic]:
     skills = {}
     for key in {(r.commodity, r.coop_id) for r in rows}:
         coop = None if key[1] == "all" else key[1]
         skills[key] = pooled(pairs, commodity=key[0], coop_id=coop, lead_days=30)
-    public = [
-        PlanRowPublic(
-            commodity=r.commodity,
-            iso_week=r.iso_week,
-            coop_id=r.coop_id,
-            tonnes_p10=round(r.tonnes_p10, 1),
-            tonnes_p50=round(r.tonnes_p50, 1),
-            tonnes_p90=round(r.tonnes_p90, 1),
-            skill_tonnes_mape_30d=_rounded(skills[(r.commodity, r.coop_id)].tonnes_mape, 3),
-            skill_records_30d=skills[(r.commodity, r.coop_id)].records,
+    out = []
+    for r in rows:
+        year, week = (int(part) for part in r.iso_week.split("-W"))
+        start = dt.date.fromisocalendar(year, week, 1)
+        before = None if ctx.previous is None else ctx.previous.get((r.commodity, r.iso_week, r.coop_id), 0.0)
+        out.append(
+            PlanRowPublic(
+                commodity=r.commodity,
+                iso_week=r.iso_week,
+                coop_id=r.coop_id,
+                tonnes_p10=round(r.tonnes_p10, 1),
+                tonnes_p50=round(r.tonnes_p50, 1),
+                tonnes_p90=round(r.tonnes_p90, 1),
+                skill_tonnes_mape_30d=_rounded(skills[(r.commodity, r.coop_id)].tonnes_mape, 3),
+                skill_records_30d=skills[(r.commodity, r.coop_id)].records,
+                coop_name=ctx.names.get(r.coop_id, ""),
+                week_start=start,
+                week_end=start + dt.timedelta(days=6),
+                current_week=start <= ctx.today <= start + dt.timedelta(days=6),
+                change_p50=None if before is None else round(r.tonnes_p50 - before, 1),
+                issued_at=ctx.issued_at,
+                last_reading_ms=ctx.newest_reading_ms.get(r.coop_id),
+            )
         )
-        for r in rows
-    ]
+    return out
+
+
+def _render_plan(rows: list[PlanRow], format: str, pairs: list[Pairing], ctx: _PlanContext) -> bytes:
+    public = _plan_rows(rows, pairs, ctx)
+    columns = list(PlanRowPublic.model_fields)
     if format == "csv":
-        columns = list(PlanRowPublic.model_fields)
         return csv_bytes(columns, ([getattr(r, c) for c in columns] for r in public))
+    if format == "xlsx":
+        return plan_workbook(columns, [[getattr(r, c) for c in columns] for r in public])
     return _PLAN_ROWS.dump_json(public)

@@ -409,3 +409,68 @@ def test_forecast_figures_are_rounded_as_a_planner_reads_them(
     for line in csv_text.splitlines()[1:]:
         for cell in line.split(",")[3:6]:
             assert len(cell.split(".")[-1]) <= 1 or "." not in cell, line
+
+
+def test_the_plan_is_one_a_planner_can_act_on(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    # Issue 19, "what a planner asked for": week dates and the week in progress, the forecast's issue
+    # time and each cooperative's newest reading, names beside ids, the change since the previous plan,
+    # totals, and an Excel workbook.
+    import datetime as dt
+    import io
+
+    from openpyxl import load_workbook
+
+    from storage.registry import Cooperative
+
+    c, tokens, service = client
+    h = auth(tokens["offtaker"])
+    first = c.get("/v1/purchase-plan", headers=h, params={"weeks": 12}).json()
+    assert all(r["change_p50"] is None for r in first)  # no previous plan yet
+    assert c.post("/v1/forecasts/recompute", headers=auth(tokens["admin"])).status_code == 200
+    run, previous = service.latest, service.previous
+    assert run is not None
+    assert previous is not None
+    rows = c.get("/v1/purchase-plan", headers=h, params={"weeks": 12}).json()
+    with service.sessions() as session:
+        names = {co.id: co.name for co in session.scalars(select(Cooperative))}
+    before = {(r.commodity, r.iso_week, r.coop_id): r.tonnes_p50 for r in purchase_plan(
+        list(previous.forecasts.values()), start=run.issued, weeks=12)}  # fmt: skip
+    today = dt.date.fromisoformat(run.issued.isoformat())
+    for r in rows:
+        start, end = dt.date.fromisoformat(r["week_start"]), dt.date.fromisoformat(r["week_end"])
+        assert (start.isoweekday(), (end - start).days) == (1, 6)
+        assert f"{start.isocalendar().year}-W{start.isocalendar().week:02d}" == r["iso_week"]
+        assert r["current_week"] == (start <= today <= end)
+        assert r["coop_name"] == names[r["coop_id"]]
+        assert dt.datetime.fromisoformat(r["issued_at"]) == run.computed_at
+        newest = max(
+            run.last_reading_ms[f.field_id] for f in run.forecasts.values() if f.coop_id == r["coop_id"]
+        )
+        assert r["last_reading_ms"] == newest
+        key = (r["commodity"], r["iso_week"], r["coop_id"])
+        assert r["change_p50"] == pytest.approx(r["tonnes_p50"] - round(before.get(key, 0.0), 1), abs=0.051)
+    assert sum(r["current_week"] for r in rows) == len(
+        {(r["commodity"], r["coop_id"]) for r in rows if r["current_week"]}
+    )
+    csv_header = c.get(
+        "/v1/purchase-plan", headers=h, params={"weeks": 12, "format": "csv"}
+    ).text.splitlines()[0]
+    xlsx = c.get("/v1/purchase-plan", headers=h, params={"weeks": 12, "format": "xlsx"})
+    assert xlsx.status_code == 200
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    book = load_workbook(io.BytesIO(xlsx.content))
+    assert book.sheetnames == ["Rencana - Plan", "Total"]
+    plan = list(book["Rencana - Plan"].iter_rows(values_only=True))
+    assert ",".join(str(v) for v in plan[0]) == csv_header
+    assert len(plan) == len(rows) + 1
+    columns = list(plan[0])
+    p50 = columns.index("tonnes_p50")
+    assert [row[p50] for row in plan[1:]] == [r["tonnes_p50"] for r in rows]
+    bold = [book["Rencana - Plan"].cell(row=i + 2, column=1).font.bold for i in range(len(rows))]
+    assert bold == [r["current_week"] for r in rows]
+    totals = {(w, k): t for w, k, t in book["Total"].iter_rows(min_row=2, values_only=True) if w and k}
+    for (week, commodity), total in totals.items():
+        expected = sum(r["tonnes_p50"] for r in rows if (r["iso_week"], r["commodity"]) == (week, commodity))
+        assert total == pytest.approx(expected, abs=0.051)
