@@ -24,10 +24,7 @@ admin's basic auth (a service-account token cannot create organisations or users
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboards.build import DATASOURCE_UID, dashboards
-from services.tenancy import COOSAE_USER, coop_user, tenant_password
+from services.tenancy import COOSAE_USER, coop_user, derived_password, tenant_password
 from storage.influx import InfluxStore
 from storage.registry import Contact, ContactChannel, Cooperative, Farmer
 
@@ -68,8 +65,7 @@ class GrafanaError(RuntimeError):
 
 def grafana_password(secret: str, login: str) -> str:
     """A person's first Grafana password, derived from the tenant secret."""
-    digest = hmac.new(secret.encode(), f"grafana:{login}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:12]).decode()
+    return derived_password(secret, "grafana", login, nbytes=12)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ __all__ = [
     "INGEST_USER",
     "InfluxUser",
     "coop_user",
+    "derived_password",
     "grant_statements",
     "influx_users",
     "tenant_password",
@@ -49,10 +50,16 @@ def coop_user(coop_id: str) -> str:
     return f"coop_{coop_id}"
 
 
+def derived_password(secret: str, purpose: str, name: str, *, nbytes: int = 18) -> str:
+    """A password derived from the tenant secret for ``name`` in ``purpose`` (``influxdb``, ``grafana``):
+    HMAC-SHA256, so one secret gives every password and no password is stored."""
+    digest = hmac.new(secret.encode(), f"{purpose}:{name}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:nbytes]).decode()
+
+
 def tenant_password(secret: str, user: str) -> str:
     """The password of an InfluxDB user of a per-cooperative store, derived from the tenant secret."""
-    digest = hmac.new(secret.encode(), f"influxdb:{user}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:18]).decode()
+    return derived_password(secret, "influxdb", user)
 
 
 @dataclass(frozen=True)
