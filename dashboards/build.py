@@ -253,6 +253,20 @@ def supply_outlook() -> Json:
             description="Sums of field percentiles: the P50 column adds up; P10 and P90 sums overstate the spread.",
         ),
         _panel(
+            "Rekam jejak perkiraan / Forecast track record (30 / 14 / 60 days ahead)",
+            "table",
+            [
+                'SELECT last("records") AS "records", last("tonnes_mape") AS "tonnes MAPE", '
+                'last("tonnes_bias") AS "tonnes bias", last("date_mae_days") AS "date MAE (days)", '
+                'last("tonnes_coverage") AS "P10-P90 coverage" FROM "skill" WHERE time > now() - 3h '
+                'GROUP BY "commodity", "coop", "lead"'
+            ],
+            (0, 33, 24, 10),
+            fmt="table",
+            description="How good past forecasts were against harvest records (GET /v1/forecasts/skill): "
+            "MAPE 0.18 = within ±18 % on average; an empty figure means too few records (under 3).",
+        ),
+        _panel(
             "Perubahan sejak minggu lalu / Change since last week (ton P50)",
             "table",
             [

@@ -22,6 +22,7 @@ from services.alerts import contract_findings, evaluate_alerts
 from services.contracts import AT_RISK_BELOW, ContractService
 from services.forecasting import ForecastService
 from services.notify.outbox import NotifyConfig, enqueue_raised
+from services.track_record import skill_points
 from storage import TimeSeriesStore
 from storage.registry import Alert
 
@@ -108,6 +109,8 @@ def refresh(platform: Platform) -> RefreshResult:
     try:
         run = platform.forecasts.run()
         counts = evaluate_all_alerts(platform)
+        with platform.sessions() as session:  # the track record, for the supply-outlook dashboard
+            platform.store.write_series(skill_points(platform.store, session, time.time_ns() // 1_000_000))
     except Exception as exc:
         reason = f"{type(exc).__name__}: {str(exc)[:300]}"
         platform.last_failure = RefreshFailure(dt.datetime.now(dt.UTC), reason)

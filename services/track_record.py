@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.access import Principal
-from storage import TimeSeriesStore, local_day, local_day_start_ms
+from storage import Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
 from storage.registry import Field, HarvestRecord
 
 __all__ = [
@@ -222,3 +222,33 @@ def sentence(skill: Skill) -> str:
         f"±{skill.tonnes_mape:.0%} on average ({skill.records} harvests, {seasons}); "
         f"{skill.tonnes_coverage:.0%} of harvests fell inside P10–P90"
     )
+
+
+def skill_points(store: TimeSeriesStore, session: Session, now_ms: int) -> list[SeriesPoint]:
+    """The track record of every commodity × cooperative of the registry at every lead, as points of
+    ``Series.SKILL`` for the supply-outlook dashboard: a pair without records carries ``records = 0``
+    (the dashboard shows "no track record yet") and no figure."""
+    pairs = pairings(store, session)
+    kinds = sorted(
+        {(commodity, coop) for commodity, coop in session.execute(select(Field.commodity, Field.coop_id))}
+    )
+    points = []
+    for commodity, coop_id in kinds:
+        for lead in LEADS:
+            k = pooled(pairs, commodity=commodity, coop_id=coop_id, lead_days=lead)
+            figures = {
+                "records": float(k.records),
+                "tonnes_mape": k.tonnes_mape,
+                "tonnes_bias": k.tonnes_bias,
+                "date_mae_days": k.date_mae_days,
+                "date_bias_days": k.date_bias_days,
+                "tonnes_coverage": k.tonnes_coverage,
+                "date_coverage": k.date_coverage,
+            }
+            values = {name: float(v) for name, v in figures.items() if v is not None}
+            points.append(
+                SeriesPoint(
+                    Series.SKILL, {"commodity": commodity, "coop": coop_id, "lead": str(lead)}, now_ms, values
+                )
+            )
+    return points

@@ -137,6 +137,7 @@ class Series(StrEnum):
     PLAN = "plan"  # the purchase plan of all cooperatives, per ISO week and commodity
     ALERT = "alert"  # each alert evaluation: 1 while an alert is active, 0 when it clears
     INGEST = "ingest"  # each ingest process's counters (readings stored, dead letters, spool)
+    SKILL = "skill"  # the forecasts' track record per commodity, cooperative and lead (each refresh)
 
 
 # The tags each series is keyed by (InfluxDB tags; the SQLite adapter keeps them as one JSON key).
@@ -144,6 +145,7 @@ SERIES_TAGS: dict[Series, tuple[str, ...]] = {
     Series.PLAN: ("week", "commodity"),
     Series.ALERT: ("subject", "coop", "field"),
     Series.INGEST: ("client",),
+    Series.SKILL: ("commodity", "coop", "lead"),
 }
 
 

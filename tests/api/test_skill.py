@@ -19,7 +19,7 @@ from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from services.forecasting import ForecastService
 from services.harvests import plausible_t_ha
-from storage import ForecastPoint, TimeSeriesStore, local_day_start_ms
+from storage import ForecastPoint, Series, TimeSeriesStore, local_day_start_ms
 from storage.registry import Field
 from tests.api.conftest import NOW_MS, TODAY, auth
 
@@ -132,3 +132,33 @@ def test_skill_is_recomputed_from_the_records_and_forecasts(client: Client, stor
         c.get("/v1/forecasts/skill", params={"lead_days": 7}, headers=auth(tokens["offtaker"])).status_code
         == 422
     )
+    # The plan's rows and CSV carry the 30-day track record of their cooperative and commodity; each
+    # field forecast's basis says it in a sentence; the refresh writes it for the supply-outlook
+    # dashboard. These are kept per forecast run: recompute first.
+    assert c.post("/v1/forecasts/recompute", headers=auth(tokens["admin"])).status_code == 200
+    plan = c.get("/v1/purchase-plan", params={"format": "csv"}, headers=auth(tokens["offtaker"])).text
+    plan_rows = list(csv.DictReader(io.StringIO(plan)))
+    assert {"skill_tonnes_mape_30d", "skill_records_30d"} <= set(plan_rows[0])
+    for row in plan_rows:
+        skill_row = rows.get((row["commodity"], row["coop_id"], 30))
+        if skill_row is None:
+            assert (row["skill_records_30d"], row["skill_tonnes_mape_30d"]) == ("0", "")
+        else:
+            assert int(row["skill_records_30d"]) == skill_row["records"]
+            shown = row["skill_tonnes_mape_30d"]
+            assert (float(shown) if shown else None) == skill_row["tonnes_mape"]
+    potato = next(k for k, r in rows.items() if k[2] == 30 and r["tonnes_mape"] is not None)
+    field = next(f for f in fields if (f.commodity, f.coop_id) == potato[:2])
+    basis = c.get(f"/v1/fields/{field.id}/forecast", headers=auth(tokens["offtaker"])).json()["basis"]
+    assert f"±{rows[potato]['tonnes_mape']:.0%}" in basis["track_record"]
+    assert "30 days ahead" in basis["track_record"]
+    written = {
+        (p.tags["commodity"], p.tags["coop"], int(p.tags["lead"])): p.values
+        for p in store.series(Series.SKILL, start_ms=NOW_MS - 3_600_000, end_ms=NOW_MS + 86_400_000)
+    }
+    for key, row in rows.items():
+        assert written[key]["records"] == row["records"]
+        if row["tonnes_mape"] is None:
+            assert "tonnes_mape" not in written[key]
+        else:
+            assert written[key]["tonnes_mape"] == pytest.approx(row["tonnes_mape"], abs=5e-4)

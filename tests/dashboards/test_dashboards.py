@@ -18,6 +18,7 @@ from ingest.metrics import IngestMetrics
 from panen.devservices import InfluxServer
 from services.alerts import evaluate_alerts
 from services.forecasting import ForecastService
+from services.track_record import skill_points
 from storage import local_day_start_ms
 from storage.influx import InfluxStore
 from storage.registry import import_fleet, open_registry, sqlite_url
@@ -59,6 +60,8 @@ def season_db(influx_server: InfluxServer, tmp_path_factory: pytest.TempPathFact
     metrics.readings_stored.inc(1000)
     metrics.dead_letters.labels("bad_json").inc(3)
     store.write_series([metrics.stats_point("ingest-1", NOW_MS - 60_000)])
+    with sessions() as session:  # the track record, as each refresh writes it (no harvest yet: 0 records)
+        store.write_series(skill_points(store, session, NOW_MS))
     store.close()
     return database
 
