@@ -3,6 +3,7 @@ configured."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -67,7 +68,16 @@ class Demo:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("PANEN_")}
         full_env.update({"PANEN_DATA_DIR": str(tmp / "data"), "COLUMNS": "200", **env})
         with self.out.open("wb") as out:
-            self.proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+            # Its own process group, so a failed test can stop the demo's children too (kill_all).
+            self.proc = subprocess.Popen(
+                args, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def kill_all(self) -> None:
+        """SIGKILL the demo and everything it started (a failed test must leave no process behind)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def text(self) -> str:
         return self.out.read_text(errors="replace")
@@ -145,8 +155,7 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
         _check_api(f"http://127.0.0.1:{demo.port}", admin, farmer)
         demo.interrupt_and_check_nothing_left()
     finally:
-        if demo.proc.poll() is None:
-            demo.proc.kill()
+        demo.kill_all()
 
 
 @pytest.mark.timeout(400)
@@ -179,5 +188,4 @@ def test_demo_uses_configured_mosquitto_and_influxdb(
         _check_api(f"http://127.0.0.1:{demo.port}", admin, farmer)
         demo.interrupt_and_check_nothing_left()
     finally:
-        if demo.proc.poll() is None:
-            demo.proc.kill()
+        demo.kill_all()

@@ -5,6 +5,7 @@ and the forecast service write with their own credentials only where they must."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from panen.devservices import InfluxServer
 from services.alerts import evaluate_alerts
 from services.forecasting import ForecastService
 from services.tenancy import API_USER, COOSAE_USER, INGEST_USER, coop_user, tenant_password
+from services.track_record import skill_points
 from storage import StoreAuthError, local_day
 from storage.influx import InfluxStore
 from storage.registry import import_fleet, open_registry, sqlite_url
@@ -45,65 +47,67 @@ def tenancy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     )
     server.config_path.write_text(config)
     server.start()
-    httpx.post(
-        f"{server.url}/query",
-        data={"q": f"CREATE USER {ADMIN[0]} WITH PASSWORD '{ADMIN[1]}' WITH ALL PRIVILEGES"},
-    ).raise_for_status()
-    fleet = batu_fleet(anchor=TODAY).subset(2, 3)
-    assert [c.id for c in fleet.cooperatives] == [A, B]
-    registry = sqlite_url(work / "registry.sqlite3")
-    sessions = open_registry(registry)
-    with sessions() as session:
-        import_fleet(session, fleet)
-    env = {
-        **os.environ,
-        "PANEN_DATA_DIR": str(work),
-        "PANEN_DB_URL": registry,
-        "PANEN_INFLUX_URL": server.url,
-        "PANEN_INFLUX_USER": ADMIN[0],
-        "PANEN_INFLUX_TOKEN": ADMIN[1],
-        "PANEN_INFLUX_TENANTS": "true",
-        "PANEN_TENANT_SECRET": SECRET,
-        "PANEN_RETENTION_RAW_DAYS": "0",
-        "COLUMNS": "200",
-    }
+    # Whatever fails while setting up, the server and the stores are stopped (no influxd left behind).
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.stop)
+        httpx.post(
+            f"{server.url}/query",
+            data={"q": f"CREATE USER {ADMIN[0]} WITH PASSWORD '{ADMIN[1]}' WITH ALL PRIVILEGES"},
+        ).raise_for_status()
+        fleet = batu_fleet(anchor=TODAY).subset(2, 3)
+        assert [c.id for c in fleet.cooperatives] == [A, B]
+        registry = sqlite_url(work / "registry.sqlite3")
+        sessions = open_registry(registry)
+        with sessions() as session:
+            import_fleet(session, fleet)
+        env = {
+            **os.environ,
+            "PANEN_DATA_DIR": str(work),
+            "PANEN_DB_URL": registry,
+            "PANEN_INFLUX_URL": server.url,
+            "PANEN_INFLUX_USER": ADMIN[0],
+            "PANEN_INFLUX_TOKEN": ADMIN[1],
+            "PANEN_INFLUX_TENANTS": "true",
+            "PANEN_TENANT_SECRET": SECRET,
+            "PANEN_RETENTION_RAW_DAYS": "0",
+            "COLUMNS": "200",
+        }
 
-    def tenants(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "panen", "store", "tenants", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        def tenants(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "panen", "store", "tenants", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
 
-    done = tenants()
-    assert done.returncode == 0, done.stdout + done.stderr
+        done = tenants()
+        assert done.returncode == 0, done.stdout + done.stderr
 
-    def as_user(user: str) -> InfluxStore:
-        return InfluxStore(server.url, user=user, token=tenant_password(SECRET, user), tenants=True)
+        def as_user(user: str) -> InfluxStore:
+            return InfluxStore(server.url, user=user, token=tenant_password(SECRET, user), tenants=True)
 
-    ingest = as_user(INGEST_USER)
-    load_season(ingest, fleet, days=20)
-    api = as_user(API_USER)
-    # What the continuous queries do on their own: each cooperative's tiers, from its raw readings.
-    assert api.rollup(start_ms=NOW_MS - 21 * 86_400_000, end_ms=NOW_MS + 86_400_000, now_ms=NOW_MS) > 0
-    run = ForecastService(api, sessions, members=16).run(TODAY)
-    evaluate_alerts(api, sessions, run, now_ms=NOW_MS + 86_400_000)  # every node silent a day later
-    metrics = IngestMetrics()
-    metrics.readings_stored.inc(10)
-    ingest.write_series([metrics.stats_point("ingest-1", NOW_MS - 60_000)])
-    yield {
-        "server": server,
-        "ingest": ingest,
-        "api": api,
-        "as_user": as_user,
-        "tenants": tenants,
-        "fleet": fleet,
-    }
-    ingest.close()
-    api.close()
-    server.stop()
+        ingest = stack.enter_context(contextlib.closing(as_user(INGEST_USER)))
+        load_season(ingest, fleet, days=20)
+        api = stack.enter_context(contextlib.closing(as_user(API_USER)))
+        # What the continuous queries do on their own: each cooperative's tiers, from its raw readings.
+        assert api.rollup(start_ms=NOW_MS - 21 * 86_400_000, end_ms=NOW_MS + 86_400_000, now_ms=NOW_MS) > 0
+        run = ForecastService(api, sessions, members=16).run(TODAY)
+        evaluate_alerts(api, sessions, run, now_ms=NOW_MS + 86_400_000)  # every node silent a day later
+        metrics = IngestMetrics()
+        metrics.readings_stored.inc(10)
+        ingest.write_series([metrics.stats_point("ingest-1", NOW_MS - 60_000)])
+        with sessions() as session:  # the track record, as each refresh writes it
+            api.write_series(skill_points(api, session, NOW_MS))
+        yield {
+            "server": server,
+            "ingest": ingest,
+            "api": api,
+            "as_user": as_user,
+            "tenants": tenants,
+            "fleet": fleet,
+        }
 
 
 def _query(server: InfluxServer, user: str, database: str, statement: str) -> httpx.Response:
