@@ -386,6 +386,9 @@ def test_series_picks_the_resolution_that_fits_the_range(
     )
 
 
+# API logic only: one store and one registry suffice (the store and registry paths have their own tests).
+@pytest.mark.parametrize("registry_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_forecast_figures_are_rounded_as_a_planner_reads_them(
     client: tuple[TestClient, dict[str, str], ForecastService],
 ) -> None:
@@ -411,6 +414,9 @@ def test_forecast_figures_are_rounded_as_a_planner_reads_them(
             assert len(cell.split(".")[-1]) <= 1 or "." not in cell, line
 
 
+# API logic only: one store and one registry suffice (the store and registry paths have their own tests).
+@pytest.mark.parametrize("registry_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_the_plan_is_one_a_planner_can_act_on(
     client: tuple[TestClient, dict[str, str], ForecastService],
 ) -> None:
