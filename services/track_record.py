@@ -192,8 +192,17 @@ def summarise(pairs: Iterable[Pairing]) -> list[Skill]:
 
 
 def skill_table(store: TimeSeriesStore, session: Session, principal: Principal | None = None) -> list[Skill]:
-    """The track record the caller may see."""
-    return summarise(pairings(store, session, principal))
+    """The track record the caller may see: every commodity × cooperative of its fields at every
+    lead, a pair with no harvest record yet saying so (``records`` 0)."""
+    rows = {(k.commodity, k.coop_id, k.lead_days): k for k in summarise(pairings(store, session, principal))}
+    for commodity, coop_id in {(c, co) for c, co in session.execute(select(Field.commodity, Field.coop_id))}:
+        if principal is not None and not principal.can_see_coop(coop_id):
+            continue
+        for lead in LEADS:
+            rows.setdefault(
+                (commodity, coop_id, lead), pooled([], commodity=commodity, coop_id=coop_id, lead_days=lead)
+            )
+    return [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1], -k[2]))]
 
 
 def pooled(pairs: Iterable[Pairing], *, commodity: str, coop_id: str | None, lead_days: int) -> Skill:

@@ -408,6 +408,12 @@ def test_forecast_figures_are_rounded_as_a_planner_reads_them(
                 assert f[name] == round(f[name], n), (name, f[name])
         assert f["basis"]["yield_factor"] == round(f["basis"]["yield_factor"], 2)
         assert any(t != round(t, 1) for t in f["members_tonnes"]) or len(set(f["members_tonnes"])) == 1
+    # Before any harvest record the track record says so for every crop, cooperative and lead.
+    skill = c.get("/v1/forecasts/skill", headers=auth(tokens["offtaker"])).json()
+    assert len(skill) == 3 * len({(f["commodity"], f["coop_id"]) for f in forecasts})
+    assert all(
+        r["records"] == 0 and r["tonnes_mape"] is None and "no harvest record" in r["note"] for r in skill
+    )
     csv_text = c.get("/v1/purchase-plan", headers=auth(tokens["offtaker"]), params={"format": "csv"}).text
     for line in csv_text.splitlines()[1:]:
         for cell in line.split(",")[3:6]:
