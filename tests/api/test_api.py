@@ -139,8 +139,9 @@ def test_purchase_plan_equals_the_sum_of_field_forecast_members(
     keys, weeks, totals = plan_members(list(run.forecasts.values()), start=run.issued, weeks=26)
     for row in rows:
         member_totals = totals[keys.index((row["commodity"], row["coop_id"])), weeks.index(row["iso_week"])]
-        # Tonnes are shown to 0.1 t (issue 19): the plan is the members' percentiles, rounded.
-        assert row["tonnes_p50"] == round(float(np.percentile(member_totals, 50)), 1)
+        # Tonnes are shown to 0.1 t (issue 19): the members' percentile, rounded (the API's members and
+        # these agree to 1e-3, so a percentile at a rounding boundary may round either way).
+        assert row["tonnes_p50"] == pytest.approx(np.percentile(member_totals, 50), abs=0.05 + 1e-3)
     computed = purchase_plan(list(run.forecasts.values()), start=run.issued, weeks=26)
     assert [
         (r["commodity"], r["iso_week"], r["coop_id"], r["tonnes_p10"], r["tonnes_p90"]) for r in rows
@@ -164,8 +165,8 @@ def test_purchase_plan_equals_the_sum_of_field_forecast_members(
             for k, key in enumerate(keys)
             if key[0] == row["commodity"]
         )
-        assert row["tonnes_p10"] == round(float(np.percentile(members, 10)), 1)
-        assert row["tonnes_p90"] == round(float(np.percentile(members, 90)), 1)
+        assert row["tonnes_p10"] == pytest.approx(np.percentile(members, 10), abs=0.05 + 1e-3)
+        assert row["tonnes_p90"] == pytest.approx(np.percentile(members, 90), abs=0.05 + 1e-3)
     p50_sums = {(r["commodity"], r["iso_week"]): 0.0 for r in total}
     for r in rows:
         p50_sums[(r["commodity"], r["iso_week"])] += r["tonnes_p50"]
