@@ -237,27 +237,18 @@ def skill_points(store: TimeSeriesStore, session: Session, now_ms: int) -> list[
     """The track record of every commodity × cooperative of the registry at every lead, as points of
     ``Series.SKILL`` for the supply-outlook dashboard: a pair without records carries ``records = 0``
     (the dashboard shows "no track record yet") and no figure."""
-    pairs = pairings(store, session)
-    kinds = sorted(
-        {(commodity, coop) for commodity, coop in session.execute(select(Field.commodity, Field.coop_id))}
-    )
     points = []
-    for commodity, coop_id in kinds:
-        for lead in LEADS:
-            k = pooled(pairs, commodity=commodity, coop_id=coop_id, lead_days=lead)
-            figures = {
-                "records": float(k.records),
-                "tonnes_mape": k.tonnes_mape,
-                "tonnes_bias": k.tonnes_bias,
-                "date_mae_days": k.date_mae_days,
-                "date_bias_days": k.date_bias_days,
-                "tonnes_coverage": k.tonnes_coverage,
-                "date_coverage": k.date_coverage,
-            }
-            values = {name: float(v) for name, v in figures.items() if v is not None}
-            points.append(
-                SeriesPoint(
-                    Series.SKILL, {"commodity": commodity, "coop": coop_id, "lead": str(lead)}, now_ms, values
-                )
-            )
+    for k in skill_table(store, session):
+        figures = {
+            "records": float(k.records),
+            "tonnes_mape": k.tonnes_mape,
+            "tonnes_bias": k.tonnes_bias,
+            "date_mae_days": k.date_mae_days,
+            "date_bias_days": k.date_bias_days,
+            "tonnes_coverage": k.tonnes_coverage,
+            "date_coverage": k.date_coverage,
+        }
+        values = {name: float(v) for name, v in figures.items() if v is not None}
+        tags = {"commodity": k.commodity, "coop": k.coop_id, "lead": str(k.lead_days)}
+        points.append(SeriesPoint(Series.SKILL, tags, now_ms, values))
     return points

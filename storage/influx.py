@@ -111,13 +111,6 @@ def _from(measurements: Sequence[str], rp: str = RAW_RP) -> str:
     return ",".join(f"{quote_ident(rp)}.{quote_ident(m)}" for m in measurements)
 
 
-def _bucket_bounds(resolution: Resolution, start_ms: int, end_ms: int) -> tuple[int, int]:
-    """The first and past-the-last bucket starts at or after ``start_ms`` and ``end_ms``."""
-    width = resolution.ms
-    offset = 0 if resolution is Resolution.HOUR else -WIB_OFFSET_MS
-    return (-((offset - start_ms) // width) * width + offset, -((offset - end_ms) // width) * width + offset)
-
-
 def _tag_set(coop: str, node: str | None, site: str) -> str:
     # Tags sorted by key, as InfluxDB recommends; an empty tag value is not allowed, so it is omitted.
     parts = [f"coop={coop.translate(_TAG_ESCAPES)}"]
@@ -588,9 +581,8 @@ class InfluxStore:
         if coop_id is not None:
             quality += f' AND "coop" = {quote_string(coop_id)}'
         # Buckets of 1 day offset by 17 h start at 17:00 UTC, which is 00:00 WIB.
-        offset_h = (DAY_MS - WIB_OFFSET_MS) // 3_600_000
         where = f"{_any_of('site', site_ids)} AND time >= {start_ms}ms AND time < {end_ms}ms"
-        group = f'GROUP BY time(1d, {offset_h}h), "site" fill(none)'
+        group = f'GROUP BY {Resolution.DAY.influxql_time}, "site" fill(none)'
         source, rolled_source = self._src(metrics, coop_id=coop_id), self._src(metrics, DAILY_RP, coop_id)
         if source is None or rolled_source is None:
             return []
@@ -635,14 +627,13 @@ class InfluxStore:
         """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`."""
         if not metrics:
             return []
-        lo, hi = _bucket_bounds(resolution, start_ms, end_ms)
+        lo, hi = resolution.bounds(start_ms, end_ms)
         if lo >= hi:
             return []
         where = f"{_any_of('site', [site_id])} AND {_time_range(lo, hi)}"
         if coop_id is not None:
             where += f' AND "coop" = {quote_string(coop_id)}'
-        offset = "" if resolution is Resolution.HOUR else f", {(DAY_MS - WIB_OFFSET_MS) // 3_600_000}h"
-        group = f"GROUP BY time({'1h' if resolution is Resolution.HOUR else '1d'}{offset}) fill(none)"
+        group = f"GROUP BY {resolution.influxql_time} fill(none)"
         source, rolled_source = (
             self._src(metrics, coop_id=coop_id),
             self._src(metrics, resolution.rp, coop_id),

@@ -66,6 +66,20 @@ class Resolution(StrEnum):
         return HOUR_MS if self is Resolution.HOUR else DAY_MS
 
     @property
+    def influxql_time(self) -> str:
+        """InfluxQL's ``GROUP BY`` term for these buckets: UTC hours, or days from 00:00 WIB."""
+        return "time(1h)" if self is Resolution.HOUR else f"time(1d, {DAY_OFFSET_H}h)"
+
+    def bounds(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """The first bucket start at or after ``start_ms``, and the first at or after ``end_ms``."""
+        width = self.ms
+        offset = 0 if self is Resolution.HOUR else -WIB_OFFSET_MS
+        return (
+            -((offset - start_ms) // width) * width + offset,
+            -((offset - end_ms) // width) * width + offset,
+        )
+
+    @property
     def rp(self) -> str:
         """The InfluxDB retention policy (1.x) or DBRP policy name (2.x) that keeps this tier."""
         return HOURLY_RP if self is Resolution.HOUR else DAILY_RP
@@ -202,10 +216,6 @@ def _ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _group_time(resolution: Resolution) -> str:
-    return "time(1h)" if resolution is Resolution.HOUR else f"time(1d, {DAY_OFFSET_H}h)"
-
-
 def influx1_rollup_select(
     database: str,
     resolution: Resolution,
@@ -229,7 +239,7 @@ def influx1_rollup_select(
     return (
         'SELECT min("value") AS "min", max("value") AS "max", sum("value") AS "sum", '
         f'count("value") AS "count" INTO {db}.{_ident(resolution.rp)}.:MEASUREMENT FROM {sources} '
-        f"WHERE {where} GROUP BY {_group_time(resolution)}, *"
+        f"WHERE {where} GROUP BY {resolution.influxql_time}, *"
     )
 
 

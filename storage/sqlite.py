@@ -394,10 +394,7 @@ class SqliteStore:
         """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`."""
         if not metrics:
             return []
-        width = resolution.ms
-        offset = 0 if resolution is Resolution.HOUR else -WIB_OFFSET_MS
-        lo = -((offset - start_ms) // width) * width + offset  # the first bucket start >= start_ms
-        hi = -((offset - end_ms) // width) * width + offset
+        lo, hi = resolution.bounds(start_ms, end_ms)
         if lo >= hi:
             return []
         metric_clause, names = _in_clause("metric", metrics)
