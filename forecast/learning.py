@@ -75,13 +75,31 @@ class Calibration:
         hit = self.date_bias_days.get(commodity)
         return hit[0] if hit else self.prior_date_bias_days
 
-    def yield_sigma(self, commodity: str) -> float:
-        """Log-s.d. of the yield multiplier of the ensemble's members."""
-        return self.sigma_yield_log.get(commodity, self.prior_sigma_yield_log)
+    def yield_sigma(self, commodity: str, coop: str = "") -> float:
+        """Log-s.d. of the yield multiplier of the ensemble's members.
+
+        What the records have not yet pinned down widens it: before a crop has records, its yield-gap
+        factor is unknown too (``PRIOR_TAU2_CROP`` added to the field spread); a cooperative without
+        records of its own takes its crop's factor, whose difference from its own is unknown
+        (``PRIOR_TAU2_COOP``). So a cooperative that joins today gets ranges as wide as what is known.
+        """
+        learnt = self.sigma_yield_log.get(commodity)
+        if learnt is None:
+            return float(np.sqrt(self.prior_sigma_yield_log**2 + PRIOR_TAU2_CROP))
+        if coop and (commodity, coop) not in self.yield_factor:
+            return float(np.sqrt(learnt**2 + PRIOR_TAU2_COOP))
+        return learnt
 
     def date_sigma(self, commodity: str) -> float:
-        """S.d. [days] of the harvest-date perturbation of the ensemble's members."""
-        return self.sigma_date_days.get(commodity, self.prior_sigma_date_days)
+        """S.d. [days] of the harvest-date perturbation of the ensemble's members.
+
+        Before a crop has records its date bias is the prior's guess, whose own error
+        (``PRIOR_DATE_BIAS_SIGMA_DAYS``) is added to the spread.
+        """
+        learnt = self.sigma_date_days.get(commodity)
+        if learnt is None:
+            return float(np.hypot(self.prior_sigma_date_days, PRIOR_DATE_BIAS_SIGMA_DAYS))
+        return learnt
 
 
 # Priors [est]: a 30 % log-s.d. of yield matches the spread of Batu's reported yields (potato 15-25,
@@ -93,6 +111,12 @@ def _shrunk_mean(values: Sequence[float], prior: float, strength: float) -> floa
     return (float(np.sum(values)) + strength * prior) / (len(values) + strength)
 
 
+# How far a crop's harvest may be from the library's maturity plus the prior's 3 days, before any
+# record says [est]: the library's thermal times are estimated from Batu's season lengths and
+# temperatures (crops.toml), for one variety, while Batu grows others whose seasons differ by about a
+# tenth (potato: Atlantic 100-110 days, Granola shorter, BATU.md), and growers time harvests to prices
+# and Ramadan (BATU.md). A tenth of a 90-130-day season is 9-13 days; 9 days at one s.d.
+PRIOR_DATE_BIAS_SIGMA_DAYS = 9.0
 # Prior variances of true log yield-gap effects when too few groups exist to estimate them [est]:
 # crops differ by about ±30 % from the library's potential yields, cooperatives by about ±15 %.
 PRIOR_TAU2_CROP = 0.30**2
