@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from sensors.reading import REGISTRY_ID_PATTERN
 from sensors.topics import Format
@@ -61,6 +61,9 @@ class FieldPublic(BaseModel):
     lat: float
     lon: float
     elevation_m: float = Field(examples=[1580.0])
+    tree_count: int | None = Field(
+        None, description="Orchards: trees (planting_date is when they were planted)"
+    )
 
 
 class ReadingPublic(BaseModel):
@@ -139,6 +142,9 @@ class ForecastBasis(BaseModel):
     yield_factor: float = Field(description="Yield-gap factor learnt from harvest records (1 = none)")
     track_record: str = Field(
         "", description="How good past forecasts of this crop in this cooperative were, 30 days ahead"
+    )
+    orchard: list[str] = Field(
+        default_factory=list, description="Orchards: the records (or estimates) this crop's forecast rests on"
     )
 
 
@@ -233,6 +239,40 @@ class HarvestRecordCorrection(BaseModel):
     grade: str | None = Field(None, max_length=20)
 
 
+ORCHARD_CROPS = ("apple", "citrus")
+OrchardEventKind = Literal["defoliation", "flowering", "fruit_count", "thinning"]
+
+
+class OrchardEventCreate(BaseModel):
+    """What a farmer or manager saw in an orchard: a defoliation (perompesan, apple), a flowering, a
+    fruit count on sample trees, a thinning (the fruits per tree left)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: OrchardEventKind = Field(examples=["fruit_count"])
+    day: dt.date = Field(examples=["2026-11-20"])
+    fruits_per_tree: float | None = Field(None, ge=0, le=5_000, examples=[140.0])
+    trees_sampled: int | None = Field(None, ge=1, le=10_000, examples=[10])
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class OrchardEventPublic(BaseModel):
+    """An orchard record, with who recorded it and, if void, who voided it and why."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    field_id: str
+    kind: str
+    day: dt.date
+    fruits_per_tree: float | None
+    trees_sampled: int | None
+    note: str
+    recorded_at: dt.datetime
+    recorded_by: str
+    voided_at: dt.datetime | None
+    voided_by: str | None
+    void_reason: str | None
+
+
 class HarvestRecordVoid(BaseModel):
     """Why a harvest record is void."""
 
@@ -248,7 +288,17 @@ Lat = Annotated[float, Field(ge=-90, le=90, examples=[-7.76])]
 Lon = Annotated[float, Field(ge=-180, le=180, examples=[112.53])]
 Elevation = Annotated[float, Field(ge=-500, le=6000, examples=[1580.0], description="[m above sea level]")]
 Commodity = Literal[
-    "potato", "cabbage", "carrot", "tomato", "chili", "shallot", "sweet_corn", "rice", "strawberry"
+    "potato",
+    "cabbage",
+    "carrot",
+    "tomato",
+    "chili",
+    "shallot",
+    "sweet_corn",
+    "rice",
+    "strawberry",
+    "apple",
+    "citrus",
 ]
 Soil = Literal["andosol", "loam", "silt_loam", "clay_loam", "sandy_loam"]
 PayloadFormat = Format
@@ -319,6 +369,20 @@ class FieldCreate(BaseModel):
     lat: Lat
     lon: Lon
     elevation_m: Elevation
+    tree_count: int | None = Field(
+        None, ge=1, le=1_000_000, examples=[1200], description="Orchards (apple, citrus): how many trees"
+    )
+
+    @model_validator(mode="after")
+    def _orchard_has_trees(self) -> FieldCreate:
+        if self.commodity in ORCHARD_CROPS and self.tree_count is None:
+            raise ValueError(
+                f"an orchard ({self.commodity}) needs tree_count; "
+                "its planting_date is when the trees were planted"
+            )
+        if self.commodity not in ORCHARD_CROPS and self.tree_count is not None:
+            raise ValueError(f"tree_count is for orchards (apple, citrus), not {self.commodity}")
+        return self
 
 
 class FieldUpdate(BaseModel):
@@ -328,6 +392,7 @@ class FieldUpdate(BaseModel):
     farmer_id: Ident | None = None
     commodity: Commodity | None = None
     variety: Annotated[str, StringConstraints(max_length=80)] | None = None
+    tree_count: int | None = Field(None, ge=1, le=1_000_000)
     planting_date: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
     area_ha: float | None = Field(None, gt=0, le=1000)
     soil_texture: Soil | None = None

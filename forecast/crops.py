@@ -34,6 +34,8 @@ class CropParams:
     # shares of the season; they are not FAO-56's Kc stages (maize flowers around mid-season, in Kc's
     # mid stage). None: the Kc stages are used.
     ky_stage_fractions: tuple[float, float, float, float] | None = None
+    # An orchard crop: its season is one crop of fruit, from bloom, with roots at full depth throughout.
+    perennial: bool = False
 
 
 @cache
@@ -60,6 +62,7 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                     if "ky_stage_fractions" in table
                     else None
                 ),
+                perennial=bool(table.get("perennial", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"crop library {path}: [{name}] is missing or has a bad value: {exc}") from exc
@@ -90,6 +93,7 @@ class CropArrays:
     ky_stage_ends: NDArray[np.float64] | None = (
         None  # (fields, 4) cumulative FAO-33 periods; None: stage_ends
     )
+    perennial: NDArray[np.bool_] | None = None  # orchards: roots at full depth from the start
 
 
 def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:
@@ -122,4 +126,5 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
             ),
             axis=1,
         ),
+        perennial=np.array([r.perennial for r in rows], dtype=bool),
     )

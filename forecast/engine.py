@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +41,13 @@ class FieldSpec:
     area_ha: float
     soil_texture: str
     elevation_m: float
+    # An orchard's crop (forecast.orchard.OrchardCycle): ``planting_date`` is then its bloom, and these
+    # replace the crop library's thermal time, attainable yield and yield spread; ``date_sigma_days``
+    # adds the uncertainty of an estimated bloom to the harvest date's.
+    thermal_time_cd: float | None = None
+    potential_yield_t_ha: float | None = None
+    yield_sigma_log: float | None = None
+    date_sigma_days: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -168,8 +175,27 @@ def _forecast_chunk(
     theta = np.array([SOILS.get(f.soil_texture, SOILS["loam"]) for f in fields])
     # Parameter perturbations of each member: thermal time, yield, harvest date (standard normals).
     params = np.stack([g.standard_normal((3, members)) for g in rngs])
+    crop = crop_arrays([f.commodity for f in fields])
+    if any(f.thermal_time_cd is not None or f.potential_yield_t_ha is not None for f in fields):
+        crop = replace(
+            crop,
+            thermal_time_cd=np.array(
+                [f.thermal_time_cd or t for f, t in zip(fields, crop.thermal_time_cd, strict=True)]
+            ),
+            potential_yield_t_ha=np.array(
+                [f.potential_yield_t_ha or y for f, y in zip(fields, crop.potential_yield_t_ha, strict=True)]
+            ),
+        )
+    yield_sigma = np.array(
+        [
+            f.yield_sigma_log
+            if f.yield_sigma_log is not None
+            else calibration.yield_sigma(f.commodity, f.coop_id)
+            for f in fields
+        ]
+    )
     inputs = SeasonInputs(
-        crop=crop_arrays([f.commodity for f in fields]),
+        crop=crop,
         theta_fc=theta[:, 0],
         theta_wp=theta[:, 1],
         area_ha=np.array([f.area_ha for f in fields]),
@@ -184,15 +210,14 @@ def _forecast_chunk(
         soil_vwc_pct=vwc,
         # Parameter uncertainty: each member is a plausible version of what the registry cannot say.
         thermal_time_scale=np.clip(1.0 + THERMAL_TIME_SIGMA * params[:, 0, :], 0.8, 1.2),
-        yield_scale=np.exp(
-            params[:, 1, :] * np.array([calibration.yield_sigma(f.commodity) for f in fields])[:, None]
-        ),
+        yield_scale=np.exp(params[:, 1, :] * yield_sigma[:, None]),
     )
     result = run_season(inputs)
     date_noise = params[:, 2, :]
     forecasts = []
     for i, f in enumerate(fields):
-        delay = calibration.date_bias(f.commodity) + calibration.date_sigma(f.commodity) * date_noise[i]
+        date_sigma = float(np.hypot(calibration.date_sigma(f.commodity), f.date_sigma_days))
+        delay = calibration.date_bias(f.commodity) + date_sigma * date_noise[i]
         harvest = result.maturity_day[i] + delay
         dates = [_date(grid_start, h) for h in harvest]
         known = harvest[~np.isnan(harvest)]

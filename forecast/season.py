@@ -8,7 +8,8 @@ For each field and member, from planting:
   Tbase, minus Tbase;
 - **root zone** growing from 0.3 m at planting to the crop's maximum depth at the end of the
   development stage (FAO-56 Ch. 8 allows a growing Zr); a deepening root zone meets soil at field
-  capacity, so depletion in mm carries over while TAW grows;
+  capacity, so depletion in mm carries over while TAW grows. An orchard's trees (``perennial``)
+  have their roots at full depth from bloom on;
 - **root-zone water balance**, FAO-56 single crop coefficient: Kc by stage (Table 12 values, linear
   between), TAW = 1000 (θFC − θWP) Zr (Eq. 82), RAW = p TAW (Eq. 83), Ks (Eq. 84), depletion
   Dr (Eq. 85) with deep percolation (Eq. 88); rain and, on fields found to be irrigated, irrigation
@@ -121,6 +122,8 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
 
     zr_max = per_field(crop.root_depth_m)
     zr_min = np.minimum(ROOT_DEPTH_AT_PLANTING_M, zr_max)
+    if crop.perennial is not None:
+        zr_min = np.where(crop.perennial[:, None], zr_max, zr_min)  # a tree's roots are there already
     water_per_m = 1000 * per_field(inp.theta_fc - inp.theta_wp)  # TAW per metre of roots [mm/m]
     p_frac = per_field(crop.depletion_fraction)
     taw = water_per_m * zr_min

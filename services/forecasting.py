@@ -9,6 +9,7 @@ forecast back to the store (so Grafana charts it beside the readings) and keeps 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import threading
@@ -23,11 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import Calibration, HarvestRecord, learn
+from forecast.orchard import OrchardCycle
 from forecast.plan import purchase_plan
+from services import orchards
 from services.compute import Compute, InProcess
 from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
 from storage.registry import Field, Station
 from storage.registry import HarvestRecord as HarvestRow
+from storage.registry import OrchardEvent as OrchardEventRow
 
 __all__ = ["DRIVER_METRICS", "ForecastRun", "ForecastService"]
 
@@ -48,6 +52,25 @@ class ForecastRun:
     model_version: str
     calibration: Calibration
     seconds: float
+    # Orchards: what their crop's forecast rests on (records, estimates), or why there is none.
+    orchards: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+
+def _spec(f: Field, cycle: OrchardCycle | str | None) -> FieldSpec | None:
+    """A registry field as the engine takes it: an orchard by its current crop (None: no crop known)."""
+    if isinstance(cycle, str):
+        return None
+    spec = FieldSpec(f.id, f.coop_id, f.commodity, f.planting_date, f.area_ha, f.soil_texture, f.elevation_m)
+    if cycle is None:
+        return spec
+    return dataclasses.replace(
+        spec,
+        planting_date=cycle.bloom,
+        thermal_time_cd=cycle.thermal_time_cd,
+        potential_yield_t_ha=cycle.potential_yield_t_ha,
+        yield_sigma_log=cycle.yield_sigma_log,
+        date_sigma_days=cycle.date_sigma_days,
+    )
 
 
 def _forecast_chunk(
@@ -133,19 +156,25 @@ class ForecastService:
                 fields = list(session.scalars(select(Field).order_by(Field.id)))
                 stations = {s.coop_id: s for s in session.scalars(select(Station))}
                 harvests = list(session.scalars(select(HarvestRow).where(HarvestRow.voided_at.is_(None))))
-            specs = [
-                FieldSpec(
-                    f.id, f.coop_id, f.commodity, f.planting_date, f.area_ha, f.soil_texture, f.elevation_m
-                )
-                for f in fields
-            ]
+                orchard_rows = list(session.scalars(select(OrchardEventRow)))
+            orchard = orchards.cycles(fields, orchard_rows, harvests, today)
+            specs = [spec for f in fields if (spec := _spec(f, orchard.get(f.id))) is not None]
+            basis = {fid: (c,) if isinstance(c, str) else c.basis for fid, c in orchard.items()}
             if not specs:
                 run = ForecastRun(
-                    today, dt.datetime.now(dt.UTC), {}, {}, self.members, MODEL_VERSION, Calibration(), 0.0
+                    today,
+                    dt.datetime.now(dt.UTC),
+                    {},
+                    {},
+                    self.members,
+                    MODEL_VERSION,
+                    Calibration(),
+                    0.0,
+                    basis,
                 )
                 self._run = run
                 return run
-            earliest = min(f.planting_date for f in fields) - dt.timedelta(days=3)
+            earliest = min(s.planting_date for s in specs) - dt.timedelta(days=3)
             grid_start = max(earliest, today - dt.timedelta(days=self.max_history_days))
             series = self._series(fields, stations, grid_start, today)
             observed: dict[str, Observed] = {}
@@ -198,6 +227,7 @@ class ForecastService:
                 MODEL_VERSION,
                 calibration,
                 round(time.perf_counter() - started, 3),
+                basis,
             )
             self._previous, self._run = self._run, run
             return run

@@ -5,7 +5,8 @@ A record is refused when it cannot be true of the field (issue 16: one record da
 of 10,000 t from one tomato field, made the crop's yield factor 61 and the plan's total eleven times
 too big, and a record of 5e-324 t broke every forecast after it):
 
-- its date is before planting, more than :data:`MAX_SEASON_DAYS` after it, or in the future (WIB);
+- its date is before planting, more than :data:`MAX_SEASON_DAYS` after it (not for an orchard, whose
+  planting date is its trees'), or in the future (WIB);
 - its tonnes per hectare are outside the crop's plausible range (:func:`plausible_t_ha`).
 """
 
@@ -17,6 +18,7 @@ import time
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
+from forecast.orchard import is_orchard
 from services import InvalidInput, NotFound
 from services.access import Principal, Role
 from storage import local_day
@@ -51,7 +53,7 @@ def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date 
         raise InvalidInput(f"harvest_date {harvest_date} is in the future (today is {today} in WIB)")
     if harvest_date < field.planting_date:
         raise InvalidInput(f"harvest_date {harvest_date} is before the planting date {field.planting_date}")
-    if (harvest_date - field.planting_date).days > MAX_SEASON_DAYS:
+    if (harvest_date - field.planting_date).days > MAX_SEASON_DAYS and not is_orchard(field.commodity):
         raise InvalidInput(
             f"harvest_date {harvest_date} is more than {MAX_SEASON_DAYS} days after the planting date "
             f"{field.planting_date}: record the field's new season (its planting date) first"

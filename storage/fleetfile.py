@@ -79,6 +79,7 @@ class Field:
     lat: float
     lon: float
     node: NodeSpec
+    tree_count: int | None = None  # orchards; their planting_date is when the trees were planted
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def save_fleet(fleet: Fleet, path: Path) -> None:
                 },
                 "fields": [
                     {
-                        **{k: v for k, v in asdict(f).items() if k != "node"},
+                        **{k: v for k, v in asdict(f).items() if k != "node" and v is not None},
                         "planting_date": f.planting_date.isoformat(),
                         "node": _node_dict(f.node),
                     }
@@ -304,6 +305,7 @@ def fleet_from_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
                     lat=float(f["lat"]),
                     lon=float(f["lon"]),
                     node=node_spec(f["node"], f"{where}.fields[{j}]"),
+                    tree_count=int(f["tree_count"]) if f.get("tree_count") is not None else None,
                 )
                 for j, f in enumerate(c["fields"])
             )

@@ -50,6 +50,7 @@ __all__ = [
     "HarvestRecord",
     "Node",
     "Notification",
+    "OrchardEvent",
     "SignIn",
     "Station",
     "Subscription",
@@ -129,6 +130,8 @@ class Field(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     elevation_m: Mapped[float] = mapped_column(Float)
+    # Orchards (apple, citrus): how many trees; their planting_date is when the trees were planted.
+    tree_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Set when a person created or changed the row through the API: a re-import keeps such a row
     # unless asked to overwrite it (``import_fleet(overwrite=True)``).
     edited_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -181,6 +184,25 @@ class HarvestRecord(Base):
     recorded_by: Mapped[str] = mapped_column(String(200), default="")
     # The record this one corrects (a plain id: SQLite's batch migrations cannot add a self-reference).
     supersedes_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    voided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class OrchardEvent(Base):
+    """What a farmer or manager recorded of an orchard's crop: a defoliation (perompesan), a flowering,
+    a fruit count on sample trees, a thinning. Never deleted; a wrong one is voided (who, when, why)."""
+
+    __tablename__ = "orchard_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(ForeignKey("field.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    day: Mapped[dt.date] = mapped_column(Date)
+    fruits_per_tree: Mapped[float | None] = mapped_column(Float, nullable=True)
+    trees_sampled: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(200), default="")
     voided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     voided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     void_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
@@ -497,6 +519,7 @@ def import_fleet(session: Session, fleet: Fleet, *, overwrite: bool = False) -> 
                     lat=f.lat,
                     lon=f.lon,
                     elevation_m=f.elevation_m,
+                    tree_count=f.tree_count,
                 ),
                 "fields",
             )

@@ -91,6 +91,7 @@ def _public(
             model_version=run.model_version,
             yield_factor=round(f.yield_factor, 2),
             track_record=record,
+            orchard=list(run.orchards.get(f.field_id, ())),
         ),
         members_harvest_date=list(f.members_harvest_date) if members else None,
         members_tonnes=[round(float(t), 4) for t in f.members_tonnes] if members else None,
@@ -123,6 +124,12 @@ def field_forecast(
     run = _run(state)
     forecast = run.forecasts.get(field_id)
     if forecast is None:
+        why = run.orchards.get(field_id)
+        if why:  # an orchard whose crop is not known yet
+            raise HTTPException(
+                404,
+                f"no forecast for orchard {field_id!r}: {why[0]}; record it at /v1/fields/{field_id}/events",
+            )
         raise HTTPException(404, f"no forecast for field {field_id!r} yet; POST /v1/forecasts/recompute")
     return _public(forecast, run, members, _pairs(state, run))
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require, row_in_scope
 from api.schemas import (
+    ORCHARD_CROPS,
     CooperativeCreate,
     CooperativePublic,
     CooperativeUpdate,
@@ -55,6 +56,7 @@ from storage.registry import (
     Field,
     HarvestRecord,
     Node,
+    OrchardEvent,
     Station,
     mark_edited,
     site,
@@ -330,6 +332,11 @@ def update_field(field_id: str, body: FieldUpdate, session: SessionDep, principa
     if "farmer_id" in changes:
         _check_farmer(session, changes["farmer_id"], field.coop_id)
     _apply(field, {k: v for k, v in changes.items() if v is not None or k == "farmer_id"})
+    orchard = field.commodity in ORCHARD_CROPS
+    if orchard != (field.tree_count is not None):
+        session.rollback()
+        need = "an orchard needs tree_count" if orchard else "tree_count is for orchards (apple, citrus)"
+        raise HTTPException(422, f"field {field_id!r}: {need}")
     mark_edited(field, principal.name)
     session.commit()
     return field
@@ -347,6 +354,7 @@ def delete_field(field_id: str, session: SessionDep, principal: PrincipalDep) ->
         {
             "harvest records": _count(session, HarvestRecord, HarvestRecord.field_id == field_id),
             "nodes": _count(session, Node, Node.site_id == field_id),
+            "orchard records": _count(session, OrchardEvent, OrchardEvent.field_id == field_id),
         },
     )
 

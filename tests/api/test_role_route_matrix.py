@@ -74,6 +74,11 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/v1/harvest-records"): ANY,
     ("POST", "/v1/harvest-records/{record_id}/corrections"): STAFF,
     ("POST", "/v1/harvest-records/{record_id}/void"): STAFF,
+    # An orchard's records: whoever may record a harvest of it (a farmer their own, a manager the
+    # cooperative's); read by whoever sees the field.
+    ("GET", "/v1/fields/{field_id}/events"): ANY,
+    ("POST", "/v1/fields/{field_id}/events"): ANY,
+    ("POST", "/v1/fields/{field_id}/events/{event_id}/void"): ANY,
     ("GET", "/v1/alerts"): ANY,
     # Coosae reads every alert but acknowledges only its own (this one is a cooperative's frost).
     ("POST", "/v1/alerts/{alert_id}/acknowledge"): frozenset({"farmer", "manager", "admin"}),
@@ -167,6 +172,7 @@ class _Rows:
             "record_id": lambda: str(
                 self._new("/v1/harvest-records", {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 5.0})["id"]
             ),
+            "event_id": lambda: str(900_000 + n),  # none such: the scope is checked before the row
             "alert_id": lambda: self._alert(coop),
             "contact_id": lambda: str(self._contact(field)),
             "channel_id": lambda: str(self._channel(field, n)),
@@ -243,6 +249,8 @@ def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
         ("POST", "/v1/harvest-records"): {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 6.0},
         ("POST", "/v1/harvest-records/{record_id}/corrections"): {"reason": "slip", "tonnes": 5.5},
         ("POST", "/v1/harvest-records/{record_id}/void"): {"reason": "twice"},
+        ("POST", "/v1/fields/{field_id}/events"): {"kind": "flowering", "day": TODAY.isoformat()},
+        ("POST", "/v1/fields/{field_id}/events/{event_id}/void"): {"reason": "wrong tree"},
         ("POST", "/v1/contracts"): {"buyer": "Superindo", "commodity": "potato", "tonnes": 10,
                                     "first_day": TODAY.isoformat(),
                                     "last_day": (TODAY + dt.timedelta(days=60)).isoformat(), "price_idr_per_kg": 9000},

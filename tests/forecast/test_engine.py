@@ -34,9 +34,10 @@ def world() -> tuple[list[FieldSpec], dict[str, Observed], dt.date]:
     return field_specs(fleet), observed_for(fleet, daily_series(run.samples, days)), grid_start
 
 
-def test_crop_library_has_every_annual_crop_with_sane_values() -> None:
+def test_crop_library_has_every_crop_with_sane_values() -> None:
     crops = load_crops()
-    assert set(crops) == {
+    assert {c for c, p in crops.items() if p.perennial} == {"apple", "citrus"}
+    assert {c for c, p in crops.items() if not p.perennial} == {
         "potato",
         "cabbage",
         "carrot",
@@ -52,8 +53,8 @@ def test_crop_library_has_every_annual_crop_with_sane_values() -> None:
         assert 0 < c.depletion_fraction < 1
         assert 500 < c.thermal_time_to_maturity_cd < 3000
         assert abs(sum(c.stage_fractions) - 1) < 0.02
-    with pytest.raises(KeyError, match="apple"):
-        crop_arrays(["apple"])
+    with pytest.raises(KeyError, match="pear"):
+        crop_arrays(["pear"])
 
 
 def _inputs(n_fields: int = 3, members: int = 4, days: int = 120, vwc: float = np.nan) -> SeasonInputs:
@@ -195,3 +196,25 @@ def test_irrigation_is_inferred_from_dry_day_rises() -> None:
     assert infer_irrigated(vwc, rain)
     rain[3] = rain[6] = 20
     assert not infer_irrigated(vwc, rain)
+
+
+def test_ranges_are_wider_where_records_have_not_yet_said_anything() -> None:
+    """Issue 19: before a crop has records, its yield-gap factor and date bias are unknown too, so the
+    members spread wider than after learning; a cooperative without its own records takes its crop's
+    factor and the cooperatives' spread around it."""
+    from forecast.learning import PRIOR, PRIOR_DATE_BIAS_SIGMA_DAYS, PRIOR_TAU2_COOP, PRIOR_TAU2_CROP
+
+    assert PRIOR.yield_sigma("potato") == pytest.approx(np.sqrt(0.30**2 + PRIOR_TAU2_CROP))
+    assert PRIOR.date_sigma("potato") == pytest.approx(np.hypot(5.0, PRIOR_DATE_BIAS_SIGMA_DAYS))
+    day = dt.date(2026, 3, 1)
+    records = [
+        HarvestRecord(f"f{i}", "batu", "potato", day, 10.0 * (1 + 0.1 * (i % 3)), day, 10.0)
+        for i in range(12)
+    ]
+    learnt = learn(records)
+    own, other = learnt.yield_sigma("potato", "batu"), learnt.yield_sigma("potato", "pendem")
+    assert own < PRIOR.yield_sigma("potato")
+    assert other == pytest.approx(np.sqrt(own**2 + PRIOR_TAU2_COOP))
+    assert learnt.date_sigma("potato") < PRIOR.date_sigma("potato")
+    # A crop without records keeps the wide prior even when other crops have some.
+    assert learnt.yield_sigma("carrot") == PRIOR.yield_sigma("carrot")

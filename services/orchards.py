@@ -1,0 +1,150 @@
+"""Orchard records: defoliation, flowering, fruit counts and thinning, checked, listed and voided with an
+audit trail (never deleted), and each orchard's current crop for the forecast (:mod:`forecast.orchard`).
+
+A record is refused when it cannot be true of the orchard: the field is not an orchard crop, the day
+is in the future (WIB) or before the trees were planted, a keprok is "defoliated" (only apples are),
+a count has no fruits per tree or more sample trees than the orchard has, or a flowering carries a
+count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecast.orchard import EVENT_KINDS, OrchardCycle, is_orchard, orchard_cycle
+from forecast.orchard import OrchardEvent as CycleEvent
+from services import InvalidInput, NotFound
+from storage import local_day
+from storage.registry import Field, HarvestRecord, OrchardEvent
+
+__all__ = ["MAX_FRUITS_PER_TREE", "cycles", "events", "record", "void"]
+
+# More fruits than this on one tree is a typo [est]: a large keprok tree carries several hundred, an
+# apple tree in Batu a few hundred after thinning.
+MAX_FRUITS_PER_TREE = 5_000.0
+
+
+def _check(
+    field: Field, kind: str, day: dt.date, fruits: float | None, trees: int | None, today: dt.date
+) -> None:
+    if not is_orchard(field.commodity):
+        raise InvalidInput(f"field {field.id!r} grows {field.commodity}, not an orchard crop (apple, citrus)")
+    if kind not in EVENT_KINDS:
+        raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(EVENT_KINDS)}")
+    if day > today:
+        raise InvalidInput(f"day {day} is in the future (today is {today} in WIB)")
+    if day < field.planting_date:
+        raise InvalidInput(f"day {day} is before the trees were planted ({field.planting_date})")
+    if kind == "defoliation" and field.commodity != "apple":
+        raise InvalidInput(f"only apple trees are defoliated (perompesan); {field.id!r} is {field.commodity}")
+    if kind in ("fruit_count", "thinning"):
+        if fruits is None:
+            raise InvalidInput(f"a {kind} needs fruits_per_tree")
+        if kind == "fruit_count" and not trees:
+            raise InvalidInput("a fruit_count needs trees_sampled: on how many trees were fruits counted")
+        if trees and field.tree_count and trees > field.tree_count:
+            raise InvalidInput(f"trees_sampled {trees} is more than the orchard's {field.tree_count} trees")
+    elif fruits is not None or trees is not None:
+        raise InvalidInput(f"a {kind} carries no fruits_per_tree or trees_sampled")
+
+
+def record(
+    session: Session,
+    *,
+    field: Field,
+    kind: str,
+    day: dt.date,
+    by: str,
+    fruits_per_tree: float | None = None,
+    trees_sampled: int | None = None,
+    note: str = "",
+    today: dt.date | None = None,
+) -> OrchardEvent:
+    """Check and store one record of ``field``.
+
+    Raises:
+        InvalidInput: it cannot be true of the orchard (see the module docstring).
+    """
+    today = today or local_day(time.time_ns() // 1_000_000)
+    _check(field, kind, day, fruits_per_tree, trees_sampled, today)
+    row = OrchardEvent(
+        field_id=field.id,
+        kind=kind,
+        day=day,
+        fruits_per_tree=fruits_per_tree,
+        trees_sampled=trees_sampled,
+        note=note.strip()[:500],
+        recorded_at=dt.datetime.now(dt.UTC),
+        recorded_by=by,
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def events(session: Session, field_id: str, *, include_void: bool = False) -> list[OrchardEvent]:
+    """An orchard's records, oldest first."""
+    query = select(OrchardEvent).where(OrchardEvent.field_id == field_id)
+    if not include_void:
+        query = query.where(OrchardEvent.voided_at.is_(None))
+    return list(session.scalars(query.order_by(OrchardEvent.day, OrchardEvent.id)))
+
+
+def void(session: Session, field_id: str, event_id: int, *, reason: str, by: str) -> OrchardEvent:
+    """Mark a record void (kept, with who, when and why); forecasts stop using it.
+
+    Raises:
+        NotFound: no such record of this field.
+        InvalidInput: it is void already, or no reason was given.
+    """
+    if not reason.strip():
+        raise InvalidInput("say why the record is void (reason)")
+    row = session.get(OrchardEvent, event_id)
+    if row is None or row.field_id != field_id:
+        raise NotFound(f"no orchard record {event_id} of field {field_id!r}")
+    if row.voided_at is not None:
+        raise InvalidInput(
+            f"orchard record {event_id} was voided on {row.voided_at:%Y-%m-%d} by {row.voided_by}"
+        )
+    row.voided_at, row.voided_by, row.void_reason = dt.datetime.now(dt.UTC), by, reason.strip()[:500]
+    session.commit()
+    return row
+
+
+def cycles(
+    fields: Iterable[Field],
+    rows: Sequence[OrchardEvent],
+    harvests: Sequence[HarvestRecord],
+    today: dt.date,
+) -> dict[str, OrchardCycle | str]:
+    """Each orchard's current crop (or why none can be forecast), from its records and harvests."""
+    by_field: dict[str, list[CycleEvent]] = {}
+    for e in rows:
+        if e.voided_at is None:
+            by_field.setdefault(e.field_id, []).append(
+                CycleEvent(e.kind, e.day, e.fruits_per_tree, e.trees_sampled)
+            )
+    last_harvest: dict[str, dt.date] = {}
+    for h in harvests:
+        if h.voided_at is None and h.harvest_date <= today:
+            last_harvest[h.field_id] = max(h.harvest_date, last_harvest.get(h.field_id, h.harvest_date))
+    out: dict[str, OrchardCycle | str] = {}
+    for f in fields:
+        if not is_orchard(f.commodity):
+            continue
+        out[f.id] = orchard_cycle(
+            f.commodity,
+            f.variety,
+            tree_count=f.tree_count,
+            area_ha=f.area_ha,
+            year_planted=f.planting_date.year,
+            events=by_field.get(f.id, []),
+            last_harvest=last_harvest.get(f.id),
+            today=today,
+        )
+    return out
