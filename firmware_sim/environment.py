@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from firmware_sim import climate
 from storage.fleetfile import Field, Fleet, Station
 
-__all__ = ["CROPS", "SOILS", "CropTruth", "Environment", "simulate"]
+__all__ = ["CROPS", "ORCHARDS", "SOILS", "CropTruth", "Environment", "OrchardRecord", "simulate"]
 
 F64 = NDArray[np.float64]
 DAY_MS = 86_400_000
@@ -89,12 +89,58 @@ CROPS = {
     "sweet_corn": CropModel(80, 9, 28, 40, 14.0, 1.25, 38, 1.15),
     "rice": CropModel(110, 10, 28, 40, 6.5, 1.1, 36, 1.2),
     "strawberry": CropModel(100, 4, 20, 32, 12.0, 1.0, 30, 0.9),
+    # Orchards: development from the grower's defoliation (apple) or from bloom (keprok) to harvest
+    # maturity [est]; their yield is the trees' fruit (ORCHARDS), not the potential yield here.
+    "apple": CropModel(125, 5, 23, 33, 8.0, 0.9, 31, 0.95),
+    "citrus": CropModel(180, 12, 27, 38, 18.0, 1.0, 35, 0.8),  # keprok: 7-8 months from bloom [est]
+}
+
+
+@dataclass(frozen=True)
+class OrchardModel:
+    """The simulator's own orchard crop (not forecast/'s orchard library).
+
+    Attributes:
+        bloom_dev: Development share at full bloom (0: the season starts at bloom).
+        cycle_days: About how long a crop takes from its start, to lay crops out around the anchor.
+        fruits_per_tree: Fruits a tree in full bearing sets in an ordinary crop.
+        fruit_g: Fruit weight at harvest without stress [g].
+        full_bearing_age: Years from planting to full bearing.
+        load_sigma: Log-s.d. of one crop's fruit load against the tree's usual (alternate bearing).
+        flowering_recorded, count_recorded: Shares of growers who record a flowering and a count.
+        count_after_bloom_days: When growers count fruits on sample trees (range, days after bloom).
+    """
+
+    bloom_dev: float
+    cycle_days: float
+    fruits_per_tree: float
+    fruit_g: float
+    full_bearing_age: float
+    load_sigma: float
+    flowering_recorded: float
+    count_recorded: float
+    count_after_bloom_days: tuple[int, int]
+
+
+# [est] throughout: apple ~70 fruits of ~115 g per crop (8 kg, two crops a year); keprok ~420 fruits
+# of ~105 g (44 kg a year; BATU.md reports ~50 kg per tree from age 4).
+ORCHARDS = {
+    "apple": OrchardModel(0.2, 150, 70, 115, 8, 0.3, 0.7, 0.8, (40, 55)),
+    "citrus": OrchardModel(0.0, 245, 420, 105, 5, 0.3, 1.0, 0.8, (60, 90)),
+}
+# Hidden behaviour of the visible variety names: (development speed, fruit weight), relative [est].
+ORCHARD_VARIETIES = {
+    "Manalagi": (1.0, 1.0),
+    "Anna": (1.14, 0.85),
+    "Rome Beauty": (0.9, 1.3),
+    "Keprok Batu 55": (1.0, 1.0),
 }
 
 
 @dataclass(frozen=True)
 class CropTruth:
-    """What really happens on a field (written to the truths file, never published)."""
+    """What really happens on a field (written to the truths file, never published); an orchard's
+    ``planting_date`` is its crop's start (defoliation for apple, bloom for keprok)."""
 
     field_id: str
     coop_id: str
@@ -105,6 +151,20 @@ class CropTruth:
     yield_t_ha: float
     tonnes: float
     area_ha: float
+
+
+@dataclass(frozen=True)
+class OrchardRecord:
+    """What a grower records of an orchard (published: the records a farmer would enter).
+
+    ``kind`` is ``defoliation``, ``flowering`` or ``fruit_count`` (mean fruits per tree on
+    ``trees_sampled`` trees)."""
+
+    field_id: str
+    kind: str
+    day: dt.date
+    fruits_per_tree: float | None = None
+    trees_sampled: int | None = None
 
 
 @dataclass
@@ -135,6 +195,7 @@ class Environment:
     daily_storage_mm: F64  # end of day
     initial_storage_mm: F64
     truths: list[CropTruth]
+    orchard_records: list[OrchardRecord]
 
     def site_index(self, site_id: str) -> int:
         """Row of ``site_id`` in the hourly arrays."""
@@ -207,7 +268,17 @@ def simulate(
     rng = np.random.default_rng(seed)
     coops = fleet.cooperatives
     fields = fleet.fields
-    first_planting = min((f.planting_date for f in fields), default=start)
+    # An orchard's season is its current crop: started by the grower's defoliation (apple) or by
+    # bloom (keprok), laid out around the fleet's anchor like the annual crops' planting dates.
+    orchard_rng = np.random.default_rng([seed, 0x0AC4])
+    season_start = [
+        fleet.anchor
+        - dt.timedelta(days=int(ORCHARDS[f.commodity].cycle_days * orchard_rng.uniform(0.25, 0.95)))
+        if f.commodity in ORCHARDS
+        else f.planting_date
+        for f in fields
+    ]
+    first_planting = min(season_start, default=start)
     sim_start = min(start, first_planting - dt.timedelta(days=7))
     days = [sim_start + dt.timedelta(days=i) for i in range((end - sim_start).days)]
     n_days = len(days)
@@ -227,7 +298,13 @@ def simulate(
     # they are keyed by variety, field and cooperative, not drawn from the season's seed: harvest
     # records of one season then say something about the next. Weather, pests and harvest timing
     # change every season.
-    variety_speed = np.array([_stable(f"speed:{f.commodity}:{f.variety}").normal(1.0, 0.06) for f in fields])
+    variety_speed = np.array(
+        [
+            _stable(f"speed:{f.commodity}:{f.variety}").normal(1.0, 0.06)
+            / ORCHARD_VARIETIES.get(f.variety, (1.0, 1.0))[0]
+            for f in fields
+        ]
+    )
     variety_yield = np.array([_stable(f"yield:{f.commodity}:{f.variety}").normal(1.0, 0.08) for f in fields])
     management = np.array(
         [
@@ -267,7 +344,11 @@ def simulate(
     sat = np.array([t.saturation for t in texture]) * SENSOR_LAYER_M * 1000
     storage = wp + (fc - wp) * rng.uniform(0.6, 0.95, n_fields)
     initial = storage.copy()
-    planting_idx = np.array([(f.planting_date - sim_start).days for f in fields])
+    planting_idx = np.array([(day - sim_start).days for day in season_start])
+    bloom_dev = np.array(
+        [ORCHARDS[f.commodity].bloom_dev if f.commodity in ORCHARDS else 0.0 for f in fields]
+    )
+    bloom_idx = np.full(n_fields, -1)
     crop = [CROPS[f.commodity] for f in fields]
     dev = np.zeros(n_fields)
     maturity_idx = np.full(n_fields, -1)
@@ -323,11 +404,13 @@ def simulate(
         radiation_sum += np.where(growing, f_solar[:, d], 0.0)
         temp_sum += np.where(growing, temp, 0.0)
         season_days += growing
+        bloom_idx = np.where(growing & (bloom_idx < 0) & (dev >= bloom_dev), d, bloom_idx)
         dev = np.where(growing, dev + rate, dev)
         matured = growing & (dev >= 1.0)
         maturity_idx = np.where(matured, d, maturity_idx)
 
     truths = []
+    orchard_records: list[OrchardRecord] = []
     for i, f in enumerate(fields):
         c = crop[i]
         relative_transpiration = stress_weighted[i] / weight_sum[i] if weight_sum[i] > 0 else 1.0
@@ -339,6 +422,13 @@ def simulate(
         heat = 0.99 ** heat_days[i] * 0.97 ** frost_days[i]
         y = c.yield_potential_t_ha * water * temperature * radiation * heat
         y *= management[i] * variety_yield[i] * (1 - pest_loss[i])
+        if f.commodity in ORCHARDS:
+            bloom = days[bloom_idx[i]] if bloom_idx[i] >= 0 else None
+            y, records = _orchard_crop(
+                f, season_start[i], bloom, management[i] * variety_yield[i], water * heat * radiation**0.5,
+                pest_loss[i], orchard_rng,
+            )  # fmt: skip
+            orchard_records += records
         matured_on = days[maturity_idx[i]] if maturity_idx[i] >= 0 else None
         harvest = matured_on + dt.timedelta(days=int(harvest_delay[i])) if matured_on else None
         truths.append(
@@ -346,7 +436,7 @@ def simulate(
                 f.id,
                 fleet.coop_of(f.id).id,
                 f.commodity,
-                f.planting_date,
+                season_start[i],
                 matured_on,
                 harvest,
                 round(float(y), 3),
@@ -422,4 +512,48 @@ def simulate(
         daily_storage_mm=out["storage"],
         initial_storage_mm=initial,
         truths=truths,
+        orchard_records=orchard_records,
     )
+
+
+def _orchard_crop(
+    f: Field,
+    start: dt.date,
+    bloom: dt.date | None,
+    grower: float,
+    weather: float,
+    pest: float,
+    rng: np.random.Generator,
+) -> tuple[float, list[OrchardRecord]]:
+    """One orchard crop's true yield [t/ha] and the records its grower keeps.
+
+    Fruits set = a tree's usual load × its age's share of full bearing × this crop's load (alternate
+    bearing) × the grower's and variety's factor; some drop before picking; each weighs the variety's
+    fruit weight, lowered by water, heat and light (``weather``) and pests.
+    """
+    model = ORCHARDS[f.commodity]
+    _, weight = ORCHARD_VARIETIES.get(f.variety, (1.0, 1.0))
+    trees = f.tree_count or 1000 * f.area_ha
+    age = (start - f.planting_date).days / 365.25
+    bearing = float(np.clip((age - 2) / (model.full_bearing_age - 2), 0.1, 1.0))
+    fruits = float(model.fruits_per_tree * bearing * np.exp(rng.normal(0, model.load_sigma)) * grower)
+    drop = float(rng.uniform(0.02, 0.2))
+    kg_per_tree = fruits * (1 - drop) * model.fruit_g * weight / 1000 * weather * (1 - pest)
+    records = []
+    if model.bloom_dev > 0:
+        records.append(OrchardRecord(f.id, "defoliation", start))
+    flowering_noted = rng.random() < model.flowering_recorded
+    counted = rng.random() < model.count_recorded
+    count_day = int(rng.integers(*model.count_after_bloom_days))
+    sampled = int(rng.integers(5, 16))
+    seen = fruits * float(np.exp(rng.normal(0, 0.3 / np.sqrt(sampled))))
+    if bloom is not None:
+        if flowering_noted:
+            records.append(OrchardRecord(f.id, "flowering", bloom))
+        if counted:
+            records.append(
+                OrchardRecord(
+                    f.id, "fruit_count", bloom + dt.timedelta(days=count_day), round(seen, 1), sampled
+                )
+            )
+    return trees * kg_per_tree / 1000 / f.area_ha, records

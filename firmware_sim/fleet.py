@@ -8,6 +8,7 @@ The fleet document itself (its dataclasses, parsing, saving, node passwords) is
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,22 @@ _SEASON_DAYS = {
     "rice": 115,
     "strawberry": 120,
 }
+# Orchards where BATU.md places them: apple in Tulungrejo, Bumiaji, Sumbergondo and Bulukerto, keprok
+# (Batu 55) in Punten and Oro-oro Ombo. (cooperative -> commodity -> orchards), after each cooperative's
+# annual fields, from their own random stream so the annual fields stay as they were.
+_ORCHARDS: dict[str, dict[str, int]] = {
+    "tulungrejo": {"apple": 3},
+    "bumiaji": {"apple": 2},
+    "sumbergondo": {"apple": 2},
+    "bulukerto": {"apple": 2},
+    "punten": {"citrus": 3},
+    "oro-oro-ombo": {"citrus": 2},
+}
+_ORCHARD_VARIETIES = {"apple": ["Manalagi", "Anna", "Rome Beauty"], "citrus": ["Keprok Batu 55"]}
+# Trees per hectare [est]: apples at about 2.5 x 3 m, keprok at 5 x 5 m.
+_TREES_PER_HA = {"apple": 1300, "citrus": 400}
+# The apple zone starts around 950 m (Tlekung's lowest plots ~900 m, BATU.md).
+_APPLE_MIN_ELEVATION_M = 950
 _FORMATS = (Format.NATIVE,) * 6 + (Format.SENML, Format.SENML, Format.TTS_V3, Format.CHIRPSTACK_V4)
 _PROFILES = {Format.TTS_V3: "dragino-lse01", Format.CHIRPSTACK_V4: "milesight-em500-smtc"}
 
@@ -180,6 +197,7 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
                     node=node,
                 )
             )
+        fields += _orchards(cid, anchor, seed, (z_lo, z_hi), lat0, lon0, first_node=fields_per_coop + 1)
         station = Station(
             id=f"{cid}-ws",
             elevation_m=float(round((z_lo + z_hi) / 2)),
@@ -191,3 +209,40 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
             Cooperative(cid, f"Koperasi Merah Putih {name}", kec, kind, (z_lo, z_hi), tuple(fields), station)
         )
     return Fleet(anchor, tuple(coops))
+
+
+def _orchards(
+    cid: str,
+    anchor: dt.date,
+    seed: int,
+    elevation: tuple[float, float],
+    lat0: float,
+    lon0: float,
+    first_node: int,
+) -> list[Field]:
+    """The cooperative's orchards (:data:`_ORCHARDS`): trees planted 4-25 years before ``anchor``."""
+    rng = np.random.default_rng([seed, zlib.crc32(f"orchards:{cid}".encode())])
+    out: list[Field] = []
+    for commodity, count in _ORCHARDS.get(cid, {}).items():
+        for _ in range(count):
+            index = len(out)
+            low = max(elevation[0], _APPLE_MIN_ELEVATION_M) if commodity == "apple" else elevation[0]
+            z = float(round(rng.uniform(low, max(low, elevation[1]))))
+            area = round(float(np.clip(rng.lognormal(np.log(0.5), 0.4), 0.15, 2.0)), 2)
+            planted = anchor - dt.timedelta(days=int(rng.uniform(4, 25) * 365))
+            out.append(
+                Field(
+                    id=f"{cid}-o{index + 1:02d}",
+                    commodity=commodity,
+                    variety=str(rng.choice(_ORCHARD_VARIETIES[commodity])),
+                    planting_date=dt.date(planted.year, 1, 1),
+                    area_ha=area,
+                    soil_texture="andosol" if z >= 1000 else "loam",
+                    elevation_m=z,
+                    lat=round(lat0 + float(rng.normal(0, 0.004)), 5),
+                    lon=round(lon0 + float(rng.normal(0, 0.004)), 5),
+                    node=NodeSpec(id=f"{cid}-n{first_node + index:02d}", format=Format.NATIVE.value),
+                    tree_count=round(area * _TREES_PER_HA[commodity] * rng.uniform(0.85, 1.1)),
+                )
+            )
+    return out

@@ -41,7 +41,15 @@ from firmware_sim.firmware import (
 from sensors.topics import MQTT_NATIVE_FORMATS, Format, MqttTarget, status_topic, uplink_topic
 from storage.fleetfile import Fleet, node_password
 
-__all__ = ["Publisher", "SimRun", "backfill_messages", "last_wakeup_only", "prepare", "write_truths"]
+__all__ = [
+    "Publisher",
+    "SimRun",
+    "backfill_messages",
+    "last_wakeup_only",
+    "prepare",
+    "write_orchard_records",
+    "write_truths",
+]
 
 log = logging.getLogger("panen.sim")
 DAY_MS = 86_400_000
@@ -103,6 +111,25 @@ def last_wakeup_only(run: SimRun) -> SimRun:
         for s in run.samples
     ]
     return replace(run, samples=samples)
+
+
+def write_orchard_records(run: SimRun, path: Path, *, until: dt.date) -> int:
+    """Write what the orchards' growers recorded up to ``until`` (defoliation, flowering, fruit counts)
+    as JSON: the records a farmer would enter, for the demo to enter. Returns how many."""
+    rows = [
+        {
+            "field_id": r.field_id,
+            "kind": r.kind,
+            "day": r.day.isoformat(),
+            "fruits_per_tree": r.fruits_per_tree,
+            "trees_sampled": r.trees_sampled,
+        }
+        for r in run.env.orchard_records
+        if r.day <= until
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"note": "orchard growers' records (published)", "records": rows}, indent=1))
+    return len(rows)
 
 
 def write_truths(run: SimRun, path: Path) -> None:

@@ -25,11 +25,11 @@ def small_run(seed: int, days: int = 3):
 
 def test_fleet_file_has_24_cooperatives_and_a_node_per_field_and_station() -> None:
     assert len(FLEET.cooperatives) == 24
-    assert len(FLEET.fields) == 240
+    assert len(FLEET.fields) == 254  # 240 annual fields and 14 orchards
     assert {c.kind for c in FLEET.cooperatives} == {"desa", "kelurahan"}
     assert sum(c.kind == "kelurahan" for c in FLEET.cooperatives) == 5
     nodes = [f.node for f in FLEET.fields] + [s.node for s in FLEET.stations]
-    assert len({n.id for n in nodes}) == 264
+    assert len({n.id for n in nodes}) == 278
     assert {n.format for n in nodes} == {"native", "senml", "tts-v3", "chirpstack-v4"}
     sb = next(c for c in FLEET.cooperatives if c.id == "sumberbrantas")
     assert all(1400 <= f.elevation_m <= 1700 for f in sb.fields)
@@ -118,3 +118,47 @@ def test_fleet_file_is_the_generator_output() -> None:
     from firmware_sim.fleet import default_fleet
 
     assert load_fleet(DEFAULT_FLEET_PATH) == default_fleet(ANCHOR)
+
+
+def test_orchards_grow_where_batu_has_them_and_their_growers_keep_records() -> None:
+    """Issue 20: apple in Tulungrejo, Bumiaji, Sumbergondo and Bulukerto, keprok in Punten and
+    Oro-oro Ombo, each with its trees; every crop's records are those a grower would enter (a
+    defoliation starting an apple crop, a flowering, a fruit count after it), and its true yield is
+    within what Batu's orchards give."""
+    from forecast.orchard import is_orchard
+
+    orchards = [f for f in FLEET.fields if is_orchard(f.commodity)]
+    where = {(FLEET.coop_of(f.id).id, f.commodity) for f in orchards}
+    assert where == {
+        ("tulungrejo", "apple"), ("bumiaji", "apple"), ("sumbergondo", "apple"), ("bulukerto", "apple"),
+        ("punten", "citrus"), ("oro-oro-ombo", "citrus"),
+    }  # fmt: skip
+    assert all(f.tree_count and 100 <= f.tree_count / f.area_ha <= 2000 for f in orchards)
+    assert all(f.elevation_m >= 950 for f in orchards if f.commodity == "apple")
+    env = simulate(
+        FLEET, start=dt.date(2026, 6, 1), end=dt.date(2027, 9, 1), seed=4, hourly_from=dt.date(2027, 8, 30)
+    )
+    truths = {t.field_id: t for t in env.truths if is_orchard(t.commodity)}
+    assert set(truths) == {f.id for f in orchards}
+    for f in orchards:
+        t, mine = truths[f.id], [r for r in env.orchard_records if r.field_id == f.id]
+        assert t.harvest_date is not None, f.id
+        assert t.maturity_date is not None
+        days = (t.maturity_date - t.planting_date).days
+        assert (100 <= days <= 180) if f.commodity == "apple" else (180 <= days <= 300), (f.id, days)
+        kinds = [r.kind for r in mine]
+        if f.commodity == "apple":
+            assert mine[0].kind == "defoliation"
+            assert mine[0].day == t.planting_date
+        else:
+            assert "defoliation" not in kinds
+            assert kinds[0] == "flowering"
+            assert mine[0].day == t.planting_date
+        for r in mine:
+            if r.kind == "fruit_count":
+                assert r.fruits_per_tree is not None
+                assert r.fruits_per_tree > 0
+                assert r.trees_sampled is not None
+                assert 5 <= r.trees_sampled <= 15
+                assert t.planting_date < r.day < t.harvest_date
+        assert 0.3 < t.yield_t_ha < 40, (f.id, t.yield_t_ha)
