@@ -67,6 +67,9 @@ def parse_document(body: bytes | str, *, anchor: dt.date | None = None) -> Fleet
     return check_document(doc, anchor=anchor)
 
 
+MAX_TREES = 1_000_000  # as the API's FieldCreate
+
+
 def check_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
     """A checked fleet from a parsed fleet document (see :func:`parse_document`)."""
     try:
@@ -119,6 +122,16 @@ def check_fleet(fleet: Fleet) -> None:
         if f.soil_texture not in SOILS:
             raise InvalidInput(
                 f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
+            )
+        orchard = crops[f.commodity].perennial
+        if orchard and not (f.tree_count and 0 < f.tree_count <= MAX_TREES):
+            raise InvalidInput(
+                f"field {f.id!r}: an orchard ({f.commodity}) needs tree_count, from 1 to {MAX_TREES:,}; "
+                "its planting_date is when the trees were planted"
+            )
+        if not orchard and f.tree_count is not None:
+            raise InvalidInput(
+                f"field {f.id!r}: tree_count is for orchards (apple, citrus), not {f.commodity}"
             )
 
 
