@@ -22,11 +22,21 @@ import numpy as np
 
 from bench.forecast_skill import simulate_season
 from forecast.contracts import ContractSpec, allocate, coverage, daily_supply
-from forecast.engine import forecast_fields
 
 ANCHOR = dt.date(2026, 11, 28)
-PRICE_IDR_PER_KG = {"potato": 9000, "cabbage": 4000, "carrot": 7000, "tomato": 8000, "chili": 35000,
-                    "shallot": 28000, "sweet_corn": 5000, "rice": 12000, "strawberry": 60000}  # fmt: skip
+PRICE_IDR_PER_KG = {
+    "potato": 9000,
+    "cabbage": 4000,
+    "carrot": 7000,
+    "tomato": 8000,
+    "chili": 35000,
+    "shallot": 28000,
+    "sweet_corn": 5000,
+    "rice": 12000,
+    "strawberry": 60000,
+    "apple": 15000,
+    "citrus": 12000,
+}  # fmt: skip  [est] apple and keprok farm gate
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -37,10 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print("simulating the season and forecasting every field ...", file=sys.stderr)
     season = simulate_season(ANCHOR, seed=11)
-    forecasts = forecast_fields(
-        list(season.specs.values()), season.observed, grid_start=season.grid_start, today=ANCHOR,
-        members=args.members, seed=1,
-    )  # fmt: skip
+    forecasts = season.forecast(list(season.specs(ANCHOR).values()), ANCHOR, members=args.members, seed=1)
     horizon = ANCHOR + dt.timedelta(weeks=16)
     supply = daily_supply(forecasts, start=ANCHOR, end=horizon)
     rng = np.random.default_rng(7)

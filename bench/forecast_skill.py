@@ -10,6 +10,11 @@ the registry. For each field, forecasts are made 60, 30 and 14 days before its t
 First with the priors, then after learning from the previous season's harvest records (forecasts made
 14 days before each harvest, paired with what was harvested).
 
+The headline figures are the annual crops'. Apple and keprok orchards (issue 20) are scored apart
+(``apple_…``, ``citrus_…``), with their growers' records (defoliation, flowering, fruit counts) as the
+registry would hold them on each forecast day: all their forecasts, and those made once a fruit
+count existed (``…_counted_…``); ``…_fields_…_total`` says how many crops each figure rests on.
+
 It varies what it should (issue 19): every pair of world seeds also sets the weather ensemble's seed,
 and it runs at least four pairs by default, reporting each figure's mean over the pairs and its worst
 pair (the largest error; the coverage furthest from the nominal 0.8), so no one flattering seed
@@ -31,62 +36,116 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.simdata import daily_series, field_specs, observed_for
-from firmware_sim.environment import CropTruth
+from firmware_sim.environment import CropTruth, OrchardRecord
 from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from forecast.drivers import Observed
 from forecast.engine import FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import Calibration, HarvestRecord, learn
+from forecast.orchard import is_orchard
+from storage.fleetfile import Fleet
 
 DAY_MS = 86_400_000
+ORCHARD_HISTORY_DAYS = 240  # as services.forecasting's max_history_days
 
 
 @dataclass
 class Season:
     grid_start: dt.date
     observed: dict[str, Observed]
-    specs: dict[str, FieldSpec]
+    orchard_grid_start: dt.date
+    orchard_observed: dict[str, Observed]
+    fleet: Fleet
     truth: dict[str, CropTruth]
+    orchard_records: list[OrchardRecord]
+
+    def specs(self, today: dt.date) -> dict[str, FieldSpec]:
+        """The registry's facts on ``today``: orchards by their crop as the records up to then say."""
+        return {s.field_id: s for s in field_specs(self.fleet, self.orchard_records, today)}
+
+    def forecast(
+        self,
+        specs: Sequence[FieldSpec],
+        today: dt.date,
+        *,
+        members: int,
+        seed: int,
+        calibration: Calibration | None = None,
+    ) -> list[FieldForecast]:
+        """Forecasts of ``specs`` on ``today``: annual crops on their grid, orchards on theirs."""
+        out: list[FieldForecast] = []
+        for orchard in (False, True):
+            group = [f for f in specs if is_orchard(f.commodity) == orchard]
+            if group:
+                out += forecast_fields(
+                    group, self.orchard_observed if orchard else self.observed,
+                    grid_start=self.orchard_grid_start if orchard else self.grid_start, today=today,
+                    members=members, seed=seed, calibration=calibration,
+                )  # fmt: skip
+        return out
 
 
 def simulate_season(anchor: dt.date, seed: int) -> Season:
     fleet = batu_fleet(anchor=anchor)
-    grid_start = min(f.planting_date for f in fleet.fields) - dt.timedelta(days=3)
+    # The annual crops' grid starts before their first planting (as before orchards came). Orchard
+    # crops may have started months earlier (a keprok crop takes eight months), so they have a grid of
+    # their own, ORCHARD_HISTORY_DAYS long, like the forecasting service's history.
+    annual = [f.planting_date for f in fleet.fields if not is_orchard(f.commodity)]
+    grid_start = min(annual) - dt.timedelta(days=3)
+    orchard_grid_start = anchor - dt.timedelta(days=ORCHARD_HISTORY_DAYS)
     end = anchor + dt.timedelta(days=150)
 
     def ms(day: dt.date) -> int:
         return (day - dt.date(1970, 1, 1)).days * DAY_MS - 7 * 3_600_000
 
-    run = prepare(fleet, start_ms=ms(grid_start), end_ms=ms(end), seed=seed, interval_min=60, horizon_days=60)
-    days = [grid_start + dt.timedelta(days=i) for i in range((end - grid_start).days)]
+    first = min(grid_start, orchard_grid_start)
+    run = prepare(fleet, start_ms=ms(first), end_ms=ms(end), seed=seed, interval_min=60, horizon_days=60)
+
+    def observed(start: dt.date) -> dict[str, Observed]:
+        return observed_for(
+            fleet,
+            daily_series(run.samples, [start + dt.timedelta(days=i) for i in range((end - start).days)]),
+        )
+
     return Season(
         grid_start,
-        observed_for(fleet, daily_series(run.samples, days)),
-        {s.field_id: s for s in field_specs(fleet)},
-        {t.field_id: t for t in run.env.truths if t.harvest_date is not None},
+        observed(grid_start),
+        orchard_grid_start,
+        observed(orchard_grid_start),
+        fleet,
+        # An orchard crop is scored when it started on its grid and is harvested by the season's end
+        # (a keprok crop takes eight months: some start before the grid, some end after the season).
+        {
+            t.field_id: t
+            for t in run.env.truths
+            if t.harvest_date is not None
+            and (
+                not is_orchard(t.commodity)
+                or (t.planting_date >= orchard_grid_start and t.harvest_date < end)
+            )
+        },
+        run.env.orchard_records,
     )
 
 
 def forecasts_at_lead(
     season: Season, lead: int, calibration: Calibration | None, members: int, ensemble_seed: int = 1
 ) -> list[FieldForecast]:
-    by_day: dict[dt.date, list[FieldSpec]] = {}
+    by_day: dict[dt.date, list[str]] = {}
     for fid, t in season.truth.items():
         assert t.harvest_date is not None
-        today = max(
-            t.harvest_date - dt.timedelta(days=lead), season.specs[fid].planting_date + dt.timedelta(days=1)
-        )
-        by_day.setdefault(today, []).append(season.specs[fid])
+        today = max(t.harvest_date - dt.timedelta(days=lead), t.planting_date + dt.timedelta(days=1))
+        by_day.setdefault(today, []).append(fid)
     out: list[FieldForecast] = []
-    for today, specs in sorted(by_day.items()):
-        out += forecast_fields(
-            specs, season.observed, grid_start=season.grid_start, today=today, members=members,
-            seed=ensemble_seed, calibration=calibration,
-        )  # fmt: skip
+    for today, ids in sorted(by_day.items()):
+        known = season.specs(today)
+        specs = [known[fid] for fid in ids if fid in known]  # not an orchard whose crop nobody recorded
+        out += season.forecast(specs, today, members=members, seed=ensemble_seed, calibration=calibration)
     return out
 
 
 def score(forecasts: list[FieldForecast], truth: dict[str, CropTruth]) -> dict[str, float]:
+    """The figures of ``forecasts`` against the truths; only ``fields`` (0) when there is none to score."""
     errors, inside_t, inside_d = [], 0, 0
     group_f: dict[tuple[str, str], float] = {}
     group_t: dict[tuple[str, str], float] = {}
@@ -102,6 +161,8 @@ def score(forecasts: list[FieldForecast], truth: dict[str, CropTruth]) -> dict[s
         key = (f.coop_id, f.commodity)
         group_f[key] = group_f.get(key, 0.0) + f.tonnes_p50
         group_t[key] = group_t.get(key, 0.0) + t.tonnes
+    if n == 0:
+        return {"fields": 0}
     mape = float(np.mean([abs(group_f[k] - group_t[k]) / group_t[k] for k in group_t if group_t[k] > 0]))
     # MAPE rewards forecasting low (an error below the truth costs at most 100 %); a planner also
     # needs the weighted error and the bias of the total Coosae would buy.
@@ -123,6 +184,29 @@ DEFAULT_PAIRS = ((7, 42), (3, 11), (19, 23), (29, 31))
 LEADS = (60, 30, 14)
 
 
+def _scored(season: Season, forecasts: list[FieldForecast], prefix: str, lead: int) -> dict[str, float]:
+    """The annual crops' figures (unprefixed, as before orchards came), then apple's and keprok's apart:
+    all their forecasts, and those made once a fruit count existed (``_counted``)."""
+    counts = {(r.field_id, r.day) for r in season.orchard_records if r.kind == "fruit_count"}
+
+    def counted(f: FieldForecast) -> bool:
+        return any(fid == f.field_id and day <= f.issued for fid, day in counts)
+
+    groups = {"": [f for f in forecasts if not is_orchard(f.commodity)]}
+    for crop in ORCHARD_CROPS:
+        mine = [f for f in forecasts if f.commodity == crop]
+        groups[f"{crop}_"] = mine
+        groups[f"{crop}_counted_"] = [f for f in mine if counted(f)]
+    out: dict[str, float] = {}
+    for name, group in groups.items():
+        for key, value in score(group, season.truth).items():
+            out[f"{prefix}{name}{key}_{lead}d"] = value
+    return out
+
+
+ORCHARD_CROPS = ("apple", "citrus")
+
+
 def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
     """One pair of seasons (learning, scored) and its ensemble seed: each figure before and after learning."""
     ensemble_seed = seeds[0] * 1000 + seeds[1]
@@ -130,10 +214,9 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
     current = simulate_season(dt.date(2026, 11, 28), seed=seeds[1])
     out: dict[str, float] = {}
     for lead in LEADS:
-        for key, value in score(
-            forecasts_at_lead(current, lead, None, members, ensemble_seed), current.truth
-        ).items():
-            out[f"before_{key}_{lead}d"] = value
+        out |= _scored(
+            current, forecasts_at_lead(current, lead, None, members, ensemble_seed), "before_", lead
+        )
     records = []
     for f in forecasts_at_lead(previous, 14, None, members, ensemble_seed):
         truth = previous.truth[f.field_id]
@@ -146,9 +229,9 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
             )  # fmt: skip
     calibration = learn(records)
     for lead in LEADS:
-        scored = score(forecasts_at_lead(current, lead, calibration, members, ensemble_seed), current.truth)
-        for key, value in scored.items():
-            out[f"{key}_{lead}d"] = value
+        out |= _scored(
+            current, forecasts_at_lead(current, lead, calibration, members, ensemble_seed), "", lead
+        )
     out["harvest_records_learnt"] = len(records)
     return out
 
@@ -182,12 +265,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "members": args.members,
         "pairs": [list(p) for p in pairs],
     }
-    for key in results[0]:
-        if "fields_" in key:  # how many fields were scored: the same for every pair of a fleet
+    keys = list(dict.fromkeys(k for r in results for k in r))
+    for key in keys:
+        values = [float(r[key]) for r in results if key in r]
+        if "fields_" in key:  # how many fields were scored: orchards' crops differ from pair to pair
+            if key.startswith(ORCHARD_CROPS) or key.startswith(tuple(f"before_{c}" for c in ORCHARD_CROPS)):
+                out[f"{key}_total"] = int(sum(values))
             continue
-        values = [float(r[key]) for r in results]
-        out[f"{key}_mean"] = round(float(np.mean(values)), 3)
-        out[f"{key}_worst"] = round(_worst(key, values), 3)
+        # A figure no pair could score (no orchard crop of that kind at that lead) is left out.
+        if values:
+            out[f"{key}_mean"] = round(float(np.mean(values)), 3)
+            out[f"{key}_worst"] = round(_worst(key, values), 3)
     for name in (
         "harvest_date_mae_days_30d",
         "tonnes_mape_30d",
@@ -196,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "date_p10_p90_coverage_30d",
         "before_p10_p90_coverage_30d",
         "before_date_p10_p90_coverage_30d",
+        *(f"{c}_counted_{k}_30d" for c in ORCHARD_CROPS for k in ("harvest_date_mae_days", "tonnes_mape")),
     ):
-        out[name] = out[f"{name}_mean"]  # fmt: skip
+        out[name] = out.get(f"{name}_mean")  # fmt: skip
     out["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out))
 

@@ -9,9 +9,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from firmware_sim.environment import OrchardRecord
 from firmware_sim.firmware import NodeSamples
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import FieldSpec
+from forecast.orchard import OrchardEvent, is_orchard, orchard_cycle, with_cycle
 from sensors import CATALOGUE, Quality, Reading
 from storage.fleetfile import Fleet
 
@@ -50,10 +52,18 @@ def daily_series(samples: Sequence[NodeSamples], days: list[dt.date]) -> dict[st
     return out
 
 
-def field_specs(fleet: Fleet) -> list[FieldSpec]:
-    """Registry facts of every field, as the engine takes them."""
-    return [
-        FieldSpec(
+def field_specs(
+    fleet: Fleet, orchard_records: Sequence[OrchardRecord] = (), today: dt.date | None = None
+) -> list[FieldSpec]:
+    """Registry facts of every field, as the engine takes them (as services.forecasting makes them).
+
+    An orchard's spec is its current crop as of ``today``, from the growers' records up to then
+    (:func:`forecast.orchard.orchard_cycle`); an orchard whose crop is not known then, or every
+    orchard when ``today`` is None, is left out.
+    """
+    out = []
+    for f in fleet.fields:
+        spec = FieldSpec(
             f.id,
             fleet.coop_of(f.id).id,
             f.commodity,
@@ -62,8 +72,24 @@ def field_specs(fleet: Fleet) -> list[FieldSpec]:
             f.soil_texture,
             f.elevation_m,
         )
-        for f in fleet.fields
-    ]
+        if not is_orchard(f.commodity):
+            out.append(spec)
+            continue
+        if today is None:
+            continue
+        events = [
+            OrchardEvent(r.kind, r.day, r.fruits_per_tree, r.trees_sampled)
+            for r in orchard_records
+            if r.field_id == f.id
+        ]
+        cycle = orchard_cycle(
+            f.commodity, f.variety, tree_count=f.tree_count, area_ha=f.area_ha,
+            year_planted=f.planting_date.year, events=events, last_harvest=None, today=today,
+        )  # fmt: skip
+        if isinstance(cycle, str):
+            continue
+        out.append(with_cycle(spec, cycle))
+    return out
 
 
 def observed_for(fleet: Fleet, series: dict[str, DailySeries]) -> dict[str, Observed]:
