@@ -130,6 +130,15 @@ def forecast_fields(
     return out
 
 
+def _yield_sigma(f: FieldSpec, calibration: Calibration) -> float:
+    """Log-s.d. of a field's members' yield: the field's own when it has one (an orchard's, from its
+    count or its trees' age: what is known of this crop, not of the crop's past records, which mix
+    forecasts made before and after counts), else the crop's, learnt or prior."""
+    if f.yield_sigma_log is not None:
+        return f.yield_sigma_log
+    return calibration.yield_sigma(f.commodity, f.coop_id)
+
+
 def _forecast_chunk(
     fields: list[FieldSpec],
     observed: Mapping[str, Observed],
@@ -186,14 +195,7 @@ def _forecast_chunk(
                 [f.potential_yield_t_ha or y for f, y in zip(fields, crop.potential_yield_t_ha, strict=True)]
             ),
         )
-    yield_sigma = np.array(
-        [
-            f.yield_sigma_log
-            if f.yield_sigma_log is not None
-            else calibration.yield_sigma(f.commodity, f.coop_id)
-            for f in fields
-        ]
-    )
+    yield_sigma = np.array([_yield_sigma(f, calibration) for f in fields])
     inputs = SeasonInputs(
         crop=crop,
         theta_fc=theta[:, 0],

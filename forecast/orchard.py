@@ -12,10 +12,10 @@ records (parameters and sources in ``orchards.toml``):
 - **Fruit to harvest.** The variety's thermal time from bloom to harvest (Manalagi, Anna, Rome
   Beauty, keprok Batu 55); an unknown variety takes its crop's reference and says so.
 - **Attainable yield.** With a fruit count (or a thinning) since bloom: trees × fruits per tree × the
-  share kept until picking × the variety's fruit weight, with the count's sampling error, the drop
-  and the fruit weight as the spread. Before a count: trees × kilograms per tree for the tree's age,
-  with a wide spread (Batu's apple yields fell from 62 to 10-15 t/ha in five years). So P10-P90
-  narrows when a count arrives.
+  share kept until picking × the variety's fruit weight, with the count's sampling error, the drop,
+  the fruit weight and losses to pests as the spread. Before a count: trees × kilograms per tree for
+  the tree's age, with a wide spread (Batu's apple yields fell from 62 to 10-15 t/ha in five years).
+  So P10-P90 narrows when a count arrives.
 
 Only records after the orchard's last harvest count: those before it belong to a crop already picked.
 Pure; no I/O.
@@ -27,10 +27,12 @@ import datetime as dt
 import math
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from forecast.engine import FieldSpec
 
 __all__ = [
     "EVENT_KINDS",
@@ -40,6 +42,7 @@ __all__ = [
     "is_orchard",
     "orchard_cycle",
     "variety_key",
+    "with_cycle",
 ]
 
 ORCHARD_LIBRARY = Path(__file__).with_name("orchards.toml")
@@ -183,7 +186,9 @@ def orchard_cycle(
             sampling**2
             + (float(lib["drop_after_count_sigma"]) / keep) ** 2
             + float(lib["fruit_weight_log_sigma"]) ** 2
+            + float(lib["loss_log_sigma"]) ** 2
         )
+
         what = "thinned to" if last.kind == "thinning" else "counted"
         basis.append(
             f"{what} {last.fruits_per_tree:g} fruits per tree on {last.day}"
@@ -206,4 +211,17 @@ def orchard_cycle(
         yield_sigma_log=sigma,
         date_sigma_days=date_sigma,
         basis=tuple(basis),
+    )
+
+
+def with_cycle(spec: FieldSpec, cycle: OrchardCycle) -> FieldSpec:
+    """An orchard's registry facts as the engine runs its current crop: from bloom, with the crop's
+    thermal time, attainable yield and spreads."""
+    return replace(
+        spec,
+        planting_date=cycle.bloom,
+        thermal_time_cd=cycle.thermal_time_cd,
+        potential_yield_t_ha=cycle.potential_yield_t_ha,
+        yield_sigma_log=cycle.yield_sigma_log,
+        date_sigma_days=cycle.date_sigma_days,
     )

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import Calibration, HarvestRecord, learn
-from forecast.orchard import OrchardCycle
+from forecast.orchard import OrchardCycle, with_cycle
 from forecast.plan import purchase_plan
 from services import orchards
 from services.compute import Compute, InProcess
@@ -61,16 +61,7 @@ def _spec(f: Field, cycle: OrchardCycle | str | None) -> FieldSpec | None:
     if isinstance(cycle, str):
         return None
     spec = FieldSpec(f.id, f.coop_id, f.commodity, f.planting_date, f.area_ha, f.soil_texture, f.elevation_m)
-    if cycle is None:
-        return spec
-    return dataclasses.replace(
-        spec,
-        planting_date=cycle.bloom,
-        thermal_time_cd=cycle.thermal_time_cd,
-        potential_yield_t_ha=cycle.potential_yield_t_ha,
-        yield_sigma_log=cycle.yield_sigma_log,
-        date_sigma_days=cycle.date_sigma_days,
-    )
+    return spec if cycle is None else with_cycle(spec, cycle)
 
 
 def _forecast_chunk(

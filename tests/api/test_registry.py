@@ -225,13 +225,13 @@ def test_fleet_import_is_admin_only_idempotent_and_validated(client: Client, reg
     admin = {**auth(tokens["admin"]), **yaml_headers}
     r = c.post("/v1/registry/import", content=text, headers=admin)
     assert r.status_code == 200, r.text
-    assert r.json() == {"cooperatives": 24, "fields": 240, "stations": 24, "nodes": 264, "kept_edited": 0}
+    assert r.json() == {"cooperatives": 24, "fields": 254, "stations": 24, "nodes": 278, "kept_edited": 0}
     # JSON works as well, and importing again changes nothing.
     doc = yaml.safe_load(text)
     r = c.post("/v1/registry/import", json=doc, headers=auth(tokens["admin"]))
     assert r.status_code == 200
-    assert len(c.get("/v1/fields", headers=auth(tokens["admin"])).json()) == 240
-    assert len(c.get("/v1/nodes", headers=auth(tokens["admin"])).json()) == 264
+    assert len(c.get("/v1/fields", headers=auth(tokens["admin"])).json()) == 254
+    assert len(c.get("/v1/nodes", headers=auth(tokens["admin"])).json()) == 278
     doc["cooperatives"][0]["fields"][0]["commodity"] = "durian"
     r = c.post("/v1/registry/import", json=doc, headers=auth(tokens["admin"]))
     assert r.status_code == 422
