@@ -69,6 +69,7 @@ def sim(
         prepare,
         publish_all,
         run_live,
+        write_orchard_records,
         write_truths,
     )
 
@@ -96,6 +97,8 @@ def sim(
         readings = sum(len(s.true_ms) * len(s.values) for s in run.samples)
         truths = cfg.data_dir / "sim_truths.json"
         write_truths(run, truths)
+        if backfill:
+            write_orchard_records(run, cfg.data_dir / "sim_orchard_records.json", until=today)
         with Progress(
             TextColumn("publishing"),
             BarColumn(),

@@ -62,7 +62,7 @@ class Demo:
     def __init__(self, tmp: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.out = tmp / "demo.out"
-        args = [sys.executable, "-m", "panen", "demo", "--cooperatives", "1", "--fields-per-coop", "10",
+        args = [sys.executable, "-m", "panen", "demo", "--cooperatives", "1", "--fields-per-coop", "12",
                 "--days", "5", "--port", str(self.port), "--mqtt-port", str(free_port()),
                 "--speed", "600"]  # fmt: skip
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("PANEN_")}
@@ -115,9 +115,43 @@ def _check_api(api: str, admin: str, farmer: str) -> None:
         assert {r["metric"] for r in latest} & {"soil_vwc_pct", "soil_temp_c"}, (fmt, latest)
     # The plan is non-empty and equals the sum of its fields' forecast members.
     forecasts = httpx.get(f"{api}/v1/forecasts", params={"members": "true"}, headers=a, timeout=60).json()
-    assert len(forecasts) == 10
+    # Oro-oro Ombo's ten annual fields and its two keprok orchards (issue 20), whose growers' records
+    # the demo entered.
+    assert len(forecasts) == 12
     plan = httpx.get(f"{api}/v1/purchase-plan", params={"weeks": 26}, headers=a, timeout=60).json()
     assert plan
+    # The keprok orchards' crops are forecast from the records the demo entered for their growers.
+    events = httpx.get(f"{api}/v1/fields/oro-oro-ombo-o01/events", headers=a, timeout=30).json()
+    assert events[0]["kind"] == "flowering"
+    assert events[0]["recorded_by"] == "Petani oro-oro-ombo-o01"
+    keprok = [x for x in forecasts if x["commodity"] == "citrus"]
+    assert len(keprok) == 2
+    assert all(x["basis"]["orchard"][0].startswith("flowering recorded on") for x in keprok), keprok
+    dated = [x for x in keprok if x["harvest_date_p50"]]
+    assert dated, keprok  # a keprok crop takes ~8 months: at least one is due within the horizon
+    whole_year = httpx.get(
+        f"{api}/v1/purchase-plan", params={"weeks": 52, "by": "commodity"}, headers=a, timeout=60
+    ).json()
+    assert "citrus" in {r["commodity"] for r in whole_year}
+    # A keprok contract over the weeks keprok is forecast gets coverage and orders from the cooperative.
+    r = httpx.post(
+        f"{api}/v1/contracts",
+        json={"buyer": "Superindo", "commodity": "citrus", "tonnes": 1.0,
+              "first_day": min(x["harvest_date_p10"] for x in dated),
+              "last_day": max(x["harvest_date_p90"] for x in dated), "price_idr_per_kg": 12000},
+        headers=a, timeout=30,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    coverage = httpx.get(f"{api}/v1/contracts/coverage", headers=a, timeout=60).json()["contracts"]
+    mine = next(c for c in coverage if c["contract_id"] == r.json()["id"])
+    assert mine["probability"] > 0, coverage
+    assert mine["delivered_p50"] > 0, coverage
+    orders = httpx.get(
+        f"{api}/v1/contracts/allocation", params={"by": "contract"}, headers=a, timeout=60
+    ).json()
+    assert any(r.json()["id"] in o["contract_ids"] and o["tonnes"] > 0 for o in orders), orders
+    # The demo's own contracts (the Kutai Timur deal) are there, keprok and apple among them.
+    assert {"potato", "carrot", "citrus", "apple"} <= {c["commodity"] for c in coverage}
     issued = dt.date.fromisoformat(forecasts[0]["basis"]["issued"])
     members = [
         SimpleNamespace(
@@ -138,7 +172,7 @@ def _check_api(api: str, admin: str, farmer: str) -> None:
             # The plan shows tonnes to 0.1 t; the members it is summed from come to 4 decimals.
             assert got[q] == pytest.approx(round(getattr(want, q), 1), abs=0.1 + 1e-9)
     # Each printed token works with its role's scope.
-    assert len(httpx.get(f"{api}/v1/fields", headers=a, timeout=30).json()) == 10
+    assert len(httpx.get(f"{api}/v1/fields", headers=a, timeout=30).json()) == 12
     own = httpx.get(f"{api}/v1/fields", headers=f, timeout=30).json()
     assert [x["id"] for x in own] == ["oro-oro-ombo-f01"]
     assert httpx.get(f"{api}/v1/fields/oro-oro-ombo-f02", headers=f, timeout=30).status_code == 403
