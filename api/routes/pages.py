@@ -24,7 +24,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from api.deps import SessionDep, StateDep, principal_of
-from services import InvalidInput, OutOfScope
+from forecast.orchard import is_orchard
+from services import InvalidInput, OutOfScope, orchards
 from services import harvests as harvest_service
 from services.access import Principal, Role
 from services.alerts import acknowledge
@@ -49,6 +50,14 @@ _DONE = {
     "panen": "Panen tersimpan. Terima kasih!",
     "tanam": "Tanggal tanam tersimpan; prakiraan diperbarui pada siklus berikutnya.",
     "dibaca": "Peringatan ditandai sudah dibaca.",
+    "kebun": "Catatan kebun tersimpan; prakiraan diperbarui pada siklus berikutnya.",
+}
+# What a grower records of an orchard, in the field page's words.
+_ORCHARD_KINDS = {
+    "defoliation": "Perompesan (rompes daun)",
+    "flowering": "Bunga mekar",
+    "fruit_count": "Hitung buah (rata-rata per pohon contoh)",
+    "thinning": "Penjarangan buah (sisa buah per pohon)",
 }
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
@@ -232,6 +241,17 @@ def _form_field(
     return who, _field(session, who, field_id)
 
 
+def _recording(
+    session: SessionDep, who: Visitor | None, field_id: str, csrf: str
+) -> tuple[Visitor, Field] | Response:
+    """As :func:`_form_field`, for the forms that record what happened on a field (a harvest, an
+    orchard's record): refused to whoever may not record one (:func:`services.harvests.may_record`)."""
+    target = _form_field(session, who, field_id, csrf)
+    if not isinstance(target, Response) and not harvest_service.may_record(target[0].principal, target[1]):
+        raise OutOfScope(f"field {field_id!r} is not yours to record")
+    return target
+
+
 def _field_page(
     request: Request,
     session: SessionDep,
@@ -250,6 +270,8 @@ def _field_page(
         for a in view.alerts
     }
     may_write = who.principal.role is not Role.OFFTAKER
+    orchard = is_orchard(row.commodity)
+    kinds = {k: v for k, v in _ORCHARD_KINDS.items() if k != "defoliation" or row.commodity == "apple"}
     return _render(
         request,
         "field.html",
@@ -262,6 +284,10 @@ def _field_page(
         chart=_chart(view.soil, view.threshold_pct, view.field_capacity_pct),
         today=local_day(int(now.timestamp() * 1000)),
         may_write=may_write,
+        orchard=orchard,
+        orchard_kinds=kinds,
+        orchard_events=orchards.events(session, row.id)[-6:] if orchard else [],
+        orchard_why=(state.forecasts.latest.orchards.get(row.id, ()) if state.forecasts.latest else ()),
         done=_DONE.get(str(request.query_params.get("ok", ""))),
         **extra,
     )
@@ -291,12 +317,10 @@ def record_harvest(
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Record a harvest of the field, in kilograms."""
-    target = _form_field(session, who, field_id, csrf)
+    target = _recording(session, who, field_id, csrf)
     if isinstance(target, Response):
         return target
     who, row = target
-    if not harvest_service.may_record(who.principal, row):
-        raise OutOfScope(f"field {field_id!r} is not yours to record a harvest of")
     try:
         harvest_service.record(
             session,
@@ -339,6 +363,35 @@ def record_planting(
             request, session, state, who, row, 422, error=f"Tanggal tanam tidak tersimpan: {exc}"
         )
     return RedirectResponse(f"/f/{row.id}?ok=tanam", 303)
+
+
+@router.post("/{field_id}/kebun", response_class=HTMLResponse, responses=_HTML)
+def record_orchard_event(
+    field_id: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    who: VisitorDep,
+    kind: Annotated[str, Form(max_length=20)],
+    day: Annotated[dt.date, Form()],
+    fruits_per_tree: Annotated[float | None, Form(ge=0, le=5_000)] = None,
+    trees_sampled: Annotated[int | None, Form(ge=1, le=10_000)] = None,
+    csrf: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Record what happened in an orchard: a defoliation, a bloom, a fruit count, a thinning."""
+    target = _recording(session, who, field_id, csrf)
+    if isinstance(target, Response):
+        return target
+    who, row = target
+    try:
+        orchards.record(
+            session, field=row, kind=kind, day=day, by=who.principal.name,
+            fruits_per_tree=fruits_per_tree, trees_sampled=trees_sampled,
+        )  # fmt: skip
+    except InvalidInput as exc:
+        session.rollback()
+        return _field_page(request, session, state, who, row, 422, error=f"Catatan tidak tersimpan: {exc}")
+    return RedirectResponse(f"/f/{row.id}?ok=kebun", 303)
 
 
 @router.post("/{field_id}/peringatan/{alert_id}", responses=_HTML)

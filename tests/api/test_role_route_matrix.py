@@ -115,6 +115,7 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/f/{field_id}"): ANY,
     ("POST", "/f/{field_id}/panen"): ANY,  # a farmer and their manager record harvests, Coosae its purchases
     ("POST", "/f/{field_id}/tanam"): PEOPLE,
+    ("POST", "/f/{field_id}/kebun"): ANY,  # an orchard's records: as its harvests
     ("POST", "/f/{field_id}/peringatan/{alert_id}"): PEOPLE,
 }
 OWN, OTHER = "oro-oro-ombo", "pesanggrahan"
@@ -263,6 +264,7 @@ def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
         ("POST", "/f/masuk/kode"): {"address": "+6281234567890", "code": "123456"},
         ("POST", "/f/{field_id}/panen"): {"harvest_date": TODAY.isoformat(), "kg": 6000},
         ("POST", "/f/{field_id}/tanam"): {"planting_date": (TODAY - dt.timedelta(days=3)).isoformat()},
+        ("POST", "/f/{field_id}/kebun"): {"kind": "flowering", "day": TODAY.isoformat()},
     }  # fmt: skip
     return bodies.get((method, path), {})
 

@@ -87,6 +87,12 @@ def platform(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
         session.add(
             Node(id=f"{coop.id}-n99", coop_id=coop.id, site_id=quiet.id, format="native", interval_min=60)
         )
+        # And an apple orchard of theirs (issue 20), with no record yet.
+        session.add(
+            Field(id=f"{coop.id}-apel", coop_id=coop.id, farmer_id=f"{field.id}-farmer", commodity="apple",
+                  variety="Manalagi", planting_date=dt.date(2014, 1, 1), area_ha=0.5, soil_texture="andosol",
+                  lat=field.lat, lon=field.lon, elevation_m=1300, tree_count=650)
+        )  # fmt: skip
         session.commit()
     hours = range(8, 8 + 72)
     store.write(
@@ -203,10 +209,45 @@ def test_a_farmer_signs_in_acknowledges_the_frost_and_records_a_harvest_with_jav
     assert alerts[0]["acknowledged_by"] == "field page: Pak Slamet"
 
 
+def test_a_farmer_keeps_the_orchard_records_from_the_field_page(platform: tuple[str, str, str, str]) -> None:
+    """Issue 20: an apple grower records the defoliation from the phone; a fruit count without the
+    number of trees counted is refused with the reason, and nothing else is lost."""
+    base, link, token, field_id = platform
+    orchard = f"{field_id.rsplit('-f', 1)[0]}-apel"
+    driver = _browser()
+    try:
+        driver.get(link)
+        _until(driver, "Lahan saya</h1>")
+        driver.get(f"{base}/f/{orchard}")
+        _until(driver, "Catatan kebun")
+        assert "650 pohon, ditanam 2014" in driver.page_source
+        assert "catat perompesan atau bunga mekar" in driver.page_source
+        assert "Catat tanggal tanam" not in driver.page_source  # an orchard's planting is its trees'
+        driver.find_element(By.ID, "kind").send_keys("Perompesan")
+        _press(driver, "//button[text()='Simpan catatan']")
+        _until(driver, "Catatan kebun tersimpan")
+        assert "Perompesan" in driver.page_source.split("Tercatat:")[1]
+        driver.find_element(By.ID, "kind").send_keys("Hitung")
+        driver.find_element(By.ID, "fruits_per_tree").send_keys("80")
+        _press(driver, "//button[text()='Simpan catatan']")
+        _until(driver, "Catatan tidak tersimpan")
+        assert "a fruit_count needs trees_sampled" in driver.page_source
+        _shot(driver, "field-page-orchard.png")
+    finally:
+        driver.quit()
+    events = httpx.get(
+        f"{base}/v1/fields/{orchard}/events", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert [(e["kind"], e["day"], e["recorded_by"]) for e in events] == [
+        ("defoliation", local_day(int(time.time() * 1000)).isoformat(), "field page: Pak Slamet")
+    ]
+
+
 def test_every_page_is_light_and_needs_no_javascript(platform: tuple[str, str, str, str]) -> None:
     base, _link, token, field_id = platform
     headers = {"Authorization": f"Bearer {token}"}
-    for path in ("/f/masuk", "/f", f"/f/{field_id}"):
+    orchard = f"{field_id.rsplit('-f', 1)[0]}-apel"
+    for path in ("/f/masuk", "/f", f"/f/{field_id}", f"/f/{orchard}"):
         r = httpx.get(base + path, headers=headers)
         assert r.status_code == 200, path
         assert len(r.content) <= MAX_PAGE_BYTES, (path, len(r.content))
