@@ -1,14 +1,20 @@
 """panen's season model against the FAO's own crop model, AquaCrop-OS (PyPI ``aquacrop``).
 
-Same weather (AquaCrop's bundled ``champion_climate.txt``: Champion, Nebraska, 1982-2018), same soil
-(AquaCrop's SandyLoam hydraulics), same planting date (1 May) and the same crop calendar (AquaCrop's
-GDD crop files for maize and potato: base and upper temperature, degree-days to maturity, root
-depth), rain-fed. panen's other parameters (Kc, p, per-stage Ky) come from its FAO-56/FAO-33 crop
-library values for grain maize and potato. Compared per year: relative yield Ya/Ym (AquaCrop: dry
-yield / yield potential) and maturity date; and the time per field-season (panen runs all years as
-one batch, as it runs fields). aquacrop is a bench dependency only (``pip install aquacrop``).
+For maize, potato and tomato at three of AquaCrop's bundled climates (Champion, Nebraska, planted
+1 May; Tunis, 15 March, into a dry summer; Córdoba, 15 October), every year of each: the same
+weather, the same soil (AquaCrop's SandyLoam hydraulics), the same planting date and crop calendar
+(AquaCrop's GDD crop files: base and upper temperature, degree-days to maturity, root depth),
+rain-fed. panen's other parameters are its own: Kc, p and per-stage Ky from its FAO-56/FAO-33 values
+(grain maize and potato here, tomato from crops.toml), and early canopy senescence from crops.toml
+(AquaCrop's published p_up3 and decline rates; issue 19). Compared per year: relative yield Ya/Ym
+(AquaCrop: dry yield / yield potential), maturity or harvest date (AquaCrop's harvest is the day
+its crop died, in a drought), and the time per field-season (panen runs all years as one batch, as
+it runs fields). Per crop and site, with the drought failures counted (a season AquaCrop ends
+before 80 % of its median length) and their date error apart. aquacrop is a bench dependency only.
 
-Run: ``python -m bench.forecast_vs_aquacrop``.
+Run: ``python -m bench.forecast_vs_aquacrop [--per-year]`` with aquacrop installed (its own venv is
+fine: ``python3 -m venv /tmp/aq && /tmp/aq/bin/pip install aquacrop``, then
+``PYTHONPATH=. /tmp/aq/bin/python -m bench.forecast_vs_aquacrop``).
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import json
 import sys
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from forecast.crops import CropArrays
+from forecast.crops import CropArrays, load_crops
 from forecast.season import SeasonInputs, run_season
 
 
@@ -48,7 +55,158 @@ PANEN_PARAMS = {
         (0.50, 1.15, 0.75), 0.35, (0.45, 0.80, 0.70, 0.20), (0.19, 0.23, 0.35, 0.23), (0.33, 0.15, 0.32, 0.20)
     ),
 }
+# Crops whose panen values are its library's own (forecast/crops.toml), and the library crop whose
+# senescence values each AquaCrop crop takes (maize: sweet corn's, which are AquaCrop's MaizeGDD).
+LIBRARY = {"TomatoGDD": "tomato"}
+SENESCENCE_FROM = {"MaizeGDD": "sweet_corn", "PotatoGDD": "potato", "TomatoGDD": "tomato"}
+# AquaCrop's bundled climates, each with a planting date of its growing season: Champion, Nebraska
+# (semi-arid Great Plains, spring), Tunis (Mediterranean: spring crops into a dry summer, so drought
+# failures), Córdoba (summer rain, spring planting in October).
+SITES = (
+    ("champion", "champion_climate.txt", "05/01"),
+    ("tunis", "tunis_climate.txt", "03/15"),
+    ("cordoba", "cordoba_climate.txt", "10/15"),
+)
+CROPS = (("MaizeGDD", "maize"), ("PotatoGDD", "potato"), ("TomatoGDD", "tomato"))
 PRODUCTION_BATCH = 10_000  # field-seasons per call, as panen runs a fleet's fields x members
+SEASON_DAYS = 245
+
+
+def _params(crop_name: str) -> Params:
+    if crop_name in PANEN_PARAMS:
+        return PANEN_PARAMS[crop_name]
+    c = load_crops()[LIBRARY[crop_name]]
+    return Params(
+        c.kc, c.depletion_fraction, c.ky_stages, c.stage_fractions, c.ky_stage_fractions or c.stage_fractions
+    )
+
+
+def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -> dict[str, float] | None:
+    """One crop at one site, every year: AquaCrop and panen side by side (None: no season ran)."""
+    weather = aq["prepare_weather"](aq["get_filepath"](climate_file))
+    soil = aq["Soil"]("SandyLoam")
+    theta_fc, theta_wp = float(soil.profile["th_fc"].iloc[0]), float(soil.profile["th_wp"].iloc[0])
+    month, day = (int(x) for x in planting.split("/"))
+    first, last = weather.Date.min(), weather.Date.max()
+    room = dt.timedelta(days=SEASON_DAYS + 120)
+    years = [
+        y
+        for y in range(first.year, last.year + 1)
+        if first.date() <= dt.date(y, month, day) and dt.date(y, month, day) + room <= last.date()
+    ]
+    crop = aq["Crop"](crop_name, planting_date=planting)
+    aq_rel, aq_days, used, aq_seconds = [], [], [], 0.0
+    for year in years:
+        start = dt.date(year, month, day)
+        started = time.perf_counter()
+        model = aq["AquaCropModel"](
+            sim_start_time=f"{year}/{planting}",
+            sim_end_time=(start + dt.timedelta(days=SEASON_DAYS + 100)).strftime("%Y/%m/%d"),
+            weather_df=weather,
+            soil=soil,
+            crop=aq["Crop"](crop_name, planting_date=planting),
+            initial_water_content=aq["InitialWaterContent"](value=["FC"]),
+        )
+        try:
+            model.run_model(till_termination=True)
+        except AssertionError:  # AquaCrop refuses a season too cool to reach maturity
+            continue
+        result = model.get_simulation_results()
+        if result.empty:
+            continue
+        row = result.iloc[0]
+        potential = float(row["Yield potential (tonne/ha)"])
+        harvested = row["Harvest Date (YYYY/MM/DD)"].date()
+        # A season stopped by the simulation's end never matured (a Nebraska winter came first).
+        if potential <= 0 or harvested >= start + dt.timedelta(days=SEASON_DAYS + 99):
+            continue
+        used.append(start)
+        aq_seconds += time.perf_counter() - started
+        aq_rel.append(float(row["Dry yield (tonne/ha)"]) / potential)
+        aq_days.append((harvested - start).days)
+    if len(used) < 3:
+        return None
+    n, n_days = len(used), SEASON_DAYS
+
+    def series(column: str) -> np.ndarray:
+        out = []
+        for start in used:
+            values = weather[weather.Date >= str(start)][column].to_numpy()[:n_days]
+            out.append(values)
+        return np.stack(out)
+
+    p = _params(crop_name)
+    sen = load_crops()[SENESCENCE_FROM[crop_name]]
+    arrays = CropArrays(
+        base_temp_c=np.full(n, crop.Tbase),
+        upper_temp_c=np.full(n, crop.Tupp),
+        thermal_time_cd=np.full(n, crop.Maturity),
+        stage_ends=np.tile(np.cumsum(p.stages), (n, 1)),
+        kc=np.tile(p.kc, (n, 1)),
+        root_depth_m=np.full(n, crop.Zmax),
+        depletion_fraction=np.full(n, p.p),
+        ky=np.tile(p.ky, (n, 1)),
+        potential_yield_t_ha=np.ones(n),
+        ky_stage_ends=np.tile(np.cumsum(p.ky_periods), (n, 1)),
+        senescence_depletion=np.full(n, sen.senescence_depletion_fraction),
+        senescence_cd=np.full(n, sen.senescence_cd),
+    )
+    inputs = SeasonInputs(
+        crop=arrays,
+        theta_fc=np.full(n, theta_fc),
+        theta_wp=np.full(n, theta_wp),
+        area_ha=np.ones(n),
+        planting_day=np.zeros(n, dtype=int),
+        today=np.full(n, n_days),
+        irrigated=np.zeros(n, dtype=bool),
+        yield_factor=np.ones(n),
+        tmin_c=series("MinTemp")[:, None, :],
+        tmax_c=series("MaxTemp")[:, None, :],
+        rain_mm=series("Precipitation")[:, None, :],
+        et0_mm=series("ReferenceET")[:, None, :],
+        soil_vwc_pct=np.full((n, n_days), np.nan),
+    )
+    res = run_season(inputs)
+    # The same seasons as one production-size batch: fields x members of a fleet.
+    tiles = -(-PRODUCTION_BATCH // n)
+    big = replace(
+        inputs,
+        tmin_c=np.repeat(inputs.tmin_c, tiles, axis=1),
+        tmax_c=np.repeat(inputs.tmax_c, tiles, axis=1),
+        rain_mm=np.repeat(inputs.rain_mm, tiles, axis=1),
+        et0_mm=np.repeat(inputs.et0_mm, tiles, axis=1),
+    )
+    started = time.perf_counter()
+    run_season(big)
+    ours_per_season = (time.perf_counter() - started) / (n * tiles)
+    ours_rel, ours_days = res.relative_yield[:, 0], res.maturity_day[:, 0]
+    aq_rel_a, aq_days_a = np.asarray(aq_rel), np.asarray(aq_days, dtype=float)
+    if "--per-year" in sys.argv:
+        for start, a, o, ad, od in zip(used, aq_rel, ours_rel, aq_days, ours_days, strict=True):
+            print(
+                f"{site} {crop_name} {start.year} aquacrop {a:.3f} panen {o:.3f} days {ad} {od:.0f}",
+                file=sys.stderr,
+            )
+    # A failed season (AquaCrop's crop died: harvested well before its usual maturity) [est: 80 %].
+    failed = aq_days_a < 0.8 * np.median(aq_days_a)
+    spread = float(np.std(aq_rel_a))
+    return {
+        "seasons": n,
+        "drought_failures": int(failed.sum()),
+        "relative_yield_correlation": round(float(np.corrcoef(ours_rel, aq_rel_a)[0, 1]), 3)
+        if spread > 0
+        else float("nan"),
+        "relative_yield_mean_abs_diff": round(float(np.mean(np.abs(ours_rel - aq_rel_a))), 3),
+        "maturity_mean_abs_diff_days": round(float(np.nanmean(np.abs(ours_days - aq_days_a))), 1),
+        "maturity_mean_abs_diff_days_failures": (
+            round(float(np.nanmean(np.abs(ours_days - aq_days_a)[failed])), 1)
+            if failed.any()
+            else float("nan")
+        ),
+        "aquacrop_s_per_season": round(aq_seconds / n, 4),
+        "panen_s_per_field_season": float(f"{ours_per_season:.3g}"),
+        "speedup_per_field_season": round((aq_seconds / n) / ours_per_season),
+    }
 
 
 def main() -> None:
@@ -56,120 +214,27 @@ def main() -> None:
         from aquacrop import AquaCropModel, Crop, InitialWaterContent, Soil
         from aquacrop.utils import get_filepath, prepare_weather
     except ImportError:
-        sys.exit("this benchmark needs aquacrop: .venv/bin/pip install aquacrop")
-    weather = prepare_weather(get_filepath("champion_climate.txt"))
-    soil = Soil("SandyLoam")
-    theta_fc, theta_wp = float(soil.profile["th_fc"].iloc[0]), float(soil.profile["th_wp"].iloc[0])
-    years = list(range(1982, 2018))
-    out: dict[str, object] = {"bench": "forecast_vs_aquacrop", "years": len(years)}
-    correlations, speedups = [], []
-    for crop_name, key in (("MaizeGDD", "maize"), ("PotatoGDD", "potato")):
-        print(f"AquaCrop {crop_name}, {len(years)} seasons ...", file=sys.stderr)
-        aq_rel, aq_days, aq_seconds = [], [], 0.0
-        crop = Crop(crop_name, planting_date="05/01")
-        used = []
-        for year in years:
-            started = time.perf_counter()
-            model = AquaCropModel(
-                sim_start_time=f"{year}/05/01",
-                sim_end_time=f"{year}/12/31",
-                weather_df=weather,
-                soil=soil,
-                crop=Crop(crop_name, planting_date="05/01"),
-                initial_water_content=InitialWaterContent(value=["FC"]),
-            )
-            try:
-                model.run_model(till_termination=True)
-            except AssertionError:  # AquaCrop refuses a season too cool to reach maturity
+        sys.exit("this benchmark needs aquacrop (pip install aquacrop); see the module docstring")
+    aq = {
+        "AquaCropModel": AquaCropModel, "Crop": Crop, "InitialWaterContent": InitialWaterContent,
+        "Soil": Soil, "get_filepath": get_filepath, "prepare_weather": prepare_weather,
+    }  # fmt: skip
+    out: dict[str, object] = {"bench": "forecast_vs_aquacrop"}
+    correlations, maturity = [], []
+    for site, climate_file, planting in SITES:
+        for crop_name, key in CROPS:
+            print(f"AquaCrop {crop_name} at {site}, planted {planting} ...", file=sys.stderr)
+            scored = _one(aq, site, climate_file, planting, crop_name)
+            if scored is None:
+                out[f"{site}_{key}_seasons"] = 0
                 continue
-            used.append(year)
-            aq_seconds += time.perf_counter() - started
-            result = model.get_simulation_results().iloc[0]
-            aq_rel.append(float(result["Dry yield (tonne/ha)"]) / float(result["Yield potential (tonne/ha)"]))
-            aq_days.append((result["Harvest Date (YYYY/MM/DD)"].date() - dt.date(year, 5, 1)).days)
-        # panen: every year is a "field" of one batch.
-        years_used, n_days = used, 245
-        tmin = np.stack(
-            [weather[(weather.Date >= f"{y}-05-01")].MinTemp.to_numpy()[:n_days] for y in years_used]
-        )
-        tmax = np.stack(
-            [weather[(weather.Date >= f"{y}-05-01")].MaxTemp.to_numpy()[:n_days] for y in years_used]
-        )
-        rain = np.stack(
-            [weather[(weather.Date >= f"{y}-05-01")].Precipitation.to_numpy()[:n_days] for y in years_used]
-        )
-        et0 = np.stack(
-            [weather[(weather.Date >= f"{y}-05-01")].ReferenceET.to_numpy()[:n_days] for y in years_used]
-        )
-        p = PANEN_PARAMS[crop_name]
-        n = len(years_used)
-        out[f"{key}_seasons"] = n
-        arrays = CropArrays(
-            base_temp_c=np.full(n, crop.Tbase),
-            upper_temp_c=np.full(n, crop.Tupp),
-            thermal_time_cd=np.full(n, crop.Maturity),
-            stage_ends=np.tile(np.cumsum(p.stages), (n, 1)),
-            kc=np.tile(p.kc, (n, 1)),
-            root_depth_m=np.full(n, crop.Zmax),
-            depletion_fraction=np.full(n, p.p),
-            ky=np.tile(p.ky, (n, 1)),
-            potential_yield_t_ha=np.ones(n),
-            ky_stage_ends=np.tile(np.cumsum(p.ky_periods), (n, 1)),
-        )
-        inputs = SeasonInputs(
-            crop=arrays,
-            theta_fc=np.full(n, theta_fc),
-            theta_wp=np.full(n, theta_wp),
-            area_ha=np.ones(n),
-            planting_day=np.zeros(n, dtype=int),
-            today=np.full(n, n_days),
-            irrigated=np.zeros(n, dtype=bool),
-            yield_factor=np.ones(n),
-            tmin_c=tmin[:, None, :],
-            tmax_c=tmax[:, None, :],
-            rain_mm=rain[:, None, :],
-            et0_mm=et0[:, None, :],
-            soil_vwc_pct=np.full((n, n_days), np.nan),
-        )
-        res = run_season(inputs)
-        started = time.perf_counter()
-        repeats = 20
-        for _ in range(repeats):
-            run_season(inputs)
-        ours_small = (time.perf_counter() - started) / repeats / n
-        # The same seasons as one production-size batch: fields x members of a fleet.
-        tiles = -(-PRODUCTION_BATCH // n)
-        big = replace(
-            inputs,
-            tmin_c=np.repeat(inputs.tmin_c, tiles, axis=1),
-            tmax_c=np.repeat(inputs.tmax_c, tiles, axis=1),
-            rain_mm=np.repeat(inputs.rain_mm, tiles, axis=1),
-            et0_mm=np.repeat(inputs.et0_mm, tiles, axis=1),
-        )
-        started = time.perf_counter()
-        run_season(big)
-        ours_per_season = (time.perf_counter() - started) / (n * tiles)
-        ours_rel = res.relative_yield[:, 0]
-        ours_days = res.maturity_day[:, 0]
-        r = float(np.corrcoef(ours_rel, aq_rel)[0, 1])
-        if "--per-year" in sys.argv:
-            for y, a, o, ad, od in zip(years_used, aq_rel, ours_rel, aq_days, ours_days, strict=True):
-                print(f"{key} {y} aquacrop {a:.3f} panen {o:.3f} days {ad} {od:.0f}", file=sys.stderr)
-        correlations.append(r)
-        speedups.append((aq_seconds / n) / ours_per_season)
-        out[f"{key}_relative_yield_correlation"] = round(r, 3)
-        out[f"{key}_relative_yield_mean_abs_diff"] = round(
-            float(np.mean(np.abs(ours_rel - np.asarray(aq_rel)))), 3
-        )
-        out[f"{key}_maturity_mean_abs_diff_days"] = round(
-            float(np.nanmean(np.abs(ours_days - np.asarray(aq_days)))), 1
-        )
-        out[f"{key}_aquacrop_s_per_season"] = round(aq_seconds / n, 4)
-        out[f"{key}_panen_s_per_field_season"] = float(f"{ours_per_season:.3g}")
-        out[f"{key}_panen_s_per_field_season_batch_of_{n}"] = float(f"{ours_small:.3g}")
-        out[f"{key}_speedup_per_field_season"] = round(speedups[-1])
-    out["relative_yield_correlation"] = round(min(correlations), 3)  # the worse of the two crops
-    out["speedup_per_field_season"] = round(min(speedups))
+            for k, v in scored.items():
+                out[f"{site}_{key}_{k}"] = None if isinstance(v, float) and v != v else v
+            if scored["relative_yield_correlation"] == scored["relative_yield_correlation"]:
+                correlations.append(float(scored["relative_yield_correlation"]))
+            maturity.append(float(scored["maturity_mean_abs_diff_days"]))
+    out["relative_yield_correlation_worst"] = round(min(correlations), 3) if correlations else None
+    out["maturity_mean_abs_diff_days_worst"] = round(max(maturity), 1) if maturity else None
     print(json.dumps(out))
 
 

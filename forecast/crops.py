@@ -36,6 +36,10 @@ class CropParams:
     ky_stage_fractions: tuple[float, float, float, float] | None = None
     # An orchard crop: its season is one crop of fruit, from bloom, with roots at full depth throughout.
     perennial: bool = False
+    # Early canopy senescence under water stress (AquaCrop): from this share of TAW depleted; and the
+    # degree-days from full canopy to none under the worst stress (0: none).
+    senescence_depletion_fraction: float = 0.70
+    senescence_cd: float = 0.0
 
 
 @cache
@@ -63,6 +67,8 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                     else None
                 ),
                 perennial=bool(table.get("perennial", False)),
+                senescence_depletion_fraction=float(table.get("senescence_depletion_fraction", 0.70)),
+                senescence_cd=float(table.get("senescence_cd", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"crop library {path}: [{name}] is missing or has a bad value: {exc}") from exc
@@ -73,6 +79,10 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
             raise ValueError(f"crop library: [{name}] ky_stage_fractions must be four shares summing to 1")
         if len(params.kc) != 3 or len(params.ky_stages) != 4:
             raise ValueError(f"crop library: [{name}] needs kc = [ini, mid, end] and four ky_stages")
+        if not (0 < params.senescence_depletion_fraction < 1 and params.senescence_cd >= 0):
+            raise ValueError(
+                f"crop library: [{name}] senescence_depletion_fraction must be in (0, 1), senescence_cd >= 0"
+            )
         crops[name] = params
     return crops
 
@@ -94,6 +104,8 @@ class CropArrays:
         None  # (fields, 4) cumulative FAO-33 periods; None: stage_ends
     )
     perennial: NDArray[np.bool_] | None = None  # orchards: roots at full depth from the start
+    senescence_depletion: NDArray[np.float64] | None = None  # share of TAW; None: no early senescence
+    senescence_cd: NDArray[np.float64] | None = None  # 0: none for that field
 
 
 def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:
@@ -127,4 +139,6 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
             axis=1,
         ),
         perennial=np.array([r.perennial for r in rows], dtype=bool),
+        senescence_depletion=col("senescence_depletion_fraction"),
+        senescence_cd=col("senescence_cd"),
     )

@@ -39,6 +39,7 @@ __all__ = ["NUDGE_GAIN", "SeasonInputs", "SeasonResult", "run_season"]
 
 F64 = NDArray[np.float64]
 NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # σm = 5 % VWC, σo = 3 % VWC
+SEN_SHAPE = float(np.expm1(3.0))  # AquaCrop's shape factor 3 of Ks for senescence
 ROOT_DEPTH_AT_PLANTING_M = 0.3  # FAO-56 Ch. 8: 0.15-0.20 m at sowing; 0.3 m for transplants and tubers [est]
 
 
@@ -154,6 +155,26 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     raw_today = raw.copy()
     taw_today = taw.copy()
     totals = {k: np.zeros(shape) for k in ("rain", "irr", "eta", "dp", "nudge")}
+    # Early canopy senescence (AquaCrop): effective degree-days of decline so far, the green share
+    # of the canopy, and where in its season a crop died (NaN: alive).
+    sen_p = per_field(crop.senescence_depletion) if crop.senescence_depletion is not None else None
+    sen_cd = per_field(crop.senescence_cd) if crop.senescence_cd is not None else None
+    sen_rate = (
+        np.where(sen_cd > 0, np.log(21.0) / np.where(sen_cd > 0, sen_cd, 1.0), 0.0)
+        if sen_cd is not None
+        else None
+    )
+    # Crops without senescence (trees) never count as stressed: their threshold is beyond any depletion.
+    sen_full: F64 = np.full(shape, np.inf)
+    rate_full: F64 = np.zeros(shape)
+    if sen_p is not None and sen_rate is not None:
+        sen_full = np.broadcast_to(np.where(sen_rate > 0, sen_p, np.inf), shape)
+        rate_full = np.broadcast_to(sen_rate, shape)
+    sen_any = bool(np.any(rate_full > 0))
+    episode = np.zeros(shape)  # effective degree-days of the current stress episode
+    episode_start = np.ones(shape)  # the green share when it began
+    green = np.ones(shape)
+    died_at = np.full(shape, np.nan)
     # Day-major copies: each day's slice is then contiguous (several times faster than strided slices).
     tmin_days, tmax_days, rain_days, et0_days = (
         np.ascontiguousarray(np.moveaxis(a, 2, 0)) for a in (inp.tmin_c, inp.tmax_c, inp.rain_mm, inp.et0_mm)
@@ -170,7 +191,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         kc = np.where(growing, _kc(frac, ends, kc_table), 0.3)  # bare soil between crops [est]
         ks = np.where(depletion > raw, np.clip((taw - depletion) / (taw - raw), 0, 1), 1.0)  # Eq. 84
         etc = kc * et0_days[d]
-        eta = ks * etc
+        eta = ks * green * etc  # a senescent canopy transpires its green share
         future = d >= today
         # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
         newly_dry = future & growing & np.isnan(to_irrigation) & (depletion > raw)
@@ -215,6 +236,36 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         t_hi = np.clip(tmax_days[d], base, upper)
         t_lo = np.minimum(tmin_days[d], upper)
         gdd = np.where(growing, np.maximum((t_hi + t_lo) / 2, base) - base, 0.0)
+        if sen_any:
+            # AquaCrop's early canopy senescence. Ks for senescence is 1 until sen_p·TAW is depleted,
+            # convex (shape 3) to 0 at wilting point. In an episode of stress before the late season
+            # the canopy follows AquaCrop's decline curve from where the episode began,
+            # CC = CC₀ (1 − 0.05 (exp(rate·t) − 1)), with t the degree-days weighted by (1 − Ks⁸);
+            # rewetting ends the episode (the next starts slowly again) but nothing regrows. Gone:
+            # the crop is dead and its season ends that day. Computed on the stressed cells only:
+            # most days most fields are not, and this is the model's inner loop.
+            stressed = growing & (depletion > sen_full * taw) & ((frac < ends[..., 2]) | (episode > 0))
+            np.putmask(episode, ~stressed, 0.0)
+            if stressed.any():
+                at = np.nonzero(stressed)
+                p_at = sen_full[at]
+                rel = np.clip((depletion[at] / np.maximum(taw[at], 1e-9) - p_at) / (1 - p_at), 0.0, 1.0)
+                ks_sen = 1 - np.expm1(3.0 * rel) / SEN_SHAPE
+                ks2 = ks_sen * ks_sen
+                ks4 = ks2 * ks2
+                t = episode[at]
+                begin = np.where(t == 0, green[at], episode_start[at])
+                t = t + gdd[at] * (1 - ks4 * ks4)
+                g = np.minimum(green[at], np.clip(begin * (1 - 0.05 * np.expm1(rate_full[at] * t)), 0.0, 1.0))
+                episode[at], episode_start[at], green[at] = t, begin, g
+                gone = g < 0.001
+                if gone.any():
+                    dead = np.zeros(shape, dtype=bool)
+                    dead[at[0][gone], at[1][gone]] = True
+                    died_at = np.where(dead, frac, died_at)
+                    maturity = np.where(dead, d + 1.0, maturity)
+                    growing = growing & ~dead
+                    gdd = np.where(dead, 0.0, gdd)
         before = thermal
         thermal = thermal + gdd
         reached = growing & (thermal >= tt_maturity)
@@ -225,6 +276,14 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     etc_stage = np.stack(etc_by_stage, axis=-1)
     ratio = np.where(etc_stage > 0, eta_stage / np.where(etc_stage > 0, etc_stage, 1.0), 1.0)
     relative = np.prod(np.clip(1 - crop.ky[:, None, :] * (1 - ratio), 0, 1), axis=-1)
+    # A crop that died lost what it had not yet grown: each growth period's share after death counts
+    # as no transpiration at all (FAO-33 with ETa = 0 there).
+    if np.isfinite(died_at).any():
+        starts = np.concatenate([np.zeros_like(ky_ends[..., :1]), ky_ends[..., :3]], axis=-1)
+        length = np.maximum(ky_ends - starts, 1e-9)
+        missing = np.clip((ky_ends - np.maximum(starts, died_at[..., None])) / length, 0.0, 1.0)
+        lost = np.prod(np.clip(1 - crop.ky[:, None, :] * missing, 0, 1), axis=-1)
+        relative = np.where(np.isfinite(died_at), relative * lost, relative)
     potential = per_field(crop.potential_yield_t_ha * inp.yield_factor) * (
         inp.yield_scale if inp.yield_scale is not None else 1.0
     )

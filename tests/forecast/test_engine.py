@@ -218,3 +218,34 @@ def test_ranges_are_wider_where_records_have_not_yet_said_anything() -> None:
     assert learnt.date_sigma("potato") < PRIOR.date_sigma("potato")
     # A crop without records keeps the wide prior even when other crops have some.
     assert learnt.yield_sigma("carrot") == PRIOR.yield_sigma("carrot")
+
+
+def test_a_crop_in_a_drought_dies_early_and_a_watered_one_does_not() -> None:
+    """Issue 19: early canopy senescence and crop death under severe water stress (AquaCrop's
+    approach). With no rain after its first weeks, sweet corn's canopy goes before thermal maturity:
+    its season ends that day, well before the same crop's thermal maturity, and it yields no more
+    than the same drought without senescence would say; with rain every day nothing changes."""
+    days, n = 160, 2
+    base = _inputs(n_fields=n, days=days)
+    crop = crop_arrays(["sweet_corn"] * n)
+    dry = dataclasses.replace(
+        base,
+        crop=crop,
+        irrigated=np.zeros(n, dtype=bool),
+        rain_mm=np.where(np.arange(days) < 20, 8.0, 0.0) * np.ones_like(base.rain_mm),  # then no rain
+        et0_mm=np.full_like(base.et0_mm, 6.0),
+        today=np.full(n, days),
+    )
+    wet = dataclasses.replace(dry, rain_mm=np.full_like(base.rain_mm, 8.0))
+    no_senescence = dataclasses.replace(crop, senescence_cd=np.zeros(n))
+    died, thermal = run_season(dry), run_season(dataclasses.replace(dry, crop=no_senescence))
+    assert np.all(died.maturity_day < thermal.maturity_day - 10), (died.maturity_day, thermal.maturity_day)
+    assert np.all(died.relative_yield <= thermal.relative_yield)  # (both nil here: flowering's Ky is 1.5)
+    assert np.all(died.relative_yield >= 0)
+    watered, watered_thermal = run_season(wet), run_season(dataclasses.replace(wet, crop=no_senescence))
+    np.testing.assert_array_equal(watered.maturity_day, watered_thermal.maturity_day)
+    np.testing.assert_allclose(watered.relative_yield, watered_thermal.relative_yield)
+    # The water balance still closes for the crop that died (it stops transpiring when it is gone).
+    change = died.final_depletion_mm - died.initial_depletion_mm
+    booked = -died.total_rain_mm - died.total_irrigation_mm + died.total_eta_mm + died.total_percolation_mm
+    np.testing.assert_allclose(change, booked + died.total_correction_mm, atol=1e-9)
