@@ -15,10 +15,12 @@ import json
 import resource
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from forecast.crops import crop_arrays, load_crops
+from forecast.engine import EARLY_SENESCENCE
 from forecast.season import SeasonInputs, run_season
 
 
@@ -26,8 +28,11 @@ def _inputs(start: int, n: int, m: int, d: int) -> SeasonInputs:
     rng = np.random.default_rng(start)
     crops = sorted(load_crops())
     shape = (n, m, d)
+    arrays = crop_arrays([crops[i % len(crops)] for i in range(start, start + n)])
+    if not EARLY_SENESCENCE:  # as the forecasts run it (forecast.engine)
+        arrays = replace(arrays, senescence_cd=None)
     return SeasonInputs(
-        crop=crop_arrays([crops[i % len(crops)] for i in range(start, start + n)]),
+        crop=arrays,
         theta_fc=np.full(n, 0.40),
         theta_wp=np.full(n, 0.20),
         area_ha=rng.uniform(0.2, 2, n),
