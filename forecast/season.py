@@ -191,7 +191,9 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         kc = np.where(growing, _kc(frac, ends, kc_table), 0.3)  # bare soil between crops [est]
         ks = np.where(depletion > raw, np.clip((taw - depletion) / (taw - raw), 0, 1), 1.0)  # Eq. 84
         etc = kc * et0_days[d]
-        eta = ks * green * etc  # a senescent canopy transpires its green share
+        eta = ks * etc
+        if sen_any:
+            eta = eta * green  # a senescent canopy transpires its green share
         future = d >= today
         # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
         newly_dry = future & growing & np.isnan(to_irrigation) & (depletion > raw)
