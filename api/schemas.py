@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from sensors.reading import REGISTRY_ID_PATTERN
 from sensors.topics import Format
+from services.orchards import MAX_FRUITS_PER_TREE, MAX_TREES, check_trees
 
 __all__ = [
     "CooperativeCreate",
@@ -239,7 +240,6 @@ class HarvestRecordCorrection(BaseModel):
     grade: str | None = Field(None, max_length=20)
 
 
-ORCHARD_CROPS = ("apple", "citrus")
 OrchardEventKind = Literal["defoliation", "flowering", "fruit_count", "thinning"]
 
 
@@ -250,7 +250,7 @@ class OrchardEventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: OrchardEventKind = Field(examples=["fruit_count"])
     day: dt.date = Field(examples=["2026-11-20"])
-    fruits_per_tree: float | None = Field(None, ge=0, le=5_000, examples=[140.0])
+    fruits_per_tree: float | None = Field(None, ge=0, le=MAX_FRUITS_PER_TREE, examples=[140.0])
     trees_sampled: int | None = Field(None, ge=1, le=10_000, examples=[10])
     note: Annotated[str, StringConstraints(max_length=500)] = ""
 
@@ -370,18 +370,12 @@ class FieldCreate(BaseModel):
     lon: Lon
     elevation_m: Elevation
     tree_count: int | None = Field(
-        None, ge=1, le=1_000_000, examples=[1200], description="Orchards (apple, citrus): how many trees"
+        None, ge=1, le=MAX_TREES, examples=[1200], description="Orchards (apple, citrus): how many trees"
     )
 
     @model_validator(mode="after")
     def _orchard_has_trees(self) -> FieldCreate:
-        if self.commodity in ORCHARD_CROPS and self.tree_count is None:
-            raise ValueError(
-                f"an orchard ({self.commodity}) needs tree_count; "
-                "its planting_date is when the trees were planted"
-            )
-        if self.commodity not in ORCHARD_CROPS and self.tree_count is not None:
-            raise ValueError(f"tree_count is for orchards (apple, citrus), not {self.commodity}")
+        check_trees(self.commodity, self.tree_count)  # an InvalidInput is a ValueError: a 422
         return self
 
 
@@ -392,7 +386,7 @@ class FieldUpdate(BaseModel):
     farmer_id: Ident | None = None
     commodity: Commodity | None = None
     variety: Annotated[str, StringConstraints(max_length=80)] | None = None
-    tree_count: int | None = Field(None, ge=1, le=1_000_000)
+    tree_count: int | None = Field(None, ge=1, le=MAX_TREES)
     planting_date: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
     area_ha: float | None = Field(None, gt=0, le=1000)
     soil_texture: Soil | None = None

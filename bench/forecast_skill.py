@@ -42,7 +42,7 @@ from firmware_sim.runner import prepare
 from forecast.drivers import Observed
 from forecast.engine import FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import Calibration, HarvestRecord, learn
-from forecast.orchard import is_orchard
+from forecast.orchard import ORCHARD_CROPS, is_orchard
 from storage.fleetfile import Fleet
 
 DAY_MS = 86_400_000
@@ -202,9 +202,6 @@ def _scored(season: Season, forecasts: list[FieldForecast], prefix: str, lead: i
         for key, value in score(group, season.truth).items():
             out[f"{prefix}{name}{key}_{lead}d"] = value
     return out
-
-
-ORCHARD_CROPS = ("apple", "citrus")
 
 
 def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:

@@ -36,6 +36,7 @@ from forecast.engine import FieldSpec
 
 __all__ = [
     "EVENT_KINDS",
+    "ORCHARD_CROPS",
     "ORCHARD_LIBRARY",
     "OrchardCycle",
     "OrchardEvent",
@@ -96,9 +97,13 @@ def _library(path: Path = ORCHARD_LIBRARY) -> dict[str, Any]:
     return tomllib.loads(path.read_text())
 
 
+# The orchard crops: those the orchard library describes.
+ORCHARD_CROPS: tuple[str, ...] = tuple(_library())
+
+
 def is_orchard(commodity: str) -> bool:
     """Whether ``commodity`` is an orchard crop of the library."""
-    return commodity in _library()
+    return commodity in ORCHARD_CROPS
 
 
 def variety_key(variety: str) -> str:

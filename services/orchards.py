@@ -16,17 +16,36 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecast.orchard import EVENT_KINDS, OrchardCycle, is_orchard, orchard_cycle
+from forecast.orchard import EVENT_KINDS, ORCHARD_CROPS, OrchardCycle, is_orchard, orchard_cycle
 from forecast.orchard import OrchardEvent as CycleEvent
 from services import InvalidInput, NotFound
 from storage import local_day
 from storage.registry import Field, HarvestRecord, OrchardEvent
 
-__all__ = ["MAX_FRUITS_PER_TREE", "cycles", "events", "record", "void"]
+__all__ = ["MAX_FRUITS_PER_TREE", "MAX_TREES", "check_trees", "cycles", "events", "record", "void"]
 
 # More fruits than this on one tree is a typo [est]: a large keprok tree carries several hundred, an
 # apple tree in Batu a few hundred after thinning.
 MAX_FRUITS_PER_TREE = 5_000.0
+# More trees than this in one registered orchard is a typo [est]: Batu's 740 ha of apples hold about
+# a million trees in all.
+MAX_TREES = 1_000_000
+
+
+def check_trees(commodity: str, tree_count: int | None) -> None:
+    """The registry's orchard rule: an orchard has 1 to :data:`MAX_TREES` trees, an annual crop none.
+
+    Raises:
+        InvalidInput: saying which (the API, the fleet import and field changes use this one rule).
+    """
+    if is_orchard(commodity):
+        if tree_count is None or not 0 < tree_count <= MAX_TREES:
+            raise InvalidInput(
+                f"an orchard ({commodity}) needs tree_count, from 1 to {MAX_TREES:,}; "
+                "its planting_date is when the trees were planted"
+            )
+    elif tree_count is not None:
+        raise InvalidInput(f"tree_count is for orchards ({', '.join(ORCHARD_CROPS)}), not {commodity}")
 
 
 def _check(
@@ -45,6 +64,8 @@ def _check(
     if kind in ("fruit_count", "thinning"):
         if fruits is None:
             raise InvalidInput(f"a {kind} needs fruits_per_tree")
+        if not 0 <= fruits <= MAX_FRUITS_PER_TREE:
+            raise InvalidInput(f"fruits_per_tree {fruits:g} is not from 0 to {MAX_FRUITS_PER_TREE:g}")
         if kind == "fruit_count" and not trees:
             raise InvalidInput("a fruit_count needs trees_sampled: on how many trees were fruits counted")
         if trees and field.tree_count and trees > field.tree_count:

@@ -23,6 +23,7 @@ from forecast.drivers import SOILS
 from ingest.registry import RegistryError, nodes_from_document
 from sensors.reading import REGISTRY_ID_PATTERN
 from services import InvalidInput
+from services.orchards import check_trees
 from services.yamlsafe import UnsafeDocument, safe_load
 from storage.fleetfile import Field as FleetField
 from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
@@ -65,9 +66,6 @@ def parse_document(body: bytes | str, *, anchor: dt.date | None = None) -> Fleet
     except UnsafeDocument as exc:
         raise InvalidInput(str(exc)) from exc
     return check_document(doc, anchor=anchor)
-
-
-MAX_TREES = 1_000_000  # as the API's FieldCreate
 
 
 def check_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
@@ -123,16 +121,10 @@ def check_fleet(fleet: Fleet) -> None:
             raise InvalidInput(
                 f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
             )
-        orchard = crops[f.commodity].perennial
-        if orchard and not (f.tree_count and 0 < f.tree_count <= MAX_TREES):
-            raise InvalidInput(
-                f"field {f.id!r}: an orchard ({f.commodity}) needs tree_count, from 1 to {MAX_TREES:,}; "
-                "its planting_date is when the trees were planted"
-            )
-        if not orchard and f.tree_count is not None:
-            raise InvalidInput(
-                f"field {f.id!r}: tree_count is for orchards (apple, citrus), not {f.commodity}"
-            )
+        try:
+            check_trees(f.commodity, f.tree_count)
+        except InvalidInput as exc:
+            raise InvalidInput(f"field {f.id!r}: {exc}") from exc
 
 
 def check_site_ids(session: Session, fleet: Fleet) -> None:

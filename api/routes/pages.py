@@ -374,7 +374,7 @@ def record_orchard_event(
     who: VisitorDep,
     kind: Annotated[str, Form(max_length=20)],
     day: Annotated[dt.date, Form()],
-    fruits_per_tree: Annotated[float | None, Form(ge=0, le=5_000)] = None,
+    fruits_per_tree: Annotated[float | None, Form(ge=0, le=orchards.MAX_FRUITS_PER_TREE)] = None,
     trees_sampled: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:

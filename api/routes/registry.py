@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require, row_in_scope
 from api.schemas import (
-    ORCHARD_CROPS,
     CooperativeCreate,
     CooperativePublic,
     CooperativeUpdate,
@@ -47,6 +46,7 @@ from sensors.profiles import ProfileLibrary
 from sensors.topics import LORAWAN_FORMATS
 from services import InvalidInput
 from services.access import Principal, Role
+from services.orchards import check_trees
 from services.registry_import import ImportConflict, import_body
 from storage.registry import (
     ApiToken,
@@ -332,11 +332,11 @@ def update_field(field_id: str, body: FieldUpdate, session: SessionDep, principa
     if "farmer_id" in changes:
         _check_farmer(session, changes["farmer_id"], field.coop_id)
     _apply(field, {k: v for k, v in changes.items() if v is not None or k == "farmer_id"})
-    orchard = field.commodity in ORCHARD_CROPS
-    if orchard != (field.tree_count is not None):
+    try:
+        check_trees(field.commodity, field.tree_count)
+    except InvalidInput as exc:
         session.rollback()
-        need = "an orchard needs tree_count" if orchard else "tree_count is for orchards (apple, citrus)"
-        raise HTTPException(422, f"field {field_id!r}: {need}")
+        raise HTTPException(422, f"field {field_id!r}: {exc}") from exc
     mark_edited(field, principal.name)
     session.commit()
     return field

@@ -101,6 +101,8 @@ def test_an_orchard_forecast_narrows_when_fruits_are_counted(client: Client) -> 
          "more than the orchard's"),
         ({"kind": "thinning", "day": TODAY.isoformat()}, "needs fruits_per_tree"),
         ({"kind": "flowering", "day": TODAY.isoformat(), "fruits_per_tree": 3}, "carries no fruits_per_tree"),
+        ({"kind": "thinning", "day": TODAY.isoformat(), "fruits_per_tree": 5001},
+         "less than or equal to 5000"),
     ],
 )  # fmt: skip
 def test_a_record_that_cannot_be_true_of_the_orchard_is_refused(

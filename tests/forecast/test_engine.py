@@ -16,6 +16,7 @@ from forecast.crops import crop_arrays, load_crops
 from forecast.drivers import Observed, infer_irrigated
 from forecast.engine import FieldSpec, forecast_fields
 from forecast.learning import HarvestRecord, learn
+from forecast.orchard import ORCHARD_CROPS
 from forecast.plan import iso_week, plan_members, purchase_plan
 from forecast.season import SeasonInputs, run_season
 
@@ -37,6 +38,8 @@ def world() -> tuple[list[FieldSpec], dict[str, Observed], dt.date]:
 def test_crop_library_has_every_crop_with_sane_values() -> None:
     crops = load_crops()
     assert {c for c, p in crops.items() if p.perennial} == {"apple", "citrus"}
+    # The crop library's orchards are the orchard library's (forecast/orchards.toml), no other.
+    assert {c for c, p in crops.items() if p.perennial} == set(ORCHARD_CROPS)
     assert {c for c, p in crops.items() if not p.perennial} == {
         "potato",
         "cabbage",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -98,3 +99,20 @@ def test_records_of_a_crop_already_picked_do_not_count() -> None:
     assert young.potential_yield_t_ha is not None
     assert grown.potential_yield_t_ha is not None
     assert young.potential_yield_t_ha < grown.potential_yield_t_ha
+
+
+def test_the_registry_rules_of_orchards_are_one_rule() -> None:
+    """The API, field changes and the fleet import share services.orchards' rules, with their bounds."""
+    from services import InvalidInput
+    from services.orchards import MAX_TREES, check_trees
+
+    check_trees("apple", 1)
+    check_trees("potato", None)
+    for commodity, trees, says in (
+        ("citrus", None, "needs tree_count"),
+        ("apple", 0, "needs tree_count"),
+        ("apple", MAX_TREES + 1, "needs tree_count"),
+        ("potato", 10, "tree_count is for orchards (apple, citrus), not potato"),
+    ):
+        with pytest.raises(InvalidInput, match=re.escape(says)):
+            check_trees(commodity, trees)
