@@ -40,6 +40,7 @@ __all__ = [
     "ORCHARD_LIBRARY",
     "OrchardCycle",
     "OrchardEvent",
+    "is_defoliated",
     "is_orchard",
     "orchard_cycle",
     "variety_key",
@@ -106,6 +107,11 @@ def is_orchard(commodity: str) -> bool:
     return commodity in ORCHARD_CROPS
 
 
+def is_defoliated(commodity: str) -> bool:
+    """Whether growers force ``commodity``'s crops by defoliation (apple in Batu; keprok is not)."""
+    return "bloom_after_defoliation_days" in _library().get(commodity, {})
+
+
 def variety_key(variety: str) -> str:
     """A variety's library key: ``"Rome Beauty"`` -> ``"rome_beauty"``."""
     return "_".join(variety.lower().replace("-", " ").split())
@@ -151,11 +157,11 @@ def orchard_cycle(
     if flowering:
         bloom = flowering[-1].day
         basis.append(f"flowering recorded on {bloom}")
-    elif "bloom_after_defoliation_days" in lib and defoliation:
+    elif is_defoliated(commodity) and defoliation:
         bloom = defoliation[-1].day + dt.timedelta(days=int(lib["bloom_after_defoliation_days"]))
         date_sigma = float(lib["bloom_after_defoliation_sigma_days"])
         basis.append(f"defoliated on {defoliation[-1].day}: bloom expected about {bloom}")
-    elif "defoliation_after_harvest_days" in lib and last_harvest is not None:
+    elif is_defoliated(commodity) and last_harvest is not None:
         defoliated = last_harvest + dt.timedelta(days=int(lib["defoliation_after_harvest_days"]))
         bloom = defoliated + dt.timedelta(days=int(lib["bloom_after_defoliation_days"]))
         date_sigma = math.hypot(
@@ -165,7 +171,7 @@ def orchard_cycle(
         basis.append(
             f"harvested on {last_harvest}, no defoliation recorded since: bloom expected about {bloom}"
         )
-    elif "bloom_after_defoliation_days" in lib:
+    elif is_defoliated(commodity):
         return "no defoliation or flowering recorded since the last harvest"
     else:
         return "no flowering recorded since the last harvest"

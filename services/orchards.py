@@ -16,7 +16,14 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecast.orchard import EVENT_KINDS, ORCHARD_CROPS, OrchardCycle, is_orchard, orchard_cycle
+from forecast.orchard import (
+    EVENT_KINDS,
+    ORCHARD_CROPS,
+    OrchardCycle,
+    is_defoliated,
+    is_orchard,
+    orchard_cycle,
+)
 from forecast.orchard import OrchardEvent as CycleEvent
 from services import InvalidInput, NotFound
 from storage import local_day
@@ -59,7 +66,7 @@ def _check(
         raise InvalidInput(f"day {day} is in the future (today is {today} in WIB)")
     if day < field.planting_date:
         raise InvalidInput(f"day {day} is before the trees were planted ({field.planting_date})")
-    if kind == "defoliation" and field.commodity != "apple":
+    if kind == "defoliation" and not is_defoliated(field.commodity):
         raise InvalidInput(f"only apple trees are defoliated (perompesan); {field.id!r} is {field.commodity}")
     if kind in ("fruit_count", "thinning"):
         if fruits is None:

@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from api.deps import SessionDep, StateDep, principal_of
-from forecast.orchard import is_orchard
+from forecast.orchard import is_defoliated, is_orchard
 from services import InvalidInput, OutOfScope, orchards
 from services import harvests as harvest_service
 from services.access import Principal, Role
@@ -271,7 +271,7 @@ def _field_page(
     }
     may_write = who.principal.role is not Role.OFFTAKER
     orchard = is_orchard(row.commodity)
-    kinds = {k: v for k, v in _ORCHARD_KINDS.items() if k != "defoliation" or row.commodity == "apple"}
+    kinds = {k: v for k, v in _ORCHARD_KINDS.items() if k != "defoliation" or is_defoliated(row.commodity)}
     return _render(
         request,
         "field.html",
