@@ -1,0 +1,43 @@
+"""services.orchards on a real (SQLite) registry: the checks every caller gets, the API's bounds or
+not (the demo enters the simulated growers' records through here), and voiding once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from services import InvalidInput, NotFound, orchards
+from storage.registry import Cooperative, Field, open_registry, sqlite_url
+
+TODAY = dt.date(2026, 12, 2)
+
+
+def test_records_are_checked_and_voided_once(tmp_path: Path) -> None:
+    sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
+    with sessions() as session:
+        session.add(Cooperative(id="punten", name="Koperasi Merah Putih Punten"))
+        orchard = Field(id="punten-o01", coop_id="punten", commodity="citrus", variety="Keprok Batu 55",
+                        planting_date=dt.date(2015, 1, 1), area_ha=0.5, soil_texture="andosol", lat=-7.8,
+                        lon=112.5, elevation_m=1100, tree_count=200)  # fmt: skip
+        session.add(orchard)
+        session.commit()
+        for kind, fruits, trees, says in (
+            ("fruit_count", orchards.MAX_FRUITS_PER_TREE + 1, 10, "is not from 0 to 5000"),
+            ("thinning", -1.0, None, "is not from 0 to 5000"),
+            ("defoliation", None, None, "only apple trees are defoliated"),
+            ("fruit_count", 100.0, 201, "more than the orchard's 200 trees"),
+        ):
+            with pytest.raises(InvalidInput, match=says):
+                orchards.record(session, field=orchard, kind=kind, day=TODAY, by="t", fruits_per_tree=fruits,
+                                trees_sampled=trees, today=TODAY)  # fmt: skip
+        assert orchards.events(session, orchard.id, include_void=True) == []
+        row = orchards.record(session, field=orchard, kind="flowering", day=TODAY, by="t", today=TODAY)
+        voided = orchards.void(session, orchard.id, row.id, reason="wrong tree", by="ketua")
+        assert (voided.voided_by, voided.void_reason) == ("ketua", "wrong tree")
+        with pytest.raises(InvalidInput, match="was voided on"):
+            orchards.void(session, orchard.id, row.id, reason="again", by="ketua")
+        with pytest.raises(NotFound):
+            orchards.void(session, "punten-o02", row.id, reason="x", by="ketua")
+        assert orchards.events(session, orchard.id) == []
