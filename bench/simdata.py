@@ -71,6 +71,7 @@ def field_specs(
             f.area_ha,
             f.soil_texture,
             f.elevation_m,
+            variety=f.variety,
         )
         if not is_orchard(f.commodity):
             out.append(spec)

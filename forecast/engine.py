@@ -55,6 +55,7 @@ class FieldSpec:
     potential_yield_t_ha: float | None = None
     yield_sigma_log: float | None = None
     date_sigma_days: float = 0.0
+    variety: str = ""  # as registered: its own harvest-date bias once records have taught it
 
 
 @dataclass(frozen=True)
@@ -227,8 +228,8 @@ def _forecast_chunk(
     date_noise = params[:, 2, :]
     forecasts = []
     for i, f in enumerate(fields):
-        date_sigma = float(np.hypot(calibration.date_sigma(f.commodity), f.date_sigma_days))
-        delay = calibration.date_bias(f.commodity) + date_sigma * date_noise[i]
+        date_sigma = float(np.hypot(calibration.date_sigma(f.commodity, f.variety), f.date_sigma_days))
+        delay = calibration.date_bias(f.commodity, f.variety) + date_sigma * date_noise[i]
         harvest = result.maturity_day[i] + delay
         dates = [_date(grid_start, h) for h in harvest]
         known = harvest[~np.isnan(harvest)]

@@ -7,7 +7,9 @@ that a few records move it only a little:
   multiplicative correction of the modelled yield: mean log-ratios shrunk by empirical Bayes, crops
   toward 1 and cooperatives toward their crop, each by τ² / (τ² + SE²), so that a factor moves only
   as far as the records show real differences between groups beyond their noise;
-- a **harvest-date bias** per crop (thermal-time error plus how long farmers wait after maturity);
+- a **harvest-date bias** per crop (thermal-time error plus how long farmers wait after maturity),
+  and per registered variety of the crop, shrunk toward its crop's (varieties' seasons differ: Granola
+  is harvested before Atlantic in the same weather);
 - the **spread** of what remains (per crop, shrunk toward the prior), which sets the ensemble's
   parameter uncertainty so that P10-P90 means what it says.
 
@@ -42,6 +44,7 @@ class HarvestRecord:
     tonnes: float
     forecast_harvest_date: dt.date
     forecast_tonnes: float  # P50 of a forecast made without this calibration
+    variety: str = ""  # as registered; "" when the registry does not say
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Calibration:
     Attributes:
         yield_factor: (commodity, coop) -> (factor, records); commodity-only keys use coop "".
         date_bias_days: commodity -> (days to add to the modelled maturity, records).
+        variety_date_bias_days: (commodity, variety) -> (days, records): a registered variety's own bias,
+            which replaces its crop's.
         sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
         sigma_date_days: commodity -> s.d. of the date error left after the bias.
         excluded: records left out of learning, with the reason.
@@ -61,6 +66,7 @@ class Calibration:
     sigma_yield_log: dict[str, float] = field(default_factory=dict)
     sigma_date_days: dict[str, float] = field(default_factory=dict)
     excluded: tuple[tuple[str, dt.date, str], ...] = ()  # (field, harvest date, why) left out
+    variety_date_bias_days: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     prior_sigma_yield_log: float = 0.30
     prior_sigma_date_days: float = 5.0
     prior_date_bias_days: float = 3.0
@@ -70,9 +76,10 @@ class Calibration:
         hit = self.yield_factor.get((commodity, coop)) or self.yield_factor.get((commodity, ""))
         return hit[0] if hit else 1.0
 
-    def date_bias(self, commodity: str) -> float:
-        """Days from modelled maturity to harvest."""
-        hit = self.date_bias_days.get(commodity)
+    def date_bias(self, commodity: str, variety: str = "") -> float:
+        """Days from modelled maturity to harvest: the variety's, else the crop's, else the prior's."""
+        hit = self.variety_date_bias_days.get((commodity, variety)) if variety else None
+        hit = hit or self.date_bias_days.get(commodity)
         return hit[0] if hit else self.prior_date_bias_days
 
     def yield_sigma(self, commodity: str, coop: str = "") -> float:
@@ -90,15 +97,19 @@ class Calibration:
             return float(np.sqrt(learnt**2 + PRIOR_TAU2_COOP))
         return learnt
 
-    def date_sigma(self, commodity: str) -> float:
+    def date_sigma(self, commodity: str, variety: str = "") -> float:
         """S.d. [days] of the harvest-date perturbation of the ensemble's members.
 
         Before a crop has records its date bias is the prior's guess, whose own error
-        (``PRIOR_DATE_BIAS_SIGMA_DAYS``) is added to the spread.
+        (``PRIOR_DATE_BIAS_SIGMA_DAYS``) is added to the spread; a registered variety without records
+        of its own takes its crop's bias, whose difference from its own is unknown
+        (``PRIOR_VARIETY_DATE_SIGMA_DAYS``). The spread learnt is around the varieties' biases.
         """
         learnt = self.sigma_date_days.get(commodity)
         if learnt is None:
             return float(np.hypot(self.prior_sigma_date_days, PRIOR_DATE_BIAS_SIGMA_DAYS))
+        if variety and (commodity, variety) not in self.variety_date_bias_days:
+            return float(np.hypot(learnt, PRIOR_VARIETY_DATE_SIGMA_DAYS))
         return learnt
 
 
@@ -117,6 +128,9 @@ def _shrunk_mean(values: Sequence[float], prior: float, strength: float) -> floa
 # tenth (potato: Atlantic 100-110 days, Granola shorter, BATU.md), and growers time harvests to prices
 # and Ramadan (BATU.md). A tenth of a 90-130-day season is 9-13 days; 9 days at one s.d.
 PRIOR_DATE_BIAS_SIGMA_DAYS = 9.0
+# How far one variety's harvest is from its crop's average, at one s.d. [est]: Batu's potatoes are
+# Granola (90-100 days) and Atlantic (100-110 days, BATU.md), about 5 days either side of their mean.
+PRIOR_VARIETY_DATE_SIGMA_DAYS = 5.0
 # Prior variances of true log yield-gap effects when too few groups exist to estimate them [est]:
 # crops differ by about ±30 % from the library's potential yields, cooperatives by about ±15 %.
 PRIOR_TAU2_CROP = 0.30**2
@@ -240,6 +254,7 @@ def learn(
         factor = float(np.clip(np.exp(pair_log[f"{crop}\x00{coop}"]), low, high))
         factors[(crop, coop)] = (factor, len(values))
     bias: dict[str, tuple[float, int]] = {}
+    variety_bias: dict[tuple[str, str], tuple[float, int]] = {}
     sig_y: dict[str, float] = {}
     sig_d: dict[str, float] = {}
     crops_rows: dict[str, list[HarvestRecord]] = defaultdict(list)
@@ -255,14 +270,29 @@ def learn(
         sig_y[crop] = float(
             np.sqrt((n * spread**2 + prior_records * prior.prior_sigma_yield_log**2) / (n + prior_records))
         )
-        errors = [(r.harvest_date - r.forecast_harvest_date).days for r in crop_rows]
+        errors = np.array([(r.harvest_date - r.forecast_harvest_date).days for r in crop_rows], float)
         # The forecasts being learnt from already included the prior bias: the new bias adds to it.
-        mean_error = _shrunk_mean(errors, 0.0, prior_records)
+        mean_error = _shrunk_mean(list(errors), 0.0, prior_records)
         bias[crop] = (prior.date_bias(crop) + mean_error, n)
-        date_spread = float(np.std(np.asarray(errors) - mean_error)) if n > 1 else prior.prior_sigma_date_days
+        # Each registered variety's error beyond its crop's, shrunk toward it by empirical Bayes (the
+        # prior's spread of varieties while a crop has fewer than three); the spread left is around it.
+        varieties = np.array([r.variety for r in crop_rows])
+        named = {v: list(errors[varieties == v]) for v in set(varieties.tolist()) if v}
+        within = float(np.var(errors)) if n > 1 else prior.prior_sigma_date_days**2
+        shrunk = _empirical_bayes(
+            named, dict.fromkeys(named, mean_error), dict.fromkeys(named, within),
+            PRIOR_VARIETY_DATE_SIGMA_DAYS**2,
+        )  # fmt: skip
+        expected = np.full(n, mean_error)
+        for v, v_error in shrunk.items():
+            variety_bias[(crop, v)] = (prior.date_bias(crop, v) + v_error, len(named[v]))
+            expected[varieties == v] = v_error
+        date_spread = (
+            float(np.sqrt(np.mean(np.square(errors - expected)))) if n > 1 else prior.prior_sigma_date_days
+        )
         sig_d[crop] = float(
             np.sqrt(
                 (n * date_spread**2 + prior_records * prior.prior_sigma_date_days**2) / (n + prior_records)
             )
         )
-    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded))
+    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded), variety_date_bias_days=variety_bias)

@@ -60,7 +60,10 @@ def _spec(f: Field, cycle: OrchardCycle | str | None) -> FieldSpec | None:
     """A registry field as the engine takes it: an orchard by its current crop (None: no crop known)."""
     if isinstance(cycle, str):
         return None
-    spec = FieldSpec(f.id, f.coop_id, f.commodity, f.planting_date, f.area_ha, f.soil_texture, f.elevation_m)
+    spec = FieldSpec(
+        f.id, f.coop_id, f.commodity, f.planting_date, f.area_ha, f.soil_texture, f.elevation_m,
+        variety=f.variety,
+    )  # fmt: skip
     return spec if cycle is None else with_cycle(spec, cycle)
 
 
@@ -269,6 +272,7 @@ class ForecastService:
                     h.tonnes,
                     _EPOCH + dt.timedelta(days=int(day)),
                     last.values["tonnes_p50"],
+                    field.variety,
                 )
             )
         return out

@@ -193,6 +193,41 @@ def test_learning_shrinks_and_reports_evidence() -> None:
     assert noisy.factor("rice", "a") == 1.0  # no evidence, no change
 
 
+def test_each_registered_variety_learns_its_own_harvest_date() -> None:
+    """Issue 19: Granola is dug before Atlantic in the same weather; one date bias per crop left each
+    variety days off. A variety's bias is learnt from its records, shrunk toward its crop's; a variety
+    without records takes the crop's, with a wider spread; the spread left is around the varieties'."""
+    from forecast.learning import PRIOR_VARIETY_DATE_SIGMA_DAYS
+
+    day = dt.date(2026, 3, 1)
+
+    def rec(i: int, variety: str, late: int) -> HarvestRecord:
+        jitter = (i % 3) - 1  # -1, 0, 1 day
+        return HarvestRecord(
+            f"f{i}", "batu", "potato", day + dt.timedelta(days=late + jitter), 10.0, day, 10.0, variety
+        )
+
+    records = [rec(i, "Granola", -6) for i in range(15)] + [rec(i, "Atlantic", 6) for i in range(15, 30)]
+    cal = learn(records)
+    crop = cal.date_bias("potato")
+    granola, atlantic = cal.date_bias("potato", "Granola"), cal.date_bias("potato", "Atlantic")
+    assert granola == pytest.approx(cal.prior_date_bias_days - 6, abs=1.0)
+    assert atlantic == pytest.approx(cal.prior_date_bias_days + 6, abs=1.0)
+    assert granola < crop < atlantic
+    assert cal.variety_date_bias_days[("potato", "Granola")][1] == 15
+    assert cal.date_bias("potato", "Kentang Baru") == crop  # no records of its own
+    # Around its variety's bias, a record is within a day: the spread left is far below the 6 days
+    # the crop's single bias would leave.
+    assert cal.date_sigma("potato", "Granola") < 3.0
+    assert cal.date_sigma("potato", "Kentang Baru") == pytest.approx(
+        np.hypot(cal.date_sigma("potato"), PRIOR_VARIETY_DATE_SIGMA_DAYS)
+    )
+    # Records that name no variety learn only the crop's bias, as before.
+    unnamed = learn([dataclasses.replace(r, variety="") for r in records])
+    assert unnamed.variety_date_bias_days == {}
+    assert unnamed.date_bias("potato", "Granola") == unnamed.date_bias("potato")
+
+
 def test_irrigation_is_inferred_from_dry_day_rises() -> None:
     vwc = np.array([30, 29, 28, 35, 34, 33, 40, 39.0])
     rain = np.zeros(8)
