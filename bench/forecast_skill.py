@@ -215,14 +215,15 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
             current, forecasts_at_lead(current, lead, None, members, ensemble_seed), "before_", lead
         )
     records = []
-    variety = {f.id: f.variety for f in previous.fleet.fields}
+    registered = {f.id: f for f in previous.fleet.fields}
     for f in forecasts_at_lead(previous, 14, None, members, ensemble_seed):
         truth = previous.truth[f.field_id]
         if f.harvest_date_p50 is not None and truth.harvest_date is not None:
             records.append(
                 HarvestRecord(
                     f.field_id, f.coop_id, f.commodity, truth.harvest_date, truth.tonnes,
-                    f.harvest_date_p50, f.tonnes_p50, variety[f.field_id],
+                    f.harvest_date_p50, f.tonnes_p50, registered[f.field_id].variety,
+                    registered[f.field_id].elevation_m,
                 )
             )  # fmt: skip
     calibration = learn(records)

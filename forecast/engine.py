@@ -83,6 +83,7 @@ class FieldForecast:
     members_harvest_date: list[dt.date | None]
     members_tonnes: F64
     yield_factor: float
+    date_bias_days: float = 0.0  # days added to the modelled maturity (the calibration's, this field's)
 
     @property
     def members(self) -> int:
@@ -229,7 +230,8 @@ def _forecast_chunk(
     forecasts = []
     for i, f in enumerate(fields):
         date_sigma = float(np.hypot(calibration.date_sigma(f.commodity, f.variety), f.date_sigma_days))
-        delay = calibration.date_bias(f.commodity, f.variety) + date_sigma * date_noise[i]
+        bias = calibration.date_bias(f.commodity, f.variety, f.elevation_m)
+        delay = bias + date_sigma * date_noise[i]
         harvest = result.maturity_day[i] + delay
         dates = [_date(grid_start, h) for h in harvest]
         known = harvest[~np.isnan(harvest)]
@@ -262,6 +264,7 @@ def _forecast_chunk(
                 members_harvest_date=dates,
                 members_tonnes=result.tonnes[i].copy(),
                 yield_factor=float(inputs.yield_factor[i]),
+                date_bias_days=bias,
             )
         )
     return forecasts

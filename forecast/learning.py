@@ -9,7 +9,9 @@ that a few records move it only a little:
   as far as the records show real differences between groups beyond their noise;
 - a **harvest-date bias** per crop (thermal-time error plus how long farmers wait after maturity),
   and per registered variety of the crop, shrunk toward its crop's (varieties' seasons differ: Granola
-  is harvested before Atlantic in the same weather);
+  is harvested before Atlantic in the same weather), and per metre of the field's elevation (a
+  degree-day sum linear in temperature, as WOFOST's, misjudges development where a crop's response
+  to temperature is not: Batu's fields span 1,000 m, some 6 °C);
 - the **spread** of what remains (per crop, shrunk toward the prior), which sets the ensemble's
   parameter uncertainty so that P10-P90 means what it says.
 
@@ -45,6 +47,7 @@ class HarvestRecord:
     forecast_harvest_date: dt.date
     forecast_tonnes: float  # P50 of a forecast made without this calibration
     variety: str = ""  # as registered; "" when the registry does not say
+    elevation_m: float | None = None  # the field's, as registered
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class Calibration:
         date_bias_days: commodity -> (days to add to the modelled maturity, records).
         variety_date_bias_days: (commodity, variety) -> (days, records): a registered variety's own bias,
             which replaces its crop's.
+        date_elevation: commodity -> (days per metre, reference elevation, lowest, highest [m]): the
+            harvest-date error's change with elevation, added to the bias at a field's elevation
+            (clipped to the range of the records, so it is never extrapolated).
         sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
         sigma_date_days: commodity -> s.d. of the date error left after the bias.
         excluded: records left out of learning, with the reason.
@@ -67,6 +73,7 @@ class Calibration:
     sigma_date_days: dict[str, float] = field(default_factory=dict)
     excluded: tuple[tuple[str, dt.date, str], ...] = ()  # (field, harvest date, why) left out
     variety_date_bias_days: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    date_elevation: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     prior_sigma_yield_log: float = 0.30
     prior_sigma_date_days: float = 5.0
     prior_date_bias_days: float = 3.0
@@ -76,11 +83,17 @@ class Calibration:
         hit = self.yield_factor.get((commodity, coop)) or self.yield_factor.get((commodity, ""))
         return hit[0] if hit else 1.0
 
-    def date_bias(self, commodity: str, variety: str = "") -> float:
-        """Days from modelled maturity to harvest: the variety's, else the crop's, else the prior's."""
+    def date_bias(self, commodity: str, variety: str = "", elevation_m: float | None = None) -> float:
+        """Days from modelled maturity to harvest: the variety's, else the crop's, else the prior's;
+        plus the crop's elevation term at ``elevation_m`` when records have taught one."""
         hit = self.variety_date_bias_days.get((commodity, variety)) if variety else None
         hit = hit or self.date_bias_days.get(commodity)
-        return hit[0] if hit else self.prior_date_bias_days
+        days = hit[0] if hit else self.prior_date_bias_days
+        slope = self.date_elevation.get(commodity)
+        if slope is not None and elevation_m is not None and np.isfinite(elevation_m):
+            per_m, reference, low, high = slope
+            days += per_m * (float(np.clip(elevation_m, low, high)) - reference)
+        return days
 
     def yield_sigma(self, commodity: str, coop: str = "") -> float:
         """Log-s.d. of the yield multiplier of the ensemble's members.
@@ -131,6 +144,12 @@ PRIOR_DATE_BIAS_SIGMA_DAYS = 9.0
 # How far one variety's harvest is from its crop's average, at one s.d. [est]: Batu's potatoes are
 # Granola (90-100 days) and Atlantic (100-110 days, BATU.md), about 5 days either side of their mean.
 PRIOR_VARIETY_DATE_SIGMA_DAYS = 5.0
+# How much a crop's harvest-date error may change with elevation, at one s.d. [est]: 3 days per 100 m.
+# Batu cools by about 0.6 °C per 100 m (BATU.md); a crop's development rate per °C differs from a
+# linear degree-day sum's by up to about half near its optimum temperature, over a 90-130-day season.
+PRIOR_DATE_ELEVATION_SIGMA = 0.03  # days per metre
+# An elevation term is learnt only from records of fields this far apart in elevation at least [est].
+MIN_ELEVATION_SPAN_M = 100.0
 # Prior variances of true log yield-gap effects when too few groups exist to estimate them [est]:
 # crops differ by about ±30 % from the library's potential yields, cooperatives by about ±15 %.
 PRIOR_TAU2_CROP = 0.30**2
@@ -255,6 +274,7 @@ def learn(
         factors[(crop, coop)] = (factor, len(values))
     bias: dict[str, tuple[float, int]] = {}
     variety_bias: dict[tuple[str, str], tuple[float, int]] = {}
+    elevation_term: dict[str, tuple[float, float, float, float]] = {}
     sig_y: dict[str, float] = {}
     sig_d: dict[str, float] = {}
     crops_rows: dict[str, list[HarvestRecord]] = defaultdict(list)
@@ -274,6 +294,23 @@ def learn(
         # The forecasts being learnt from already included the prior bias: the new bias adds to it.
         mean_error = _shrunk_mean(list(errors), 0.0, prior_records)
         bias[crop] = (prior.date_bias(crop) + mean_error, n)
+        # The error's change with elevation: a ridge regression, its slope shrunk toward none by the
+        # prior's spread of slopes (PRIOR_DATE_ELEVATION_SIGMA) against the records' noise.
+        offset = np.zeros(n)
+        elevation = np.array([np.nan if r.elevation_m is None else r.elevation_m for r in crop_rows], float)
+        known = np.isfinite(elevation)
+        if known.sum() >= 3 and np.ptp(elevation[known]) >= MIN_ELEVATION_SPAN_M:
+            x = elevation[known] - float(np.mean(elevation[known]))
+            e = errors[known] - float(np.mean(errors[known]))
+            noise = (float(np.sum(e * e)) + prior_records * prior.prior_sigma_date_days**2) / (
+                known.sum() + prior_records
+            )
+            per_m = float(np.sum(x * e) / (np.sum(x * x) + noise / PRIOR_DATE_ELEVATION_SIGMA**2))
+            reference = float(np.mean(elevation[known]))
+            low, high = float(np.min(elevation[known])), float(np.max(elevation[known]))
+            elevation_term[crop] = (per_m, reference, low, high)
+            offset[known] = per_m * x
+        errors = errors - offset  # what is left for the varieties and the spread
         # Each registered variety's error beyond its crop's, shrunk toward it by empirical Bayes (the
         # prior's spread of varieties while a crop has fewer than three); the spread left is around it.
         varieties = np.array([r.variety for r in crop_rows])
@@ -295,4 +332,4 @@ def learn(
                 (n * date_spread**2 + prior_records * prior.prior_sigma_date_days**2) / (n + prior_records)
             )
         )
-    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded), variety_date_bias_days=variety_bias)
+    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded), variety_bias, elevation_term)

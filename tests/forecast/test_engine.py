@@ -228,6 +228,35 @@ def test_each_registered_variety_learns_its_own_harvest_date() -> None:
     assert unnamed.date_bias("potato", "Granola") == unnamed.date_bias("potato")
 
 
+def test_harvest_date_error_that_grows_with_elevation_is_learnt_and_not_extrapolated() -> None:
+    """Issue 19: the degree-day sum misjudges development as fields get cooler uphill; records spanning
+    700-1,300 m, each harvested 5 days later per 100 m than forecast, teach that slope (shrunk a
+    little), which then applies at a field's elevation, only within the records' range."""
+    day = dt.date(2026, 3, 1)
+    records = [
+        HarvestRecord(
+            f"f{i}", "batu", "cabbage", day + dt.timedelta(days=round(0.05 * (e - 1000))), 10.0, day, 10.0,
+            elevation_m=float(e),
+        )
+        for i, e in enumerate(range(700, 1301, 20))
+    ]  # fmt: skip
+    cal = learn(records)
+    per_m, reference, low, high = cal.date_elevation["cabbage"]
+    assert 0.04 < per_m <= 0.05
+    assert (low, high) == (700.0, 1300.0)
+    assert reference == pytest.approx(1000.0)
+    base = cal.date_bias("cabbage")
+    assert cal.date_bias("cabbage", elevation_m=1200.0) - base == pytest.approx(200 * per_m)
+    assert cal.date_bias("cabbage", elevation_m=1700.0) == cal.date_bias("cabbage", elevation_m=1300.0)
+    assert cal.date_bias("cabbage", elevation_m=None) == base
+    # Around the slope the records are exact, so the spread left is far below the 9 days they span.
+    assert cal.date_sigma("cabbage") < 3.5
+    # Records all at one elevation say nothing of a slope; nor do records without an elevation.
+    flat = learn([dataclasses.replace(r, elevation_m=1000.0) for r in records])
+    assert "cabbage" not in flat.date_elevation
+    assert learn([dataclasses.replace(r, elevation_m=None) for r in records]).date_elevation == {}
+
+
 def test_irrigation_is_inferred_from_dry_day_rises() -> None:
     vwc = np.array([30, 29, 28, 35, 34, 33, 40, 39.0])
     rain = np.zeros(8)
