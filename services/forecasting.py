@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
-from forecast.learning import Calibration, HarvestRecord, learn
+from forecast.learning import PRIOR, Calibration, HarvestRecord, learn
 from forecast.orchard import OrchardCycle, with_cycle
 from forecast.plan import purchase_plan
 from services import orchards
@@ -246,7 +246,13 @@ class ForecastService:
         return {s: DailySeries(days, v) for s, v in values.items()}
 
     def _records(self, harvests: list[HarvestRow], fields: dict[str, Field]) -> list[HarvestRecord]:
-        """Harvest records paired with the last forecast issued at least 7 days before each harvest."""
+        """Harvest records paired with the last forecast issued at least 7 days before each harvest.
+
+        Learning needs what the prior alone would have forecast, but a stored forecast carries the
+        calibration of its day (the yield factor and date bias it applied, stored beside it): those
+        are taken out again, or each season's learning would see only what the last one missed and
+        undo it. A forecast stored without them was made before any was applied.
+        """
         out = []
         for h in harvests:
             field = fields.get(h.field_id)
@@ -263,6 +269,11 @@ class ForecastService:
             day = last.values["harvest_day_p50"]
             if day != day:
                 continue
+            factor = last.values.get("yield_factor", 1.0)
+            factor = factor if factor == factor and factor > 0 else 1.0
+            applied = last.values.get("date_bias_days")
+            if applied is not None and applied == applied:
+                day += PRIOR.date_bias(field.commodity) - applied
             out.append(
                 HarvestRecord(
                     h.field_id,
@@ -270,9 +281,10 @@ class ForecastService:
                     field.commodity,
                     h.harvest_date,
                     h.tonnes,
-                    _EPOCH + dt.timedelta(days=int(day)),
-                    last.values["tonnes_p50"],
+                    _EPOCH + dt.timedelta(days=round(day)),
+                    last.values["tonnes_p50"] / factor,
                     field.variety,
+                    field.elevation_m,
                 )
             )
         return out
@@ -294,6 +306,9 @@ class ForecastService:
                 "water_stress": f.water_stress_so_far,
                 "depletion_mm": f.depletion_mm,
                 "raw_mm": f.raw_mm,
+                # The calibration applied, so that learning can take it out again (_records).
+                "yield_factor": f.yield_factor,
+                "date_bias_days": f.date_bias_days,
             }
             points.append(
                 ForecastPoint(

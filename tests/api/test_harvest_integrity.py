@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from forecast.learning import FACTOR_BOUNDS, HarvestRecord, learn
 from services.forecasting import ForecastService
+from storage import ForecastPoint, local_day_start_ms
 from tests.api.conftest import TODAY, auth
 
 Client = tuple[TestClient, dict[str, str], ForecastService]
@@ -151,3 +152,28 @@ def test_a_failed_refresh_serves_the_last_good_forecast_and_says_so(
     assert c.post("/v1/forecasts/recompute", headers=admin).status_code == 200
     assert c.get("/ready").json()["status"] == "ready"
     assert not [a for a in c.get("/v1/alerts", headers=admin).json() if a["kind"] == "refresh_failed"]
+
+
+def test_learning_takes_the_stored_calibration_out_so_a_season_does_not_undo_the_last(client: Client) -> None:
+    """A stored forecast carries the calibration of its day. Learning from it as if it were the
+    prior's saw only what that calibration had missed: a yield factor of 2 that was right came back
+    as 1, a date bias that was right as none. The service now takes the stored factor and bias out."""
+    c, tokens, service = client
+    fields = {f["id"]: f for f in c.get("/v1/fields", headers=auth(tokens["admin"])).json()}
+    coop, crop = fields[TOMATO_LIKE]["coop_id"], fields[TOMATO_LIKE]["commodity"]
+    epoch = dt.date(1970, 1, 1)
+    issued = TODAY - dt.timedelta(days=30)
+    # Made with a yield factor of 2 and a date bias of 13 days: the prior alone would have said
+    # 9.5 t on TODAY, which is exactly what is then recorded.
+    point = ForecastPoint(
+        TOMATO_LIKE, coop, crop, local_day_start_ms(issued),
+        {"harvest_day_p50": float((TODAY + dt.timedelta(days=10) - epoch).days), "tonnes_p50": 19.0,
+         "yield_factor": 2.0, "date_bias_days": 13.0},
+    )  # fmt: skip
+    service.store.write_forecasts([point])
+    status, body = _record(c, tokens["offtaker"], tonnes=9.5)
+    assert status == 201, body
+    run = service.run()
+    prior = learn([])
+    assert run.calibration.yield_factor[(crop, "")] == (pytest.approx(1.0, abs=0.01), 1)
+    assert run.calibration.date_bias(crop) == pytest.approx(prior.date_bias(crop), abs=0.01)
