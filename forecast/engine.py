@@ -229,7 +229,15 @@ def _forecast_chunk(
     date_noise = params[:, 2, :]
     forecasts = []
     for i, f in enumerate(fields):
-        date_sigma = float(np.hypot(calibration.date_sigma(f.commodity, f.variety), f.date_sigma_days))
+        sigma = calibration.date_sigma(f.commodity, f.variety)
+        if calibration.date_spread_learnt(f.commodity):
+            # The records measured the whole error of a forecast's P50: the members' own spread
+            # (weather, thermal time) is part of it, so they add only what it lacks. Adding all of it
+            # on top made 92 % of harvests fall within P10-P90 once learning had narrowed the errors.
+            matured = result.maturity_day[i][np.isfinite(result.maturity_day[i])]
+            spread = float(np.std(matured)) if len(matured) > 1 else 0.0
+            sigma = float(np.sqrt(max(sigma**2 - spread**2, 0.0)))
+        date_sigma = float(np.hypot(sigma, f.date_sigma_days))
         bias = calibration.date_bias(f.commodity, f.variety, f.elevation_m)
         delay = bias + date_sigma * date_noise[i]
         harvest = result.maturity_day[i] + delay

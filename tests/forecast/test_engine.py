@@ -144,6 +144,34 @@ def test_forecasts_have_sane_percentiles_and_context() -> None:
         assert 0 <= f.water_stress_so_far <= 1
 
 
+def test_a_learnt_date_spread_is_the_whole_spread_not_one_more_on_top_of_the_ensembles() -> None:
+    """Issue 19: the records measure the whole error of a forecast's P50 (weather, thermal time and
+    all), so the members add only what their own spread lacks; added on top, 92 % of harvests fell
+    within P10-P90 once learning had narrowed the errors. The prior's spread stays on top."""
+    from forecast.learning import PRIOR, Calibration
+
+    specs, observed, grid_start = world()
+    crops = {s.commodity for s in specs}
+    varieties = {(s.commodity, s.variety): (3.0, 10) for s in specs}  # every variety has records
+
+    def spread(calibration: Calibration) -> float:
+        """The members' harvest-date s.d., averaged over the fields (200 members each)."""
+        sds = []
+        for f in forecast_fields(
+            specs, observed, grid_start=grid_start, today=ANCHOR, members=200, calibration=calibration
+        ):
+            days = [(d - ANCHOR).days for d in f.members_harvest_date if d is not None]
+            assert len(days) > 150
+            sds.append(float(np.std(days)))
+        return float(np.mean(sds))
+
+    own = spread(Calibration(sigma_date_days=dict.fromkeys(crops, 0.0), variety_date_bias_days=varieties))
+    assert 2.0 < own < 6.0  # weather and thermal time alone
+    learnt = spread(Calibration(sigma_date_days=dict.fromkeys(crops, 8.0), variety_date_bias_days=varieties))
+    assert learnt == pytest.approx(8.0, rel=0.04)  # on top, it was hypot(8, own): 9 % or more wider
+    assert spread(PRIOR) == pytest.approx(np.hypot(own, PRIOR.date_sigma("potato")), rel=0.04)
+
+
 def test_purchase_plan_sums_members_not_percentiles() -> None:
     specs, observed, grid_start = world()
     forecasts = forecast_fields(specs, observed, grid_start=grid_start, today=ANCHOR, members=50)
