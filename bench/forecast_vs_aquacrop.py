@@ -56,7 +56,8 @@ PANEN_PARAMS = {
     ),
 }
 # Crops whose panen values are its library's own (forecast/crops.toml), and the library crop whose
-# senescence values each AquaCrop crop takes (maize: sweet corn's, which are AquaCrop's MaizeGDD).
+# senescence values and FAO-33 seasonal Ky each AquaCrop crop takes (maize: sweet corn's, which are
+# AquaCrop's MaizeGDD senescence and FAO-33's maize Ky).
 LIBRARY = {"TomatoGDD": "tomato"}
 SENESCENCE_FROM = {"MaizeGDD": "sweet_corn", "PotatoGDD": "potato", "TomatoGDD": "tomato"}
 # AquaCrop's bundled climates, each with a planting date of its growing season: Champion, Nebraska
@@ -150,6 +151,7 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         ky_stage_ends=np.tile(np.cumsum(p.ky_periods), (n, 1)),
         senescence_depletion=np.full(n, sen.senescence_depletion_fraction),
         senescence_cd=np.full(n, sen.senescence_cd),
+        ky_total=np.full(n, sen.ky_total),
     )
     inputs = SeasonInputs(
         crop=arrays,

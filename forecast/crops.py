@@ -40,6 +40,8 @@ class CropParams:
     # degree-days from full canopy to none under the worst stress (0: none).
     senescence_depletion_fraction: float = 0.70
     senescence_cd: float = 0.0
+    # FAO-33's seasonal yield response factor, for a deficit over the whole season.
+    ky_total: float = 1.0
 
 
 @cache
@@ -69,6 +71,7 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                 perennial=bool(table.get("perennial", False)),
                 senescence_depletion_fraction=float(table.get("senescence_depletion_fraction", 0.70)),
                 senescence_cd=float(table.get("senescence_cd", 0.0)),
+                ky_total=float(table["ky_total"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"crop library {path}: [{name}] is missing or has a bad value: {exc}") from exc
@@ -106,6 +109,9 @@ class CropArrays:
     perennial: NDArray[np.bool_] | None = None  # orchards: roots at full depth from the start
     senescence_depletion: NDArray[np.float64] | None = None  # share of TAW; None: no early senescence
     senescence_cd: NDArray[np.float64] | None = None  # 0: none for that field
+    # FAO-33's seasonal Ky: Ya/Ym = 1 - Ky (1 - ΣETa/ΣETc) over the season; None: the per-period
+    # product, Π (1 - Ky_period (1 - ETa/ETc)).
+    ky_total: NDArray[np.float64] | None = None
 
 
 def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:
@@ -141,4 +147,5 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         perennial=np.array([r.perennial for r in rows], dtype=bool),
         senescence_depletion=col("senescence_depletion_fraction"),
         senescence_cd=col("senescence_cd"),
+        ky_total=col("ky_total"),
     )

@@ -56,6 +56,7 @@ def test_crop_library_has_every_crop_with_sane_values() -> None:
         assert 0 < c.depletion_fraction < 1
         assert 500 < c.thermal_time_to_maturity_cd < 3000
         assert abs(sum(c.stage_fractions) - 1) < 0.02
+        assert 0.5 <= c.ky_total <= 1.5  # FAO-33's seasonal Ky run 0.7-1.3
     with pytest.raises(KeyError, match="pear"):
         crop_arrays(["pear"])
 
@@ -78,6 +79,26 @@ def _inputs(n_fields: int = 3, members: int = 4, days: int = 120, vwc: float = n
         et0_mm=np.full(shape, 4.0),
         soil_vwc_pct=np.full((n_fields, days), vwc),
     )
+
+
+def test_a_drought_over_the_whole_season_costs_what_fao33s_seasonal_ky_says() -> None:
+    """Issue 19: relative yield is FAO-33's seasonal response, 1 - Ky (1 - ΣETa/ΣETc). The product of
+    one loss per growth period, which this replaced, charged a season-long deficit once per period:
+    tomato in Tunis at 0.005 of its potential where AquaCrop has 0.25."""
+    base = _inputs()
+    inputs = dataclasses.replace(
+        base,
+        crop=dataclasses.replace(base.crop, senescence_cd=None),  # no crop death: that is priced apart
+        irrigated=np.zeros(3, dtype=bool),
+        rain_mm=np.zeros((3, 4, 120)),
+    )
+    r = run_season(inputs)
+    ratio = r.relative_et
+    assert (ratio < 0.9).all()  # dry
+    expected = np.clip(1 - inputs.crop.ky_total[:, None] * (1 - ratio), 0, 1)  # type: ignore[index]
+    np.testing.assert_allclose(r.relative_yield, expected, atol=0.02)
+    product = np.prod(np.clip(1 - inputs.crop.ky[:, None, :] * (1 - ratio[..., None]), 0, 1), axis=-1)
+    assert (r.relative_yield > product).all()
 
 
 def test_water_balance_conserves_water() -> None:
