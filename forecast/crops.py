@@ -28,6 +28,7 @@ class CropParams:
     root_depth_m: float
     depletion_fraction: float
     ky_stages: tuple[float, float, float, float]
+    ky_total: float  # FAO-33's seasonal yield response factor, for a deficit over the whole season
     potential_yield_t_ha: float
     harvest_window_days: int
     # FAO-33's growth periods the Ky apply to (vegetative, flowering, yield formation, ripening), as
@@ -40,8 +41,6 @@ class CropParams:
     # degree-days from full canopy to none under the worst stress (0: none).
     senescence_depletion_fraction: float = 0.70
     senescence_cd: float = 0.0
-    # FAO-33's seasonal yield response factor, for a deficit over the whole season.
-    ky_total: float = 1.0
 
 
 @cache
@@ -61,6 +60,7 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                 root_depth_m=float(table["root_depth_m"]),
                 depletion_fraction=float(table["depletion_fraction"]),
                 ky_stages=tuple(float(x) for x in table["ky_stages"]),  # type: ignore[arg-type]
+                ky_total=float(table["ky_total"]),
                 potential_yield_t_ha=float(table["potential_yield_t_ha"]),
                 harvest_window_days=int(table["harvest_window_days"]),
                 ky_stage_fractions=(
@@ -71,7 +71,6 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                 perennial=bool(table.get("perennial", False)),
                 senescence_depletion_fraction=float(table.get("senescence_depletion_fraction", 0.70)),
                 senescence_cd=float(table.get("senescence_cd", 0.0)),
-                ky_total=float(table["ky_total"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"crop library {path}: [{name}] is missing or has a bad value: {exc}") from exc
@@ -101,7 +100,8 @@ class CropArrays:
     kc: NDArray[np.float64]  # (fields, 3)
     root_depth_m: NDArray[np.float64]
     depletion_fraction: NDArray[np.float64]
-    ky: NDArray[np.float64]  # (fields, 4)
+    ky: NDArray[np.float64]  # (fields, 4) per growth period: what a crop that died did not grow
+    ky_total: NDArray[np.float64]  # FAO-33's seasonal Ky: Ya/Ym = 1 - Ky (1 - ΣETa/ΣETc)
     potential_yield_t_ha: NDArray[np.float64]
     ky_stage_ends: NDArray[np.float64] | None = (
         None  # (fields, 4) cumulative FAO-33 periods; None: stage_ends
@@ -109,9 +109,6 @@ class CropArrays:
     perennial: NDArray[np.bool_] | None = None  # orchards: roots at full depth from the start
     senescence_depletion: NDArray[np.float64] | None = None  # share of TAW; None: no early senescence
     senescence_cd: NDArray[np.float64] | None = None  # 0: none for that field
-    # FAO-33's seasonal Ky: Ya/Ym = 1 - Ky (1 - ΣETa/ΣETc) over the season; None: the per-period
-    # product, Π (1 - Ky_period (1 - ETa/ETc)).
-    ky_total: NDArray[np.float64] | None = None
 
 
 def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:
@@ -137,6 +134,7 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         root_depth_m=col("root_depth_m"),
         depletion_fraction=col("depletion_fraction"),
         ky=np.array([r.ky_stages for r in rows], dtype=np.float64).reshape(-1, 4),
+        ky_total=col("ky_total"),
         potential_yield_t_ha=col("potential_yield_t_ha"),
         ky_stage_ends=np.cumsum(
             np.array([r.ky_stage_fractions or r.stage_fractions for r in rows], dtype=np.float64).reshape(
@@ -147,5 +145,4 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         perennial=np.array([r.perennial for r in rows], dtype=bool),
         senescence_depletion=col("senescence_depletion_fraction"),
         senescence_cd=col("senescence_cd"),
-        ky_total=col("ky_total"),
     )

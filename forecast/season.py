@@ -22,9 +22,9 @@ For each field and member, from planting:
   fixed gain is the honest simpler choice;
 - **yield**: FAO-33's seasonal response, Ya/Ym = 1 − Ky (1 − ΣETa/ΣETc) over the season, times the
   potential yield and a learned yield-gap factor; tonnes = yield × area. The per-growth-period Ky
-  (FAO-33's periods) price what a crop that died early did not grow, and give the product
-  Π_period (1 − Ky_period (1 − ETa/ETc)) where a crop has no seasonal Ky. The product charged a
-  season-long drought once per period: against AquaCrop it put Tunis's tomato at 0.005 of its
+  (FAO-33's periods) price what a crop that died early did not grow. The product of one response
+  per period, Π_period (1 − Ky_period (1 − ETa/ETc)), which this replaced, charged a season-long
+  drought once per period: against AquaCrop it put Tunis's tomato at 0.005 of its
   potential where AquaCrop has 0.25. The seasonal form brings every crop and site closer to
   AquaCrop's relative yields (mean difference), and their year-to-year correlation too, except
   maize's, whose flowering the seasonal form does not single out (bench.forecast_vs_aquacrop).
@@ -283,15 +283,11 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         maturity = np.where(reached, d + part, maturity)
     eta_stage = np.stack(eta_by_stage, axis=-1)
     etc_stage = np.stack(etc_by_stage, axis=-1)
-    ratio = np.where(etc_stage > 0, eta_stage / np.where(etc_stage > 0, etc_stage, 1.0), 1.0)
     season_ratio = eta_stage.sum(-1) / np.maximum(etc_stage.sum(-1), 1e-9)
-    if crop.ky_total is not None:
-        # FAO-33's seasonal response. The per-period product multiplies one loss per growth period
-        # even when a drought spans them all, where FAO-33 uses the seasonal Ky: against AquaCrop
-        # it put tomato in Tunis at 0.005 of its potential where AquaCrop has 0.25 (issue 19).
-        relative = np.clip(1 - per_field(crop.ky_total) * (1 - season_ratio), 0, 1)
-    else:
-        relative = np.prod(np.clip(1 - crop.ky[:, None, :] * (1 - ratio), 0, 1), axis=-1)
+    # FAO-33's seasonal response. A product of one response per growth period multiplies one loss per
+    # period even when a drought spans them all, where FAO-33 uses the seasonal Ky: against AquaCrop
+    # it put tomato in Tunis at 0.005 of its potential where AquaCrop has 0.25 (issue 19).
+    relative = np.clip(1 - per_field(crop.ky_total) * (1 - season_ratio), 0, 1)
     # A crop that died lost what it had not yet grown: each growth period's share after death counts
     # as no transpiration at all (FAO-33 with ETa = 0 there).
     if np.isfinite(died_at).any():

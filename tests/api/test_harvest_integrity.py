@@ -177,3 +177,26 @@ def test_learning_takes_the_stored_calibration_out_so_a_season_does_not_undo_the
     prior = learn([])
     assert run.calibration.yield_factor[(crop, "")] == (pytest.approx(1.0, abs=0.01), 1)
     assert run.calibration.date_bias(crop) == pytest.approx(prior.date_bias(crop), abs=0.01)
+
+
+def test_a_forecast_stored_before_calibrations_were_stored_is_learnt_from_as_it_is(client: Client) -> None:
+    """Forecast points written before they carried their yield factor and date bias were made with
+    none applied: learning takes their tonnes and date as they are (a factor of 1, the prior's
+    bias), so the registry's older seasons still teach."""
+    c, tokens, service = client
+    fields = {f["id"]: f for f in c.get("/v1/fields", headers=auth(tokens["admin"])).json()}
+    coop, crop = fields[TOMATO_LIKE]["coop_id"], fields[TOMATO_LIKE]["commodity"]
+    epoch = dt.date(1970, 1, 1)
+    point = ForecastPoint(
+        TOMATO_LIKE, coop, crop, local_day_start_ms(TODAY - dt.timedelta(days=30)),
+        {"harvest_day_p50": float((TODAY - dt.timedelta(days=4) - epoch).days), "tonnes_p50": 4.75},
+    )  # fmt: skip
+    service.store.write_forecasts([point])
+    status, body = _record(c, tokens["offtaker"], tonnes=9.5)
+    assert status == 201, body
+    run = service.run()
+    factor, records = run.calibration.yield_factor[(crop, "")]
+    assert records == 1
+    assert factor > 1.2  # twice the forecast, shrunk: read as it was stored, not divided again
+    prior = learn([])
+    assert run.calibration.date_bias(crop) > prior.date_bias(crop) + 0.5  # 4 days later, shrunk
