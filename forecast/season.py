@@ -253,11 +253,19 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
             # rewetting ends the episode (the next starts slowly again) but nothing regrows. Gone:
             # the crop is dead and its season ends that day. Computed on the stressed cells only:
             # most days most fields are not, and this is the model's inner loop.
-            stressed = growing & (depletion > sen_full * taw) & ((frac < ends[..., 2]) | (episode > 0))
+            # AquaCrop adjusts the threshold for the day's evaporative demand (its water_stress: p_up +
+            # 0.04 (5 - ET0) log10(10 - 9 p_up), FAO-56's Table 22 rule): a hot dry day starts it sooner.
+            sen_today = np.clip(
+                sen_full + 0.04 * (5.0 - et0_days[d]) * np.log10(10.0 - 9.0 * np.minimum(sen_full, 1.0)),
+                0.0,
+                1.0,
+            )
+            sen_today = np.where(np.isfinite(sen_full), sen_today, np.inf)
+            stressed = growing & (depletion > sen_today * taw) & ((frac < ends[..., 2]) | (episode > 0))
             np.putmask(episode, ~stressed, 0.0)
             if stressed.any():
                 at = np.nonzero(stressed)
-                p_at = sen_full[at]
+                p_at = sen_today[at]
                 rel = np.clip((depletion[at] / np.maximum(taw[at], 1e-9) - p_at) / (1 - p_at), 0.0, 1.0)
                 ks_sen = 1 - np.expm1(3.0 * rel) / SEN_SHAPE
                 ks2 = ks_sen * ks_sen

@@ -365,3 +365,25 @@ def test_a_crop_in_a_drought_dies_early_and_a_watered_one_does_not() -> None:
     change = died.final_depletion_mm - died.initial_depletion_mm
     booked = -died.total_rain_mm - died.total_irrigation_mm + died.total_eta_mm + died.total_percolation_mm
     np.testing.assert_allclose(change, booked + died.total_correction_mm, atol=1e-9)
+
+
+def test_a_drought_under_a_hot_sky_kills_sooner_than_the_same_water_loss_under_a_mild_one() -> None:
+    """AquaCrop starts canopy senescence at a lower depletion on a day of high demand (p_up +
+    0.04 (5 - ET0) log10(10 - 9 p_up)). Two sweet corn fields lose the same water each day (one has
+    half the Kc under twice the ET0, so ETc is the same): the one under the hotter sky dies first."""
+    days, n = 160, 2
+    base = _inputs(n_fields=n, days=days)
+    crop = crop_arrays(["sweet_corn"] * n)
+    crop = dataclasses.replace(crop, kc=crop.kc * np.array([[1.0], [0.5]]))
+    dry = dataclasses.replace(
+        base,
+        crop=crop,
+        irrigated=np.zeros(n, dtype=bool),
+        rain_mm=np.where(np.arange(days) < 20, 8.0, 0.0) * np.ones_like(base.rain_mm),
+        et0_mm=np.array([5.0, 10.0])[:, None, None] * np.ones_like(base.et0_mm),
+        today=np.full(n, days),
+    )
+    result = run_season(dry)
+    np.testing.assert_allclose(result.total_eta_mm[0], result.total_eta_mm[1], rtol=0.2)
+    mild, hot = result.maturity_day
+    assert np.all(hot < mild - 1), (mild, hot)
