@@ -71,6 +71,9 @@ SITES = (
 CROPS = (("MaizeGDD", "maize"), ("PotatoGDD", "potato"), ("TomatoGDD", "tomato"))
 PRODUCTION_BATCH = 10_000  # field-seasons per call, as panen runs a fleet's fields x members
 SEASON_DAYS = 245
+# AquaCrop runs SIMULATED_DAYS and panen the same days, so a season that runs long (a Champion tomato
+# that reaches its degree-days only the next spring) is compared like with like.
+SIMULATED_DAYS = SEASON_DAYS + 100
 
 
 def _params(crop_name: str) -> Params:
@@ -89,7 +92,7 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
     theta_fc, theta_wp = float(soil.profile["th_fc"].iloc[0]), float(soil.profile["th_wp"].iloc[0])
     month, day = (int(x) for x in planting.split("/"))
     first, last = weather.Date.min(), weather.Date.max()
-    room = dt.timedelta(days=SEASON_DAYS + 120)
+    room = dt.timedelta(days=SIMULATED_DAYS + 20)
     years = [
         y
         for y in range(first.year, last.year + 1)
@@ -102,7 +105,7 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         started = time.perf_counter()
         model = aq["AquaCropModel"](
             sim_start_time=f"{year}/{planting}",
-            sim_end_time=(start + dt.timedelta(days=SEASON_DAYS + 100)).strftime("%Y/%m/%d"),
+            sim_end_time=(start + dt.timedelta(days=SIMULATED_DAYS)).strftime("%Y/%m/%d"),
             weather_df=weather,
             soil=soil,
             crop=aq["Crop"](crop_name, planting_date=planting),
@@ -119,7 +122,7 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         potential = float(row["Yield potential (tonne/ha)"])
         harvested = row["Harvest Date (YYYY/MM/DD)"].date()
         # A season stopped by the simulation's end never matured (a Nebraska winter came first).
-        if potential <= 0 or harvested >= start + dt.timedelta(days=SEASON_DAYS + 99):
+        if potential <= 0 or harvested >= start + dt.timedelta(days=SIMULATED_DAYS - 1):
             continue
         used.append(start)
         aq_seconds += time.perf_counter() - started
@@ -127,7 +130,7 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         aq_days.append((harvested - start).days)
     if len(used) < 3:
         return None
-    n, n_days = len(used), SEASON_DAYS
+    n, n_days = len(used), SIMULATED_DAYS
 
     def series(column: str) -> np.ndarray:
         out = []
