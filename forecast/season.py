@@ -178,6 +178,9 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         sen_full = np.broadcast_to(np.where(sen_rate > 0, sen_p, np.inf), shape)
         rate_full = np.broadcast_to(sen_rate, shape)
     sen_any = bool(np.any(rate_full > 0))
+    # The day's threshold is sen_full + sen_slope (5 - ET0), within [0, 1] (never for trees: inf).
+    sen_slope = 0.04 * np.log10(10.0 - 9.0 * np.minimum(sen_full, 1.0))
+    sen_cap = np.where(np.isfinite(sen_full), 1.0, np.inf)
     episode = np.zeros(shape)  # effective degree-days of the current stress episode
     episode_start = np.ones(shape)  # the green share when it began
     green = np.ones(shape)
@@ -255,12 +258,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
             # most days most fields are not, and this is the model's inner loop.
             # AquaCrop adjusts the threshold for the day's evaporative demand (its water_stress: p_up +
             # 0.04 (5 - ET0) log10(10 - 9 p_up), FAO-56's Table 22 rule): a hot dry day starts it sooner.
-            sen_today = np.clip(
-                sen_full + 0.04 * (5.0 - et0_days[d]) * np.log10(10.0 - 9.0 * np.minimum(sen_full, 1.0)),
-                0.0,
-                1.0,
-            )
-            sen_today = np.where(np.isfinite(sen_full), sen_today, np.inf)
+            sen_today = np.clip(sen_full + sen_slope * (5.0 - et0_days[d]), 0.0, sen_cap)
             stressed = growing & (depletion > sen_today * taw) & ((frac < ends[..., 2]) | (episode > 0))
             np.putmask(episode, ~stressed, 0.0)
             if stressed.any():
