@@ -3,15 +3,15 @@
 For maize, potato and tomato at three of AquaCrop's bundled climates (Champion, Nebraska, planted
 1 May; Tunis, 15 March, into a dry summer; Córdoba, 15 October), every year of each: the same
 weather, the same soil (AquaCrop's SandyLoam hydraulics), the same planting date and crop calendar
-(AquaCrop's GDD crop files: base and upper temperature, degree-days to maturity, root depth),
-rain-fed. panen's other parameters are its own: Kc, p and per-stage Ky from its FAO-56/FAO-33 values
-(grain maize and potato here, tomato from crops.toml), and early canopy senescence from crops.toml
-(AquaCrop's published p_up3 and decline rates; issue 19). Compared per year: relative yield Ya/Ym
-(AquaCrop: rain-fed dry yield over the same year's dry yield watered to field capacity), maturity
-or harvest date (AquaCrop's harvest is the day its crop died, in a drought), and the time per
-field-season (panen runs all years as one batch, as it runs fields). Per crop and site, with the
-drought failures counted (a season AquaCrop ends before 80 % of its median length) and their date
-error apart. aquacrop is a bench dependency only.
+(AquaCrop's GDD crop files: base and upper temperature, degree-days to maturity, root depth and
+the degree-days at which roots reach it), rain-fed. panen's other parameters are its own: Kc, p
+and per-stage Ky from its FAO-56/FAO-33 values (grain maize and potato here, tomato from
+crops.toml), and early canopy senescence from crops.toml (AquaCrop's published p_up3 and decline
+rates; issue 19). Compared per year: relative yield Ya/Ym (AquaCrop: rain-fed dry yield over the
+same year's dry yield watered to field capacity), maturity or harvest date (AquaCrop's harvest is
+the day its crop died, in a drought), and the time per field-season (panen runs all years as one
+batch, as it runs fields). Per crop and site, with the drought failures counted (a season AquaCrop
+ends before 80 % of its median length) and their date error apart. aquacrop is a bench dependency only.
 
 Run: ``python -m bench.forecast_vs_aquacrop [--per-year]`` with aquacrop installed (its own venv is
 fine: ``python3 -m venv /tmp/aq && /tmp/aq/bin/pip install aquacrop``, then
@@ -174,6 +174,7 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         senescence_depletion=np.full(n, sen.senescence_depletion_fraction),
         senescence_cd=np.full(n, sen.senescence_cd),
         ky_total=np.full(n, sen.ky_total),
+        root_full_fraction=np.full(n, crop.MaxRooting / crop.Maturity),
     )
     inputs = SeasonInputs(
         crop=arrays,

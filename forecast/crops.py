@@ -109,6 +109,7 @@ class CropArrays:
     perennial: NDArray[np.bool_] | None = None  # orchards: roots at full depth from the start
     senescence_depletion: NDArray[np.float64] | None = None  # share of TAW; None: no early senescence
     senescence_cd: NDArray[np.float64] | None = None  # 0: none for that field
+    root_full_fraction: NDArray[np.float64] | None = None  # roots at full depth; None: end of development
 
 
 def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:

@@ -7,9 +7,10 @@ For each field and member, from planting:
   reference manual): Tmax capped to [Tbase, Tupper], Tmin capped at Tupper, their mean floored at
   Tbase, minus Tbase;
 - **root zone** growing from 0.3 m at planting to the crop's maximum depth at the end of the
-  development stage (FAO-56 Ch. 8 allows a growing Zr); a deepening root zone meets soil at field
-  capacity, so depletion in mm carries over while TAW grows. An orchard's trees (``perennial``)
-  have their roots at full depth from bloom on;
+  development stage (FAO-56 Ch. 8 allows a growing Zr), or at the share of its thermal time a
+  crop's parameters give (``root_full_fraction``, as AquaCrop's MaxRooting); a deepening root zone
+  meets soil at field capacity, so depletion in mm carries over while TAW grows. An orchard's trees
+  (``perennial``) have their roots at full depth from bloom on;
 - **root-zone water balance**, FAO-56 single crop coefficient: Kc by stage (Table 12 values, linear
   between), TAW = 1000 (θFC − θWP) Zr (Eq. 82), RAW = p TAW (Eq. 83), Ks (Eq. 84), depletion
   Dr (Eq. 85) with deep percolation (Eq. 88); rain and, on fields found to be irrigated, irrigation
@@ -152,6 +153,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     taw = np.broadcast_to(taw, shape).copy()
     raw = np.broadcast_to(raw, shape).copy()
     zr = np.broadcast_to(zr_min, shape).copy()
+    root_end = per_field(crop.root_full_fraction) if crop.root_full_fraction is not None else ends[..., 1]
     initial = depletion.copy()
     thermal = np.zeros(shape)
     maturity = np.full(shape, np.nan)
@@ -195,7 +197,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     for d in range(n_days):
         growing = (d >= planting) & np.isnan(maturity)
         frac = thermal / tt_maturity
-        zr = np.where(growing, zr_min + (zr_max - zr_min) * np.clip(frac / ends[..., 1], 0, 1), zr)
+        zr = np.where(growing, zr_min + (zr_max - zr_min) * np.clip(frac / root_end, 0, 1), zr)
         taw = water_per_m * zr
         raw = p_frac * taw
         kc = np.where(growing, _kc(frac, ends, kc_table), 0.3)  # bare soil between crops [est]

@@ -387,3 +387,31 @@ def test_a_drought_under_a_hot_sky_kills_sooner_than_the_same_water_loss_under_a
     np.testing.assert_allclose(result.total_eta_mm[0], result.total_eta_mm[1], rtol=0.2)
     mild, hot = result.maturity_day
     assert np.all(hot < mild - 1), (mild, hot)
+
+
+def test_roots_that_reach_depth_later_leave_a_crop_short_of_water_sooner() -> None:
+    """A crop's roots reach their full depth at the share of its thermal time its parameters give
+    (AquaCrop's MaxRooting: maize at 0.83 of its season), not always at the end of development.
+    In the same dry spell the crop whose roots deepen later has less water to draw: it transpires
+    less of its demand and yields less; roots at full depth by the end of development are the
+    default's."""
+    days, n = 160, 2
+    base = _inputs(n_fields=n, days=days)
+    crop = crop_arrays(["sweet_corn"] * n)
+    development_end = float(crop.stage_ends[0, 1])
+    crop = dataclasses.replace(crop, root_full_fraction=np.array([development_end, 0.83]))
+    dry = dataclasses.replace(
+        base,
+        crop=crop,
+        irrigated=np.zeros(n, dtype=bool),
+        rain_mm=np.where(np.arange(days) < 20, 8.0, 0.0) * np.ones_like(base.rain_mm),
+        tmin_c=np.broadcast_to(base.tmin_c[:1], base.tmin_c.shape).copy(),  # the same weather on both
+        tmax_c=np.broadcast_to(base.tmax_c[:1], base.tmax_c.shape).copy(),
+        today=np.full(n, days),
+    )
+    late = run_season(dry)
+    default = run_season(dataclasses.replace(dry, crop=dataclasses.replace(crop, root_full_fraction=None)))
+    np.testing.assert_array_equal(late.relative_yield[0], default.relative_yield[0])
+    assert np.all(late.total_eta_mm[1] < late.total_eta_mm[0] - 1.0)
+    assert np.all(late.relative_et[1] < late.relative_et[0] - 0.01)
+    assert late.relative_yield[1].mean() < late.relative_yield[0].mean()
