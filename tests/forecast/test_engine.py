@@ -314,6 +314,26 @@ def test_irrigation_is_inferred_from_dry_day_rises() -> None:
     assert not infer_irrigated(vwc, rain)
 
 
+def test_a_watering_split_between_two_daily_means_is_still_seen() -> None:
+    """A watering in the day raises two daily means by half each: judged day by day, a field watered
+    twice by 5.5 points showed rises of 2.7 and 2.8, 2.5 and 3.0, and passed for rain-fed (half the
+    simulated fleet's irrigated fields did). One rise of one watering is counted once; rain explains
+    a rise."""
+    twice = np.array([30, 29, 28, 30.7, 33.5, 33, 32.5, 32, 34.5, 37.5, 37.0])
+    rain = np.zeros(len(twice))
+    assert infer_irrigated(twice, rain)
+    once_small = np.array([30, 29, 28, 30, 32, 31.5, 31, 30.5, 30, 29.5, 29.0])  # 4 points, once
+    assert not infer_irrigated(once_small, rain)
+    once_large = np.array([30, 29, 28, 31.5, 35, 34.5, 34, 33.5, 33, 32.5, 32.0])  # 7 points, once
+    assert infer_irrigated(once_large, rain)
+    wet = rain.copy()
+    wet[[3, 9]] = 15.0
+    assert not infer_irrigated(twice, wet)
+    # Noise of a probe (about a point a day) is no watering.
+    noise = 30 + np.random.default_rng(3).normal(0, 0.7, 200)
+    assert not infer_irrigated(noise, np.zeros(200))
+
+
 def test_ranges_are_wider_where_records_have_not_yet_said_anything() -> None:
     """Issue 19: before a crop has records, its yield-gap factor and date bias are unknown too, so the
     members spread wider than after learning; a cooperative without its own records takes its crop's
