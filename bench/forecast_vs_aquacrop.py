@@ -33,7 +33,7 @@ from forecast.crops import CropArrays, load_crops
 from forecast.season import SeasonInputs, run_season
 
 
-# FAO-56 Table 12 (field maize, potato), Table 22 (p), FAO-33 per-stage Ky (maize, potato).
+# FAO-56 Table 12 (field maize, potato), Table 17 (their Kcb), Table 22 (p), FAO-33 per-stage Ky.
 @dataclass(frozen=True)
 class Params:
     """panen's FAO-56/FAO-33 values for a crop (Kc, p, per-stage Ky, stage shares)."""
@@ -43,6 +43,7 @@ class Params:
     ky: tuple[float, float, float, float]
     stages: tuple[float, float, float, float]
     ky_periods: tuple[float, float, float, float]  # FAO-33 growth periods of the Ky, shares of the season
+    kcb: tuple[float, float, float] | None  # basal Kcb (dual Kc); None: single Kc
 
 
 # FAO-33 period lengths (midpoints of its ranges): maize establishment + vegetative 20 + 32.5 d,
@@ -50,10 +51,20 @@ class Params:
 # tuber initiation 20, bulking 45, ripening 27.5.
 PANEN_PARAMS = {
     "MaizeGDD": Params(
-        (0.30, 1.20, 0.60), 0.55, (0.40, 1.50, 0.50, 0.20), (0.17, 0.28, 0.33, 0.22), (0.41, 0.14, 0.31, 0.14)
+        (0.30, 1.20, 0.60),
+        0.55,
+        (0.40, 1.50, 0.50, 0.20),
+        (0.17, 0.28, 0.33, 0.22),
+        (0.41, 0.14, 0.31, 0.14),
+        (0.15, 1.15, 0.50),
     ),
     "PotatoGDD": Params(
-        (0.50, 1.15, 0.75), 0.35, (0.45, 0.80, 0.70, 0.20), (0.19, 0.23, 0.35, 0.23), (0.33, 0.15, 0.32, 0.20)
+        (0.50, 1.15, 0.75),
+        0.35,
+        (0.45, 0.80, 0.70, 0.20),
+        (0.19, 0.23, 0.35, 0.23),
+        (0.33, 0.15, 0.32, 0.20),
+        (0.15, 1.10, 0.65),
     ),
 }
 # Crops whose panen values are its library's own (forecast/crops.toml), and the library crop whose
@@ -82,7 +93,12 @@ def _params(crop_name: str) -> Params:
         return PANEN_PARAMS[crop_name]
     c = load_crops()[LIBRARY[crop_name]]
     return Params(
-        c.kc, c.depletion_fraction, c.ky_stages, c.stage_fractions, c.ky_stage_fractions or c.stage_fractions
+        c.kc,
+        c.depletion_fraction,
+        c.ky_stages,
+        c.stage_fractions,
+        c.ky_stage_fractions or c.stage_fractions,
+        c.kcb,
     )
 
 
@@ -175,6 +191,7 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         senescence_cd=np.full(n, sen.senescence_cd),
         ky_total=np.full(n, sen.ky_total),
         root_full_fraction=np.full(n, crop.MaxRooting / crop.Maturity),
+        kcb=np.tile(p.kcb, (n, 1)) if p.kcb is not None else None,
     )
     inputs = SeasonInputs(
         crop=arrays,

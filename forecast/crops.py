@@ -41,6 +41,9 @@ class CropParams:
     # degree-days from full canopy to none under the worst stress (0: none).
     senescence_depletion_fraction: float = 0.70
     senescence_cd: float = 0.0
+    # FAO-56's basal crop coefficients (dual Kc: transpiration, the soil surface's evaporation apart);
+    # None: the single Kc holds both (the orchards).
+    kcb: tuple[float, float, float] | None = None
 
 
 @cache
@@ -71,6 +74,7 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                 perennial=bool(table.get("perennial", False)),
                 senescence_depletion_fraction=float(table.get("senescence_depletion_fraction", 0.70)),
                 senescence_cd=float(table.get("senescence_cd", 0.0)),
+                kcb=tuple(float(x) for x in table["kcb"]) if "kcb" in table else None,  # type: ignore[arg-type]
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"crop library {path}: [{name}] is missing or has a bad value: {exc}") from exc
@@ -79,8 +83,11 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
         ky_shares = params.ky_stage_fractions
         if ky_shares is not None and (len(ky_shares) != 4 or abs(sum(ky_shares) - 1) > 0.02):
             raise ValueError(f"crop library: [{name}] ky_stage_fractions must be four shares summing to 1")
-        if len(params.kc) != 3 or len(params.ky_stages) != 4:
-            raise ValueError(f"crop library: [{name}] needs kc = [ini, mid, end] and four ky_stages")
+        bad_kcb = params.kcb is not None and len(params.kcb) != 3
+        if len(params.kc) != 3 or len(params.ky_stages) != 4 or bad_kcb:
+            raise ValueError(
+                f"crop library: [{name}] needs kc (and kcb, if given) = [ini, mid, end] and four ky_stages"
+            )
         if not (0 < params.senescence_depletion_fraction < 1 and params.senescence_cd >= 0):
             raise ValueError(
                 f"crop library: [{name}] senescence_depletion_fraction must be in (0, 1), senescence_cd >= 0"
@@ -110,6 +117,8 @@ class CropArrays:
     senescence_depletion: NDArray[np.float64] | None = None  # share of TAW; None: no early senescence
     senescence_cd: NDArray[np.float64] | None = None  # 0: none for that field
     root_full_fraction: NDArray[np.float64] | None = None  # roots at full depth; None: end of development
+    # (fields, 3) basal Kcb (dual Kc); None, or a row of NaN: that field's single Kc holds evaporation too
+    kcb: NDArray[np.float64] | None = None
 
 
 def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = None) -> CropArrays:
@@ -146,4 +155,5 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         perennial=np.array([r.perennial for r in rows], dtype=bool),
         senescence_depletion=col("senescence_depletion_fraction"),
         senescence_cd=col("senescence_cd"),
+        kcb=np.array([r.kcb or (np.nan,) * 3 for r in rows], dtype=np.float64).reshape(-1, 3),
     )

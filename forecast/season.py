@@ -11,8 +11,15 @@ For each field and member, from planting:
   crop's parameters give (``root_full_fraction``, as AquaCrop's MaxRooting); a deepening root zone
   meets soil at field capacity, so depletion in mm carries over while TAW grows. An orchard's trees
   (``perennial``) have their roots at full depth from bloom on;
-- **root-zone water balance**, FAO-56 single crop coefficient: Kc by stage (Table 12 values, linear
-  between), TAW = 1000 (θFC − θWP) Zr (Eq. 82), RAW = p TAW (Eq. 83), Ks (Eq. 84), depletion
+- **root-zone water balance**, FAO-56's dual crop coefficient (Ch. 7) for crops with basal Kcb
+  (Table 17), else its single Kc (Table 12; the orchards): Kc = Ks Kcb + Ke by stage (linear
+  between), the soil's evaporation Ke from its own surface layer (Ze 0.10 m: TEW, Eq. 73; Kr and
+  Ke, Eqs. 71-74, with REW; the exposed share 1 - fc, Eqs. 75-76; the layer's balance, Eq. 77).
+  A single Kc_ini of 0.6 has a young tomato lose 0.6 ET0 a day however dry the surface; with the
+  surface's own bucket a dry spell stops evaporation once TEW is gone, and frequent rain raises it
+  above Kc_ini (FAO-56 Fig. 29). Against AquaCrop (which keeps evaporation and transpiration apart
+  too) the single Kc had crops in dry springs die weeks early (bench.forecast_vs_aquacrop).
+  TAW = 1000 (θFC − θWP) Zr (Eq. 82), RAW = p TAW (Eq. 83), Ks (Eq. 84) on Kcb only, depletion
   Dr (Eq. 85) with deep percolation (Eq. 88); rain and, on fields found to be irrigated, irrigation
   refilling to field capacity once Dr passes RAW;
 - **soil-moisture correction**: on days with a soil-moisture reading, the modelled depletion is nudged
@@ -47,6 +54,14 @@ __all__ = ["NUDGE_GAIN", "SeasonInputs", "SeasonResult", "run_season"]
 F64 = NDArray[np.float64]
 NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # σm = 5 % VWC, σo = 3 % VWC
 SEN_SHAPE = float(np.expm1(3.0))  # AquaCrop's shape factor 3 of Ks for senescence
+# Dual Kc (FAO-56 Ch. 7). Kc_max by Eq. 72 at RHmin 45 % and u2 2 m/s (Batu's humid highlands would
+# take about 0.1 less; a constant, est); Kc_min, dry bare soil's (Eq. 76); the surface layer's depth
+# Ze (0.10-0.15 m) and readily evaporable water REW (Table 19: 8-10 mm for loams; est, capped by TEW);
+# fc's exponent 1 + 0.5 h is 1.5, for a crop about a metre tall (est; written as x·√x in the loop).
+KC_MAX = 1.20
+KC_MIN = 0.15
+EVAPORATION_LAYER_M = 0.10
+REW_MM = 9.0
 ROOT_DEPTH_AT_PLANTING_M = 0.3  # FAO-56 Ch. 8: 0.15-0.20 m at sowing; 0.3 m for transplants and tubers [est]
 
 
@@ -140,6 +155,14 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     ends = crop.stage_ends[:, None, :]
     ky_ends = (crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends)[:, None, :]
     kc_table = crop.kc[:, None, :]
+    # Fields with basal coefficients take the dual Kc; the others keep the single one (Ke = 0).
+    dual_f = ~np.isnan(crop.kcb[:, 0]) if crop.kcb is not None else np.zeros(n_fields, dtype=bool)
+    any_dual = bool(dual_f.any())
+    dual = dual_f[:, None]
+    if any_dual and crop.kcb is not None:
+        kc_table = np.where(dual_f[:, None], crop.kcb, crop.kc)[:, None, :]
+    tew = per_field(1000 * (inp.theta_fc - 0.5 * inp.theta_wp) * EVAPORATION_LAYER_M)  # Eq. 73
+    rew = np.minimum(REW_MM, 0.9 * tew)
     base, upper = per_field(crop.base_temp_c), per_field(crop.upper_temp_c)
     tt_maturity = per_field(crop.thermal_time_cd) * (
         inp.thermal_time_scale if inp.thermal_time_scale is not None else 1.0
@@ -155,6 +178,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     zr = np.broadcast_to(zr_min, shape).copy()
     root_end = per_field(crop.root_full_fraction) if crop.root_full_fraction is not None else ends[..., 1]
     initial = depletion.copy()
+    surface = np.minimum(depletion, tew)  # the evaporation layer's depletion De [mm]
     thermal = np.zeros(shape)
     maturity = np.full(shape, np.nan)
     ks_sum = np.zeros(shape)
@@ -192,26 +216,49 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         np.ascontiguousarray(np.moveaxis(a, 2, 0)) for a in (inp.tmin_c, inp.tmax_c, inp.rain_mm, inp.et0_mm)
     )
     vwc_days = np.ascontiguousarray(inp.soil_vwc_pct.T)
-    eta_by_stage = [np.zeros(shape) for _ in range(4)]
-    etc_by_stage = [np.zeros(shape) for _ in range(4)]
+    season_eta = np.zeros(shape)  # ΣETa and ΣETc over the season, planting to maturity
+    season_etc = np.zeros(shape)
+    bare = np.where(dual, KC_MIN, 0.3)
+    # Kc_max = max(1.2, Kcb + 0.05) (Eq. 72) is 1.2 unless a Kcb passes 1.15: then per day.
+    kcb_high = bool(any_dual and crop.kcb is not None and np.nanmax(crop.kcb) > KC_MAX - 0.05)
+    all_dual = bool(dual_f.all())
     for d in range(n_days):
         growing = (d >= planting) & np.isnan(maturity)
         frac = thermal / tt_maturity
         zr = np.where(growing, zr_min + (zr_max - zr_min) * np.clip(frac / root_end, 0, 1), zr)
         taw = water_per_m * zr
         raw = p_frac * taw
-        kc = np.where(growing, _kc(frac, ends, kc_table), 0.3)  # bare soil between crops [est]
+        # Kcb (dual) or Kc (single); between crops, bare soil's: dry (dual, plus its Ke) or 0.3 [est].
+        kc = np.where(growing, _kc(frac, ends, kc_table), bare)
         ks = np.where(depletion > raw, np.clip((taw - depletion) / (taw - raw), 0, 1), 1.0)  # Eq. 84
-        etc = kc * et0_days[d]
-        eta = ks * etc
+        et0 = et0_days[d]
+        transpiration = ks * kc * et0
         if sen_any:
-            eta = eta * green  # a senescent canopy transpires its green share
+            transpiration = transpiration * green  # a senescent canopy transpires its green share
         future = d >= today
         # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
         newly_dry = future & growing & np.isnan(to_irrigation) & (depletion > raw)
         to_irrigation = np.where(newly_dry, d - today, to_irrigation)
         irrigation = np.where(future & irrigated & growing & (depletion > raw), depletion, 0.0)
         rain = rain_days[d]
+        if any_dual:
+            # The surface layer: wetted by the day's rain and irrigation (fw = 1), then evaporating
+            # at Ke from its exposed share few = 1 - fc (Eqs. 71-77).
+            kc_max = np.maximum(KC_MAX, kc + 0.05) if kcb_high else KC_MAX
+            cover = np.clip((kc - KC_MIN) / (kc_max - KC_MIN), 0, 1)
+            few = np.maximum(1 - cover * np.sqrt(cover), 0.01)  # 1 - fc, fc = cover^1.5
+            wet = np.maximum(surface - rain - irrigation, 0.0)
+            kr = np.clip((tew - wet) / (tew - rew), 0.0, 1.0)
+            ke = np.minimum(kr * (kc_max - kc), few * kc_max)
+            if not all_dual:
+                ke = np.where(dual, ke, 0.0)
+            evaporation = ke * et0
+            surface = np.minimum(wet + evaporation / few, tew)
+            etc = (kc + ke) * et0
+            eta = transpiration + evaporation
+        else:
+            etc = kc * et0
+            eta = transpiration
         new = depletion - rain - irrigation + eta
         percolation = np.maximum(-new, 0.0)  # FAO-56 Eq. 88: water above field capacity drains
         new = np.maximum(new, 0.0)
@@ -236,14 +283,8 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         depletion_today = np.where(d + 1 == today, depletion, depletion_today)
         raw_today = np.where(d + 1 == today, raw, raw_today)
         taw_today = np.where(d + 1 == today, taw, taw_today)
-        # The FAO-33 growth period (for Ky), not the Kc stage.
-        stage = (
-            (frac >= ky_ends[..., 0]).astype(np.intp) + (frac >= ky_ends[..., 1]) + (frac >= ky_ends[..., 2])
-        )
-        for k in range(4):
-            in_stage = growing & (stage == k)
-            np.add(eta_by_stage[k], eta, out=eta_by_stage[k], where=in_stage)
-            np.add(etc_by_stage[k], etc, out=etc_by_stage[k], where=in_stage)
+        np.add(season_eta, eta, out=season_eta, where=growing)
+        np.add(season_etc, etc, out=season_etc, where=growing)
         past = growing & (d < today)
         ks_sum += np.where(past, 1 - ks, 0.0)
         ks_days += past
@@ -289,9 +330,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         # Interpolate within the day so maturity dates are not quantised to whole days.
         part = np.where(gdd > 0, (tt_maturity - before) / np.where(gdd > 0, gdd, 1.0), 0.0)
         maturity = np.where(reached, d + part, maturity)
-    eta_stage = np.stack(eta_by_stage, axis=-1)
-    etc_stage = np.stack(etc_by_stage, axis=-1)
-    season_ratio = eta_stage.sum(-1) / np.maximum(etc_stage.sum(-1), 1e-9)
+    season_ratio = season_eta / np.maximum(season_etc, 1e-9)
     # FAO-33's seasonal response. A product of one response per growth period multiplies one loss per
     # period even when a drought spans them all, where FAO-33 uses the seasonal Ky: against AquaCrop
     # it put tomato in Tunis at 0.005 of its potential where AquaCrop has 0.25 (issue 19).
