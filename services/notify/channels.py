@@ -83,6 +83,11 @@ def check_address(kind: str, address: str) -> str:
             value = "+62" + value[1:]
     if not pattern.fullmatch(value):
         raise InvalidInput(f"a {kind} address must be {shape}")
+    if kind == "telegram" and not value.startswith("@"):
+        # Telegram (and Apprise) read a chat id as a number: 007 is chat 7, and there is no chat 0.
+        if int(value) == 0:
+            raise InvalidInput(f"a {kind} address must be {shape}, and no chat has id 0")
+        value = str(int(value))
     return value
 
 

@@ -45,7 +45,22 @@ def test_any_address_is_refused_or_reaches_exactly_that_address(kind: str, addre
     elif kind == "email":
         assert [t[1] for t in plugin.targets] == [value]
     elif kind == "telegram":
-        assert [str(t) for t in plugin.targets] == [value]
+        # Apprise 2.3 keeps each target as (chat, topic); earlier releases as the chat alone.
+        chats = [str(t[0] if isinstance(t, tuple) else t) for t in plugin.targets]
+        assert chats == [value]
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"), [("007", "7"), ("-0100123", "-100123"), ("0", None), ("-00", None)]
+)
+def test_a_telegram_chat_id_is_stored_as_telegram_reads_it(written: str, stored: str | None) -> None:
+    """A chat id is a number: written with leading zeros it is the same chat, and there is no chat 0
+    (hypothesis found "0" passed for an address Apprise then sent to as chat (0, None))."""
+    if stored is None:
+        with pytest.raises(InvalidInput, match="telegram"):
+            check_address("telegram", written)
+    else:
+        assert check_address("telegram", written) == stored
 
 
 @pytest.mark.parametrize(
