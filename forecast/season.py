@@ -156,11 +156,14 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     ky_ends = (crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends)[:, None, :]
     kc_table = crop.kc[:, None, :]
     # Fields with basal coefficients take the dual Kc; the others keep the single one (Ke = 0).
-    dual_f = ~np.isnan(crop.kcb[:, 0]) if crop.kcb is not None else np.zeros(n_fields, dtype=bool)
-    any_dual = bool(dual_f.any())
+    kcb_rows = crop.kcb if crop.kcb is not None else np.full((n_fields, 3), np.nan)
+    dual_f = ~np.isnan(kcb_rows[:, 0])
+    any_dual, all_dual = bool(dual_f.any()), bool(dual_f.all())
     dual = dual_f[:, None]
-    if any_dual and crop.kcb is not None:
-        kc_table = np.where(dual_f[:, None], crop.kcb, crop.kc)[:, None, :]
+    if any_dual:
+        kc_table = np.where(dual, kcb_rows, crop.kc)[:, None, :]
+    # Kc_max = max(1.2, Kcb + 0.05) (Eq. 72) is 1.2 unless a Kcb passes 1.15: then per day.
+    kcb_high = bool(np.any(kcb_rows[dual_f] > KC_MAX - 0.05))
     tew = per_field(1000 * (inp.theta_fc - 0.5 * inp.theta_wp) * EVAPORATION_LAYER_M)  # Eq. 73
     rew = np.minimum(REW_MM, 0.9 * tew)
     base, upper = per_field(crop.base_temp_c), per_field(crop.upper_temp_c)
@@ -219,9 +222,6 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     season_eta = np.zeros(shape)  # ΣETa and ΣETc over the season, planting to maturity
     season_etc = np.zeros(shape)
     bare = np.where(dual, KC_MIN, 0.3)
-    # Kc_max = max(1.2, Kcb + 0.05) (Eq. 72) is 1.2 unless a Kcb passes 1.15: then per day.
-    kcb_high = bool(any_dual and crop.kcb is not None and np.nanmax(crop.kcb) > KC_MAX - 0.05)
-    all_dual = bool(dual_f.all())
     for d in range(n_days):
         growing = (d >= planting) & np.isnan(maturity)
         frac = thermal / tt_maturity
