@@ -477,3 +477,24 @@ def test_a_dry_soil_surface_stops_evaporating_and_a_often_wetted_one_evaporates_
     change = dual.final_depletion_mm - dual.initial_depletion_mm
     booked = -dual.total_rain_mm - dual.total_irrigation_mm + dual.total_eta_mm + dual.total_percolation_mm
     np.testing.assert_allclose(change, booked + dual.total_correction_mm, atol=1e-9)
+
+
+def test_a_basal_kc_above_kc_max_raises_kc_max_instead_of_evaporating_less_than_nothing() -> None:
+    """FAO-56 Eq. 72: Kc_max = max(1.2, Kcb + 0.05). A crop whose Kcb passes 1.15 (a tall crop in a
+    windy dry climate) on soil wetted every day loses between Kcb and Kcb + 0.05 of ET0; with Kc_max
+    held at 1.2 its Ke, Kr (1.2 - Kcb), would be negative and take water back."""
+    days, n = 30, 1
+    base = _inputs(n_fields=n, days=days)
+    crop = dataclasses.replace(crop_arrays(["sweet_corn"]), kcb=np.array([[1.3, 1.3, 1.3]]))
+    inputs = dataclasses.replace(
+        base,
+        crop=crop,
+        planting_day=np.zeros(n, dtype=int),
+        today=np.full(n, days),
+        irrigated=np.zeros(n, dtype=bool),
+        rain_mm=np.full_like(base.rain_mm, 10.0),
+        et0_mm=np.full_like(base.et0_mm, 4.0),
+    )
+    eta = run_season(inputs).total_eta_mm
+    assert np.all(eta >= 1.3 * 4.0 * days - 1e-6)
+    assert np.all(eta <= 1.35 * 4.0 * days + 1e-6)
