@@ -259,10 +259,18 @@ class ForecastService:
             if field is None:
                 continue
             cutoff = local_day_start_ms(h.harvest_date - dt.timedelta(days=7))
-            points = self.store.forecasts(
-                start_ms=cutoff - 200 * 86_400_000, end_ms=cutoff, site_ids=[h.field_id]
-            )
-            usable = [p for p in points if "harvest_day_p50" in p.values and "tonnes_p50" in p.values]
+            # The last forecast before the cutoff: looked for in the last week before it first, and
+            # further back only if there is none, since every refresh's forecasts are kept (every 15
+            # minutes in the demo: 200 days of them are hundreds of thousands of rows per record).
+            usable = []
+            for start_ms, end_ms in (
+                (cutoff - 7 * 86_400_000, cutoff),
+                (cutoff - 200 * 86_400_000, cutoff - 7 * 86_400_000),
+            ):
+                points = self.store.forecasts(start_ms=start_ms, end_ms=end_ms, site_ids=[h.field_id])
+                usable = [p for p in points if "harvest_day_p50" in p.values and "tonnes_p50" in p.values]
+                if usable:
+                    break
             if not usable:
                 continue
             last = usable[-1]

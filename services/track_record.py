@@ -18,6 +18,8 @@ lucky harvests are not a track record. The forecasts are those the store kept (`
 from __future__ import annotations
 
 import datetime as dt
+import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -46,6 +48,10 @@ MIN_RECORDS = 3
 WINDOW_DAYS = 4  # a forecast issued up to this many days either side of the lead counts for it
 _EPOCH = dt.date(1970, 1, 1)
 _DAY_MS = 86_400_000
+# Each store's final pairings, per harvest record (see pairings).
+_MEMO: weakref.WeakKeyDictionary[TimeSeriesStore, dict[tuple[object, ...], tuple[Pairing, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -105,44 +111,58 @@ def pairings(store: TimeSeriesStore, session: Session, principal: Principal | No
         field = fields.get(record.field_id)
         if field is not None and (principal is None or principal.can_see_coop(field.coop_id)):
             by_field[record.field_id].append(record)
-    out = []
+    out: list[Pairing] = []
+    now_ms = time.time_ns() // 1_000_000
+    memo = _MEMO.setdefault(store, {})
     for field_id, harvests in sorted(by_field.items()):
         field = fields[field_id]
-        first = min(h.harvest_date for h in harvests) - dt.timedelta(days=max(LEADS) + WINDOW_DAYS)
-        last = max(h.harvest_date for h in harvests) - dt.timedelta(days=min(LEADS) - WINDOW_DAYS - 1)
-        points = [
-            p
-            for p in store.forecasts(
-                start_ms=local_day_start_ms(first), end_ms=local_day_start_ms(last), site_ids=[field_id]
-            )
-            if "tonnes_p50" in p.values
-        ]
         for harvest in harvests:
-            for lead in LEADS:
-                target = local_day_start_ms(harvest.harvest_date - dt.timedelta(days=lead))
-                near = [p for p in points if abs(p.ts_ms - target) <= WINDOW_DAYS * _DAY_MS]
-                if not near:
-                    continue
-                p = min(near, key=lambda q: (abs(q.ts_ms - target), -q.ts_ms))
-                v = p.values
-                out.append(
-                    Pairing(
-                        field_id,
-                        field.coop_id,
-                        field.commodity,
-                        lead,
-                        harvest.harvest_date,
-                        harvest.tonnes,
-                        local_day(p.ts_ms),
-                        v.get("tonnes_p10", v["tonnes_p50"]),
-                        v["tonnes_p50"],
-                        v.get("tonnes_p90", v["tonnes_p50"]),
-                        _day(v.get("harvest_day_p10")),
-                        _day(v.get("harvest_day_p50")),
-                        _day(v.get("harvest_day_p90")),
-                    )
-                )
+            key = (harvest.id, harvest.harvest_date, harvest.tonnes, field.coop_id, field.commodity)
+            found = memo.get(key)
+            if found is None:
+                found = _record_pairings(store, field, harvest)
+                # Forecasts are stored as they are issued, so once the last lead's window has passed
+                # no forecast can join it: the pairings are kept, and a track record over seasons of
+                # records does not read every refresh's forecasts again on every request.
+                last_window_end = local_day_start_ms(harvest.harvest_date - dt.timedelta(days=min(LEADS)))
+                if last_window_end + WINDOW_DAYS * _DAY_MS < now_ms:
+                    memo[key] = found
+            out += found
     return out
+
+
+def _record_pairings(store: TimeSeriesStore, field: Field, harvest: HarvestRecord) -> tuple[Pairing, ...]:
+    """One harvest record's pairings: at each lead, the forecast of its field issued nearest to it."""
+    out = []
+    for lead in LEADS:
+        # Only the points within the window: a field's forecasts of every refresh (every 15 minutes
+        # in the demo) over the 64 days before a harvest are tens of thousands of rows.
+        target = local_day_start_ms(harvest.harvest_date - dt.timedelta(days=lead))
+        window = WINDOW_DAYS * _DAY_MS
+        points = store.forecasts(start_ms=target - window, end_ms=target + window + 1, site_ids=[field.id])
+        near = [p for p in points if "tonnes_p50" in p.values]
+        if not near:
+            continue
+        p = min(near, key=lambda q: (abs(q.ts_ms - target), -q.ts_ms))
+        v = p.values
+        out.append(
+            Pairing(
+                field.id,
+                field.coop_id,
+                field.commodity,
+                lead,
+                harvest.harvest_date,
+                harvest.tonnes,
+                local_day(p.ts_ms),
+                v.get("tonnes_p10", v["tonnes_p50"]),
+                v["tonnes_p50"],
+                v.get("tonnes_p90", v["tonnes_p50"]),
+                _day(v.get("harvest_day_p10")),
+                _day(v.get("harvest_day_p50")),
+                _day(v.get("harvest_day_p90")),
+            )
+        )
+    return tuple(out)
 
 
 def summarise(pairs: Iterable[Pairing]) -> list[Skill]:

@@ -1,0 +1,116 @@
+"""The track record reads what it needs of the forecast history, once (issue 19).
+
+Every refresh's forecasts are kept (every 15 minutes in the demo), so a track record that read each
+field's forecasts over the 64 days before its harvest read tens of thousands of rows per record, on
+every request to ``/v1/forecasts/skill`` and in every refresh cycle (measured: 11 s for 254 records
+of hourly forecasts, ``bench.track_record``), and learning read 200 days of them per record. Here a
+real SQLite store counts the forecast points it hands out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.forecasting import ForecastService
+from services.track_record import LEADS, WINDOW_DAYS, pairings, skill_table
+from storage import ForecastPoint, local_day_start_ms
+from storage.registry import Cooperative, Field, HarvestRecord, open_registry, sqlite_url
+from storage.sqlite import SqliteStore
+
+DAY_MS = 86_400_000
+HARVEST = dt.date(2026, 3, 1)  # in the past, so every lead's window has closed
+EVERY_MS = 3 * 3_600_000  # a refresh every three hours
+
+
+class CountingStore(SqliteStore):
+    """A real SQLite store that counts the forecast points its queries return."""
+
+    served = 0
+
+    def forecasts(
+        self,
+        *,
+        start_ms: int,
+        end_ms: int,
+        site_ids: Sequence[str] | None = None,
+        coop_ids: Sequence[str] | None = None,
+    ) -> list[ForecastPoint]:
+        points = super().forecasts(start_ms=start_ms, end_ms=end_ms, site_ids=site_ids, coop_ids=coop_ids)
+        self.served += len(points)
+        return points
+
+
+def _platform(tmp_path: Path, fields: int = 3) -> tuple[CountingStore, sessionmaker[Session]]:
+    sessions = open_registry(sqlite_url(tmp_path / "registry.db"))
+    store = CountingStore(tmp_path / "store.db")
+    with sessions() as session:
+        session.add(Cooperative(id="koperasi-a", name="Koperasi A", kind="desa"))
+        for i in range(fields):
+            session.add(
+                Field(
+                    id=f"f{i}", coop_id="koperasi-a", commodity="potato", area_ha=1.0, soil_texture="loam",
+                    planting_date=HARVEST - dt.timedelta(days=100), elevation_m=1200.0,
+                    lat=-7.8, lon=112.5,
+                )
+            )  # fmt: skip
+            session.add(
+                HarvestRecord(
+                    field_id=f"f{i}", harvest_date=HARVEST, tonnes=20.0, recorded_at=dt.datetime.now(dt.UTC)
+                )
+            )
+        session.commit()
+    # Every refresh's forecast over the 120 days before the harvest, as the forecasting service keeps them.
+    first = local_day_start_ms(HARVEST - dt.timedelta(days=120))
+    dates = {"harvest_day_p10": 20500.0, "harvest_day_p50": 20510.0, "harvest_day_p90": 20520.0}
+    store.write_forecasts(
+        ForecastPoint(
+            f"f{i}",
+            "koperasi-a",
+            "potato",
+            ts,
+            {"tonnes_p10": 16.0, "tonnes_p50": 20.0 + i, "tonnes_p90": 24.0, **dates},
+        )
+        for i in range(fields)
+        for ts in range(first, local_day_start_ms(HARVEST), EVERY_MS)
+    )
+    return store, sessions
+
+
+def test_the_track_record_reads_only_the_lead_windows_and_only_once(tmp_path: Path) -> None:
+    store, sessions = _platform(tmp_path)
+    with sessions() as session:
+        found = pairings(store, session)
+        first_read = store.served
+        assert len(found) == 3 * len(LEADS)  # every record paired at every lead
+        # Each lead's window of ±WINDOW_DAYS, 8 refreshes a day, per record: not the 64 days before it.
+        assert first_read <= 3 * len(LEADS) * (2 * WINDOW_DAYS + 1) * 8
+        again = skill_table(store, session)
+        assert store.served == first_read  # a closed record's pairings are not read again
+        assert pairings(store, session) == found
+        row = next(r for r in again if r.lead_days == 30)
+        assert row.records == 3
+        assert row.tonnes_mape is not None
+        # A voided record leaves the track record at once, without a read.
+        record = session.get(HarvestRecord, 1)
+        assert record is not None
+        record.voided_at = dt.datetime.now(dt.UTC)
+        session.commit()
+        assert {p.field_id for p in pairings(store, session)} == {"f1", "f2"}
+        assert store.served == first_read
+
+
+def test_learning_reads_the_week_before_the_cutoff_not_200_days(tmp_path: Path) -> None:
+    store, sessions = _platform(tmp_path)
+    service = ForecastService(store, sessions, members=4)
+    with sessions() as session:
+        harvests = list(session.query(HarvestRecord))
+        fields = {f.id: f for f in session.query(Field)}
+    records = service._records(harvests, fields)
+    assert [r.field_id for r in records] == ["f0", "f1", "f2"]
+    # The last forecast issued before the cutoff (a week before the harvest) is the one paired.
+    assert [r.forecast_tonnes for r in records] == [20.0, 21.0, 22.0]
+    assert store.served <= 3 * 7 * 8  # a week of refreshes per record
