@@ -279,19 +279,23 @@ class ForecastService:
                 continue
             factor = last.values.get("yield_factor", 1.0)
             factor = factor if factor == factor and factor > 0 else 1.0
+            # The crop the forecast was for: the field may have been replanted with another since
+            # (PATCH /v1/fields), and last season's potato harvest says nothing of this season's
+            # cabbage; its variety then is not the registry's either.
+            commodity = last.commodity or field.commodity
             applied = last.values.get("date_bias_days")
             if applied is not None and applied == applied:
-                day += PRIOR.date_bias(field.commodity) - applied
+                day += PRIOR.date_bias(commodity) - applied
             out.append(
                 HarvestRecord(
                     h.field_id,
-                    field.coop_id,
-                    field.commodity,
+                    last.coop_id or field.coop_id,
+                    commodity,
                     h.harvest_date,
                     h.tonnes,
                     _EPOCH + dt.timedelta(days=round(day)),
                     last.values["tonnes_p50"] / factor,
-                    field.variety,
+                    field.variety if commodity == field.commodity else "",
                     field.elevation_m,
                 )
             )

@@ -117,7 +117,7 @@ def pairings(store: TimeSeriesStore, session: Session, principal: Principal | No
     for field_id, harvests in sorted(by_field.items()):
         field = fields[field_id]
         for harvest in harvests:
-            key = (harvest.id, harvest.harvest_date, harvest.tonnes, field.coop_id, field.commodity)
+            key = (harvest.id, harvest.harvest_date, harvest.tonnes)
             found = memo.get(key)
             if found is None:
                 found = _record_pairings(store, field, harvest)
@@ -132,7 +132,8 @@ def pairings(store: TimeSeriesStore, session: Session, principal: Principal | No
 
 
 def _record_pairings(store: TimeSeriesStore, field: Field, harvest: HarvestRecord) -> tuple[Pairing, ...]:
-    """One harvest record's pairings: at each lead, the forecast of its field issued nearest to it."""
+    """One harvest record's pairings: at each lead, the forecast of its field issued nearest to it,
+    of the crop that forecast was for."""
     out = []
     for lead in LEADS:
         # Only the points within the window: a field's forecasts of every refresh (every 15 minutes
@@ -145,11 +146,13 @@ def _record_pairings(store: TimeSeriesStore, field: Field, harvest: HarvestRecor
             continue
         p = min(near, key=lambda q: (abs(q.ts_ms - target), -q.ts_ms))
         v = p.values
+        # The crop and cooperative the forecast was for: a field's next season may be another crop
+        # (PATCH /v1/fields), and last season's potato harvest is not this season's cabbage's record.
         out.append(
             Pairing(
                 field.id,
-                field.coop_id,
-                field.commodity,
+                p.coop_id or field.coop_id,
+                p.commodity or field.commodity,
                 lead,
                 harvest.harvest_date,
                 harvest.tonnes,

@@ -114,3 +114,25 @@ def test_learning_reads_the_week_before_the_cutoff_not_200_days(tmp_path: Path) 
     # The last forecast issued before the cutoff (a week before the harvest) is the one paired.
     assert [r.forecast_tonnes for r in records] == [20.0, 21.0, 22.0]
     assert store.served <= 3 * 7 * 8  # a week of refreshes per record
+
+
+def test_a_replanted_field_keeps_its_past_harvests_under_the_crop_they_were(tmp_path: Path) -> None:
+    """A field's next season may be another crop (PATCH /v1/fields); its potato harvest stays a potato
+    record in the track record and in learning, not the cabbage's now registered."""
+    store, sessions = _platform(tmp_path)
+    with sessions() as session:
+        field = session.get(Field, "f0")
+        assert field is not None
+        field.commodity, field.variety = "cabbage", "Grand 11"
+        session.commit()
+        found = pairings(store, session)
+        assert {p.commodity for p in found} == {"potato"}
+        rows = skill_table(store, session)
+        assert {r.commodity for r in rows if r.records} == {"potato"}
+        potato_30 = next(r for r in rows if r.commodity == "potato" and r.lead_days == 30)
+        assert potato_30.records == 3
+        harvests = list(session.query(HarvestRecord))
+        fields = {f.id: f for f in session.query(Field)}
+    records = ForecastService(store, sessions, members=4)._records(harvests, fields)
+    assert (records[0].field_id, records[0].commodity, records[0].variety) == ("f0", "potato", "")
+    assert {r.commodity for r in records} == {"potato"}
