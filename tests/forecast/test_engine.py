@@ -12,7 +12,7 @@ import pytest
 from bench.simdata import daily_series, field_specs, observed_for
 from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
-from forecast.crops import crop_arrays, load_crops
+from forecast.crops import CropArrays, crop_arrays, load_crops
 from forecast.drivers import Observed, infer_irrigated
 from forecast.engine import FieldSpec, forecast_fields
 from forecast.learning import HarvestRecord, learn
@@ -59,6 +59,22 @@ def test_crop_library_has_every_crop_with_sane_values() -> None:
         assert 0.5 <= c.ky_total <= 1.5  # FAO-33's seasonal Ky run 0.7-1.3
     with pytest.raises(KeyError, match="pear"):
         crop_arrays(["pear"])
+
+
+def _planted_today(crop: CropArrays, days: int, rain_mm: np.ndarray, *, et0_mm: float) -> SeasonInputs:
+    """Rain-fed fields of ``crop`` planted on day 0 with ``days`` of observed weather, this rain
+    (fields, 4 members, days) and a constant ET0."""
+    n = len(crop.base_temp_c)
+    base = _inputs(n_fields=n, days=days)
+    return dataclasses.replace(
+        base,
+        crop=crop,
+        planting_day=np.zeros(n, dtype=int),
+        today=np.full(n, days),
+        irrigated=np.zeros(n, dtype=bool),
+        rain_mm=rain_mm,
+        et0_mm=np.full_like(base.et0_mm, et0_mm),
+    )
 
 
 def _inputs(n_fields: int = 3, members: int = 4, days: int = 120, vwc: float = np.nan) -> SeasonInputs:
@@ -449,19 +465,10 @@ def test_a_dry_soil_surface_stops_evaporating_and_a_often_wetted_one_evaporates_
     Kc_max (Fig. 29). The single Kc_ini of 0.6 had a young tomato lose 0.6 ET0 a day however dry the
     surface; a field without basal coefficients (an orchard's) keeps the single Kc."""
     days, n = 20, 2
-    base = _inputs(n_fields=n, days=days)
     crop = crop_arrays(["tomato"] * n)
-    rain = np.zeros_like(base.rain_mm)
+    rain = np.zeros((n, 4, days))
     rain[1, :, 1::2] = 10.0  # the second field: 10 mm every other day
-    inputs = dataclasses.replace(
-        base,
-        crop=crop,
-        planting_day=np.zeros(n, dtype=int),
-        today=np.full(n, days),
-        irrigated=np.zeros(n, dtype=bool),
-        rain_mm=rain,
-        et0_mm=np.full_like(base.et0_mm, 5.0),
-    )
+    inputs = _planted_today(crop, days, rain, et0_mm=5.0)
     dual = run_season(inputs)
     single = run_season(dataclasses.replace(inputs, crop=dataclasses.replace(crop, kcb=None)))
     et0_total = 5.0 * days
@@ -483,18 +490,9 @@ def test_a_basal_kc_above_kc_max_raises_kc_max_instead_of_evaporating_less_than_
     """FAO-56 Eq. 72: Kc_max = max(1.2, Kcb + 0.05). A crop whose Kcb passes 1.15 (a tall crop in a
     windy dry climate) on soil wetted every day loses between Kcb and Kcb + 0.05 of ET0; with Kc_max
     held at 1.2 its Ke, Kr (1.2 - Kcb), would be negative and take water back."""
-    days, n = 30, 1
-    base = _inputs(n_fields=n, days=days)
+    days = 30
     crop = dataclasses.replace(crop_arrays(["sweet_corn"]), kcb=np.array([[1.3, 1.3, 1.3]]))
-    inputs = dataclasses.replace(
-        base,
-        crop=crop,
-        planting_day=np.zeros(n, dtype=int),
-        today=np.full(n, days),
-        irrigated=np.zeros(n, dtype=bool),
-        rain_mm=np.full_like(base.rain_mm, 10.0),
-        et0_mm=np.full_like(base.et0_mm, 4.0),
-    )
+    inputs = _planted_today(crop, days, np.full((1, 4, days), 10.0), et0_mm=4.0)
     eta = run_season(inputs).total_eta_mm
     assert np.all(eta >= 1.3 * 4.0 * days - 1e-6)
     assert np.all(eta <= 1.35 * 4.0 * days + 1e-6)

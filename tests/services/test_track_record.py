@@ -10,8 +10,8 @@ real SQLite store counts the forecast points it hands out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,15 +31,8 @@ class CountingStore(SqliteStore):
 
     served = 0
 
-    def forecasts(
-        self,
-        *,
-        start_ms: int,
-        end_ms: int,
-        site_ids: Sequence[str] | None = None,
-        coop_ids: Sequence[str] | None = None,
-    ) -> list[ForecastPoint]:
-        points = super().forecasts(start_ms=start_ms, end_ms=end_ms, site_ids=site_ids, coop_ids=coop_ids)
+    def forecasts(self, **query: Any) -> list[ForecastPoint]:
+        points = super().forecasts(**query)
         self.served += len(points)
         return points
 
