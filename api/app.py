@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import importlib.metadata
@@ -171,10 +172,11 @@ def create_app(
         if sender is not None:
             sender.start()
         yield
+        # Wait for a cycle or a delivery in progress: the store and registry are closed next.
         if scheduler is not None:
-            scheduler.stop()
+            await asyncio.to_thread(scheduler.stop)
         if sender is not None:
-            sender.stop()
+            await asyncio.to_thread(sender.stop)
 
     version = importlib.metadata.version("panen")
     app = FastAPI(

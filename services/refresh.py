@@ -172,6 +172,11 @@ def _alert_failure(sessions: sessionmaker[Session], reason: str, notify: NotifyC
         session.commit()
 
 
+# How long stopping waits for a refresh cycle in progress: the default fleet's takes a few seconds;
+# a service manager's stop timeout is usually 10-90 s [est].
+STOP_WAIT_S = 60.0
+
+
 class RefreshScheduler:
     """Runs ``cycle`` at start and then every ``every_s`` seconds in a daemon thread, until stopped.
 
@@ -199,6 +204,15 @@ class RefreshScheduler:
         """Start the thread."""
         self._thread.start()
 
-    def stop(self) -> None:
-        """Ask the thread to finish after its current cycle."""
+    def stop(self, timeout_s: float = STOP_WAIT_S) -> bool:
+        """Ask the thread to finish after its current cycle and wait for it, up to ``timeout_s``;
+        returns whether it has finished. Whoever closes the store next must not close it under a cycle
+        still writing to it (SQLite's connections crash the process when closed mid-statement from
+        another thread)."""
         self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.warning("forecast refresh still running %.0f s after it was asked to stop", timeout_s)
+            return False
+        return True

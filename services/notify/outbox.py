@@ -523,6 +523,15 @@ class Sender:
         )
         self._thread.start()
 
-    def stop(self) -> None:
-        """Ask the loop to finish after its current pass."""
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Ask the loop to finish after its current pass and wait for its thread (if :meth:`start`
+        ran it), up to ``timeout_s``; returns whether it has finished, so that the registry is not
+        closed under a delivery in progress."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and threading.current_thread() is not thread:
+            thread.join(timeout_s)
+        if thread is not None and thread.is_alive():
+            log.warning("notification sender still running %.0f s after it was asked to stop", timeout_s)
+            return False
+        return True

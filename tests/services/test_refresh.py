@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,36 @@ def test_a_failed_cycle_does_not_stop_the_schedule() -> None:
     finally:
         scheduler.stop()
     assert runs[:3] == [0, 1, 2]
+
+
+def test_stopping_waits_for_the_cycle_in_progress() -> None:
+    """The API closes the store after its lifespan: a cycle still writing to a SQLite store then had
+    its connection closed under it from another thread, and the process died (a segfault in a test
+    worker, seen after test_api's refresh test)."""
+    started, finished = threading.Event(), threading.Event()
+
+    def cycle() -> None:
+        started.set()
+        time.sleep(0.5)  # a cycle's writes
+        finished.set()
+
+    scheduler = RefreshScheduler(cycle, every_s=3600)
+    scheduler.start()
+    assert started.wait(10)
+    assert scheduler.stop()
+    assert finished.is_set()
+    assert scheduler.stop()  # stopping twice is harmless
+
+
+def test_a_cycle_that_outlasts_the_wait_is_reported() -> None:
+    release = threading.Event()
+    scheduler = RefreshScheduler(lambda: release.wait(10), every_s=3600)
+    scheduler.start()
+    try:
+        assert not scheduler.stop(timeout_s=0.2)
+    finally:
+        release.set()
+    assert scheduler.stop()
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "influx"])
