@@ -21,7 +21,18 @@ Errors raised by the services (store and registry errors pass through as their o
     └── OutOfScope     the row exists or not, but the caller may not see or change it
 """
 
-__all__ = ["InvalidInput", "NotFound", "OutOfScope", "ServiceError"]
+from __future__ import annotations
+
+import datetime as dt
+
+__all__ = ["InvalidInput", "NotFound", "OutOfScope", "ServiceError", "id_date"]
+
+_MONTHS_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+
+
+def id_date(day: dt.date) -> str:
+    """A date as the field page writes it (``3 Des 2026``)."""
+    return f"{day.day} {_MONTHS_ID[day.month - 1]} {day.year}"
 
 
 class ServiceError(Exception):
@@ -29,7 +40,16 @@ class ServiceError(Exception):
 
 
 class InvalidInput(ServiceError, ValueError):
-    """The request is malformed or names something unknown; the message says which (and where)."""
+    """The request is malformed or names something unknown; the message says which (and where).
+
+    ``farmer``, where a farmer can meet the error on the field page (a harvest, a planting, an
+    orchard record), says the same in Indonesian and in a grower's words; the API's problem answer
+    keeps the English message, which names the request's fields.
+    """
+
+    def __init__(self, message: str, *, farmer: str | None = None) -> None:
+        super().__init__(message)
+        self.farmer = farmer
 
 
 class NotFound(ServiceError, LookupError):

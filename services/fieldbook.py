@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from forecast.crops import load_crops
 from forecast.drivers import SOILS, irrigation_threshold_vwc_pct
 from forecast.engine import FieldForecast
-from services import InvalidInput
+from services import InvalidInput, id_date
 from services.alerts import node_status
 from services.forecasting import ForecastRun
 from storage import StoreError, TimeSeriesStore, local_day
@@ -150,9 +150,15 @@ def set_planting_date(session: Session, field: Field, planting_date: dt.date, *,
     """
     today = local_day(time.time_ns() // 1_000_000)
     if planting_date > today:
-        raise InvalidInput(f"planting_date: {planting_date} is in the future (today is {today} WIB)")
+        raise InvalidInput(
+            f"planting_date: {planting_date} is in the future (today is {today} WIB)",
+            farmer=f"tanggal tanam {id_date(planting_date)} belum tiba (hari ini {id_date(today)}).",
+        )
     if planting_date < today - dt.timedelta(days=366):
-        raise InvalidInput(f"planting_date: {planting_date} is more than a year ago")
+        raise InvalidInput(
+            f"planting_date: {planting_date} is more than a year ago",
+            farmer=f"tanggal tanam {id_date(planting_date)} lebih dari setahun yang lalu.",
+        )
     field.planting_date = planting_date
     mark_edited(field, by)
     session.commit()

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
 from forecast.orchard import is_orchard
-from services import InvalidInput, NotFound
+from services import InvalidInput, NotFound, id_date
 from services.access import Principal, Role
+from services.notify.messages import COMMODITY_ID
 from storage import local_day
 from storage.registry import Field, HarvestRecord
 
@@ -49,23 +50,40 @@ def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date 
         InvalidInput: saying which bound it passes and what the field's bounds are.
     """
     today = today or local_day(time.time_ns() // 1_000_000)
+    planted = field.planting_date
     if harvest_date > today:
-        raise InvalidInput(f"harvest_date {harvest_date} is in the future (today is {today} in WIB)")
-    if harvest_date < field.planting_date:
-        raise InvalidInput(f"harvest_date {harvest_date} is before the planting date {field.planting_date}")
-    if (harvest_date - field.planting_date).days > MAX_SEASON_DAYS and not is_orchard(field.commodity):
+        raise InvalidInput(
+            f"harvest_date {harvest_date} is in the future (today is {today} in WIB)",
+            farmer=f"tanggal panen {id_date(harvest_date)} belum tiba (hari ini {id_date(today)}).",
+        )
+    if harvest_date < planted:
+        raise InvalidInput(
+            f"harvest_date {harvest_date} is before the planting date {planted}",
+            farmer=f"tanggal panen {id_date(harvest_date)} sebelum tanggal tanam {id_date(planted)}.",
+        )
+    if (harvest_date - planted).days > MAX_SEASON_DAYS and not is_orchard(field.commodity):
         raise InvalidInput(
             f"harvest_date {harvest_date} is more than {MAX_SEASON_DAYS} days after the planting date "
-            f"{field.planting_date}: record the field's new season (its planting date) first"
+            f"{planted}: record the field's new season (its planting date) first",
+            farmer=f"tanggal panen {id_date(harvest_date)} lebih dari {MAX_SEASON_DAYS} hari setelah "
+            f"tanggal tanam {id_date(planted)}: catat dulu tanggal tanam musim ini.",
         )
     low, high = plausible_t_ha(field.commodity)
     per_ha = tonnes / field.area_ha if field.area_ha > 0 else float("inf")
     if not low * field.area_ha <= tonnes <= high * field.area_ha:
         lo_t, hi_t = low * field.area_ha, high * field.area_ha
+        crop = COMMODITY_ID.get(field.commodity, field.commodity)
         raise InvalidInput(
             f"tonnes {tonnes:g} is {per_ha:.3g} t/ha on {field.area_ha:g} ha of {field.commodity}; a "
-            f"record may claim {low:.2g}-{high:.3g} t/ha ({lo_t:.3g}-{hi_t:.3g} t)"
+            f"record may claim {low:.2g}-{high:.3g} t/ha ({lo_t:.3g}-{hi_t:.3g} t)",
+            farmer=f"{_kg(tonnes)} kg dari {field.area_ha:g} ha adalah {per_ha:.3g} ton per ha; panen {crop} "
+            f"yang wajar {_kg(lo_t)}-{_kg(hi_t)} kg di lahan ini. Periksa beratnya (dalam kg).",
         )
+
+
+def _kg(tonnes: float) -> str:
+    """Tonnes as whole kilograms, with Indonesian thousands separators (``1.250``)."""
+    return f"{tonnes * 1000:,.0f}".replace(",", ".")
 
 
 def may_record(principal: Principal, field: Field) -> bool:

@@ -25,7 +25,7 @@ from forecast.orchard import (
     orchard_cycle,
 )
 from forecast.orchard import OrchardEvent as CycleEvent
-from services import InvalidInput, NotFound
+from services import InvalidInput, NotFound, id_date
 from storage import local_day
 from storage.registry import Field, HarvestRecord, OrchardEvent
 
@@ -55,30 +55,68 @@ def check_trees(commodity: str, tree_count: int | None) -> None:
         raise InvalidInput(f"tree_count is for orchards ({', '.join(ORCHARD_CROPS)}), not {commodity}")
 
 
+# What each record is called on the field page, for its messages.
+_KIND_ID = {
+    "defoliation": "perompesan",
+    "flowering": "bunga mekar",
+    "fruit_count": "hitung buah",
+    "thinning": "penjarangan buah",
+}
+
+
 def _check(
     field: Field, kind: str, day: dt.date, fruits: float | None, trees: int | None, today: dt.date
 ) -> None:
     if not is_orchard(field.commodity):
-        raise InvalidInput(f"field {field.id!r} grows {field.commodity}, not an orchard crop (apple, citrus)")
+        raise InvalidInput(
+            f"field {field.id!r} grows {field.commodity}, not an orchard crop (apple, citrus)",
+            farmer="lahan ini bukan kebun apel atau jeruk.",
+        )
     if kind not in EVENT_KINDS:
-        raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(EVENT_KINDS)}")
+        raise InvalidInput(
+            f"kind: {kind!r} is not one of {', '.join(EVENT_KINDS)}", farmer="pilih jenis catatan."
+        )
+    name = _KIND_ID[kind]
     if day > today:
-        raise InvalidInput(f"day {day} is in the future (today is {today} in WIB)")
+        raise InvalidInput(
+            f"day {day} is in the future (today is {today} in WIB)",
+            farmer=f"tanggal {id_date(day)} belum tiba (hari ini {id_date(today)}).",
+        )
     if day < field.planting_date:
-        raise InvalidInput(f"day {day} is before the trees were planted ({field.planting_date})")
+        raise InvalidInput(
+            f"day {day} is before the trees were planted ({field.planting_date})",
+            farmer=f"tanggal {id_date(day)} sebelum pohon ditanam ({id_date(field.planting_date)}).",
+        )
     if kind == "defoliation" and not is_defoliated(field.commodity):
-        raise InvalidInput(f"only apple trees are defoliated (perompesan); {field.id!r} is {field.commodity}")
+        raise InvalidInput(
+            f"only apple trees are defoliated (perompesan); {field.id!r} is {field.commodity}",
+            farmer="hanya pohon apel yang dirompes.",
+        )
     if kind in ("fruit_count", "thinning"):
         if fruits is None:
-            raise InvalidInput(f"a {kind} needs fruits_per_tree")
+            raise InvalidInput(
+                f"a {kind} needs fruits_per_tree", farmer=f"{name} perlu jumlah buah per pohon."
+            )
         if not 0 <= fruits <= MAX_FRUITS_PER_TREE:
-            raise InvalidInput(f"fruits_per_tree {fruits:g} is not from 0 to {MAX_FRUITS_PER_TREE:g}")
+            raise InvalidInput(
+                f"fruits_per_tree {fruits:g} is not from 0 to {MAX_FRUITS_PER_TREE:g}",
+                farmer=f"jumlah buah per pohon {fruits:g} di luar 0-{MAX_FRUITS_PER_TREE:g}.",
+            )
         if kind == "fruit_count" and not trees:
-            raise InvalidInput("a fruit_count needs trees_sampled: on how many trees were fruits counted")
+            raise InvalidInput(
+                "a fruit_count needs trees_sampled: on how many trees were fruits counted",
+                farmer="hitung buah perlu jumlah pohon contoh: di berapa pohon buahnya dihitung.",
+            )
         if trees and field.tree_count and trees > field.tree_count:
-            raise InvalidInput(f"trees_sampled {trees} is more than the orchard's {field.tree_count} trees")
+            raise InvalidInput(
+                f"trees_sampled {trees} is more than the orchard's {field.tree_count} trees",
+                farmer=f"{trees} pohon contoh lebih banyak dari {field.tree_count} pohon di kebun ini.",
+            )
     elif fruits is not None or trees is not None:
-        raise InvalidInput(f"a {kind} carries no fruits_per_tree or trees_sampled")
+        raise InvalidInput(
+            f"a {kind} carries no fruits_per_tree or trees_sampled",
+            farmer=f"{name} tidak memakai jumlah buah atau jumlah pohon.",
+        )
 
 
 def record(

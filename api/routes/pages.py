@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from api.deps import SessionDep, StateDep, principal_of
 from forecast.orchard import is_defoliated, is_orchard
-from services import InvalidInput, OutOfScope, orchards
+from services import InvalidInput, OutOfScope, id_date, orchards
 from services import harvests as harvest_service
 from services.access import Principal, Role
 from services.alerts import acknowledge
@@ -59,7 +59,6 @@ _ORCHARD_KINDS = {
     "fruit_count": "Hitung buah (rata-rata per pohon contoh)",
     "thinning": "Penjarangan buah (sisa buah per pohon)",
 }
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
 
 class Visitor:
@@ -110,8 +109,13 @@ def _ago(delta: dt.timedelta | None) -> str:
     return f"{minutes // 1440} hari lalu"
 
 
+def _refused(what: str, exc: InvalidInput) -> str:
+    """Why a form was refused, in the farmer's words where the service has them."""
+    return f"{what} tidak tersimpan: {exc.farmer or exc}"
+
+
 def _day(day: dt.date | None) -> str:
-    return "-" if day is None else f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return "-" if day is None else id_date(day)
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -332,7 +336,7 @@ def record_harvest(
         )
     except InvalidInput as exc:
         session.rollback()
-        return _field_page(request, session, state, who, row, 422, error=f"Panen tidak tersimpan: {exc}")
+        return _field_page(request, session, state, who, row, 422, error=_refused("Panen", exc))
     return RedirectResponse(f"/f/{row.id}?ok=panen", 303)
 
 
@@ -360,7 +364,13 @@ def record_planting(
     except InvalidInput as exc:
         session.rollback()
         return _field_page(
-            request, session, state, who, row, 422, error=f"Tanggal tanam tidak tersimpan: {exc}"
+            request,
+            session,
+            state,
+            who,
+            row,
+            422,
+            error=_refused("Tanggal tanam", exc),
         )
     return RedirectResponse(f"/f/{row.id}?ok=tanam", 303)
 
@@ -390,7 +400,7 @@ def record_orchard_event(
         )  # fmt: skip
     except InvalidInput as exc:
         session.rollback()
-        return _field_page(request, session, state, who, row, 422, error=f"Catatan tidak tersimpan: {exc}")
+        return _field_page(request, session, state, who, row, 422, error=_refused("Catatan", exc))
     return RedirectResponse(f"/f/{row.id}?ok=kebun", 303)
 
 

@@ -189,3 +189,28 @@ def test_a_form_posted_with_the_cookie_needs_the_sessions_csrf_token(
     with open_registry(registry_url)() as session:
         records = list(session.scalars(select(HarvestRecord)))
     assert [(r.field_id, r.tonnes) for r in records] == [(MINE, 4.0)]
+
+
+def test_the_field_page_refuses_a_record_in_the_farmers_words(client: Client, registry_url: str) -> None:
+    """A harvest or a planting the field page refuses says why in Indonesian (the services' English
+    names the API's fields: "harvest_date ... is in the future" meant nothing to a farmer)."""
+    c, tokens, _ = client
+    farmer = auth(tokens["farmer"])
+    today, tomorrow = TODAY.isoformat(), (TODAY + dt.timedelta(days=1)).isoformat()
+    harvest, planting = "Panen tidak tersimpan: ", "Tanggal tanam tidak tersimpan: "
+    refusals = [
+        ("panen", {"harvest_date": tomorrow, "kg": "4000"}, harvest + "tanggal panen", "belum tiba"),
+        ("panen", {"harvest_date": "2020-01-01", "kg": "4000"}, harvest, "sebelum tanggal tanam"),
+        ("panen", {"harvest_date": today, "kg": "4000000"}, "Periksa beratnya", "4.000.000 kg dari"),
+        ("tanam", {"planting_date": tomorrow}, planting + "tanggal tanam", "belum tiba"),
+        ("tanam", {"planting_date": "2020-01-01"}, planting, "lebih dari setahun"),
+    ]
+    for form, data, said, why in refusals:
+        page = c.post(f"/f/{MINE}/{form}", data=data, headers=farmer, follow_redirects=False)
+        assert page.status_code == 422, (form, data)
+        assert said in page.text, (form, data)
+        assert why in page.text, (form, data)
+        for english in ("in the future", "is before", "t/ha", "more than a year", "today is"):
+            assert english not in page.text, (form, data, english)
+    with open_registry(registry_url)() as session:
+        assert session.scalars(select(HarvestRecord)).all() == []

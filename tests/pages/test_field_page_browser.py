@@ -231,7 +231,8 @@ def test_a_farmer_keeps_the_orchard_records_from_the_field_page(platform: tuple[
         driver.find_element(By.ID, "fruits_per_tree").send_keys("80")
         _press(driver, "//button[text()='Simpan catatan']")
         _until(driver, "Catatan tidak tersimpan")
-        assert "a fruit_count needs trees_sampled" in driver.page_source
+        assert "hitung buah perlu jumlah pohon contoh" in driver.page_source
+        assert "needs trees_sampled" not in driver.page_source  # the API's words, not a grower's
         _shot(driver, "field-page-orchard.png")
     finally:
         driver.quit()
