@@ -363,15 +363,7 @@ def record_planting(
         set_planting_date(session, row, planting_date, by=who.principal.name)
     except InvalidInput as exc:
         session.rollback()
-        return _field_page(
-            request,
-            session,
-            state,
-            who,
-            row,
-            422,
-            error=_refused("Tanggal tanam", exc),
-        )
+        return _field_page(request, session, state, who, row, 422, error=_refused("Tanggal tanam", exc))
     return RedirectResponse(f"/f/{row.id}?ok=tanam", 303)
 
 
