@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +27,11 @@ from services.forecasting import ForecastService
 from services.notify.channels import ChannelSettings
 from services.notify.contacts import ContactSpec, create_contact
 from services.notify.messages import probe_message
-from services.notify.outbox import NotifyConfig, Sender, enqueue
+from services.notify.outbox import NotifyConfig, Sender, SendReport, enqueue
 from services.refresh import Platform, refresh
 from services.registry_import import import_document
 from storage import TimeSeriesStore, local_day
-from storage.registry import Alert, Contact, ContactChannel, Notification, open_registry
+from storage.registry import Alert, Contact, ContactChannel, Notification, open_registry, sqlite_url
 from tests.ingest.helpers import wait_for
 from tests.notify_receivers import SmtpReceiver, WebhookReceiver
 from tests.season import NOW_MS, load_season
@@ -289,3 +291,24 @@ def test_the_api_raises_the_frost_and_delivers_it_by_itself(
             lambda: any("Awas embun upas" in r.body and field_id in r.body for r in webhook.received), 120
         )
         wait_for(lambda: any("Awas embun upas" in r.body for r in smtp.received), 30)
+
+
+def test_stopping_the_sender_waits_for_the_pass_in_progress(tmp_path: Path) -> None:
+    """The API closes the registry after its lifespan, so stopping waits for a delivery pass that is
+    running (here one made slow) rather than returning under it."""
+    started, finished = threading.Event(), threading.Event()
+
+    class SlowSender(Sender):
+        def deliver_due(self) -> SendReport:
+            started.set()
+            time.sleep(0.5)  # a pass's deliveries
+            report = super().deliver_due()
+            finished.set()
+            return report
+
+    sender = SlowSender(open_registry(sqlite_url(tmp_path / "registry.sqlite3")), NotifyConfig())
+    sender.start(every_s=3600, plan_every_s=3600)
+    assert started.wait(10)
+    assert sender.stop()
+    assert finished.is_set()
+    assert sender.stop()  # stopping twice is harmless
