@@ -41,3 +41,36 @@ def test_records_are_checked_and_voided_once(tmp_path: Path) -> None:
         with pytest.raises(NotFound):
             orchards.void(session, "punten-o02", row.id, reason="x", by="ketua")
         assert orchards.events(session, orchard.id) == []
+
+
+def test_every_refusal_a_grower_can_meet_has_its_indonesian_words(tmp_path: Path) -> None:
+    """The field page shows ``InvalidInput.farmer``: each check of an orchard record carries one, with
+    none of the API's field names in it."""
+    sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
+    with sessions() as session:
+        session.add(Cooperative(id="punten", name="Koperasi Merah Putih Punten"))
+        orchard = Field(id="punten-o01", coop_id="punten", commodity="citrus", variety="Keprok Batu 55",
+                        planting_date=dt.date(2015, 1, 1), area_ha=0.5, soil_texture="andosol", lat=-7.8,
+                        lon=112.5, elevation_m=1100, tree_count=200)  # fmt: skip
+        session.add(orchard)
+        session.commit()
+        for kind, day, fruits, trees, says in (
+            ("flowering", TODAY + dt.timedelta(days=1), None, None, "belum tiba"),
+            ("flowering", dt.date(2014, 6, 1), None, None, "sebelum pohon ditanam"),
+            ("defoliation", TODAY, None, None, "hanya pohon apel"),
+            ("fruit_count", TODAY, None, 10, "perlu jumlah buah per pohon"),
+            ("fruit_count", TODAY, orchards.MAX_FRUITS_PER_TREE + 1, 10, "di luar 0-5000"),
+            ("fruit_count", TODAY, 100.0, None, "perlu jumlah pohon contoh"),
+            ("fruit_count", TODAY, 100.0, 201, "lebih banyak dari 200 pohon"),
+            ("flowering", TODAY, 100.0, None, "bunga mekar tidak memakai"),
+            ("harvest", TODAY, None, None, "pilih jenis catatan"),
+        ):
+            with pytest.raises(InvalidInput) as refused:
+                orchards.record(session, field=orchard, kind=kind, day=day, by="t", fruits_per_tree=fruits,
+                                trees_sampled=trees, today=TODAY)  # fmt: skip
+            farmer = refused.value.farmer
+            assert farmer is not None, (kind, str(refused.value))
+            assert says in farmer
+            api_words = ("fruits_per_tree", "trees_sampled", "kind", "today is")
+            assert not any(word in farmer for word in api_words)
+        assert orchards.events(session, orchard.id, include_void=True) == []
