@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from services import InvalidInput, NotFound, orchards
 from storage.registry import Cooperative, Field, open_registry, sqlite_url
@@ -14,15 +15,21 @@ from storage.registry import Cooperative, Field, open_registry, sqlite_url
 TODAY = dt.date(2026, 12, 2)
 
 
+def _keprok_orchard(session: Session) -> Field:
+    """Punten's cooperative and a keprok orchard of 200 trees planted in 2015, committed."""
+    session.add(Cooperative(id="punten", name="Koperasi Merah Putih Punten"))
+    orchard = Field(id="punten-o01", coop_id="punten", commodity="citrus", variety="Keprok Batu 55",
+                    planting_date=dt.date(2015, 1, 1), area_ha=0.5, soil_texture="andosol", lat=-7.8,
+                    lon=112.5, elevation_m=1100, tree_count=200)  # fmt: skip
+    session.add(orchard)
+    session.commit()
+    return orchard
+
+
 def test_records_are_checked_and_voided_once(tmp_path: Path) -> None:
     sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
     with sessions() as session:
-        session.add(Cooperative(id="punten", name="Koperasi Merah Putih Punten"))
-        orchard = Field(id="punten-o01", coop_id="punten", commodity="citrus", variety="Keprok Batu 55",
-                        planting_date=dt.date(2015, 1, 1), area_ha=0.5, soil_texture="andosol", lat=-7.8,
-                        lon=112.5, elevation_m=1100, tree_count=200)  # fmt: skip
-        session.add(orchard)
-        session.commit()
+        orchard = _keprok_orchard(session)
         for kind, fruits, trees, says in (
             ("fruit_count", orchards.MAX_FRUITS_PER_TREE + 1, 10, "is not from 0 to 5000"),
             ("thinning", -1.0, None, "is not from 0 to 5000"),
@@ -48,12 +55,7 @@ def test_every_refusal_a_grower_can_meet_has_its_indonesian_words(tmp_path: Path
     none of the API's field names in it."""
     sessions = open_registry(sqlite_url(tmp_path / "registry.sqlite3"))
     with sessions() as session:
-        session.add(Cooperative(id="punten", name="Koperasi Merah Putih Punten"))
-        orchard = Field(id="punten-o01", coop_id="punten", commodity="citrus", variety="Keprok Batu 55",
-                        planting_date=dt.date(2015, 1, 1), area_ha=0.5, soil_texture="andosol", lat=-7.8,
-                        lon=112.5, elevation_m=1100, tree_count=200)  # fmt: skip
-        session.add(orchard)
-        session.commit()
+        orchard = _keprok_orchard(session)
         for kind, day, fruits, trees, says in (
             ("flowering", TODAY + dt.timedelta(days=1), None, None, "belum tiba"),
             ("flowering", dt.date(2014, 6, 1), None, None, "sebelum pohon ditanam"),
