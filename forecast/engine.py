@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from forecast.crops import crop_arrays
+from forecast.crops import crop_arrays, load_crops
 from forecast.drivers import SOILS, Observed, infer_irrigated
 from forecast.learning import PRIOR, Calibration
 from forecast.season import SeasonInputs, run_season
@@ -35,6 +35,10 @@ THERMAL_TIME_SIGMA = 0.04
 # cannot say whether the deaths would be right. A dead-crop forecast is the costliest error to a
 # planner; it is on only where it is validated (bench.forecast_vs_aquacrop).
 EARLY_SENESCENCE = False
+# An orchard's crop takes up to about eight months from bloom to picking (keprok Batu 55: 1,670
+# degree-days, ~235 days at 1,100 m; more higher up), longer than any annual crop's season: its
+# fields are simulated a year ahead, so a crop that has just flowered already has a date.
+ORCHARD_HORIZON_DAYS = 366
 MODEL_VERSION = "panen-forecast 1 (FAO-56 single Kc, degree-days, FAO-33 Ky; climatology ensemble)"
 
 
@@ -122,22 +126,35 @@ def forecast_fields(
         today: The forecast day: observations end the day before.
         members: Ensemble size (≥ 50 for percentiles to mean something).
         horizon_days: Days simulated after ``today``; a crop not mature by then has no date.
+            Orchards' crops take at least :data:`ORCHARD_HORIZON_DAYS`.
         seed: Seed of the weather ensemble (the same seed gives the same forecast).
         calibration: What was learnt from harvest records (default: the priors, see
             :mod:`forecast.learning`): yield-gap factors, harvest-date bias and the spread of the
             members' yield and date perturbations.
         chunk_fields: Fields per chunk.
     """
-    out: list[FieldForecast] = []
-    for start in range(0, len(fields), chunk_fields):
-        chunk = list(fields[start : start + chunk_fields])
-        # One random stream per field, keyed by its id: a field's forecast is the same alone or in
-        # a batch of any size, and the same tomorrow for the same seed.
-        rngs = [np.random.default_rng([seed, _stable_hash(f.field_id)]) for f in chunk]
-        out += _forecast_chunk(
-            chunk, observed, grid_start, today, members, horizon_days, rngs, calibration or PRIOR
-        )
-    return out
+    # Fields run in groups of one horizon (orchards' is longer), so a field's horizon, and with it
+    # its forecast, depends on its own crop only; the forecasts come back in the fields' order.
+    crops = load_crops()
+    horizons = [
+        max(horizon_days, ORCHARD_HORIZON_DAYS) if crops[f.commodity].perennial else horizon_days
+        for f in fields
+    ]
+    out: list[FieldForecast | None] = [None] * len(fields)
+    for horizon in sorted(set(horizons)):
+        at = [i for i, h in enumerate(horizons) if h == horizon]
+        for start in range(0, len(at), chunk_fields):
+            part = at[start : start + chunk_fields]
+            chunk = [fields[i] for i in part]
+            # One random stream per field, keyed by its id: a field's forecast is the same alone or in
+            # a batch of any size, and the same tomorrow for the same seed.
+            rngs = [np.random.default_rng([seed, _stable_hash(f.field_id)]) for f in chunk]
+            done = _forecast_chunk(
+                chunk, observed, grid_start, today, members, horizon, rngs, calibration or PRIOR
+            )
+            for i, forecast in zip(part, done, strict=True):
+                out[i] = forecast
+    return [f for f in out if f is not None]
 
 
 def _yield_sigma(f: FieldSpec, calibration: Calibration) -> float:

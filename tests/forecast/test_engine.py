@@ -496,3 +496,31 @@ def test_a_basal_kc_above_kc_max_raises_kc_max_instead_of_evaporating_less_than_
     eta = run_season(inputs).total_eta_mm
     assert np.all(eta >= 1.3 * 4.0 * days - 1e-6)
     assert np.all(eta <= 1.35 * 4.0 * days + 1e-6)
+
+
+def test_an_orchard_crop_that_flowered_today_has_a_harvest_date() -> None:
+    """Keprok takes about eight months from bloom to picking, longer than an annual crop's horizon:
+    a crop that has just flowered still gets its date, the same alone as beside annual fields."""
+    specs, observed, grid_start = world()
+    annual = specs[0]
+    keprok = dataclasses.replace(
+        annual,
+        field_id="keprok-young",
+        commodity="citrus",
+        planting_date=ANCHOR - dt.timedelta(days=3),
+        thermal_time_cd=1670.0,
+        potential_yield_t_ha=8.0,
+        yield_sigma_log=0.3,
+    )
+    drivers = {**observed, keprok.field_id: observed[annual.field_id]}
+    alone = forecast_fields([keprok], drivers, grid_start=grid_start, today=ANCHOR, members=50, seed=2)[0]
+    both = forecast_fields([annual, keprok], drivers, grid_start=grid_start, today=ANCHOR, members=50, seed=2)
+    assert alone.harvest_date_p10 is not None
+    assert alone.harvest_date_p90 is not None
+    assert all(day is not None for day in alone.members_harvest_date)
+    assert (alone.harvest_date_p10 - ANCHOR).days > 200  # beyond the annual crops' horizon
+    assert both[1].members_harvest_date == alone.members_harvest_date
+    np.testing.assert_array_equal(both[1].members_tonnes, alone.members_tonnes)
+    # The annual field beside it is forecast as it is alone.
+    first = forecast_fields([annual], drivers, grid_start=grid_start, today=ANCHOR, members=50, seed=2)[0]
+    assert both[0].members_harvest_date == first.members_harvest_date
