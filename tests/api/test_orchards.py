@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from forecast.orchard import OrchardCycle, OrchardEvent, orchard_cycle
 from services.forecasting import ForecastService
 from tests.api.conftest import TODAY, auth
 
@@ -76,11 +77,23 @@ def test_an_orchard_forecast_narrows_when_fruits_are_counted(client: Client) -> 
     assert spread(after) < 0.75 * spread(before), (before, after)
     # The count sets the size of the crop: 1,300 trees x 60 fruits x 92 % kept x 120 g ~ 8.6 t before
     # water stress, which can only lower it. The P50 is the median of 50 members whose yields spread
-    # by the count's log-s.d. (~0.23: sampling, drop, fruit weight, pests), so it lies within three of
-    # a sample median's standard errors (1.25 s.d. / sqrt(50)) of that, or below it: it was 8.8 t on a
-    # day whose weather drew high members.
+    # by the count's log-s.d. (sampling, drop, fruit weight, pests: the orchard model's own for this
+    # count), so it lies within three of a sample median's standard errors (1.25 s.d. / sqrt(50)) of
+    # that, or below it: it was 8.8 t on a day whose weather drew high members.
+    records = [
+        OrchardEvent("defoliation", defoliated),
+        OrchardEvent("fruit_count", TODAY - dt.timedelta(days=3), 60, 12),
+    ]
+    cycle = orchard_cycle(
+        "apple", "Manalagi", tree_count=TREES, area_ha=AREA_HA, year_planted=2014, events=records,
+        last_harvest=None, today=TODAY,
+    )  # fmt: skip
+    assert isinstance(cycle, OrchardCycle)
     counted_t = TREES * 60 * 0.92 * 0.120 / 1000
-    assert 3.0 < after["tonnes_p50"] <= counted_t * math.exp(3 * 1.2533 * 0.23 / math.sqrt(50)), after
+    assert cycle.potential_yield_t_ha == pytest.approx(counted_t / AREA_HA)
+    sigma = cycle.yield_sigma_log
+    assert 0.1 < sigma < 0.4, sigma  # a count on 12 trees: narrower than the age estimate's 0.55
+    assert 3.0 < after["tonnes_p50"] <= counted_t * math.exp(3 * 1.2533 * sigma / math.sqrt(50)), after
     # A voided count stops counting: the forecast goes back to the tree-age estimate.
     r = c.post(
         f"/v1/fields/{ORCHARD}/events/{counted.json()['id']}/void", json={"reason": "wrong orchard"},
