@@ -75,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = allocate(contracts, supply, confidence=0.8)
         timings.append((time.perf_counter() - started) * 1000)
     probabilities = [c.probability for c in covered]
+    # Orders for the contracts the members cover (in 80 % of them or more) against their tonnes: an
+    # order plan a planner can send should come close to 1 there.
+    sure = {c.contract_id for c in covered if c.probability >= 0.8}
+    sure_tonnes = sum(c.tonnes for c in contracts if c.id in sure)
+    sure_ordered = sum(r.tonnes for r in rows if r.contract_id in sure)
     print(
         json.dumps(
             {
@@ -90,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "order_rows": len(rows),
                 "ordered_tonnes": round(sum(r.tonnes for r in rows), 1),
                 "contracted_tonnes": round(sum(c.tonnes for c in contracts), 1),
+                "covered_contracts": len(sure),
+                "covered_ordered_share": round(sure_ordered / sure_tonnes, 3) if sure_tonnes else None,
             }
         )
     )
