@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.csvout import csv_bytes, csv_response
-from api.deps import AppState, PrincipalDep, SessionDep, StateDep, field_in_scope, require
+from api.deps import AppState, PrincipalDep, SessionDep, StateDep, field_in_scope, require, row_in_scope
 from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic, SkillPublic
+from forecast.crops import load_crops
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow, purchase_plan
 from services.access import Principal, Role
@@ -29,7 +30,7 @@ from storage import local_day
 from storage.registry import Cooperative, Field
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
-_PLAN_CACHE: dict[tuple[object, str | None, int, str, str], bytes] = {}
+_PLAN_CACHE: dict[tuple[object, ...], bytes] = {}
 _PLAN_ROWS = TypeAdapter(list[PlanRowPublic])
 _PLAN_LOCK = threading.Lock()
 
@@ -111,6 +112,26 @@ def _visible(run: ForecastRun, principal: Principal, session: Session) -> list[F
     return [f for f in run.forecasts.values() if f.field_id in allowed]
 
 
+_COOP = Query(max_length=128, description="Only this cooperative (one in your scope)")
+_COMMODITY = Query(max_length=40, description="Only this commodity (a crop of the library)")
+
+
+def _check_filters(
+    session: Session, principal: Principal, coop_id: str | None, commodity: str | None
+) -> None:
+    """Refuse a filter that cannot match: a mistyped commodity or cooperative would otherwise answer
+    an empty list, which reads as "nothing to harvest". 422 for an unknown commodity; a cooperative
+    answers as a registry row does (404 unknown, 403 outside a scoped caller's reach)."""
+    if commodity is not None and commodity not in load_crops():
+        raise HTTPException(422, f"unknown commodity {commodity!r}: one of {', '.join(sorted(load_crops()))}")
+    if coop_id is not None:
+        row_in_scope(session, principal, Cooperative, coop_id, lambda c: principal.can_see_coop(c.id))
+
+
+def _matches(coop: str, crop: str, coop_id: str | None, commodity: str | None) -> bool:
+    return (coop_id is None or coop == coop_id) and (commodity is None or crop == commodity)
+
+
 @router.get("/fields/{field_id}/forecast", response_model=FieldForecastPublic)
 def field_forecast(
     field_id: str,
@@ -139,16 +160,15 @@ def forecasts(
     session: SessionDep,
     principal: PrincipalDep,
     state: StateDep,
-    coop_id: Annotated[str | None, Query(max_length=128)] = None,
-    commodity: Annotated[str | None, Query(max_length=40)] = None,
+    coop_id: Annotated[str | None, _COOP] = None,
+    commodity: Annotated[str | None, _COMMODITY] = None,
     members: Annotated[bool, _MEMBERS] = False,
 ) -> list[FieldForecastPublic]:
     """Forecasts of the fields in the caller's scope, optionally by cooperative and commodity."""
+    _check_filters(session, principal, coop_id, commodity)
     run = _run(state)
     rows = [
-        f
-        for f in _visible(run, principal, session)
-        if (coop_id is None or f.coop_id == coop_id) and (commodity is None or f.commodity == commodity)
+        f for f in _visible(run, principal, session) if _matches(f.coop_id, f.commodity, coop_id, commodity)
     ]
     pairs = _pairs(state, run)
     return [_public(f, run, members, pairs) for f in sorted(rows, key=lambda f: f.field_id)]
@@ -161,8 +181,8 @@ def skill(
     session: SessionDep,
     principal: PrincipalDep,
     state: StateDep,
-    coop_id: Annotated[str | None, Query(max_length=128)] = None,
-    commodity: Annotated[str | None, Query(max_length=40)] = None,
+    coop_id: Annotated[str | None, _COOP] = None,
+    commodity: Annotated[str | None, _COMMODITY] = None,
     lead_days: Annotated[int | None, Query(description="60, 30 or 14")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> list[SkillPublic] | Response:
@@ -171,6 +191,7 @@ def skill(
     of a number. Farmers and managers see their cooperative's."""
     if lead_days is not None and lead_days not in LEADS:
         raise HTTPException(422, f"lead_days must be one of {', '.join(map(str, LEADS))}")
+    _check_filters(session, principal, coop_id, commodity)
     rows = [
         SkillPublic(
             commodity=k.commodity,
@@ -187,8 +208,7 @@ def skill(
             note=k.note,
         )
         for k in skill_table(state.store, session, principal)
-        if (coop_id is None or k.coop_id == coop_id)
-        and (commodity is None or k.commodity == commodity)
+        if _matches(k.coop_id, k.commodity, coop_id, commodity)
         and (lead_days is None or k.lead_days == lead_days)
     ]
     if format == "csv":
@@ -233,6 +253,8 @@ async def plan(
         Literal["cooperative", "commodity"],
         Query(description="`commodity`: all cooperatives in your scope together (coop_id `all`)"),
     ] = "cooperative",
+    coop_id: Annotated[str | None, _COOP] = None,
+    commodity: Annotated[str | None, _COMMODITY] = None,
 ) -> Response:
     """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first).
 
@@ -242,11 +264,14 @@ async def plan(
     # A plan changes only with the forecast run: the rendered body is cached per run, scope, horizon
     # and format. A cached plan is served from the event loop (no worker thread, no registry query),
     # which is what lets Coosae's planners poll it; a miss is computed in a worker thread.
+    if coop_id is not None or commodity is not None:
+        await run_in_threadpool(_checked, state, principal, coop_id, commodity)
     run = state.forecasts.latest
     scope = principal.coop_id if not principal.sees_all else "*"
-    body = _PLAN_CACHE.get((run.computed_at, scope, weeks, format, by)) if run is not None else None
+    key = (scope, weeks, format, by, coop_id, commodity)
+    body = _PLAN_CACHE.get((run.computed_at, *key)) if run is not None else None
     if body is None:
-        body = await run_in_threadpool(_compute_plan, state, principal, scope, weeks, format, by)
+        body = await run_in_threadpool(_compute_plan, state, principal, key)
     if format == "csv":
         return csv_response(body, "purchase-plan.csv")
     if format == "xlsx":
@@ -258,18 +283,39 @@ async def plan(
     return Response(body, media_type="application/json")
 
 
+def _checked(state: AppState, principal: Principal, coop_id: str | None, commodity: str | None) -> None:
+    with state.sessions() as session:
+        _check_filters(session, principal, coop_id, commodity)
+
+
 def _compute_plan(
-    state: AppState, principal: Principal, scope: str | None, weeks: int, format: str, by: str
+    state: AppState,
+    principal: Principal,
+    request: tuple[str | None, int, str, str, str | None, str | None],
 ) -> bytes:
+    _, weeks, format, by, coop_id, commodity = request
     run = _run(state)
-    key = (run.computed_at, scope, weeks, format, by)
+    key = (run.computed_at, *request)
     with _PLAN_LOCK:  # single flight: concurrent first requests wait for one computation
         body = _PLAN_CACHE.get(key)
         if body is None:
             with state.sessions() as session:
-                visible = _visible(run, principal, session)
+                # A row's cooperative (and `all`) is as fresh as its newest reading of any crop, so a
+                # row reads the same whether or not the plan is filtered by commodity.
+                in_coops = [
+                    f for f in _visible(run, principal, session) if _matches(f.coop_id, "", coop_id, None)
+                ]
+                visible = [f for f in in_coops if _matches(f.coop_id, f.commodity, coop_id, commodity)]
                 previous_run = state.forecasts.previous
-                previous_visible = _visible(previous_run, principal, session) if previous_run else None
+                previous_visible = (
+                    [
+                        f
+                        for f in _visible(previous_run, principal, session)
+                        if _matches(f.coop_id, f.commodity, coop_id, commodity)
+                    ]
+                    if previous_run
+                    else None
+                )
                 names = {co.id: co.name for co in session.scalars(select(Cooperative))}
             by_coop = by == "cooperative"
             rows = purchase_plan(visible, start=run.issued, weeks=weeks, by_coop=by_coop)
@@ -282,12 +328,16 @@ def _compute_plan(
                 else None
             )
             newest: dict[str, int] = {}
-            for f in visible:
+            for f in in_coops:
                 ts = run.last_reading_ms.get(f.field_id)
                 if ts is not None:
                     for coop in (f.coop_id, "all"):
                         newest[coop] = max(newest.get(coop, ts), ts)
-            pairs = [p for p in _pairs(state, run) if principal.can_see_coop(p.coop_id)]
+            pairs = [
+                p
+                for p in _pairs(state, run)
+                if principal.can_see_coop(p.coop_id) and _matches(p.coop_id, p.commodity, coop_id, commodity)
+            ]
             context = _PlanContext(
                 names, previous, newest, run.computed_at, local_day(time.time_ns() // 1_000_000)
             )

@@ -487,3 +487,44 @@ def test_the_plan_is_one_a_planner_can_act_on(
     for (week, commodity), total in totals.items():
         expected = sum(r["tonnes_p50"] for r in rows if (r["iso_week"], r["commodity"]) == (week, commodity))
         assert total == pytest.approx(expected, abs=0.051)
+
+
+def test_forecast_filters_narrow_the_answer_and_refuse_what_cannot_match(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    """The plan takes a cooperative and a commodity as the forecasts do; on the three routes a
+    mistyped commodity or cooperative is refused with the reason instead of answering an empty list
+    (which reads as "nothing to harvest")."""
+    c, tokens, _ = client
+    h = auth(tokens["offtaker"])
+    rows = c.get("/v1/purchase-plan", headers=h, params={"weeks": 26}).json()
+    commodity, coop = rows[0]["commodity"], rows[0]["coop_id"]
+    assert len({r["commodity"] for r in rows}) > 1  # the filter has something to leave out
+    only = c.get("/v1/purchase-plan", headers=h, params={"weeks": 26, "commodity": commodity}).json()
+    assert only == [r for r in rows if r["commodity"] == commodity]
+    one = c.get("/v1/purchase-plan", headers=h, params={"weeks": 26, "commodity": commodity, "coop_id": coop})
+    assert one.json() == [r for r in rows if r["commodity"] == commodity and r["coop_id"] == coop]
+    # By commodity within one cooperative: that cooperative's own rows, as the total `all`.
+    total = c.get(
+        "/v1/purchase-plan", headers=h, params={"weeks": 26, "by": "commodity", "coop_id": coop}
+    ).json()
+    assert [(r["commodity"], r["iso_week"], r["tonnes_p50"]) for r in total] == [
+        (r["commodity"], r["iso_week"], r["tonnes_p50"]) for r in rows if r["coop_id"] == coop
+    ]
+    assert {r["coop_id"] for r in total} == {"all"}
+    csv_text = c.get(
+        "/v1/purchase-plan", headers=h, params={"weeks": 26, "commodity": commodity, "format": "csv"}
+    )
+    assert len(csv_text.text.splitlines()) == len(only) + 1
+    fields = c.get("/v1/forecasts", headers=h, params={"commodity": commodity}).json()
+    assert fields
+    assert {f["commodity"] for f in fields} == {commodity}
+    for path in ("/v1/purchase-plan", "/v1/forecasts", "/v1/forecasts/skill"):
+        typo = c.get(path, headers=h, params={"commodity": commodity + "e"})
+        assert typo.status_code == 422, (path, typo.text)
+        assert f"unknown commodity '{commodity}e'" in typo.json()["detail"]
+        assert "potato" in typo.json()["detail"]  # it names the ones there are
+        assert c.get(path, headers=h, params={"coop_id": "atlantis"}).status_code == 404
+        manager = auth(tokens["manager"])  # of oro-oro-ombo
+        assert c.get(path, headers=manager, params={"coop_id": "pesanggrahan"}).status_code == 403
+        assert c.get(path, headers=manager, params={"coop_id": "oro-oro-ombo"}).status_code == 200
