@@ -11,19 +11,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from forecast.crops import load_crops
 from sensors.profiles import ProfileLibrary
 from services.access import Principal, Role, TokenCache, resolve
 from services.forecasting import ForecastService
 from services.notify.outbox import NotifyConfig
 from services.refresh import Platform
 from storage import TimeSeriesStore
-from storage.registry import Base, Field
+from storage.registry import Base, Cooperative, Field
 
 __all__ = [
     "AppState",
     "PrincipalDep",
     "SessionDep",
     "StateDep",
+    "check_filters",
     "field_in_scope",
     "principal_of",
     "require",
@@ -132,3 +134,16 @@ def row_in_scope(
 def field_in_scope(session: Session, principal: Principal, field_id: str) -> Field:
     """The field, if the caller may see it (see :func:`row_in_scope`)."""
     return row_in_scope(session, principal, Field, field_id, principal.can_see_field)
+
+
+def check_filters(
+    session: Session, principal: Principal, *, coop_id: str | None = None, commodity: str | None = None
+) -> None:
+    """Refuse a list filter that cannot match: a mistyped commodity or cooperative would otherwise
+    answer an empty list, which reads as "nothing there" (no alerts, nothing to harvest). 422 for a
+    commodity that is not a crop of the library; a cooperative answers as a registry row does (404
+    unknown, 403 outside a scoped caller's reach, see :func:`row_in_scope`)."""
+    if commodity is not None and commodity not in load_crops():
+        raise HTTPException(422, f"unknown commodity {commodity!r}: one of {', '.join(sorted(load_crops()))}")
+    if coop_id is not None:
+        row_in_scope(session, principal, Cooperative, coop_id, lambda c: principal.can_see_coop(c.id))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 
-from api.deps import PrincipalDep, SessionDep, StateDep, require
+from api.deps import PrincipalDep, SessionDep, StateDep, check_filters, require
 from services.access import Role
 from services.alerts import ALERT_KINDS
 from services.alerts import acknowledge as acknowledge_alert
@@ -63,6 +63,7 @@ def list_alerts(
     """Alerts in the caller's scope, newest last."""
     if kind is not None and kind not in KINDS:
         raise HTTPException(422, f"kind must be one of {', '.join(KINDS)}")
+    check_filters(session, principal, coop_id=coop_id)
     query = _scoped(principal, session)
     if kind is not None:
         query = query.where(Alert.kind == kind)

@@ -16,9 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.csvout import csv_bytes, csv_response
-from api.deps import AppState, PrincipalDep, SessionDep, StateDep, field_in_scope, require, row_in_scope
+from api.deps import AppState, PrincipalDep, SessionDep, StateDep, check_filters, field_in_scope, require
 from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic, SkillPublic
-from forecast.crops import load_crops
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow, purchase_plan
 from services.access import Principal, Role
@@ -116,18 +115,6 @@ _COOP = Query(max_length=128, description="Only this cooperative (one in your sc
 _COMMODITY = Query(max_length=40, description="Only this commodity (a crop of the library)")
 
 
-def _check_filters(
-    session: Session, principal: Principal, coop_id: str | None, commodity: str | None
-) -> None:
-    """Refuse a filter that cannot match: a mistyped commodity or cooperative would otherwise answer
-    an empty list, which reads as "nothing to harvest". 422 for an unknown commodity; a cooperative
-    answers as a registry row does (404 unknown, 403 outside a scoped caller's reach)."""
-    if commodity is not None and commodity not in load_crops():
-        raise HTTPException(422, f"unknown commodity {commodity!r}: one of {', '.join(sorted(load_crops()))}")
-    if coop_id is not None:
-        row_in_scope(session, principal, Cooperative, coop_id, lambda c: principal.can_see_coop(c.id))
-
-
 def _matches(coop: str, crop: str, coop_id: str | None, commodity: str | None) -> bool:
     return (coop_id is None or coop == coop_id) and (commodity is None or crop == commodity)
 
@@ -165,7 +152,7 @@ def forecasts(
     members: Annotated[bool, _MEMBERS] = False,
 ) -> list[FieldForecastPublic]:
     """Forecasts of the fields in the caller's scope, optionally by cooperative and commodity."""
-    _check_filters(session, principal, coop_id, commodity)
+    check_filters(session, principal, coop_id=coop_id, commodity=commodity)
     run = _run(state)
     rows = [
         f for f in _visible(run, principal, session) if _matches(f.coop_id, f.commodity, coop_id, commodity)
@@ -191,7 +178,7 @@ def skill(
     of a number. Farmers and managers see their cooperative's."""
     if lead_days is not None and lead_days not in LEADS:
         raise HTTPException(422, f"lead_days must be one of {', '.join(map(str, LEADS))}")
-    _check_filters(session, principal, coop_id, commodity)
+    check_filters(session, principal, coop_id=coop_id, commodity=commodity)
     rows = [
         SkillPublic(
             commodity=k.commodity,
@@ -285,7 +272,7 @@ async def plan(
 
 def _checked(state: AppState, principal: Principal, coop_id: str | None, commodity: str | None) -> None:
     with state.sessions() as session:
-        _check_filters(session, principal, coop_id, commodity)
+        check_filters(session, principal, coop_id=coop_id, commodity=commodity)
 
 
 def _compute_plan(

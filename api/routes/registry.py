@@ -24,7 +24,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope, require, row_in_scope
+from api.deps import PrincipalDep, SessionDep, StateDep, check_filters, field_in_scope, require, row_in_scope
 from api.schemas import (
     CooperativeCreate,
     CooperativePublic,
@@ -208,6 +208,7 @@ def list_farmers(
     coop_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[Farmer]:
     """Farmers in the caller's scope (a farmer sees only themself)."""
+    check_filters(session, principal, coop_id=coop_id)
     query = select(Farmer).order_by(Farmer.id)
     if principal.role is Role.FARMER:
         query = query.where(Farmer.id == principal.farmer_id)
@@ -285,6 +286,7 @@ def list_fields(
     commodity: Annotated[str | None, Query(max_length=40, examples=["potato"])] = None,
 ) -> list[Field]:
     """Fields in the caller's scope, optionally filtered."""
+    check_filters(session, principal, coop_id=coop_id, commodity=commodity)
     query = select(Field).order_by(Field.id)
     if (scope := principal.field_filter()) is not None:
         query = query.where(scope)

@@ -76,10 +76,12 @@ def test_role_matrix_every_role_sees_exactly_its_scope(
     assert {f["field_id"] for f in c.get("/v1/forecasts", headers=h).json()} == allowed
     coops = {c_["id"] for c_ in c.get("/v1/cooperatives", headers=h).json()}
     assert coops == ({"oro-oro-ombo", "pesanggrahan"} if role in ("admin", "offtaker") else {"oro-oro-ombo"})
-    # Filters cannot widen the scope.
-    assert {
-        f["id"] for f in c.get("/v1/fields", headers=h, params={"coop_id": "pesanggrahan"}).json()
-    } == allowed & SCOPE["admin"] - SCOPE["manager"]
+    # Filters cannot widen the scope: another cooperative's filter is refused to a scoped caller.
+    other = c.get("/v1/fields", headers=h, params={"coop_id": "pesanggrahan"})
+    if role in ("admin", "offtaker"):
+        assert {f["id"] for f in other.json()} == SCOPE["admin"] - SCOPE["manager"]
+    else:
+        assert other.status_code == 403, other.text
     for field_id in SCOPE["admin"]:
         for path in (
             f"/v1/fields/{field_id}",
@@ -519,12 +521,25 @@ def test_forecast_filters_narrow_the_answer_and_refuse_what_cannot_match(
     fields = c.get("/v1/forecasts", headers=h, params={"commodity": commodity}).json()
     assert fields
     assert {f["commodity"] for f in fields} == {commodity}
-    for path in ("/v1/purchase-plan", "/v1/forecasts", "/v1/forecasts/skill"):
+    manager = auth(tokens["manager"])  # of oro-oro-ombo
+    for path in ("/v1/purchase-plan", "/v1/forecasts", "/v1/forecasts/skill", "/v1/fields"):
         typo = c.get(path, headers=h, params={"commodity": commodity + "e"})
         assert typo.status_code == 422, (path, typo.text)
         assert f"unknown commodity '{commodity}e'" in typo.json()["detail"]
         assert "potato" in typo.json()["detail"]  # it names the ones there are
-        assert c.get(path, headers=h, params={"coop_id": "atlantis"}).status_code == 404
-        manager = auth(tokens["manager"])  # of oro-oro-ombo
-        assert c.get(path, headers=manager, params={"coop_id": "pesanggrahan"}).status_code == 403
-        assert c.get(path, headers=manager, params={"coop_id": "oro-oro-ombo"}).status_code == 200
+    # The same class on every list with a cooperative filter (alerts: "no alerts" was the answer).
+    for path in (
+        "/v1/purchase-plan",
+        "/v1/forecasts",
+        "/v1/forecasts/skill",
+        "/v1/fields",
+        "/v1/farmers",
+        "/v1/alerts",
+    ):
+        unknown = c.get(path, headers=h, params={"coop_id": "atlantis"})
+        assert unknown.status_code == 404, (path, unknown.text)
+        assert "atlantis" in unknown.json()["detail"]
+        assert c.get(path, headers=manager, params={"coop_id": "pesanggrahan"}).status_code == 403, path
+        assert c.get(path, headers=manager, params={"coop_id": "oro-oro-ombo"}).status_code == 200, path
+    own = c.get("/v1/fields", headers=auth(tokens["farmer"]), params={"coop_id": "oro-oro-ombo"})
+    assert (own.status_code, len(own.json())) == (200, 1)  # a farmer's own field, of their cooperative
