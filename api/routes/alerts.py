@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep, check_filters, require
-from services.access import Role
+from services.access import Principal, Role
 from services.alerts import ALERT_KINDS
 from services.alerts import acknowledge as acknowledge_alert
 from services.refresh import evaluate_all_alerts
@@ -74,14 +75,18 @@ def list_alerts(
     return list(session.scalars(query))
 
 
+def alert_in_scope(session: Session, principal: Principal, alert_id: int) -> Alert:
+    """The alert, if the caller may see it (403 to a scoped caller whether or not it exists)."""
+    alert = session.scalars(_scoped(principal, session).where(Alert.id == alert_id)).first()
+    if alert is None:
+        raise HTTPException(404 if principal.sees_all else 403, f"alert {alert_id} is not in your scope")
+    return alert
+
+
 @router.post("/{alert_id}/acknowledge", response_model=AlertPublic)
 def acknowledge(alert_id: RowId, session: SessionDep, principal: PrincipalDep) -> Alert:
     """Mark an alert as seen (it stays active until its cause is gone)."""
-    query = _scoped(principal, session).where(Alert.id == alert_id)
-    alert = session.scalars(query).first()
-    if alert is None:
-        raise HTTPException(404 if principal.sees_all else 403, f"alert {alert_id} is not in your scope")
-    return acknowledge_alert(session, principal, alert)
+    return acknowledge_alert(session, principal, alert_in_scope(session, principal, alert_id))
 
 
 @router.post("/evaluate", response_model=dict[str, int])

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.deps import PrincipalDep, SessionDep, StateDep
+from api.routes.alerts import alert_in_scope
 from services.access import Role
 from services.notify import contacts as svc
 from services.notify.channels import KINDS
@@ -311,8 +312,12 @@ def list_notifications(
     )
     if status is not None:
         query = query.where(Notification.status == status)
+    # A filter of a contact or an alert that is not the caller's is refused as the row would be,
+    # not answered with an empty list ("nothing was sent").
     if contact_id is not None:
+        svc.get_contact(session, principal, contact_id)
         query = query.where(Notification.contact_id == contact_id)
     if alert_id is not None:
+        alert_in_scope(session, principal, alert_id)
         query = query.where(Notification.alert_id == alert_id)
     return list(session.scalars(query))

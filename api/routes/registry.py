@@ -409,6 +409,8 @@ def list_nodes(
     site_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[Node]:
     """Nodes in the caller's scope (a farmer: the nodes in their fields)."""
+    if site_id is not None:
+        _site_in_scope(session, principal, site_id)
     query = select(Node).order_by(Node.id)
     if principal.role is Role.FARMER:
         query = query.where(Node.site_id.in_(select(Field.id).where(Field.farmer_id == principal.farmer_id)))
@@ -417,6 +419,19 @@ def list_nodes(
     if site_id is not None:
         query = query.where(Node.site_id == site_id)
     return list(session.scalars(query))
+
+
+def _site_in_scope(session: Session, principal: Principal, site_id: str) -> None:
+    """A field or weather station the caller may see, as a filter: 404 unknown (to those who see
+    all), 403 out of scope; never an empty list for a mistyped site."""
+    row = site(session, site_id)
+    if isinstance(row, Field) and principal.can_see_field(row):
+        return
+    if isinstance(row, Station) and principal.role is not Role.FARMER and principal.can_see_coop(row.coop_id):
+        return
+    if principal.sees_all:
+        raise HTTPException(404, f"no field or weather station {site_id!r}")
+    raise HTTPException(403, f"site {site_id!r} is not in your scope")
 
 
 def _node(session: Session, principal: Principal, node_id: str) -> Node:

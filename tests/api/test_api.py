@@ -543,3 +543,27 @@ def test_forecast_filters_narrow_the_answer_and_refuse_what_cannot_match(
         assert c.get(path, headers=manager, params={"coop_id": "oro-oro-ombo"}).status_code == 200, path
     own = c.get("/v1/fields", headers=auth(tokens["farmer"]), params={"coop_id": "oro-oro-ombo"})
     assert (own.status_code, len(own.json())) == (200, 1)  # a farmer's own field, of their cooperative
+
+
+def test_a_node_site_or_a_notification_filter_that_cannot_match_is_refused(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    """The same class on the lists filtered by a site, a contact or an alert: a site, contact or
+    alert that is unknown or not the caller's answers as the row would, not with []."""
+    c, tokens, _ = client
+    admin, manager, farmer = (auth(tokens[r]) for r in ("admin", "manager", "farmer"))
+    assert c.get("/v1/nodes", headers=admin, params={"site_id": "oro-oro-ombo-f01"}).json()
+    for token, site, status in (
+        (admin, "atlantis-f01", 404),
+        (manager, "pesanggrahan-f01", 403),  # another cooperative's field
+        (manager, "oro-oro-ombo-f01", 200),
+        (farmer, "oro-oro-ombo-f02", 403),  # another farmer's field
+        (farmer, "oro-oro-ombo-f01", 200),
+    ):
+        r = c.get("/v1/nodes", headers=token, params={"site_id": site})
+        assert r.status_code == status, (site, r.text)
+    assert c.get("/v1/notifications", headers=admin, params={"contact_id": 999_999}).status_code == 404
+    assert c.get("/v1/notifications", headers=manager, params={"contact_id": 999_999}).status_code == 403
+    assert c.get("/v1/notifications", headers=admin, params={"alert_id": 999_999}).status_code == 404
+    assert c.get("/v1/notifications", headers=farmer, params={"alert_id": 999_999}).status_code == 403
+    assert c.get("/v1/notifications", headers=admin).status_code == 200
