@@ -248,8 +248,8 @@ async def plan(
     With `by=commodity`, the cooperatives are summed member by member, so the percentiles are
     those of the total (summing the per-cooperative P10s would overstate the spread)."""
     require(principal, Role.OFFTAKER, Role.ADMIN, Role.COOP_MANAGER)
-    # A plan changes only with the forecast run: the rendered body is cached per run, scope, horizon
-    # and format. A cached plan is served from the event loop (no worker thread, no registry query),
+    # A plan changes only with the forecast run: the rendered body is cached per run, scope, horizon,
+    # format and filter. A cached plan is served from the event loop (no worker thread, no registry query),
     # which is what lets Coosae's planners poll it; a miss is computed in a worker thread.
     if coop_id is not None or commodity is not None:
         await run_in_threadpool(_checked, state, principal, coop_id, commodity)
@@ -289,9 +289,7 @@ def _compute_plan(
             with state.sessions() as session:
                 # A row's cooperative (and `all`) is as fresh as its newest reading of any crop, so a
                 # row reads the same whether or not the plan is filtered by commodity.
-                in_coops = [
-                    f for f in _visible(run, principal, session) if _matches(f.coop_id, "", coop_id, None)
-                ]
+                in_coops = [f for f in _visible(run, principal, session) if coop_id in (None, f.coop_id)]
                 visible = [f for f in in_coops if _matches(f.coop_id, f.commodity, coop_id, commodity)]
                 previous_run = state.forecasts.previous
                 previous_visible = (
