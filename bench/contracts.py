@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.forecast_skill import simulate_season
-from forecast.contracts import ContractSpec, allocate, coverage, daily_supply
+from forecast.contracts import MIN_ORDER_T, ContractSpec, allocate, coverage, daily_supply
 
 ANCHOR = dt.date(2026, 11, 28)
 PRICE_IDR_PER_KG = {
@@ -80,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     sure = {c.contract_id for c in covered if c.probability >= 0.8}
     sure_tonnes = sum(c.tonnes for c in contracts if c.id in sure)
     sure_ordered = sum(r.tonnes for r in rows if r.contract_id in sure)
+    orders: dict[tuple[str, str, str], float] = {}
+    for r in rows:  # what is sent: one order per cooperative × week × commodity
+        key = (r.commodity, r.coop_id, r.iso_week)
+        orders[key] = orders.get(key, 0.0) + r.tonnes
     print(
         json.dumps(
             {
@@ -97,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "contracted_tonnes": round(sum(c.tonnes for c in contracts), 1),
                 "covered_contracts": len(sure),
                 "covered_ordered_share": round(sure_ordered / sure_tonnes, 3) if sure_tonnes else None,
+                "orders": len(orders),
+                "orders_below_min": sum(t < MIN_ORDER_T for t in orders.values()),
             }
         )
     )

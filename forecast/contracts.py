@@ -17,12 +17,15 @@ week of its window in which the most members are behind an even delivery schedul
 **Allocation** (one plan to send as orders). Orders cannot follow each member, so they are sized on
 supply the cooperatives have with a chosen confidence: per cooperative, the ``1 − confidence``
 quantile of the members' supply over the grid (with 0.8, tonnes present in 80 % of members), spread
-over the days like the members' mean (see :func:`confident_supply`). A linear
+over the days like the members' mean, without the weeks that would get less than 0.1 t (their share
+goes to the cooperative's other weeks; see :func:`confident_supply`). A linear
 program (``scipy.optimize.linprog``, HiGHS) per commodity then maximises, contract by contract in the
 priority order above, the tonnes allocated to that contract while keeping what the contracts before it
 already got (a lexicographic optimum: a later contract never takes supply an earlier one needs, but
 may use what the greedy order would have wasted); a tiny cost on later days prefers fresher, earlier
-deliveries. Orders are the result summed by cooperative × ISO week.
+deliveries. Orders are the result summed by cooperative × ISO week; a contract's week from a
+cooperative under 0.1 t (at a window's edge, or the contract's last kilograms) joins its nearest week
+of at least that from the same cooperative.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from forecast.engine import FieldForecast
 from forecast.plan import iso_week
 
 __all__ = [
+    "MIN_ORDER_T",
     "AllocationRow",
     "ContractSpec",
     "Coverage",
@@ -54,6 +58,9 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 _TOL = 1e-6
+# The smallest week of a cooperative's confident supply that orders are placed on: a few sacks, below
+# which a delivery costs more than it carries [est]. A thinner week's share goes to its other weeks.
+MIN_ORDER_T = 0.1
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,11 @@ def _riskiest_week(c: ContractSpec, s: Supply, win: slice, taken: F64) -> tuple[
 
 
 def allocate(
-    contracts: Sequence[ContractSpec], supply: dict[str, Supply], *, confidence: float = 0.8
+    contracts: Sequence[ContractSpec],
+    supply: dict[str, Supply],
+    *,
+    confidence: float = 0.8,
+    min_order_t: float = MIN_ORDER_T,
 ) -> list[AllocationRow]:
     """Orders per contract × cooperative × ISO week (see the module docstring)."""
     rows: list[AllocationRow] = []
@@ -209,7 +220,7 @@ def allocate(
         group = [c for c in priority_order(contracts) if c.commodity == commodity]
         if not group:
             continue
-        capacity = confident_supply(s, confidence)
+        capacity = confident_supply(s, confidence, min_order_t)
         x = _lexicographic_lp(group, s, capacity)
         for c, alloc in zip(group, x, strict=True):
             win = _window(s, c)
@@ -219,16 +230,36 @@ def allocate(
                     if t > 0:
                         week = iso_week(s.start + dt.timedelta(days=win.start + j))
                         weekly[week] = weekly.get(week, 0.0) + float(t)
-                for week, t in sorted(weekly.items()):
+                for week, t in sorted(_merge_crumbs(weekly, min_order_t).items()):
                     if t >= 5e-4:
                         rows.append(AllocationRow(c.id, commodity, coop, week, round(t, 3)))
     return rows
 
 
-def confident_supply(s: Supply, confidence: float) -> F64:
+def _merge_crumbs(weekly: dict[str, float], min_order_t: float) -> dict[str, float]:
+    """A contract's weekly orders from one cooperative, each week under ``min_order_t`` added to the
+    nearest week that has at least that (the earlier of two as near), so that week may exceed its
+    confident supply by the crumbs; with no such week, all of it is one order in the largest week.
+    What remains for a contract at a window's edge, or its last few kilograms, are such crumbs."""
+    weeks = sorted(w for w, t in weekly.items() if t >= 5e-4)
+    big = [i for i, w in enumerate(weeks) if weekly[w] >= min_order_t]
+    if len(big) == len(weeks):
+        return weekly
+    if not big:
+        return {max(weeks, key=lambda w: weekly[w]): sum(weekly[w] for w in weeks)} if weeks else {}
+    out = {weeks[i]: weekly[weeks[i]] for i in big}
+    for i, w in enumerate(weeks):
+        if weekly[w] < min_order_t:
+            nearest = min(big, key=lambda b: (abs(b - i), b))
+            out[weeks[nearest]] += weekly[w]
+    return out
+
+
+def confident_supply(s: Supply, confidence: float, min_order_t: float = 0.0) -> F64:
     """Tonnes per cooperative × day that are there with ``confidence``: per cooperative, the
     ``1 − confidence`` quantile of the members' supply over the whole grid, spread over the days like
-    the members' mean.
+    the members' mean, leaving out the weeks that would get less than ``min_order_t`` (their share
+    goes to the cooperative's other weeks).
 
     The quantity is what is sure; the timing is the members' mean. Quantiles of a shorter span are
     far too low: a field's harvest week moves between members, so a cooperative with a few fields has
@@ -237,10 +268,33 @@ def confident_supply(s: Supply, confidence: float) -> F64:
     out = np.zeros(s.tonnes.shape[:2])
     mean = s.tonnes.mean(axis=2)
     sure = np.quantile(s.tonnes.sum(axis=1), 1 - confidence, axis=1)  # (coops,)
-    total = mean.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out[:] = np.where(total[:, None] > 0, mean * (sure / total)[:, None], 0.0)
+    labels = [iso_week(s.start + dt.timedelta(days=d)) for d in range(s.tonnes.shape[1])]
+    week_of = np.unique(labels, return_inverse=True)[1]  # ISO week labels sort in time order
+    for k in range(len(s.coops)):
+        weekly = np.bincount(week_of, weights=mean[k]).astype(np.float64)
+        kept = _weeks_kept(weekly, sure[k], min_order_t)
+        profile = np.where(kept[week_of], mean[k], 0.0)
+        total = profile.sum()
+        if total > 0:
+            out[k] = profile * (sure[k] / total)
     return out
+
+
+def _weeks_kept(weekly: F64, tonnes: float, min_order_t: float) -> NDArray[np.bool_]:
+    """Which weeks keep their share when ``tonnes`` are spread like ``weekly``: the thinnest week
+    under ``min_order_t`` goes first and the rest take its share, until every week left has
+    ``min_order_t`` or only one is left."""
+    kept = weekly > 0
+    if tonnes <= 0:
+        return kept  # nothing is sure: no week gets anything
+    while kept.sum() > 1:
+        weeks = np.flatnonzero(kept)
+        share = weekly[weeks] / weekly[weeks].sum() * tonnes
+        thinnest = int(np.argmin(share))
+        if share[thinnest] >= min_order_t:
+            break
+        kept[weeks[thinnest]] = False
+    return kept
 
 
 def _lexicographic_lp(group: list[ContractSpec], s: Supply, capacity: F64) -> list[F64]:

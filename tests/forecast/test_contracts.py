@@ -6,8 +6,19 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from forecast.contracts import ContractSpec, Supply, allocate, confident_supply, coverage, priority_order
+from forecast.contracts import (
+    MIN_ORDER_T,
+    ContractSpec,
+    Supply,
+    allocate,
+    confident_supply,
+    coverage,
+    priority_order,
+)
 from forecast.plan import iso_week
 
 START = dt.date(2026, 12, 1)
@@ -79,7 +90,7 @@ def test_allocation_respects_supply_and_fills_contracts_where_supply_allows() ->
         ContractSpec(3, "potato", 500.0, day(8), day(20), 7000),  # more than there is
     ]
     rows = allocate(contracts, s, confidence=0.8)
-    capacity = confident_supply(s["potato"], 0.8)
+    capacity = confident_supply(s["potato"], 0.8, MIN_ORDER_T)
     # A cooperative's confident supply is exceeded by its members' supply in 80 % of members.
     sure = capacity.sum(axis=1)[:, None]
     assert np.all(np.mean(tonnes.sum(axis=1) >= sure - 1e-9, axis=1) >= 0.8)
@@ -89,12 +100,13 @@ def test_allocation_respects_supply_and_fills_contracts_where_supply_allows() ->
     # The oversized contract gets what the others left of the confident supply in its window.
     assert per_contract[3] <= capacity[:, 8:].sum() + 0.01
     assert per_contract[3] >= capacity[:, 8:].sum() - 35.0 - 0.01
-    # Never more from a cooperative in a week than its confident supply of that week.
+    # Never more from a cooperative in a week than its confident supply of that week, but for a
+    # contract's crumbs merged into it (under MIN_ORDER_T each: a contract's window edges and rest).
     for k, coop in enumerate(s["potato"].coops):
         for week in {r.iso_week for r in rows}:
             days = [i for i in range(21) if iso_week(day(i)) == week]
             ordered = sum(r.tonnes for r in rows if r.coop_id == coop and r.iso_week == week)
-            assert ordered <= capacity[k, days].sum() + 0.01
+            assert ordered <= capacity[k, days].sum() + len(contracts) * MIN_ORDER_T + 0.01
 
 
 def test_a_contract_every_member_covers_is_ordered_in_full() -> None:
@@ -117,3 +129,56 @@ def test_a_contract_every_member_covers_is_ordered_in_full() -> None:
     # Each cooperative's confident supply is what it has in at least 80 % of members.
     capacity = confident_supply(s["potato"], 0.8)
     assert np.all(np.mean(tonnes.sum(axis=1) >= capacity.sum(axis=1)[:, None] - 1e-9, axis=1) >= 0.8)
+
+
+def test_orders_leave_out_crumbs_and_keep_their_tonnes() -> None:
+    """The members' mean timing has thin tails: 55 of 454 orders were below 0.1 t in bench.contracts.
+    A week that would get less than the smallest order gives its share to the cooperative's others."""
+    members, days = 40, 56
+    tonnes = np.zeros((3, days, members))
+    rng = np.random.default_rng(2)
+    for m in range(members):
+        start = int(rng.integers(0, 42))
+        tonnes[0, start : start + 14, m] = 4.0 / 14  # 4 t whose fortnight moves over eight weeks
+    tonnes[1, :, :] = 0.7 / days  # 0.7 t thinly over eight weeks: under 0.1 t in every week
+    tonnes[2, 10:20, :5] = 0.5  # a harvest in 5 of 40 members only: nothing is sure
+    s = supply(tonnes)
+    plain = confident_supply(s["potato"], 0.8)
+    trimmed = confident_supply(s["potato"], 0.8, min_order_t=0.1)
+    np.testing.assert_allclose(trimmed.sum(axis=1), plain.sum(axis=1))  # the sure tonnes are kept
+    weeks = np.array([iso_week(day(i)) for i in range(days)])
+    assert trimmed[2].sum() == 0
+    for k in range(2):
+        weekly = [plain[k, weeks == w].sum() for w in dict.fromkeys(weeks)]
+        assert min(weekly) < 0.1  # there were crumbs
+        kept = [trimmed[k, weeks == w].sum() for w in dict.fromkeys(weeks)]
+        assert all(t == 0 or t >= 0.1 - 1e-9 for t in kept), kept
+    contract = ContractSpec(1, "potato", 3.0, day(0), day(days - 1))
+    rows = allocate([contract], s, confidence=0.8)
+    assert all(r.tonnes >= 0.1 - 1e-6 for r in rows), rows
+    assert sum(r.tonnes for r in rows) == pytest.approx(min(3.0, trimmed.sum()), abs=0.01)
+    # Without the smallest order, the tails and the contract's last kilograms are orders of their own.
+    assert min(r.tonnes for r in allocate([contract], s, confidence=0.8, min_order_t=0.0)) < 0.1
+
+
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 30), st.integers(1, 12)),
+           elements=st.one_of(st.just(0.0), st.floats(0.0, 5.0))),
+    st.floats(0.5, 0.95),
+    st.sampled_from([0.0, 0.05, 0.1, 1.0]),
+)  # fmt: skip
+def test_confident_supply_keeps_the_sure_tonnes_in_weeks_of_at_least_the_smallest_order(
+    tonnes: np.ndarray, confidence: float, min_order_t: float
+) -> None:
+    s = supply(tonnes)["potato"]
+    out = confident_supply(s, confidence, min_order_t)
+    sure = np.quantile(tonnes.sum(axis=1), 1 - confidence, axis=1)
+    np.testing.assert_allclose(
+        out.sum(axis=1), np.where(tonnes.mean(axis=2).sum(axis=1) > 0, sure, 0.0), atol=1e-9
+    )
+    assert np.all(out >= 0)
+    weeks = np.array([iso_week(day(i)) for i in range(tonnes.shape[1])])
+    for k in range(tonnes.shape[0]):
+        weekly = [out[k, weeks == w].sum() for w in dict.fromkeys(weeks)]
+        filled = [t for t in weekly if t > 1e-12]
+        assert len(filled) <= 1 or min(filled) >= min_order_t - 1e-9, weekly
