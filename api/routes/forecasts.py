@@ -251,8 +251,6 @@ async def plan(
     # A plan changes only with the forecast run: the rendered body is cached per run, scope, horizon,
     # format and filter. A cached plan is served from the event loop (no worker thread, no registry query),
     # which is what lets Coosae's planners poll it; a miss is computed in a worker thread.
-    if coop_id is not None or commodity is not None:
-        await run_in_threadpool(_checked, state, principal, coop_id, commodity)
     run = state.forecasts.latest
     scope = principal.coop_id if not principal.sees_all else "*"
     key = (scope, weeks, format, by, coop_id, commodity)
@@ -270,11 +268,6 @@ async def plan(
     return Response(body, media_type="application/json")
 
 
-def _checked(state: AppState, principal: Principal, coop_id: str | None, commodity: str | None) -> None:
-    with state.sessions() as session:
-        check_filters(session, principal, coop_id=coop_id, commodity=commodity)
-
-
 def _compute_plan(
     state: AppState,
     principal: Principal,
@@ -287,17 +280,19 @@ def _compute_plan(
         body = _PLAN_CACHE.get(key)
         if body is None:
             with state.sessions() as session:
+                # Checked on a miss only: a plan is cached for a scope and filter that passed it.
+                check_filters(session, principal, coop_id=coop_id, commodity=commodity)
+
+                def in_coops(r: ForecastRun) -> list[FieldForecast]:
+                    return [f for f in _visible(r, principal, session) if coop_id in (None, f.coop_id)]
+
                 # A row's cooperative (and `all`) is as fresh as its newest reading of any crop, so a
                 # row reads the same whether or not the plan is filtered by commodity.
-                in_coops = [f for f in _visible(run, principal, session) if coop_id in (None, f.coop_id)]
-                visible = [f for f in in_coops if _matches(f.coop_id, f.commodity, coop_id, commodity)]
+                coops = in_coops(run)
+                visible = [f for f in coops if commodity in (None, f.commodity)]
                 previous_run = state.forecasts.previous
                 previous_visible = (
-                    [
-                        f
-                        for f in _visible(previous_run, principal, session)
-                        if _matches(f.coop_id, f.commodity, coop_id, commodity)
-                    ]
+                    [f for f in in_coops(previous_run) if commodity in (None, f.commodity)]
                     if previous_run
                     else None
                 )
@@ -313,7 +308,7 @@ def _compute_plan(
                 else None
             )
             newest: dict[str, int] = {}
-            for f in in_coops:
+            for f in coops:
                 ts = run.last_reading_ms.get(f.field_id)
                 if ts is not None:
                     for coop in (f.coop_id, "all"):

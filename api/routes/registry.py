@@ -422,16 +422,16 @@ def list_nodes(
 
 
 def _site_in_scope(session: Session, principal: Principal, site_id: str) -> None:
-    """A field or weather station the caller may see, as a filter: 404 unknown (to those who see
-    all), 403 out of scope; never an empty list for a mistyped site."""
-    row = site(session, site_id)
-    if isinstance(row, Field) and principal.can_see_field(row):
-        return
-    if isinstance(row, Station) and principal.role is not Role.FARMER and principal.can_see_coop(row.coop_id):
-        return
-    if principal.sees_all:
-        raise HTTPException(404, f"no field or weather station {site_id!r}")
-    raise HTTPException(403, f"site {site_id!r} is not in your scope")
+    """A field or weather station the caller may see, as a filter (see :func:`row_in_scope`): never
+    an empty list for a mistyped site."""
+
+    def visible(row: Field | Station) -> bool:
+        if isinstance(row, Field):
+            return principal.can_see_field(row)
+        return principal.role is not Role.FARMER and principal.can_see_coop(row.coop_id)
+
+    model: type[Field | Station] = Station if isinstance(site(session, site_id), Station) else Field
+    row_in_scope(session, principal, model, site_id, visible)
 
 
 def _node(session: Session, principal: Principal, node_id: str) -> Node:
