@@ -541,6 +541,11 @@ def test_forecast_filters_narrow_the_answer_and_refuse_what_cannot_match(
         assert "atlantis" in unknown.json()["detail"]
         assert c.get(path, headers=manager, params={"coop_id": "pesanggrahan"}).status_code == 403, path
         assert c.get(path, headers=manager, params={"coop_id": "oro-oro-ombo"}).status_code == 200, path
+    # The plan checks a filter only when it renders: one cached for Coosae's scope is not another's.
+    other = {"coop_id": "pesanggrahan", "commodity": commodity}
+    for _ in range(2):
+        assert c.get("/v1/purchase-plan", headers=h, params=other).status_code == 200
+        assert c.get("/v1/purchase-plan", headers=manager, params=other).status_code == 403
     own = c.get("/v1/fields", headers=auth(tokens["farmer"]), params={"coop_id": "oro-oro-ombo"})
     assert (own.status_code, len(own.json())) == (200, 1)  # a farmer's own field, of their cooperative
 
