@@ -10,6 +10,8 @@ One job a module, as Telegraf splits its MQTT consumer into input, parser and ou
 - :mod:`ingest.service`: batching, the threads (network, flusher, replayer, registry watch, stats)
   and the lifecycle;
 - :mod:`ingest.registry` (which node is whose), :mod:`ingest.spool`, :mod:`ingest.deadletters`,
+  :mod:`ingest.files` (appends that are all or nothing), :mod:`ingest.outages` (what ingest waits
+  out, degraded but losing nothing), :mod:`ingest.supervisor` (threads and ``/healthz``),
   :mod:`ingest.metrics` (Prometheus).
 
 Errors (:mod:`ingest.errors`; store errors are :mod:`storage`'s own tree)::
@@ -17,9 +19,14 @@ Errors (:mod:`ingest.errors`; store errors are :mod:`storage`'s own tree)::
     IngestError
     ├── BrokerAuthError   the broker refused our credentials or client id: retrying will not help
     ├── RegistryError     the node registry is missing or malformed (the previous nodes stay in use)
-    └── SpoolFull         the spool reached its bound: messages stay unacknowledged in the broker
+    ├── SpoolFull         the spool reached its bound: messages stay unacknowledged in the broker
+    └── IngestUnhealthy   unhealthy past the grace period: the process exits for a restart
+
+    OSError
+    └── TornTail          a failed append could not be cut back: the file is sealed (ingest.files)
 """
 
-from ingest.errors import BrokerAuthError, IngestError, RegistryError, SpoolFull
+from ingest.errors import BrokerAuthError, IngestError, IngestUnhealthy, RegistryError, SpoolFull
+from ingest.files import TornTail
 
-__all__ = ["BrokerAuthError", "IngestError", "RegistryError", "SpoolFull"]
+__all__ = ["BrokerAuthError", "IngestError", "IngestUnhealthy", "RegistryError", "SpoolFull", "TornTail"]

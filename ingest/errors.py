@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BrokerAuthError", "IngestError", "RegistryError", "SpoolFull"]
+__all__ = ["BrokerAuthError", "IngestError", "IngestUnhealthy", "RegistryError", "SpoolFull"]
 
 
 class IngestError(Exception):
@@ -19,3 +19,7 @@ class RegistryError(IngestError):
 
 class SpoolFull(IngestError):
     """Appending would exceed the spool's size bound (nothing was written)."""
+
+
+class IngestUnhealthy(IngestError):
+    """Ingest stayed unhealthy past its grace period; the process should be restarted."""

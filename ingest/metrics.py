@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import time
+from pathlib import Path
+
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
@@ -58,7 +62,27 @@ class IngestMetrics:
             registry=r,
         )
         self.store_errors = Counter(
-            "panen_ingest_store_errors", "Failed store writes, by kind", ["kind"], registry=r
+            "panen_ingest_store_errors",
+            "Failed store writes (fresh batches and spool replays alike), by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.replay_errors = Counter(
+            "panen_ingest_replay_errors",
+            "Spool replays that stopped on an error (the store, or the spool's disk), by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.spool_append_errors = Counter(
+            "panen_ingest_spool_append_errors",
+            "Batches the spool could not take (spool_full: its bound; disk_full, disk_error: the disk)",
+            ["kind"],
+            registry=r,
+        )
+        self.spool_disk_free = Gauge(
+            "panen_ingest_spool_disk_free_bytes",
+            "Free bytes on the spool's file system, for an unprivileged process (-1: cannot be read)",
+            registry=r,
         )
         self.connected = Gauge("panen_ingest_broker_connected", "1 while connected to the broker", registry=r)
         self.last_connect = Gauge(
@@ -76,6 +100,29 @@ class IngestMetrics:
             "Unix time of the last successful store write (0: none yet)",
             registry=r,
         )
+        self._stored_at = time.time()  # the last successful store write, or the start
+        self.since_stored = Gauge(
+            "panen_ingest_seconds_since_last_store_write",
+            "Seconds since the last successful store write (or since start, if none yet)",
+            registry=r,
+        )
+        self.since_stored.set_function(lambda: time.time() - self._stored_at)
+
+    def mark_stored(self) -> None:
+        """A store write succeeded just now."""
+        self._stored_at = time.time()
+        self.last_stored.set(self._stored_at)
+
+    def watch_spool_disk(self, directory: Path) -> None:
+        """Read ``panen_ingest_spool_disk_free_bytes`` off ``directory``'s file system at each scrape."""
+
+        def free() -> float:
+            try:
+                return float(shutil.disk_usage(directory).free)
+            except OSError:
+                return -1.0
+
+        self.spool_disk_free.set_function(free)
 
     def stats_point(self, client_id: str, ts_ms: int) -> SeriesPoint:
         """This process's counters as one point of the store's ``ingest`` series, for dashboards

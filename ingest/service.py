@@ -20,6 +20,7 @@ Threads and their jobs:
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from ingest.client import BrokerConnection, ConnectionSettings
 from ingest.deadletters import DeadLetterLog
 from ingest.errors import BrokerAuthError, RegistryError
 from ingest.metrics import IngestMetrics
+from ingest.outages import Outage, Outages
 from ingest.pipeline import DeadLetter, MessageResult, decode_message
 from ingest.registry import NodeRegistry
 from ingest.sink import Sink
@@ -85,6 +87,13 @@ class IngestConfig:
     health_check_every_s: float = 5.0
     health_grace_s: float = 60.0
     replay_stall_s: float = 120.0
+    # Degraded, not dead (ingest/outages.py): a store write waiting this long makes the store "slow";
+    # the broker away this long makes it "unreachable" (a reconnect's blink is not news).
+    store_slow_s: float = 10.0
+    broker_away_s: float = 5.0
+    # Less free space than this on the spool's disk is "disk full" before an append fails: room for
+    # a few hundred of the largest batches (5,000 readings, ~0.3 MB in the spool).
+    disk_min_free_bytes: int = 64 * 1024**2
     subscriptions: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -151,6 +160,8 @@ class IngestService:
         self.profiles = ProfileLibrary([SHIPPED_DIR, config.data_dir / "profiles"])
         self.metrics = metrics or IngestMetrics()
         self._stop = threading.Event()
+        self.outages = Outages(self.metrics.registry)
+        self._broker_away_since: float | None = time.monotonic()  # not connected yet
         state = config.data_dir / config.state_subdir
         state.mkdir(parents=True, exist_ok=True)
         self.sink = Sink(
@@ -164,6 +175,8 @@ class IngestService:
             self.metrics,
             self._stop,
             (config.backoff_min_s, config.backoff_max_s),
+            self.outages,
+            store_slow_s=config.store_slow_s,
         )
         self.spool = self.sink.spool
         self.dead_log = self.sink.dead_log
@@ -190,6 +203,10 @@ class IngestService:
         self.metrics.connected.set(1 if connected else 0)
         if connected:
             self.metrics.last_connect.set_to_current_time()
+            self._broker_away_since = None
+            self.outages.end(Outage.BROKER_UNREACHABLE)
+        elif self._broker_away_since is None:
+            self._broker_away_since = time.monotonic()
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         arrival_ms = time.time_ns() // 1_000_000
@@ -349,6 +366,7 @@ class IngestService:
             check_every_s=cfg.health_check_every_s,
             grace_s=cfg.health_grace_s,
             extra_checks=(self._replay_progress,),
+            degraded=self._degraded,
             on_fatal=self._fail,
         )
         supervisor.add("ingest-network", None, stale_after_s=waits + cfg.keepalive_s)
@@ -357,6 +375,35 @@ class IngestService:
         supervisor.add("ingest-registry", self._registry_watch, stale_after_s=3 * cfg.registry_refresh_s + 60)
         supervisor.add("ingest-stats", self._stats, stale_after_s=3 * cfg.stats_every_s + 60)
         return supervisor
+
+    def _degraded(self) -> tuple[str, ...]:
+        """The outages under way, after updating those found by looking (a slow store, the broker)."""
+        self.sink.check_slow()
+        self._check_disk()
+        away = self._broker_away_since
+        if away is not None and time.monotonic() - away > self.config.broker_away_s:
+            target = self.config.mqtt
+            self.outages.begin(
+                Outage.BROKER_UNREACHABLE,
+                f"no connection to {target.host}:{target.port}; nodes' messages wait in the broker "
+                "or on the nodes",
+            )
+        return self.outages.describe()
+
+    def _check_disk(self) -> None:
+        try:
+            free = shutil.disk_usage(self.spool.directory).free
+        except OSError:
+            return
+        minimum = self.config.disk_min_free_bytes
+        if free < minimum:
+            self.outages.begin(
+                Outage.DISK_FULL,
+                f"{free / 1024**2:.1f} MiB free on the spool's disk ({self.spool.directory}), "
+                f"under {minimum / 1024**2:.1f} MiB",
+            )
+        elif not self.sink.append_failing:
+            self.outages.end(Outage.DISK_FULL)
 
     def _replay_progress(self) -> str | None:
         """A reason when the spool has held readings for ``replay_stall_s`` without any replayed while

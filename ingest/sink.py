@@ -8,6 +8,10 @@
 - :meth:`Sink.replay_forever`: while the spool holds readings, write them back oldest first.
 - :meth:`Sink.log_dead`: append dead letters to the local log; a disk that refuses costs the log
   lines, never the stream.
+
+Every failed store write, replay and spool append is counted, and each outage (store unreachable or
+slow, disk or spool full) is an :class:`ingest.outages.Outage` from its first failure to its first
+success: ingest is degraded, not dead, and says so once, not per batch.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import tenacity
 
 from ingest.deadletters import DeadLetterLog
 from ingest.errors import SpoolFull
+from ingest.files import disk_is_full
 from ingest.metrics import IngestMetrics
+from ingest.outages import Outage, Outages
 from ingest.pipeline import DeadLetter
 from ingest.retry import retrying
 from ingest.spool import Spool
@@ -52,14 +58,18 @@ class Sink:
     metrics: IngestMetrics
     stop: threading.Event
     backoff: tuple[float, float]  # (min_s, max_s) of the retry policy, ingest.retry
+    outages: Outages
+    store_slow_s: float = 10.0  # a write waiting longer than this makes the store "slow"
     replay_failures: int = field(default=0, init=False)
     last_replay_progress: float = field(default=0.0, init=False)  # monotonic [s]
-    _spool_warned: bool = field(default=False, init=False)
+    _write_started: float | None = field(default=None, init=False)  # monotonic [s], while a write waits
+    append_failing: bool = field(default=False, init=False)  # the disk refused the last spool append
     _spool_high: bool = field(default=False, init=False)
     _dead_log_warned: float = field(default=-60.0, init=False)
 
     def __post_init__(self) -> None:
         self.metrics.spool_capacity.set(self.spool.max_bytes)
+        self.metrics.watch_spool_disk(self.spool.directory)
         self.update_spool_metrics()
         self.report_corrupt()
 
@@ -108,28 +118,45 @@ class Sink:
         if len(self.spool) == 0:
             try:
                 self.write_store(readings)
+                self._spool_waits_no_more()
                 return
-            except StoreError as exc:
-                self.metrics.store_errors.labels(type(exc).__name__).inc()
-                log.warning("store write failed (%s); spooling %d readings", exc, len(readings))
+            except StoreError:
+                pass  # counted, and the outage logged, by write_store: spool the batch
         try:
             self.spool.append(readings)
         except SpoolFull as exc:
-            if not self._spool_warned:
-                log.error(
-                    "spool full (%d bytes): no longer acknowledging messages until the store is back; "
-                    "the broker's session holds them",
-                    self.spool.bytes,
-                )
-                self._spool_warned = True
+            self.metrics.spool_append_errors.labels("spool_full").inc()
+            self.outages.begin(
+                Outage.SPOOL_FULL,
+                f"{exc}: no longer acknowledging messages; the broker's session holds them",
+            )
             raise _NotDurable(str(exc)) from exc
         except OSError as exc:
-            log.error("cannot append to the spool: %s", exc)
+            kind = "disk_full" if disk_is_full(exc) else "disk_error"
+            self.metrics.spool_append_errors.labels(kind).inc()
+            self.append_failing = True
+            self.outages.begin(
+                Outage.DISK_FULL,
+                f"the spool's disk refuses appends ({exc.strerror or exc}): no longer acknowledging "
+                "messages; the broker's session holds them",
+            )
             raise _NotDurable(str(exc)) from exc
+        self._spool_waits_no_more()
         self.update_spool_metrics()
 
+    def _spool_waits_no_more(self) -> None:
+        """A batch was made durable: neither the spool's bound nor its disk holds ingest up now.
+        (The disk-full outage ends at the next health check that finds room: see
+        :meth:`ingest.service.IngestService._check_disk`.)"""
+        self.append_failing = False
+        self.outages.end(Outage.SPOOL_FULL)
+
     def _retry(
-        self, what: str, *, on: type[Exception] = _NotDurable, attempts: Callable[[], None] | None = None
+        self,
+        what: str,
+        *,
+        on: type[Exception] | tuple[type[Exception], ...] = _NotDurable,
+        attempts: Callable[[], None] | None = None,
     ) -> tenacity.Retrying:
         return retrying(
             on=on,
@@ -142,8 +169,13 @@ class Sink:
         )
 
     def write_store(self, readings: Sequence[Reading]) -> None:
-        """Write, isolating readings the store itself rejects so the rest of the batch is kept."""
+        """Write, isolating readings the store itself rejects so the rest of the batch is kept.
+
+        Raises:
+            StoreError: the store is unavailable (counted; the outage begins).
+        """
         started = time.perf_counter()
+        self._write_started = time.monotonic()
         try:
             self.store.write(readings)
         except StoreRejected as exc:
@@ -164,9 +196,25 @@ class Sink:
             self.write_store(readings[:half])
             self.write_store(readings[half:])
             return
+        except StoreError as exc:
+            self.metrics.store_errors.labels(type(exc).__name__).inc()
+            self.outages.begin(Outage.STORE_UNREACHABLE, f"{exc}; readings wait in the spool")
+            raise
+        finally:
+            self._write_started = None
         self.metrics.write_seconds.observe(time.perf_counter() - started)
         self.metrics.readings_stored.inc(len(readings))
-        self.metrics.last_stored.set_to_current_time()
+        self.metrics.mark_stored()
+        self.outages.end(Outage.STORE_UNREACHABLE)
+
+    def check_slow(self) -> None:
+        """Begin or end the "store slow" outage: a write waiting longer than ``store_slow_s``."""
+        started = self._write_started
+        waited = 0.0 if started is None else time.monotonic() - started
+        if waited > self.store_slow_s:
+            self.outages.begin(Outage.STORE_SLOW, f"a write has waited {waited:.0f} s for the store")
+        else:
+            self.outages.end(Outage.STORE_SLOW)
 
     def log_dead(self, letters: Sequence[DeadLetter]) -> None:
         """Append to the local dead-letter log; a disk that refuses costs the log lines, not the stream.
@@ -209,19 +257,27 @@ class Sink:
                 self.stop.wait(0.5)
                 continue
             try:
-                done = self._retry("replaying the spool", on=StoreError)(self._replay_once, heartbeat)
-            except StoreError:
+                # OSError: the disk refused a read, a rename or a truncation; a state to wait out,
+                # like the store's, never a reason for the replayer to die.
+                done = self._retry("replaying the spool", on=(StoreError, OSError))(
+                    self._replay_once, heartbeat
+                )
+            except (StoreError, OSError):
                 continue  # stopping
-            self._spool_warned = False
             log.info("replayed %d spooled readings into the store", done)
 
     def _replay_once(self, heartbeat: Callable[[], None]) -> int:
         heartbeat()
         try:
-            return self.spool.replay(lambda readings: self._write_and_count(readings, heartbeat))
-        except StoreError:
+            done = self.spool.replay(lambda readings: self._write_and_count(readings, heartbeat))
+        except (StoreError, OSError) as exc:
             self.replay_failures += 1
+            self.metrics.replay_errors.labels(type(exc).__name__).inc()
             raise
+        else:
+            if len(self.spool) == 0:  # nothing more needs the disk: batches go to the store again
+                self._spool_waits_no_more()
+            return done
         finally:
             self.update_spool_metrics()
             self.report_corrupt()

@@ -19,30 +19,41 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from ingest.errors import IngestError
+from ingest.errors import IngestUnhealthy
 
 __all__ = ["Health", "IngestUnhealthy", "Supervisor"]
 
 log = logging.getLogger("panen.ingest")
 
 
-class IngestUnhealthy(IngestError):
-    """Ingest stayed unhealthy past its grace period; the process should be restarted."""
-
-
 @dataclass(frozen=True)
 class Health:
-    """Whether ingest is healthy, why not, and each thread's state."""
+    """Whether ingest is healthy, why not, the outages it is waiting out, and each thread's state.
+
+    ``ok`` is False only when ingest itself is broken (a thread died or is stuck): then ``/healthz``
+    answers 503 and, past the grace period, ingest exits for a restart. ``degraded`` lists the
+    outages it waits out without losing anything (:mod:`ingest.outages`); a restart would not
+    help those, so ``/healthz`` still answers 200, with ``"status": "degraded"`` and the reasons.
+    """
 
     ok: bool
     reasons: tuple[str, ...]
     threads: dict[str, dict[str, object]]
+    degraded: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``degraded`` or ``unhealthy``."""
+        if not self.ok:
+            return "unhealthy"
+        return "degraded" if self.degraded else "ok"
 
     def as_json(self) -> dict[str, object]:
         """The body of ``/healthz``."""
         return {
-            "status": "ok" if self.ok else "unhealthy",
+            "status": self.status,
             "reasons": list(self.reasons),
+            "degraded": list(self.degraded),
             "threads": self.threads,
         }
 
@@ -70,10 +81,13 @@ class Supervisor:
         check_every_s: float = 5.0,
         grace_s: float = 60.0,
         extra_checks: tuple[Callable[[], str | None], ...] = (),
+        degraded: Callable[[], tuple[str, ...]] = tuple,
         on_fatal: Callable[[IngestUnhealthy], None] = lambda _exc: None,
     ) -> None:
-        """Watch threads every ``check_every_s``; ``extra_checks`` return a reason or None."""
+        """Watch threads every ``check_every_s``; ``extra_checks`` return a reason or None;
+        ``degraded`` returns the outages under way (reported, never fatal)."""
         self._stop = stop
+        self._degraded = degraded
         self.check_every_s = check_every_s
         self.grace_s = grace_s
         # A restarted thread keeps the health red this long: long enough to be seen by whoever asks,
@@ -166,7 +180,7 @@ class Supervisor:
             reason = extra()
             if reason:
                 reasons.append(reason)
-        health = Health(not reasons, tuple(reasons), states)
+        health = Health(not reasons, tuple(reasons), states, self._degraded())
         with self._lock:
             previous = self._health
             self._health = health

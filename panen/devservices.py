@@ -114,6 +114,16 @@ class _Process:
             proc.kill()
             proc.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP: the process hangs, its connections open and unanswered (a hung server)."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL, as a crash or power cut would."""
         proc, self._proc = self._proc, None

@@ -9,6 +9,8 @@ import time
 
 __all__ = ["configure_logging"]
 
+_QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "asyncio", "multipart")
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -34,3 +36,7 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries speak only when something is wrong: httpx logs every request at INFO (one line per
+    # InfluxDB write: 2,942 of 2,976 lines in an 8-hour outage). Our own loggers say what matters.
+    for library in _QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(max(logging.WARNING, root.level))

@@ -286,6 +286,23 @@ class InfluxStore:
         self._post_lines(chart_tier_lines())  # what the dashboards' resolution variables read
         self._adopt_default_policy()
 
+    def missing_layout(self) -> str | None:
+        """What the readings' writes need and the server lacks: the database or its ``raw``
+        retention policy (``None``: nothing). A store per cooperative is checked for its shared
+        database only; ``panen store tenants`` makes the cooperatives'.
+
+        Raises:
+            StoreError: the server could not be asked.
+        """
+        names = {row[0] for s in self.query("SHOW DATABASES") for row in s.get("values") or []}
+        if self.database not in names:
+            return f"database {self.database!r}"
+        db = quote_ident(self.database)
+        policies = {row[0] for s in self.query(f"SHOW RETENTION POLICIES ON {db}") for row in s["values"]}
+        if RAW_RP not in policies:
+            return f"retention policy {RAW_RP!r} of database {self.database!r}"
+        return None
+
     def _adopt_default_policy(self) -> None:
         """Roll up and copy readings an older panen left in the default policy, once (a marker point
         in ``panen_layout`` remembers it). The copies stay readable in the default policy too:

@@ -9,6 +9,8 @@ import typer
 from panen.cli._common import app, broker_target, console, node_registry
 from panen.settings import get_settings
 from panen.wiring import describe_store, open_store
+from storage import StoreAuthError, StoreError, StoreRejected, TimeSeriesStore
+from storage.influx import InfluxStore
 
 
 @app.command()
@@ -35,6 +37,9 @@ def ingest(
     spool_max_mb: Annotated[
         int, typer.Option(help="Bound of the on-disk spool used while the store is down.")
     ] = 1024,
+    disk_min_free_mb: Annotated[
+        float, typer.Option(help="Report the spool's disk as full (degraded) below this much free space.")
+    ] = 64,
     backoff_min_s: Annotated[
         float, typer.Option(help="Shortest wait before retrying the broker or the store.")
     ] = 0.5,
@@ -76,6 +81,7 @@ def ingest(
             "--topic-prefix", topic_prefix, "--metrics-host", metrics_host,
             "--batch-readings", str(batch_readings), "--batch-age-ms", str(batch_age_ms),
             "--batch-idle-ms", str(batch_idle_ms), "--spool-max-mb", str(spool_max_mb),
+            "--disk-min-free-mb", str(disk_min_free_mb),
             "--backoff-min-s", str(backoff_min_s), "--backoff-max-s", str(backoff_max_s),
             "--health-grace-s", str(health_grace_s),
             "--deadletter-max-age-days", str(deadletter_max_age_days),
@@ -130,6 +136,7 @@ def ingest(
             batch_age_s=batch_age_ms / 1000,
             batch_idle_s=batch_idle_ms / 1000,
             spool_max_bytes=spool_max_mb * 1024**2,
+            disk_min_free_bytes=int(disk_min_free_mb * 1024**2),
             receive_maximum=receive_maximum,
             deadletter_max_age_s=deadletter_max_age_days * 86_400,
             health_grace_s=health_grace_s,
@@ -140,6 +147,7 @@ def ingest(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     store = open_store(cfg)
+    _prepare_store(store)
     service = IngestService(config, store=store, registry=registry)
     if metrics_port:
         try:
@@ -164,3 +172,27 @@ def ingest(
         raise typer.Exit(4) from exc  # systemd's Restart=on-failure and Docker's restart: start it again
     finally:
         store.close()
+
+
+def _prepare_store(store: TimeSeriesStore) -> None:
+    """Make what the readings' writes need, as ``panen store init`` does, if these credentials may;
+    else refuse to start, naming the command. An unreachable store is no reason not to start: the
+    readings wait in the spool."""
+    if not isinstance(store, InfluxStore):
+        return  # SQLite makes its tables when opened
+    missing: str | None = "its database or retention policies"
+    try:
+        missing = store.missing_layout()
+        if missing is None:
+            return
+        console.print(f"the store lacks {missing}: setting it up as `panen store init` does")
+        store.create_database()
+    except (StoreAuthError, StoreRejected) as exc:
+        store.close()
+        console.print(
+            f"[red]the store lacks {missing}[/red] and these credentials may not make it ({exc}); "
+            "run `panen store init` with an administrator's credentials, then start ingest again"
+        )
+        raise typer.Exit(2) from exc
+    except StoreError as exc:
+        console.print(f"[yellow]the store cannot be checked now[/yellow] ({exc}): readings wait in the spool")
