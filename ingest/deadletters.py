@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ingest.files import append_all_or_nothing
 from ingest.pipeline import DeadLetter
 
 __all__ = ["DeadLetterLog"]
@@ -63,10 +64,7 @@ class DeadLetterLog:
             if self.path.exists() and self.path.stat().st_size + len(data) > self.max_bytes:
                 self._rotate(now)
             self._expire(now)
-            with self.path.open("ab") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            append_all_or_nothing(self.path, data)  # a full disk leaves no half letter to join
             if self._started is None:
                 self._started = now
 

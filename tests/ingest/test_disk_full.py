@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import signal
@@ -241,3 +242,20 @@ def _wait_healthz(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 def _metric(port: int, name: str) -> float:
     return scrape(f"http://127.0.0.1:{port}/metrics").get(name, 0.0)
+
+
+def test_a_dead_letter_the_full_disk_cut_short_leaves_no_half_line(small_disk: SmallDisk) -> None:
+    from ingest.deadletters import DeadLetterLog
+    from ingest.pipeline import DeadLetter
+
+    log = DeadLetterLog(small_disk.path / "deadletters.jsonl", max_bytes=10**9)
+    letter = DeadLetter("bad_json", "x", "t", 1, payload=b"y" * 3000)
+    log.append([letter])
+    small_disk.fill(leave_bytes=4096)
+    with pytest.raises(OSError, match="No space left"):
+        log.append([letter] * 50)
+    small_disk.free()
+    log.append([letter])
+    lines = log.path.read_text().splitlines()
+    assert len(lines) == 2
+    assert all(json.loads(line)["reason"] == "bad_json" for line in lines)
