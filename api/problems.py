@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services import NotFound, OutOfScope, ServiceError
+from services import Conflict, NotFound, OutOfScope, ServiceError
 from storage import StoreError, StoreUnavailable
 
 __all__ = ["PROBLEM", "install", "problem"]
@@ -47,6 +47,9 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
+
+# The services' errors as HTTP statuses (anything else of the tree, an InvalidInput included: 422).
+_SERVICE_STATUS: dict[type[ServiceError], int] = {NotFound: 404, OutOfScope: 403, Conflict: 409}
 
 _PAGE_ERROR = """<!doctype html><html lang="id"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>panen</title></head>
@@ -97,7 +100,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
         # The services' own errors, for routes that let them through: scope, existence, checks.
-        status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, OutOfScope) else 422
+        status = next((code for kind, code in _SERVICE_STATUS.items() if isinstance(exc, kind)), 422)
         if request.url.path == "/f" or request.url.path.startswith("/f/"):  # the field page: a page
             return HTMLResponse(_PAGE_ERROR.format(status=status, detail=html.escape(str(exc))), status)
         return problem(status, str(exc))

@@ -41,7 +41,7 @@ from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from forecast.drivers import Observed
 from forecast.engine import FieldForecast, FieldSpec, forecast_fields
-from forecast.learning import Calibration, HarvestRecord, learn
+from forecast.learning import Calibration, HarvestOutcome, learn
 from forecast.orchard import ORCHARD_CROPS, is_orchard
 from storage.fleetfile import Fleet
 
@@ -220,7 +220,7 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
         truth = previous.truth[f.field_id]
         if f.harvest_date_p50 is not None and truth.harvest_date is not None:
             records.append(
-                HarvestRecord(
+                HarvestOutcome(
                     f.field_id, f.coop_id, f.commodity, truth.harvest_date, truth.tonnes,
                     f.harvest_date_p50, f.tonnes_p50, registered[f.field_id].variety,
                     registered[f.field_id].elevation_m,

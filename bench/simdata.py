@@ -13,7 +13,7 @@ from firmware_sim.environment import OrchardRecord
 from firmware_sim.firmware import NodeSamples
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import FieldSpec
-from forecast.orchard import OrchardEvent, is_orchard, orchard_cycle, with_cycle
+from forecast.orchard import CycleEvent, is_orchard, orchard_cycle, with_cycle
 from sensors import CATALOGUE, Quality, Reading
 from storage.fleetfile import Fleet
 
@@ -79,7 +79,7 @@ def field_specs(
         if today is None:
             continue
         events = [
-            OrchardEvent(r.kind, r.day, r.fruits_per_tree, r.trees_sampled)
+            CycleEvent(r.kind, r.day, r.fruits_per_tree, r.trees_sampled)
             for r in orchard_records
             if r.field_id == f.id
         ]

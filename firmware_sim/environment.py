@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from firmware_sim import climate
-from storage.fleetfile import Field, Fleet, Station
+from storage.fleetfile import Fleet, FleetField, FleetStation
 
 __all__ = ["CROPS", "ORCHARDS", "SOILS", "CropTruth", "Environment", "OrchardRecord", "simulate"]
 
@@ -284,7 +284,7 @@ def simulate(
     n_days = len(days)
     anomaly, coop_rain, cloud, coop_wind, _wet = _daily_weather(rng, days, len(coops))
     coop_index = {c.id: i for i, c in enumerate(coops)}
-    sites: list[Field | Station] = [*fields, *fleet.stations]
+    sites: list[FleetField | FleetStation] = [*fields, *fleet.stations]
     site_coop = np.array([coop_index[fleet.coop_of(s.id).id] for s in sites])
     elevation = np.array([s.elevation_m for s in sites], dtype=np.float64)
     month = np.array([d.month - 1 for d in days])
@@ -517,7 +517,7 @@ def simulate(
 
 
 def _orchard_crop(
-    f: Field,
+    f: FleetField,
     start: dt.date,
     bloom: dt.date | None,
     grower: float,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sensors.topics import LORAWAN_FORMATS, Format
-from storage.fleetfile import Cooperative, Field, Fleet, NodeSpec, Station, load_fleet
+from storage.fleetfile import Fleet, FleetCooperative, FleetField, FleetStation, NodeSpec, load_fleet
 
 __all__ = ["DEFAULT_FLEET_PATH", "batu_fleet", "default_fleet"]
 
@@ -184,7 +184,7 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
                 profile=_PROFILES.get(fmt, ""),
             )
             fields.append(
-                Field(
+                FleetField(
                     id=f"{cid}-f{f_index + 1:02d}",
                     commodity=commodity,
                     variety=str(rng.choice(_VARIETIES[commodity])),
@@ -198,7 +198,7 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
                 )
             )
         fields += _orchards(cid, anchor, seed, (z_lo, z_hi), lat0, lon0, first_node=fields_per_coop + 1)
-        station = Station(
+        station = FleetStation(
             id=f"{cid}-ws",
             elevation_m=float(round((z_lo + z_hi) / 2)),
             lat=round(lat0, 5),
@@ -206,7 +206,9 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
             node=NodeSpec(id=f"{cid}-ws1", format=Format.NATIVE.value),
         )
         coops.append(
-            Cooperative(cid, f"Koperasi Merah Putih {name}", kec, kind, (z_lo, z_hi), tuple(fields), station)
+            FleetCooperative(
+                cid, f"Koperasi Merah Putih {name}", kec, kind, (z_lo, z_hi), tuple(fields), station
+            )
         )
     return Fleet(anchor, tuple(coops))
 
@@ -219,10 +221,10 @@ def _orchards(
     lat0: float,
     lon0: float,
     first_node: int,
-) -> list[Field]:
+) -> list[FleetField]:
     """The cooperative's orchards (:data:`_ORCHARDS`): trees planted 4-25 years before ``anchor``."""
     rng = np.random.default_rng([seed, zlib.crc32(f"orchards:{cid}".encode())])
-    out: list[Field] = []
+    out: list[FleetField] = []
     for commodity, count in _ORCHARDS.get(cid, {}).items():
         for _ in range(count):
             index = len(out)
@@ -231,7 +233,7 @@ def _orchards(
             area = round(float(np.clip(rng.lognormal(np.log(0.5), 0.4), 0.15, 2.0)), 2)
             planted = anchor - dt.timedelta(days=int(rng.uniform(4, 25) * 365))
             out.append(
-                Field(
+                FleetField(
                     id=f"{cid}-o{index + 1:02d}",
                     commodity=commodity,
                     variety=str(rng.choice(_ORCHARD_VARIETIES[commodity])),

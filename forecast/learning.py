@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FACTOR_BOUNDS", "MAX_RECORD_RATIO", "PRIOR", "Calibration", "HarvestRecord", "learn"]
+__all__ = ["FACTOR_BOUNDS", "MAX_RECORD_RATIO", "PRIOR", "Calibration", "HarvestOutcome", "learn"]
 
 
 @dataclass(frozen=True)
-class HarvestRecord:
+class HarvestOutcome:
     """What Coosae recorded buying from a field, with the forecast the engine had made before."""
 
     field_id: str
@@ -206,7 +206,7 @@ def _empirical_bayes(
 
 
 def learn(
-    records: Sequence[HarvestRecord], *, prior: Calibration = PRIOR, prior_records: float = 3.0
+    records: Sequence[HarvestOutcome], *, prior: Calibration = PRIOR, prior_records: float = 3.0
 ) -> Calibration:
     """Estimate a :class:`Calibration` from harvest records (see the module docstring).
 
@@ -214,7 +214,7 @@ def learn(
     their crop, so a factor moves only as far as the records show real differences between groups.
     Date biases and spreads use a prior worth ``prior_records`` records.
     """
-    rows: list[HarvestRecord] = []
+    rows: list[HarvestOutcome] = []
     excluded: list[tuple[str, dt.date, str]] = []
     for r in records:
         usable = np.isfinite(r.tonnes) and np.isfinite(r.forecast_tonnes) and r.forecast_tonnes > 0
@@ -282,7 +282,7 @@ def learn(
     elevation_term: dict[str, tuple[float, float, float, float]] = {}
     sig_y: dict[str, float] = {}
     sig_d: dict[str, float] = {}
-    crops_rows: dict[str, list[HarvestRecord]] = defaultdict(list)
+    crops_rows: dict[str, list[HarvestOutcome]] = defaultdict(list)
     for r in rows:
         crops_rows[r.commodity].append(r)
     for crop, crop_rows in crops_rows.items():

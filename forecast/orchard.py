@@ -38,8 +38,8 @@ __all__ = [
     "EVENT_KINDS",
     "ORCHARD_CROPS",
     "ORCHARD_LIBRARY",
+    "CycleEvent",
     "OrchardCycle",
-    "OrchardEvent",
     "is_defoliated",
     "is_orchard",
     "orchard_cycle",
@@ -55,7 +55,7 @@ THINNING_LOG_SIGMA = 0.05
 
 
 @dataclass(frozen=True)
-class OrchardEvent:
+class CycleEvent:
     """A management record of an orchard.
 
     Attributes:
@@ -130,7 +130,7 @@ def orchard_cycle(
     tree_count: int | None,
     area_ha: float,
     year_planted: int | None,
-    events: Sequence[OrchardEvent],
+    events: Sequence[CycleEvent],
     last_harvest: dt.date | None,
     today: dt.date,
 ) -> OrchardCycle | str:

@@ -9,7 +9,7 @@ One job a module, as Telegraf splits its MQTT consumer into input, parser and ou
   first), a store-rejected batch split until the bad readings are isolated, the dead-letter log;
 - :mod:`ingest.service`: batching, the threads (network, flusher, replayer, registry watch, stats)
   and the lifecycle;
-- :mod:`ingest.registry` (which node is whose), :mod:`ingest.spool`, :mod:`ingest.deadletters`,
+- :mod:`ingest.nodes` (which node is whose), :mod:`ingest.spool`, :mod:`ingest.deadletters`,
   :mod:`ingest.files` (appends that are all or nothing), :mod:`ingest.outages` (what ingest waits
   out, degraded but losing nothing), :mod:`ingest.supervisor` (threads and ``/healthz``),
   :mod:`ingest.metrics` (Prometheus).

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.registry import Node, NodeRegistry
+from ingest.nodes import NodeRegistry, RegisteredNode
 from sensors import Quality, Reading, Rejection, make_reading
 from sensors.codecs import (
     CodecError,
@@ -214,7 +214,7 @@ def _letter(
     )
 
 
-def _attribute(where: Route, message: Any, registry: NodeRegistry) -> Node:
+def _attribute(where: Route, message: Any, registry: NodeRegistry) -> RegisteredNode:
     """The registered node that sent the message (raises ``unknown_node``)."""
     if where.format in (Format.NATIVE, Format.SENML):
         node = registry.by_id(where.node_id)
@@ -235,7 +235,7 @@ def _attribute(where: Route, message: Any, registry: NodeRegistry) -> Node:
 
 
 def _decode(
-    where: Route, node: Node, message: Any, arrival_ms: int, profiles: ProfileLibrary | None
+    where: Route, node: RegisteredNode, message: Any, arrival_ms: int, profiles: ProfileLibrary | None
 ) -> Decoded:
     if where.format is Format.NATIVE:
         return decode_native(message, arrival_ms=arrival_ms)

@@ -33,9 +33,9 @@ from ingest.client import BrokerConnection, ConnectionSettings
 from ingest.deadletters import DeadLetterLog
 from ingest.errors import BrokerAuthError, RegistryError
 from ingest.metrics import IngestMetrics
+from ingest.nodes import NodeRegistry
 from ingest.outages import Outage, Outages
 from ingest.pipeline import DeadLetter, MessageResult, decode_message
-from ingest.registry import NodeRegistry
 from ingest.sink import Sink
 from ingest.spool import Spool
 from ingest.supervisor import Health, IngestUnhealthy, Supervisor

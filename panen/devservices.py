@@ -21,23 +21,23 @@ import httpx
 from storage.influx import InfluxStore
 from storage.retention import Retention
 
-__all__ = ["InfluxServer", "MosquittoServer", "PostgresServer", "ServiceError", "find_binary", "free_port"]
+__all__ = ["DevServiceError", "InfluxServer", "MosquittoServer", "PostgresServer", "find_binary", "free_port"]
 
 # Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
 _EXTRA_PATHS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 
 
-class ServiceError(RuntimeError):
+class DevServiceError(RuntimeError):
     """A service binary is missing or the service did not come up; the message says what to do."""
 
 
 def find_binary(name: str, package: str) -> str:
-    """Absolute path of ``name``, or :class:`ServiceError` naming the Debian package to install."""
+    """Absolute path of ``name``, or :class:`DevServiceError` naming the Debian package to install."""
     found = shutil.which(name) or next(
         (str(Path(d) / name) for d in _EXTRA_PATHS if (Path(d) / name).is_file()), None
     )
     if found is None:
-        raise ServiceError(f"{name} not found: install it with `apt-get install -y {package}`")
+        raise DevServiceError(f"{name} not found: install it with `apt-get install -y {package}`")
     return found
 
 
@@ -93,14 +93,14 @@ class _Process:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise ServiceError(
+                raise DevServiceError(
                     f"{self.name} exited with {self._proc.returncode}:\n{_tail(self.log_path)}"
                 )
             if self._ready():
                 return
             time.sleep(0.05)
         self.stop()
-        raise ServiceError(f"{self.name} did not answer within {timeout_s:.0f} s:\n{_tail(self.log_path)}")
+        raise DevServiceError(f"{self.name} did not answer within {timeout_s:.0f} s:\n{_tail(self.log_path)}")
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop gracefully (SIGTERM), then SIGKILL if it does not exit in time."""
@@ -288,7 +288,7 @@ class PostgresServer(_Process):
     def _find_bin() -> Path:
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
         if not found:
-            raise ServiceError("PostgreSQL not found: install it with `apt-get install -y postgresql`")
+            raise DevServiceError("PostgreSQL not found: install it with `apt-get install -y postgresql`")
         return found[-1].parent
 
     def _command(self) -> list[str]:
@@ -347,7 +347,7 @@ class PostgresServer(_Process):
 
 
 def wait_until_answers(url: str, timeout_s: float = 30.0) -> None:
-    """Return once ``url`` answers 200 (a server just started); raise :class:`ServiceError` after
+    """Return once ``url`` answers 200 (a server just started); raise :class:`DevServiceError` after
     ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -357,4 +357,4 @@ def wait_until_answers(url: str, timeout_s: float = 30.0) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise ServiceError(f"{url} did not answer within {timeout_s:g} s")
+    raise DevServiceError(f"{url} did not answer within {timeout_s:g} s")

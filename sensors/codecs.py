@@ -41,7 +41,7 @@ from sensors.units import conversion_into, convert
 __all__ = [
     "CodecError",
     "Decoded",
-    "Problem",
+    "PayloadProblem",
     "Sample",
     "decode_chirpstack_v4",
     "decode_native",
@@ -66,7 +66,7 @@ class Sample(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
+class PayloadProblem:
     """A part of a payload that could not be used, with a stable reason code."""
 
     reason: str
@@ -78,7 +78,7 @@ class Decoded:
     """What a codec got out of one payload. ``samples`` holds :class:`Sample` or equal plain tuples."""
 
     samples: list[tuple[Any, object, object]] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[PayloadProblem] = field(default_factory=list)
     skipped: int = 0  # records that are not readings by design (e.g. SenML location)
 
 
@@ -142,7 +142,7 @@ def decode_native(message: Any, *, arrival_ms: int) -> Decoded:
     for index, entry in enumerate(entries):
         values = entry.get("values") if isinstance(entry, dict) else None
         if not isinstance(values, dict):
-            out.problems.append(Problem("bad_payload", f'sample {index} has no "values" object'))
+            out.problems.append(PayloadProblem("bad_payload", f'sample {index} has no "values" object'))
             continue
         ts = entry.get("ts", arrival_ms)
         # Plain tuples equal Sample(...) and cost a third to build: this is ingest's hot path.
@@ -265,7 +265,7 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
     out = Decoded()
     for rec in resolve_senml(records, now_s=now_ms / 1000):
         if "problem" in rec:
-            out.problems.append(Problem(*rec["problem"]))
+            out.problems.append(PayloadProblem(*rec["problem"]))
             continue
         unit = rec.get("u")
         if unit in _LOCATION_UNITS:
@@ -275,18 +275,18 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
         metric = name if name in CATALOGUE else _METRIC_BY_UNIT.get(unit or "")
         if metric is None:
             out.problems.append(
-                Problem("unknown_metric", f"SenML record {rec['n'][:60]!r} ({unit}) is not a metric")
+                PayloadProblem("unknown_metric", f"SenML record {rec['n'][:60]!r} ({unit}) is not a metric")
             )
             continue
         if "v" not in rec:
             out.problems.append(
-                Problem("not_a_number", f"SenML record {rec['n'][:60]!r} has no numeric value")
+                PayloadProblem("not_a_number", f"SenML record {rec['n'][:60]!r} has no numeric value")
             )
             continue
         t_ms = rec["t"] * 1000
         if not math.isfinite(t_ms):
             out.problems.append(
-                Problem("out_of_range", f"SenML record {rec['n'][:60]!r}: time beyond float range")
+                PayloadProblem("out_of_range", f"SenML record {rec['n'][:60]!r}: time beyond float range")
             )
             continue
         value = rec["v"]
@@ -294,7 +294,7 @@ def decode_senml(records: Any, *, now_ms: int) -> Decoded:
             conversion = conversion_into(CATALOGUE[metric].unit, unit)
             if conversion is None:
                 out.problems.append(
-                    Problem("bad_unit", f"SenML unit {unit!r} cannot be converted for {metric}")
+                    PayloadProblem("bad_unit", f"SenML unit {unit!r} cannot be converted for {metric}")
                 )
                 continue
             value = convert(value, *conversion)
@@ -311,7 +311,7 @@ def _map_profile(decoded: Any, profile: DeviceProfile, ts_ms: int, out: Decoded)
     out.skipped += profile.map(
         decoded,
         lambda metric, value: out.samples.append(Sample(metric, value, ts_ms)),
-        lambda reason, detail: out.problems.append(Problem(reason, detail)),
+        lambda reason, detail: out.problems.append(PayloadProblem(reason, detail)),
     )
 
 

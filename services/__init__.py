@@ -16,16 +16,24 @@ authorise, call one of these and shape the answer.
 Errors raised by the services (store and registry errors pass through as their own trees)::
 
     ServiceError
-    ├── InvalidInput   what was asked is malformed or names something unknown; the message says which
-    ├── NotFound       no such row
-    └── OutOfScope     the row exists or not, but the caller may not see or change it
+    ├── InvalidInput          what was asked is malformed or names something unknown (422)
+    │   └── UnsafeDocument    a YAML document with aliases, too deep, or not YAML (services.yamlsafe)
+    ├── NotFound              no such row (404)
+    ├── OutOfScope            the row exists or not, but the caller may not see or change it (403)
+    ├── Conflict              the change collides with what is there: an id in use, rows that
+    │   │                     still depend on the one to delete (409)
+    │   └── ImportConflict    the registry database refused a fleet document's rows
+    ├── RefreshFailed         a forecast refresh failed; the previous forecasts stay in use
+    ├── ComputeFailed         a forecast computation in another process failed
+    ├── ChannelUnavailable    a notification channel has no credentials in settings
+    └── GrafanaSyncError      Grafana refused a request or could not be reached
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["InvalidInput", "NotFound", "OutOfScope", "ServiceError", "id_date"]
+__all__ = ["Conflict", "InvalidInput", "NotFound", "OutOfScope", "ServiceError", "id_date"]
 
 _MONTHS_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
@@ -58,3 +66,7 @@ class NotFound(ServiceError, LookupError):
 
 class OutOfScope(ServiceError, PermissionError):
     """The caller's role or scope does not reach the row (said whether or not it exists)."""
+
+
+class Conflict(ServiceError):
+    """The change collides with what is there (an id in use, rows that depend on the one to delete)."""

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.registry import Node
+from ingest.nodes import RegisteredNode
 from sensors.topics import (
     CHIRPSTACK_ROOT,
     DEAD_LETTER_ROOT,
@@ -121,7 +121,7 @@ def write_broker_config(
     return passwd, acl_path
 
 
-def node_users(nodes: Iterable[Node], secret: str) -> list[BrokerUser]:
+def node_users(nodes: Iterable[RegisteredNode], secret: str) -> list[BrokerUser]:
     """A broker user for every node that speaks MQTT itself (LoRaWAN devices reach the broker through
     their network server's relay user), with the password its firmware is provisioned with."""
     return [

@@ -23,15 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
-from forecast.learning import PRIOR, Calibration, HarvestRecord, learn
+from forecast.learning import PRIOR, Calibration, HarvestOutcome, learn
 from forecast.orchard import OrchardCycle, with_cycle
 from forecast.plan import purchase_plan
 from services import orchards
 from services.compute import Compute, InProcess
 from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
-from storage.registry import Field, Station
-from storage.registry import HarvestRecord as HarvestRow
-from storage.registry import OrchardEvent as OrchardEventRow
+from storage.registry import Field, HarvestRecord, OrchardEvent, Station
 
 __all__ = ["DRIVER_METRICS", "ForecastRun", "ForecastService"]
 
@@ -149,8 +147,10 @@ class ForecastService:
             with self.sessions() as session:
                 fields = list(session.scalars(select(Field).order_by(Field.id)))
                 stations = {s.coop_id: s for s in session.scalars(select(Station))}
-                harvests = list(session.scalars(select(HarvestRow).where(HarvestRow.voided_at.is_(None))))
-                orchard_rows = list(session.scalars(select(OrchardEventRow)))
+                harvests = list(
+                    session.scalars(select(HarvestRecord).where(HarvestRecord.voided_at.is_(None)))
+                )
+                orchard_rows = list(session.scalars(select(OrchardEvent)))
             orchard = orchards.cycles(fields, orchard_rows, harvests, today)
             specs = [spec for f in fields if (spec := _spec(f, orchard.get(f.id))) is not None]
             basis = {fid: (c,) if isinstance(c, str) else c.basis for fid, c in orchard.items()}
@@ -245,7 +245,7 @@ class ForecastService:
                 per_metric["max"][i], per_metric["sum"][i] = a.max, a.sum
         return {s: DailySeries(days, v) for s, v in values.items()}
 
-    def _records(self, harvests: list[HarvestRow], fields: dict[str, Field]) -> list[HarvestRecord]:
+    def _records(self, harvests: list[HarvestRecord], fields: dict[str, Field]) -> list[HarvestOutcome]:
         """Harvest records paired with the last forecast issued at least 7 days before each harvest.
 
         Learning needs what the prior alone would have forecast, but a stored forecast carries the
@@ -287,7 +287,7 @@ class ForecastService:
             if applied is not None and applied == applied:
                 day += PRIOR.date_bias(commodity) - applied
             out.append(
-                HarvestRecord(
+                HarvestOutcome(
                     h.field_id,
                     last.coop_id or field.coop_id,
                     commodity,

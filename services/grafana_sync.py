@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboards.build import DATASOURCE_UID, dashboards
+from services import ServiceError
 from services.tenancy import COOSAE_USER, coop_user, derived_password, tenant_password
 from storage.influx import InfluxStore
 from storage.registry import Contact, ContactChannel, Cooperative, Farmer
@@ -41,9 +42,9 @@ from storage.registry import Contact, ContactChannel, Cooperative, Farmer
 __all__ = [
     "COOSAE_ORG",
     "DesiredState",
-    "GrafanaError",
     "GrafanaRequest",
     "GrafanaState",
+    "GrafanaSyncError",
     "GrafanaUser",
     "apply",
     "desired_state",
@@ -59,7 +60,7 @@ FOLDER_UID = "panen"
 Json = dict[str, Any]
 
 
-class GrafanaError(RuntimeError):
+class GrafanaSyncError(ServiceError):
     """Grafana refused a request or could not be reached; the message says which and why."""
 
 
@@ -351,14 +352,14 @@ def _client_call(api: httpx.Client) -> Call:
         try:
             return api.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise GrafanaError(f"{method} {api.base_url}{path}: {exc}") from exc
+            raise GrafanaSyncError(f"{method} {api.base_url}{path}: {exc}") from exc
 
     return call
 
 
 def _ok(response: httpx.Response, what: str) -> Any:
     if response.is_error:
-        raise GrafanaError(f"{what}: {response.status_code} {response.text[:300]}")
+        raise GrafanaSyncError(f"{what}: {response.status_code} {response.text[:300]}")
     return response.json()
 
 

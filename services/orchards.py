@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from forecast.orchard import (
     EVENT_KINDS,
     ORCHARD_CROPS,
+    CycleEvent,
     OrchardCycle,
     is_defoliated,
     is_orchard,
     orchard_cycle,
 )
-from forecast.orchard import OrchardEvent as CycleEvent
 from services import InvalidInput, NotFound, id_date
 from storage import local_day
 from storage.registry import Field, HarvestRecord, OrchardEvent

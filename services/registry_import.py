@@ -2,36 +2,40 @@
 ``POST /v1/registry/import``, ``panen registry import`` and the demo).
 
 A document is checked whole before anything is written: its shape (:mod:`storage.fleetfile`), the
-ids and formats ingest needs (:func:`ingest.registry.nodes_from_document`), and that every field can
+ids and formats ingest needs (:func:`ingest.nodes.nodes_from_document`), and that every field can
 be forecast (a commodity of the crop library, a soil of the soil table, a positive area).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import logging
 import math
+import multiprocessing
 import re
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.crops import load_crops
 from forecast.drivers import SOILS
-from ingest.registry import RegistryError, nodes_from_document
+from ingest.nodes import RegistryError, nodes_from_document
 from sensors.reading import REGISTRY_ID_PATTERN
-from services import InvalidInput
+from services import Conflict, InvalidInput
 from services.orchards import check_trees
 from services.yamlsafe import UnsafeDocument, safe_load
-from storage.fleetfile import Field as FleetField
-from storage.fleetfile import Fleet, FleetFileError, fleet_from_document
-from storage.fleetfile import Station as FleetStation
+from storage.fleetfile import Fleet, FleetField, FleetFileError, FleetStation, fleet_from_document
 from storage.registry import import_fleet, open_registry, site, site_kind
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
+    "FleetImporter",
     "ImportConflict",
     "check_document",
     "check_fleet",
@@ -186,7 +190,7 @@ def import_file(
     return import_document(session, parse_document(body, anchor=anchor), overwrite=overwrite)
 
 
-class ImportConflict(InvalidInput):
+class ImportConflict(Conflict):
     """The registry database refused the rows (an id or DevEUI already used elsewhere)."""
 
 
@@ -196,7 +200,8 @@ def import_body(registry_url: str, body: bytes, *, overwrite: bool = False) -> d
     row writes of a 20 MiB document hold the API's own interpreter.
 
     Raises:
-        InvalidInput: the document fails a check (``ImportConflict``: the database refused it).
+        InvalidInput: the document fails a check.
+        ImportConflict: the registry database refused its rows.
     """
     fleet = parse_document(body)
     with open_registry(registry_url)() as session:
@@ -208,3 +213,37 @@ def import_body(registry_url: str, body: bytes, *, overwrite: bool = False) -> d
             raise ImportConflict(
                 "the fleet conflicts with rows of the registry (an id or DevEUI already used elsewhere)"
             ) from None
+
+
+class FleetImporter:
+    """Imports fleet documents in one worker process of its own, started on the first import
+    (spawned: a fork of a threaded server is not safe). Parsing 20 MiB of YAML and writing its rows
+    held the API's GIL in stretches, and every other request (a farmer's page, /health) waited."""
+
+    def __init__(self) -> None:
+        """Nothing starts until the first import."""
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                )
+            return self._pool
+
+    async def run(
+        self, sessions: sessionmaker[Session], body: bytes, *, overwrite: bool = False
+    ) -> dict[str, int]:
+        """:func:`import_body` into ``sessions``' registry, in the worker process; raises what it raises."""
+        url = sessions.kw["bind"].url.render_as_string(hide_password=False)
+        work = functools.partial(import_body, url, body, overwrite=overwrite)
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), work)
+
+    def close(self) -> None:
+        """Stop the worker process, if one was started."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -9,13 +9,15 @@ from typing import Any
 
 import yaml
 
+from services import InvalidInput
+
 __all__ = ["MAX_DEPTH", "UnsafeDocument", "safe_load"]
 
 MAX_DEPTH = 32  # a fleet document nests 6 deep (cooperatives, fields, node, ...)
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class UnsafeDocument(ValueError):
+class UnsafeDocument(InvalidInput):
     """The document uses aliases, nests too deep, or is not YAML; the message says which."""
 
 

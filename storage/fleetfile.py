@@ -32,13 +32,13 @@ from sensors.topics import Format
 
 __all__ = [
     "DEMO_FLEET_SECRET",
-    "Cooperative",
-    "Field",
     "Fleet",
+    "FleetCooperative",
+    "FleetField",
     "FleetFileError",
+    "FleetStation",
     "NodeSpec",
     "PlacedNode",
-    "Station",
     "fleet_from_document",
     "load_fleet",
     "node_password",
@@ -66,7 +66,7 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
-class Field:
+class FleetField:
     """A field with its crop of this season."""
 
     id: str
@@ -83,7 +83,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Station:
+class FleetStation:
     """A cooperative's weather station."""
 
     id: str
@@ -94,7 +94,7 @@ class Station:
 
 
 @dataclass(frozen=True)
-class Cooperative:
+class FleetCooperative:
     """A Koperasi Merah Putih of one desa or kelurahan."""
 
     id: str
@@ -102,8 +102,8 @@ class Cooperative:
     kecamatan: str
     kind: str  # desa or kelurahan
     elevation_m: tuple[float, float]
-    fields: tuple[Field, ...]
-    station: Station
+    fields: tuple[FleetField, ...]
+    station: FleetStation
 
 
 @dataclass(frozen=True)
@@ -111,19 +111,19 @@ class Fleet:
     """All cooperatives; ``anchor`` is the day the planting dates were laid out around."""
 
     anchor: dt.date
-    cooperatives: tuple[Cooperative, ...]
+    cooperatives: tuple[FleetCooperative, ...]
 
     @property
-    def fields(self) -> list[Field]:
+    def fields(self) -> list[FleetField]:
         """Every field, cooperative by cooperative."""
         return [f for c in self.cooperatives for f in c.fields]
 
     @property
-    def stations(self) -> list[Station]:
+    def stations(self) -> list[FleetStation]:
         """Every weather station."""
         return [c.station for c in self.cooperatives]
 
-    def coop_of(self, site_id: str) -> Cooperative:
+    def coop_of(self, site_id: str) -> FleetCooperative:
         """The cooperative a field or station belongs to."""
         for coop in self.cooperatives:
             if coop.station.id == site_id or any(f.id == site_id for f in coop.fields):
@@ -286,7 +286,7 @@ def fleet_from_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
         where = f"cooperatives[{i}]"
         try:
             s = c["station"]
-            station = Station(
+            station = FleetStation(
                 str(s["id"]),
                 float(s["elevation_m"]),
                 float(s["lat"]),
@@ -294,7 +294,7 @@ def fleet_from_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
                 node_spec(s["node"], f"{where}.station"),
             )
             fields = tuple(
-                Field(
+                FleetField(
                     id=str(f["id"]),
                     commodity=str(f["commodity"]),
                     variety=str(f.get("variety", "")),
@@ -311,7 +311,7 @@ def fleet_from_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
             )
             lo, hi = c.get("elevation_m") or (station.elevation_m, station.elevation_m)
             coops.append(
-                Cooperative(
+                FleetCooperative(
                     str(c["id"]),
                     str(c["name"]),
                     str(c.get("kecamatan", "")),

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from ingest.registry import NodeRegistry
+    from ingest.nodes import NodeRegistry
     from sensors.topics import MqttTarget
 
 __all__ = ["app", "broker_target", "console", "node_registry"]
@@ -39,7 +39,7 @@ def broker_target(url: str | None) -> MqttTarget:
 
 def node_registry(path: Path | None, registry_url: str) -> NodeRegistry:
     """Nodes from a registry file if given, else from the registry database; exit 2 naming what is wrong."""
-    from ingest.registry import NodeRegistry, RegistryError, database_loader
+    from ingest.nodes import NodeRegistry, RegistryError, database_loader
 
     try:
         return NodeRegistry(path=path) if path else NodeRegistry(loader=database_loader(registry_url))

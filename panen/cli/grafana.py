@@ -46,7 +46,7 @@ def grafana_sync(
     import httpx
 
     from panen.wiring import open_store
-    from services.grafana_sync import GrafanaError, GrafanaState, apply, desired_state, plan, read_state
+    from services.grafana_sync import GrafanaState, GrafanaSyncError, apply, desired_state, plan, read_state
     from storage.influx import InfluxStore
     from storage.registry import open_registry
 
@@ -82,7 +82,7 @@ def grafana_sync(
                 if not dry_run:
                     for line in apply(api, requests, state):
                         console.print(line)
-    except GrafanaError as exc:
+    except GrafanaSyncError as exc:
         console.print(f"[red]Grafana refused or did not answer[/red]: {exc}")
         raise typer.Exit(1) from exc
     if dry_run:

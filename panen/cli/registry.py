@@ -37,7 +37,7 @@ def registry_import(
     from pathlib import Path
 
     from firmware_sim.fleet import DEFAULT_FLEET_PATH
-    from services import InvalidInput
+    from services import Conflict, InvalidInput
     from services.registry_import import import_file
     from storage.registry import open_registry
 
@@ -48,7 +48,7 @@ def registry_import(
         try:
             today = dt.datetime.now(dt.UTC).date()
             counts = import_file(session, path, anchor=today if shift_to_today else None, overwrite=overwrite)
-        except InvalidInput as exc:
+        except (InvalidInput, Conflict) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
     console.print(f"imported {counts} from {path}")

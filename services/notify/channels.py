@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import apprise
 
-from services import InvalidInput
+from services import InvalidInput, ServiceError
 
 __all__ = ["KINDS", "ChannelSettings", "ChannelUnavailable", "apprise_url", "check_address", "deliver"]
 
@@ -40,7 +40,7 @@ _PATTERNS = {
 log = logging.getLogger("services.notify")
 
 
-class ChannelUnavailable(Exception):
+class ChannelUnavailable(ServiceError):
     """The channel kind has no credentials in settings: messages to it fail at once, saying so."""
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast.learning import FACTOR_BOUNDS, HarvestRecord, learn
+from forecast.learning import FACTOR_BOUNDS, HarvestOutcome, learn
 from services.forecasting import ForecastService
 from storage import ForecastPoint, local_day_start_ms
 from tests.api.conftest import TODAY, auth
@@ -105,8 +105,8 @@ def test_a_record_is_corrected_and_voided_with_its_audit_trail_never_deleted(cli
 def test_learning_leaves_out_an_absurd_record_and_bounds_every_factor() -> None:
     day = dt.date(2026, 11, 1)
 
-    def rec(field: str, tonnes: float, forecast: float) -> HarvestRecord:
-        return HarvestRecord(field, "c1", "tomato", day, tonnes, day, forecast)
+    def rec(field: str, tonnes: float, forecast: float) -> HarvestOutcome:
+        return HarvestOutcome(field, "c1", "tomato", day, tonnes, day, forecast)
 
     honest = [rec(f"f{i}", 10.0 + i % 3, 10.0) for i in range(8)]
     calibration = learn(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast.orchard import OrchardCycle, OrchardEvent, orchard_cycle
+from forecast.orchard import CycleEvent, OrchardCycle, orchard_cycle
 from services.forecasting import ForecastService
 from tests.api.conftest import TODAY, auth
 
@@ -81,8 +81,8 @@ def test_an_orchard_forecast_narrows_when_fruits_are_counted(client: Client) -> 
     # count), so it lies within three of a sample median's standard errors (1.25 s.d. / sqrt(50)) of
     # that, or below it: it was 8.8 t on a day whose weather drew high members.
     records = [
-        OrchardEvent("defoliation", defoliated),
-        OrchardEvent("fruit_count", TODAY - dt.timedelta(days=3), 60, 12),
+        CycleEvent("defoliation", defoliated),
+        CycleEvent("fruit_count", TODAY - dt.timedelta(days=3), 60, 12),
     ]
     cycle = orchard_cycle(
         "apple", "Manalagi", tree_count=TREES, area_ha=AREA_HA, year_planted=2014, events=records,

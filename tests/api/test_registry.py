@@ -14,7 +14,7 @@ from api import schemas
 from firmware_sim.fleet import DEFAULT_FLEET_PATH
 from forecast.crops import load_crops
 from forecast.drivers import SOILS
-from ingest.registry import NodeRegistry, database_loader
+from ingest.nodes import NodeRegistry, database_loader
 from services.forecasting import ForecastService
 from storage.registry import open_registry
 from tests.api.conftest import TODAY, auth

@@ -16,8 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from firmware_sim.firmware import FaultRates
 from firmware_sim.fleet import DEFAULT_FLEET_PATH, batu_fleet
 from firmware_sim.runner import backfill_messages, node_messages, prepare, publish_all, run_live
+from ingest.nodes import NodeRegistry
 from ingest.pipeline import decode_message
-from ingest.registry import NodeRegistry
 from panen.devservices import MosquittoServer
 from sensors.topics import MqttTarget
 from storage.fleetfile import node_password, save_fleet

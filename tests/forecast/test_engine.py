@@ -15,7 +15,7 @@ from firmware_sim.runner import prepare
 from forecast.crops import CropArrays, crop_arrays, load_crops
 from forecast.drivers import Observed, infer_irrigated
 from forecast.engine import FieldSpec, forecast_fields
-from forecast.learning import HarvestRecord, learn
+from forecast.learning import HarvestOutcome, learn
 from forecast.orchard import ORCHARD_CROPS
 from forecast.plan import iso_week, plan_members, purchase_plan
 from forecast.season import SeasonInputs, run_season
@@ -243,8 +243,8 @@ def test_purchase_plan_sums_members_not_percentiles() -> None:
 def test_learning_shrinks_and_reports_evidence() -> None:
     day = dt.date(2026, 3, 1)
 
-    def rec(coop: str, actual: float, forecast: float, late: int = 0) -> HarvestRecord:
-        return HarvestRecord("f", coop, "potato", day + dt.timedelta(days=late), actual, day, forecast)
+    def rec(coop: str, actual: float, forecast: float, late: int = 0) -> HarvestOutcome:
+        return HarvestOutcome("f", coop, "potato", day + dt.timedelta(days=late), actual, day, forecast)
 
     # Two cooperatives really differ (about x1.5 and x0.7), each with plenty of records.
     records = [rec("a", 15.0 * (1 + 0.02 * i), 10.0, late=4) for i in range(20)] + [
@@ -269,9 +269,9 @@ def test_each_registered_variety_learns_its_own_harvest_date() -> None:
 
     day = dt.date(2026, 3, 1)
 
-    def rec(i: int, variety: str, late: int) -> HarvestRecord:
+    def rec(i: int, variety: str, late: int) -> HarvestOutcome:
         jitter = (i % 3) - 1  # -1, 0, 1 day
-        return HarvestRecord(
+        return HarvestOutcome(
             f"f{i}", "batu", "potato", day + dt.timedelta(days=late + jitter), 10.0, day, 10.0, variety
         )
 
@@ -302,7 +302,7 @@ def test_harvest_date_error_that_grows_with_elevation_is_learnt_and_not_extrapol
     little), which then applies at a field's elevation, only within the records' range."""
     day = dt.date(2026, 3, 1)
     records = [
-        HarvestRecord(
+        HarvestOutcome(
             f"f{i}", "batu", "cabbage", day + dt.timedelta(days=round(0.05 * (e - 1000))), 10.0, day, 10.0,
             elevation_m=float(e),
         )
@@ -363,7 +363,7 @@ def test_ranges_are_wider_where_records_have_not_yet_said_anything() -> None:
     assert PRIOR.date_sigma("potato") == pytest.approx(np.hypot(5.0, PRIOR_DATE_BIAS_SIGMA_DAYS))
     day = dt.date(2026, 3, 1)
     records = [
-        HarvestRecord(f"f{i}", "batu", "potato", day, 10.0 * (1 + 0.1 * (i % 3)), day, 10.0)
+        HarvestOutcome(f"f{i}", "batu", "potato", day, 10.0 * (1 + 0.1 * (i % 3)), day, 10.0)
         for i in range(12)
     ]
     learnt = learn(records)

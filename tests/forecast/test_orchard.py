@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forecast.orchard import OrchardCycle, OrchardEvent, orchard_cycle
+from forecast.orchard import CycleEvent, OrchardCycle, orchard_cycle
 
 TODAY = dt.date(2026, 12, 2)
 
@@ -25,8 +25,8 @@ def _cycle(commodity: str = "apple", variety: str = "Manalagi", **kw: object) ->
 
 
 def test_bloom_is_recorded_or_estimated_with_its_uncertainty() -> None:
-    defoliated = OrchardEvent("defoliation", dt.date(2026, 10, 1))
-    bloom = OrchardEvent("flowering", dt.date(2026, 10, 25))
+    defoliated = CycleEvent("defoliation", dt.date(2026, 10, 1))
+    bloom = CycleEvent("flowering", dt.date(2026, 10, 25))
     estimated = _cycle(events=[defoliated])
     assert isinstance(estimated, OrchardCycle)
     assert (estimated.bloom, estimated.date_sigma_days) == (dt.date(2026, 10, 29), 5.0)
@@ -41,12 +41,12 @@ def test_bloom_is_recorded_or_estimated_with_its_uncertainty() -> None:
     assert "harvested on 2026-11-20" in after.basis[0]
     # Keprok has nothing to estimate bloom from; records in the future do not count yet.
     assert _cycle("citrus", "Keprok Batu 55") == "no flowering recorded since the last harvest"
-    late = OrchardEvent("flowering", TODAY + dt.timedelta(days=3))
+    late = CycleEvent("flowering", TODAY + dt.timedelta(days=3))
     assert _cycle("citrus", "Keprok Batu 55", events=[late]) == "no flowering recorded since the last harvest"
 
 
 def test_the_variety_sets_the_fruit_period_and_an_unknown_one_says_so() -> None:
-    bloom = [OrchardEvent("flowering", dt.date(2026, 10, 1))]
+    bloom = [CycleEvent("flowering", dt.date(2026, 10, 1))]
     anna, rome = _cycle(variety="Anna", events=bloom), _cycle(variety="Rome Beauty", events=bloom)
     assert isinstance(anna, OrchardCycle)
     assert isinstance(rome, OrchardCycle)
@@ -65,9 +65,9 @@ def test_the_variety_sets_the_fruit_period_and_an_unknown_one_says_so() -> None:
 def test_a_count_sets_the_yield_and_narrows_its_spread(
     fruits: float, trees: int, tree_count: int, area: float
 ) -> None:
-    bloom = OrchardEvent("flowering", dt.date(2026, 9, 1))
+    bloom = CycleEvent("flowering", dt.date(2026, 9, 1))
     before = _cycle(tree_count=tree_count, area_ha=area, events=[bloom])
-    count = OrchardEvent("fruit_count", dt.date(2026, 10, 15), fruits, trees)
+    count = CycleEvent("fruit_count", dt.date(2026, 10, 15), fruits, trees)
     after = _cycle(tree_count=tree_count, area_ha=area, events=[bloom, count])
     assert isinstance(before, OrchardCycle)
     assert isinstance(after, OrchardCycle)
@@ -78,7 +78,7 @@ def test_a_count_sets_the_yield_and_narrows_its_spread(
     more = _cycle(
         tree_count=tree_count,
         area_ha=area,
-        events=[bloom, OrchardEvent("fruit_count", count.day, fruits, trees + 10)],
+        events=[bloom, CycleEvent("fruit_count", count.day, fruits, trees + 10)],
     )
     assert isinstance(more, OrchardCycle)
     assert more.yield_sigma_log < after.yield_sigma_log
@@ -86,13 +86,13 @@ def test_a_count_sets_the_yield_and_narrows_its_spread(
 
 def test_records_of_a_crop_already_picked_do_not_count() -> None:
     old = [
-        OrchardEvent("flowering", dt.date(2026, 3, 1)),
-        OrchardEvent("fruit_count", dt.date(2026, 4, 1), 500, 10),
+        CycleEvent("flowering", dt.date(2026, 3, 1)),
+        CycleEvent("fruit_count", dt.date(2026, 4, 1), 500, 10),
     ]
     now = _cycle("citrus", "Keprok Batu 55", events=old, last_harvest=dt.date(2026, 11, 1))
     assert now == "no flowering recorded since the last harvest"
     # Age matters before a count: young trees bear less.
-    bloom = [OrchardEvent("flowering", dt.date(2026, 10, 1))]
+    bloom = [CycleEvent("flowering", dt.date(2026, 10, 1))]
     young, grown = _cycle(year_planted=2024, events=bloom), _cycle(year_planted=2010, events=bloom)
     assert isinstance(young, OrchardCycle)
     assert isinstance(grown, OrchardCycle)

@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.registry import Node, NodeRegistry
+from ingest.nodes import NodeRegistry, RegisteredNode
 from ingest.service import IngestConfig, IngestService
 from sensors.topics import Format, MqttTarget
 from storage import TimeSeriesStore
@@ -24,10 +24,12 @@ METRICS5 = ("air_temp_c", "air_rh_pct", "soil_vwc_pct", "soil_temp_c", "battery_
 
 def registry(coop: str = "c1", nodes: int = 4) -> NodeRegistry:
     """Native nodes n0..n{nodes-1} in ``coop``, plus the fixture LoRaWAN devices."""
-    entries = [Node(f"n{i}", coop, f"f{i}", Format.NATIVE) for i in range(nodes)]
+    entries = [RegisteredNode(f"n{i}", coop, f"f{i}", Format.NATIVE) for i in range(nodes)]
     entries += [
-        Node("lse01-1", coop, "f-lse", Format.TTS_V3, dev_eui="a84041000000b002", profile="dragino-lse01"),
-        Node(
+        RegisteredNode(
+            "lse01-1", coop, "f-lse", Format.TTS_V3, dev_eui="a84041000000b002", profile="dragino-lse01"
+        ),
+        RegisteredNode(
             "em500-1",
             coop,
             "f-em",
@@ -35,7 +37,7 @@ def registry(coop: str = "c1", nodes: int = 4) -> NodeRegistry:
             dev_eui="24e124000000a001",
             profile="milesight-em500-smtc",
         ),
-        Node("senml-1", coop, "f-senml", Format.SENML),
+        RegisteredNode("senml-1", coop, "f-senml", Format.SENML),
     ]
     return NodeRegistry(entries)
 

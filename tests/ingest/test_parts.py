@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.deadletters import DeadLetterLog
+from ingest.nodes import RegistryError, nodes_from_document
 from ingest.pipeline import MAX_PAYLOAD_BYTES, DeadLetter, decode_message
-from ingest.registry import RegistryError, nodes_from_document
 from ingest.spool import Spool, SpoolFull
 from sensors import Reading
 from sensors.topics import Format, Route, parse_mqtt_url, route, subscriptions

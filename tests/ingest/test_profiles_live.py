@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ingest.registry import Node, NodeRegistry
+from ingest.nodes import NodeRegistry, RegisteredNode
 from panen.devservices import MosquittoServer
 from sensors import Reading
 from sensors.topics import Format, chirpstack_uplink_topic
@@ -30,8 +30,10 @@ def test_a_sensecap_s2105_and_an_operators_own_profile(
 ) -> None:
     registry = NodeRegistry(
         [
-            Node("s2105-1", "c1", "f1", Format.CHIRPSTACK_V4, dev_eui=S2105_EUI, profile="sensecap-s2105"),
-            Node("acme-1", "c1", "f2", Format.CHIRPSTACK_V4, dev_eui=OWN_EUI, profile="acme-soil"),
+            RegisteredNode(
+                "s2105-1", "c1", "f1", Format.CHIRPSTACK_V4, dev_eui=S2105_EUI, profile="sensecap-s2105"
+            ),
+            RegisteredNode("acme-1", "c1", "f2", Format.CHIRPSTACK_V4, dev_eui=OWN_EUI, profile="acme-soil"),
         ]
     )
     # What the SenseCAP S210x decoder (TheThingsNetwork/lorawan-devices, sensecap210x-common-decoder.js)

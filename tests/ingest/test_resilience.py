@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.registry import NodeRegistry
+from ingest.nodes import NodeRegistry
 from panen.devservices import InfluxServer, MosquittoServer
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore

@@ -1,4 +1,4 @@
-"""The node registry ingest consults: which cooperative and site a node belongs to, and which
+"""The nodes ingest knows (its view of the registry): which cooperative and site a node belongs to, and which
 LoRaWAN node has which DevEUI and device profile.
 
 Nodes come from the registry database (:func:`database_loader`) or from a YAML or JSON file: a
@@ -23,11 +23,11 @@ from sensors import check_id
 from sensors.topics import Format
 from storage.fleetfile import FleetFileError, placed_nodes
 
-__all__ = ["Node", "NodeRegistry", "RegistryError", "database_loader", "nodes_from_document"]
+__all__ = ["NodeRegistry", "RegisteredNode", "RegistryError", "database_loader", "nodes_from_document"]
 
 
 @dataclass(frozen=True, slots=True)
-class Node:
+class RegisteredNode:
     """A registered node.
 
     Attributes:
@@ -47,10 +47,10 @@ class Node:
     profile: str = ""
 
 
-def _node(entry: Mapping[str, Any], where: str) -> Node:
+def _node(entry: Mapping[str, Any], where: str) -> RegisteredNode:
     try:
         fmt = Format(entry.get("format", "native"))
-        node = Node(
+        node = RegisteredNode(
             node_id=str(entry["id"]),
             coop_id=str(entry["coop"]),
             site_id=str(entry.get("site", "")),
@@ -67,7 +67,7 @@ def _node(entry: Mapping[str, Any], where: str) -> Node:
     return node
 
 
-def _check_ids(node: Node, where: str) -> None:
+def _check_ids(node: RegisteredNode, where: str) -> None:
     # Checked once here, so ingest need not check them again for every reading.
     for kind, ident, empty_ok in (
         ("node", node.node_id, False),
@@ -79,7 +79,7 @@ def _check_ids(node: Node, where: str) -> None:
             raise RegistryError(f"{where}: {bad.detail}")
 
 
-def nodes_from_document(doc: Any, where: str = "registry") -> list[Node]:
+def nodes_from_document(doc: Any, where: str = "registry") -> list[RegisteredNode]:
     """Nodes from a parsed registry document (a ``nodes`` list or a fleet's ``cooperatives``).
 
     Raises:
@@ -91,7 +91,9 @@ def nodes_from_document(doc: Any, where: str = "registry") -> list[Node]:
         raise RegistryError(f"{exc}") from exc
     nodes = []
     for p in placed:
-        node = Node(p.spec.id, p.coop_id, p.site_id, Format(p.spec.format), p.spec.dev_eui, p.spec.profile)
+        node = RegisteredNode(
+            p.spec.id, p.coop_id, p.site_id, Format(p.spec.format), p.spec.dev_eui, p.spec.profile
+        )
         _check_ids(node, where)
         nodes.append(node)
     return nodes
@@ -102,17 +104,17 @@ class NodeRegistry:
 
     def __init__(
         self,
-        nodes: Iterable[Node] = (),
+        nodes: Iterable[RegisteredNode] = (),
         *,
         path: Path | None = None,
-        loader: Callable[[], list[Node]] | None = None,
+        loader: Callable[[], list[RegisteredNode]] | None = None,
     ) -> None:
         """Hold ``nodes``; with ``path`` (a file) or ``loader`` (e.g. :func:`database_loader`, whose
         nodes come with their ids checked), load them now and again in :meth:`refresh` when they
         change."""
         self._lock = threading.Lock()
-        self._by_id: dict[str, Node] = {}
-        self._by_eui: dict[str, Node] = {}
+        self._by_id: dict[str, RegisteredNode] = {}
+        self._by_eui: dict[str, RegisteredNode] = {}
         self._path = path
         self._loader = loader
         self._mtime: float | None = None
@@ -123,7 +125,7 @@ class NodeRegistry:
         if path is not None or loader is not None:
             self.refresh()
 
-    def _set(self, nodes: list[Node]) -> None:
+    def _set(self, nodes: list[RegisteredNode]) -> None:
         by_id = {n.node_id: n for n in nodes}
         by_eui = {n.dev_eui: n for n in nodes if n.dev_eui}
         # Lookups read these without a lock: replacing a reference is atomic, and the dicts
@@ -156,22 +158,22 @@ class NodeRegistry:
         self._mtime = mtime
         return True
 
-    def _reload(self, nodes: list[Node]) -> bool:
+    def _reload(self, nodes: list[RegisteredNode]) -> bool:
         # The loader's nodes are already checked: database_loader builds them with _node.
         if {n.node_id: n for n in nodes} == self._by_id:
             return False
         self._set(nodes)
         return True
 
-    def nodes(self) -> list[Node]:
+    def nodes(self) -> list[RegisteredNode]:
         """Every registered node."""
         return list(self._by_id.values())
 
-    def by_id(self, node_id: str) -> Node | None:
+    def by_id(self, node_id: str) -> RegisteredNode | None:
         """The node with this id, if registered."""
         return self._by_id.get(node_id)
 
-    def by_dev_eui(self, dev_eui: str) -> Node | None:
+    def by_dev_eui(self, dev_eui: str) -> RegisteredNode | None:
         """The node with this DevEUI (any case), if registered."""
         return self._by_eui.get(dev_eui.lower())
 
@@ -179,7 +181,7 @@ class NodeRegistry:
         return len(self._by_id)
 
 
-def database_loader(url: str) -> Callable[[], list[Node]]:
+def database_loader(url: str) -> Callable[[], list[RegisteredNode]]:
     """A loader reading the registry database's nodes (see :mod:`storage.registry`).
 
     Raises (when called):
@@ -188,22 +190,21 @@ def database_loader(url: str) -> Callable[[], list[Node]]:
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from storage.registry import Node as NodeRow
-    from storage.registry import open_registry
+    from storage.registry import Node, open_registry
 
     sessions = open_registry(url)
 
-    def load() -> list[Node]:
+    def load() -> list[RegisteredNode]:
         try:
             with sessions() as session:
                 rows = session.execute(
                     select(
-                        NodeRow.id,
-                        NodeRow.coop_id,
-                        NodeRow.site_id,
-                        NodeRow.format,
-                        NodeRow.dev_eui,
-                        NodeRow.profile,
+                        Node.id,
+                        Node.coop_id,
+                        Node.site_id,
+                        Node.format,
+                        Node.dev_eui,
+                        Node.profile,
                     )
                 ).all()
         except SQLAlchemyError as exc:
