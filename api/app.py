@@ -177,6 +177,7 @@ def create_app(
             await asyncio.to_thread(scheduler.stop)
         if sender is not None:
             await asyncio.to_thread(sender.stop)
+        await asyncio.to_thread(state.importer.close)
 
     version = importlib.metadata.version("panen")
     app = FastAPI(

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from sensors.reading import REGISTRY_ID_PATTERN
 from sensors.topics import Format
+from services.contracts import AT_RISK_BELOW, check_window
 from services.orchards import MAX_FRUITS_PER_TREE, MAX_TREES, check_trees
 
 __all__ = [
+    "FLEET_DOCUMENT_BODY",
+    "AllocationPublic",
+    "ContractCreate",
+    "ContractPublic",
+    "ContractStatus",
+    "ContractUpdate",
     "CooperativeCreate",
     "CooperativePublic",
     "CooperativeUpdate",
+    "CoveragePublic",
+    "CoverageReport",
+    "CoverageSummary",
     "DailyPublic",
     "FarmerCreate",
     "FarmerPublic",
@@ -488,3 +498,130 @@ class Problem(BaseModel):
     title: str = Field(examples=["Forbidden"])
     status: int = Field(examples=[403])
     detail: str = Field(examples=["field 'sumberbrantas-f02' is not in your scope"])
+
+
+# The fleet import's request body, for the OpenAPI document (the route reads the raw bytes).
+FLEET_DOCUMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A fleet document (as `firmware_sim/fleets/batu.yaml`), YAML or JSON",
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+# --- sales contracts (api/routes/contracts.py) ---------------------------------------------------
+
+ContractStatus = Literal["open", "fulfilled", "cancelled"]
+
+
+class ContractCreate(BaseModel):
+    """A sales contract Coosae has signed."""
+
+    model_config = ConfigDict(extra="forbid")
+    buyer: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)] = Field(
+        examples=["Koperasi Produsen Taruna Bina Mandiri, Kutai Timur"]
+    )
+    commodity: Commodity = Field(examples=["potato"])
+    tonnes: float = Field(gt=0, le=100_000, examples=[120.0])
+    grade: Annotated[str, StringConstraints(max_length=20)] = Field("A", examples=["A"])
+    first_day: dt.date = Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1), examples=["2026-12-14"])
+    last_day: dt.date = Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1), examples=["2027-01-10"])
+    delivery_point: Annotated[str, StringConstraints(max_length=200)] = Field(
+        "", examples=["Gudang Coosae, Batu"]
+    )
+    price_idr_per_kg: float = Field(ge=0, le=10_000_000, examples=[9500.0])
+    status: ContractStatus = "open"
+
+    @model_validator(mode="after")
+    def _window(self) -> ContractCreate:
+        check_window(self.first_day, self.last_day)  # an InvalidInput is a ValueError: a 422
+        return self
+
+
+class ContractUpdate(BaseModel):
+    """Changes to a contract; only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+    buyer: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)] | None = (
+        None
+    )
+    tonnes: float | None = Field(None, gt=0, le=100_000)
+    grade: Annotated[str, StringConstraints(max_length=20)] | None = None
+    first_day: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
+    last_day: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
+    delivery_point: Annotated[str, StringConstraints(max_length=200)] | None = None
+    price_idr_per_kg: float | None = Field(None, ge=0, le=10_000_000)
+    status: ContractStatus | None = None
+
+
+class ContractPublic(BaseModel):
+    """A stored contract."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    buyer: str
+    commodity: str
+    tonnes: float
+    grade: str
+    first_day: dt.date
+    last_day: dt.date
+    delivery_point: str
+    price_idr_per_kg: float
+    status: str
+    created_at: dt.datetime
+    created_by: str
+
+
+class CoveragePublic(BaseModel):
+    """Will the cooperatives' forecast harvest cover this contract?"""
+
+    contract_id: int
+    commodity: str
+    tonnes: float
+    first_day: dt.date
+    last_day: dt.date
+    probability: float = Field(
+        description="Share of ensemble members in which the contract gets all its tonnes"
+    )
+    at_risk: bool = Field(description=f"probability below {AT_RISK_BELOW}")
+    delivered_p50: float
+    shortfall_p50: float
+    shortfall_p90: float
+    riskiest_week: str | None = Field(
+        description="ISO week in which most members are behind an even schedule"
+    )
+    behind_probability: float = Field(description="Share of members behind schedule in the riskiest week")
+
+
+class CoverageSummary(BaseModel):
+    """All open contracts together."""
+
+    issued: dt.date
+    ensemble_members: int
+    open_contracts: int
+    at_risk: int
+    contracted_tonnes: float
+    expected_shortfall_p50_tonnes: float
+    value_at_risk_idr: float = Field(description="Value of the P50 shortfall at each contract's price")
+    seconds: float
+
+
+class CoverageReport(BaseModel):
+    """Coverage of every open contract, in priority order, and a summary."""
+
+    summary: CoverageSummary
+    contracts: list[CoveragePublic]
+
+
+class AllocationPublic(BaseModel):
+    """Tonnes to order of a commodity from a cooperative in an ISO week, and for which contracts."""
+
+    commodity: str = Field(examples=["potato"])
+    coop_id: str = Field(examples=["sumberbrantas"])
+    iso_week: str = Field(examples=["2026-W51"])
+    tonnes: float
+    contract_ids: list[int] = Field(description="The contracts these tonnes serve")

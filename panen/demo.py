@@ -255,6 +255,7 @@ def _demo_contracts(cfg: Settings) -> None:
     """Coosae's Kutai Timur deal as open contracts (:data:`DEMO_CONTRACTS`), once."""
     from sqlalchemy import select
 
+    from services.contracts import create_contract
     from storage.registry import Contract, open_registry
 
     today = dt.datetime.now(dt.UTC).date()
@@ -262,15 +263,12 @@ def _demo_contracts(cfg: Settings) -> None:
         if session.scalars(select(Contract).where(Contract.buyer == DEMO_BUYER)).first() is not None:
             return
         for commodity, tonnes, (first, last), price in DEMO_CONTRACTS:
-            session.add(
-                Contract(
-                    buyer=DEMO_BUYER, commodity=commodity, tonnes=tonnes,
-                    first_day=today + dt.timedelta(weeks=first), last_day=today + dt.timedelta(weeks=last),
-                    delivery_point="Terminal Agribisnis Batu", price_idr_per_kg=price,
-                    created_at=dt.datetime.now(dt.UTC), created_by="panen demo",
-                )
-            )  # fmt: skip
-        session.commit()
+            terms = {
+                "buyer": DEMO_BUYER, "commodity": commodity, "tonnes": tonnes,
+                "first_day": today + dt.timedelta(weeks=first), "last_day": today + dt.timedelta(weeks=last),
+                "delivery_point": "Terminal Agribisnis Batu", "price_idr_per_kg": price,
+            }  # fmt: skip
+            create_contract(session, terms, by="panen demo")
 
 
 def _summary(console: Console, api: str, admin: str, weeks: int) -> None:

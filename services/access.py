@@ -17,24 +17,31 @@ import datetime as dt
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from services import InvalidInput
-from storage.registry import ApiToken, Cooperative, Farmer, Field
+from forecast.crops import load_crops
+from services import InvalidInput, NotFound, OutOfScope
+from storage.registry import ApiToken, Base, Cooperative, Farmer, Field
 
 __all__ = [
     "Principal",
     "Role",
     "TokenCache",
+    "check_filters",
     "create_token",
+    "field_in_scope",
     "hash_token",
     "list_tokens",
+    "require",
     "resolve",
     "revoke",
+    "row_in_scope",
 ]
 
 
@@ -180,3 +187,52 @@ def revoke(session: Session, token_id: int) -> bool:
     row.revoked = True
     session.commit()
     return True
+
+
+# --- scope: who may see which row --------------------------------------------------------------
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    """Refuse (:class:`OutOfScope`, a 403) unless the caller has one of ``roles``."""
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise OutOfScope(f"this needs the role {allowed}; your token is {principal.role.value}")
+
+
+def row_in_scope(
+    session: Session, principal: Principal, model: type[_Row], ident: str, visible: Callable[[_Row], bool]
+) -> _Row:
+    """The registry row ``ident`` of ``model``, if ``visible`` to the caller.
+
+    A row outside a scoped caller's reach is :class:`OutOfScope` (403) whether or not it exists, so
+    ids of other farmers' fields (or other cooperatives' rows) cannot be probed; callers who see
+    everything get :class:`NotFound` (404) for an unknown id.
+    """
+    row = session.get(model, ident)
+    name = model.__tablename__
+    if row is not None and visible(row):
+        return row
+    if principal.sees_all:
+        raise NotFound(f"no {name} {ident!r}")
+    raise OutOfScope(f"{name} {ident!r} is not in your scope")
+
+
+def field_in_scope(session: Session, principal: Principal, field_id: str) -> Field:
+    """The field, if the caller may see it (see :func:`row_in_scope`)."""
+    return row_in_scope(session, principal, Field, field_id, principal.can_see_field)
+
+
+def check_filters(
+    session: Session, principal: Principal, *, coop_id: str | None = None, commodity: str | None = None
+) -> None:
+    """Refuse a list filter that cannot match: a mistyped commodity or cooperative would otherwise
+    answer an empty list, which reads as "nothing there" (no alerts, nothing to harvest).
+    :class:`InvalidInput` (422) for a commodity that is not a crop of the library; a cooperative
+    answers as a registry row does (404 unknown, 403 outside a scoped caller's reach, see
+    :func:`row_in_scope`)."""
+    if commodity is not None and commodity not in load_crops():
+        raise InvalidInput(f"unknown commodity {commodity!r}: one of {', '.join(sorted(load_crops()))}")
+    if coop_id is not None:
+        row_in_scope(session, principal, Cooperative, coop_id, lambda c: principal.can_see_coop(c.id))

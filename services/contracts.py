@@ -1,4 +1,5 @@
-"""Sales contracts against the forecasts: where the registry's contracts meet :mod:`forecast.contracts`.
+"""Coosae's sales contracts: recorded, changed and deleted here (the API, the demo and tests call
+these), and weighed against the forecasts through :mod:`forecast.contracts`.
 
 A report (coverage of every open contract and the proposed orders) is computed from the latest
 forecast run and the open contracts, and cached until either changes; contract alerts come from it.
@@ -9,16 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.contracts import AllocationRow, ContractSpec, Coverage, allocate, coverage, daily_supply
+from services import InvalidInput, NotFound
 from services.forecasting import ForecastRun, ForecastService
 from storage.registry import Contract
 
-__all__ = ["AT_RISK_BELOW", "ContractReport", "ContractService"]
+__all__ = [
+    "AT_RISK_BELOW",
+    "ContractReport",
+    "ContractService",
+    "check_window",
+    "contract",
+    "contracts",
+    "create_contract",
+    "delete_contract",
+    "update_contract",
+]
 
 # Below this coverage probability a contract raises an alert for Coosae (a
 # contract missed one season in five is a planning problem, not bad luck).
@@ -38,6 +52,56 @@ class ContractReport:
     confidence: float
     members: int
     seconds: float
+
+
+def check_window(first_day: dt.date, last_day: dt.date) -> None:
+    """A contract's delivery window ends on or after its first day."""
+    if last_day < first_day:
+        raise InvalidInput("last_day is before first_day")
+
+
+def contracts(session: Session, status: str | None = None) -> list[Contract]:
+    """Every contract, or those of one status, in id order."""
+    query = select(Contract).order_by(Contract.id)
+    if status is not None:
+        query = query.where(Contract.status == status)
+    return list(session.scalars(query))
+
+
+def contract(session: Session, contract_id: int) -> Contract:
+    """One contract; :class:`services.NotFound` if there is none."""
+    row = session.get(Contract, contract_id)
+    if row is None:
+        raise NotFound(f"no contract {contract_id}")
+    return row
+
+
+def create_contract(session: Session, data: Mapping[str, Any], *, by: str) -> Contract:
+    """Record a contract signed by Coosae; ``by`` is who recorded it."""
+    check_window(data["first_day"], data["last_day"])
+    row = Contract(**data, created_at=dt.datetime.now(dt.UTC), created_by=by)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def update_contract(session: Session, row: Contract, changes: Mapping[str, Any]) -> Contract:
+    """Change a contract (e.g. mark it fulfilled); the window rule holds after the change."""
+    for key, value in changes.items():
+        setattr(row, key, value)
+    try:
+        check_window(row.first_day, row.last_day)
+    except InvalidInput:
+        session.rollback()
+        raise
+    session.commit()
+    return row
+
+
+def delete_contract(session: Session, row: Contract) -> None:
+    """Delete a contract entered by mistake (a signed one that fell through is ``cancelled``)."""
+    session.delete(row)
+    session.commit()
 
 
 def open_contracts(session: Session) -> list[ContractSpec]:

@@ -1,18 +1,28 @@
 """Sales contracts and whether the cooperatives' forecast harvests cover them (offtaker and admin only:
-contracts carry buyers and prices, which cooperatives and farmers do not see)."""
+contracts carry buyers and prices, which cooperatives and farmers do not see). The rules are
+:mod:`services.contracts`'."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
-from sqlalchemy import select
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import TypeAdapter
 
 from api.csvout import csv_bytes, csv_response
 from api.deps import PrincipalDep, SessionDep, StateDep, require
-from api.schemas import Commodity
+from api.schemas import (
+    AllocationPublic,
+    ContractCreate,
+    ContractPublic,
+    ContractStatus,
+    ContractUpdate,
+    CoveragePublic,
+    CoverageReport,
+    CoverageSummary,
+)
+from services import NotFound
+from services import contracts as service
 from services.access import Principal, Role
 from services.contracts import AT_RISK_BELOW, ContractReport
 from storage.registry import Contract
@@ -20,118 +30,7 @@ from storage.registry import Contract
 # Ids are 64-bit in every registry database: a larger one is a 422, not a database error.
 RowId = Annotated[int, Path(ge=1, le=2**62)]
 router = APIRouter(prefix="/v1/contracts", tags=["contracts"])
-Status = Literal["open", "fulfilled", "cancelled"]
 _ERRORS: dict[int | str, dict[str, str]] = {403: {"description": "Only offtaker and admin see contracts"}}
-
-
-class ContractCreate(BaseModel):
-    """A sales contract Coosae has signed."""
-
-    model_config = ConfigDict(extra="forbid")
-    buyer: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)] = Field(
-        examples=["Koperasi Produsen Taruna Bina Mandiri, Kutai Timur"]
-    )
-    commodity: Commodity = Field(examples=["potato"])
-    tonnes: float = Field(gt=0, le=100_000, examples=[120.0])
-    grade: Annotated[str, StringConstraints(max_length=20)] = Field("A", examples=["A"])
-    first_day: dt.date = Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1), examples=["2026-12-14"])
-    last_day: dt.date = Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1), examples=["2027-01-10"])
-    delivery_point: Annotated[str, StringConstraints(max_length=200)] = Field(
-        "", examples=["Gudang Coosae, Batu"]
-    )
-    price_idr_per_kg: float = Field(ge=0, le=10_000_000, examples=[9500.0])
-    status: Status = "open"
-
-    @model_validator(mode="after")
-    def _window(self) -> ContractCreate:
-        if self.last_day < self.first_day:
-            raise ValueError("last_day is before first_day")
-        return self
-
-
-class ContractUpdate(BaseModel):
-    """Changes to a contract; only the fields sent change."""
-
-    model_config = ConfigDict(extra="forbid")
-    buyer: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)] | None = (
-        None
-    )
-    tonnes: float | None = Field(None, gt=0, le=100_000)
-    grade: Annotated[str, StringConstraints(max_length=20)] | None = None
-    first_day: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
-    last_day: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
-    delivery_point: Annotated[str, StringConstraints(max_length=200)] | None = None
-    price_idr_per_kg: float | None = Field(None, ge=0, le=10_000_000)
-    status: Status | None = None
-
-
-class ContractPublic(BaseModel):
-    """A stored contract."""
-
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    buyer: str
-    commodity: str
-    tonnes: float
-    grade: str
-    first_day: dt.date
-    last_day: dt.date
-    delivery_point: str
-    price_idr_per_kg: float
-    status: str
-    created_at: dt.datetime
-    created_by: str
-
-
-class CoveragePublic(BaseModel):
-    """Will the cooperatives' forecast harvest cover this contract?"""
-
-    contract_id: int
-    commodity: str
-    tonnes: float
-    first_day: dt.date
-    last_day: dt.date
-    probability: float = Field(
-        description="Share of ensemble members in which the contract gets all its tonnes"
-    )
-    at_risk: bool = Field(description=f"probability below {AT_RISK_BELOW}")
-    delivered_p50: float
-    shortfall_p50: float
-    shortfall_p90: float
-    riskiest_week: str | None = Field(
-        description="ISO week in which most members are behind an even schedule"
-    )
-    behind_probability: float = Field(description="Share of members behind schedule in the riskiest week")
-
-
-class CoverageSummary(BaseModel):
-    """All open contracts together."""
-
-    issued: dt.date
-    ensemble_members: int
-    open_contracts: int
-    at_risk: int
-    contracted_tonnes: float
-    expected_shortfall_p50_tonnes: float
-    value_at_risk_idr: float = Field(description="Value of the P50 shortfall at each contract's price")
-    seconds: float
-
-
-class CoverageReport(BaseModel):
-    """Coverage of every open contract, in priority order, and a summary."""
-
-    summary: CoverageSummary
-    contracts: list[CoveragePublic]
-
-
-class AllocationPublic(BaseModel):
-    """Tonnes to order of a commodity from a cooperative in an ISO week, and for which contracts."""
-
-    commodity: str = Field(examples=["potato"])
-    coop_id: str = Field(examples=["sumberbrantas"])
-    iso_week: str = Field(examples=["2026-W51"])
-    tonnes: float
-    contract_ids: list[int] = Field(description="The contracts these tonnes serve")
 
 
 _ALLOCATION = TypeAdapter(list[AllocationPublic])
@@ -139,13 +38,6 @@ _ALLOCATION = TypeAdapter(list[AllocationPublic])
 
 def _require(principal: Principal) -> None:
     require(principal, Role.OFFTAKER, Role.ADMIN)
-
-
-def _get(session: SessionDep, contract_id: RowId) -> Contract:
-    contract = session.get(Contract, contract_id)
-    if contract is None:
-        raise HTTPException(404, f"no contract {contract_id}")
-    return contract
 
 
 def _coverage(report: ContractReport) -> list[CoveragePublic]:
@@ -174,24 +66,18 @@ def _coverage(report: ContractReport) -> list[CoveragePublic]:
 
 @router.get("", response_model=list[ContractPublic], responses=_ERRORS)
 def list_contracts(
-    session: SessionDep, principal: PrincipalDep, status: Status | None = None
+    session: SessionDep, principal: PrincipalDep, status: ContractStatus | None = None
 ) -> list[Contract]:
     """Contracts, optionally by status."""
     _require(principal)
-    query = select(Contract).order_by(Contract.id)
-    if status is not None:
-        query = query.where(Contract.status == status)
-    return list(session.scalars(query))
+    return service.contracts(session, status)
 
 
 @router.post("", response_model=ContractPublic, status_code=201, responses={**_ERRORS, 422: {}})
 def create_contract(body: ContractCreate, session: SessionDep, principal: PrincipalDep) -> Contract:
     """Record a contract."""
     _require(principal)
-    contract = Contract(**body.model_dump(), created_at=dt.datetime.now(dt.UTC), created_by=principal.name)
-    session.add(contract)
-    session.commit()
-    return contract
+    return service.create_contract(session, body.model_dump(), by=principal.name)
 
 
 @router.get("/coverage", response_model=CoverageReport, responses=_ERRORS)
@@ -267,7 +153,7 @@ def allocation(
 def get_contract(contract_id: RowId, session: SessionDep, principal: PrincipalDep) -> Contract:
     """One contract."""
     _require(principal)
-    return _get(session, contract_id)
+    return service.contract(session, contract_id)
 
 
 @router.get("/{contract_id}/coverage", response_model=CoveragePublic, responses={**_ERRORS, 404: {}})
@@ -276,15 +162,13 @@ def contract_coverage(
 ) -> CoveragePublic:
     """Coverage of one open contract."""
     _require(principal)
-    contract = _get(session, contract_id)
+    contract = service.contract(session, contract_id)
     if contract.status != "open":
-        raise HTTPException(
-            404, f"contract {contract_id} is {contract.status}; coverage is for open contracts"
-        )
+        raise NotFound(f"contract {contract_id} is {contract.status}; coverage is for open contracts")
     for row in _coverage(state.contracts.report()):
         if row.contract_id == contract_id:
             return row
-    raise HTTPException(404, f"no coverage for contract {contract_id} yet")
+    raise NotFound(f"no coverage for contract {contract_id} yet")
 
 
 @router.patch("/{contract_id}", response_model=ContractPublic, responses={**_ERRORS, 404: {}, 422: {}})
@@ -293,19 +177,13 @@ def update_contract(
 ) -> Contract:
     """Change a contract (e.g. mark it fulfilled)."""
     _require(principal)
-    contract = _get(session, contract_id)
-    for key, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
-        setattr(contract, key, value)
-    if contract.last_day < contract.first_day:
-        raise HTTPException(422, "last_day is before first_day")
-    session.commit()
-    return contract
+    contract = service.contract(session, contract_id)
+    return service.update_contract(session, contract, body.model_dump(exclude_unset=True, exclude_none=True))
 
 
 @router.delete("/{contract_id}", status_code=204, responses={**_ERRORS, 404: {}})
 def delete_contract(contract_id: RowId, session: SessionDep, principal: PrincipalDep) -> Response:
     """Delete a contract entered by mistake (use status `cancelled` for one that was signed)."""
     _require(principal)
-    session.delete(_get(session, contract_id))
-    session.commit()
+    service.delete_contract(session, service.contract(session, contract_id))
     return Response(status_code=204)

@@ -1,0 +1,169 @@
+"""Coosae's purchase plan and the track record behind it: what a caller may see of the latest
+forecast run, summed into tonnes per commodity × ISO week × cooperative, cached per run.
+
+A plan changes only with the forecast run, so it is computed once per run, scope (a cooperative, or
+``*`` for those who see all), horizon, grouping, filter and format, and kept as the rendered body:
+a cached plan is served without a worker thread or a registry query, which is what lets planners
+poll it. Concurrent first requests wait for one computation (single flight). The track record's
+pairings (every harvest with its past forecasts) are likewise read once per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecast.engine import FieldForecast
+from forecast.plan import PlanRow, purchase_plan
+from services.access import Principal, check_filters
+from services.forecasting import ForecastRun, ForecastService
+from services.track_record import Pairing, pairings
+from storage import TimeSeriesStore, local_day
+from storage.registry import Cooperative, Field
+
+__all__ = ["PlanContext", "PlanRequest", "Planning", "matches", "visible_forecasts"]
+
+# More cached bodies than this (scopes × horizons × formats × filters) and the cache starts afresh.
+_MAX_CACHED_PLANS = 256
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a caller asked of the plan (their scope is added from who they are)."""
+
+    weeks: int
+    format: str  # json, csv or xlsx: the body is cached rendered
+    by: str  # cooperative or commodity
+    coop_id: str | None = None
+    commodity: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a plan's rows say beside their tonnes."""
+
+    names: dict[str, str]  # cooperative id -> name
+    previous: dict[tuple[str, str, str], float] | None  # (commodity, week, coop) -> P50 of the run before
+    newest_reading_ms: dict[str, int]  # cooperative id (and "all") -> its newest reading
+    issued_at: dt.datetime
+    today: dt.date
+    pairs: list[Pairing]  # the track record in the caller's scope and filter
+
+
+# Turns a plan's rows into the body served (the API's JSON, CSV or xlsx).
+Render = Callable[[list[PlanRow], PlanContext, PlanRequest], bytes]
+
+
+def matches(coop: str, crop: str, coop_id: str | None, commodity: str | None) -> bool:
+    """Whether a row of ``coop`` and ``crop`` passes the filters (None: any)."""
+    return (coop_id is None or coop == coop_id) and (commodity is None or crop == commodity)
+
+
+def visible_forecasts(run: ForecastRun, principal: Principal, session: Session) -> list[FieldForecast]:
+    """The run's forecasts of the fields the caller may see."""
+    scope = principal.field_filter()
+    if scope is None:
+        return list(run.forecasts.values())
+    allowed = set(session.scalars(select(Field.id).where(scope)))
+    return [f for f in run.forecasts.values() if f.field_id in allowed]
+
+
+class Planning:
+    """The plan and the track record's pairings of one platform, cached per forecast run (thread-safe)."""
+
+    def __init__(
+        self, store: TimeSeriesStore, sessions: sessionmaker[Session], forecasts: ForecastService
+    ) -> None:
+        """Plan from ``forecasts``' runs; the registry and the store give names and the track record."""
+        self.store = store
+        self.sessions = sessions
+        self.forecasts = forecasts
+        self._plans: dict[tuple[object, ...], bytes] = {}
+        self._plan_lock = threading.Lock()
+        self._pairs: tuple[object, list[Pairing]] | None = None
+        self._pairs_lock = threading.Lock()
+
+    def pairs(self, run: ForecastRun) -> list[Pairing]:
+        """Every harvest paired with its past forecasts, read once per forecast run (unscoped: the
+        caller applies its scope)."""
+        with self._pairs_lock:
+            if self._pairs is None or self._pairs[0] != run.computed_at:
+                with self.sessions() as session:
+                    self._pairs = (run.computed_at, pairings(self.store, session))
+            return self._pairs[1]
+
+    @staticmethod
+    def _key(run_at: object, principal: Principal, request: PlanRequest) -> tuple[object, ...]:
+        scope = principal.coop_id if not principal.sees_all else "*"
+        return (run_at, scope, request)
+
+    def cached(self, principal: Principal, request: PlanRequest) -> bytes | None:
+        """The plan's body if it is cached for the latest run; no I/O (for an event loop)."""
+        run = self.forecasts.latest
+        return None if run is None else self._plans.get(self._key(run.computed_at, principal, request))
+
+    def plan(self, principal: Principal, request: PlanRequest, render: Render) -> bytes:
+        """The plan's body for the latest run, computed and cached on a miss.
+
+        Raises:
+            InvalidInput, NotFound, OutOfScope: a filter that cannot match (checked on a miss only: a
+                plan is cached for a scope and filter that passed the check).
+        """
+        run = self.forecasts.current()
+        key = self._key(run.computed_at, principal, request)
+        with self._plan_lock:  # single flight: concurrent first requests wait for one computation
+            body = self._plans.get(key)
+            if body is None:
+                rows, context = self._compute(run, principal, request)
+                body = render(rows, context, request)
+                if len(self._plans) > _MAX_CACHED_PLANS:
+                    self._plans.clear()
+                self._plans[key] = body
+        return body
+
+    def _compute(
+        self, run: ForecastRun, principal: Principal, request: PlanRequest
+    ) -> tuple[list[PlanRow], PlanContext]:
+        coop_id, commodity = request.coop_id, request.commodity
+        previous_run = self.forecasts.previous
+        with self.sessions() as session:
+            check_filters(session, principal, coop_id=coop_id, commodity=commodity)
+
+            def in_coops(r: ForecastRun) -> list[FieldForecast]:
+                return [f for f in visible_forecasts(r, principal, session) if coop_id in (None, f.coop_id)]
+
+            # A row's cooperative (and `all`) is as fresh as its newest reading of any crop, so a row
+            # reads the same whether or not the plan is filtered by commodity.
+            coops = in_coops(run)
+            previous_visible = (
+                [f for f in in_coops(previous_run) if commodity in (None, f.commodity)]
+                if previous_run
+                else None
+            )
+            names = {co.id: co.name for co in session.scalars(select(Cooperative))}
+        by_coop = request.by == "cooperative"
+        visible = [f for f in coops if commodity in (None, f.commodity)]
+        rows = purchase_plan(visible, start=run.issued, weeks=request.weeks, by_coop=by_coop)
+        previous = None
+        if previous_visible is not None:
+            before = purchase_plan(previous_visible, start=run.issued, weeks=request.weeks, by_coop=by_coop)
+            previous = {(r.commodity, r.iso_week, r.coop_id): r.tonnes_p50 for r in before}
+        newest: dict[str, int] = {}
+        for f in coops:
+            ts = run.last_reading_ms.get(f.field_id)
+            if ts is not None:
+                for coop in (f.coop_id, "all"):
+                    newest[coop] = max(newest.get(coop, ts), ts)
+        pairs = [
+            p
+            for p in self.pairs(run)
+            if principal.can_see_coop(p.coop_id) and matches(p.coop_id, p.commodity, coop_id, commodity)
+        ]
+        today = local_day(time.time_ns() // 1_000_000)
+        return rows, PlanContext(names, previous, newest, run.computed_at, today, pairs)
