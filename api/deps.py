@@ -74,7 +74,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 
 def get_session(state: StateDep) -> Iterator[Session]:
-    """A registry session for the request (see :func:`storage.registry.open_registry` for pool sizing)."""
+    """A registry session for the request (see :func:`storage.db.engine.open_registry` for pool sizing)."""
     with state.sessions() as session:
         yield session
 

@@ -29,8 +29,9 @@ from firmware_sim.runner import prepare
 from panen.devservices import free_port
 from sensors import Reading
 from services.access import Role, create_token
+from services.registry_import import import_fleet
 from storage import local_day
-from storage.registry import import_fleet, open_registry, sqlite_url
+from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 
 

@@ -28,7 +28,7 @@ from firmware_sim.fleet import DEFAULT_FLEET_PATH
 from panen.devservices import free_port, wait_until_answers
 from services.access import Role, create_token
 from services.registry_import import MAX_DOCUMENT_BYTES
-from storage.registry import open_registry, sqlite_url
+from storage.db.engine import open_registry, sqlite_url
 
 
 def _document(target_bytes: int) -> bytes:

@@ -34,8 +34,10 @@ from services.access import Principal, Role, create_token
 from services.notify.contacts import ContactSpec, create_contact
 from services.notify.messages import probe_message
 from services.notify.outbox import NotifyConfig, Sender, enqueue
+from services.registry_import import import_fleet
 from storage import local_day
-from storage.registry import ContactChannel, import_fleet, open_registry, sqlite_url
+from storage.db import ContactChannel
+from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 
 

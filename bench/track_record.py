@@ -23,9 +23,11 @@ from sqlalchemy import select
 
 from firmware_sim.fleet import batu_fleet
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from services.track_record import pairings, skill_table
 from storage import ForecastPoint, local_day_start_ms
-from storage.registry import Field, HarvestRecord, import_fleet, open_registry, sqlite_url
+from storage.db import Field, HarvestRecord
+from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 
 VALUES = {

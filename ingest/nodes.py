@@ -182,7 +182,7 @@ class NodeRegistry:
 
 
 def database_loader(url: str) -> Callable[[], list[RegisteredNode]]:
-    """A loader reading the registry database's nodes (see :mod:`storage.registry`).
+    """A loader reading the registry database's nodes (see :mod:`storage.db`).
 
     Raises (when called):
         RegistryError: the database cannot be read or holds a node ingest cannot use.
@@ -190,7 +190,8 @@ def database_loader(url: str) -> Callable[[], list[RegisteredNode]]:
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from storage.registry import Node, open_registry
+    from storage.db import Node
+    from storage.db.engine import open_registry
 
     sessions = open_registry(url)
 

@@ -160,7 +160,8 @@ def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any
     from services import InvalidInput
     from services.access import Role, create_token
     from services.registry_import import import_document
-    from storage.registry import ApiToken, Node, open_registry
+    from storage.db import ApiToken, Node
+    from storage.db.engine import open_registry
 
     fleet = batu_fleet(path=cfg.fleet_file, anchor=dt.datetime.now(dt.UTC).date())
     fleet = fleet.subset(opts.cooperatives, opts.fields_per_coop)
@@ -193,7 +194,7 @@ def _farmer_link(session: Any, cfg: Settings, opts: DemoOptions, farmer_id: str)
     from services.notify.contacts import ContactSpec, create_contact
     from services.notify.outbox import NotifyConfig, utc_now
     from services.notify.signin import issue_link
-    from storage.registry import Contact
+    from storage.db import Contact
 
     contact = session.scalars(select(Contact).where(Contact.farmer_id == farmer_id)).first()
     if contact is None:
@@ -223,7 +224,8 @@ def _enter_orchard_records(cfg: Settings, console: Console) -> None:
     from sqlalchemy import select
 
     from services import InvalidInput, orchards
-    from storage.registry import Field, OrchardEvent, open_registry
+    from storage.db import Field, OrchardEvent
+    from storage.db.engine import open_registry
 
     path = cfg.data_dir / "sim_orchard_records.json"
     if not path.exists():
@@ -256,7 +258,8 @@ def _demo_contracts(cfg: Settings) -> None:
     from sqlalchemy import select
 
     from services.contracts import create_contract
-    from storage.registry import Contract, open_registry
+    from storage.db import Contract
+    from storage.db.engine import open_registry
 
     today = dt.datetime.now(dt.UTC).date()
     with open_registry(cfg.registry_url)() as session:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
 from services import InvalidInput, NotFound, OutOfScope
-from storage.registry import ApiToken, Base, Cooperative, Farmer, Field
+from storage.db import ApiToken, Base, Cooperative, Farmer, Field
 
 __all__ = [
     "Principal",

@@ -36,7 +36,7 @@ from services.access import Principal, Role
 from services.forecasting import ForecastRun
 from services.notify.outbox import Audience, NotifyConfig, enqueue_raised
 from storage import Series, SeriesPoint, StoreError, TimeSeriesStore
-from storage.registry import Alert, Field, Node, Station
+from storage.db import Alert, Field, Node, Station
 
 __all__ = [
     "ALERT_KINDS",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecast.contracts import AllocationRow, ContractSpec, Coverage, allocate, coverage, daily_supply
 from services import InvalidInput, NotFound
 from services.forecasting import ForecastRun, ForecastService
-from storage.registry import Contract
+from storage.db import Contract
 
 __all__ = [
     "AT_RISK_BELOW",

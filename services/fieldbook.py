@@ -22,7 +22,8 @@ from services import InvalidInput, id_date
 from services.alerts import node_status
 from services.forecasting import ForecastRun
 from storage import StoreError, TimeSeriesStore, local_day
-from storage.registry import Alert, Field, HarvestRecord, Node, mark_edited
+from storage.db import Alert, Field, HarvestRecord, Node
+from storage.db.base import mark_edited
 
 __all__ = ["FieldView", "NodeView", "field_view", "set_planting_date"]
 

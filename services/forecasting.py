@@ -29,7 +29,7 @@ from forecast.plan import purchase_plan
 from services import orchards
 from services.compute import Compute, InProcess
 from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
-from storage.registry import Field, HarvestRecord, OrchardEvent, Station
+from storage.db import Field, HarvestRecord, OrchardEvent, Station
 
 __all__ = ["DRIVER_METRICS", "ForecastRun", "ForecastService"]
 

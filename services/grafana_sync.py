@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 from dashboards.build import DATASOURCE_UID, dashboards
 from services import ServiceError
 from services.tenancy import COOSAE_USER, coop_user, derived_password, tenant_password
+from storage.db import Contact, ContactChannel, Cooperative, Farmer
 from storage.influx import InfluxStore
-from storage.registry import Contact, ContactChannel, Cooperative, Farmer
 
 __all__ = [
     "COOSAE_ORG",

@@ -23,7 +23,7 @@ from services import InvalidInput, NotFound, id_date
 from services.access import Principal, Role
 from services.notify.messages import COMMODITY_ID
 from storage import local_day
-from storage.registry import Field, HarvestRecord
+from storage.db import Field, HarvestRecord
 
 __all__ = ["MAX_SEASON_DAYS", "NotFound", "correct", "may_record", "plausible_t_ha", "record", "void"]
 

@@ -27,7 +27,7 @@ from forecast.orchard import (
 )
 from services import InvalidInput, NotFound, id_date
 from storage import local_day
-from storage.registry import Field, HarvestRecord, OrchardEvent
+from storage.db import Field, HarvestRecord, OrchardEvent
 
 __all__ = ["MAX_FRUITS_PER_TREE", "MAX_TREES", "check_trees", "cycles", "events", "record", "void"]
 

@@ -25,7 +25,7 @@ from services.access import Principal, check_filters
 from services.forecasting import ForecastRun, ForecastService
 from services.track_record import Pairing, pairings
 from storage import TimeSeriesStore, local_day
-from storage.registry import Cooperative, Field
+from storage.db import Cooperative, Field
 
 __all__ = ["PlanContext", "PlanRequest", "Planning", "matches", "visible_forecasts"]
 

@@ -24,7 +24,7 @@ from services.forecasting import ForecastService
 from services.notify.outbox import NotifyConfig, enqueue_raised
 from services.track_record import skill_points
 from storage import TimeSeriesStore
-from storage.registry import Alert
+from storage.db import Alert
 
 __all__ = [
     "Platform",

@@ -27,7 +27,7 @@ from sensors.topics import LORAWAN_FORMATS
 from services import Conflict, InvalidInput, OutOfScope
 from services.access import Principal, Role, check_filters, require, row_in_scope
 from services.orchards import check_trees
-from storage.registry import (
+from storage.db import (
     ApiToken,
     Base,
     Cooperative,
@@ -37,10 +37,10 @@ from storage.registry import (
     Node,
     OrchardEvent,
     Station,
-    mark_edited,
     site,
     site_kind,
 )
+from storage.db.base import mark_edited
 
 __all__ = [
     "cooperatives",

@@ -18,7 +18,7 @@ import re
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,8 +30,9 @@ from sensors.reading import REGISTRY_ID_PATTERN
 from services import Conflict, InvalidInput
 from services.orchards import check_trees
 from services.yamlsafe import UnsafeDocument, safe_load
-from storage.fleetfile import Fleet, FleetField, FleetFileError, FleetStation, fleet_from_document
-from storage.registry import import_fleet, open_registry, site, site_kind
+from storage.db import Cooperative, Farmer, Field, Node, Station, site, site_kind
+from storage.db.engine import open_registry
+from storage.fleetfile import Fleet, FleetField, FleetFileError, FleetStation, NodeSpec, fleet_from_document
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -43,6 +44,7 @@ __all__ = [
     "import_body",
     "import_document",
     "import_file",
+    "import_fleet",
     "parse_document",
 ]
 
@@ -247,3 +249,78 @@ class FleetImporter:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+# The rows a fleet document writes (each carries the edited-by columns a re-import respects).
+_Imported = Cooperative | Field | Station | Node
+
+
+def import_fleet(session: Session, fleet: Fleet, *, overwrite: bool = False) -> dict[str, int]:
+    """Insert or update the cooperatives, fields, stations and nodes of a fleet.
+
+    Importing the same file twice changes nothing; harvest records and tokens are never touched.
+    One farmer per field is created (``{field}-farmer``) when none exists. A row a person created
+    or changed through the API since (``edited_at``) is kept as they left it, and counted in
+    ``kept_edited``, unless ``overwrite``, which also clears the mark.
+    """
+    counts = {"cooperatives": 0, "fields": 0, "stations": 0, "nodes": 0, "kept_edited": 0}
+
+    def upsert(row: _Imported, kind: str) -> None:
+        existing = cast("_Imported | None", session.get(type(row), row.id))
+        counts[kind] += 1
+        if existing is None:
+            session.add(row)
+            return
+        table = type(row).__table__
+        columns = [c.key for c in table.columns if c.key not in ("edited_at", "edited_by")]
+        differs = any(getattr(existing, c) != getattr(row, c) for c in columns)
+        if existing.edited_at is not None and not overwrite:
+            if differs:
+                counts["kept_edited"] += 1
+            return
+        for c in columns:
+            setattr(existing, c, getattr(row, c))
+        if overwrite:
+            existing.edited_at = existing.edited_by = None
+
+    for c in fleet.cooperatives:
+        upsert(Cooperative(id=c.id, name=c.name, kecamatan=c.kecamatan, kind=c.kind), "cooperatives")
+        s = c.station
+        upsert(Station(id=s.id, coop_id=c.id, lat=s.lat, lon=s.lon, elevation_m=s.elevation_m), "stations")
+        upsert(_node(s.node, c.id, s.id), "nodes")
+        for f in c.fields:
+            farmer_id = f"{f.id}-farmer"
+            if session.get(Farmer, farmer_id) is None:
+                session.add(Farmer(id=farmer_id, coop_id=c.id, name=f"Petani {f.id}"))
+            upsert(
+                Field(
+                    id=f.id,
+                    coop_id=c.id,
+                    farmer_id=farmer_id,
+                    commodity=f.commodity,
+                    variety=f.variety,
+                    planting_date=f.planting_date,
+                    area_ha=f.area_ha,
+                    soil_texture=f.soil_texture,
+                    lat=f.lat,
+                    lon=f.lon,
+                    elevation_m=f.elevation_m,
+                    tree_count=f.tree_count,
+                ),
+                "fields",
+            )
+            upsert(_node(f.node, c.id, f.id), "nodes")
+    session.commit()
+    return counts
+
+
+def _node(spec: NodeSpec, coop_id: str, site_id: str) -> Node:
+    return Node(
+        id=spec.id,
+        coop_id=coop_id,
+        site_id=site_id,
+        format=spec.format,
+        dev_eui=spec.dev_eui or None,
+        profile=spec.profile,
+        interval_min=spec.interval_min,
+    )

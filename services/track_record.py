@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from services.access import Principal
 from storage import Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
-from storage.registry import Field, HarvestRecord
+from storage.db import Field, HarvestRecord
 
 __all__ = [
     "LEADS",

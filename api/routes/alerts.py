@@ -15,8 +15,8 @@ from services.access import Principal, Role
 from services.alerts import ALERT_KINDS
 from services.alerts import acknowledge as acknowledge_alert
 from services.refresh import evaluate_all_alerts
-from storage import registry
-from storage.registry import Alert
+from storage import db
+from storage.db import Alert
 
 # Ids are 64-bit in every registry database: a larger one is a 422, not a database error.
 RowId = Annotated[int, Path(ge=1, le=2**62)]
@@ -49,7 +49,7 @@ def _scoped(principal: PrincipalDep, session: SessionDep) -> Select[Alert]:
         query = query.where(Alert.coop_id == principal.coop_id)
     elif (scope := principal.field_filter()) is not None:
         # Farmers see alerts about their fields; managers also see their cooperative's stations and nodes.
-        query = query.where(Alert.field_id.in_(select(registry.Field.id).where(scope)))
+        query = query.where(Alert.field_id.in_(select(db.Field.id).where(scope)))
     return query
 
 

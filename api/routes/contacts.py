@@ -16,10 +16,9 @@ from api.routes.alerts import alert_in_scope
 from services.access import Role
 from services.notify import contacts as svc
 from services.notify.channels import KINDS
-from services.notify.messages import probe_message
-from services.notify.outbox import enqueue, utc_now
+from services.notify.outbox import utc_now
 from services.notify.signin import LINK_TTL, issue_link
-from storage.registry import Contact, ContactChannel, Notification, Subscription
+from storage.db import Contact, ContactChannel, Notification, Subscription
 
 RowId = Annotated[int, Path(ge=1, le=2**62)]
 router = APIRouter(tags=["notifications"])
@@ -270,24 +269,7 @@ def sign_in_link(
 def send_test(contact_id: RowId, session: SessionDep, principal: PrincipalDep) -> list[Notification]:
     """Put a test message to each of the contact's channels in the outbox; follow them in
     ``GET /v1/notifications``."""
-    contact = svc.get_contact(session, principal, contact_id)
-    now = utc_now()
-    channels = list(session.scalars(select(ContactChannel).where(ContactChannel.contact_id == contact.id)))
-    key = f"test:{contact.id}:{now.timestamp():.6f}"
-    enqueue(
-        session,
-        contact=contact,
-        channels=channels,
-        key=key,
-        message=probe_message(language=contact.language),
-        event="test",
-        urgent=True,
-        due_at=now,
-        now=now,
-        capped=False,
-    )
-    session.commit()
-    return list(session.scalars(select(Notification).where(Notification.key.startswith(key + ":"))))
+    return svc.send_test(session, principal, contact_id)
 
 
 @router.get("/v1/notifications", response_model=list[NotificationPublic])

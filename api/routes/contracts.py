@@ -25,7 +25,7 @@ from services import NotFound
 from services import contracts as service
 from services.access import Principal, Role
 from services.contracts import AT_RISK_BELOW, ContractReport
-from storage.registry import Contract
+from storage.db import Contract
 
 # Ids are 64-bit in every registry database: a larger one is a 422, not a database error.
 RowId = Annotated[int, Path(ge=1, le=2**62)]

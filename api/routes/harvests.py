@@ -14,7 +14,7 @@ from api.deps import PrincipalDep, SessionDep, field_in_scope, require
 from api.schemas import HarvestRecordCorrection, HarvestRecordCreate, HarvestRecordPublic, HarvestRecordVoid
 from services import InvalidInput, harvests
 from services.access import Role
-from storage.registry import Field, HarvestRecord
+from storage.db import Field, HarvestRecord
 
 router = APIRouter(prefix="/v1/harvest-records", tags=["harvest records"])
 RecordId = Annotated[int, Path(ge=1, le=2**62)]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from api.deps import PrincipalDep, SessionDep, field_in_scope
 from api.schemas import HarvestRecordVoid, OrchardEventCreate, OrchardEventPublic
 from services import InvalidInput, NotFound, harvests, orchards
-from storage.registry import OrchardEvent
+from storage.db import OrchardEvent
 
 router = APIRouter(prefix="/v1/fields/{field_id}/events", tags=["orchards"])
 EventId = Annotated[int, Path(ge=1, le=2**62)]

@@ -34,7 +34,7 @@ from services.notify.messages import COMMODITY_ID, alert_message
 from services.notify.outbox import utc_now
 from services.notify.signin import SESSION_TTL, contact_by_address, redeem_code, redeem_link, send_code
 from storage import local_day
-from storage.registry import Alert, Field
+from storage.db import Alert, Field
 
 router = APIRouter(prefix="/f", tags=["field page"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")

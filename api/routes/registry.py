@@ -32,7 +32,7 @@ from api.schemas import (
 )
 from services import registry
 from services.access import Role, require
-from storage.registry import Cooperative, Farmer, Field, Node, Station
+from storage.db import Cooperative, Farmer, Field, Node, Station
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 _READ: dict[int | str, dict[str, Any]] = {403: {}, 404: {}}

@@ -47,8 +47,8 @@ def grafana_sync(
 
     from panen.wiring import open_store
     from services.grafana_sync import GrafanaState, GrafanaSyncError, apply, desired_state, plan, read_state
+    from storage.db.engine import open_registry
     from storage.influx import InfluxStore
-    from storage.registry import open_registry
 
     cfg = get_settings()
     if not cfg.influx_tenants or cfg.tenant_secret is None or not cfg.influx_url:

@@ -29,7 +29,7 @@ def notify_run(
     from panen.logs import configure_logging
     from panen.wiring import notify_config
     from services.notify.outbox import Sender
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     cfg = get_settings()
     configure_logging(cfg.log_level, cfg.log_format)
@@ -86,7 +86,8 @@ def notify_link(
     from services import InvalidInput
     from services.notify.outbox import utc_now
     from services.notify.signin import issue_link
-    from storage.registry import Contact, open_registry
+    from storage.db import Contact
+    from storage.db.engine import open_registry
 
     sessions = open_registry(get_settings().registry_url)
     with sessions() as session:
@@ -114,7 +115,8 @@ def notify_list(
     from rich.table import Table
     from sqlalchemy import select
 
-    from storage.registry import Notification, open_registry
+    from storage.db import Notification
+    from storage.db.engine import open_registry
 
     sessions = open_registry(get_settings().registry_url)
     table = Table("id", "to", "event", "status", "tries", "created (UTC)", "error")
@@ -152,7 +154,7 @@ def contact_add(
     from services import InvalidInput, OutOfScope
     from services.access import Principal, Role
     from services.notify.contacts import ContactSpec, create_contact
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     channels = tuple(
         (kind, address)
@@ -188,7 +190,8 @@ def contact_list() -> None:
     from rich.table import Table
     from sqlalchemy import select
 
-    from storage.registry import Contact, ContactChannel, open_registry
+    from storage.db import Contact, ContactChannel
+    from storage.db.engine import open_registry
 
     sessions = open_registry(get_settings().registry_url)
     table = Table("id", "name", "role", "cooperative", "farmer", "lang", "quiet (WIB)", "channels")

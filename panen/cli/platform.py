@@ -74,7 +74,7 @@ def api(
     from api.app import create_app
     from panen.logs import configure_logging
     from sensors.profiles import SHIPPED_DIR, ProfileLibrary
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     cfg = get_settings()
     configure_logging(cfg.log_level, cfg.log_format)
@@ -111,7 +111,7 @@ def refresh(
     from services.refresh import Platform, RefreshFailed
     from services.refresh import refresh as refresh_cycle
     from storage import StoreError
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     cfg = get_settings()
     store = open_store(cfg)

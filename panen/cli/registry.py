@@ -39,7 +39,7 @@ def registry_import(
     from firmware_sim.fleet import DEFAULT_FLEET_PATH
     from services import Conflict, InvalidInput
     from services.registry_import import import_file
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     cfg = get_settings()
     path = Path(fleet_file) if fleet_file else (cfg.fleet_file or DEFAULT_FLEET_PATH)
@@ -69,7 +69,7 @@ def token_create(
     """Create an API token and print it (it is stored hashed and cannot be shown again)."""
     from services import InvalidInput
     from services.access import Role, create_token
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     try:
         chosen = Role(role)
@@ -94,7 +94,7 @@ def token_list() -> None:
     from rich.table import Table
 
     from services.access import list_tokens
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     table = Table("id", "name", "role", "cooperative", "farmer", "created (UTC)", "revoked")
     with open_registry(get_settings().registry_url)() as session:
@@ -117,7 +117,7 @@ def token_revoke(
 ) -> None:
     """Revoke a token; a running API stops accepting it within 10 s."""
     from services.access import revoke
-    from storage.registry import open_registry
+    from storage.db.engine import open_registry
 
     with open_registry(get_settings().registry_url)() as session:
         if not revoke(session, token_id):

@@ -117,7 +117,8 @@ def _tenant_setup() -> tuple[InfluxStore, str, list[str]]:
     """The configured per-cooperative InfluxDB store, the tenant secret and the registry's cooperatives."""
     from sqlalchemy import select
 
-    from storage.registry import Cooperative, open_registry
+    from storage.db import Cooperative
+    from storage.db.engine import open_registry
 
     cfg = get_settings()
     if not cfg.influx_url or not cfg.influx_tenants:

@@ -27,7 +27,8 @@ from services.access import Principal, Role
 from services.alerts import ALERT_KINDS
 from services.notify.channels import check_address
 from services.notify.messages import LANGUAGES
-from storage.registry import Contact, ContactChannel, Cooperative, Farmer, Subscription, mark_edited
+from storage.db import Contact, ContactChannel, Cooperative, Farmer, Notification, Subscription
+from storage.db.base import mark_edited
 
 __all__ = [
     "ALERT_KINDS",
@@ -317,3 +318,29 @@ def remove_subscription(session: Session, contact: Contact, subscription_id: int
         raise NotFound(f"contact {contact.id} has no subscription {subscription_id}")
     session.delete(row)
     session.commit()
+
+
+def send_test(session: Session, principal: Principal, contact_id: int) -> list[Notification]:
+    """Put a test message to each of the contact's channels in the outbox (sent at once, outside
+    quiet hours and the daily cap); returns the messages queued."""
+    from services.notify.messages import probe_message
+    from services.notify.outbox import enqueue, utc_now
+
+    contact = get_contact(session, principal, contact_id)
+    now = utc_now()
+    channels = list(session.scalars(select(ContactChannel).where(ContactChannel.contact_id == contact.id)))
+    key = f"test:{contact.id}:{now.timestamp():.6f}"
+    enqueue(
+        session,
+        contact=contact,
+        channels=channels,
+        key=key,
+        message=probe_message(language=contact.language),
+        event="test",
+        urgent=True,
+        due_at=now,
+        now=now,
+        capped=False,
+    )
+    session.commit()
+    return list(session.scalars(select(Notification).where(Notification.key.startswith(key + ":"))))

@@ -39,7 +39,7 @@ from services.access import Role
 from services.notify.channels import ChannelSettings, ChannelUnavailable, apprise_url, deliver
 from services.notify.messages import Message, alert_message, digest_message
 from services.notify.policy import Policy, next_digest_at, quiet_hours_end, wib_day, wib_midnight
-from storage.registry import Alert, Contact, ContactChannel, Field, Notification, Subscription
+from storage.db import Alert, Contact, ContactChannel, Field, Notification, Subscription
 
 __all__ = ["Audience", "NotifyConfig", "SendReport", "Sender", "enqueue", "enqueue_raised", "plan"]
 

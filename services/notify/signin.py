@@ -24,7 +24,7 @@ from services.access import Role, create_token
 from services.notify.channels import check_address
 from services.notify.messages import sign_in_message
 from services.notify.outbox import NotifyConfig, enqueue
-from storage.registry import Contact, ContactChannel, SignIn
+from storage.db import Contact, ContactChannel, SignIn
 
 __all__ = [
     "CODE_TTL",

@@ -1,4 +1,4 @@
-"""The registry's schema migrations (Alembic), run by :func:`storage.registry.open_registry`.
+"""The registry's schema migrations (Alembic), run by :func:`storage.db.engine.open_registry`.
 
 A new schema change is a new revision in ``versions/`` (``alembic -c storage/migrations/alembic.ini
 revision -m "..."``, then edit its ``upgrade``); ``tests/storage/test_registry_migration.py`` checks

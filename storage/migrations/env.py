@@ -1,4 +1,4 @@
-"""Alembic's environment for the registry: runs on the connection :func:`storage.registry.migrate`
+"""Alembic's environment for the registry: runs on the connection :func:`storage.db.engine.migrate`
 hands it (``config.attributes["connection"]``), or on ``sqlalchemy.url`` from ``alembic.ini``."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from storage.registry import Base
+from storage.db import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -13,8 +13,9 @@ from api.app import create_app
 from firmware_sim.fleet import batu_fleet
 from services.access import Role, create_token
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from storage import TimeSeriesStore, local_day
-from storage.registry import import_fleet, open_registry
+from storage.db.engine import open_registry
 from tests.season import NOW_MS, load_season
 
 TODAY = local_day(NOW_MS)

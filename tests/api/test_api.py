@@ -16,8 +16,10 @@ from forecast.plan import plan_members, purchase_plan
 from sensors import Reading
 from services.access import Role, create_token
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from storage import TimeSeriesStore, local_day
-from storage.registry import ApiToken, Field, import_fleet, open_registry, sqlite_url
+from storage.db import ApiToken, Field
+from storage.db.engine import open_registry, sqlite_url
 from tests.api.conftest import NOW_MS, TODAY, auth, load_season
 
 
@@ -231,7 +233,7 @@ def test_alerts_raise_scope_acknowledge_and_clear(
     client: tuple[TestClient, dict[str, str], ForecastService], store: TimeSeriesStore, tmp_path: Path
 ) -> None:
     from services.alerts import evaluate_alerts
-    from storage.registry import Node
+    from storage.db import Node
 
     c, tokens, service = client
     sessions = c.app.state.panen.sessions  # type: ignore[attr-defined]
@@ -437,7 +439,7 @@ def test_the_plan_is_one_a_planner_can_act_on(
 
     from openpyxl import load_workbook
 
-    from storage.registry import Cooperative
+    from storage.db import Cooperative
 
     c, tokens, service = client
     h = auth(tokens["offtaker"])

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from services.forecasting import ForecastService
 from services.notify.outbox import NotifyConfig
 from services.notify.signin import issue_link
-from storage.registry import ApiToken, Contact, HarvestRecord, Notification, open_registry
+from storage.db import ApiToken, Contact, HarvestRecord, Notification
+from storage.db.engine import open_registry
 from tests.api.conftest import TODAY, auth
 
 Client = tuple[TestClient, dict[str, str], ForecastService]

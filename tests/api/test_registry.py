@@ -16,7 +16,7 @@ from forecast.crops import load_crops
 from forecast.drivers import SOILS
 from ingest.nodes import NodeRegistry, database_loader
 from services.forecasting import ForecastService
-from storage.registry import open_registry
+from storage.db.engine import open_registry
 from tests.api.conftest import TODAY, auth
 
 Client = tuple[TestClient, dict[str, str], ForecastService]
@@ -252,7 +252,8 @@ def test_a_field_cannot_take_another_cooperatives_station_id_and_readings_stay_w
 ) -> None:
     """Issue 16, finding 1: a manager created a field named after another cooperative's weather
     station and read that station's data through it."""
-    from storage.registry import Field, open_registry
+    from storage.db import Field
+    from storage.db.engine import open_registry
 
     c, tokens, service = client
     manager = auth(tokens["manager"])  # of oro-oro-ombo
@@ -307,8 +308,8 @@ def test_a_reimport_keeps_what_people_changed_and_every_door_takes_the_files_dat
     import subprocess
     import sys
 
-    from storage.registry import Field as FieldRow
-    from storage.registry import open_registry, sqlite_url
+    from storage.db import Field as FieldRow
+    from storage.db.engine import open_registry, sqlite_url
 
     c, tokens, _ = client
     admin, manager = auth(tokens["admin"]), auth(tokens["manager"])

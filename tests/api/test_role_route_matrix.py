@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 
 from firmware_sim.fleet import DEFAULT_FLEET_PATH
 from services.forecasting import ForecastService
-from storage.registry import Alert, open_registry
+from storage.db import Alert
+from storage.db.engine import open_registry
 from tests.api.conftest import TODAY, auth
 
 Client = tuple[TestClient, dict[str, str], ForecastService]

@@ -26,8 +26,9 @@ from firmware_sim.fleet import batu_fleet
 from panen.devservices import free_port, wait_until_answers
 from services.access import Role, create_token
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from storage import local_day
-from storage.registry import import_fleet, open_registry, sqlite_url
+from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 from tests.api.conftest import load_season
 

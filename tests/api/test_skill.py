@@ -20,7 +20,7 @@ from firmware_sim.runner import prepare
 from services.forecasting import ForecastService
 from services.harvests import plausible_t_ha
 from storage import ForecastPoint, Series, TimeSeriesStore, local_day_start_ms
-from storage.registry import Field
+from storage.db import Field
 from tests.api.conftest import NOW_MS, TODAY, auth
 
 Client = tuple[TestClient, dict[str, str], ForecastService]

@@ -81,7 +81,7 @@ def test_a_registry_conflict_answers_409_without_sql(client: Client) -> None:
 def test_metrics_answer_loopback_or_the_metrics_token_only(tmp_path: object) -> None:
     from pathlib import Path
 
-    from storage.registry import open_registry, sqlite_url
+    from storage.db.engine import open_registry, sqlite_url
 
     folder = Path(str(tmp_path))
     store = SqliteStore(folder / "ts.sqlite3")

@@ -18,10 +18,11 @@ from ingest.metrics import IngestMetrics
 from panen.devservices import InfluxServer
 from services.alerts import evaluate_alerts
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from services.track_record import skill_points
 from storage import local_day_start_ms
+from storage.db.engine import open_registry, sqlite_url
 from storage.influx import InfluxStore
-from storage.registry import import_fleet, open_registry, sqlite_url
 from storage.retention import Resolution
 from tests.api.conftest import NOW_MS, TODAY, load_season
 

@@ -31,7 +31,8 @@ from services.notify.signin import issue_link
 from services.refresh import refresh
 from services.registry_import import import_document
 from storage import local_day
-from storage.registry import Field, Node, open_registry, sqlite_url
+from storage.db import Field, Node
+from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 from tests.season import NOW_MS, load_season
 

@@ -14,7 +14,7 @@ import pytest
 
 from firmware_sim.fleet import batu_fleet
 from services.registry_import import import_document
-from storage.registry import open_registry, sqlite_url
+from storage.db.engine import open_registry, sqlite_url
 from tests.notify_receivers import WebhookReceiver
 
 

@@ -11,7 +11,8 @@ from firmware_sim.fleet import batu_fleet
 from services import InvalidInput
 from services.access import Principal, Role, create_token, hash_token, list_tokens, resolve, revoke
 from services.registry_import import import_document
-from storage.registry import ApiToken, Field, open_registry, sqlite_url
+from storage.db import ApiToken, Field
+from storage.db.engine import open_registry, sqlite_url
 
 
 def test_a_token_resolves_to_its_principal_until_revoked(tmp_path: Path) -> None:

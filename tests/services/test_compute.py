@@ -18,7 +18,7 @@ from services.compute import ComputeFailed, DaskCompute
 from services.forecasting import ForecastRun, ForecastService
 from services.registry_import import import_document
 from storage import local_day
-from storage.registry import open_registry, sqlite_url
+from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 from tests.season import NOW_MS, load_season
 

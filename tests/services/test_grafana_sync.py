@@ -30,10 +30,11 @@ from services.grafana_sync import (
     plan,
 )
 from services.notify.contacts import ContactSpec, create_contact
+from services.registry_import import import_fleet
 from services.tenancy import COOSAE_USER, coop_user, tenant_password
 from storage import local_day
+from storage.db.engine import open_registry, sqlite_url
 from storage.influx import InfluxStore
-from storage.registry import import_fleet, open_registry, sqlite_url
 from tests.season import NOW_MS
 
 SECRET = "grafana-test-secret"

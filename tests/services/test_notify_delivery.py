@@ -31,7 +31,8 @@ from services.notify.outbox import NotifyConfig, Sender, SendReport, enqueue
 from services.refresh import Platform, refresh
 from services.registry_import import import_document
 from storage import TimeSeriesStore, local_day
-from storage.registry import Alert, Contact, ContactChannel, Notification, open_registry, sqlite_url
+from storage.db import Alert, Contact, ContactChannel, Notification
+from storage.db.engine import open_registry, sqlite_url
 from tests.ingest.helpers import wait_for
 from tests.notify_receivers import SmtpReceiver, WebhookReceiver
 from tests.season import NOW_MS, load_season

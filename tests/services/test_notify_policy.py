@@ -19,7 +19,8 @@ from services.notify.contacts import ContactSpec, create_contact
 from services.notify.outbox import NotifyConfig, Sender, enqueue_raised, plan
 from services.notify.policy import WIB, in_quiet_hours, quiet_hours_end
 from services.registry_import import import_document
-from storage.registry import Alert, Notification, open_registry
+from storage.db import Alert, Notification
+from storage.db.engine import open_registry
 
 FLEET = batu_fleet(anchor=dt.date(2026, 11, 1)).subset(1, 6)
 COOP = FLEET.cooperatives[0].id
@@ -59,7 +60,7 @@ def _registry(url: str, *, cap: int = 12) -> sessionmaker[Session]:
             ),
         )
         # The farmer owns every field of the test, so each alert is theirs.
-        from storage.registry import Field
+        from storage.db import Field
 
         for f in session.scalars(select(Field)):
             f.farmer_id = f"{FIELDS[0]}-farmer"

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services import InvalidInput, NotFound, orchards
-from storage.registry import Cooperative, Field, open_registry, sqlite_url
+from storage.db import Cooperative, Field
+from storage.db.engine import open_registry, sqlite_url
 
 TODAY = dt.date(2026, 12, 2)
 

@@ -21,8 +21,9 @@ from services.forecasting import ForecastService
 from services.refresh import Platform, RefreshScheduler, refresh
 from services.registry_import import import_document
 from storage import Series, TimeSeriesStore, local_day
+from storage.db import Alert, Contract
+from storage.db.engine import open_registry, sqlite_url
 from storage.influx import InfluxStore
-from storage.registry import Alert, Contract, open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 from tests.season import NOW_MS, load_season
 

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from firmware_sim.fleet import DEFAULT_FLEET_PATH, batu_fleet
 from services import InvalidInput
 from services.registry_import import check_fleet, import_document, import_file, parse_document
+from storage.db import Field, Node
+from storage.db.engine import open_registry, sqlite_url
 from storage.fleetfile import save_fleet
-from storage.registry import Field, Node, open_registry, sqlite_url
 
 
 def _doc(**field_changes: object) -> dict[str, object]:

@@ -22,11 +22,12 @@ from ingest.metrics import IngestMetrics
 from panen.devservices import InfluxServer
 from services.alerts import evaluate_alerts
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from services.tenancy import API_USER, COOSAE_USER, INGEST_USER, coop_user, tenant_password
 from services.track_record import skill_points
 from storage import StoreAuthError, local_day
+from storage.db.engine import open_registry, sqlite_url
 from storage.influx import InfluxStore
-from storage.registry import import_fleet, open_registry, sqlite_url
 from tests.dashboards.test_dashboards import expand
 from tests.season import NOW_MS, load_season
 

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.forecasting import ForecastService
 from services.track_record import LEADS, WINDOW_DAYS, pairings, skill_table
 from storage import ForecastPoint, local_day_start_ms
-from storage.registry import Cooperative, Field, HarvestRecord, open_registry, sqlite_url
+from storage.db import Cooperative, Field, HarvestRecord
+from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 
 DAY_MS = 86_400_000

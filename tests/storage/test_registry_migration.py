@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.registry import Alert, open_registry, sqlite_url
+from storage.db import Alert
+from storage.db.engine import open_registry, sqlite_url
 
 
 def test_alert_coop_becomes_nullable_and_rows_are_kept(tmp_path: Path) -> None:
@@ -70,7 +71,7 @@ def test_a_registry_made_by_main_before_alembic_upgrades_keeping_every_row(regis
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine, func
 
-    from storage import registry as r
+    from storage import db as r
 
     _load_main_registry(registry_url)
     sessions = open_registry(registry_url)
@@ -116,7 +117,7 @@ def test_a_new_registry_is_stamped_with_the_newest_revision(registry_url: str) -
     from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine
 
-    from storage.registry import migrations_config
+    from storage.db.engine import migrations_config
 
     open_registry(registry_url)
     head = ScriptDirectory.from_config(migrations_config()).get_current_head()

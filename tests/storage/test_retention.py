@@ -21,11 +21,12 @@ from firmware_sim.fleet import batu_fleet
 from panen.devservices import InfluxServer
 from sensors import Reading, metric_names
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from storage import TimeSeriesStore, local_day
 from storage.base import DAY_MS, Bucket, DailyAggregate
+from storage.db.engine import open_registry, sqlite_url
 from storage.fleetfile import Fleet
 from storage.influx import InfluxStore
-from storage.registry import import_fleet, open_registry, sqlite_url
 from storage.retention import HOUR_MS, Resolution, Retention, influx2_requests, influx2_shell
 from storage.sqlite import SqliteStore
 from tests.ingest.helpers import wait_for

@@ -15,9 +15,10 @@ import pytest
 from firmware_sim.fleet import batu_fleet
 from panen.devservices import InfluxServer
 from services.forecasting import ForecastService
+from services.registry_import import import_fleet
 from storage import local_day
+from storage.db.engine import open_registry, sqlite_url
 from storage.influx import InfluxStore
-from storage.registry import import_fleet, open_registry, sqlite_url
 from storage.retention import Retention
 from tests.season import NOW_MS, load_season
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.registry import UtcDateTime
+from storage.db import UtcDateTime
 
 revision = "0003"
 down_revision = "0002"

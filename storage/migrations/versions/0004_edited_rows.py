@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.registry import UtcDateTime
+from storage.db import UtcDateTime
 
 revision = "0004"
 down_revision = "0003"

@@ -1,0 +1,90 @@
+"""What happened: harvest records (Coosae's purchase history), orchard records, alerts and sales contracts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db.base import Base, UtcDateTime
+
+__all__ = ["Alert", "Contract", "HarvestRecord", "OrchardEvent"]
+
+
+class HarvestRecord(Base):
+    """What Coosae bought from a field. Purchase history: never deleted. A wrong record is voided
+    (who, when, why), and a correction is a new record that names the one it supersedes."""
+
+    __tablename__ = "harvest_record"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(ForeignKey("field.id"), index=True)
+    harvest_date: Mapped[dt.date] = mapped_column(Date)
+    tonnes: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(20), default="A")
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(200), default="")
+    # The record this one corrects (a plain id: SQLite's batch migrations cannot add a self-reference).
+    supersedes_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    voided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class OrchardEvent(Base):
+    """What a farmer or manager recorded of an orchard's crop: a defoliation (perompesan), a flowering,
+    a fruit count on sample trees, a thinning. Never deleted; a wrong one is voided (who, when, why)."""
+
+    __tablename__ = "orchard_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(ForeignKey("field.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    day: Mapped[dt.date] = mapped_column(Date)
+    fruits_per_tree: Mapped[float | None] = mapped_column(Float, nullable=True)
+    trees_sampled: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(200), default="")
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    voided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class Alert(Base):
+    """Something a person should act on; raised and cleared by the alert evaluation."""
+
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    subject: Mapped[str] = mapped_column(String(128), index=True)  # field, station or node id
+    # None for alerts about no one cooperative (a sales contract at risk): only offtaker and admin see them.
+    coop_id: Mapped[str | None] = mapped_column(ForeignKey("cooperative.id"), index=True, nullable=True)
+    field_id: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    severity: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(String(500))
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The figures the message is made of (e.g. soil_vwc_pct, threshold_vwc_pct), so a notification
+    # can say them in the reader's language; the English ``message`` stays for the API and logs.
+    facts: Mapped[dict[str, float | str] | None] = mapped_column(JSON, nullable=True)
+
+
+class Contract(Base):
+    """A sales contract Coosae has signed with a buyer: will the harvests cover it?"""
+
+    __tablename__ = "contract"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    buyer: Mapped[str] = mapped_column(String(200))
+    commodity: Mapped[str] = mapped_column(String(40), index=True)
+    tonnes: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(20), default="A")
+    first_day: Mapped[dt.date] = mapped_column(Date)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+    delivery_point: Mapped[str] = mapped_column(String(200), default="")
+    price_idr_per_kg: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(200), default="")
