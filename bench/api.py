@@ -86,6 +86,8 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+
+    # Long: a benchmark's steps in the order it runs them, read top to bottom like a lab protocol.
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--connections", type=int, default=50)

@@ -104,6 +104,8 @@ def _params(crop_name: str) -> Params:
 
 def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -> dict[str, float] | None:
     """One crop at one site, every year: AquaCrop and panen side by side (None: no season ran)."""
+
+    # Long: a benchmark's steps in the order it runs them, read top to bottom like a lab protocol.
     weather = aq["prepare_weather"](aq["get_filepath"](climate_file))
     soil = aq["Soil"]("SandyLoam")
     theta_fc, theta_wp = float(soil.profile["th_fc"].iloc[0]), float(soil.profile["th_wp"].iloc[0])

@@ -91,6 +91,8 @@ def _outbox(registry_url: str, messages: int, hook_url: str) -> dict[str, float]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+
+    # Long: a benchmark's steps in the order it runs them, read top to bottom like a lab protocol.
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=50)

@@ -129,6 +129,8 @@ FIELD = _variable(
 
 def my_field() -> Json:
     """Lahan Saya / My field: for a farmer on a phone (panels stack on a narrow screen)."""
+
+    # Long: the dashboard's panels, declared in the order they appear on screen.
     f = "\"site\" = '$field'"
     station = "\"site\" = '$coop-ws'"
     panels = [

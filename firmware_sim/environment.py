@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +44,7 @@ class SoilTexture:
 
 
 # FAO-56 Table 19 midpoints for mineral soils. Andosols hold far more water (allophane, low bulk
-# density < 0.9 g/cm³, BATU.md §2); no Batu measurements were found, so the andosol values are [est].
+# density < 0.9 g/cm³, docs/sources.md §2); no Batu measurements were found, so the andosol values are [est].
 SOILS = {
     "andosol": SoilTexture(0.65, 0.45, 0.25),
     "loam": SoilTexture(0.46, 0.25, 0.12),
@@ -78,7 +79,7 @@ class CropModel:
 
 
 # Potential yields: potato 20-25 t/ha and carrot 20-27 t/ha in Batu 2023, rice 6-7 t/ha dry season at
-# Pendem (BATU.md §4); the others and all cardinal temperatures are [est] from general agronomy.
+# Pendem (docs/sources.md §4); the others and all cardinal temperatures are [est] from general agronomy.
 CROPS = {
     "potato": CropModel(95, 4, 18, 30, 25.0, 1.1, 29, 1.1),
     "cabbage": CropModel(85, 2, 18, 30, 32.0, 0.95, 30, 1.05),
@@ -123,7 +124,7 @@ class OrchardModel:
 
 
 # [est] throughout: apple ~70 fruits of ~115 g per crop (8 kg, two crops a year); keprok ~420 fruits
-# of ~105 g (44 kg a year; BATU.md reports ~50 kg per tree from age 4).
+# of ~105 g (44 kg a year; docs/sources.md reports ~50 kg per tree from age 4).
 ORCHARDS = {
     "apple": OrchardModel(0.2, 150, 70, 115, 8, 0.3, 0.7, 0.8, (40, 55)),
     "citrus": OrchardModel(0.0, 245, 420, 105, 5, 0.3, 1.0, 0.8, (60, 90)),
@@ -265,8 +266,9 @@ def simulate(
         hourly_from: First day of the hourly arrays (default ``start``); earlier days only feed the
             water balance and crops, which keeps memory small for long horizons.
     """
+    # The draws are made in one order from one generator (weather, hidden factors, site rain,
+    # starting soil water, salinity), so the same seed always gives the same world.
     rng = np.random.default_rng(seed)
-    coops = fleet.cooperatives
     fields = fleet.fields
     # An orchard's season is its current crop: started by the grower's defoliation (apple) or by
     # bloom (keprok), laid out around the fleet's anchor like the annual crops' planting dates.
@@ -281,23 +283,55 @@ def simulate(
     first_planting = min(season_start, default=start)
     sim_start = min(start, first_planting - dt.timedelta(days=7))
     days = [sim_start + dt.timedelta(days=i) for i in range((end - sim_start).days)]
-    n_days = len(days)
-    anomaly, coop_rain, cloud, coop_wind, _wet = _daily_weather(rng, days, len(coops))
-    coop_index = {c.id: i for i, c in enumerate(coops)}
+    weather = _daily_weather(rng, days, len(fleet.cooperatives))
     sites: list[FleetField | FleetStation] = [*fields, *fleet.stations]
-    site_coop = np.array([coop_index[fleet.coop_of(s.id).id] for s in sites])
-    elevation = np.array([s.elevation_m for s in sites], dtype=np.float64)
-    month = np.array([d.month - 1 for d in days])
-    n_sites = len(sites)
-    n_fields = len(fields)
+    hidden = _hidden_factors(fleet, rng, np.array([s.elevation_m for s in sites], dtype=np.float64))
+    site = _site_days(fleet, sites, rng, days, weather, hidden.frost_hollow)
+    seasons = _field_seasons(fleet, rng, site, hidden, [(day - sim_start).days for day in season_start])
+    truths, orchard_records = _truths(fleet, days, season_start, seasons, hidden, orchard_rng)
+    hourly = _hourly(fleet, rng, site, seasons, sim_start, start, end, hourly_from, weather[4])
+    return Environment(
+        site_ids=[s.id for s in sites],
+        **hourly,
+        days=days,
+        daily_rain_mm=seasons.out["rain"],
+        daily_irrigation_mm=seasons.out["irr"],
+        daily_et_mm=seasons.out["et"],
+        daily_drainage_mm=seasons.out["drain"],
+        daily_runoff_mm=seasons.out["runoff"],
+        daily_storage_mm=seasons.out["storage"],
+        initial_storage_mm=seasons.initial,
+        truths=truths,
+        orchard_records=orchard_records,
+    )
 
-    # ---- hidden per-site and per-field factors ----
+
+@dataclass(frozen=True)
+class _Hidden:
+    """What the world knows of each site and field and never publishes."""
+
+    frost_hollow: F64  # per site: how much colder its clear dry nights are [°C]
+    variety_speed: F64
+    variety_yield: F64
+    management: F64
+    irrigated: NDArray[np.bool_]
+    irrigation_trigger: F64
+    pest_loss: F64
+    harvest_delay: NDArray[np.int_]
+
+
+def _hidden_factors(fleet: Fleet, rng: np.random.Generator, elevation: F64) -> _Hidden:
+    """Hidden per-site and per-field factors.
+
+    A variety's speed and yield, the farmer's and the cooperative's management persist from season
+    to season (as in Batu, where they are why the same fields out-yield others year after year), so
+    they are keyed by variety, field and cooperative, not drawn from the season's seed: harvest
+    records of one season then say something about the next. Weather, pests and harvest timing change
+    every season.
+    """
+    fields = fleet.fields
+    n_sites, n_fields = len(elevation), len(fields)
     frost_hollow = np.where((elevation > 1550) & (rng.random(n_sites) < 0.3), rng.uniform(2, 5, n_sites), 0.0)
-    # A variety's speed and yield, the farmer's and the cooperative's management persist from season to
-    # season (as in Batu, where they are why the same fields out-yield others year after year), so
-    # they are keyed by variety, field and cooperative, not drawn from the season's seed: harvest
-    # records of one season then say something about the next. Weather, pests and harvest timing
-    # change every season.
     variety_speed = np.array(
         [
             _stable(f"speed:{f.commodity}:{f.variety}").normal(1.0, 0.06)
@@ -317,8 +351,49 @@ def simulate(
     irrigation_trigger = rng.uniform(0.35, 0.6, n_fields)
     pest_loss = np.where(rng.random(n_fields) < 0.18, rng.uniform(0.08, 0.4, n_fields), 0.0)
     harvest_delay = rng.integers(0, 8, n_fields)
+    return _Hidden(
+        frost_hollow,
+        variety_speed,
+        variety_yield,
+        management,
+        irrigated,
+        irrigation_trigger,
+        pest_loss,
+        harvest_delay,
+    )
 
-    # ---- daily temperatures per site ----
+
+@dataclass(frozen=True)
+class _SiteDays:
+    """Daily weather per site (sites × days), and what the hourly series need of the cooperatives'."""
+
+    elevation: F64
+    site_coop: NDArray[np.int_]
+    month: NDArray[np.int_]
+    t_mean: F64
+    t_max: F64
+    t_min: F64
+    rain: F64
+    wind: F64
+    solar_mj: F64
+    cloud: F64  # per cooperative
+
+
+def _site_days(
+    fleet: Fleet,
+    sites: list[FleetField | FleetStation],
+    rng: np.random.Generator,
+    days: list[dt.date],
+    weather: tuple[F64, F64, F64, F64, F64],
+    frost_hollow: F64,
+) -> _SiteDays:
+    """Each site's daily temperatures from its own elevation (Braak's lapse rates), frost hollows on
+    clear dry-season nights, its share of the cooperative's rain, wind and solar radiation."""
+    anomaly, coop_rain, cloud, coop_wind, _wet = weather
+    coop_index = {c.id: i for i, c in enumerate(fleet.cooperatives)}
+    site_coop = np.array([coop_index[fleet.coop_of(s.id).id] for s in sites])
+    elevation = np.array([s.elevation_m for s in sites], dtype=np.float64)
+    month = np.array([d.month - 1 for d in days])
     base = climate.air_temp_at_altitude_c(elevation)[:, None]
     t_mean = base + anomaly[site_coop]
     sky = 1 - cloud[site_coop]
@@ -327,7 +402,7 @@ def simulate(
     t_min = t_mean - 0.55 * dtr
     dry_clear = (~climate.WET_SEASON[month])[None, :] & (sky > 0.55)
     t_min = t_min - np.where(dry_clear, frost_hollow[:, None], 0.0)
-    rain_site = coop_rain[site_coop] * rng.lognormal(0, 0.15, (n_sites, 1))
+    rain_site = coop_rain[site_coop] * rng.lognormal(0, 0.15, (len(sites), 1))
     wind_site = coop_wind[site_coop] * (1 + (elevation[:, None] - 1000) / 4000)
     # Daily solar radiation [MJ/m²/d]: clear-sky day integral at 11:30 WIB scaled by Kasten-Czeplak.
     noon_ms = np.array(
@@ -336,54 +411,77 @@ def simulate(
     clear_noon = climate.clear_sky_irradiance_w_m2(noon_ms)
     clear_day_mj = clear_noon * 12 * 3600 * 2 / np.pi / 1e6
     solar_day_mj = clear_day_mj[None, :] * (1 - 0.75 * cloud[site_coop] ** 3.4)
+    return _SiteDays(
+        elevation, site_coop, month, t_mean, t_max, t_min, rain_site, wind_site, solar_day_mj, cloud
+    )
 
-    # ---- soil water balance per field (daily) ----
+
+@dataclass
+class _Seasons:
+    """Each field's daily soil water balance and its crop's season, accumulated day by day."""
+
+    out: dict[str, F64]  # rain, irr, et, drain, runoff, storage: (fields, days) [mm]
+    initial: F64  # storage before the first day [mm]
+    maturity_idx: NDArray[np.int_]
+    bloom_idx: NDArray[np.int_]
+    stress_weighted: F64
+    weight_sum: F64
+    heat_days: F64
+    frost_days: F64
+    radiation_sum: F64
+    temp_sum: F64
+    season_days: F64
+
+
+def _field_seasons(
+    fleet: Fleet, rng: np.random.Generator, site: _SiteDays, hidden: _Hidden, planting_days: list[int]
+) -> _Seasons:
+    """The daily root-zone water balance per field (rain, the farmer's irrigation, Priestley-Taylor
+    ET, drainage, runoff) and each crop's Wang-Engel development with its stress accounting."""
+    fields = fleet.fields
+    n_fields = len(fields)
     texture = [SOILS[f.soil_texture] for f in fields]
     fc = np.array([t.field_capacity for t in texture]) * SENSOR_LAYER_M * 1000
     wp = np.array([t.wilting_point for t in texture]) * SENSOR_LAYER_M * 1000
     sat = np.array([t.saturation for t in texture]) * SENSOR_LAYER_M * 1000
     storage = wp + (fc - wp) * rng.uniform(0.6, 0.95, n_fields)
-    initial = storage.copy()
-    planting_idx = np.array([(day - sim_start).days for day in season_start])
-    bloom_dev = np.array(
-        [ORCHARDS[f.commodity].bloom_dev if f.commodity in ORCHARDS else 0.0 for f in fields]
-    )
-    bloom_idx = np.full(n_fields, -1)
+    n_days = site.t_mean.shape[1]
     crop = [CROPS[f.commodity] for f in fields]
-    dev = np.zeros(n_fields)
-    maturity_idx = np.full(n_fields, -1)
-    stress_weighted = np.zeros(n_fields)
-    weight_sum = np.zeros(n_fields)
-    heat_days = np.zeros(n_fields)
-    frost_days = np.zeros(n_fields)
-    radiation_sum = np.zeros(n_fields)
-    temp_sum = np.zeros(n_fields)
-    season_days = np.zeros(n_fields)
-    t_min_c = np.array([c.t_min for c in crop])
-    t_opt_c = np.array([c.t_opt for c in crop])
-    t_max_c = np.array([c.t_max for c in crop])
+    cardinal = [np.array([getattr(c, k) for c in crop]) for k in ("t_min", "t_opt", "t_max")]
     days_opt = np.array([c.days_at_optimum for c in crop])
     kc_peak = np.array([c.kc_peak for c in crop])
     heat_c = np.array([c.heat_c for c in crop])
-    out = {k: np.zeros((n_fields, n_days)) for k in ("rain", "irr", "et", "drain", "runoff", "storage")}
-    ft_mean, ft_max, ft_min = t_mean[:n_fields], t_max[:n_fields], t_min[:n_fields]
-    f_rain, f_solar = rain_site[:n_fields], solar_day_mj[:n_fields]
+    bloom_dev = np.array(
+        [ORCHARDS[f.commodity].bloom_dev if f.commodity in ORCHARDS else 0.0 for f in fields]
+    )
+    planting_idx = np.array(planting_days)
+    st = _Seasons(
+        out={k: np.zeros((n_fields, n_days)) for k in ("rain", "irr", "et", "drain", "runoff", "storage")},
+        initial=storage.copy(),
+        maturity_idx=np.full(n_fields, -1),
+        bloom_idx=np.full(n_fields, -1),
+        **{k: np.zeros(n_fields) for k in ("stress_weighted", "weight_sum", "heat_days", "frost_days")},
+        **{k: np.zeros(n_fields) for k in ("radiation_sum", "temp_sum", "season_days")},
+    )
+    dev = np.zeros(n_fields)
+    gamma = 0.067 * (1 - site.elevation[:n_fields] / 10_000)
     for d in range(n_days):
-        growing = (d >= planting_idx) & (maturity_idx < 0)
+        growing = (d >= planting_idx) & (st.maturity_idx < 0)
         # Crop coefficient rises with development to a plateau, then falls [est shape].
         kc = np.where(
             growing, 0.35 + (kc_peak - 0.35) * np.clip(np.minimum(dev / 0.35, (1.15 - dev) / 0.35), 0, 1), 0.3
         )
-        temp = ft_mean[:, d]
+        temp = site.t_mean[:n_fields, d]
         delta = 4098 * climate.saturation_vp_kpa(temp) / (temp + 237.3) ** 2
-        gamma = 0.067 * (1 - elevation[:n_fields] / 10_000)
-        net_rad = 0.62 * f_solar[:, d]  # net radiation as a share of global [est]
+        net_rad = 0.62 * site.solar_mj[:n_fields, d]  # net radiation as a share of global [est]
         pet = 1.26 * delta / (delta + gamma) * net_rad / 2.45  # Priestley–Taylor [mm/d]
         theta_rel = (storage - wp) / (fc - wp)
         water_factor = np.clip(theta_rel / 0.5, 0.0, 1.0)
-        irrigation = np.where(growing & irrigated & (theta_rel < irrigation_trigger), fc - storage, 0.0)
+        irrigation = np.where(
+            growing & hidden.irrigated & (theta_rel < hidden.irrigation_trigger), fc - storage, 0.0
+        )
         storage = storage + irrigation
-        rain = f_rain[:, d]
+        rain = site.rain[:n_fields, d]
         et_pot = kc * pet
         et = np.minimum(et_pot * water_factor, np.maximum(storage + rain - wp * 0.9, 0.0))
         storage = storage + rain - et
@@ -391,46 +489,59 @@ def simulate(
         storage = storage - drainage
         runoff = np.maximum(storage - sat, 0.0)
         storage = storage - runoff
-        out["rain"][:, d], out["irr"][:, d], out["et"][:, d] = rain, irrigation, et
-        out["drain"][:, d], out["runoff"][:, d], out["storage"][:, d] = drainage, runoff, storage
+        st.out["rain"][:, d], st.out["irr"][:, d], st.out["et"][:, d] = rain, irrigation, et
+        st.out["drain"][:, d], st.out["runoff"][:, d], st.out["storage"][:, d] = drainage, runoff, storage
         # Crop development and stress accounting.
-        rate = _wang_engel(temp, t_min_c, t_opt_c, t_max_c) / (days_opt * variety_speed)
+        rate = _wang_engel(temp, *cardinal) / (days_opt * hidden.variety_speed)
         sensitivity = np.exp(-(((dev - 0.55) / 0.25) ** 2))  # mid-season matters most [est]
         ratio = np.where(et_pot > 0, et / np.maximum(et_pot, 1e-9), 1.0)
-        stress_weighted += np.where(growing, sensitivity * ratio, 0.0)
-        weight_sum += np.where(growing, sensitivity, 0.0)
-        heat_days += growing & (ft_max[:, d] > heat_c)
-        frost_days += growing & (ft_min[:, d] <= 1.0) & (dev < 0.5)
-        radiation_sum += np.where(growing, f_solar[:, d], 0.0)
-        temp_sum += np.where(growing, temp, 0.0)
-        season_days += growing
-        bloom_idx = np.where(growing & (bloom_idx < 0) & (dev >= bloom_dev), d, bloom_idx)
+        st.stress_weighted += np.where(growing, sensitivity * ratio, 0.0)
+        st.weight_sum += np.where(growing, sensitivity, 0.0)
+        st.heat_days += growing & (site.t_max[:n_fields, d] > heat_c)
+        st.frost_days += growing & (site.t_min[:n_fields, d] <= 1.0) & (dev < 0.5)
+        st.radiation_sum += np.where(growing, site.solar_mj[:n_fields, d], 0.0)
+        st.temp_sum += np.where(growing, temp, 0.0)
+        st.season_days += growing
+        st.bloom_idx = np.where(growing & (st.bloom_idx < 0) & (dev >= bloom_dev), d, st.bloom_idx)
         dev = np.where(growing, dev + rate, dev)
         matured = growing & (dev >= 1.0)
-        maturity_idx = np.where(matured, d, maturity_idx)
+        st.maturity_idx = np.where(matured, d, st.maturity_idx)
+    return st
 
+
+def _truths(
+    fleet: Fleet,
+    days: list[dt.date],
+    season_start: list[dt.date],
+    seasons: _Seasons,
+    hidden: _Hidden,
+    orchard_rng: np.random.Generator,
+) -> tuple[list[CropTruth], list[OrchardRecord]]:
+    """Each field's true harvest date and yield (water, temperature, radiation, heat and frost, and
+    the hidden management, variety and pest factors), and the orchard growers' records."""
     truths = []
     orchard_records: list[OrchardRecord] = []
-    for i, f in enumerate(fields):
-        c = crop[i]
-        relative_transpiration = stress_weighted[i] / weight_sum[i] if weight_sum[i] > 0 else 1.0
+    for i, f in enumerate(fleet.fields):
+        c = CROPS[f.commodity]
+        weight = seasons.weight_sum[i]
+        relative_transpiration = seasons.stress_weighted[i] / weight if weight > 0 else 1.0
         water = max(0.0, 1 - c.water_sensitivity * (1 - relative_transpiration))
-        days_grown = max(season_days[i], 1.0)
-        season_temp = temp_sum[i] / days_grown
+        days_grown = max(seasons.season_days[i], 1.0)
+        season_temp = seasons.temp_sum[i] / days_grown
         temperature = float(np.exp(-(((season_temp - c.t_opt) / 9.0) ** 2)))
-        radiation = float(np.clip((radiation_sum[i] / days_grown / 17.0) ** 0.4, 0.6, 1.1))
-        heat = 0.99 ** heat_days[i] * 0.97 ** frost_days[i]
+        radiation = float(np.clip((seasons.radiation_sum[i] / days_grown / 17.0) ** 0.4, 0.6, 1.1))
+        heat = 0.99 ** seasons.heat_days[i] * 0.97 ** seasons.frost_days[i]
         y = c.yield_potential_t_ha * water * temperature * radiation * heat
-        y *= management[i] * variety_yield[i] * (1 - pest_loss[i])
+        y *= hidden.management[i] * hidden.variety_yield[i] * (1 - hidden.pest_loss[i])
         if f.commodity in ORCHARDS:
-            bloom = days[bloom_idx[i]] if bloom_idx[i] >= 0 else None
+            bloom = days[seasons.bloom_idx[i]] if seasons.bloom_idx[i] >= 0 else None
             y, records = _orchard_crop(
-                f, season_start[i], bloom, management[i] * variety_yield[i], water * heat * radiation**0.5,
-                pest_loss[i], orchard_rng,
+                f, season_start[i], bloom, hidden.management[i] * hidden.variety_yield[i],
+                water * heat * radiation**0.5, hidden.pest_loss[i], orchard_rng,
             )  # fmt: skip
             orchard_records += records
-        matured_on = days[maturity_idx[i]] if maturity_idx[i] >= 0 else None
-        harvest = matured_on + dt.timedelta(days=int(harvest_delay[i])) if matured_on else None
+        matured_on = days[seasons.maturity_idx[i]] if seasons.maturity_idx[i] >= 0 else None
+        harvest = matured_on + dt.timedelta(days=int(hidden.harvest_delay[i])) if matured_on else None
         truths.append(
             CropTruth(
                 f.id,
@@ -444,14 +555,31 @@ def simulate(
                 f.area_ha,
             )
         )
+    return truths, orchard_records
 
-    # ---- hourly series ----
+
+def _hourly(
+    fleet: Fleet,
+    rng: np.random.Generator,
+    site: _SiteDays,
+    seasons: _Seasons,
+    sim_start: dt.date,
+    start: dt.date,
+    end: dt.date,
+    hourly_from: dt.date | None,
+    wet: F64,
+) -> dict[str, Any]:
+    """The hourly series of :class:`Environment`: diurnal temperature, humidity from the dew point,
+    clear-sky sun under cloud, afternoon rain, wind, leaf wetness, and the soil's water, temperature
+    and EC interpolated from the daily balance."""
+    n_sites, n_fields = len(site.elevation), len(fleet.fields)
     h_start = max(hourly_from or start, sim_start)
     d0 = (h_start - sim_start).days
     d1 = (start - sim_start).days + (end - start).days
-    nd = d1 - d0
     hours_ms = (
-        np.arange(nd * 24, dtype=np.int64) * HOUR_MS + (h_start - dt.date(1970, 1, 1)).days * DAY_MS - WIB_MS
+        np.arange((d1 - d0) * 24, dtype=np.int64) * HOUR_MS
+        + (h_start - dt.date(1970, 1, 1)).days * DAY_MS
+        - WIB_MS
     )
     local_hour = ((hours_ms + WIB_MS) % DAY_MS) // HOUR_MS
     day_of = np.repeat(np.arange(d0, d1), 24)
@@ -460,60 +588,48 @@ def simulate(
     rising = (h >= 6) & (h < 14)
     phase = np.where(rising, (h - 6) / 8, np.where(h >= 14, (h - 14) / 16, (h + 10) / 16))
     shape = np.where(rising, (1 - np.cos(np.pi * phase)) / 2, (1 + np.cos(np.pi * phase)) / 2)
-    tmin_h = t_min[:, day_of]
-    tmax_h = t_max[:, day_of]
+    tmin_h = site.t_min[:, day_of]
+    tmax_h = site.t_max[:, day_of]
     air = tmin_h + (tmax_h - tmin_h) * shape[None, :]
     dew = (
-        t_min[:, day_of]
-        - climate.DEWPOINT_DEPRESSION_C[month[day_of]][None, :]
-        + 0.8 * _wet[site_coop][:, day_of]
+        site.t_min[:, day_of]
+        - climate.DEWPOINT_DEPRESSION_C[site.month[day_of]][None, :]
+        + 0.8 * wet[site.site_coop][:, day_of]
     )
     rh = np.clip(100 * climate.saturation_vp_kpa(dew) / climate.saturation_vp_kpa(air), 20, 100)
     clear = climate.clear_sky_irradiance_w_m2(hours_ms + HOUR_MS // 2)
-    solar = clear[None, :] * (1 - 0.75 * cloud[site_coop][:, day_of] ** 3.4)
+    solar = clear[None, :] * (1 - 0.75 * site.cloud[site.site_coop][:, day_of] ** 3.4)
     # Rain falls between 13:00 and 19:00 WIB on wet days [est].
     afternoon = ((local_hour >= 13) & (local_hour < 19)).astype(float) / 6.0
-    rain_h = rain_site[:, day_of] * afternoon[None, :]
-    wind_h = wind_site[:, day_of] * (0.6 + 0.8 * np.clip(np.sin(np.pi * (h - 8) / 12), 0, None))[None, :]
+    rain_h = site.rain[:, day_of] * afternoon[None, :]
+    wind_h = site.wind[:, day_of] * (0.6 + 0.8 * np.clip(np.sin(np.pi * (h - 8) / 12), 0, None))[None, :]
     leaf = np.where((rain_h > 0) | (rh > 92), np.clip((rh - 85) * 6.0, 40, 100), 0.0)
     # Soil: storage at day boundaries, interpolated through the day.
-    storage_days = np.concatenate([initial[:, None], out["storage"]], axis=1)
+    storage_days = np.concatenate([seasons.initial[:, None], seasons.out["storage"]], axis=1)
     frac = (h / 24.0)[None, :]
     stor_h = storage_days[:, day_of] * (1 - frac) + storage_days[:, day_of + 1] * frac
     vwc_fields = 100 * stor_h / (SENSOR_LAYER_M * 1000)
     # Soil temperature at 10 cm: damped (amplitude 0.35) and delayed 3 h, plus 1 °C [est].
-    soil_t = np.empty_like(air)
     mean_day = (tmin_h + tmax_h) / 2
     lagged = np.roll(air, 3, axis=1)
     lagged[:, :3] = air[:, :3]
     soil_t = mean_day + 1.0 + 0.35 * (lagged - mean_day)
-    theta_sat = np.array([SOILS[f.soil_texture].saturation for f in fields])[:, None]
+    theta_sat = np.array([SOILS[f.soil_texture].saturation for f in fleet.fields])[:, None]
     salinity = rng.uniform(0.6, 2.0, (n_fields, 1))  # pore-water EC [dS/m], fertiliser included [est]
     ec_fields = salinity * (vwc_fields / 100 / theta_sat) ** 1.5
     pad = np.full((n_sites - n_fields, len(hours_ms)), np.nan)
-    return Environment(
-        site_ids=[s.id for s in sites],
-        hours_ms=hours_ms,
-        air_temp_c=air,
-        air_rh_pct=rh,
-        rain_mm=rain_h,
-        solar_w_m2=solar,
-        wind_m_s=wind_h,
-        leaf_wetness_pct=leaf,
-        soil_vwc_pct=np.vstack([vwc_fields, pad]),
-        soil_temp_c=np.vstack([soil_t[:n_fields], pad]),
-        soil_ec_ds_m=np.vstack([ec_fields, pad]),
-        days=days,
-        daily_rain_mm=out["rain"],
-        daily_irrigation_mm=out["irr"],
-        daily_et_mm=out["et"],
-        daily_drainage_mm=out["drain"],
-        daily_runoff_mm=out["runoff"],
-        daily_storage_mm=out["storage"],
-        initial_storage_mm=initial,
-        truths=truths,
-        orchard_records=orchard_records,
-    )
+    return {
+        "hours_ms": hours_ms,
+        "air_temp_c": air,
+        "air_rh_pct": rh,
+        "rain_mm": rain_h,
+        "solar_w_m2": solar,
+        "wind_m_s": wind_h,
+        "leaf_wetness_pct": leaf,
+        "soil_vwc_pct": np.vstack([vwc_fields, pad]),
+        "soil_temp_c": np.vstack([soil_t[:n_fields], pad]),
+        "soil_ec_ds_m": np.vstack([ec_fields, pad]),
+    }
 
 
 def _orchard_crop(

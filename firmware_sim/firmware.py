@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,10 +164,13 @@ def sample_fleet(
     faults: FaultRates | None = None,
     interval_min: int | None = None,
 ) -> list[NodeSamples]:
-    """Sample every node of ``fleet`` at its wake-ups in ``[start_ms, end_ms)``."""
+    """Sample every node of ``fleet`` at its wake-ups in ``[start_ms, end_ms)``.
+
+    Each node draws from a generator of its own (``[seed, index]``), in one order: its wake-up
+    phase, its sensors' noise and drift, its battery, radio and clock, then its faults.
+    """
     faults = faults or FaultRates()
     out = []
-    hours = env.hours_ms
     sites = [(f.id, f.node, False) for f in fleet.fields] + [(s.id, s.node, True) for s in fleet.stations]
     for index, (site_id, node, station) in enumerate(sites):
         rng = np.random.default_rng([seed, index])
@@ -174,106 +178,136 @@ def sample_fleet(
         phase = int(rng.integers(0, step_ms))  # nodes do not all wake on the same second
         first = start_ms + (phase - start_ms) % step_ms
         true_ms = np.arange(first, end_ms, step_ms, dtype=np.int64)
-        n = len(true_ms)
-        row = env.site_index(site_id)
-        pos = (true_ms - hours[0]) / 3_600_000.0
-        per_day = 86_400_000 / step_ms
-        values: dict[str, NDArray[np.float64]] = {}
-        days_since = (true_ms - start_ms) / 86_400_000.0
-        cloudy = np.interp(pos, np.arange(len(hours)), env.solar_w_m2[row])
-        for metric in metrics_for(node, station=station):
-            if metric in ("battery_v", "battery_pct", "rssi_dbm", "snr_db"):
-                continue
-            source = getattr(env, metric)[row]
-            if metric == "rain_mm":
-                # A tipping bucket counts what fell since the last wake-up.
-                cumulative = np.concatenate([[0.0], np.cumsum(source)])
-                v = np.interp(pos, np.arange(len(cumulative)), cumulative)
-                v = np.diff(
-                    np.concatenate(
-                        [
-                            [
-                                np.interp(
-                                    pos[0] - step_ms / 3_600_000.0, np.arange(len(cumulative)), cumulative
-                                )
-                            ],
-                            v,
-                        ]
-                    )
-                )
-                v = np.floor(np.maximum(v, 0) / 0.2) * 0.2
-            else:
-                v = np.interp(pos, np.arange(len(hours)), source)
-                v = v + rng.normal(0, NOISE.get(metric, 0.0), n)
-                v = v + rng.normal(0, DRIFT_30D.get(metric, 0.0)) * days_since / 30.0
-            lo = (
-                0.0
-                if metric
-                in (
-                    "air_rh_pct",
-                    "soil_vwc_pct",
-                    "soil_ec_ds_m",
-                    "solar_w_m2",
-                    "wind_m_s",
-                    "leaf_wetness_pct",
-                )
-                else -math.inf
-            )
-            hi = 100.0 if metric in ("air_rh_pct", "soil_vwc_pct", "leaf_wetness_pct") else math.inf
-            values[metric] = np.round(np.clip(v, lo, hi), DECIMALS[metric])
-        # Battery: a daily state of charge, solar charge minus a constant drain [est: a clear day
-        # (250 W/m² mean) charges 6 %, the node uses 2 % a day], so a cloudy week sags the voltage.
-        day_index = (true_ms - true_ms[0]) // 86_400_000 if n else np.zeros(0, dtype=np.int64)
-        mean_sun: NDArray[np.float64] | list[float] = (
-            np.bincount(day_index, weights=cloudy) / np.maximum(np.bincount(day_index), 1) if n else []
-        )
-        charge, soc_days = rng.uniform(0.7, 0.95), []
-        for sun in mean_sun:
-            charge = min(1.0, max(0.05, charge + 0.06 * sun / 250.0 - 0.02))
-            soc_days.append(charge)
-        soc = np.asarray(soc_days, dtype=np.float64)[day_index] if n else np.zeros(0)
-        if "battery_v" in metrics_for(node, station=station):
-            values["battery_v"] = np.round(3.3 + 0.9 * soc + rng.normal(0, 0.005, n), 3)
-        if "battery_pct" in metrics_for(node, station=station):
-            values["battery_pct"] = np.round(100 * soc).astype(np.float64)
-        rain_now = np.interp(pos, np.arange(len(hours)), env.rain_mm[row])
-        base_rssi = rng.uniform(-112, -72)
-        if "rssi_dbm" in metrics_for(node, station=station):
-            values["rssi_dbm"] = np.round(base_rssi + rng.normal(0, 2.5, n) - 3.0 * (rain_now > 0))
-        if "snr_db" in metrics_for(node, station=station):
-            snr = np.clip((base_rssi + 120) / 4 + rng.normal(0, 1.5, n), -20.0, 15.0)
-            values["snr_db"] = np.asarray(np.round(snr, 1), dtype=np.float64)
+        wake = _Wake(env, env.site_index(site_id), true_ms, start_ms, step_ms)
+        metrics = metrics_for(node, station=station)
+        values = _sensor_values(rng, env, wake, metrics)
+        _device_values(rng, env, wake, metrics, values)
         # Clock: drift of ±20 ppm, reset to within 50 ms by a time sync every 6 hours.
         drift_ppm = rng.uniform(-20, 20)
         since_sync = (true_ms - start_ms) % CLOCK_SYNC_MS
-        device_ms = true_ms + np.round(drift_ppm * 1e-6 * since_sync + rng.normal(0, 20, n)).astype(np.int64)
-        # Faults.
-        link_up = np.ones(n, dtype=bool)
-        starts = np.flatnonzero(_events(rng, faults.outage, n, per_day))
-        span = max(1, int(faults.outage_hours * 60 / (step_ms / 60_000)))
-        for s in starts:
-            link_up[s : s + span] = False
-        counts = {"outage": len(starts)}
-        quantities = [m for m in values if m not in ("battery_v", "battery_pct", "rssi_dbm", "snr_db")]
-        for s in np.flatnonzero(_events(rng, faults.stuck, n, per_day)):
-            m = quantities[int(rng.integers(len(quantities)))]
-            values[m][s : s + int(per_day / 4)] = values[m][s]
-            counts["stuck"] = counts.get("stuck", 0) + 1
-        for s in np.flatnonzero(_events(rng, faults.spike, n, per_day)):
-            m = quantities[int(rng.integers(len(quantities)))]
-            values[m][s] = values[m][s] * 3 + 50
-            counts["spike"] = counts.get("spike", 0) + 1
-        for s in np.flatnonzero(_events(rng, faults.dead, n, per_day)):
-            m = quantities[int(rng.integers(len(quantities)))]
-            values[m][s : s + int(per_day)] = np.nan
-            counts["dead"] = counts.get("dead", 0) + 1
-        corrupt = _events(rng, faults.corrupt, n, per_day)
-        counts["corrupt"] = int(corrupt.sum())
+        device_ms = true_ms + np.round(drift_ppm * 1e-6 * since_sync + rng.normal(0, 20, wake.n)).astype(
+            np.int64
+        )
+        link_up, corrupt, counts = _faults(rng, faults, wake, values)
         coop = fleet.coop_of(site_id).id
         out.append(
             NodeSamples(node, coop, site_id, station, true_ms, device_ms, values, link_up, corrupt, counts)
         )
     return out
+
+
+class _Wake:
+    """A node's wake-ups: when, where they fall on the environment's hourly grid, and how many a day."""
+
+    def __init__(
+        self, env: Environment, row: int, true_ms: NDArray[np.int64], start_ms: int, step_ms: int
+    ) -> None:
+        self.row = row
+        self.true_ms = true_ms
+        self.n = len(true_ms)
+        self.step_ms = step_ms
+        self.pos = (true_ms - env.hours_ms[0]) / 3_600_000.0
+        self.per_day = 86_400_000 / step_ms
+        self.days_since = (true_ms - start_ms) / 86_400_000.0
+        self.grid = np.arange(len(env.hours_ms))
+
+
+_DEVICE_METRICS = ("battery_v", "battery_pct", "rssi_dbm", "snr_db")
+_NEVER_NEGATIVE = ("air_rh_pct", "soil_vwc_pct", "soil_ec_ds_m", "solar_w_m2", "wind_m_s", "leaf_wetness_pct")
+_PERCENT = ("air_rh_pct", "soil_vwc_pct", "leaf_wetness_pct")
+
+
+def _sensor_values(
+    rng: np.random.Generator, env: Environment, wake: _Wake, metrics: Sequence[str]
+) -> dict[str, NDArray[np.float64]]:
+    """What each sensor reads at the wake-ups: the environment plus noise and a drift; a tipping
+    bucket counts the rain since the last wake-up, in 0.2 mm tips."""
+    values: dict[str, NDArray[np.float64]] = {}
+    for metric in metrics:
+        if metric in _DEVICE_METRICS:
+            continue
+        source = getattr(env, metric)[wake.row]
+        if metric == "rain_mm":
+            cumulative = np.concatenate([[0.0], np.cumsum(source)])
+            steps = np.arange(len(cumulative))
+            v = np.interp(wake.pos, steps, cumulative)
+            before = np.interp(wake.pos[0] - wake.step_ms / 3_600_000.0, steps, cumulative)
+            v = np.diff(np.concatenate([[before], v]))
+            v = np.floor(np.maximum(v, 0) / 0.2) * 0.2
+        else:
+            v = np.interp(wake.pos, wake.grid, source)
+            v = v + rng.normal(0, NOISE.get(metric, 0.0), wake.n)
+            v = v + rng.normal(0, DRIFT_30D.get(metric, 0.0)) * wake.days_since / 30.0
+        lo = 0.0 if metric in _NEVER_NEGATIVE else -math.inf
+        hi = 100.0 if metric in _PERCENT else math.inf
+        values[metric] = np.round(np.clip(v, lo, hi), DECIMALS[metric])
+    return values
+
+
+def _device_values(
+    rng: np.random.Generator,
+    env: Environment,
+    wake: _Wake,
+    metrics: Sequence[str],
+    values: dict[str, NDArray[np.float64]],
+) -> None:
+    """The node's own readings into ``values``: its battery and its radio link.
+
+    Battery: a daily state of charge, solar charge minus a constant drain [est: a clear day (250 W/m²
+    mean) charges 6 %, the node uses 2 % a day], so a cloudy week sags the voltage.
+    """
+    n, true_ms = wake.n, wake.true_ms
+    cloudy = np.interp(wake.pos, wake.grid, env.solar_w_m2[wake.row])
+    day_index = (true_ms - true_ms[0]) // 86_400_000 if n else np.zeros(0, dtype=np.int64)
+    mean_sun: NDArray[np.float64] | list[float] = (
+        np.bincount(day_index, weights=cloudy) / np.maximum(np.bincount(day_index), 1) if n else []
+    )
+    charge, soc_days = rng.uniform(0.7, 0.95), []
+    for sun in mean_sun:
+        charge = min(1.0, max(0.05, charge + 0.06 * sun / 250.0 - 0.02))
+        soc_days.append(charge)
+    soc = np.asarray(soc_days, dtype=np.float64)[day_index] if n else np.zeros(0)
+    if "battery_v" in metrics:
+        values["battery_v"] = np.round(3.3 + 0.9 * soc + rng.normal(0, 0.005, n), 3)
+    if "battery_pct" in metrics:
+        values["battery_pct"] = np.round(100 * soc).astype(np.float64)
+    rain_now = np.interp(wake.pos, wake.grid, env.rain_mm[wake.row])
+    base_rssi = rng.uniform(-112, -72)
+    if "rssi_dbm" in metrics:
+        values["rssi_dbm"] = np.round(base_rssi + rng.normal(0, 2.5, n) - 3.0 * (rain_now > 0))
+    if "snr_db" in metrics:
+        snr = np.clip((base_rssi + 120) / 4 + rng.normal(0, 1.5, n), -20.0, 15.0)
+        values["snr_db"] = np.asarray(np.round(snr, 1), dtype=np.float64)
+
+
+def _faults(
+    rng: np.random.Generator, faults: FaultRates, wake: _Wake, values: dict[str, NDArray[np.float64]]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], dict[str, int]]:
+    """Link outages, stuck sensors, spikes, dead sensors (NaN) and corrupt frames, at their rates per
+    node per day; returns when the link was up, which frames are corrupt, and how many of each."""
+    n, per_day = wake.n, wake.per_day
+    link_up = np.ones(n, dtype=bool)
+    starts = np.flatnonzero(_events(rng, faults.outage, n, per_day))
+    span = max(1, int(faults.outage_hours * 60 / (wake.step_ms / 60_000)))
+    for s in starts:
+        link_up[s : s + span] = False
+    counts = {"outage": len(starts)}
+    quantities = [m for m in values if m not in _DEVICE_METRICS]
+    for s in np.flatnonzero(_events(rng, faults.stuck, n, per_day)):
+        m = quantities[int(rng.integers(len(quantities)))]
+        values[m][s : s + int(per_day / 4)] = values[m][s]
+        counts["stuck"] = counts.get("stuck", 0) + 1
+    for s in np.flatnonzero(_events(rng, faults.spike, n, per_day)):
+        m = quantities[int(rng.integers(len(quantities)))]
+        values[m][s] = values[m][s] * 3 + 50
+        counts["spike"] = counts.get("spike", 0) + 1
+    for s in np.flatnonzero(_events(rng, faults.dead, n, per_day)):
+        m = quantities[int(rng.integers(len(quantities)))]
+        values[m][s : s + int(per_day)] = np.nan
+        counts["dead"] = counts.get("dead", 0) + 1
+    corrupt = _events(rng, faults.corrupt, n, per_day)
+    counts["corrupt"] = int(corrupt.sum())
+    return link_up, corrupt, counts
 
 
 # ---- encoders ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def batu_fleet(*, anchor: dt.date | None = None, path: Path | None = None) -> Fl
 # ---- the default Kota Batu fleet -----------------------------------------------------------------
 
 # (id, name, kecamatan, kind, elevation range m, commodity weights). Altitudes and crops from
-# shared/BATU.md §3; where a village's altitude was not found, the kecamatan's range is used [est].
+# docs/sources.md §3; where a village's altitude was not found, the kecamatan's range is used [est].
 _COOPS: tuple[tuple[str, str, str, str, tuple[float, float], dict[str, float]], ...] = (
     (
         "oro-oro-ombo",
@@ -138,7 +138,7 @@ _SEASON_DAYS = {
     "rice": 115,
     "strawberry": 120,
 }
-# Orchards where BATU.md places them: apple in Tulungrejo, Bumiaji, Sumbergondo and Bulukerto, keprok
+# Orchards where docs/sources.md places them: apple in Tulungrejo, Bumiaji, Sumbergondo and Bulukerto, keprok
 # (Batu 55) in Punten and Oro-oro Ombo. (cooperative -> commodity -> orchards), after each cooperative's
 # annual fields, from their own random stream so the annual fields stay as they were.
 _ORCHARDS: dict[str, dict[str, int]] = {
@@ -152,7 +152,7 @@ _ORCHARDS: dict[str, dict[str, int]] = {
 _ORCHARD_VARIETIES = {"apple": ["Manalagi", "Anna", "Rome Beauty"], "citrus": ["Keprok Batu 55"]}
 # Trees per hectare [est]: apples at about 2.5 x 3 m, keprok at 5 x 5 m.
 _TREES_PER_HA = {"apple": 1300, "citrus": 400}
-# The apple zone starts around 950 m (Tlekung's lowest plots ~900 m, BATU.md).
+# The apple zone starts around 950 m (Tlekung's lowest plots ~900 m, docs/sources.md).
 _APPLE_MIN_ELEVATION_M = 950
 _FORMATS = (Format.NATIVE,) * 6 + (Format.SENML, Format.SENML, Format.TTS_V3, Format.CHIRPSTACK_V4)
 _PROFILES = {Format.TTS_V3: "dragino-lse01", Format.CHIRPSTACK_V4: "milesight-em500-smtc"}
@@ -172,7 +172,7 @@ def default_fleet(anchor: dt.date, *, seed: int = 2026, fields_per_coop: int = 1
         for f_index in range(fields_per_coop):
             commodity = str(rng.choice(names, p=weights / weights.sum()))
             elevation = float(round(rng.uniform(z_lo, z_hi)))
-            # Andosols cover the slopes above ~1,000 m; alluvial and latosol soils below (BATU.md §2).
+            # Andosols cover the slopes above ~1,000 m; alluvial and latosol soils below (docs/sources.md §2).
             texture = "andosol" if elevation >= 1000 else str(rng.choice(["loam", "clay_loam", "silt_loam"]))
             season = _SEASON_DAYS[commodity]
             planted = anchor - dt.timedelta(days=int(season * rng.uniform(0.25, 0.95)))

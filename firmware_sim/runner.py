@@ -305,7 +305,29 @@ def run_live(
     when full) and sent with its original timestamp at the next wake-up with link.
     """
     stop = stop or threading.Event()
-    rng = np.random.default_rng(0)
+    live = _Live(run, prefix, flash_samples, _connect_nodes(run, broker, prefix, node_auth_secret))
+    gateway = Publisher(broker, f"panen-sim-network-server-{time.time_ns()}")
+    started = time.monotonic()
+    try:
+        while not stop.is_set():
+            sim_now = run.start_ms + int((time.monotonic() - started) * 1000 * speed)
+            sim_now = min(sim_now, time.time_ns() // 1_000_000)  # never ahead of the clock
+            last_round = sim_now >= run.end_ms
+            sent = live.round(min(sim_now, run.end_ms), gateway)
+            if on_round:
+                on_round(sent)
+            if last_round:
+                break
+            stop.wait(0.2)
+    finally:
+        gateway.close()
+        live.close()
+
+
+def _connect_nodes(
+    run: SimRun, broker: MqttTarget, prefix: str, node_auth_secret: str | None
+) -> dict[str, mqtt.Client]:
+    """One MQTT connection per native or SenML node, with its retained status and last will."""
     clients: dict[str, mqtt.Client] = {}
     for s in run.samples:
         if s.node.format not in MQTT_NATIVE_FORMATS:
@@ -326,59 +348,68 @@ def run_live(
         c.connect_async(broker.host, broker.port)
         c.loop_start()
         clients[s.node.id] = c
-    gateway = Publisher(broker, f"panen-sim-network-server-{time.time_ns()}")
-    cursor = {s.node.id: 0 for s in run.samples}
-    in_flight: list[mqtt.MQTTMessageInfo] = []
-    flash: dict[str, list[int]] = {s.node.id: [] for s in run.samples}
-    started = time.monotonic()
-    try:
-        while not stop.is_set():
-            sim_now = run.start_ms + int((time.monotonic() - started) * 1000 * speed)
-            sim_now = min(sim_now, time.time_ns() // 1_000_000)  # never ahead of the clock
-            last_round = sim_now >= run.end_ms
-            sim_now = min(sim_now, run.end_ms)
-            sent = 0
-            for s in run.samples:
-                k0 = cursor[s.node.id]
-                k1 = int(np.searchsorted(s.true_ms, sim_now, side="right"))
-                if k1 <= k0:
-                    continue
-                cursor[s.node.id] = k1
-                if s.node.format not in MQTT_NATIVE_FORMATS:
-                    for _, topic, payload, qos in node_messages(
-                        s, batch_samples=1, prefix=prefix, rng=rng, idx=np.arange(k0, k1)
-                    ):
-                        gateway.publish(topic, payload, qos=qos)
-                        sent += 1
-                    continue
-                buffer = flash[s.node.id]
-                client = clients[s.node.id]
-                for k in range(k0, k1):
-                    buffer.append(k)
-                    del buffer[:-flash_samples]
-                    # No radio link, or no broker connection yet (a live run that starts in the
-                    # past has wake-ups due at once): the node keeps them in flash for later.
-                    if not s.link_up[k] or not client.is_connected():
-                        continue
-                    batch = np.asarray(buffer)
-                    buffer.clear()
-                    for _, topic, payload, qos in node_messages(
-                        s, batch_samples=len(batch), prefix=prefix, rng=rng, idx=batch
-                    ):
-                        in_flight.append(clients[s.node.id].publish(topic, payload, qos=qos))
-                        sent += 1
-                    in_flight[:] = [m for m in in_flight if not _settled(m)]
-            if on_round:
-                on_round(sent)
-            if last_round:
-                break
-            stop.wait(0.2)
-    finally:
-        gateway.close()
+    return clients
+
+
+class _Live:
+    """The nodes of a live run: where each is in its wake-ups, its flash buffer, what is in flight."""
+
+    def __init__(self, run: SimRun, prefix: str, flash_samples: int, clients: dict[str, mqtt.Client]) -> None:
+        self.run = run
+        self.prefix = prefix
+        self.flash_samples = flash_samples
+        self.clients = clients
+        self.rng = np.random.default_rng(0)
+        self.cursor = {s.node.id: 0 for s in run.samples}
+        self.flash: dict[str, list[int]] = {s.node.id: [] for s in run.samples}
+        self.in_flight: list[mqtt.MQTTMessageInfo] = []
+
+    def round(self, sim_now: int, gateway: Publisher) -> int:
+        """Send every wake-up due by ``sim_now``; returns how many messages went out."""
+        sent = 0
+        for s in self.run.samples:
+            k0 = self.cursor[s.node.id]
+            k1 = int(np.searchsorted(s.true_ms, sim_now, side="right"))
+            if k1 <= k0:
+                continue
+            self.cursor[s.node.id] = k1
+            if s.node.format not in MQTT_NATIVE_FORMATS:
+                for _, topic, payload, qos in node_messages(
+                    s, batch_samples=1, prefix=self.prefix, rng=self.rng, idx=np.arange(k0, k1)
+                ):
+                    gateway.publish(topic, payload, qos=qos)
+                    sent += 1
+                continue
+            sent += self._from_flash(s, k0, k1)
+        return sent
+
+    def _from_flash(self, s: NodeSamples, k0: int, k1: int) -> int:
+        buffer = self.flash[s.node.id]
+        client = self.clients[s.node.id]
+        sent = 0
+        for k in range(k0, k1):
+            buffer.append(k)
+            del buffer[: -self.flash_samples]
+            # No radio link, or no broker connection yet (a live run that starts in the past has
+            # wake-ups due at once): the node keeps them in flash for later.
+            if not s.link_up[k] or not client.is_connected():
+                continue
+            batch = np.asarray(buffer)
+            buffer.clear()
+            for _, topic, payload, qos in node_messages(
+                s, batch_samples=len(batch), prefix=self.prefix, rng=self.rng, idx=batch
+            ):
+                self.in_flight.append(client.publish(topic, payload, qos=qos))
+                sent += 1
+            self.in_flight[:] = [m for m in self.in_flight if not _settled(m)]
+        return sent
+
+    def close(self) -> None:
+        """Wait (10 s at most) for what the nodes sent to reach the broker, then disconnect them."""
         deadline = time.monotonic() + 10
-        for message in in_flight:  # what a node sent must reach the broker before it goes away
+        for message in self.in_flight:
             with contextlib.suppress(RuntimeError, ValueError):
                 message.wait_for_publish(max(0.1, deadline - time.monotonic()))
-        for c in clients.values():
+        for c in self.clients.values():
             c.disconnect()
             c.loop_stop()

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from forecast.crops import crop_arrays, load_crops
 from forecast.drivers import SOILS, Observed, infer_irrigated
 from forecast.learning import PRIOR, Calibration
-from forecast.season import SeasonInputs, run_season
+from forecast.season import SeasonInputs, SeasonResult, run_season
 from forecast.weather import fit_temperature_bias, future_weather
 
 __all__ = ["MODEL_VERSION", "FieldForecast", "FieldSpec", "forecast_fields"]
@@ -176,10 +176,55 @@ def _forecast_chunk(
     rngs: list[np.random.Generator],
     calibration: Calibration,
 ) -> list[FieldForecast]:
+    n_obs = (today - grid_start).days
+    obs = [observed[f.field_id] for f in fields]
+    drivers = _drivers(fields, obs, grid_start, today, members, horizon_days, rngs)
+    # Parameter perturbations of each member: thermal time, yield, harvest date (standard normals).
+    params = np.stack([g.standard_normal((3, members)) for g in rngs])
+    inputs = _season_inputs(fields, obs, drivers, grid_start, n_obs, params, calibration)
+    result = run_season(inputs)
+    forecasts = []
+    for i, f in enumerate(fields):
+        member = _Member(result, i, params[i, 2, :], float(inputs.yield_factor[i]))
+        days_observed = int(np.sum(~np.isnan(obs[i].tmin_c[:n_obs])))
+        forecasts.append(_field_forecast(f, member, calibration, grid_start, today, days_observed))
+    return forecasts
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One field's share of a season run: its row, its members' date noise, its yield factor."""
+
+    result: SeasonResult
+    row: int
+    date_noise: F64
+    yield_factor: float
+
+
+@dataclass(frozen=True)
+class _Drivers:
+    """Daily drivers over the grid: observed days (the same for every member), then each member's."""
+
+    tmin_c: F64
+    tmax_c: F64
+    rain_mm: F64
+    et0_mm: F64
+    soil_vwc_pct: F64  # (fields, days), NaN when none
+
+
+def _drivers(
+    fields: list[FieldSpec],
+    obs: list[Observed],
+    grid_start: dt.date,
+    today: dt.date,
+    members: int,
+    horizon_days: int,
+    rngs: list[np.random.Generator],
+) -> _Drivers:
+    """The observed days joined to each member's future weather; gaps in observed temperature and
+    ET0 are filled from the field's fitted climatology (the members' mean)."""
     n = len(fields)
     n_obs = (today - grid_start).days
-    n_days = n_obs + horizon_days
-    obs = [observed[f.field_id] for f in fields]
     tmin_o = np.stack([o.tmin_c[:n_obs] for o in obs])
     tmax_o = np.stack([o.tmax_c[:n_obs] for o in obs])
     months = np.array([(grid_start + dt.timedelta(days=i)).month for i in range(n_obs)])
@@ -192,25 +237,39 @@ def _forecast_chunk(
     )  # fmt: skip
 
     def join(observed_part: F64, future: F64) -> F64:
-        """Observed days (the same for every member) followed by each member's future."""
         past = np.broadcast_to(observed_part[:, None, :], (n, members, n_obs))
         return np.concatenate([past, future], axis=2)
 
-    # Gaps in observed temperature/ET0 are filled from the fitted climatology (mean of the members).
-    clim_tmin = np.repeat(ftmin.mean(axis=(1, 2))[:, None], n_obs, axis=1)
-    clim_tmax = np.repeat(ftmax.mean(axis=(1, 2))[:, None], n_obs, axis=1)
-    clim_et0 = np.repeat(fet0.mean(axis=(1, 2))[:, None], n_obs, axis=1)
-    tmin = join(np.where(np.isnan(tmin_o), clim_tmin, tmin_o), ftmin)
-    tmax = join(np.where(np.isnan(tmax_o), clim_tmax, tmax_o), ftmax)
+    def filled(observed_part: F64, future: F64) -> F64:
+        climatology = np.repeat(future.mean(axis=(1, 2))[:, None], n_obs, axis=1)
+        return join(np.where(np.isnan(observed_part), climatology, observed_part), future)
+
     et0_o = np.stack([o.et0_mm[:n_obs] for o in obs])
-    et0 = join(np.where(np.isnan(et0_o), clim_et0, et0_o), fet0)
     rain_o = np.stack([o.rain_mm[:n_obs] for o in obs])
-    rain = join(np.nan_to_num(rain_o, nan=0.0), frain)
-    vwc = np.full((n, n_days), np.nan)
+    vwc = np.full((n, n_obs + horizon_days), np.nan)
     vwc[:, :n_obs] = np.stack([o.soil_vwc_pct[:n_obs] for o in obs])
+    return _Drivers(
+        tmin_c=filled(tmin_o, ftmin),
+        tmax_c=filled(tmax_o, ftmax),
+        rain_mm=join(np.nan_to_num(rain_o, nan=0.0), frain),
+        et0_mm=filled(et0_o, fet0),
+        soil_vwc_pct=vwc,
+    )
+
+
+def _season_inputs(
+    fields: list[FieldSpec],
+    obs: list[Observed],
+    drivers: _Drivers,
+    grid_start: dt.date,
+    n_obs: int,
+    params: F64,
+    calibration: Calibration,
+) -> SeasonInputs:
+    """The season model's inputs: crops (an orchard's own thermal time and yield), soils, what was
+    learnt, and each member's perturbation of what the registry cannot say."""
+    n = len(fields)
     theta = np.array([SOILS.get(f.soil_texture, SOILS["loam"]) for f in fields])
-    # Parameter perturbations of each member: thermal time, yield, harvest date (standard normals).
-    params = np.stack([g.standard_normal((3, members)) for g in rngs])
     crop = crop_arrays([f.commodity for f in fields])
     if not EARLY_SENESCENCE:
         crop = replace(crop, senescence_cd=None)
@@ -225,7 +284,7 @@ def _forecast_chunk(
             ),
         )
     yield_sigma = np.array([_yield_sigma(f, calibration) for f in fields])
-    inputs = SeasonInputs(
+    return SeasonInputs(
         crop=crop,
         theta_fc=theta[:, 0],
         theta_wp=theta[:, 1],
@@ -234,63 +293,66 @@ def _forecast_chunk(
         today=np.full(n, n_obs),
         irrigated=np.array([infer_irrigated(o.soil_vwc_pct[:n_obs], o.rain_mm[:n_obs]) for o in obs]),
         yield_factor=np.array([calibration.factor(f.commodity, f.coop_id) for f in fields]),
-        tmin_c=tmin,
-        tmax_c=tmax,
-        rain_mm=rain,
-        et0_mm=et0,
-        soil_vwc_pct=vwc,
-        # Parameter uncertainty: each member is a plausible version of what the registry cannot say.
+        tmin_c=drivers.tmin_c,
+        tmax_c=drivers.tmax_c,
+        rain_mm=drivers.rain_mm,
+        et0_mm=drivers.et0_mm,
+        soil_vwc_pct=drivers.soil_vwc_pct,
         thermal_time_scale=np.clip(1.0 + THERMAL_TIME_SIGMA * params[:, 0, :], 0.8, 1.2),
         yield_scale=np.exp(params[:, 1, :] * yield_sigma[:, None]),
     )
-    result = run_season(inputs)
-    date_noise = params[:, 2, :]
-    forecasts = []
-    for i, f in enumerate(fields):
-        sigma = calibration.date_sigma(f.commodity, f.variety)
-        if calibration.date_spread_learnt(f.commodity):
-            # The records measured the whole error of a forecast's P50: the members' own spread
-            # (weather, thermal time) is part of it, so they add only what it lacks. Adding all of it
-            # on top made 92 % of harvests fall within P10-P90 once learning had narrowed the errors.
-            matured = result.maturity_day[i][np.isfinite(result.maturity_day[i])]
-            spread = float(np.std(matured)) if len(matured) > 1 else 0.0
-            sigma = float(np.sqrt(max(sigma**2 - spread**2, 0.0)))
-        date_sigma = float(np.hypot(sigma, f.date_sigma_days))
-        bias = calibration.date_bias(f.commodity, f.variety, f.elevation_m)
-        delay = bias + date_sigma * date_noise[i]
-        harvest = result.maturity_day[i] + delay
-        dates = [_date(grid_start, h) for h in harvest]
-        known = harvest[~np.isnan(harvest)]
-        q = np.percentile(known, [10, 50, 90]) if len(known) else [np.nan] * 3
-        y = np.percentile(result.yield_t_ha[i], [10, 50, 90])
-        t = np.percentile(result.tonnes[i], [10, 50, 90])
-        irrigation = result.days_to_irrigation[i]
-        irr = float(np.nanmedian(irrigation)) if (~np.isnan(irrigation)).sum() * 2 >= members else None
-        observed_days = int(np.sum(~np.isnan(obs[i].tmin_c[:n_obs])))
-        forecasts.append(
-            FieldForecast(
-                field_id=f.field_id,
-                coop_id=f.coop_id,
-                commodity=f.commodity,
-                issued=today,
-                harvest_date_p10=_date(grid_start, q[0]),
-                harvest_date_p50=_date(grid_start, q[1]),
-                harvest_date_p90=_date(grid_start, q[2]),
-                yield_t_ha_p10=float(y[0]),
-                yield_t_ha_p50=float(y[1]),
-                yield_t_ha_p90=float(y[2]),
-                tonnes_p10=float(t[0]),
-                tonnes_p50=float(t[1]),
-                tonnes_p90=float(t[2]),
-                water_stress_so_far=float(result.water_stress_so_far[i]),
-                depletion_mm=float(result.depletion_today_mm[i]),
-                raw_mm=float(result.raw_today_mm[i]),
-                days_to_irrigation=irr,
-                days_observed=observed_days,
-                members_harvest_date=dates,
-                members_tonnes=result.tonnes[i].copy(),
-                yield_factor=float(inputs.yield_factor[i]),
-                date_bias_days=bias,
-            )
-        )
-    return forecasts
+
+
+def _field_forecast(
+    f: FieldSpec,
+    member: _Member,
+    calibration: Calibration,
+    grid_start: dt.date,
+    today: dt.date,
+    days_observed: int,
+) -> FieldForecast:
+    """A field's forecast from the season's members: harvest dates with the learnt bias and the
+    spread the members lack, and P10/P50/P90 of dates, yields and tonnes."""
+    result, i, date_noise, yield_factor = member.result, member.row, member.date_noise, member.yield_factor
+    members = len(date_noise)
+    sigma = calibration.date_sigma(f.commodity, f.variety)
+    if calibration.date_spread_learnt(f.commodity):
+        # The records measured the whole error of a forecast's P50: the members' own spread
+        # (weather, thermal time) is part of it, so they add only what it lacks. Adding all of it
+        # on top made 92 % of harvests fall within P10-P90 once learning had narrowed the errors.
+        matured = result.maturity_day[i][np.isfinite(result.maturity_day[i])]
+        spread = float(np.std(matured)) if len(matured) > 1 else 0.0
+        sigma = float(np.sqrt(max(sigma**2 - spread**2, 0.0)))
+    date_sigma = float(np.hypot(sigma, f.date_sigma_days))
+    bias = calibration.date_bias(f.commodity, f.variety, f.elevation_m)
+    harvest = result.maturity_day[i] + (bias + date_sigma * date_noise)
+    known = harvest[~np.isnan(harvest)]
+    q = np.percentile(known, [10, 50, 90]) if len(known) else [np.nan] * 3
+    y = np.percentile(result.yield_t_ha[i], [10, 50, 90])
+    t = np.percentile(result.tonnes[i], [10, 50, 90])
+    irrigation = result.days_to_irrigation[i]
+    irr = float(np.nanmedian(irrigation)) if (~np.isnan(irrigation)).sum() * 2 >= members else None
+    return FieldForecast(
+        field_id=f.field_id,
+        coop_id=f.coop_id,
+        commodity=f.commodity,
+        issued=today,
+        harvest_date_p10=_date(grid_start, q[0]),
+        harvest_date_p50=_date(grid_start, q[1]),
+        harvest_date_p90=_date(grid_start, q[2]),
+        yield_t_ha_p10=float(y[0]),
+        yield_t_ha_p50=float(y[1]),
+        yield_t_ha_p90=float(y[2]),
+        tonnes_p10=float(t[0]),
+        tonnes_p50=float(t[1]),
+        tonnes_p90=float(t[2]),
+        water_stress_so_far=float(result.water_stress_so_far[i]),
+        depletion_mm=float(result.depletion_today_mm[i]),
+        raw_mm=float(result.raw_today_mm[i]),
+        days_to_irrigation=irr,
+        days_observed=days_observed,
+        members_harvest_date=[_date(grid_start, h) for h in harvest],
+        members_tonnes=result.tonnes[i].copy(),
+        yield_factor=float(yield_factor),
+        date_bias_days=bias,
+    )

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["FACTOR_BOUNDS", "MAX_RECORD_RATIO", "PRIOR", "Calibration", "HarvestOutcome", "learn"]
 
@@ -132,7 +133,7 @@ class Calibration:
 
 
 # Priors [est]: a 30 % log-s.d. of yield matches the spread of Batu's reported yields (potato 15-25,
-# carrot 18-27 t/ha, BATU.md); farmers harvest within a week of maturity (3 ± 5 days).
+# carrot 18-27 t/ha, docs/sources.md); farmers harvest within a week of maturity (3 ± 5 days).
 PRIOR = Calibration()
 
 
@@ -143,14 +144,14 @@ def _shrunk_mean(values: Sequence[float], prior: float, strength: float) -> floa
 # How far a crop's harvest may be from the library's maturity plus the prior's 3 days, before any
 # record says [est]: the library's thermal times are estimated from Batu's season lengths and
 # temperatures (crops.toml), for one variety, while Batu grows others whose seasons differ by about a
-# tenth (potato: Atlantic 100-110 days, Granola shorter, BATU.md), and growers time harvests to prices
-# and Ramadan (BATU.md). A tenth of a 90-130-day season is 9-13 days; 9 days at one s.d.
+# tenth (potato: Atlantic 100-110 days, Granola shorter, docs/sources.md), and growers time harvests to prices
+# and Ramadan (docs/sources.md). A tenth of a 90-130-day season is 9-13 days; 9 days at one s.d.
 PRIOR_DATE_BIAS_SIGMA_DAYS = 9.0
 # How far one variety's harvest is from its crop's average, at one s.d. [est]: Batu's potatoes are
-# Granola (90-100 days) and Atlantic (100-110 days, BATU.md), about 5 days either side of their mean.
+# Granola (90-100 days) and Atlantic (100-110 days, docs/sources.md), about 5 days either side of their mean.
 PRIOR_VARIETY_DATE_SIGMA_DAYS = 5.0
 # How much a crop's harvest-date error may change with elevation, at one s.d. [est]: 3 days per 100 m.
-# Batu cools by about 0.6 °C per 100 m (BATU.md); a crop's development rate per °C differs from a
+# Batu cools by about 0.6 °C per 100 m (docs/sources.md); a crop's development rate per °C differs from a
 # linear degree-day sum's by up to about half near its optimum temperature, over a 90-130-day season.
 PRIOR_DATE_ELEVATION_SIGMA = 0.03  # days per metre
 # An elevation term is learnt only from records of fields this far apart in elevation at least [est].
@@ -169,7 +170,7 @@ SEASON_VAR = 0.15**2
 # field sells little but is not recorded at a tenth of a forecast made a week before].
 MAX_RECORD_RATIO = 10.0
 # Yield factors stay within these, whatever the records [est: Batu's yields range from about a fifth
-# of the library's potential (apple's decline, BATU.md) to well under five times it].
+# of the library's potential (apple's decline, docs/sources.md) to well under five times it].
 FACTOR_BOUNDS = (0.2, 5.0)
 # Records beyond one per cooperative a crop needs before its noise is estimated within cooperatives.
 MIN_WITHIN_DOF = 10
@@ -214,6 +215,41 @@ def learn(
     their crop, so a factor moves only as far as the records show real differences between groups.
     Date biases and spreads use a prior worth ``prior_records`` records.
     """
+    rows, excluded = _usable(records)
+    by_crop: dict[str, list[HarvestOutcome]] = defaultdict(list)
+    by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        by_crop[r.commodity].append(r)
+        by_pair[(r.commodity, r.coop_id)].append(float(np.log(r.tonnes / r.forecast_tonnes)))
+    logs = {crop: [float(np.log(r.tonnes / r.forecast_tonnes)) for r in rs] for crop, rs in by_crop.items()}
+    record_var = _record_variances(logs, by_pair, prior.prior_sigma_yield_log**2, prior_records)
+    factors, pair_log = _yield_factors(rows, logs, by_pair, record_var)
+    bias: dict[str, tuple[float, int]] = {}
+    variety_bias: dict[tuple[str, str], tuple[float, int]] = {}
+    elevation_term: dict[str, tuple[float, float, float, float]] = {}
+    sig_y: dict[str, float] = {}
+    sig_d: dict[str, float] = {}
+    for crop, crop_rows in by_crop.items():
+        n = len(crop_rows)
+        residuals = [
+            float(np.log(r.tonnes / r.forecast_tonnes)) - pair_log[f"{crop}\x00{r.coop_id}"]
+            for r in crop_rows
+        ]
+        spread = float(np.sqrt(np.mean(np.square(residuals))))
+        sig_y[crop] = float(
+            np.sqrt((n * spread**2 + prior_records * prior.prior_sigma_yield_log**2) / (n + prior_records))
+        )
+        dates = _date_terms(crop, crop_rows, prior, prior_records)
+        bias[crop], sig_d[crop] = dates.bias, dates.sigma_days
+        variety_bias.update(dates.variety_bias)
+        if dates.elevation is not None:
+            elevation_term[crop] = dates.elevation
+    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded), variety_bias, elevation_term)
+
+
+def _usable(records: Sequence[HarvestOutcome]) -> tuple[list[HarvestOutcome], list[tuple[str, dt.date, str]]]:
+    """The records learning may use, and why each other one is left out (no number, or a record
+    beyond :data:`MAX_RECORD_RATIO` of its forecast)."""
     rows: list[HarvestOutcome] = []
     excluded: list[tuple[str, dt.date, str]] = []
     for r in records:
@@ -224,20 +260,24 @@ def learn(
             excluded.append((r.field_id, r.harvest_date, why))
             continue
         rows.append(r)
-    logs = [float(np.log(r.tonnes / r.forecast_tonnes)) for r in rows]
-    by_crop: dict[str, list[float]] = defaultdict(list)
-    by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r, lg in zip(rows, logs, strict=True):
-        by_crop[r.commodity].append(lg)
-        by_pair[(r.commodity, r.coop_id)].append(lg)
-    # The noise one record carries, per crop (tomato records scatter four times as much as cabbage).
-    # Estimated around the cooperatives' means when the crop has enough records beyond one per
-    # cooperative to see it; otherwise around the crop's mean, which also holds any true cooperative
-    # effects and so errs toward shrinking more. Pooled with the prior as if it were
-    # ``prior_records`` records, so a few records never claim zero noise.
-    prior_var = prior.prior_sigma_yield_log**2
+    return rows, excluded
+
+
+def _record_variances(
+    logs: dict[str, list[float]],
+    by_pair: dict[tuple[str, str], list[float]],
+    prior_var: float,
+    prior_records: float,
+) -> dict[str, float]:
+    """The noise one record carries, per crop (tomato records scatter four times as much as cabbage).
+
+    Estimated around the cooperatives' means when the crop has enough records beyond one per
+    cooperative to see it; otherwise around the crop's mean, which also holds any true cooperative
+    effects and so errs toward shrinking more. Pooled with the prior as if it were ``prior_records``
+    records, so a few records never claim zero noise.
+    """
     record_var: dict[str, float] = {}
-    for crop, values in by_crop.items():
+    for crop, values in logs.items():
         pairs = {k: v for k, v in by_pair.items() if k[0] == crop}
         dof = len(values) - len(pairs)
         if dof >= MIN_WITHIN_DOF:
@@ -246,9 +286,22 @@ def learn(
             dof = len(values) - 1
             squares = float(np.sum(np.square(np.asarray(values) - np.mean(values))))
         record_var[crop] = (squares + prior_records * prior_var) / (dof + prior_records)
-    # A group's effect is the log of its total bought over its total forecast, not its mean log ratio:
-    # Coosae buys totals, and the mean log ratio (a median) over-corrected them by ~15 % in the skill
-    # benchmark, as a few failed fields pull it less than they pull the totals.
+    return record_var
+
+
+def _yield_factors(
+    rows: list[HarvestOutcome],
+    logs: dict[str, list[float]],
+    by_pair: dict[tuple[str, str], list[float]],
+    record_var: dict[str, float],
+) -> tuple[dict[tuple[str, str], tuple[float, int]], dict[str, float]]:
+    """Yield factors per crop (``(crop, "")``) and per crop × cooperative with their record counts,
+    and the log effects of the pairs (keyed ``crop + NUL + coop``).
+
+    A group's effect is the log of its total bought over its total forecast, not its mean log ratio:
+    Coosae buys totals, and the mean log ratio (a median) over-corrected them by ~15 % in the skill
+    benchmark, as a few failed fields pull it less than they pull the totals.
+    """
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for r in rows:
         for key in (r.commodity, f"{r.commodity}\x00{r.coop_id}"):
@@ -256,10 +309,10 @@ def learn(
             sums[key][1] += r.forecast_tonnes
     total_log = {k: float(np.log(t / f)) for k, (t, f) in sums.items()}
     crop_log = _empirical_bayes(
-        dict(by_crop), dict.fromkeys(by_crop, 0.0), record_var, PRIOR_TAU2_CROP, SEASON_VAR, total_log
+        dict(logs), dict.fromkeys(logs, 0.0), record_var, PRIOR_TAU2_CROP, SEASON_VAR, total_log
     )
     pair_log: dict[str, float] = {}
-    for crop in by_crop:
+    for crop in logs:
         groups = {f"{c}\x00{k}": v for (c, k), v in by_pair.items() if c == crop}
         pair_log.update(
             _empirical_bayes(
@@ -272,69 +325,77 @@ def learn(
         )
     low, high = FACTOR_BOUNDS
     factors: dict[tuple[str, str], tuple[float, int]] = {}
-    for crop, values in by_crop.items():
+    for crop, values in logs.items():
         factors[(crop, "")] = (float(np.clip(np.exp(crop_log[crop]), low, high)), len(values))
     for (crop, coop), values in by_pair.items():
         factor = float(np.clip(np.exp(pair_log[f"{crop}\x00{coop}"]), low, high))
         factors[(crop, coop)] = (factor, len(values))
-    bias: dict[str, tuple[float, int]] = {}
+    return factors, pair_log
+
+
+@dataclass(frozen=True)
+class _DateTerms:
+    """What one crop's records say of its harvest dates."""
+
+    bias: tuple[float, int]  # days, records
+    sigma_days: float
+    variety_bias: dict[tuple[str, str], tuple[float, int]]
+    elevation: tuple[float, float, float, float] | None  # per metre, reference, lowest, highest
+
+
+def _date_terms(
+    crop: str, crop_rows: list[HarvestOutcome], prior: Calibration, prior_records: float
+) -> _DateTerms:
+    """A crop's harvest-date bias, its change with elevation, each registered variety's bias beyond
+    the crop's (empirical Bayes toward it; the prior's spread of varieties while a crop has fewer than
+    three) and the spread left around them."""
+    n = len(crop_rows)
+    errors = np.array([(r.harvest_date - r.forecast_harvest_date).days for r in crop_rows], float)
+    # The forecasts being learnt from already included the prior bias: the new bias adds to it.
+    mean_error = _shrunk_mean(list(errors), 0.0, prior_records)
+    elevation, offset = _elevation_term(crop_rows, errors, prior, prior_records)
+    errors = errors - offset  # what is left for the varieties and the spread
+    varieties = np.array([r.variety for r in crop_rows])
+    named = {v: list(errors[varieties == v]) for v in set(varieties.tolist()) if v}
+    within = float(np.var(errors)) if n > 1 else prior.prior_sigma_date_days**2
+    shrunk = _empirical_bayes(
+        named,
+        dict.fromkeys(named, mean_error),
+        dict.fromkeys(named, within),
+        PRIOR_VARIETY_DATE_SIGMA_DAYS**2,
+    )
+    expected = np.full(n, mean_error)
     variety_bias: dict[tuple[str, str], tuple[float, int]] = {}
-    elevation_term: dict[str, tuple[float, float, float, float]] = {}
-    sig_y: dict[str, float] = {}
-    sig_d: dict[str, float] = {}
-    crops_rows: dict[str, list[HarvestOutcome]] = defaultdict(list)
-    for r in rows:
-        crops_rows[r.commodity].append(r)
-    for crop, crop_rows in crops_rows.items():
-        n = len(crop_rows)
-        residuals = [
-            float(np.log(r.tonnes / r.forecast_tonnes)) - pair_log[f"{crop}\x00{r.coop_id}"]
-            for r in crop_rows
-        ]
-        spread = float(np.sqrt(np.mean(np.square(residuals))))
-        sig_y[crop] = float(
-            np.sqrt((n * spread**2 + prior_records * prior.prior_sigma_yield_log**2) / (n + prior_records))
-        )
-        errors = np.array([(r.harvest_date - r.forecast_harvest_date).days for r in crop_rows], float)
-        # The forecasts being learnt from already included the prior bias: the new bias adds to it.
-        mean_error = _shrunk_mean(list(errors), 0.0, prior_records)
-        bias[crop] = (prior.date_bias(crop) + mean_error, n)
-        # The error's change with elevation: a ridge regression, its slope shrunk toward none by the
-        # prior's spread of slopes (PRIOR_DATE_ELEVATION_SIGMA) against the records' noise.
-        offset = np.zeros(n)
-        elevation = np.array([np.nan if r.elevation_m is None else r.elevation_m for r in crop_rows], float)
-        known = np.isfinite(elevation)
-        if known.sum() >= 3 and np.ptp(elevation[known]) >= MIN_ELEVATION_SPAN_M:
-            x = elevation[known] - float(np.mean(elevation[known]))
-            e = errors[known] - float(np.mean(errors[known]))
-            noise = (float(np.sum(e * e)) + prior_records * prior.prior_sigma_date_days**2) / (
-                known.sum() + prior_records
-            )
-            per_m = float(np.sum(x * e) / (np.sum(x * x) + noise / PRIOR_DATE_ELEVATION_SIGMA**2))
-            reference = float(np.mean(elevation[known]))
-            low, high = float(np.min(elevation[known])), float(np.max(elevation[known]))
-            elevation_term[crop] = (per_m, reference, low, high)
-            offset[known] = per_m * x
-        errors = errors - offset  # what is left for the varieties and the spread
-        # Each registered variety's error beyond its crop's, shrunk toward it by empirical Bayes (the
-        # prior's spread of varieties while a crop has fewer than three); the spread left is around it.
-        varieties = np.array([r.variety for r in crop_rows])
-        named = {v: list(errors[varieties == v]) for v in set(varieties.tolist()) if v}
-        within = float(np.var(errors)) if n > 1 else prior.prior_sigma_date_days**2
-        shrunk = _empirical_bayes(
-            named, dict.fromkeys(named, mean_error), dict.fromkeys(named, within),
-            PRIOR_VARIETY_DATE_SIGMA_DAYS**2,
-        )  # fmt: skip
-        expected = np.full(n, mean_error)
-        for v, v_error in shrunk.items():
-            variety_bias[(crop, v)] = (prior.date_bias(crop, v) + v_error, len(named[v]))
-            expected[varieties == v] = v_error
-        date_spread = (
-            float(np.sqrt(np.mean(np.square(errors - expected)))) if n > 1 else prior.prior_sigma_date_days
-        )
-        sig_d[crop] = float(
-            np.sqrt(
-                (n * date_spread**2 + prior_records * prior.prior_sigma_date_days**2) / (n + prior_records)
-            )
-        )
-    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded), variety_bias, elevation_term)
+    for v, v_error in shrunk.items():
+        variety_bias[(crop, v)] = (prior.date_bias(crop, v) + v_error, len(named[v]))
+        expected[varieties == v] = v_error
+    date_spread = (
+        float(np.sqrt(np.mean(np.square(errors - expected)))) if n > 1 else prior.prior_sigma_date_days
+    )
+    sigma = float(
+        np.sqrt((n * date_spread**2 + prior_records * prior.prior_sigma_date_days**2) / (n + prior_records))
+    )
+    return _DateTerms((prior.date_bias(crop) + mean_error, n), sigma, variety_bias, elevation)
+
+
+def _elevation_term(
+    crop_rows: list[HarvestOutcome], errors: NDArray[np.float64], prior: Calibration, prior_records: float
+) -> tuple[tuple[float, float, float, float] | None, NDArray[np.float64]]:
+    """The date error's change with elevation: a ridge regression, its slope shrunk toward none by the
+    prior's spread of slopes (:data:`PRIOR_DATE_ELEVATION_SIGMA`) against the records' noise; learnt
+    only from records spanning :data:`MIN_ELEVATION_SPAN_M`. Returns the term and each record's share."""
+    offset = np.zeros(len(crop_rows))
+    elevation = np.array([np.nan if r.elevation_m is None else r.elevation_m for r in crop_rows], float)
+    known = np.isfinite(elevation)
+    if known.sum() < 3 or np.ptp(elevation[known]) < MIN_ELEVATION_SPAN_M:
+        return None, offset
+    x = elevation[known] - float(np.mean(elevation[known]))
+    e = errors[known] - float(np.mean(errors[known]))
+    noise = (float(np.sum(e * e)) + prior_records * prior.prior_sigma_date_days**2) / (
+        known.sum() + prior_records
+    )
+    per_m = float(np.sum(x * e) / (np.sum(x * x) + noise / PRIOR_DATE_ELEVATION_SIGMA**2))
+    reference = float(np.mean(elevation[known]))
+    low, high = float(np.min(elevation[known])), float(np.max(elevation[known]))
+    offset[known] = per_m * x
+    return (per_m, reference, low, high), offset

@@ -7,7 +7,7 @@ records (parameters and sources in ``orchards.toml``):
 
 - **Bloom.** A recorded flowering is the start. Without one, an apple crop blooms a fixed time after
   its recorded defoliation (*perompesan*); without that either, after the defoliation expected two
-  weeks after the last harvest (BATU.md). Each estimate adds its uncertainty to the date. Keprok
+  weeks after the last harvest (docs/sources.md). Each estimate adds its uncertainty to the date. Keprok
   flowers after a dry spell and nothing forces it: its crop needs a recorded flowering.
 - **Fruit to harvest.** The variety's thermal time from bloom to harvest (Manalagi, Anna, Rome
   Beauty, keprok Batu 55); an unknown variety takes its crop's reference and says so.
@@ -151,17 +151,59 @@ def orchard_cycle(
         (e for e in events if e.day <= today and (last_harvest is None or e.day > last_harvest)),
         key=lambda e: e.day,
     )
+    bloomed = _bloom(commodity, lib, current, last_harvest, basis)
+    if isinstance(bloomed, str):
+        return bloomed
+    bloom, date_sigma = bloomed
+    trees = tree_count if tree_count and tree_count > 0 else None
+    counts = [e for e in current if e.kind in ("fruit_count", "thinning") and e.day >= bloom]
+    counts = [e for e in counts if e.fruits_per_tree is not None and e.fruits_per_tree >= 0]
+    if trees is None:
+        potential = None
+        basis.append("no tree count registered: the crop's yield per hectare is used")
+        sigma = float(lib["kg_per_tree_log_sigma"])
+    elif counts:
+        potential, sigma = _counted_yield(lib, kind, counts[-1], trees, area_ha, basis)
+    else:
+        age = today.year - year_planted if year_planted else float(lib["full_bearing_age"])
+        kg = float(lib["kg_per_tree"]) * _age_share(lib, age)
+        potential = trees * kg / 1000 / area_ha
+        sigma = float(lib["kg_per_tree_log_sigma"])
+        basis.append(
+            f"no fruit count yet: {kg:.1f} kg per tree "
+            + (f"at {age} years" if year_planted else "(age unknown: taken as in full bearing)")
+        )
+    return OrchardCycle(
+        bloom=bloom,
+        thermal_time_cd=float(kind["thermal_time_cd"]),
+        potential_yield_t_ha=potential,
+        yield_sigma_log=sigma,
+        date_sigma_days=date_sigma,
+        basis=tuple(basis),
+    )
+
+
+def _bloom(
+    commodity: str,
+    lib: dict[str, Any],
+    current: list[CycleEvent],
+    last_harvest: dt.date | None,
+    basis: list[str],
+) -> tuple[dt.date, float] | str:
+    """When the crop bloomed and the spread of that day [days]: a recorded flowering; else, for
+    apple, a recorded defoliation plus the weeks to bloom; else the defoliation expected after the
+    last harvest. Or why none can be said (a sentence). Appends how it was found to ``basis``."""
     flowering = [e for e in current if e.kind == "flowering"]
     defoliation = [e for e in current if e.kind == "defoliation"]
-    date_sigma = 0.0
     if flowering:
         bloom = flowering[-1].day
         basis.append(f"flowering recorded on {bloom}")
-    elif is_defoliated(commodity) and defoliation:
+        return bloom, 0.0
+    if is_defoliated(commodity) and defoliation:
         bloom = defoliation[-1].day + dt.timedelta(days=int(lib["bloom_after_defoliation_days"]))
-        date_sigma = float(lib["bloom_after_defoliation_sigma_days"])
         basis.append(f"defoliated on {defoliation[-1].day}: bloom expected about {bloom}")
-    elif is_defoliated(commodity) and last_harvest is not None:
+        return bloom, float(lib["bloom_after_defoliation_sigma_days"])
+    if is_defoliated(commodity) and last_harvest is not None:
         defoliated = last_harvest + dt.timedelta(days=int(lib["defoliation_after_harvest_days"]))
         bloom = defoliated + dt.timedelta(days=int(lib["bloom_after_defoliation_days"]))
         date_sigma = math.hypot(
@@ -171,58 +213,38 @@ def orchard_cycle(
         basis.append(
             f"harvested on {last_harvest}, no defoliation recorded since: bloom expected about {bloom}"
         )
-    elif is_defoliated(commodity):
+        return bloom, date_sigma
+    if is_defoliated(commodity):
         return "no defoliation or flowering recorded since the last harvest"
-    else:
-        return "no flowering recorded since the last harvest"
-    trees = tree_count if tree_count and tree_count > 0 else None
-    counts = [e for e in current if e.kind in ("fruit_count", "thinning") and e.day >= bloom]
-    counts = [e for e in counts if e.fruits_per_tree is not None and e.fruits_per_tree >= 0]
-    fruit_kg = float(kind["fruit_g"]) / 1000
-    if trees is None:
-        crops_potential = None
-        basis.append("no tree count registered: the crop's yield per hectare is used")
-        sigma = float(lib["kg_per_tree_log_sigma"])
-    elif counts:
-        last = counts[-1]
-        assert last.fruits_per_tree is not None
-        keep = 1 - float(lib["drop_after_count"])
-        kg = last.fruits_per_tree * keep * fruit_kg
-        crops_potential = trees * kg / 1000 / area_ha
-        if last.kind == "thinning" and not last.trees_sampled:
-            sampling = THINNING_LOG_SIGMA
-        else:
-            sampling = float(lib["count_tree_cv"]) / math.sqrt(max(1, last.trees_sampled or 1))
-        sigma = math.sqrt(
-            sampling**2
-            + (float(lib["drop_after_count_sigma"]) / keep) ** 2
-            + float(lib["fruit_weight_log_sigma"]) ** 2
-            + float(lib["loss_log_sigma"]) ** 2
-        )
+    return "no flowering recorded since the last harvest"
 
-        what = "thinned to" if last.kind == "thinning" else "counted"
-        basis.append(
-            f"{what} {last.fruits_per_tree:g} fruits per tree on {last.day}"
-            + (f" ({last.trees_sampled} trees sampled)" if last.trees_sampled else "")
-            + f": {kg:.1f} kg per tree at {kind['fruit_g']:g} g a fruit"
-        )
+
+def _counted_yield(
+    lib: dict[str, Any], kind: dict[str, Any], last: CycleEvent, trees: int, area_ha: float, basis: list[str]
+) -> tuple[float, float]:
+    """The attainable yield [t/ha] from the latest count or thinning since bloom, and its log-s.d.:
+    the count's sampling error, the drop before picking, the fruit weight and losses."""
+    assert last.fruits_per_tree is not None
+    fruit_kg = float(kind["fruit_g"]) / 1000
+    keep = 1 - float(lib["drop_after_count"])
+    kg = last.fruits_per_tree * keep * fruit_kg
+    if last.kind == "thinning" and not last.trees_sampled:
+        sampling = THINNING_LOG_SIGMA
     else:
-        age = today.year - year_planted if year_planted else float(lib["full_bearing_age"])
-        kg = float(lib["kg_per_tree"]) * _age_share(lib, age)
-        crops_potential = trees * kg / 1000 / area_ha
-        sigma = float(lib["kg_per_tree_log_sigma"])
-        basis.append(
-            f"no fruit count yet: {kg:.1f} kg per tree "
-            + (f"at {age} years" if year_planted else "(age unknown: taken as in full bearing)")
-        )
-    return OrchardCycle(
-        bloom=bloom,
-        thermal_time_cd=float(kind["thermal_time_cd"]),
-        potential_yield_t_ha=crops_potential,
-        yield_sigma_log=sigma,
-        date_sigma_days=date_sigma,
-        basis=tuple(basis),
+        sampling = float(lib["count_tree_cv"]) / math.sqrt(max(1, last.trees_sampled or 1))
+    sigma = math.sqrt(
+        sampling**2
+        + (float(lib["drop_after_count_sigma"]) / keep) ** 2
+        + float(lib["fruit_weight_log_sigma"]) ** 2
+        + float(lib["loss_log_sigma"]) ** 2
     )
+    what = "thinned to" if last.kind == "thinning" else "counted"
+    basis.append(
+        f"{what} {last.fruits_per_tree:g} fruits per tree on {last.day}"
+        + (f" ({last.trees_sampled} trees sampled)" if last.trees_sampled else "")
+        + f": {kg:.1f} kg per tree at {kind['fruit_g']:g} g a fruit"
+    )
+    return trees * kg / 1000 / area_ha, sigma
 
 
 def with_cycle(spec: FieldSpec, cycle: OrchardCycle) -> FieldSpec:

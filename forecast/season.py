@@ -49,7 +49,21 @@ from numpy.typing import NDArray
 
 from forecast.crops import CropArrays
 
-__all__ = ["NUDGE_GAIN", "SeasonInputs", "SeasonResult", "run_season"]
+__all__ = [
+    "NUDGE_GAIN",
+    "SeasonInputs",
+    "SeasonResult",
+    "degree_days",
+    "evaporation_coefficient",
+    "evaporation_reduction",
+    "exposed_wetted_fraction",
+    "run_season",
+    "seasonal_relative_yield",
+    "senescence_stress",
+    "total_available_water_mm",
+    "total_evaporable_water_mm",
+    "water_stress_coefficient",
+]
 
 F64 = NDArray[np.float64]
 NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # σm = 5 % VWC, σo = 3 % VWC
@@ -136,10 +150,134 @@ def _kc(x: F64, ends: F64, kc: F64) -> F64:
     return np.where(x < c2, rise, fall)
 
 
-def run_season(inp: SeasonInputs) -> SeasonResult:
-    """Run every field × member through the grid's days (see the module docstring)."""
-    n_fields, n_members, n_days = inp.tmin_c.shape
+# --- FAO-56 and AquaCrop kernels: one equation each --------------------------------------------------
+
+
+def degree_days(*, tmin_c: F64, tmax_c: F64, base_c: F64, upper_c: F64) -> F64:
+    """Growing degree-days of a day [°C d], AquaCrop's method 3 (Raes et al., AquaCrop reference
+    manual): Tmax capped to [Tbase, Tupper], Tmin capped at Tupper, their mean floored at Tbase, minus
+    Tbase."""
+    t_hi = np.clip(tmax_c, base_c, upper_c)
+    t_lo = np.minimum(tmin_c, upper_c)
+    return np.maximum((t_hi + t_lo) / 2, base_c) - base_c
+
+
+def total_available_water_mm(*, theta_fc: F64, theta_wp: F64, root_depth_m: F64) -> F64:
+    """TAW = 1000 (θFC − θWP) Zr [mm] (FAO-56 Eq. 82), θ in m³/m³."""
+    return 1000 * (theta_fc - theta_wp) * root_depth_m
+
+
+def water_stress_coefficient(*, depletion_mm: F64, taw_mm: F64, raw_mm: F64) -> F64:
+    """Ks = (TAW − Dr) / (TAW − RAW) once Dr passes RAW, else 1 (FAO-56 Eq. 84), within [0, 1]."""
+    return np.where(depletion_mm > raw_mm, np.clip((taw_mm - depletion_mm) / (taw_mm - raw_mm), 0, 1), 1.0)
+
+
+def total_evaporable_water_mm(*, theta_fc: F64, theta_wp: F64, layer_m: float = EVAPORATION_LAYER_M) -> F64:
+    """TEW = 1000 (θFC − 0.5 θWP) Ze [mm] (FAO-56 Eq. 73)."""
+    return 1000 * (theta_fc - 0.5 * theta_wp) * layer_m
+
+
+def evaporation_reduction(*, surface_depletion_mm: F64, tew_mm: F64, rew_mm: F64) -> F64:
+    """Kr = (TEW − De) / (TEW − REW) once De passes REW, else 1 (FAO-56 Eq. 74), within [0, 1]."""
+    return np.clip((tew_mm - surface_depletion_mm) / (tew_mm - rew_mm), 0.0, 1.0)
+
+
+def exposed_wetted_fraction(*, kcb: F64, kc_max: F64 | float) -> F64:
+    """few = 1 − fc, with fc = ((Kcb − Kc_min) / (Kc_max − Kc_min))^(1 + 0.5 h) (FAO-56 Eqs. 75-76;
+    fw = 1, since rain wets the whole surface; h about 1 m gives the exponent 1.5), at least 0.01."""
+    cover = np.clip((kcb - KC_MIN) / (kc_max - KC_MIN), 0, 1)
+    return np.maximum(1 - cover * np.sqrt(cover), 0.01)
+
+
+def evaporation_coefficient(*, kr: F64, kcb: F64, kc_max: F64 | float, few: F64) -> F64:
+    """Ke = min(Kr (Kc_max − Kcb), few Kc_max) (FAO-56 Eq. 71)."""
+    return np.minimum(kr * (kc_max - kcb), few * kc_max)
+
+
+def seasonal_relative_yield(*, ky: F64, relative_et: F64) -> F64:
+    """Ya / Ym = 1 − Ky (1 − ΣETa / ΣETc), within [0, 1] (FAO-33, seasonal)."""
+    return np.clip(1 - ky * (1 - relative_et), 0, 1)
+
+
+def senescence_stress(*, depletion_share: F64, threshold: F64) -> F64:
+    """AquaCrop's Ks for early canopy senescence: 1 until ``threshold`` of TAW is depleted, then
+    convex (shape 3) to 0 at wilting point."""
+    rel = np.clip((depletion_share - threshold) / (1 - threshold), 0.0, 1.0)
+    return 1 - np.expm1(3.0 * rel) / SEN_SHAPE
+
+
+# --- the season, as steps ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Params:
+    """What stays fixed through a season, shaped to broadcast over (fields, members)."""
+
+    shape: tuple[int, int]
+    zr_min: F64
+    zr_max: F64
+    root_end: F64
+    water_per_m: F64  # TAW per metre of roots [mm/m]
+    p_frac: F64
+    ends: F64
+    kc_table: F64
+    dual: NDArray[np.bool_]
+    any_dual: bool
+    all_dual: bool
+    kcb_high: bool  # a Kcb above 1.15: Kc_max = max(1.2, Kcb + 0.05) (Eq. 72) varies by day
+    bare: F64
+    tew: F64
+    rew: F64
+    base: F64
+    upper: F64
+    tt_maturity: F64
+    planting: F64
+    today: F64
+    irrigated: NDArray[np.bool_]
+    theta_fc: F64
+    sen_full: F64  # the senescence threshold (share of TAW); inf: none (trees)
+    sen_slope: F64  # its change per mm of ET0 below 5 (AquaCrop's demand adjustment)
+    sen_cap: F64
+    sen_rate: F64
+    sen_any: bool
+
+
+class _State:
+    """What changes day by day, per field and member."""
+
+    def __init__(self, p: _Params, taw: F64) -> None:
+        shape = p.shape
+        raw = p.p_frac * taw
+        self.depletion = np.broadcast_to(0.3 * raw, shape).copy()  # before planting: a moist seedbed [est]
+        self.initial = self.depletion.copy()
+        self.zr = np.broadcast_to(p.zr_min, shape).copy()
+        self.taw = np.broadcast_to(taw, shape).copy()
+        self.raw = np.broadcast_to(raw, shape).copy()
+        self.surface = np.minimum(self.depletion, p.tew)  # the evaporation layer's depletion De [mm]
+        self.thermal = np.zeros(shape)
+        self.maturity = np.full(shape, np.nan)
+        self.ks_sum = np.zeros(shape)
+        self.ks_days = np.zeros(shape)
+        self.to_irrigation = np.full(shape, np.nan)
+        self.depletion_today = self.depletion.copy()
+        self.raw_today = self.raw.copy()
+        self.taw_today = self.taw.copy()
+        self.totals = {k: np.zeros(shape) for k in ("rain", "irr", "eta", "dp", "nudge")}
+        self.season_eta = np.zeros(shape)  # ΣETa and ΣETc over the season, planting to maturity
+        self.season_etc = np.zeros(shape)
+        # Early canopy senescence (AquaCrop): effective degree-days of the current stress episode, the
+        # green share when it began, the green share of the canopy, and where a crop died (NaN: alive).
+        self.episode = np.zeros(shape)
+        self.episode_start = np.ones(shape)
+        self.green = np.ones(shape)
+        self.died_at = np.full(shape, np.nan)
+
+
+def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
+    """The season's fixed parameters, and the total available water at planting [mm]."""
+    n_fields, n_members, _ = inp.tmin_c.shape
     crop = inp.crop
+    shape = (n_fields, n_members)
 
     def per_field(a: F64) -> F64:
         return a[:, None]
@@ -148,51 +286,17 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     zr_min = np.minimum(ROOT_DEPTH_AT_PLANTING_M, zr_max)
     if crop.perennial is not None:
         zr_min = np.where(crop.perennial[:, None], zr_max, zr_min)  # a tree's roots are there already
-    water_per_m = 1000 * per_field(inp.theta_fc - inp.theta_wp)  # TAW per metre of roots [mm/m]
+    water_per_m = 1000 * per_field(inp.theta_fc - inp.theta_wp)
     p_frac = per_field(crop.depletion_fraction)
-    taw = water_per_m * zr_min
-    raw = p_frac * taw
     ends = crop.stage_ends[:, None, :]
-    ky_ends = (crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends)[:, None, :]
-    kc_table = crop.kc[:, None, :]
     # Fields with basal coefficients take the dual Kc; the others keep the single one (Ke = 0).
     kcb_rows = crop.kcb if crop.kcb is not None else np.full((n_fields, 3), np.nan)
     dual_f = ~np.isnan(kcb_rows[:, 0])
-    any_dual, all_dual = bool(dual_f.any()), bool(dual_f.all())
     dual = dual_f[:, None]
-    if any_dual:
+    kc_table = crop.kc[:, None, :]
+    if dual_f.any():
         kc_table = np.where(dual, kcb_rows, crop.kc)[:, None, :]
-    # Kc_max = max(1.2, Kcb + 0.05) (Eq. 72) is 1.2 unless a Kcb passes 1.15: then per day.
-    kcb_high = bool(np.any(kcb_rows[dual_f] > KC_MAX - 0.05))
-    tew = per_field(1000 * (inp.theta_fc - 0.5 * inp.theta_wp) * EVAPORATION_LAYER_M)  # Eq. 73
-    rew = np.minimum(REW_MM, 0.9 * tew)
-    base, upper = per_field(crop.base_temp_c), per_field(crop.upper_temp_c)
-    tt_maturity = per_field(crop.thermal_time_cd) * (
-        inp.thermal_time_scale if inp.thermal_time_scale is not None else 1.0
-    )
-    planting = per_field(inp.planting_day.astype(np.float64))
-    today = per_field(inp.today.astype(np.float64))
-    irrigated = inp.irrigated[:, None]
-
-    shape = (n_fields, n_members)
-    depletion = np.broadcast_to(0.3 * raw, shape).copy()  # before planting: a moist seedbed [est]
-    taw = np.broadcast_to(taw, shape).copy()
-    raw = np.broadcast_to(raw, shape).copy()
-    zr = np.broadcast_to(zr_min, shape).copy()
-    root_end = per_field(crop.root_full_fraction) if crop.root_full_fraction is not None else ends[..., 1]
-    initial = depletion.copy()
-    surface = np.minimum(depletion, tew)  # the evaporation layer's depletion De [mm]
-    thermal = np.zeros(shape)
-    maturity = np.full(shape, np.nan)
-    ks_sum = np.zeros(shape)
-    ks_days = np.zeros(shape)
-    to_irrigation = np.full(shape, np.nan)
-    depletion_today = depletion.copy()
-    raw_today = raw.copy()
-    taw_today = taw.copy()
-    totals = {k: np.zeros(shape) for k in ("rain", "irr", "eta", "dp", "nudge")}
-    # Early canopy senescence (AquaCrop): effective degree-days of decline so far, the green share
-    # of the canopy, and where in its season a crop died (NaN: alive).
+    tew = per_field(total_evaporable_water_mm(theta_fc=inp.theta_fc, theta_wp=inp.theta_wp))
     sen_p = per_field(crop.senescence_depletion) if crop.senescence_depletion is not None else None
     sen_cd = per_field(crop.senescence_cd) if crop.senescence_cd is not None else None
     sen_rate = (
@@ -206,164 +310,223 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
     if sen_p is not None and sen_rate is not None:
         sen_full = np.broadcast_to(np.where(sen_rate > 0, sen_p, np.inf), shape)
         rate_full = np.broadcast_to(sen_rate, shape)
-    sen_any = bool(np.any(rate_full > 0))
-    # The day's threshold is sen_full + sen_slope (5 - ET0), within [0, 1] (never for trees: inf).
-    sen_slope = 0.04 * np.log10(10.0 - 9.0 * np.minimum(sen_full, 1.0))
-    sen_cap = np.where(np.isfinite(sen_full), 1.0, np.inf)
-    episode = np.zeros(shape)  # effective degree-days of the current stress episode
-    episode_start = np.ones(shape)  # the green share when it began
-    green = np.ones(shape)
-    died_at = np.full(shape, np.nan)
-    # Day-major copies: each day's slice is then contiguous (several times faster than strided slices).
-    tmin_days, tmax_days, rain_days, et0_days = (
-        np.ascontiguousarray(np.moveaxis(a, 2, 0)) for a in (inp.tmin_c, inp.tmax_c, inp.rain_mm, inp.et0_mm)
+    params = _Params(
+        shape=shape,
+        zr_min=zr_min,
+        zr_max=zr_max,
+        root_end=per_field(crop.root_full_fraction) if crop.root_full_fraction is not None else ends[..., 1],
+        water_per_m=water_per_m,
+        p_frac=p_frac,
+        ends=ends,
+        kc_table=kc_table,
+        dual=dual,
+        any_dual=bool(dual_f.any()),
+        all_dual=bool(dual_f.all()),
+        kcb_high=bool(np.any(kcb_rows[dual_f] > KC_MAX - 0.05)),
+        bare=np.where(dual, KC_MIN, 0.3),
+        tew=tew,
+        rew=np.minimum(REW_MM, 0.9 * tew),
+        base=per_field(crop.base_temp_c),
+        upper=per_field(crop.upper_temp_c),
+        tt_maturity=per_field(crop.thermal_time_cd)
+        * (inp.thermal_time_scale if inp.thermal_time_scale is not None else 1.0),
+        planting=per_field(inp.planting_day.astype(np.float64)),
+        today=per_field(inp.today.astype(np.float64)),
+        irrigated=inp.irrigated[:, None],
+        theta_fc=per_field(inp.theta_fc),
+        sen_full=sen_full,
+        # The day's threshold is sen_full + sen_slope (5 - ET0), within [0, 1] (never for trees: inf).
+        sen_slope=0.04 * np.log10(10.0 - 9.0 * np.minimum(sen_full, 1.0)),
+        sen_cap=np.where(np.isfinite(sen_full), 1.0, np.inf),
+        sen_rate=rate_full,
+        sen_any=bool(np.any(rate_full > 0)),
     )
-    vwc_days = np.ascontiguousarray(inp.soil_vwc_pct.T)
-    season_eta = np.zeros(shape)  # ΣETa and ΣETc over the season, planting to maturity
-    season_etc = np.zeros(shape)
-    bare = np.where(dual, KC_MIN, 0.3)
-    for d in range(n_days):
-        growing = (d >= planting) & np.isnan(maturity)
-        frac = thermal / tt_maturity
-        zr = np.where(growing, zr_min + (zr_max - zr_min) * np.clip(frac / root_end, 0, 1), zr)
-        taw = water_per_m * zr
-        raw = p_frac * taw
-        # Kcb (dual) or Kc (single); between crops, bare soil's: dry (dual, plus its Ke) or 0.3 [est].
-        kc = np.where(growing, _kc(frac, ends, kc_table), bare)
-        ks = np.where(depletion > raw, np.clip((taw - depletion) / (taw - raw), 0, 1), 1.0)  # Eq. 84
-        et0 = et0_days[d]
-        transpiration = ks * kc * et0
-        if sen_any:
-            transpiration = transpiration * green  # a senescent canopy transpires its green share
-        future = d >= today
-        # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
-        newly_dry = future & growing & np.isnan(to_irrigation) & (depletion > raw)
-        to_irrigation = np.where(newly_dry, d - today, to_irrigation)
-        irrigation = np.where(future & irrigated & growing & (depletion > raw), depletion, 0.0)
-        rain = rain_days[d]
-        if any_dual:
-            # The surface layer: wetted by the day's rain and irrigation (fw = 1), then evaporating
-            # at Ke from its exposed share few = 1 - fc (Eqs. 71-77).
-            kc_max = np.maximum(KC_MAX, kc + 0.05) if kcb_high else KC_MAX
-            cover = np.clip((kc - KC_MIN) / (kc_max - KC_MIN), 0, 1)
-            few = np.maximum(1 - cover * np.sqrt(cover), 0.01)  # 1 - fc, fc = cover^1.5
-            wet = np.maximum(surface - rain - irrigation, 0.0)
-            kr = np.clip((tew - wet) / (tew - rew), 0.0, 1.0)
-            ke = np.minimum(kr * (kc_max - kc), few * kc_max)
-            if not all_dual:
-                ke = np.where(dual, ke, 0.0)
-            evaporation = ke * et0
-            surface = np.minimum(wet + evaporation / few, tew)
-            etc = (kc + ke) * et0
-            eta = transpiration + evaporation
-        else:
-            etc = kc * et0
-            eta = transpiration
-        new = depletion - rain - irrigation + eta
-        percolation = np.maximum(-new, 0.0)  # FAO-56 Eq. 88: water above field capacity drains
-        new = np.maximum(new, 0.0)
-        overdrawn = np.maximum(new - taw, 0.0)  # cannot dry past wilting point: ET is what was there
-        eta = eta - overdrawn
-        new = new - overdrawn
-        observed = vwc_days[d]
-        has_obs = (~np.isnan(observed))[:, None] & (d < today)
-        if has_obs.any():
-            dr_obs = np.clip(
-                1000 * (per_field(inp.theta_fc) - per_field(np.nan_to_num(observed)) / 100) * zr, 0, taw
-            )
-            new = np.where(has_obs, new + NUDGE_GAIN * (dr_obs - new), new)
-        totals["rain"] += rain
-        totals["irr"] += irrigation
-        totals["eta"] += eta
-        totals["dp"] += percolation
-        # A correction toward the sensor is not water: it is booked separately so the balance closes,
-        # ΔDr = −P − I + ETa + DP + corrections.
-        totals["nudge"] += new - (depletion - rain - irrigation + eta + percolation)
-        depletion = new
-        depletion_today = np.where(d + 1 == today, depletion, depletion_today)
-        raw_today = np.where(d + 1 == today, raw, raw_today)
-        taw_today = np.where(d + 1 == today, taw, taw_today)
-        np.add(season_eta, eta, out=season_eta, where=growing)
-        np.add(season_etc, etc, out=season_etc, where=growing)
-        past = growing & (d < today)
-        ks_sum += np.where(past, 1 - ks, 0.0)
-        ks_days += past
-        t_hi = np.clip(tmax_days[d], base, upper)
-        t_lo = np.minimum(tmin_days[d], upper)
-        gdd = np.where(growing, np.maximum((t_hi + t_lo) / 2, base) - base, 0.0)
-        if sen_any:
-            # AquaCrop's early canopy senescence. Ks for senescence is 1 until sen_p·TAW is depleted,
-            # convex (shape 3) to 0 at wilting point. In an episode of stress before the late season
-            # the canopy follows AquaCrop's decline curve from where the episode began,
-            # CC = CC₀ (1 − 0.05 (exp(rate·t) − 1)), with t the degree-days weighted by (1 − Ks⁸);
-            # rewetting ends the episode (the next starts slowly again) but nothing regrows. Gone:
-            # the crop is dead and its season ends that day. Computed on the stressed cells only:
-            # most days most fields are not, and this is the model's inner loop.
-            # AquaCrop adjusts the threshold for the day's evaporative demand (its water_stress: p_up +
-            # 0.04 (5 - ET0) log10(10 - 9 p_up), FAO-56's Table 22 rule): a hot dry day starts it sooner.
-            sen_today = np.clip(sen_full + sen_slope * (5.0 - et0_days[d]), 0.0, sen_cap)
-            stressed = growing & (depletion > sen_today * taw) & ((frac < ends[..., 2]) | (episode > 0))
-            np.putmask(episode, ~stressed, 0.0)
-            if stressed.any():
-                at = np.nonzero(stressed)
-                p_at = sen_today[at]
-                rel = np.clip((depletion[at] / np.maximum(taw[at], 1e-9) - p_at) / (1 - p_at), 0.0, 1.0)
-                ks_sen = 1 - np.expm1(3.0 * rel) / SEN_SHAPE
-                ks2 = ks_sen * ks_sen
-                ks4 = ks2 * ks2
-                t = episode[at]
-                begin = np.where(t == 0, green[at], episode_start[at])
-                t = t + gdd[at] * (1 - ks4 * ks4)
-                g = np.minimum(green[at], np.clip(begin * (1 - 0.05 * np.expm1(rate_full[at] * t)), 0.0, 1.0))
-                episode[at], episode_start[at], green[at] = t, begin, g
-                gone = g < 0.001
-                if gone.any():
-                    dead = np.zeros(shape, dtype=bool)
-                    dead[at[0][gone], at[1][gone]] = True
-                    died_at = np.where(dead, frac, died_at)
-                    maturity = np.where(dead, d + 1.0, maturity)
-                    growing = growing & ~dead
-                    gdd = np.where(dead, 0.0, gdd)
-        before = thermal
-        thermal = thermal + gdd
-        reached = growing & (thermal >= tt_maturity)
-        # Interpolate within the day so maturity dates are not quantised to whole days.
-        part = np.where(gdd > 0, (tt_maturity - before) / np.where(gdd > 0, gdd, 1.0), 0.0)
-        maturity = np.where(reached, d + part, maturity)
-    season_ratio = season_eta / np.maximum(season_etc, 1e-9)
-    # FAO-33's seasonal response. A product of one response per growth period multiplies one loss per
-    # period even when a drought spans them all, where FAO-33 uses the seasonal Ky: against AquaCrop
-    # it put tomato in Tunis at 0.005 of its potential where AquaCrop has 0.25 (issue 19).
-    relative = np.clip(1 - per_field(crop.ky_total) * (1 - season_ratio), 0, 1)
-    # A crop that died lost what it had not yet grown: each growth period's share after death counts
-    # as no transpiration at all (FAO-33 with ETa = 0 there).
+    taw = total_available_water_mm(
+        theta_fc=per_field(inp.theta_fc), theta_wp=per_field(inp.theta_wp), root_depth_m=zr_min
+    )
+    return params, taw
+
+
+def _evaporation(p: _Params, st: _State, kc: F64, et0: F64, rain: F64, irrigation: F64) -> tuple[F64, F64]:
+    """The surface layer, wetted by the day's rain and irrigation (fw = 1), evaporating at Ke from
+    its exposed share (FAO-56 Eqs. 71-77); returns ETc and the soil's evaporation [mm]."""
+    kc_max = np.maximum(KC_MAX, kc + 0.05) if p.kcb_high else KC_MAX
+    few = exposed_wetted_fraction(kcb=kc, kc_max=kc_max)
+    wet = np.maximum(st.surface - rain - irrigation, 0.0)
+    kr = evaporation_reduction(surface_depletion_mm=wet, tew_mm=p.tew, rew_mm=p.rew)
+    ke = evaporation_coefficient(kr=kr, kcb=kc, kc_max=kc_max, few=few)
+    if not p.all_dual:
+        ke = np.where(p.dual, ke, 0.0)
+    evaporation = ke * et0
+    st.surface = np.minimum(wet + evaporation / few, p.tew)
+    return (kc + ke) * et0, evaporation
+
+
+def _water_day(
+    p: _Params, st: _State, d: int, growing: NDArray[np.bool_], frac: F64, drivers: tuple[F64, F64, F64]
+) -> F64:
+    """One day's root-zone balance (FAO-56 Eqs. 82-85, 88), irrigation of irrigated fields, the nudge
+    toward the sensor; returns the day's Ks."""
+    et0, rain, observed = drivers
+    st.zr = np.where(growing, p.zr_min + (p.zr_max - p.zr_min) * np.clip(frac / p.root_end, 0, 1), st.zr)
+    st.taw = p.water_per_m * st.zr
+    st.raw = p.p_frac * st.taw
+    # Kcb (dual) or Kc (single); between crops, bare soil's: dry (dual, plus its Ke) or 0.3 [est].
+    kc = np.where(growing, _kc(frac, p.ends, p.kc_table), p.bare)
+    depletion, taw, raw = st.depletion, st.taw, st.raw
+    ks = water_stress_coefficient(depletion_mm=depletion, taw_mm=taw, raw_mm=raw)
+    transpiration = ks * kc * et0
+    if p.sen_any:
+        transpiration = transpiration * st.green  # a senescent canopy transpires its green share
+    future = d >= p.today
+    # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
+    newly_dry = future & growing & np.isnan(st.to_irrigation) & (depletion > raw)
+    st.to_irrigation = np.where(newly_dry, d - p.today, st.to_irrigation)
+    irrigation = np.where(future & p.irrigated & growing & (depletion > raw), depletion, 0.0)
+    if p.any_dual:
+        etc, evaporation = _evaporation(p, st, kc, et0, rain, irrigation)
+        eta = transpiration + evaporation
+    else:
+        etc = kc * et0
+        eta = transpiration
+    new = depletion - rain - irrigation + eta
+    percolation = np.maximum(-new, 0.0)  # FAO-56 Eq. 88: water above field capacity drains
+    new = np.maximum(new, 0.0)
+    overdrawn = np.maximum(new - taw, 0.0)  # cannot dry past wilting point: ET is what was there
+    eta = eta - overdrawn
+    new = new - overdrawn
+    has_obs = (~np.isnan(observed))[:, None] & (d < p.today)
+    if has_obs.any():
+        dr_obs = np.clip(1000 * (p.theta_fc - np.nan_to_num(observed)[:, None] / 100) * st.zr, 0, taw)
+        new = np.where(has_obs, new + NUDGE_GAIN * (dr_obs - new), new)
+    st.totals["rain"] += rain
+    st.totals["irr"] += irrigation
+    st.totals["eta"] += eta
+    st.totals["dp"] += percolation
+    # A correction toward the sensor is not water: it is booked separately so the balance closes,
+    # ΔDr = −P − I + ETa + DP + corrections.
+    st.totals["nudge"] += new - (depletion - rain - irrigation + eta + percolation)
+    st.depletion = new
+    st.depletion_today = np.where(d + 1 == p.today, new, st.depletion_today)
+    st.raw_today = np.where(d + 1 == p.today, raw, st.raw_today)
+    st.taw_today = np.where(d + 1 == p.today, taw, st.taw_today)
+    np.add(st.season_eta, eta, out=st.season_eta, where=growing)
+    np.add(st.season_etc, etc, out=st.season_etc, where=growing)
+    return ks
+
+
+def _senescence_day(
+    p: _Params, st: _State, d: int, et0: F64, growing: NDArray[np.bool_], frac: F64, gdd: F64
+) -> tuple[NDArray[np.bool_], F64]:
+    """AquaCrop's early canopy senescence for one day; returns ``growing`` and the day's degree-days,
+    with a crop that died today taken out of both.
+
+    In an episode of stress before the late season the canopy follows AquaCrop's decline curve from
+    where the episode began, CC = CC₀ (1 − 0.05 (exp(rate·t) − 1)), with t the degree-days weighted by
+    (1 − Ks⁸); rewetting ends the episode (the next starts slowly again) but nothing regrows. Gone: the
+    crop is dead and its season ends that day. AquaCrop adjusts the threshold for the day's demand (its
+    water_stress: p_up + 0.04 (5 − ET0) log10(10 − 9 p_up), FAO-56's Table 22 rule). Computed on the
+    stressed cells only: most days most fields are not, and this is the model's inner loop.
+    """
+    sen_today = np.clip(p.sen_full + p.sen_slope * (5.0 - et0), 0.0, p.sen_cap)
+    stressed = growing & (st.depletion > sen_today * st.taw) & ((frac < p.ends[..., 2]) | (st.episode > 0))
+    np.putmask(st.episode, ~stressed, 0.0)
+    if not stressed.any():
+        return growing, gdd
+    at = np.nonzero(stressed)
+    ks_sen = senescence_stress(
+        depletion_share=st.depletion[at] / np.maximum(st.taw[at], 1e-9), threshold=sen_today[at]
+    )
+    ks2 = ks_sen * ks_sen
+    ks4 = ks2 * ks2
+    t = st.episode[at]
+    begin = np.where(t == 0, st.green[at], st.episode_start[at])
+    t = t + gdd[at] * (1 - ks4 * ks4)
+    g = np.minimum(st.green[at], np.clip(begin * (1 - 0.05 * np.expm1(p.sen_rate[at] * t)), 0.0, 1.0))
+    st.episode[at], st.episode_start[at], st.green[at] = t, begin, g
+    gone = g < 0.001
+    if gone.any():
+        dead = np.zeros(p.shape, dtype=bool)
+        dead[at[0][gone], at[1][gone]] = True
+        st.died_at = np.where(dead, frac, st.died_at)
+        st.maturity = np.where(dead, d + 1.0, st.maturity)
+        growing = growing & ~dead
+        gdd = np.where(dead, 0.0, gdd)
+    return growing, gdd
+
+
+def _relative_yield(crop: CropArrays, relative_et: F64, died_at: F64) -> F64:
+    """FAO-33's seasonal response, and a crop that died losing what it had not yet grown.
+
+    A product of one response per growth period multiplies one loss per period even when a drought
+    spans them all, where FAO-33 uses the seasonal Ky: against AquaCrop it put tomato in Tunis at
+    0.005 of its potential where AquaCrop has 0.25 (issue 19). A crop that died lost each growth
+    period's share after its death (FAO-33 with ETa = 0 there).
+    """
+    relative = seasonal_relative_yield(ky=crop.ky_total[:, None], relative_et=relative_et)
     if np.isfinite(died_at).any():
+        ky_ends = (crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends)[:, None, :]
         starts = np.concatenate([np.zeros_like(ky_ends[..., :1]), ky_ends[..., :3]], axis=-1)
         length = np.maximum(ky_ends - starts, 1e-9)
         missing = np.clip((ky_ends - np.maximum(starts, died_at[..., None])) / length, 0.0, 1.0)
         lost = np.prod(np.clip(1 - crop.ky[:, None, :] * missing, 0, 1), axis=-1)
         relative = np.where(np.isfinite(died_at), relative * lost, relative)
-    potential = per_field(crop.potential_yield_t_ha * inp.yield_factor) * (
+    return relative
+
+
+def run_season(inp: SeasonInputs) -> SeasonResult:
+    """Run every field × member through the grid's days (see the module docstring)."""
+    p, taw = _params(inp)
+    st = _State(p, taw)
+    # Day-major copies: each day's slice is then contiguous (several times faster than strided slices).
+    tmin_days, tmax_days, rain_days, et0_days = (
+        np.ascontiguousarray(np.moveaxis(a, 2, 0)) for a in (inp.tmin_c, inp.tmax_c, inp.rain_mm, inp.et0_mm)
+    )
+    vwc_days = np.ascontiguousarray(inp.soil_vwc_pct.T)
+    for d in range(inp.tmin_c.shape[2]):
+        growing = (d >= p.planting) & np.isnan(st.maturity)
+        frac = st.thermal / p.tt_maturity
+        ks = _water_day(p, st, d, growing, frac, (et0_days[d], rain_days[d], vwc_days[d]))
+        past = growing & (d < p.today)
+        st.ks_sum += np.where(past, 1 - ks, 0.0)
+        st.ks_days += past
+        gdd = degree_days(tmin_c=tmin_days[d], tmax_c=tmax_days[d], base_c=p.base, upper_c=p.upper)
+        gdd = np.where(growing, gdd, 0.0)
+        if p.sen_any:
+            growing, gdd = _senescence_day(p, st, d, et0_days[d], growing, frac, gdd)
+        before = st.thermal
+        st.thermal = st.thermal + gdd
+        reached = growing & (st.thermal >= p.tt_maturity)
+        # Interpolate within the day so maturity dates are not quantised to whole days.
+        part = np.where(gdd > 0, (p.tt_maturity - before) / np.where(gdd > 0, gdd, 1.0), 0.0)
+        st.maturity = np.where(reached, d + part, st.maturity)
+    return _result(inp, st)
+
+
+def _result(inp: SeasonInputs, st: _State) -> SeasonResult:
+    season_ratio = st.season_eta / np.maximum(st.season_etc, 1e-9)
+    relative = _relative_yield(inp.crop, season_ratio, st.died_at)
+    potential = (inp.crop.potential_yield_t_ha * inp.yield_factor)[:, None] * (
         inp.yield_scale if inp.yield_scale is not None else 1.0
     )
     yield_t_ha = relative * potential
-    stress = np.where(ks_days > 0, ks_sum / np.maximum(ks_days, 1), 0.0)
+    stress = np.where(st.ks_days > 0, st.ks_sum / np.maximum(st.ks_days, 1), 0.0)
     return SeasonResult(
-        maturity_day=maturity,
+        maturity_day=st.maturity,
         relative_yield=relative,
         relative_et=season_ratio,
         yield_t_ha=yield_t_ha,
-        tonnes=yield_t_ha * per_field(inp.area_ha),
+        tonnes=yield_t_ha * inp.area_ha[:, None],
         water_stress_so_far=stress[:, 0],
-        depletion_today_mm=depletion_today[:, 0],
-        raw_today_mm=raw_today[:, 0],
-        taw_mm=taw_today[:, 0],
-        days_to_irrigation=to_irrigation,
-        total_rain_mm=totals["rain"],
-        total_irrigation_mm=totals["irr"],
-        total_eta_mm=totals["eta"],
-        total_percolation_mm=totals["dp"],
-        total_correction_mm=totals["nudge"],
-        initial_depletion_mm=initial,
-        final_depletion_mm=depletion,
+        depletion_today_mm=st.depletion_today[:, 0],
+        raw_today_mm=st.raw_today[:, 0],
+        taw_mm=st.taw_today[:, 0],
+        days_to_irrigation=st.to_irrigation,
+        total_rain_mm=st.totals["rain"],
+        total_irrigation_mm=st.totals["irr"],
+        total_eta_mm=st.totals["eta"],
+        total_percolation_mm=st.totals["dp"],
+        total_correction_mm=st.totals["nudge"],
+        initial_depletion_mm=st.initial,
+        final_depletion_mm=st.depletion,
     )

@@ -207,8 +207,9 @@ def _farmer_link(session: Any, cfg: Settings, opts: DemoOptions, farmer_id: str)
 
 
 # CooSAE's Rp20 bn deal with Kop. Produsen Taruna Bina Mandiri (Kutai Timur): 288 t of potato,
-# broccoli, carrot, keprok and apple (BATU.md). How the 288 t split is not published [est]; broccoli
-# is not in the crop library, so its share is left out. (commodity, tonnes, weeks from today, Rp/kg)
+# broccoli, carrot, keprok and apple (docs/sources.md §5). How the 288 t split is not published
+# [est]; broccoli is not in the crop library, so its share is left out.
+# (commodity, tonnes, weeks from today, Rp/kg)
 DEMO_BUYER = "Kop. Produsen Taruna Bina Mandiri (Kutai Timur)"
 DEMO_CONTRACTS = (
     ("potato", 100.0, (1, 10), 9000.0),
@@ -393,58 +394,9 @@ def _run(
         f"  registry {cfg.registry_url.split('@')[-1]}\n  logs     {children.logs}",
         soft_wrap=True,
     )
-    metrics_port = free_port()
-    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
-    children.start(
-        "ingest", ["ingest", "--metrics-port", str(metrics_port), "--client-id", "panen-demo-ingest"]
-    )
-    _wait(
-        "ingest to connect to the broker",
-        lambda: _metric(metrics, "panen_ingest_broker_connected") == 1,
-        60,
-        children,
-    )
-    time.sleep(0.5)  # its subscriptions reach the broker
-    before = _metric(metrics, "panen_ingest_readings_stored_total")
-    summary = children.logs.parent / "demo" / "backfill.json"
-    summary.parent.mkdir(parents=True, exist_ok=True)
-    summary.unlink(missing_ok=True)
-    console.print(f"simulating {opts.days} days of the season so far, every {opts.interval_min} min ...")
-    sim = children.start(
-        "backfill",
-        ["sim", "--backfill", str(opts.days), "--lead-hours", str(_lead_hours(opts)),
-         "--interval", str(opts.interval_min), "--seed", str(opts.seed),
-         "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop),
-         "--summary-file", str(summary)],
-        show_output=True,
-    )  # fmt: skip
-    started = time.monotonic()
-    while sim.poll() is None:
-        if stop.wait(0.2):
-            return
-    if sim.returncode != 0:
-        raise DemoError(f"the simulator's backfill failed; see {children.logs / 'backfill.log'}")
-    children.procs.pop("backfill")
-    expected = json.loads(summary.read_text())["readings"]
-    with Progress(
-        TextColumn("storing  "), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task("store", total=expected)
-        last, still_since = -1.0, time.monotonic()
-        while True:
-            stored = _metric(metrics, "panen_ingest_readings_stored_total") - before
-            dead = _metric(metrics, "panen_ingest_dead_letters_total")
-            bar.update(task, completed=min(stored, expected))
-            if stored != last:
-                last, still_since = stored, time.monotonic()
-            # Done when everything arrived, or nothing more came for 5 s (faults, dead letters).
-            if stored + (0 if math.isnan(dead) else dead) >= expected or time.monotonic() - still_since > 5:
-                break
-            if (name := children.failed()) is not None:
-                raise DemoError(f"{name} stopped; see {children.logs / (name + '.log')}")
-            if stop.wait(0.25):
-                return
-    console.print(f"backfill stored: {int(stored):,} readings in {time.monotonic() - started:.0f} s")
+    metrics = _start_ingest(children)
+    if not _backfill(opts, console, stop, children, metrics):
+        return  # stopped
     _enter_orchard_records(cfg, console)
     _demo_contracts(cfg)
     api = f"http://{opts.host}:{opts.port}"
@@ -481,3 +433,66 @@ def _run(
     while not stop.wait(0.5):
         if (name := children.failed()) is not None:
             raise DemoError(f"{name} stopped unexpectedly; see {children.logs / (name + '.log')}")
+
+
+def _start_ingest(children: _Children) -> str:
+    """Start ingest and wait until it is connected; returns its /metrics URL."""
+    metrics_port = free_port()
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    children.start(
+        "ingest", ["ingest", "--metrics-port", str(metrics_port), "--client-id", "panen-demo-ingest"]
+    )
+    _wait(
+        "ingest to connect to the broker",
+        lambda: _metric(metrics, "panen_ingest_broker_connected") == 1,
+        60,
+        children,
+    )
+    time.sleep(0.5)  # its subscriptions reach the broker
+    return metrics
+
+
+def _backfill(
+    opts: DemoOptions, console: Console, stop: threading.Event, children: _Children, metrics: str
+) -> bool:
+    """Simulate the season so far and wait until ingest has stored it (or nothing more comes for
+    5 s: faults, dead letters), with a progress bar; False if stopped meanwhile."""
+    before = _metric(metrics, "panen_ingest_readings_stored_total")
+    summary = children.logs.parent / "demo" / "backfill.json"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.unlink(missing_ok=True)
+    console.print(f"simulating {opts.days} days of the season so far, every {opts.interval_min} min ...")
+    sim = children.start(
+        "backfill",
+        ["sim", "--backfill", str(opts.days), "--lead-hours", str(_lead_hours(opts)),
+         "--interval", str(opts.interval_min), "--seed", str(opts.seed),
+         "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop),
+         "--summary-file", str(summary)],
+        show_output=True,
+    )  # fmt: skip
+    started = time.monotonic()
+    while sim.poll() is None:
+        if stop.wait(0.2):
+            return False
+    if sim.returncode != 0:
+        raise DemoError(f"the simulator's backfill failed; see {children.logs / 'backfill.log'}")
+    children.procs.pop("backfill")
+    expected = json.loads(summary.read_text())["readings"]
+    columns = (TextColumn("storing  "), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("store", total=expected)
+        last, still_since = -1.0, time.monotonic()
+        while True:
+            stored = _metric(metrics, "panen_ingest_readings_stored_total") - before
+            dead = _metric(metrics, "panen_ingest_dead_letters_total")
+            bar.update(task, completed=min(stored, expected))
+            if stored != last:
+                last, still_since = stored, time.monotonic()
+            if stored + (0 if math.isnan(dead) else dead) >= expected or time.monotonic() - still_since > 5:
+                break
+            if (name := children.failed()) is not None:
+                raise DemoError(f"{name} stopped; see {children.logs / (name + '.log')}")
+            if stop.wait(0.25):
+                return False
+    console.print(f"backfill stored: {int(stored):,} readings in {time.monotonic() - started:.0f} s")
+    return True

@@ -138,38 +138,47 @@ def contract_findings(report: object, threshold: float) -> list[Finding]:
 def _findings(
     store: TimeSeriesStore, session: Session, run: ForecastRun | None, now_ms: int
 ) -> list[Finding]:
+    """Every alert that holds now: irrigation, frost and heat per field, silence and battery per node."""
     fields = {f.id: f for f in session.scalars(select(Field))}
     nodes = list(session.scalars(select(Node)))
-    crops = load_crops()
-    out: list[Finding] = []
     latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
-    soil_now: dict[str, float] = {}
-    for r in latest:
-        if r.metric == "soil_vwc_pct" and r.quality == 0:
-            soil_now[r.site_id] = r.value
-    if run is not None:
-        for f in run.forecasts.values():
-            if f.raw_mm > 0 and f.depletion_mm > f.raw_mm:
-                facts: dict[str, float | str] = {"depletion_mm": f.depletion_mm, "raw_mm": f.raw_mm}
-                fld = fields.get(f.field_id)
-                crop = crops.get(f.commodity)
-                if fld is not None and crop is not None and f.field_id in soil_now:
-                    facts["soil_vwc_pct"] = soil_now[f.field_id]
-                    facts["threshold_vwc_pct"] = irrigation_threshold_vwc_pct(
-                        soil_texture=fld.soil_texture, depletion_fraction=crop.depletion_fraction
-                    )
-                out.append(
-                    Finding(
-                        "irrigation_needed",
-                        f.field_id,
-                        f.coop_id,
-                        f.field_id,
-                        "warning",
-                        f"root-zone depletion {f.depletion_mm:.0f} mm is past the readily available "
-                        f"{f.raw_mm:.0f} mm: irrigate",
-                        facts,
-                    )
-                )
+    soil_now = {r.site_id: r.value for r in latest if r.metric == "soil_vwc_pct" and r.quality == 0}
+    stations = {s.coop_id: s.id for s in session.scalars(select(Station))}
+    return [
+        *(_irrigation(run, fields, soil_now) if run is not None else []),
+        *_temperature(store, fields, stations, now_ms),
+        *_node_health(nodes, fields, latest, now_ms),
+    ]
+
+
+def _irrigation(run: ForecastRun, fields: dict[str, Field], soil_now: dict[str, float]) -> list[Finding]:
+    """A field whose root-zone depletion is past the readily available water needs watering."""
+    crops = load_crops()
+    out = []
+    for f in run.forecasts.values():
+        if not (f.raw_mm > 0 and f.depletion_mm > f.raw_mm):
+            continue
+        facts: dict[str, float | str] = {"depletion_mm": f.depletion_mm, "raw_mm": f.raw_mm}
+        fld = fields.get(f.field_id)
+        crop = crops.get(f.commodity)
+        if fld is not None and crop is not None and f.field_id in soil_now:
+            facts["soil_vwc_pct"] = soil_now[f.field_id]
+            facts["threshold_vwc_pct"] = irrigation_threshold_vwc_pct(
+                soil_texture=fld.soil_texture, depletion_fraction=crop.depletion_fraction
+            )
+        message = (
+            f"root-zone depletion {f.depletion_mm:.0f} mm is past the readily available "
+            f"{f.raw_mm:.0f} mm: irrigate"
+        )
+        out.append(Finding("irrigation_needed", f.field_id, f.coop_id, f.field_id, "warning", message, facts))
+    return out
+
+
+def _temperature(
+    store: TimeSeriesStore, fields: dict[str, Field], stations: dict[str, str], now_ms: int
+) -> list[Finding]:
+    """Frost and heat in the last 24 h, from the field's own node or else its cooperative's station."""
+    crops = load_crops()
     recent = store.raw(start_ms=now_ms - WINDOW_MS, end_ms=now_ms + 1, metrics=["air_temp_c"])
     coldest: dict[str, float] = {}
     hottest: dict[str, float] = {}
@@ -177,37 +186,36 @@ def _findings(
         if r.quality == 0:
             coldest[r.site_id] = min(coldest.get(r.site_id, r.value), r.value)
             hottest[r.site_id] = max(hottest.get(r.site_id, r.value), r.value)
-    stations = {s.coop_id: s.id for s in session.scalars(select(Station))}
+    out = []
     for fld in fields.values():
-        low = coldest.get(fld.id, coldest.get(stations.get(fld.coop_id, ""), float("inf")))
+        station = stations.get(fld.coop_id, "")
+        low = coldest.get(fld.id, coldest.get(station, float("inf")))
         if low <= FROST_C:
+            message = f"air temperature fell to {low:.1f} °C in the last 24 h"
             out.append(
-                Finding(
-                    "frost_risk",
-                    fld.id,
-                    fld.coop_id,
-                    fld.id,
-                    "critical",
-                    f"air temperature fell to {low:.1f} °C in the last 24 h",
-                    {"air_temp_c": low},
-                )
+                Finding("frost_risk", fld.id, fld.coop_id, fld.id, "critical", message, {"air_temp_c": low})
             )
         crop = crops.get(fld.commodity)
-        high = hottest.get(fld.id, hottest.get(stations.get(fld.coop_id, ""), float("-inf")))
+        high = hottest.get(fld.id, hottest.get(station, float("-inf")))
         if crop is not None and high > crop.upper_temp_c:
-            out.append(
-                Finding(
-                    "heat_stress",
-                    fld.id,
-                    fld.coop_id,
-                    fld.id,
-                    "warning",
-                    f"air temperature reached {high:.1f} °C, above {crop.upper_temp_c:.0f} °C for "
-                    f"{fld.commodity}",
-                    {"air_temp_c": high, "limit_c": crop.upper_temp_c, "commodity": fld.commodity},
-                )
+            message = (
+                f"air temperature reached {high:.1f} °C, above {crop.upper_temp_c:.0f} °C for {fld.commodity}"
             )
+            facts: dict[str, float | str] = {
+                "air_temp_c": high,
+                "limit_c": crop.upper_temp_c,
+                "commodity": fld.commodity,
+            }
+            out.append(Finding("heat_stress", fld.id, fld.coop_id, fld.id, "warning", message, facts))
+    return out
+
+
+def _node_health(
+    nodes: list[Node], fields: dict[str, Field], latest: list[Reading], now_ms: int
+) -> list[Finding]:
+    """A node silent for more than its allowed intervals, and a node whose battery is low."""
     status = node_status(latest)
+    out = []
     for n in nodes:
         field_id = n.site_id if n.site_id in fields else None
         seen = status[n.id].last_ms if n.id in status else None
@@ -221,17 +229,9 @@ def _findings(
         if n.id in status and status[n.id].battery_low:
             value = status[n.id].battery_value
             unit = "V" if status[n.id].battery_metric == "battery_v" else "%"
-            out.append(
-                Finding(
-                    "battery_low",
-                    n.id,
-                    n.coop_id,
-                    field_id,
-                    "warning",
-                    f"node {n.id} battery at {value:g} {unit}",
-                    {"value": value, "unit": unit},
-                )
-            )
+            message = f"node {n.id} battery at {value:g} {unit}"
+            facts: dict[str, float | str] = {"value": value, "unit": unit}
+            out.append(Finding("battery_low", n.id, n.coop_id, field_id, "warning", message, facts))
     return out
 
 

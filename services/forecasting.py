@@ -54,6 +54,24 @@ class ForecastRun:
     orchards: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
+def _observed(
+    fields: list[Field], stations: dict[str, Station], series: dict[str, DailySeries]
+) -> dict[str, Observed]:
+    """Each field's observed drivers: its own node's series, the gaps filled from its cooperative's
+    station corrected for elevation."""
+    observed: dict[str, Observed] = {}
+    for f in fields:
+        station = stations.get(f.coop_id)
+        station_series = series.get(station.id) if station else None
+        observed[f.id] = observed_drivers(
+            series[f.id],
+            station_series or series[f.id],
+            field_elevation_m=f.elevation_m,
+            station_elevation_m=station.elevation_m if station else f.elevation_m,
+        )
+    return observed
+
+
 def _spec(f: Field, cycle: OrchardCycle | str | None) -> FieldSpec | None:
     """A registry field as the engine takes it: an orchard by its current crop (None: no crop known)."""
     if isinstance(cycle, str):
@@ -171,16 +189,7 @@ class ForecastService:
             earliest = min(s.planting_date for s in specs) - dt.timedelta(days=3)
             grid_start = max(earliest, today - dt.timedelta(days=self.max_history_days))
             series = self._series(fields, stations, grid_start, today)
-            observed: dict[str, Observed] = {}
-            for f in fields:
-                station = stations.get(f.coop_id)
-                station_series = series.get(station.id) if station else None
-                observed[f.id] = observed_drivers(
-                    series[f.id],
-                    station_series or series[f.id],
-                    field_elevation_m=f.elevation_m,
-                    station_elevation_m=station.elevation_m if station else f.elevation_m,
-                )
+            observed = _observed(fields, stations, series)
             calibration = learn(self._records(harvests, {f.id: f for f in fields}))
             chunks = [
                 (chunk, {f.field_id: observed[f.field_id] for f in chunk})
@@ -197,18 +206,7 @@ class ForecastService:
                 calibration=calibration,
             )
             forecasts = [f for part in self.compute.map(engine, chunks) for f in part]
-            self.store.write_forecasts(self._points(forecasts, now_ms))
-            # The purchase plan of all cooperatives together, for the supply-outlook dashboard.
-            plan = purchase_plan(forecasts, start=today, weeks=PLAN_WEEKS, by_coop=False)
-            self.store.write_series(
-                SeriesPoint(
-                    Series.PLAN,
-                    {"week": r.iso_week, "commodity": r.commodity},
-                    now_ms,
-                    {"tonnes_p10": r.tonnes_p10, "tonnes_p50": r.tonnes_p50, "tonnes_p90": r.tonnes_p90},
-                )
-                for r in plan
-            )
+            self._write(forecasts, today, now_ms)
             latest: dict[str, int] = {}
             for r in self.store.latest(site_ids=[f.id for f in fields]):
                 latest[r.site_id] = max(latest.get(r.site_id, 0), r.ts_ms)
@@ -225,6 +223,21 @@ class ForecastService:
             )
             self._previous, self._run = self._run, run
             return run
+
+    def _write(self, forecasts: list[FieldForecast], today: dt.date, now_ms: int) -> None:
+        """Each field's forecast, and the purchase plan of all cooperatives together (for the
+        supply-outlook dashboard), into the store."""
+        self.store.write_forecasts(self._points(forecasts, now_ms))
+        plan = purchase_plan(forecasts, start=today, weeks=PLAN_WEEKS, by_coop=False)
+        self.store.write_series(
+            SeriesPoint(
+                Series.PLAN,
+                {"week": r.iso_week, "commodity": r.commodity},
+                now_ms,
+                {"tonnes_p10": r.tonnes_p10, "tonnes_p50": r.tonnes_p50, "tonnes_p90": r.tonnes_p90},
+            )
+            for r in plan
+        )
 
     def _series(
         self, fields: list[Field], stations: dict[str, Station], start: dt.date, today: dt.date

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+import signal
+import socket
+import sys
+from typing import Annotated, Any
 
 import typer
 
+from ingest.service import IngestConfig
 from panen.cli._common import app, broker_target, console, node_registry
 from panen.settings import get_settings
 from panen.wiring import describe_store, open_store
 from storage import StoreAuthError, StoreError, StoreRejected, TimeSeriesStore
 from storage.influx import InfluxStore
+
+# Each default is IngestConfig's, written once there; the options only convert units (ms, MiB, days).
+_DEFAULT: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(IngestConfig)}
 
 
 @app.command()
@@ -26,33 +34,40 @@ def ingest(
     ] = None,
     topic_prefix: Annotated[str, typer.Option(help="Prefix before every topic, e.g. 'site-a/'.")] = "",
     metrics_port: Annotated[
-        int, typer.Option(help="Port of /metrics (Prometheus) and /healthz (200 or 503); 0 turns it off.")
+        int,
+        typer.Option(help="Port of /metrics and /healthz (ok, degraded: 200; unhealthy: 503); 0: off."),
     ] = 9108,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
-    batch_readings: Annotated[int, typer.Option(help="Flush a batch at this many readings.")] = 5_000,
-    batch_age_ms: Annotated[int, typer.Option(help="Flush a batch at this age.")] = 250,
+    batch_readings: Annotated[int, typer.Option(help="Flush a batch at this many readings.")] = _DEFAULT[
+        "batch_readings"
+    ],
+    batch_age_ms: Annotated[int, typer.Option(help="Flush a batch at this age.")] = round(
+        _DEFAULT["batch_age_s"] * 1000
+    ),
     batch_idle_ms: Annotated[
         int, typer.Option(help="Flush a batch early when no message arrived for this long.")
-    ] = 20,
+    ] = round(_DEFAULT["batch_idle_s"] * 1000),
     spool_max_mb: Annotated[
         int, typer.Option(help="Bound of the on-disk spool used while the store is down.")
-    ] = 1024,
+    ] = _DEFAULT["spool_max_bytes"] // 1024**2,
     disk_min_free_mb: Annotated[
         float, typer.Option(help="Report the spool's disk as full (degraded) below this much free space.")
-    ] = 64,
+    ] = _DEFAULT["disk_min_free_bytes"] / 1024**2,
     backoff_min_s: Annotated[
         float, typer.Option(help="Shortest wait before retrying the broker or the store.")
-    ] = 0.5,
-    backoff_max_s: Annotated[float, typer.Option(help="Longest wait between retries (the cap).")] = 30.0,
+    ] = _DEFAULT["backoff_min_s"],
+    backoff_max_s: Annotated[float, typer.Option(help="Longest wait between retries (the cap).")] = _DEFAULT[
+        "backoff_max_s"
+    ],
     health_grace_s: Annotated[
         float, typer.Option(help="Exit (code 4) after being unhealthy this long, for a restart.")
-    ] = 60,
+    ] = _DEFAULT["health_grace_s"],
     deadletter_max_age_days: Annotated[
         float, typer.Option(help="Drop dead letters from the local log after this many days.")
-    ] = 7,
+    ] = _DEFAULT["deadletter_max_age_s"] / 86_400,
     receive_maximum: Annotated[
         int, typer.Option(help="MQTT v5 Receive Maximum (unacknowledged messages).")
-    ] = 10_000,
+    ] = _DEFAULT["receive_maximum"],
     workers: Annotated[
         int,
         typer.Option(
@@ -67,17 +82,16 @@ def ingest(
     ] = "",
 ) -> None:
     """Consume sensor uplinks from MQTT and store them, losing nothing (see ingest/service.py)."""
-    import signal
-    import socket
-    import sys
-
+    # Long: the command's options are its signature, one per line (typer); the body converts units.
+    options = {
+        "topic_prefix": topic_prefix, "shared_group": shared_group, "batch_readings": batch_readings,
+        "batch_age_s": batch_age_ms / 1000, "batch_idle_s": batch_idle_ms / 1000,
+        "spool_max_bytes": spool_max_mb * 1024**2, "disk_min_free_bytes": int(disk_min_free_mb * 1024**2),
+        "receive_maximum": receive_maximum, "deadletter_max_age_s": deadletter_max_age_days * 86_400,
+        "health_grace_s": health_grace_s, "backoff_min_s": backoff_min_s, "backoff_max_s": backoff_max_s,
+    }  # fmt: skip
     if workers > 1:
-        from panen.logs import configure_logging
-        from panen.workers import WorkerPool
-
-        configure_logging(get_settings().log_level, get_settings().log_format)
-        base_id = client_id or f"panen-ingest-{socket.gethostname()}"
-        common = [
+        argv = [
             "--topic-prefix", topic_prefix, "--metrics-host", metrics_host,
             "--batch-readings", str(batch_readings), "--batch-age-ms", str(batch_age_ms),
             "--batch-idle-ms", str(batch_idle_ms), "--spool-max-mb", str(spool_max_mb),
@@ -85,34 +99,59 @@ def ingest(
             "--backoff-min-s", str(backoff_min_s), "--backoff-max-s", str(backoff_max_s),
             "--health-grace-s", str(health_grace_s),
             "--deadletter-max-age-days", str(deadletter_max_age_days),
-            "--receive-maximum", str(receive_maximum), "--shared-group", shared_group or "panen-ingest",
+            "--receive-maximum", str(receive_maximum),
             *(["--mqtt-url", mqtt_url] if mqtt_url else []),
         ]  # fmt: skip
-        commands = [
-            [
-                sys.executable,
-                "-m",
-                "panen",
-                "ingest",
-                *common,
-                "--client-id",
-                f"{base_id}-w{i}",
-                "--metrics-port",
-                str(metrics_port + i if metrics_port else 0),
-                "--state-dir",
-                "" if i == 0 else f"ingest-w{i}",
-            ]
-            for i in range(workers)
-        ]
-        pool = WorkerPool(commands)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: pool.stop())
-        ports = f"/metrics on {metrics_port}-{metrics_port + workers - 1}" if metrics_port else "no /metrics"
-        console.print(f"ingest: {workers} workers in shared group {shared_group or 'panen-ingest'}, {ports}")
-        raise typer.Exit(pool.run())
+        raise typer.Exit(_run_workers(workers, argv, client_id, shared_group, metrics_port))
+    _run_one(mqtt_url, client_id, state_dir, metrics_host, metrics_port, options)
 
+
+def _run_workers(
+    workers: int, argv: list[str], client_id: str | None, shared_group: str | None, metrics_port: int
+) -> int:
+    """Run ``workers`` ``panen ingest`` processes in one shared group; returns the pool's exit code."""
+    from panen.logs import configure_logging
+    from panen.workers import WorkerPool
+
+    configure_logging(get_settings().log_level, get_settings().log_format)
+    base_id = client_id or f"panen-ingest-{socket.gethostname()}"
+    group = shared_group or "panen-ingest"
+    head = [sys.executable, "-m", "panen", "ingest", *argv, "--shared-group", group]
+    commands = [head + _worker_argv(base_id, i, metrics_port) for i in range(workers)]
+    pool = WorkerPool(commands)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: pool.stop())
+    ports = f"/metrics on {metrics_port}-{metrics_port + workers - 1}" if metrics_port else "no /metrics"
+    console.print(f"ingest: {workers} workers in shared group {group}, {ports}")
+    return pool.run()
+
+
+def _worker_argv(base_id: str, i: int, metrics_port: int) -> list[str]:
+    """Worker ``i``'s own client id, metrics port and state folder (worker 0 keeps the single
+    process's, so changing N strands no spooled reading)."""
+    port = str(metrics_port + i if metrics_port else 0)
+    return [
+        "--client-id",
+        f"{base_id}-w{i}",
+        "--metrics-port",
+        port,
+        "--state-dir",
+        "" if i == 0 else f"ingest-w{i}",
+    ]
+
+
+def _run_one(
+    mqtt_url: str | None,
+    client_id: str | None,
+    state_dir: str,
+    metrics_host: str,
+    metrics_port: int,
+    options: dict[str, Any],
+) -> None:
+    """Run one ingest process until it is stopped; exit codes 2 (configuration), 3 (credentials
+    refused) and 4 (unhealthy past the grace period) are for its service manager."""
     from ingest.health import serve
-    from ingest.service import BrokerAuthError, IngestConfig, IngestService, IngestUnhealthy
+    from ingest.service import BrokerAuthError, IngestService, IngestUnhealthy
     from panen.logs import configure_logging
 
     cfg = get_settings()
@@ -130,18 +169,7 @@ def ingest(
             data_dir=cfg.data_dir,
             client_id=client_id or f"panen-ingest-{socket.gethostname()}",
             state_subdir=state_dir,
-            topic_prefix=topic_prefix,
-            shared_group=shared_group,
-            batch_readings=batch_readings,
-            batch_age_s=batch_age_ms / 1000,
-            batch_idle_s=batch_idle_ms / 1000,
-            spool_max_bytes=spool_max_mb * 1024**2,
-            disk_min_free_bytes=int(disk_min_free_mb * 1024**2),
-            receive_maximum=receive_maximum,
-            deadletter_max_age_s=deadletter_max_age_days * 86_400,
-            health_grace_s=health_grace_s,
-            backoff_min_s=backoff_min_s,
-            backoff_max_s=backoff_max_s,
+            **options,
         )
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")

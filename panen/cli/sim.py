@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from panen.cli._common import app, broker_target, console
 from panen.settings import get_settings
+
+if TYPE_CHECKING:
+    from firmware_sim.firmware import FaultRates
+    from sensors.topics import MqttTarget
+    from storage.fleetfile import Fleet
 
 
 @app.command()
@@ -55,30 +62,15 @@ def sim(
     ] = None,
 ) -> None:
     """Simulated field nodes of the Kota Batu fleet, publishing to MQTT (see firmware_sim/)."""
-    import datetime as dt
-    import threading
     import time as _time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from firmware_sim.firmware import FaultRates
     from firmware_sim.fleet import batu_fleet
-    from firmware_sim.runner import (
-        backfill_messages,
-        last_wakeup_only,
-        prepare,
-        publish_all,
-        run_live,
-        write_orchard_records,
-        write_truths,
-    )
 
     cfg = get_settings()
-    target = broker_target(mqtt_url or cfg.mqtt_url)
-    broker = target
+    broker = broker_target(mqtt_url or cfg.mqtt_url)
     today = dt.datetime.now(dt.UTC).date()
-    fleet = batu_fleet(path=cfg.fleet_file, anchor=today)
-    fleet = fleet.subset(cooperatives, fields_per_coop)
+    fleet = batu_fleet(path=cfg.fleet_file, anchor=today).subset(cooperatives, fields_per_coop)
     rates = (
         FaultRates(outage=faults, stuck=faults, spike=faults, dead=faults, corrupt=faults) if faults else None
     )
@@ -87,55 +79,103 @@ def sim(
     if not (backfill or once or live_speed):
         console.print("choose --backfill DAYS, --once, --realtime or --speed X")
         raise typer.Exit(2)
+    world = _World(fleet, broker, rates, seed, interval, topic_prefix, now_ms)
     if backfill or once:
-        start_ms = now_ms - backfill * 86_400_000 if backfill else now_ms - 1
-        console.print(f"simulating {len(fleet.fields)} fields and {len(fleet.stations)} stations ...")
-        run = prepare(fleet, start_ms=start_ms, end_ms=now_ms, seed=seed, faults=rates, interval_min=interval)
-        if once:
-            run = last_wakeup_only(run)
-        messages = backfill_messages(run, batch_samples=batch, prefix=topic_prefix, seed=seed)
-        readings = sum(len(s.true_ms) * len(s.values) for s in run.samples)
-        truths = cfg.data_dir / "sim_truths.json"
-        write_truths(run, truths)
-        if backfill:
-            write_orchard_records(run, cfg.data_dir / "sim_orchard_records.json", until=today)
-        with Progress(
-            TextColumn("publishing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task("publish", total=len(messages))
-            try:
-                publish_all(broker, messages, progress=lambda n: bar.advance(task, n))
-            except (ConnectionError, OSError) as exc:
-                console.print(f"[red]cannot publish[/red] to {broker.host}:{broker.port}: {exc}")
-                raise typer.Exit(1) from exc
-        console.print(
-            f"published {len(messages)} messages carrying about {readings} readings; truths in {truths}"
-        )
-        if summary_file:
-            Path(summary_file).write_text(json.dumps({"messages": len(messages), "readings": readings}))
-        if not live_speed:
-            return
-    console.print(f"live at {live_speed:g}x real time; Ctrl-C stops")
-    horizon_ms = int(30 * 86_400_000 * max(1.0, live_speed / 1000))
+        _publish_past(world, backfill, once, batch, today, summary_file)
+    if live_speed:
+        _run_live(world, live_speed, cfg.fleet_secret.get_secret_value() if node_auth else None)
+
+
+@dataclass(frozen=True)
+class _World:
+    """What a backfill and a live run share: the fleet, the broker, the faults, the seed, the clock."""
+
+    fleet: Fleet
+    broker: MqttTarget
+    rates: FaultRates | None
+    seed: int
+    interval: int | None
+    prefix: str
+    now_ms: int
+
+
+def _publish_past(
+    world: _World, backfill: int, once: bool, batch: int, today: dt.date, summary_file: str | None
+) -> None:
+    """Publish the past ``backfill`` days (or one wake-up) as the nodes' flash holds them."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from firmware_sim.runner import (
+        backfill_messages,
+        last_wakeup_only,
+        prepare,
+        publish_all,
+        write_orchard_records,
+        write_truths,
+    )
+
+    cfg = get_settings()
+    fleet, broker, now_ms = world.fleet, world.broker, world.now_ms
+    start_ms = now_ms - backfill * 86_400_000 if backfill else now_ms - 1
+    console.print(f"simulating {len(fleet.fields)} fields and {len(fleet.stations)} stations ...")
     run = prepare(
-        fleet, start_ms=now_ms, end_ms=now_ms + horizon_ms, seed=seed + 1, faults=rates, interval_min=interval
+        fleet,
+        start_ms=start_ms,
+        end_ms=now_ms,
+        seed=world.seed,
+        faults=world.rates,
+        interval_min=world.interval,
+    )
+    if once:
+        run = last_wakeup_only(run)
+    messages = backfill_messages(run, batch_samples=batch, prefix=world.prefix, seed=world.seed)
+    readings = sum(len(s.true_ms) * len(s.values) for s in run.samples)
+    truths = cfg.data_dir / "sim_truths.json"
+    write_truths(run, truths)
+    if backfill:
+        write_orchard_records(run, cfg.data_dir / "sim_orchard_records.json", until=today)
+    columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("publish", total=len(messages))
+        try:
+            publish_all(broker, messages, progress=lambda n: bar.advance(task, n))
+        except (ConnectionError, OSError) as exc:
+            console.print(f"[red]cannot publish[/red] to {broker.host}:{broker.port}: {exc}")
+            raise typer.Exit(1) from exc
+    console.print(
+        f"published {len(messages)} messages carrying about {readings} readings; truths in {truths}"
+    )
+    if summary_file:
+        Path(summary_file).write_text(json.dumps({"messages": len(messages), "readings": readings}))
+
+
+def _run_live(world: _World, speed: float, node_auth_secret: str | None) -> None:
+    """Run the nodes live, the simulated clock ``speed`` times faster, until stopped."""
+    import signal
+    import threading
+
+    from firmware_sim.runner import prepare, run_live
+
+    console.print(f"live at {speed:g}x real time; Ctrl-C stops")
+    horizon_ms = int(30 * 86_400_000 * max(1.0, speed / 1000))
+    run = prepare(
+        world.fleet,
+        start_ms=world.now_ms,
+        end_ms=world.now_ms + horizon_ms,
+        seed=world.seed + 1,
+        faults=world.rates,
+        interval_min=world.interval,
     )
     stop_event = threading.Event()
-    import signal
-
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop_event.set())
     run_live(
         run,
-        broker,
-        speed=live_speed,
-        prefix=topic_prefix,
+        world.broker,
+        speed=speed,
+        prefix=world.prefix,
         stop=stop_event,
-        node_auth_secret=cfg.fleet_secret.get_secret_value() if node_auth else None,
+        node_auth_secret=node_auth_secret,
     )
 
 

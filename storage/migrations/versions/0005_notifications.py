@@ -22,6 +22,8 @@ depends_on = None
 
 def upgrade() -> None:
     """Add the columns to tables that exist, and the five tables."""
+
+    # Long: one revision's DDL, in the order it must run; a migration is read top to bottom.
     present = set(sa.inspect(op.get_bind()).get_table_names())
     if "alert" in present:
         with op.batch_alter_table("alert") as batch:

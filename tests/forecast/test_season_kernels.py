@@ -1,0 +1,94 @@
+"""The season model's kernels, one FAO-56, FAO-33 or AquaCrop equation each, on hand-worked values
+and over their whole input space."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from forecast.season import (
+    KC_MIN,
+    degree_days,
+    evaporation_coefficient,
+    evaporation_reduction,
+    exposed_wetted_fraction,
+    seasonal_relative_yield,
+    senescence_stress,
+    total_available_water_mm,
+    total_evaporable_water_mm,
+    water_stress_coefficient,
+)
+
+
+def a(*values: float) -> np.ndarray:
+    return np.array(values, dtype=np.float64)
+
+
+def test_degree_days_follow_aquacrops_method_3() -> None:
+    # Tbase 10, Tupper 30: (25 + 5) / 2 - 10 = 5; a cold day gives none; Tmax above Tupper counts as
+    # Tupper, and Tmin above it too: (30 + 30) / 2 - 10 = 20.
+    got = degree_days(
+        tmin_c=a(5, -2, 12, 32), tmax_c=a(25, 8, 35, 40), base_c=a(10, 10, 10, 10), upper_c=a(30, 30, 30, 30)
+    )
+    assert_allclose(got, [5.0, 0.0, 11.0, 20.0])
+
+
+def test_taw_and_tew_are_fao56_equations_82_and_73() -> None:
+    # Eq. 82: 1000 (0.30 - 0.15) 1.0 m = 150 mm. Eq. 73: 1000 (0.30 - 0.5 * 0.15) 0.10 m = 22.5 mm.
+    assert_allclose(
+        total_available_water_mm(theta_fc=a(0.30), theta_wp=a(0.15), root_depth_m=a(1.0)), [150.0]
+    )
+    assert_allclose(total_evaporable_water_mm(theta_fc=a(0.30), theta_wp=a(0.15)), [22.5])
+
+
+def test_water_stress_coefficient_is_fao56_equation_84() -> None:
+    # TAW 100 mm, RAW 50 mm: no stress up to RAW, linear to 0 at TAW.
+    got = water_stress_coefficient(depletion_mm=a(10, 50, 75, 100, 120), taw_mm=a(100), raw_mm=a(50))
+    assert_allclose(got, [1.0, 1.0, 0.5, 0.0, 0.0])
+
+
+def test_evaporation_reduction_is_fao56_equation_74() -> None:
+    # TEW 22.5, REW 9: Kr = (22.5 - De) / 13.5 between them.
+    got = evaporation_reduction(surface_depletion_mm=a(0, 9, 15.75, 22.5, 30), tew_mm=a(22.5), rew_mm=a(9))
+    assert_allclose(got, [1.0, 1.0, 0.5, 0.0, 0.0])
+
+
+def test_bare_soil_exposes_everything_and_a_full_canopy_almost_nothing() -> None:
+    # Eq. 76 with fw = 1: Kcb at Kc_min covers nothing; at Kc_max it covers all (floor 0.01, Eq. 75).
+    assert_allclose(exposed_wetted_fraction(kcb=a(KC_MIN, 1.2), kc_max=1.2), [1.0, 0.01])
+    # Eq. 71: Ke is Kr (Kc_max - Kcb), capped by few Kc_max.
+    assert_allclose(
+        evaporation_coefficient(kr=a(1.0, 0.5), kcb=a(0.15, 0.15), kc_max=1.2, few=a(1.0, 1.0)), [1.05, 0.525]
+    )
+    assert_allclose(evaporation_coefficient(kr=a(1.0), kcb=a(0.9), kc_max=1.2, few=a(0.2)), [0.24])
+
+
+def test_seasonal_relative_yield_is_fao33() -> None:
+    # Ky 1.1 and 80 % of the crop's water use: 1 - 1.1 * 0.2 = 0.78; a drought beyond 1/Ky gives 0.
+    assert_allclose(
+        seasonal_relative_yield(ky=a(1.1, 1.1, 1.1), relative_et=a(0.8, 1.0, 0.05)), [0.78, 1.0, 0.0]
+    )
+
+
+@given(
+    depletion=st.floats(0, 500),
+    taw=st.floats(1, 400),
+    p=st.floats(0.05, 0.95),
+)
+def test_ks_is_within_0_and_1_and_never_rises_with_depletion(depletion: float, taw: float, p: float) -> None:
+    raw = p * taw
+    ks = water_stress_coefficient(depletion_mm=a(depletion, depletion + 1), taw_mm=a(taw), raw_mm=a(raw))
+    assert 0.0 <= ks[1] <= ks[0] <= 1.0
+
+
+@given(share=st.floats(0, 1), threshold=st.floats(0, 0.99))
+def test_senescence_stress_is_1_to_the_threshold_and_0_at_wilting_point(
+    share: float, threshold: float
+) -> None:
+    ks = senescence_stress(depletion_share=a(share, 1.0), threshold=a(threshold, threshold))
+    assert 0.0 <= ks[0] <= 1.0
+    assert abs(ks[1]) < 1e-12
+    if share <= threshold:
+        assert ks[0] == 1.0
