@@ -31,6 +31,7 @@ from api.routes import (
     profiles,
     readings,
     registry,
+    signin,
 )
 from api.schemas import Problem
 from sensors.profiles import ProfileLibrary, shipped_profiles
@@ -135,6 +136,23 @@ class _MetricsGate:
         return client[0] in ("127.0.0.1", "::1", "testclient")
 
 
+def _observe(app: FastAPI) -> CollectorRegistry:
+    """Count every request by route and status, and time it by route; returns the metrics' registry."""
+    metrics = CollectorRegistry()
+    requests = Counter(
+        "panen_api_requests", "API requests by route and status", ["route", "status"], registry=metrics
+    )
+    latency = Histogram(
+        "panen_api_request_seconds",
+        "API request latency by route",
+        ["route"],
+        registry=metrics,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+    )
+    app.add_middleware(_MetricsMiddleware, requests=requests, latency=latency)
+    return metrics
+
+
 def create_app(
     store: TimeSeriesStore,
     sessions: sessionmaker[Session],
@@ -196,22 +214,11 @@ def create_app(
         contracts.router,
         profiles.router,
         contacts.router,
+        signin.router,  # before pages: /f/masuk is not a field
         pages.router,
     ):
         app.include_router(router)
-    metrics = CollectorRegistry()
-    requests = Counter(
-        "panen_api_requests", "API requests by route and status", ["route", "status"], registry=metrics
-    )
-    latency = Histogram(
-        "panen_api_request_seconds",
-        "API request latency by route",
-        ["route"],
-        registry=metrics,
-        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-    )
-
-    app.add_middleware(_MetricsMiddleware, requests=requests, latency=latency)
+    metrics = _observe(app)
     # Added last, so it runs first: nothing reads a body before its size is checked.
     app.add_middleware(BodyLimit, default_bytes=MIB, per_path={"/v1/registry/import": MAX_DOCUMENT_BYTES})
     app.mount("/metrics", _MetricsGate(make_asgi_app(registry=metrics), metrics_token))

@@ -4,138 +4,31 @@ contact outside their scope."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.routes.alerts import alert_in_scope
-from services.access import Role
+from api.schemas import (
+    ChannelIn,
+    ChannelPublic,
+    ContactCreate,
+    ContactPublic,
+    ContactUpdate,
+    NotificationPublic,
+    SignInLink,
+    SubscriptionIn,
+    SubscriptionPublic,
+)
 from services.notify import contacts as svc
-from services.notify.channels import KINDS
 from services.notify.outbox import utc_now
 from services.notify.signin import LINK_TTL, issue_link
 from storage.db import Contact, ContactChannel, Notification, Subscription
 
 RowId = Annotated[int, Path(ge=1, le=2**62)]
 router = APIRouter(tags=["notifications"])
-ChannelKind = Literal["whatsapp", "telegram", "email", "ntfy", "webhook"]
-assert set(KINDS) == set(ChannelKind.__args__)  # type: ignore[attr-defined]
-Hour = Annotated[int, Field(ge=0, le=23, description="Whole hour of the day in WIB")]
-
-
-class ChannelIn(BaseModel):
-    """A way to reach the person."""
-
-    kind: ChannelKind
-    address: str = Field(
-        min_length=1,
-        max_length=500,
-        description="Phone number (+62… or 08…), Telegram chat id, e-mail address, ntfy topic, or URL",
-    )
-
-
-class ChannelPublic(BaseModel):
-    """A channel of a contact."""
-
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    kind: str
-    address: str
-    configured: bool = Field(description="whether panen has this channel's credentials (PANEN_NOTIFY_*)")
-
-
-class SubscriptionIn(BaseModel):
-    """What to hear about."""
-
-    kind: str = Field(max_length=30, description="An alert kind, or * for every kind")
-    scope: Literal["own", "coop", "all"]
-    coop_id: str | None = Field(None, max_length=128, description="With scope coop, for Coosae's staff")
-
-
-class SubscriptionPublic(BaseModel):
-    """A subscription of a contact."""
-
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    kind: str
-    scope: str
-    coop_id: str | None
-
-
-class ContactCreate(BaseModel):
-    """A new contact."""
-
-    name: str = Field(min_length=1, max_length=200)
-    role: Role
-    coop_id: str | None = Field(None, max_length=128, description="A manager's cooperative")
-    farmer_id: str | None = Field(None, max_length=128, description="A farmer's registry id")
-    language: Literal["id", "en"] = "id"
-    quiet_start_h: Hour = 21
-    quiet_end_h: Hour = 5
-    daily_cap: int = Field(12, ge=1, le=svc.MAX_DAILY_CAP)
-    channels: list[ChannelIn] = Field(default_factory=list, max_length=10)
-
-
-class ContactUpdate(BaseModel):
-    """Changes to a contact (role and scope stay)."""
-
-    name: str | None = Field(None, min_length=1, max_length=200)
-    language: Literal["id", "en"] | None = None
-    quiet_start_h: Hour | None = None
-    quiet_end_h: Hour | None = None
-    daily_cap: int | None = Field(None, ge=1, le=svc.MAX_DAILY_CAP)
-
-
-class ContactPublic(BaseModel):
-    """A contact with its channels and subscriptions."""
-
-    id: int
-    name: str
-    role: str
-    coop_id: str | None
-    farmer_id: str | None
-    language: str
-    quiet_start_h: int
-    quiet_end_h: int
-    daily_cap: int
-    channels: list[ChannelPublic]
-    subscriptions: list[SubscriptionPublic]
-
-
-class SignInLink(BaseModel):
-    """A personal sign-in link to the field page: single-use, expiring."""
-
-    url: str
-    expires_at: dt.datetime
-
-
-class NotificationPublic(BaseModel):
-    """One message in the outbox, and what became of it."""
-
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    key: str = Field(description="idempotency key, sent with the message as Idempotency-Key")
-    contact_id: int
-    channel_kind: str
-    address: str
-    alert_id: int | None
-    event: str = Field(description="raised, escalation, reminder, digest, sign_in or test")
-    urgent: bool
-    title: str
-    body: str
-    status: str = Field(
-        description="pending, sending, sent, failed, capped (over the daily cap) or cancelled (its alert "
-        "cleared or was acknowledged before it could go)"
-    )
-    attempts: int
-    due_at: dt.datetime
-    created_at: dt.datetime
-    sent_at: dt.datetime | None
-    last_error: str | None
 
 
 def _public(session: SessionDep, state: StateDep, contact: Contact) -> ContactPublic:

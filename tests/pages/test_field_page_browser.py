@@ -1,11 +1,14 @@
 """The field page in Debian's headless Chromium at a phone's viewport (360×740) with JavaScript off
 (issue 17): a farmer signs in with their personal link, sees the frost on their field, acknowledges
 it, records a harvest through the form, and the record is in ``/v1/harvest-records``. Screenshots go
-to ``docs/screenshots/`` (look at them after a change to the templates)."""
+to a temporary folder, or to ``docs/screenshots/`` when run by ``scripts/screenshots`` (look at them
+after a change to the templates)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +39,9 @@ from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 from tests.season import NOW_MS, load_season
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Screenshots go to a temporary folder, so a test run leaves the working tree as it was;
+# scripts/screenshots sets PANEN_SCREENSHOTS to docs/screenshots to render them for the docs.
+SCREENSHOTS = Path(os.environ.get("PANEN_SCREENSHOTS") or tempfile.mkdtemp(prefix="panen-screenshots-"))
 TODAY = local_day(NOW_MS)
 FLEET = batu_fleet(anchor=TODAY).subset(1, 3)
 MAX_PAGE_BYTES = 150 * 1024

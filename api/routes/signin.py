@@ -1,0 +1,74 @@
+"""Signing in to the field page, and out: a personal link, or a one-time code sent over the person's own
+channel (:mod:`services.notify.signin`); the session is a cookie holding an expiring API token of
+exactly the person's role and scope (:mod:`api.fieldpage`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import SessionDep, StateDep
+from api.fieldpage import COOKIE, HTML_RESPONSES, sign_in_page, with_session
+from services.notify.outbox import utc_now
+from services.notify.signin import contact_by_address, redeem_code, redeem_link, send_code
+
+router = APIRouter(prefix="/f", tags=["field page"])
+_HTML = HTML_RESPONSES
+
+
+@router.get("/masuk", response_class=HTMLResponse, responses=_HTML)
+def sign_in_form(request: Request) -> HTMLResponse:
+    """The sign-in page: a phone number or e-mail address, then the code that was sent to it."""
+    return sign_in_page(request)
+
+
+@router.post("/masuk", response_class=HTMLResponse, responses=_HTML)
+def ask_for_code(
+    request: Request, session: SessionDep, state: StateDep, address: Annotated[str, Form(max_length=200)]
+) -> HTMLResponse:
+    """Send a one-time code to the person whose channel ``address`` is. The answer is the same
+    whether or not anyone has that address, so numbers cannot be probed."""
+    contact = contact_by_address(session, address)
+    if contact is not None:
+        send_code(session, contact, state.notify, utc_now())
+    return sign_in_page(request, address=address.strip(), asked=True)
+
+
+@router.post("/masuk/kode", response_class=HTMLResponse, responses=_HTML)
+def enter_code(
+    request: Request,
+    session: SessionDep,
+    address: Annotated[str, Form(max_length=200)],
+    code: Annotated[str, Form(max_length=12)],
+) -> Response:
+    """Sign in with the code; the session cookie is set and the person goes to their fields."""
+    contact = contact_by_address(session, address)
+    token = redeem_code(session, contact, code, utc_now()) if contact is not None else None
+    if token is None:
+        return sign_in_page(
+            request, 422, address=address.strip(), asked=True, error="Kode salah atau sudah kedaluwarsa."
+        )
+    return with_session(RedirectResponse("/f", 303), request, token)
+
+
+@router.get(
+    "/masuk/{secret}",
+    response_class=HTMLResponse,
+    responses={**_HTML, 410: {"content": {"text/html": {}}, "description": "The link was used or expired."}},
+)
+def open_link(request: Request, secret: str, session: SessionDep) -> Response:
+    """Sign in with a personal link (once; it expires)."""
+    token = redeem_link(session, secret, utc_now()) if len(secret) <= 100 else None
+    if token is None:
+        return sign_in_page(request, 410, error="Tautan ini sudah dipakai atau kedaluwarsa. Minta kode baru.")
+    return with_session(RedirectResponse("/f", 303), request, token)
+
+
+@router.post("/keluar", responses=_HTML)
+def sign_out() -> Response:
+    """Forget the session on this phone."""
+    response = RedirectResponse("/f/masuk", 303)
+    response.delete_cookie(COOKIE, path="/f")
+    return response
