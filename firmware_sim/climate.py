@@ -1,6 +1,6 @@
 """Kota Batu's climate as the simulator uses it: every figure with its source or marked [est].
 
-Sources are those gathered in ``shared/BATU.md`` (secondary, not station tables: treat the numbers
+Sources are those gathered in ``docs/sources.md`` (secondary, not station tables: treat the numbers
 as plausible ranges). Nothing here is used by ``forecast/``: the simulator's weather, soil and crop
 truths come from this package's own models so that forecast skill is measured against a model other
 than the one scored.

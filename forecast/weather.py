@@ -6,7 +6,7 @@ climatology (a wet/dry Markov chain) while temperature and ET0 are corrected by 
 own sensors showed: its mean temperature offset from climatology (shrunk toward 0 with few days)
 and the ratio of its Penman–Monteith ET0 to Hargreaves.
 
-Climatology (sources in shared/BATU.md): mean 21.5 °C at the town's 871 m ("Profil Kota Batu") with
+Climatology (sources in docs/sources.md): mean 21.5 °C at the town's 871 m ("Profil Kota Batu") with
 the de-wiki monthly anomalies; Braak's lapse rates (−0.60 °C/100 m below 1,500 m, −0.55 above);
 2,471 mm on 134 rain days a year at Bumiaji, rainiest Nov–Feb and driest Jun–Sep; diurnal range
 about 8 °C in the wet and 12 °C in the dry season [est]; wet-spell persistence 0.45 [est].

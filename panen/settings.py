@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "reference_markdown"]
 
 
 class Settings(BaseSettings):
@@ -149,3 +149,26 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read once (``get_settings.cache_clear()`` re-reads them)."""
     return Settings()
+
+
+def reference_markdown() -> str:
+    """Every setting as a Markdown table (variable, default, meaning): ``docs/configuration.md``'s
+    reference, generated so that it cannot drift from the settings (a test compares them)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            shown = "(a demo value: set your own)"
+        elif default is None:
+            shown = "unset"
+        elif isinstance(default, Path) and not default.is_absolute():
+            shown = f"`./{default.as_posix()}`"
+        else:
+            shown = f"`{default}`"
+        meaning = (field.description or "").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        rows.append(f"| `PANEN_{name.upper()}` | {shown} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # docs/configuration.md's table: python -m panen.settings
+    print(reference_markdown(), end="")

@@ -42,7 +42,7 @@ class Metric:
 
 
 # Ranges: sensor limits and physical limits, chosen to flag faults, not weather.
-# - air_temp_c: Batu's record lows are 11-14 °C and Bromo-Tengger frost reaches -4 °C (shared/BATU.md §1);
+# - air_temp_c: Batu's record lows are 11-14 °C and Bromo-Tengger frost reaches -4 °C (docs/sources.md §1);
 #   -15..50 leaves room for any real highland night or a sensor in the sun.
 # - soil_ec_ds_m: Dragino LSE01 reads 0..20,000 µS/cm (= 20 dS/m); strongly saline soils exceed 16 dS/m.
 # - rain_mm: per reporting interval; 250 mm exceeds any recorded hourly rainfall in Indonesia.

@@ -51,3 +51,15 @@ def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -
     get_settings.cache_clear()
     assert get_settings().influx_db == "two"
     get_settings.cache_clear()
+
+
+def test_the_configuration_reference_is_the_settings() -> None:
+    """docs/configuration.md's table is generated from the settings: a new or changed setting
+    without the page regenerated (`python -m panen.settings`) fails here."""
+    from pathlib import Path
+
+    from panen.settings import reference_markdown
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    table = page.split("<!-- settings:begin -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
+    assert table == reference_markdown()

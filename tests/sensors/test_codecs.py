@@ -1,4 +1,4 @@
-"""Every payload codec on the shared real-shape fixtures (tests/fixtures/payloads, from ../shared)."""
+"""Every payload codec on the real-shape fixtures of the vendors' devices (tests/fixtures/payloads)."""
 
 from __future__ import annotations
 
