@@ -1,6 +1,13 @@
 """The ``panen`` command (one module per command group in :mod:`panen.cli`), its settings, the wiring
 of concrete adapters to settings, the demo, its embedded broker and the real-service launchers the
-tests and benchmarks use."""
+tests and benchmarks use.
+
+Errors of the command's own (each a ``RuntimeError``; the CLI prints them and exits non-zero)::
+
+    DemoError         the demo cannot start or a part of it failed (panen.demo)
+    BrokerStartError  the embedded broker could not start, e.g. its port is taken (panen.broker)
+    DevServiceError   a real service for tests could not start (panen.devservices)
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -7,13 +7,38 @@ default, so panen runs on a laptop with nothing installed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "reference_markdown"]
+
+
+# Defaults written once, in the configuration of the service they belong to; a setting falls back to
+# it. Imported when a default is needed, so reading the settings stays light for every command.
+def _retention(name: str) -> Callable[[], Any]:
+    def default() -> Any:
+        from storage.retention import Retention
+
+        return getattr(Retention(), name)
+
+    return default
+
+
+def _notify(name: str, scale: float = 1.0) -> Callable[[], Any]:
+    def default() -> Any:
+        from services.notify.outbox import NotifyConfig
+
+        value: Any = NotifyConfig()
+        for part in name.split("."):
+            value = getattr(value, part)
+        return value.total_seconds() / scale if hasattr(value, "total_seconds") else value
+
+    return default
 
 
 class Settings(BaseSettings):
@@ -45,15 +70,23 @@ class Settings(BaseSettings):
         None, description="Secret the per-cooperative InfluxDB users' passwords are derived from (HMAC)."
     )
     retention_raw_days: int = Field(
-        90,
+        default_factory=_retention("raw_days"),
         ge=0,
         description="Days raw readings are kept (0: forever); hourly and daily aggregates outlive them.",
     )
-    retention_hourly_days: int = Field(730, ge=0, description="Days hourly aggregates are kept (0: forever).")
-    retention_resample_days: int = Field(
-        7, ge=1, description="Each rollup recomputes this many past days, so late readings are counted."
+    retention_hourly_days: int = Field(
+        default_factory=_retention("hourly_days"),
+        ge=0,
+        description="Days hourly aggregates are kept (0: forever).",
     )
-    retention_every_s: int = Field(3600, ge=1, description="How often InfluxDB's rollups run [s].")
+    retention_resample_days: int = Field(
+        default_factory=_retention("resample_days"),
+        ge=1,
+        description="Each rollup recomputes this many past days, so late readings are counted.",
+    )
+    retention_every_s: int = Field(
+        default_factory=_retention("every_s"), ge=1, description="How often InfluxDB's rollups run [s]."
+    )
     db_url: str | None = Field(
         None, description="Registry database (SQLAlchemy URL, e.g. postgresql+psycopg://…); unset: SQLite."
     )
@@ -76,7 +109,7 @@ class Settings(BaseSettings):
         description="Bearer token the API's /metrics asks for; unset: it answers loopback clients only.",
     )
     public_url: str = Field(
-        "http://127.0.0.1:8000",
+        default_factory=_notify("public_url"),
         description="Where people reach the API: the field page links in alert messages start with it.",
     )
     notify_whatsapp_token: SecretStr | None = Field(None, description="WhatsApp Cloud API access token.")
@@ -93,16 +126,24 @@ class Settings(BaseSettings):
         description="Apprise mailto:// or mailtos:// URL of the SMTP account, without a recipient, "
         "e.g. mailtos://user:pass@smtp.example.org?from=panen@example.org.",
     )
-    notify_ntfy_url: str = Field("ntfys://ntfy.sh", description="ntfy server (Apprise URL) for ntfy topics.")
+    notify_ntfy_url: str = Field(
+        default_factory=_notify("channels.ntfy_url"), description="ntfy server (Apprise URL) for ntfy topics."
+    )
     notify_retry_min_s: float = Field(
-        30.0, description="First retry of a failed message after about this long."
+        default_factory=_notify("retry_min_s"),
+        description="First retry of a failed message after about this long.",
     )
     notify_retry_max_s: float = Field(
-        1800.0, description="Retries of a failed message at most this far apart."
+        default_factory=_notify("retry_max_s"),
+        description="Retries of a failed message at most this far apart.",
     )
-    notify_give_up_h: float = Field(24.0, description="A message still failing this many hours on is failed.")
+    notify_give_up_h: float = Field(
+        default_factory=_notify("give_up_after", 3600),
+        description="A message still failing this many hours on is failed.",
+    )
     notify_lease_s: float = Field(
-        120.0, description="A message 'sending' this long belongs to a dead sender and is sent again."
+        default_factory=_notify("lease_s"),
+        description="A message 'sending' this long belongs to a dead sender and is sent again.",
     )
     dask_scheduler: str | None = Field(
         None, description="Dask scheduler for the forecasts, e.g. tcp://127.0.0.1:8786; unset: in-process."
@@ -156,7 +197,8 @@ def reference_markdown() -> str:
     reference, generated so that it cannot drift from the settings (a test compares them)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        factory = field.default_factory
+        default = factory() if factory is not None else field.default  # type: ignore[call-arg]
         if isinstance(default, SecretStr):
             shown = "(a demo value: set your own)"
         elif default is None:

@@ -4,6 +4,14 @@
 The metric catalogue (:mod:`sensors.catalogue`) is the platform's one glossary of names, units
 and plausible ranges; :mod:`sensors.reading` classifies each value as valid, implausible (kept,
 flagged) or invalid (refused with a reason code).
+
+Errors (:mod:`sensors.errors`)::
+
+    SensorsError
+    ├── CodecError     a whole payload is unusable (sensors.codecs): ``reason`` is a stable code
+    └── ProfileError   a device profile file is malformed (sensors.profiles; also a ValueError)
+
+A value that fails validation is not an error: it is a :class:`Rejection` with a reason.
 """
 
 from sensors.catalogue import CATALOGUE, Metric, metric_names

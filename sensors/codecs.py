@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sensors.catalogue import CATALOGUE
+from sensors.errors import SensorsError
 from sensors.profiles import DeviceProfile, ProfileLibrary, number_from_text, shipped_profiles
 from sensors.units import conversion_into, convert
 
@@ -82,7 +83,7 @@ class Decoded:
     skipped: int = 0  # records that are not readings by design (e.g. SenML location)
 
 
-class CodecError(Exception):
+class CodecError(SensorsError):
     """The whole payload is unusable; ``reason`` is a stable code, ``str()`` says why."""
 
     def __init__(self, reason: str, detail: str) -> None:

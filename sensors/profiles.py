@@ -47,6 +47,7 @@ from typing import Any
 import yaml
 
 from sensors.catalogue import CATALOGUE
+from sensors.errors import SensorsError
 from sensors.units import conversion_into, convert
 
 __all__ = [
@@ -66,7 +67,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,59}$")
 log = logging.getLogger("panen.profiles")
 
 
-class ProfileError(ValueError):
+class ProfileError(SensorsError, ValueError):
     """A profile file is malformed; the message names the file and the entry."""
 
 

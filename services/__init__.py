@@ -11,7 +11,9 @@ authorise, call one of these and shape the answer.
 - :mod:`services.registry_import`: a fleet document into the registry, with one set of checks;
 - :mod:`services.broker_config`: Mosquitto's password file and ACL from the registry's nodes;
 - :mod:`services.harvests`: harvest records, checked, corrected and voided with an audit trail;
-- :mod:`services.notify`: contacts, the notification outbox and its sender, the field page's sign-in.
+- :mod:`services.notify`: contacts, the notification outbox and its sender, the field page's sign-in;
+- :mod:`services.registry`: the registry's write rules; :mod:`services.planning`: the purchase plan
+  and its cache; :mod:`services.kinds`: alert kinds and notification statuses as enums.
 
 Errors raised by the services (store and registry errors pass through as their own trees)::
 

@@ -34,6 +34,7 @@ from sensors.reading import Reading
 from services import OutOfScope
 from services.access import Principal, Role
 from services.forecasting import ForecastRun
+from services.kinds import AlertKind
 from services.notify.outbox import Audience, NotifyConfig, enqueue_raised
 from storage import Series, SeriesPoint, StoreError, TimeSeriesStore
 from storage.db import Alert, Field, Node, Station
@@ -57,15 +58,7 @@ OFFLINE_INTERVALS = 3  # one missed uplink is radio noise; three in a row is a n
 BATTERY_LOW_V = 3.4  # Li-SOCl2 and Li-ion cells sag fast below 3.4 V under radio load
 BATTERY_LOW_PCT = 20.0
 WINDOW_MS = 86_400_000
-ALERT_KINDS = (
-    "irrigation_needed",
-    "frost_risk",
-    "heat_stress",
-    "node_offline",
-    "battery_low",
-    "contract_at_risk",
-    "refresh_failed",
-)
+ALERT_KINDS = tuple(AlertKind)  # every kind, in the order alerts are listed
 log = logging.getLogger("services.alerts")
 
 
@@ -120,7 +113,7 @@ def contract_findings(report: object, threshold: float) -> list[Finding]:
             week = f", riskiest week {cov.riskiest_week}" if cov.riskiest_week else ""
             out.append(
                 Finding(
-                    "contract_at_risk",
+                    AlertKind.CONTRACT_AT_RISK,
                     f"contract-{spec.id}",
                     None,
                     None,
@@ -170,7 +163,9 @@ def _irrigation(run: ForecastRun, fields: dict[str, Field], soil_now: dict[str, 
             f"root-zone depletion {f.depletion_mm:.0f} mm is past the readily available "
             f"{f.raw_mm:.0f} mm: irrigate"
         )
-        out.append(Finding("irrigation_needed", f.field_id, f.coop_id, f.field_id, "warning", message, facts))
+        out.append(
+            Finding(AlertKind.IRRIGATION_NEEDED, f.field_id, f.coop_id, f.field_id, "warning", message, facts)
+        )
     return out
 
 
@@ -193,7 +188,15 @@ def _temperature(
         if low <= FROST_C:
             message = f"air temperature fell to {low:.1f} °C in the last 24 h"
             out.append(
-                Finding("frost_risk", fld.id, fld.coop_id, fld.id, "critical", message, {"air_temp_c": low})
+                Finding(
+                    AlertKind.FROST_RISK,
+                    fld.id,
+                    fld.coop_id,
+                    fld.id,
+                    "critical",
+                    message,
+                    {"air_temp_c": low},
+                )
             )
         crop = crops.get(fld.commodity)
         high = hottest.get(fld.id, hottest.get(station, float("-inf")))
@@ -206,7 +209,7 @@ def _temperature(
                 "limit_c": crop.upper_temp_c,
                 "commodity": fld.commodity,
             }
-            out.append(Finding("heat_stress", fld.id, fld.coop_id, fld.id, "warning", message, facts))
+            out.append(Finding(AlertKind.HEAT_STRESS, fld.id, fld.coop_id, fld.id, "warning", message, facts))
     return out
 
 
@@ -224,14 +227,16 @@ def _node_health(
             ago = "never reported" if seen is None else f"silent for {(now_ms - seen) / 3_600_000:.1f} h"
             silent: dict[str, float | str] = {} if seen is None else {"silent_h": (now_ms - seen) / 3_600_000}
             out.append(
-                Finding("node_offline", n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}", silent)
+                Finding(
+                    AlertKind.NODE_OFFLINE, n.id, n.coop_id, field_id, "warning", f"node {n.id} {ago}", silent
+                )
             )
         if n.id in status and status[n.id].battery_low:
             value = status[n.id].battery_value
             unit = "V" if status[n.id].battery_metric == "battery_v" else "%"
             message = f"node {n.id} battery at {value:g} {unit}"
             facts: dict[str, float | str] = {"value": value, "unit": unit}
-            out.append(Finding("battery_low", n.id, n.coop_id, field_id, "warning", message, facts))
+            out.append(Finding(AlertKind.BATTERY_LOW, n.id, n.coop_id, field_id, "warning", message, facts))
     return out
 
 

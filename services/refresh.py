@@ -21,6 +21,7 @@ from services import ServiceError
 from services.alerts import contract_findings, evaluate_alerts
 from services.contracts import AT_RISK_BELOW, ContractService
 from services.forecasting import ForecastService
+from services.kinds import AlertKind
 from services.notify.outbox import NotifyConfig, enqueue_raised
 from services.track_record import skill_points
 from storage import TimeSeriesStore
@@ -148,13 +149,13 @@ def _alert_failure(sessions: sessionmaker[Session], reason: str, notify: NotifyC
     with sessions() as session:
         active = session.scalars(
             select(Alert).where(
-                Alert.active, Alert.kind == "refresh_failed", Alert.subject == "forecast-refresh"
+                Alert.active, Alert.kind == AlertKind.REFRESH_FAILED, Alert.subject == "forecast-refresh"
             )
         ).first()
         message = f"the forecast refresh failed ({reason}); the previous forecasts are still served"[:500]
         if active is None:
             alert = Alert(
-                kind="refresh_failed",
+                kind=AlertKind.REFRESH_FAILED,
                 subject="forecast-refresh",
                 coop_id=None,
                 field_id=None,

@@ -12,6 +12,11 @@ Errors (all raised as :class:`StoreError` subclasses, with the server's own mess
     ├── StoreUnavailable   the store cannot be reached or is failing: retry later, spool meanwhile
     ├── StoreAuthError     credentials refused: retrying will not help
     └── StoreRejected      the store refused this data or query as malformed: retrying will not help
+
+    FleetFileError (a ValueError)   a fleet or node-registry document is malformed (storage.fleetfile)
+
+The registry's database (:mod:`storage.db`) raises SQLAlchemy's own errors; the services translate
+the ones a person can cause (an id in use) into their own tree.
 """
 
 from storage.base import (

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from services import InvalidInput, NotFound, OutOfScope
 from services.access import Principal, Role
 from services.alerts import ALERT_KINDS
+from services.kinds import AlertKind
 from services.notify.channels import check_address
 from services.notify.messages import LANGUAGES
 from storage.db import Contact, ContactChannel, Cooperative, Farmer, Notification, Subscription
@@ -122,12 +123,13 @@ def _check_settings(language: str, quiet_start_h: int, quiet_end_h: int, daily_c
 def default_subscriptions(role: Role) -> list[tuple[str, str]]:
     """What a new contact hears about unless they choose: a farmer every alert on their fields, a
     manager every alert of their cooperative, Coosae staff its contracts and the forecast refresh."""
-    return {
+    defaults: dict[Role, list[tuple[str, str]]] = {
         Role.FARMER: [("*", "own")],
         Role.COOP_MANAGER: [("*", "coop")],
-        Role.OFFTAKER: [("contract_at_risk", "all"), ("refresh_failed", "all")],
-        Role.ADMIN: [("refresh_failed", "all")],
-    }[role]
+        Role.OFFTAKER: [(AlertKind.CONTRACT_AT_RISK, "all"), (AlertKind.REFRESH_FAILED, "all")],
+        Role.ADMIN: [(AlertKind.REFRESH_FAILED, "all")],
+    }
+    return defaults[role]
 
 
 def create_contact(session: Session, principal: Principal, spec: ContactSpec) -> Contact:

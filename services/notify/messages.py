@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from services.kinds import AlertKind
+
 __all__ = [
     "COMMODITY_ID",
     "LANGUAGES",
@@ -128,32 +130,32 @@ def _refresh(lang: str, where: str, f: Facts) -> str:
 
 
 _RENDER: dict[str, Callable[[str, str, Facts], str]] = {
-    "irrigation_needed": _irrigation,
-    "frost_risk": _frost,
-    "heat_stress": _heat,
-    "node_offline": _offline,
-    "battery_low": _battery,
-    "contract_at_risk": _contract,
-    "refresh_failed": _refresh,
+    AlertKind.IRRIGATION_NEEDED: _irrigation,
+    AlertKind.FROST_RISK: _frost,
+    AlertKind.HEAT_STRESS: _heat,
+    AlertKind.NODE_OFFLINE: _offline,
+    AlertKind.BATTERY_LOW: _battery,
+    AlertKind.CONTRACT_AT_RISK: _contract,
+    AlertKind.REFRESH_FAILED: _refresh,
 }
-_TITLE = {
+_TITLE: dict[str, dict[str, str]] = {
     "id": {
-        "irrigation_needed": "Perlu siram",
-        "frost_risk": "Awas embun upas",
-        "heat_stress": "Suhu terlalu panas",
-        "node_offline": "Sensor diam",
-        "battery_low": "Baterai sensor lemah",
-        "contract_at_risk": "Kontrak berisiko",
-        "refresh_failed": "Prakiraan gagal diperbarui",
+        AlertKind.IRRIGATION_NEEDED: "Perlu siram",
+        AlertKind.FROST_RISK: "Awas embun upas",
+        AlertKind.HEAT_STRESS: "Suhu terlalu panas",
+        AlertKind.NODE_OFFLINE: "Sensor diam",
+        AlertKind.BATTERY_LOW: "Baterai sensor lemah",
+        AlertKind.CONTRACT_AT_RISK: "Kontrak berisiko",
+        AlertKind.REFRESH_FAILED: "Prakiraan gagal diperbarui",
     },
     "en": {
-        "irrigation_needed": "Irrigation needed",
-        "frost_risk": "Frost warning",
-        "heat_stress": "Heat stress",
-        "node_offline": "Sensor silent",
-        "battery_low": "Sensor battery low",
-        "contract_at_risk": "Contract at risk",
-        "refresh_failed": "Forecast refresh failed",
+        AlertKind.IRRIGATION_NEEDED: "Irrigation needed",
+        AlertKind.FROST_RISK: "Frost warning",
+        AlertKind.HEAT_STRESS: "Heat stress",
+        AlertKind.NODE_OFFLINE: "Sensor silent",
+        AlertKind.BATTERY_LOW: "Sensor battery low",
+        AlertKind.CONTRACT_AT_RISK: "Contract at risk",
+        AlertKind.REFRESH_FAILED: "Forecast refresh failed",
     },
 }
 _EVENT = {

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.retry import backoff
 from services.access import Role
+from services.kinds import NotificationStatus
 from services.notify.channels import ChannelSettings, ChannelUnavailable, apprise_url, deliver
 from services.notify.messages import Message, alert_message, digest_message
 from services.notify.policy import Policy, next_digest_at, quiet_hours_end, wib_day, wib_midnight
@@ -133,7 +134,7 @@ def _sent_today(session: Session, contact_id: int, now: dt.datetime) -> int:
             select(func.count(Notification.id)).where(
                 Notification.contact_id == contact_id,
                 Notification.created_at >= start,
-                Notification.status != "capped",
+                Notification.status != NotificationStatus.CAPPED,
             )
         )
         or 0
@@ -180,7 +181,7 @@ def enqueue(
                 urgent=urgent,
                 title=message.title[:200],
                 body=message.body[:2000],
-                status="capped" if over else "pending",
+                status=NotificationStatus.CAPPED if over else NotificationStatus.PENDING,
                 attempts=0,
                 due_at=due_at,
                 created_at=now,
@@ -401,8 +402,8 @@ class Sender:
         with self.sessions() as session:
             result = session.execute(
                 update(Notification)
-                .where(Notification.status == "sending", Notification.claimed_at < stale)
-                .values(status="pending", due_at=now)
+                .where(Notification.status == NotificationStatus.SENDING, Notification.claimed_at < stale)
+                .values(status=NotificationStatus.PENDING, due_at=now)
             )
             session.commit()
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -414,8 +415,8 @@ class Sender:
         with self.sessions() as session:
             won = session.execute(
                 update(Notification)
-                .where(Notification.id == ident, Notification.status == "pending")
-                .values(status="sending", claimed_at=now, attempts=Notification.attempts + 1)
+                .where(Notification.id == ident, Notification.status == NotificationStatus.PENDING)
+                .values(status=NotificationStatus.SENDING, claimed_at=now, attempts=Notification.attempts + 1)
             )
             if not won.rowcount:  # type: ignore[attr-defined]
                 session.commit()
@@ -425,9 +426,9 @@ class Sender:
                 session.commit()
                 return "skipped"
             if (moot := _moot(session, row)) is not None:
-                row.status, row.last_error = "cancelled", moot
+                row.status, row.last_error = NotificationStatus.CANCELLED, moot
                 session.commit()
-                return "cancelled"
+                return NotificationStatus.CANCELLED
             session.commit()
             return row
 
@@ -450,14 +451,14 @@ class Sender:
             if msg is None:  # its contact was deleted meanwhile
                 return "skipped"
             if error is None:
-                msg.status, msg.sent_at, msg.last_error = "sent", done, None
-                outcome = "sent"
+                msg.status, msg.sent_at, msg.last_error = NotificationStatus.SENT, done, None
+                outcome: str = NotificationStatus.SENT
             elif permanent or done - msg.created_at >= self.config.give_up_after:
-                msg.status, msg.last_error = "failed", error[:500]
-                outcome = "failed"
+                msg.status, msg.last_error = NotificationStatus.FAILED, error[:500]
+                outcome = NotificationStatus.FAILED
                 log.warning("notification %d to %s failed for good: %s", ident, msg.channel_kind, error)
             else:
-                msg.status, msg.last_error = "pending", error[:500]
+                msg.status, msg.last_error = NotificationStatus.PENDING, error[:500]
                 msg.due_at = done + dt.timedelta(seconds=_retry_delay_s(msg.attempts, self.config))
                 outcome = "retrying"
             session.commit()
@@ -471,7 +472,7 @@ class Sender:
             due = list(
                 session.scalars(
                     select(Notification.id)
-                    .where(Notification.status == "pending", Notification.due_at <= now)
+                    .where(Notification.status == NotificationStatus.PENDING, Notification.due_at <= now)
                     .order_by(Notification.urgent.desc(), Notification.due_at, Notification.id)
                     .limit(self.config.batch)
                 )
@@ -480,7 +481,12 @@ class Sender:
             return report
         with ThreadPoolExecutor(max(1, self.config.workers), thread_name_prefix="notify") as pool:
             for outcome in pool.map(self._send_one, due):
-                if outcome in ("sent", "retrying", "failed", "cancelled"):
+                if outcome in (
+                    NotificationStatus.SENT,
+                    "retrying",
+                    NotificationStatus.FAILED,
+                    NotificationStatus.CANCELLED,
+                ):
                     setattr(report, outcome, getattr(report, outcome) + 1)
         return report
 

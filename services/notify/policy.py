@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from services.kinds import AlertKind
 from storage import local_day, local_day_start_ms
 from storage.base import WIB_OFFSET_MS
 
@@ -35,8 +36,8 @@ class Policy:
     - every other kind goes at once, or at the end of the person's quiet hours.
     """
 
-    urgent: frozenset[str] = frozenset({"frost_risk"})
-    digest: frozenset[str] = frozenset({"node_offline", "battery_low"})
+    urgent: frozenset[str] = frozenset({AlertKind.FROST_RISK})
+    digest: frozenset[str] = frozenset({AlertKind.NODE_OFFLINE, AlertKind.BATTERY_LOW})
     escalate_after: dict[str, dt.timedelta] = field(
         default_factory=lambda: _hours(frost_risk=0.5, irrigation_needed=6)
     )
