@@ -185,6 +185,9 @@ class FieldForecastPublic(BaseModel):
     yield_t_ha_p10: float
     yield_t_ha_p50: float
     yield_t_ha_p90: float
+    tonnes_expected: float = Field(
+        0.0, description="Expected tonnes (mean over members): adds up over fields, as a P50 does not"
+    )
     tonnes_p10: float
     tonnes_p50: float
     tonnes_p90: float
@@ -208,9 +211,22 @@ class PlanRowPublic(BaseModel):
     commodity: str = Field(examples=["potato"])
     iso_week: str = Field(examples=["2026-W50"])
     coop_id: str = Field(examples=["sumberbrantas"])
-    tonnes_p10: float
-    tonnes_p50: float
-    tonnes_p90: float
+    tonnes_expected: float = Field(
+        0.0,
+        description="Expected tonnes, the mean over the forecast's members: the plan's headline. It adds up: "
+        "cells sum to every total (a week over cooperatives, a commodity over weeks).",
+    )
+    tonnes_p10: float = Field(description="10th percentile of this cell's tonnes alone (not additive)")
+    tonnes_p50: float = Field(
+        description="Median of this cell's tonnes alone. Not additive: a field is harvested in one week in "
+        "most members, so a week's median is often 0 while its P90 is the whole field; sum tonnes_expected."
+    )
+    tonnes_p90: float = Field(description="90th percentile of this cell's tonnes alone (not additive)")
+    overdue_tonnes: float = Field(
+        0.0,
+        description="Expected tonnes of this cell that were forecast before this week and not yet recorded: "
+        "late, still to be bought (only in the first week)",
+    )
     skill_tonnes_mape_30d: float | None = Field(
         None,
         description="Past forecasts' tonnes MAPE 30 days ahead (/v1/forecasts/skill); null: too few records",
@@ -220,6 +236,9 @@ class PlanRowPublic(BaseModel):
     week_start: dt.date | None = Field(None, description="Monday of the ISO week")
     week_end: dt.date | None = Field(None, description="Sunday of the ISO week")
     current_week: bool = Field(False, description="The week in progress (WIB)")
+    change_expected: float | None = Field(
+        None, description="Expected tonnes minus the previous plan's (null: no previous plan)"
+    )
     change_p50: float | None = Field(
         None, description="P50 tonnes minus the previous plan's (null: no previous plan)"
     )

@@ -48,6 +48,7 @@ def forecast_public(
         yield_t_ha_p10=round(f.yield_t_ha_p10, 1),
         yield_t_ha_p50=round(f.yield_t_ha_p50, 1),
         yield_t_ha_p90=round(f.yield_t_ha_p90, 1),
+        tonnes_expected=round(f.tonnes_expected, 1),
         tonnes_p10=round(f.tonnes_p10, 1),
         tonnes_p50=round(f.tonnes_p50, 1),
         tonnes_p90=round(f.tonnes_p90, 1),
@@ -79,12 +80,15 @@ def _plan_rows(rows: list[PlanRow], ctx: PlanContext) -> list[PlanRowPublic]:
     for r in rows:
         year, week = (int(part) for part in r.iso_week.split("-W"))
         start = dt.date.fromisocalendar(year, week, 1)
-        before = None if ctx.previous is None else ctx.previous.get((r.commodity, r.iso_week, r.coop_id), 0.0)
+        before = None if ctx.previous is None else ctx.previous.get((r.commodity, r.iso_week, r.coop_id))
+        had = ctx.previous is not None
         out.append(
             PlanRowPublic(
                 commodity=r.commodity,
                 iso_week=r.iso_week,
                 coop_id=r.coop_id,
+                tonnes_expected=round(r.tonnes_expected, 1),
+                overdue_tonnes=round(r.overdue_tonnes, 1),
                 tonnes_p10=round(r.tonnes_p10, 1),
                 tonnes_p50=round(r.tonnes_p50, 1),
                 tonnes_p90=round(r.tonnes_p90, 1),
@@ -94,7 +98,10 @@ def _plan_rows(rows: list[PlanRow], ctx: PlanContext) -> list[PlanRowPublic]:
                 week_start=start,
                 week_end=start + dt.timedelta(days=6),
                 current_week=start <= ctx.today <= start + dt.timedelta(days=6),
-                change_p50=None if before is None else round(r.tonnes_p50 - before, 1),
+                change_expected=round(r.tonnes_expected - (before.tonnes_expected if before else 0.0), 1)
+                if had
+                else None,
+                change_p50=round(r.tonnes_p50 - (before.tonnes_p50 if before else 0.0), 1) if had else None,
                 issued_at=ctx.issued_at,
                 last_reading_ms=ctx.newest_reading_ms.get(r.coop_id),
             )

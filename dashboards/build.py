@@ -220,23 +220,24 @@ def supply_outlook() -> Json:
     )
     panels = [
         _panel(
-            "Ton per komoditas per minggu / Tonnes per commodity per ISO week (P50, P10–P90)",
+            "Ton per komoditas per minggu / Tonnes per commodity per ISO week (expected, P10–P90)",
             "table",
             [
-                'SELECT last("tonnes_p50") AS "P50", last("tonnes_p10") AS "P10", last("tonnes_p90") AS "P90" '
-                'FROM "plan" WHERE time > now() - 3h GROUP BY "week", "commodity"'
+                'SELECT last("tonnes_expected") AS "expected", last("tonnes_p10") AS "P10", '
+                'last("tonnes_p90") AS "P90" FROM "plan" WHERE time > now() - 3h GROUP BY "week", "commodity"'
             ],
             (0, 0, 24, 12),
             fmt="table",
-            description="The purchase plan of all cooperatives together from the latest forecast run (hourly): "
-            "members summed before the percentiles.",
+            description="The purchase plan of all cooperatives together from the latest forecast run (hourly). "
+            "Expected tonnes add up over weeks and commodities; P10–P90 is each cell's own range.",
         ),
         _panel(
-            "Perkiraan panen per komoditas / Forecast harvest by commodity (ton P50, fields summed)",
+            "Perkiraan panen per komoditas / Forecast harvest by commodity (expected tonnes, fields summed)",
             "timeseries",
             [
-                'SELECT sum("p50") FROM (SELECT last("tonnes_p50") AS "p50" FROM "forecast" WHERE $timeFilter '
-                'GROUP BY time(1d), "site", "commodity") GROUP BY time(1d), "commodity" fill(none)'
+                'SELECT sum("expected") FROM (SELECT last("tonnes_expected") AS "expected" FROM "forecast" '
+                'WHERE $timeFilter GROUP BY time(1d), "site", "commodity") GROUP BY time(1d), "commodity" '
+                "fill(none)"
             ],
             (0, 12, 24, 9),
             unit="none",

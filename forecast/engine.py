@@ -91,6 +91,11 @@ class FieldForecast:
     date_bias_days: float = 0.0  # days added to the modelled maturity (the calibration's, this field's)
 
     @property
+    def tonnes_expected(self) -> float:
+        """Expected tonnes, the mean over members: what adds up over fields (a P50 does not)."""
+        return float(np.mean(self.members_tonnes)) if len(self.members_tonnes) else 0.0
+
+    @property
     def members(self) -> int:
         """Ensemble size."""
         return len(self.members_tonnes)

@@ -1,8 +1,18 @@
-"""The purchase plan: tonnes per commodity × ISO week × cooperative, with P10/P50/P90.
+"""The purchase plan: tonnes per commodity × ISO week × cooperative.
 
 Each ensemble member's harvest is spread over the crop's harvest window (tomato and chili are picked
 for weeks; potato is lifted in days) and binned into ISO weeks; members are summed across fields
 first and the percentiles taken last, so P90 of a sum is not a sum of P90s.
+
+The headline of a cell is its **expected** tonnes, the mean over the members: it adds up, so cells
+sum to every total (a week over cooperatives, a commodity over weeks), and the plan's 8 weeks hold
+what the fields' forecasts hold for them. A cell's P50 does not add up: in most members a field is
+harvested in one week only, so a week's P50 is often 0 while its P90 is the whole field (issue 36).
+P10/P50/P90 stay as the range of each cell or total on its own, taken over members.
+
+A harvest forecast before the plan's first week that has not been recorded is **overdue**: it is
+still to be bought, so it counts in the first week (``overdue_tonnes`` says how much of it is late),
+never dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ class PlanRow:
     tonnes_p10: float
     tonnes_p50: float
     tonnes_p90: float
+    tonnes_expected: float = 0.0  # the mean over members: the headline, additive
+    overdue_tonnes: float = 0.0  # expected tonnes of it that were due before the plan's first week
 
 
 def iso_week(day: dt.date) -> str:
@@ -50,10 +62,19 @@ def plan_members(
 ) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64]]:
     """Member totals: (keys (commodity, coop), week labels, array (keys, weeks, members)) of tonnes.
 
-    Harvests outside ``weeks`` ISO weeks from ``start``'s week, or without a date, are left out.
-    With ``by_coop=False`` every cooperative is summed into one key per commodity (coop
+    Harvests after the last of ``weeks`` ISO weeks from ``start``'s week, or without a date, are left
+    out; harvests before the first week are overdue and count in it (see the module docstring). With
+    ``by_coop=False`` every cooperative is summed into one key per commodity (coop
     :data:`ALL_COOPS`), member by member, so its percentiles are those of the total.
     """
+    keys, labels, totals, _overdue = _binned(forecasts, start=start, weeks=weeks, by_coop=by_coop)
+    return keys, labels, totals
+
+
+def _binned(
+    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int, by_coop: bool
+) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`plan_members`, and the overdue part of the first week (keys, members)."""
     library = load_crops()
     first = _monday(start)
     labels = [iso_week(first + dt.timedelta(weeks=w)) for w in range(weeks)]
@@ -65,8 +86,9 @@ def plan_members(
     index = {k: i for i, k in enumerate(keys)}
     members = max((f.members for f in forecasts), default=0)
     totals = np.zeros((len(keys), weeks, members))
-    if not forecasts:
-        return keys, labels, totals
+    overdue = np.zeros((len(keys), members))
+    if not forecasts or weeks < 1:
+        return keys, labels, totals, overdue
     # Arrays over fields x members, so the binning below is a few vectorised passes, not a loop per member.
     row = np.array([index[(f.commodity, coop(f))] for f in forecasts])
     window = np.array([max(1, library[f.commodity].harvest_window_days) for f in forecasts])
@@ -80,9 +102,11 @@ def plan_members(
     rows = np.broadcast_to(row[:, None], day0.shape)
     for offset in range(int(window.max())):
         week_of = (day0 + offset) // 7
-        ok = (offset < window)[:, None] & (week_of >= 0) & (week_of < weeks) & (share > 0)
-        np.add.at(totals, (rows[ok], week_of[ok], member[ok]), share[ok])
-    return keys, labels, totals
+        ok = (offset < window)[:, None] & (week_of < weeks) & (share > 0) & has_day
+        late = ok & (week_of < 0)
+        np.add.at(totals, (rows[ok], np.maximum(week_of[ok], 0), member[ok]), share[ok])
+        np.add.at(overdue, (rows[late], member[late]), share[late])
+    return keys, labels, totals, overdue
 
 
 def purchase_plan(
@@ -90,7 +114,7 @@ def purchase_plan(
 ) -> list[PlanRow]:
     """Rows for every commodity × week × cooperative with any forecast harvest (see module docstring);
     with ``by_coop=False``, one row per commodity × week for all cooperatives together."""
-    keys, labels, totals = plan_members(forecasts, start=start, weeks=weeks, by_coop=by_coop)
+    keys, labels, totals, overdue = _binned(forecasts, start=start, weeks=weeks, by_coop=by_coop)
     rows = []
     for k, (commodity, coop) in enumerate(keys):
         for w, label in enumerate(labels):
@@ -98,9 +122,17 @@ def purchase_plan(
             if not member_tonnes.any():
                 continue
             p10, p50, p90 = np.percentile(member_tonnes, [10, 50, 90])
+            late = float(overdue[k].mean()) if w == 0 else 0.0
             rows.append(
                 PlanRow(
-                    commodity, label, coop, round(float(p10), 3), round(float(p50), 3), round(float(p90), 3)
+                    commodity,
+                    label,
+                    coop,
+                    round(float(p10), 3),
+                    round(float(p50), 3),
+                    round(float(p90), 3),
+                    round(float(member_tonnes.mean()), 3),
+                    round(late, 3),
                 )
             )
     rows.sort(key=lambda r: (r.iso_week, r.commodity, r.coop_id))

@@ -284,19 +284,23 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
         f"{api}/v1/purchase-plan", params={"weeks": weeks}, headers=headers, timeout=120
     ).json()
     week_labels = sorted({r["iso_week"] for r in plan})
-    table = Table(title=f"Coosae purchase plan, next {weeks} weeks: tonnes P50 (P10–P90), all cooperatives")
-    table.add_column("commodity")
+    title = f"Coosae purchase plan, next {weeks} weeks: expected tonnes (P10–P90), all cooperatives"
+    table = Table(title=title, caption="expected tonnes add up across weeks; W01 etc. are ISO weeks")
+    # Fold rather than cut: piped to a file (80 columns) the names and figures stay whole.
+    table.add_column("commodity", overflow="fold")
     for w in week_labels:
-        table.add_column(w.split("-")[1], justify="right")
+        table.add_column(w.split("-")[1], justify="right", overflow="fold")
+    table.add_column("total", justify="right", overflow="fold")
     cells: dict[tuple[str, str], str] = {
         (
             r["commodity"],
             r["iso_week"],
-        ): f"{r['tonnes_p50']:.1f}\n({r['tonnes_p10']:.0f}–{r['tonnes_p90']:.0f})"
+        ): f"{r['tonnes_expected']:.1f}\n({r['tonnes_p10']:.0f}–{r['tonnes_p90']:.0f})"
         for r in plan
     }
     for commodity in sorted({r["commodity"] for r in plan}):
-        table.add_row(commodity, *(cells.get((commodity, w), "–") for w in week_labels))
+        total = sum(r["tonnes_expected"] for r in plan if r["commodity"] == commodity)
+        table.add_row(commodity, *(cells.get((commodity, w), "–") for w in week_labels), f"{total:.1f}")
     console.print(table)
     if not plan:
         console.print("[yellow]no harvest forecast within the horizon[/yellow] (try --weeks 16)")

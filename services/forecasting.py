@@ -234,7 +234,12 @@ class ForecastService:
                 Series.PLAN,
                 {"week": r.iso_week, "commodity": r.commodity},
                 now_ms,
-                {"tonnes_p10": r.tonnes_p10, "tonnes_p50": r.tonnes_p50, "tonnes_p90": r.tonnes_p90},
+                {
+                    "tonnes_expected": r.tonnes_expected,
+                    "tonnes_p10": r.tonnes_p10,
+                    "tonnes_p50": r.tonnes_p50,
+                    "tonnes_p90": r.tonnes_p90,
+                },
             )
             for r in plan
         )
@@ -325,6 +330,7 @@ class ForecastService:
                 "yield_t_ha_p10": f.yield_t_ha_p10,
                 "yield_t_ha_p50": f.yield_t_ha_p50,
                 "yield_t_ha_p90": f.yield_t_ha_p90,
+                "tonnes_expected": f.tonnes_expected,
                 "tonnes_p10": f.tonnes_p10,
                 "tonnes_p50": f.tonnes_p50,
                 "tonnes_p90": f.tonnes_p90,

@@ -49,7 +49,7 @@ class PlanContext:
     """What a plan's rows say beside their tonnes."""
 
     names: dict[str, str]  # cooperative id -> name
-    previous: dict[tuple[str, str, str], float] | None  # (commodity, week, coop) -> P50 of the run before
+    previous: dict[tuple[str, str, str], PlanRow] | None  # (commodity, week, coop) -> the run before's row
     newest_reading_ms: dict[str, int]  # cooperative id (and "all") -> its newest reading
     issued_at: dt.datetime
     today: dt.date
@@ -153,7 +153,7 @@ class Planning:
         previous = None
         if previous_visible is not None:
             before = purchase_plan(previous_visible, start=run.issued, weeks=request.weeks, by_coop=by_coop)
-            previous = {(r.commodity, r.iso_week, r.coop_id): r.tonnes_p50 for r in before}
+            previous = {(r.commodity, r.iso_week, r.coop_id): r for r in before}
         newest: dict[str, int] = {}
         for f in coops:
             ts = run.last_reading_ms.get(f.field_id)

@@ -25,8 +25,8 @@ def neutralise(cell: object) -> object:
 def plan_workbook(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
     """The purchase plan as an Excel workbook (openpyxl): sheet *Rencana / Plan* with the rows as they
     are in the CSV (dates as dates, numbers as numbers, the header frozen, the week in progress in
-    bold), and sheet *Total* with the sum of P50 tonnes per ISO week and commodity, per commodity and
-    per week. A sum of P50s is not the P50 of the total: ``by=commodity`` gives that."""
+    bold), and sheet *Total* with the expected tonnes per ISO week and commodity, per commodity and per
+    week: the sums of the rows' expected tonnes, which add up (a sum of P50s would not)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -44,18 +44,18 @@ def plan_workbook(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> b
             for cell in sheet[sheet.max_row]:
                 cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
-    week, commodity, p50 = (columns.index(c) for c in ("iso_week", "commodity", "tonnes_p50"))
+    week, commodity, expected = (columns.index(c) for c in ("iso_week", "commodity", "tonnes_expected"))
     by_both: dict[tuple[str, str], float] = {}
     for row in rows:
         k = (str(row[week]), str(row[commodity]))
-        by_both[k] = by_both.get(k, 0.0) + float(row[p50])  # type: ignore[arg-type]
+        by_both[k] = by_both.get(k, 0.0) + float(row[expected])  # type: ignore[arg-type]
     totals = book.create_sheet("Total")
-    totals.append(["iso_week", "commodity", "sum of tonnes_p50 (jumlah P50)"])
+    totals.append(["iso_week", "commodity", "expected tonnes (perkiraan ton)"])
     for (w, c), t in sorted(by_both.items()):
         totals.append([w, _excel(c), round(t, 1)])
     for label, index in (("commodity", 1), ("iso_week", 0)):
         totals.append([])
-        totals.append([label, "", "sum of tonnes_p50 (jumlah P50)"])
+        totals.append([label, "", "expected tonnes (perkiraan ton)"])
         sums: dict[str, float] = {}
         for k, t in by_both.items():
             sums[k[index]] = sums.get(k[index], 0.0) + t

@@ -444,7 +444,7 @@ def test_the_plan_is_one_a_planner_can_act_on(
     c, tokens, service = client
     h = auth(tokens["offtaker"])
     first = c.get("/v1/purchase-plan", headers=h, params={"weeks": 12}).json()
-    assert all(r["change_p50"] is None for r in first)  # no previous plan yet
+    assert all(r["change_p50"] is None and r["change_expected"] is None for r in first)  # no previous plan
     assert c.post("/v1/forecasts/recompute", headers=auth(tokens["admin"])).status_code == 200
     run, previous = service.latest, service.previous
     assert run is not None
@@ -452,8 +452,9 @@ def test_the_plan_is_one_a_planner_can_act_on(
     rows = c.get("/v1/purchase-plan", headers=h, params={"weeks": 12}).json()
     with service.sessions() as session:
         names = {co.id: co.name for co in session.scalars(select(Cooperative))}
-    before = {(r.commodity, r.iso_week, r.coop_id): r.tonnes_p50 for r in purchase_plan(
+    before_rows = {(r.commodity, r.iso_week, r.coop_id): r for r in purchase_plan(
         list(previous.forecasts.values()), start=run.issued, weeks=12)}  # fmt: skip
+    before = {k: r.tonnes_p50 for k, r in before_rows.items()}
     today = dt.date.fromisoformat(run.issued.isoformat())
     for r in rows:
         start, end = dt.date.fromisoformat(r["week_start"]), dt.date.fromisoformat(r["week_end"])
@@ -468,6 +469,8 @@ def test_the_plan_is_one_a_planner_can_act_on(
         assert r["last_reading_ms"] == newest
         key = (r["commodity"], r["iso_week"], r["coop_id"])
         assert r["change_p50"] == pytest.approx(r["tonnes_p50"] - round(before.get(key, 0.0), 1), abs=0.051)
+        was = before_rows[key].tonnes_expected if key in before_rows else 0.0
+        assert r["change_expected"] == pytest.approx(r["tonnes_expected"] - round(was, 1), abs=0.051)
     assert sum(r["current_week"] for r in rows) == len(
         {(r["commodity"], r["coop_id"]) for r in rows if r["current_week"]}
     )
@@ -487,10 +490,16 @@ def test_the_plan_is_one_a_planner_can_act_on(
     assert [row[p50] for row in plan[1:]] == [r["tonnes_p50"] for r in rows]
     bold = [book["Rencana - Plan"].cell(row=i + 2, column=1).font.bold for i in range(len(rows))]
     assert bold == [r["current_week"] for r in rows]
+    # The totals sheet sums the rows' expected tonnes, which add up (issue 36): a week's total over
+    # cooperatives is the API's by=commodity row for it, to rounding.
     totals = {(w, k): t for w, k, t in book["Total"].iter_rows(min_row=2, values_only=True) if w and k}
+    by_commodity = c.get("/v1/purchase-plan", headers=h, params={"weeks": 12, "by": "commodity"}).json()
+    assert totals
     for (week, commodity), total in totals.items():
-        expected = sum(r["tonnes_p50"] for r in rows if (r["iso_week"], r["commodity"]) == (week, commodity))
-        assert total == pytest.approx(expected, abs=0.051)
+        cells = [r for r in rows if (r["iso_week"], r["commodity"]) == (week, commodity)]
+        assert total == pytest.approx(sum(r["tonnes_expected"] for r in cells), abs=0.051)
+        whole = next(r for r in by_commodity if (r["iso_week"], r["commodity"]) == (week, commodity))
+        assert whole["tonnes_expected"] == pytest.approx(total, abs=0.05 * (1 + len(cells)))
 
 
 def test_forecast_filters_narrow_the_answer_and_refuse_what_cannot_match(
