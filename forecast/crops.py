@@ -37,6 +37,9 @@ class CropParams:
     ky_stage_fractions: tuple[float, float, float, float] | None = None
     # An orchard crop: its season is one crop of fruit, from bloom, with roots at full depth throughout.
     perennial: bool = False
+    # Picked many times over its harvest window (tomato, chili, strawberry): one harvest record does not
+    # end its season, the picks add up until the window ends.
+    multi_pick: bool = False
     # Early canopy senescence under water stress (AquaCrop): from this share of TAW depleted; and the
     # degree-days from full canopy to none under the worst stress (0: none).
     senescence_depletion_fraction: float = 0.70
@@ -72,6 +75,7 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                     else None
                 ),
                 perennial=bool(table.get("perennial", False)),
+                multi_pick=bool(table.get("multi_pick", False)),
                 senescence_depletion_fraction=float(table.get("senescence_depletion_fraction", 0.70)),
                 senescence_cd=float(table.get("senescence_cd", 0.0)),
                 kcb=tuple(float(x) for x in table["kcb"]) if "kcb" in table else None,  # type: ignore[arg-type]

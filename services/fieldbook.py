@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from forecast.crops import load_crops
 from forecast.drivers import SOILS, irrigation_threshold_vwc_pct
 from forecast.engine import FieldForecast
+from forecast.orchard import is_orchard
 from services import InvalidInput, id_date
 from services.alerts import node_status
 from services.forecasting import ForecastRun
@@ -143,11 +144,16 @@ def field_view(
     )
 
 
-def set_planting_date(session: Session, field: Field, planting_date: dt.date, *, by: str) -> Field:
-    """Record that ``field`` was planted on ``planting_date`` (a new season).
+def set_planting_date(
+    session: Session, field: Field, planting_date: dt.date, *, by: str, commodity: str | None = None
+) -> Field:
+    """Record that ``field`` was planted on ``planting_date`` (a new season), with ``commodity`` if the
+    crop changed (a rotation: the past seasons' records stay with the forecasts they were paired with,
+    under the crop they were).
 
     Raises:
-        InvalidInput: the date is in the future (WIB) or more than a year ago.
+        InvalidInput: the date is in the future (WIB) or more than a year ago; the crop is unknown, an
+            orchard's, or given for an orchard (trees are not rotated).
     """
     today = local_day(time.time_ns() // 1_000_000)
     if planting_date > today:
@@ -160,6 +166,15 @@ def set_planting_date(session: Session, field: Field, planting_date: dt.date, *,
             f"planting_date: {planting_date} is more than a year ago",
             farmer=f"tanggal tanam {id_date(planting_date)} lebih dari setahun yang lalu.",
         )
+    if commodity is not None and commodity != field.commodity:
+        crops = load_crops()
+        if commodity not in crops or crops[commodity].perennial or is_orchard(field.commodity):
+            raise InvalidInput(
+                f"commodity: {commodity!r} cannot follow {field.commodity!r} on field {field.id!r} "
+                f"(annual crops: {', '.join(sorted(c for c, p in crops.items() if not p.perennial))})",
+                farmer="tanaman ini tidak bisa dicatat untuk lahan ini.",
+            )
+        field.commodity = commodity
     field.planting_date = planting_date
     mark_edited(field, by)
     session.commit()

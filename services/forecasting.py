@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from forecast.crops import load_crops
 from forecast.drivers import DailySeries, Observed, observed_drivers
 from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import PRIOR, Calibration, HarvestOutcome, learn
@@ -52,6 +53,41 @@ class ForecastRun:
     seconds: float
     # Orchards: what their crop's forecast rests on (records, estimates), or why there is none.
     orchards: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # Fields whose season a harvest record closed (a single-harvest crop), and the day of that harvest:
+    # no forecast, no share of the plan, until the next planting is recorded.
+    closed: dict[str, dt.date] = dataclasses.field(default_factory=dict)
+
+
+def _season_records(
+    fields: list[Field], harvests: list[HarvestRecord]
+) -> tuple[dict[str, dt.date], dict[str, float]]:
+    """What the harvest records of each field's current season (on or after its planting) say: the
+    fields whose season a record closed (single-harvest annual crops), with the day, and the tonnes
+    picked so far of multi-pick crops (tomato, chili, strawberry). Orchards are left to their cycles."""
+    crops = load_crops()
+    by_field = {f.id: f for f in fields}
+    closed: dict[str, dt.date] = {}
+    picked: dict[str, float] = {}
+    for r in harvests:
+        f = by_field.get(r.field_id)
+        crop = crops.get(f.commodity) if f is not None else None
+        if f is None or crop is None or crop.perennial or r.harvest_date < f.planting_date:
+            continue
+        if crop.multi_pick:
+            picked[f.id] = picked.get(f.id, 0.0) + r.tonnes
+        else:
+            closed[f.id] = max(closed.get(f.id, r.harvest_date), r.harvest_date)
+    return closed, picked
+
+
+def _less_picked(forecast: FieldForecast, picked_t: float) -> FieldForecast:
+    """A multi-pick field's forecast of what is still to pick: each member's season less what was
+    picked so far (never below none)."""
+    if picked_t <= 0:
+        return forecast
+    left = np.maximum(forecast.members_tonnes - picked_t, 0.0)
+    p10, p50, p90 = (float(v) for v in np.percentile(left, [10, 50, 90]))
+    return dataclasses.replace(forecast, members_tonnes=left, tonnes_p10=p10, tonnes_p50=p50, tonnes_p90=p90)
 
 
 def _observed(
@@ -170,7 +206,12 @@ class ForecastService:
                 )
                 orchard_rows = list(session.scalars(select(OrchardEvent)))
             orchard = orchards.cycles(fields, orchard_rows, harvests, today)
-            specs = [spec for f in fields if (spec := _spec(f, orchard.get(f.id))) is not None]
+            closed, picked = _season_records(fields, harvests)
+            specs = [
+                spec
+                for f in fields
+                if f.id not in closed and (spec := _spec(f, orchard.get(f.id))) is not None
+            ]
             basis = {fid: (c,) if isinstance(c, str) else c.basis for fid, c in orchard.items()}
             if not specs:
                 run = ForecastRun(
@@ -183,6 +224,7 @@ class ForecastService:
                     Calibration(),
                     0.0,
                     basis,
+                    closed,
                 )
                 self._run = run
                 return run
@@ -205,7 +247,11 @@ class ForecastService:
                 seed=self.seed,
                 calibration=calibration,
             )
-            forecasts = [f for part in self.compute.map(engine, chunks) for f in part]
+            forecasts = [
+                _less_picked(f, picked.get(f.field_id, 0.0))
+                for part in self.compute.map(engine, chunks)
+                for f in part
+            ]
             self._write(forecasts, today, now_ms)
             latest: dict[str, int] = {}
             for r in self.store.latest(site_ids=[f.id for f in fields]):
@@ -220,6 +266,7 @@ class ForecastService:
                 calibration,
                 round(time.perf_counter() - started, 3),
                 basis,
+                closed,
             )
             self._previous, self._run = self._run, run
             return run

@@ -46,6 +46,11 @@ def field_forecast(
             raise NotFound(
                 f"no forecast for orchard {field_id!r}: {why[0]}; record it at /v1/fields/{field_id}/events"
             )
+        if field_id in run.closed:  # a harvest record ended its season
+            raise NotFound(
+                f"field {field_id!r} was harvested on {run.closed[field_id]} (recorded): its season is over; "
+                f"record the next planting (PATCH /v1/fields/{field_id} with planting_date and commodity)"
+            )
         raise NotFound(f"no forecast for field {field_id!r} yet; POST /v1/forecasts/recompute")
     return forecast_public(forecast, run, members, state.planning.pairs(run))
 

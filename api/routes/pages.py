@@ -115,6 +115,7 @@ def _field_page(
         may_write=may_write,
         orchard=orchard,
         orchard_kinds=kinds,
+        crops=[c for c in sorted(COMMODITY, key=COMMODITY.__getitem__) if not is_orchard(c)],
         orchard_events=orchards.events(session, row.id)[-6:] if orchard else [],
         orchard_why=(state.forecasts.latest.orchards.get(row.id, ()) if state.forecasts.latest else ()),
         done=_DONE.get(str(request.query_params.get("ok", ""))),
@@ -173,9 +174,10 @@ def record_planting(
     state: StateDep,
     who: VisitorDep,
     planting_date: Annotated[dt.date, Form()],
+    commodity: Annotated[str | None, Form(max_length=40)] = None,
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Record the day the field was planted (a new season)."""
+    """Record the day the field was planted (a new season), and its crop if it changed (a rotation)."""
     target = form_target(session, who, field_id, csrf)
     if isinstance(target, Response):
         return target
@@ -185,7 +187,7 @@ def record_planting(
             "Coosae reads fields; their plantings are the farmer's and the cooperative's to record"
         )
     try:
-        set_planting_date(session, row, planting_date, by=who.principal.name)
+        set_planting_date(session, row, planting_date, by=who.principal.name, commodity=commodity)
     except InvalidInput as exc:
         session.rollback()
         return _field_page(request, session, state, who, row, 422, error=refused("Tanggal tanam", exc))
