@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from services.access import (
     Principal,
     TokenCache,
     check_filters,
+    commodity_named,
     field_in_scope,
     require,
     resolve,
@@ -30,6 +31,7 @@ from storage import TimeSeriesStore
 
 __all__ = [
     "AppState",
+    "CommodityFilter",
     "PrincipalDep",
     "SessionDep",
     "StateDep",
@@ -80,6 +82,23 @@ def get_session(state: StateDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def commodity_filter(
+    commodity: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Only this commodity: a crop of the library (potato) or its Indonesian name",
+            examples=["potato"],
+        ),
+    ] = None,
+) -> str | None:
+    """A list's commodity filter, in the library's name whichever name was typed."""
+    return None if commodity is None else commodity_named(commodity)
+
+
+CommodityFilter = Annotated[str | None, Depends(commodity_filter)]
 _bearer = HTTPBearer(auto_error=False, description="An API token from `panen token create`.")
 
 

@@ -224,6 +224,20 @@ def field_in_scope(session: Session, principal: Principal, field_id: str) -> Fie
     return row_in_scope(session, principal, Field, field_id, principal.can_see_field)
 
 
+def commodity_named(name: str) -> str:
+    """The crop library's name of a commodity a person typed: ``potato`` as itself, and the Indonesian
+    names the field page shows (``kentang``, ``Bawang merah``, ``bawang_merah``) as their crop; a name
+    that is neither is returned as typed, for :func:`check_filters` to refuse."""
+    from services.notify.messages import COMMODITY_ID
+
+    key = " ".join(name.strip().lower().replace("_", " ").split())
+    crops = load_crops()
+    for crop, indonesian in COMMODITY_ID.items():
+        if key in (crop.replace("_", " "), indonesian) and crop in crops:
+            return crop
+    return name
+
+
 def check_filters(
     session: Session, principal: Principal, *, coop_id: str | None = None, commodity: str | None = None
 ) -> None:
@@ -233,6 +247,9 @@ def check_filters(
     answers as a registry row does (404 unknown, 403 outside a scoped caller's reach, see
     :func:`row_in_scope`)."""
     if commodity is not None and commodity not in load_crops():
-        raise InvalidInput(f"unknown commodity {commodity!r}: one of {', '.join(sorted(load_crops()))}")
+        raise InvalidInput(
+            f"unknown commodity {commodity!r}: one of {', '.join(sorted(load_crops()))} "
+            "(or their Indonesian names: kentang, kubis, wortel, ...)"
+        )
     if coop_id is not None:
         row_in_scope(session, principal, Cooperative, coop_id, lambda c: principal.can_see_coop(c.id))

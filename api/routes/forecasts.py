@@ -10,7 +10,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.csvout import csv_bytes, csv_response
-from api.deps import PrincipalDep, SessionDep, StateDep, check_filters, field_in_scope, require
+from api.deps import (
+    CommodityFilter,
+    PrincipalDep,
+    SessionDep,
+    StateDep,
+    check_filters,
+    field_in_scope,
+    require,
+)
 from api.schemas import FieldForecastPublic, PlanRowPublic, SkillPublic
 from api.views import forecast_public, render_plan, rounded
 from services import NotFound
@@ -25,7 +33,6 @@ _MEMBERS = Query(
     description="Include every ensemble member's harvest date and tonnes (for your own risk analysis)"
 )
 _COOP = Query(max_length=128, description="Only this cooperative (one in your scope)")
-_COMMODITY = Query(max_length=40, description="Only this commodity (a crop of the library)")
 
 
 @router.get("/fields/{field_id}/forecast", response_model=FieldForecastPublic)
@@ -60,8 +67,8 @@ def forecasts(
     session: SessionDep,
     principal: PrincipalDep,
     state: StateDep,
+    commodity: CommodityFilter,
     coop_id: Annotated[str | None, _COOP] = None,
-    commodity: Annotated[str | None, _COMMODITY] = None,
     members: Annotated[bool, _MEMBERS] = False,
 ) -> list[FieldForecastPublic]:
     """Forecasts of the fields in the caller's scope, optionally by cooperative and commodity."""
@@ -83,8 +90,8 @@ def skill(
     session: SessionDep,
     principal: PrincipalDep,
     state: StateDep,
+    commodity: CommodityFilter,
     coop_id: Annotated[str | None, _COOP] = None,
-    commodity: Annotated[str | None, _COMMODITY] = None,
     lead_days: Annotated[int | None, Query(description="60, 30 or 14")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> list[SkillPublic] | Response:
@@ -146,6 +153,7 @@ def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
 async def plan(
     principal: PrincipalDep,
     state: StateDep,
+    commodity: CommodityFilter,
     weeks: Annotated[int, Query(ge=1, le=52, description="ISO weeks from this week on")] = 8,
     format: Annotated[
         Literal["json", "csv", "xlsx"],
@@ -156,7 +164,6 @@ async def plan(
         Query(description="`commodity`: all cooperatives in your scope together (coop_id `all`)"),
     ] = "cooperative",
     coop_id: Annotated[str | None, _COOP] = None,
-    commodity: Annotated[str | None, _COMMODITY] = None,
 ) -> Response:
     """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first).
 

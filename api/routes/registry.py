@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import PrincipalDep, SessionDep, StateDep, field_in_scope
+from api.deps import CommodityFilter, PrincipalDep, SessionDep, StateDep, field_in_scope
 from api.schemas import (
     FLEET_DOCUMENT_BODY,
     CooperativeCreate,
@@ -130,8 +130,8 @@ def delete_farmer(farmer_id: str, session: SessionDep, principal: PrincipalDep) 
 def list_fields(
     session: SessionDep,
     principal: PrincipalDep,
+    commodity: CommodityFilter,
     coop_id: Annotated[str | None, _COOP_FILTER] = None,
-    commodity: Annotated[str | None, Query(max_length=40, examples=["potato"])] = None,
 ) -> list[Field]:
     """Fields in the caller's scope, optionally filtered."""
     return registry.fields(session, principal, coop_id=coop_id, commodity=commodity)
