@@ -58,7 +58,12 @@ ALL_COOPS = "all"
 
 
 def plan_members(
-    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int, by_coop: bool = True
+    forecasts: Sequence[FieldForecast],
+    *,
+    start: dt.date,
+    weeks: int,
+    by_coop: bool = True,
+    count_overdue: bool = True,
 ) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64]]:
     """Member totals: (keys (commodity, coop), week labels, array (keys, weeks, members)) of tonnes.
 
@@ -67,14 +72,23 @@ def plan_members(
     ``by_coop=False`` every cooperative is summed into one key per commodity (coop
     :data:`ALL_COOPS`), member by member, so its percentiles are those of the total.
     """
-    keys, labels, totals, _overdue = _binned(forecasts, start=start, weeks=weeks, by_coop=by_coop)
+    keys, labels, totals, _overdue = _binned(
+        forecasts, start=start, weeks=weeks, by_coop=by_coop, count_overdue=count_overdue
+    )
     return keys, labels, totals
 
 
 def _binned(
-    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int, by_coop: bool
+    forecasts: Sequence[FieldForecast],
+    *,
+    start: dt.date,
+    weeks: int,
+    by_coop: bool,
+    count_overdue: bool = True,
 ) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64], NDArray[np.float64]]:
-    """:func:`plan_members`, and the overdue part of the first week (keys, members)."""
+    """:func:`plan_members`, and the overdue part of the first week (keys, members). Without
+    ``count_overdue`` (a plan that starts after this week), harvests before its first week are left out:
+    what is late is bought this week, not in the plan's first."""
     library = load_crops()
     first = _monday(start)
     labels = [iso_week(first + dt.timedelta(weeks=w)) for w in range(weeks)]
@@ -103,6 +117,8 @@ def _binned(
     for offset in range(int(window.max())):
         week_of = (day0 + offset) // 7
         ok = (offset < window)[:, None] & (week_of < weeks) & (share > 0) & has_day
+        if not count_overdue:
+            ok &= week_of >= 0
         late = ok & (week_of < 0)
         np.add.at(totals, (rows[ok], np.maximum(week_of[ok], 0), member[ok]), share[ok])
         np.add.at(overdue, (rows[late], member[late]), share[late])
@@ -110,11 +126,19 @@ def _binned(
 
 
 def purchase_plan(
-    forecasts: Sequence[FieldForecast], *, start: dt.date, weeks: int = 8, by_coop: bool = True
+    forecasts: Sequence[FieldForecast],
+    *,
+    start: dt.date,
+    weeks: int = 8,
+    by_coop: bool = True,
+    count_overdue: bool = True,
 ) -> list[PlanRow]:
     """Rows for every commodity × week × cooperative with any forecast harvest (see module docstring);
-    with ``by_coop=False``, one row per commodity × week for all cooperatives together."""
-    keys, labels, totals, overdue = _binned(forecasts, start=start, weeks=weeks, by_coop=by_coop)
+    with ``by_coop=False``, one row per commodity × week for all cooperatives together; without
+    ``count_overdue``, harvests before the first week are left out (a plan starting next week)."""
+    keys, labels, totals, overdue = _binned(
+        forecasts, start=start, weeks=weeks, by_coop=by_coop, count_overdue=count_overdue
+    )
     rows = []
     for k, (commodity, coop) in enumerate(keys):
         for w, label in enumerate(labels):

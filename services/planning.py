@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow, purchase_plan
+from services import InvalidInput
 from services.access import Principal, check_filters
 from services.forecasting import ForecastRun, ForecastService
 from services.track_record import Pairing, pairings
@@ -42,6 +43,28 @@ class PlanRequest:
     by: str  # cooperative or commodity
     coop_id: str | None = None
     commodity: str | None = None
+    weeks_from: str = "this"  # this (the week in progress), next, or an ISO date within its week
+
+    def start(self, issued: dt.date) -> tuple[dt.date, bool]:
+        """The plan's first day, and whether overdue harvests count in its first week (only a plan
+        that starts in the week in progress takes them).
+
+        Raises:
+            InvalidInput: ``weeks_from`` is neither this, next nor a date.
+        """
+        this_monday = issued - dt.timedelta(days=issued.weekday())
+        if self.weeks_from == "this":
+            return issued, True
+        if self.weeks_from == "next":
+            return this_monday + dt.timedelta(weeks=1), False
+        try:
+            day = dt.date.fromisoformat(self.weeks_from)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"weeks_from: {self.weeks_from!r} is not this, next or a date (2026-12-14)"
+            ) from exc
+        monday = day - dt.timedelta(days=day.weekday())
+        return (issued, True) if monday <= this_monday else (monday, False)
 
 
 @dataclass(frozen=True)
@@ -149,10 +172,15 @@ class Planning:
             names = {co.id: co.name for co in session.scalars(select(Cooperative))}
         by_coop = request.by == "cooperative"
         visible = [f for f in coops if commodity in (None, f.commodity)]
-        rows = purchase_plan(visible, start=run.issued, weeks=request.weeks, by_coop=by_coop)
+        start, overdue = request.start(run.issued)
+        rows = purchase_plan(
+            visible, start=start, weeks=request.weeks, by_coop=by_coop, count_overdue=overdue
+        )
         previous = None
         if previous_visible is not None:
-            before = purchase_plan(previous_visible, start=run.issued, weeks=request.weeks, by_coop=by_coop)
+            before = purchase_plan(
+                previous_visible, start=start, weeks=request.weeks, by_coop=by_coop, count_overdue=overdue
+            )
             previous = {(r.commodity, r.iso_week, r.coop_id): r for r in before}
         newest: dict[str, int] = {}
         for f in coops:

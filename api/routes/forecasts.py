@@ -164,13 +164,20 @@ async def plan(
         Query(description="`commodity`: all cooperatives in your scope together (coop_id `all`)"),
     ] = "cooperative",
     coop_id: Annotated[str | None, _COOP] = None,
+    weeks_from: Annotated[
+        str,
+        Query(
+            max_length=10,
+            description="`this` (the week in progress, with overdue harvests), `next`, or a date (its week)",
+        ),
+    ] = "this",
 ) -> Response:
     """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first).
 
     With `by=commodity`, the cooperatives are summed member by member, so the percentiles are
     those of the total (summing the per-cooperative P10s would overstate the spread)."""
     require(principal, Role.OFFTAKER, Role.ADMIN, Role.COOP_MANAGER)
-    request = PlanRequest(weeks, format, by, coop_id, commodity)
+    request = PlanRequest(weeks, format, by, coop_id, commodity, weeks_from)
     # A cached plan is served from the event loop; a miss is computed in a worker thread.
     body = state.planning.cached(principal, request)
     if body is None:
