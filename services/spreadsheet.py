@@ -6,7 +6,7 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 
-__all__ = ["XLSX_MEDIA_TYPE", "neutralise", "plan_workbook"]
+__all__ = ["PLAN_HEADERS", "XLSX_MEDIA_TYPE", "neutralise", "plan_workbook"]
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -22,40 +22,86 @@ def neutralise(cell: object) -> object:
     return cell
 
 
+# The plan's columns as a planner reads them, in Indonesian and English (the CSV keeps the API's names).
+PLAN_HEADERS = {
+    "commodity": "Komoditas / Commodity",
+    "iso_week": "Minggu / ISO week",
+    "coop_id": "Koperasi / Cooperative id",
+    "tonnes_expected": "Perkiraan ton / Expected tonnes",
+    "tonnes_p10": "Ton P10",
+    "tonnes_p50": "Ton P50",
+    "tonnes_p90": "Ton P90",
+    "overdue_tonnes": "Terlambat ton / Overdue tonnes",
+    "skill_tonnes_mape_30d": "Galat 30 hari / MAPE 30 days",
+    "skill_records_30d": "Catatan panen / Harvest records",
+    "coop_name": "Nama koperasi / Cooperative",
+    "week_start": "Senin / Monday",
+    "week_end": "Minggu / Sunday",
+    "current_week": "Minggu ini / This week",
+    "change_expected": "Perubahan perkiraan / Change, expected",
+    "change_p50": "Perubahan P50 / Change, P50",
+    "issued_at": "Prakiraan dibuat (UTC) / Forecast made (UTC)",
+    "last_reading_ms": "Data terbaru (UTC) / Newest reading (UTC)",
+}
+_TONNES = "#,##0.0"
+
+
 def plan_workbook(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
-    """The purchase plan as an Excel workbook (openpyxl): sheet *Rencana / Plan* with the rows as they
-    are in the CSV (dates as dates, numbers as numbers, the header frozen, the week in progress in
-    bold), and sheet *Total* with the expected tonnes per ISO week and commodity, per commodity and per
-    week: the sums of the rows' expected tonnes, which add up (a sum of P50s would not)."""
+    """The purchase plan as an Excel workbook (openpyxl): sheet *Rencana / Plan* with the rows (headers
+    in Indonesian and English, the header frozen and filtered, columns sized, tonnes to 0.1, dates as
+    dates, the newest reading as a UTC date-time, the week in progress in bold), and sheet *Total* with
+    the expected tonnes per ISO week and commodity, per commodity and per week: the sums of the rows'
+    expected tonnes, which add up (a sum of P50s would not)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = "Rencana - Plan"
-    sheet.append([str(c) for c in columns])
+    sheet.append([PLAN_HEADERS.get(str(c), str(c)) for c in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     current = columns.index("current_week") if "current_week" in columns else None
+    reading = columns.index("last_reading_ms") if "last_reading_ms" in columns else None
     for row in rows:
-        sheet.append([_excel(v) for v in row])
+        values = list(row)
+        ms = values[reading] if reading is not None else None
+        if reading is not None and isinstance(ms, int):
+            values[reading] = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+        sheet.append([_excel(v) for v in values])
         if current is not None and row[current]:
             for cell in sheet[sheet.max_row]:
                 cell.font = Font(bold=True)
+    for i, name in enumerate(columns, 1):
+        letter = get_column_letter(i)
+        sheet.column_dimensions[letter].width = max(
+            12, min(40, len(PLAN_HEADERS.get(str(name), str(name))) + 2)
+        )
+        fmt = _TONNES if str(name).startswith(("tonnes_", "overdue_", "change_")) else None
+        if str(name) in ("issued_at", "last_reading_ms"):
+            fmt = "yyyy-mm-dd hh:mm"
+        elif str(name) in ("week_start", "week_end"):
+            fmt = "yyyy-mm-dd"
+        if fmt is not None:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                cell.number_format = fmt
     sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
     week, commodity, expected = (columns.index(c) for c in ("iso_week", "commodity", "tonnes_expected"))
     by_both: dict[tuple[str, str], float] = {}
     for row in rows:
         k = (str(row[week]), str(row[commodity]))
         by_both[k] = by_both.get(k, 0.0) + float(row[expected])  # type: ignore[arg-type]
     totals = book.create_sheet("Total")
-    totals.append(["iso_week", "commodity", "expected tonnes (perkiraan ton)"])
+    title = "Perkiraan ton / Expected tonnes"
+    totals.append(["Minggu / ISO week", "Komoditas / Commodity", title])
     for (w, c), t in sorted(by_both.items()):
         totals.append([w, _excel(c), round(t, 1)])
-    for label, index in (("commodity", 1), ("iso_week", 0)):
+    for label, index in (("Komoditas / Commodity", 1), ("Minggu / ISO week", 0)):
         totals.append([])
-        totals.append([label, "", "expected tonnes (perkiraan ton)"])
+        totals.append([label, "", title])
         sums: dict[str, float] = {}
         for k, t in by_both.items():
             sums[k[index]] = sums.get(k[index], 0.0) + t
@@ -63,6 +109,10 @@ def plan_workbook(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> b
             totals.append([_excel(name), "", round(t, 1)])
     for cell in totals[1]:
         cell.font = Font(bold=True)
+    for letter, width in (("A", 20), ("B", 24), ("C", 32)):
+        totals.column_dimensions[letter].width = width
+    for (cell,) in totals.iter_rows(min_row=2, min_col=3, max_col=3):
+        cell.number_format = _TONNES
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

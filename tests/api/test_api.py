@@ -439,6 +439,7 @@ def test_the_plan_is_one_a_planner_can_act_on(
 
     from openpyxl import load_workbook
 
+    from services.spreadsheet import PLAN_HEADERS
     from storage.db import Cooperative
 
     c, tokens, service = client
@@ -483,9 +484,25 @@ def test_the_plan_is_one_a_planner_can_act_on(
     book = load_workbook(io.BytesIO(xlsx.content))
     assert book.sheetnames == ["Rencana - Plan", "Total"]
     plan = list(book["Rencana - Plan"].iter_rows(values_only=True))
-    assert ",".join(str(v) for v in plan[0]) == csv_header
+    # A planner's headers (issue 36), one for each of the CSV's columns, in its order.
+    assert list(plan[0]) == [PLAN_HEADERS[name] for name in csv_header.split(",")]
     assert len(plan) == len(rows) + 1
-    columns = list(plan[0])
+    columns = csv_header.split(",")
+    sheet = book["Rencana - Plan"]
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == sheet.dimensions
+    expected_col = columns.index("tonnes_expected") + 1
+    assert all(
+        sheet.cell(row=i + 2, column=expected_col).number_format == "#,##0.0" for i in range(len(rows))
+    )
+    start_col = columns.index("week_start") + 1
+    assert all(
+        isinstance(sheet.cell(row=i + 2, column=start_col).value, dt.datetime) for i in range(len(rows))
+    )
+    reading_col = columns.index("last_reading_ms") + 1
+    assert all(
+        isinstance(sheet.cell(row=i + 2, column=reading_col).value, dt.datetime) for i in range(len(rows))
+    )
     p50 = columns.index("tonnes_p50")
     assert [row[p50] for row in plan[1:]] == [r["tonnes_p50"] for r in rows]
     bold = [book["Rencana - Plan"].cell(row=i + 2, column=1).font.bold for i in range(len(rows))]
