@@ -255,18 +255,23 @@ def _enter_orchard_records(cfg: Settings, console: Console) -> None:
 
 
 def _demo_contracts(cfg: Settings) -> None:
-    """Coosae's Kutai Timur deal as open contracts (:data:`DEMO_CONTRACTS`), once."""
+    """Coosae's Kutai Timur deal as open contracts (:data:`DEMO_CONTRACTS`), once: only for the
+    commodities the demo's fleet grows (a contract no field can serve only says "0 %" and raises a
+    critical alert, which shows nothing of the product)."""
     from sqlalchemy import select
 
     from services.contracts import create_contract
-    from storage.db import Contract
+    from storage.db import Contract, Field
     from storage.db.engine import open_registry
 
     today = dt.datetime.now(dt.UTC).date()
     with open_registry(cfg.registry_url)() as session:
         if session.scalars(select(Contract).where(Contract.buyer == DEMO_BUYER)).first() is not None:
             return
+        grown = set(session.scalars(select(Field.commodity).distinct()))
         for commodity, tonnes, (first, last), price in DEMO_CONTRACTS:
+            if commodity not in grown:
+                continue
             terms = {
                 "buyer": DEMO_BUYER, "commodity": commodity, "tonnes": tonnes,
                 "first_day": today + dt.timedelta(weeks=first), "last_day": today + dt.timedelta(weeks=last),
