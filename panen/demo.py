@@ -292,10 +292,10 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
     title = f"Coosae purchase plan, next {weeks} weeks: expected tonnes (P10–P90), all cooperatives"
     table = Table(title=title, caption="expected tonnes add up across weeks; W01 etc. are ISO weeks")
     # Fold rather than cut: piped to a file (80 columns) the names and figures stay whole.
-    table.add_column("commodity", overflow="fold")
+    table.add_column("commodity", no_wrap=True, min_width=10)
     for w in week_labels:
         table.add_column(w.split("-")[1], justify="right", overflow="fold")
-    table.add_column("total", justify="right", overflow="fold")
+    table.add_column("total", justify="right", no_wrap=True, min_width=6)
     cells: dict[tuple[str, str], str] = {
         (
             r["commodity"],
