@@ -218,13 +218,25 @@ def skill_table(store: TimeSeriesStore, session: Session, principal: Principal |
     """The track record the caller may see: every commodity × cooperative of its fields at every
     lead, a pair with no harvest record yet saying so (``records`` 0)."""
     rows = {(k.commodity, k.coop_id, k.lead_days): k for k in summarise(pairings(store, session, principal))}
+    recorded: dict[tuple[str, str], int] = defaultdict(int)
+    query = select(Field.commodity, Field.coop_id).join(HarvestRecord, HarvestRecord.field_id == Field.id)
+    for commodity, coop_id in session.execute(query.where(HarvestRecord.voided_at.is_(None))):
+        recorded[(commodity, coop_id)] += 1
     for commodity, coop_id in {(c, co) for c, co in session.execute(select(Field.commodity, Field.coop_id))}:
         if principal is not None and not principal.can_see_coop(coop_id):
             continue
         for lead in LEADS:
-            rows.setdefault(
-                (commodity, coop_id, lead), pooled([], commodity=commodity, coop_id=coop_id, lead_days=lead)
-            )
+            if (commodity, coop_id, lead) in rows:
+                continue
+            empty = pooled([], commodity=commodity, coop_id=coop_id, lead_days=lead)
+            n = recorded.get((commodity, coop_id), 0)
+            if n:  # records there are, but no forecast was made about `lead` days before any of them
+                empty = replace(
+                    empty,
+                    note=f"{n} harvest record{'s' if n > 1 else ''}, none with a forecast made about {lead} "
+                    "days before it (forecasts are compared from the day panen first forecast the field)",
+                )
+            rows[(commodity, coop_id, lead)] = empty
     return [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1], -k[2]))]
 
 

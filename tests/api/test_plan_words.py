@@ -57,3 +57,29 @@ def test_a_plan_from_next_week_starts_on_next_monday_and_leaves_this_weeks_harve
     by_date = c.get("/v1/purchase-plan", headers=h, params={"weeks": 8, "weeks_from": next_monday}).json()
     assert by_date == following
     assert c.get("/v1/purchase-plan", headers=h, params={"weeks_from": "2026-13-40"}).status_code == 422
+
+
+def test_the_skill_list_says_records_exist_when_no_forecast_was_made_early_enough(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    """Five records entered on a fresh platform read "no harvest record yet": they were there, but no
+    forecast was made 30 days before them to compare with (issue 36). The note now says which."""
+    import datetime as dt
+
+    from forecast.crops import load_crops
+    from tests.api.conftest import TODAY
+
+    c, tokens, _ = client
+    admin = auth(tokens["admin"])
+    field = c.get("/v1/fields", headers=admin).json()[0]
+    tonnes = round(0.8 * load_crops()[field["commodity"]].potential_yield_t_ha * field["area_ha"], 2)
+    body = {
+        "field_id": field["id"],
+        "harvest_date": (TODAY - dt.timedelta(days=1)).isoformat(),
+        "tonnes": tonnes,
+    }
+    assert c.post("/v1/harvest-records", headers=admin, json=body).status_code == 201
+    rows = c.get("/v1/forecasts/skill", headers=admin, params={"lead_days": 30}).json()
+    row = next(r for r in rows if (r["commodity"], r["coop_id"]) == (field["commodity"], field["coop_id"]))
+    assert row["records"] == 0
+    assert row["note"].startswith("1 harvest record, none with a forecast made about 30 days before it")
