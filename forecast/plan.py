@@ -116,7 +116,7 @@ def _binned(
     rows = np.broadcast_to(row[:, None], day0.shape)
     for offset in range(int(window.max())):
         week_of = (day0 + offset) // 7
-        ok = (offset < window)[:, None] & (week_of < weeks) & (share > 0) & has_day
+        ok = (offset < window)[:, None] & (week_of < weeks) & (share > 0)
         if not count_overdue:
             ok &= week_of >= 0
         late = ok & (week_of < 0)
