@@ -4,6 +4,8 @@ filter check to refuse (issue 36)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +23,9 @@ CROPS = sorted(load_crops())
     joiner=st.sampled_from([" ", "_", "  "]),
     pad=st.sampled_from(["", " ", "  "]),
 )
-def test_a_crop_typed_any_way_is_that_crop(crop: str, indonesian: bool, case, joiner: str, pad: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_crop_typed_any_way_is_that_crop(
+    crop: str, indonesian: bool, case: Callable[[str], str], joiner: str, pad: str
+) -> None:
     word = COMMODITY_ID[crop] if indonesian else crop
     typed = pad + case(joiner.join(word.replace("_", " ").split())) + pad
     assert commodity_named(typed) == crop
