@@ -25,6 +25,14 @@ def _record(c: TestClient, token: str, field: dict[str, object], tonnes: float, 
     assert created.status_code == 201, created.text
 
 
+def _annual_field(c: TestClient, token: str) -> dict[str, object]:
+    """The first field of an annual crop (orchards follow their own cycles)."""
+    crops = load_crops()
+    return next(
+        f for f in c.get("/v1/fields", headers=auth(token)).json() if not crops[f["commodity"]].perennial
+    )
+
+
 def test_a_recorded_harvest_ends_a_single_harvest_season_and_its_share_of_the_plan(
     client: tuple[TestClient, dict[str, str], ForecastService],
 ) -> None:
@@ -63,11 +71,7 @@ def test_a_new_planting_may_change_the_crop_and_reopens_the_season(
 ) -> None:
     c, tokens, _ = client
     crops = load_crops()
-    field = next(
-        f
-        for f in c.get("/v1/fields", headers=auth(tokens["admin"])).json()
-        if not crops[f["commodity"]].perennial
-    )
+    field = _annual_field(c, tokens["admin"])
     yesterday = TODAY - dt.timedelta(days=1)
     tonnes = round(0.8 * crops[field["commodity"]].potential_yield_t_ha * field["area_ha"], 2)
     _record(c, tokens["offtaker"], field, tonnes, yesterday)
@@ -90,11 +94,7 @@ def test_picks_of_a_multi_pick_crop_add_up_and_leave_the_rest_forecast(
 ) -> None:
     c, tokens, _ = client
     crops = load_crops()
-    field = next(
-        f
-        for f in c.get("/v1/fields", headers=auth(tokens["admin"])).json()
-        if not crops[f["commodity"]].perennial
-    )
+    field = _annual_field(c, tokens["admin"])
     planted = TODAY - dt.timedelta(days=100)
     rotated = c.patch(
         f"/v1/fields/{field['id']}",
