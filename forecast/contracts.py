@@ -25,12 +25,14 @@ already got (a lexicographic optimum: a later contract never takes supply an ear
 may use what the greedy order would have wasted); a tiny cost on later days prefers fresher, earlier
 deliveries. Orders are the result summed by cooperative × ISO week; a contract's week from a
 cooperative under 0.1 t (at a window's edge, or the contract's last kilograms) joins its nearest week
-of at least that from the same cooperative.
+of at least that from the same cooperative. Orders are then rounded to whole 0.1 t, as the plan is,
+their total never above the contract's (largest remainder rounding, :func:`_rounded`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +47,7 @@ from forecast.plan import iso_week
 
 __all__ = [
     "MIN_ORDER_T",
+    "ORDER_STEP_T",
     "AllocationRow",
     "ContractSpec",
     "Coverage",
@@ -61,6 +64,9 @@ _TOL = 1e-6
 # The smallest week of a cooperative's confident supply that orders are placed on: a few sacks, below
 # which a delivery costs more than it carries [est]. A thinner week's share goes to its other weeks.
 MIN_ORDER_T = 0.1
+# Orders are whole tenths of a tonne, as the purchase plan shows its tonnes (a 0.183 t order reads as a
+# precision the forecast does not have).
+ORDER_STEP_T = 0.1
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ class Coverage:
     riskiest_week: str | None
     behind_probability: float  # in the riskiest week
     taken: F64  # tonnes[coop, window day, member] the contract takes in each member
+    shortfall_expected: float = 0.0  # the mean over members (what a margin at risk is priced on)
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,7 @@ def coverage(contracts: Sequence[ContractSpec], supply: dict[str, Supply], membe
         s = supply.get(c.commodity)
         if s is None:
             zero = np.zeros((0, 0, members))
-            out.append(Coverage(c.id, 0.0, c.tonnes, c.tonnes, 0.0, None, 1.0, zero))
+            out.append(Coverage(c.id, 0.0, c.tonnes, c.tonnes, 0.0, None, 1.0, zero, c.tonnes))
             continue
         avail = available[c.commodity]
         win = _window(s, c)
@@ -185,6 +192,7 @@ def coverage(contracts: Sequence[ContractSpec], supply: dict[str, Supply], membe
                 riskiest_week=week,
                 behind_probability=behind,
                 taken=taken,
+                shortfall_expected=float(shortfall.mean()),
             )
         )
     return out
@@ -224,16 +232,34 @@ def allocate(
         x = _lexicographic_lp(group, s, capacity)
         for c, alloc in zip(group, x, strict=True):
             win = _window(s, c)
+            orders: dict[tuple[str, str], float] = {}
             for k, coop in enumerate(s.coops):
                 weekly: dict[str, float] = {}
                 for j, t in enumerate(alloc[k]):
                     if t > 0:
                         week = iso_week(s.start + dt.timedelta(days=win.start + j))
                         weekly[week] = weekly.get(week, 0.0) + float(t)
-                for week, t in sorted(_merge_crumbs(weekly, min_order_t).items()):
-                    if t >= 5e-4:
-                        rows.append(AllocationRow(c.id, commodity, coop, week, round(t, 3)))
+                for week, t in _merge_crumbs(weekly, min_order_t).items():
+                    orders[(coop, week)] = t
+            for (coop, week), t in sorted(_rounded(orders, c.tonnes).items()):
+                rows.append(AllocationRow(c.id, commodity, coop, week, t))
     return rows
+
+
+def _rounded(orders: dict[tuple[str, str], float], limit: float) -> dict[tuple[str, str], float]:
+    """A contract's orders in whole :data:`ORDER_STEP_T` (as the plan rounds), their total the
+    unrounded total's rounded, never above ``limit`` (the contract's tonnes): each order is rounded
+    down, and the steps still missing go to the orders with the largest remainders (largest
+    remainder rounding, so no order moves by a step or more). Orders rounded to nothing are left out."""
+    steps = {k: t / ORDER_STEP_T for k, t in orders.items()}
+    target = round(sum(steps.values()))
+    target = min(target, math.floor(limit / ORDER_STEP_T + 1e-9))
+    floors = {k: math.floor(v + 1e-9) for k, v in steps.items()}
+    missing = target - sum(floors.values())
+    by_remainder = sorted(steps, key=lambda k: (-(steps[k] - floors[k]), k))
+    for k in by_remainder[: max(0, missing)]:
+        floors[k] += 1
+    return {k: round(n * ORDER_STEP_T, 1) for k, n in floors.items() if n > 0}
 
 
 def _merge_crumbs(weekly: dict[str, float], min_order_t: float) -> dict[str, float]:

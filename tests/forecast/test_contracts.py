@@ -157,8 +157,37 @@ def test_orders_leave_out_crumbs_and_keep_their_tonnes() -> None:
     rows = allocate([contract], s, confidence=0.8)
     assert all(r.tonnes >= 0.1 - 1e-6 for r in rows), rows
     assert sum(r.tonnes for r in rows) == pytest.approx(min(3.0, trimmed.sum()), abs=0.01)
-    # Without the smallest order, the tails and the contract's last kilograms are orders of their own.
-    assert min(r.tonnes for r in allocate([contract], s, confidence=0.8, min_order_t=0.0)) < 0.1
+    # Without the smallest order, the tails and the contract's last kilograms would be orders of their
+    # own; rounded to whole tenths as the plan is, none is under 0.1 t either.
+    assert min(r.tonnes for r in allocate([contract], s, confidence=0.8, min_order_t=0.0)) >= 0.1
+
+
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(7, 35), st.integers(1, 10)),
+           elements=st.one_of(st.just(0.0), st.floats(0.0, 3.0))),
+    st.lists(st.tuples(st.floats(0.05, 60.0), st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=4),
+    st.sampled_from([0.0, 0.1, 0.5]),
+)  # fmt: skip
+def test_orders_are_whole_tenths_and_never_exceed_their_contract(
+    tonnes: np.ndarray, terms: list[tuple[float, int, int]], min_order_t: float
+) -> None:
+    """Issue 36: orders of 0.183 t while the plan shows tonnes to 0.1. Rounded as the plan is, a
+    contract's orders stay within its tonnes, and within half a tenth of what the program allocated
+    (its coverage: never more than the supply it has)."""
+    s = supply(tonnes)
+    contracts = [
+        ContractSpec(i + 1, "potato", t, day(min(a, b)), day(max(a, b)), 9000.0)
+        for i, (t, a, b) in enumerate(terms)
+    ]
+    rows = allocate(contracts, s, confidence=0.8, min_order_t=min_order_t)
+    for r in rows:
+        assert r.tonnes >= 0.1 - 1e-9, r
+        assert abs(r.tonnes * 10 - round(r.tonnes * 10)) < 1e-6, r
+    capacity = confident_supply(s["potato"], 0.8, min_order_t).sum()
+    for c in contracts:
+        ordered = sum(r.tonnes for r in rows if r.contract_id == c.id)
+        assert ordered <= c.tonnes + 1e-9, (c, ordered)
+    assert sum(r.tonnes for r in rows) <= capacity + 0.05 * len(contracts) + 1e-6
 
 
 @given(
