@@ -28,6 +28,7 @@ from api.routes import (
     health,
     orchards,
     pages,
+    prices,
     profiles,
     readings,
     registry,
@@ -212,6 +213,7 @@ def create_app(
         orchards.router,
         alerts.router,
         contracts.router,
+        prices.router,
         profiles.router,
         contacts.router,
         signin.router,  # before pages: /f/masuk is not a field

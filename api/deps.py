@@ -64,7 +64,7 @@ class AppState(Platform):
         self.tokens = TokenCache()
         self.profiles = profiles
         self.importer = FleetImporter()
-        self.planning = Planning(store, sessions, self.forecasts)
+        self.planning = Planning(store, sessions, self.forecasts, self.contracts)
 
 
 async def get_state(request: Request) -> AppState:

@@ -227,6 +227,15 @@ class PlanRowPublic(BaseModel):
         description="Expected tonnes of this cell that were forecast before this week and not yet recorded: "
         "late, still to be bought (only in the first week)",
     )
+    price_idr_per_kg: float | None = Field(
+        None,
+        description="Coosae's buying price (grade A) on the week's Monday, Rp/kg (/v1/prices); null: no "
+        "price entered for the commodity by then",
+    )
+    cost_expected_idr: float | None = Field(
+        None,
+        description="tonnes_expected at that price, Rp: adds up like tonnes_expected (null: no price)",
+    )
     skill_tonnes_mape_30d: float | None = Field(
         None,
         description="Past forecasts' tonnes MAPE 30 days ahead (/v1/forecasts/skill); null: too few records",
@@ -628,6 +637,77 @@ class CoveragePublic(BaseModel):
         description="ISO week in which most members are behind an even schedule"
     )
     behind_probability: float = Field(description="Share of members behind schedule in the riskiest week")
+    shortfall_expected: float = Field(0.0, description="Mean shortfall over the members, tonnes")
+    price_idr_per_kg: float = Field(0.0, description="The contract's sale price, Rp/kg")
+    buying_price_idr_per_kg: float | None = Field(
+        None,
+        description="Coosae's buying price of the commodity and grade on the first day (null: none entered)",
+    )
+    margin_idr_per_kg: float | None = Field(None, description="Sale price minus buying price, Rp/kg")
+    margin_at_risk_idr: float | None = Field(
+        None, description="The margin on the expected shortfall, Rp: what Coosae expects not to earn"
+    )
+    margin_at_risk_p90_idr: float | None = Field(
+        None, description="The margin on the P90 shortfall, Rp: a bad season's loss of margin"
+    )
+
+
+class CashWeekPublic(BaseModel):
+    """The money one week of the purchase plan needs, all its rows together."""
+
+    iso_week: str = Field(examples=["2026-W50"])
+    week_start: dt.date
+    tonnes_expected: float = Field(description="Expected tonnes of the week, every commodity")
+    cost_expected_idr: float = Field(
+        description="Expected cost at Coosae's buying prices (grade A, the week's Monday), Rp: weeks add up"
+    )
+    cost_p10_idr: float = Field(description="10th percentile of the week's cost, over the ensemble members")
+    cost_p90_idr: float = Field(
+        description="90th percentile of the week's cost: the cash to hold for a good week"
+    )
+    unpriced_tonnes_expected: float = Field(
+        description="Expected tonnes of commodities with no buying price by then: not in the cost"
+    )
+    unpriced: list[str] = Field(description="Those commodities")
+
+
+class PriceCreate(BaseModel):
+    """A buying price: what Coosae pays a cooperative per kg, from a day on."""
+
+    model_config = ConfigDict(extra="forbid")
+    commodity: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
+        examples=["potato"], description="The crop's name, English or Indonesian (kentang)"
+    )
+    grade: Annotated[str, StringConstraints(min_length=1, max_length=20, strip_whitespace=True)] = Field(
+        "A", examples=["A"]
+    )
+    idr_per_kg: float = Field(examples=[8500.0], description="Rp per kg, 100 to 1,000,000")
+    valid_from: dt.date = Field(examples=["2026-12-01"], description="The first day the price holds")
+    source: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)] = Field(
+        examples=["Coosae price board, 1 Dec 2026"], description="Where the price comes from"
+    )
+
+
+class PricePublic(BaseModel):
+    """A stored buying price."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    commodity: str
+    grade: str
+    idr_per_kg: float
+    valid_from: dt.date
+    source: str
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+class PriceImportResult(BaseModel):
+    """What a price list changed (nothing, if it was refused)."""
+
+    added: int
+    replaced: int
+    unchanged: int
 
 
 class CoverageSummary(BaseModel):
@@ -640,6 +720,12 @@ class CoverageSummary(BaseModel):
     contracted_tonnes: float
     expected_shortfall_p50_tonnes: float
     value_at_risk_idr: float = Field(description="Value of the P50 shortfall at each contract's price")
+    margin_at_risk_idr: float = Field(
+        0.0,
+        description="Sum of the contracts' margin_at_risk_idr (those with a buying price; see "
+        "unpriced_contracts)",
+    )
+    unpriced_contracts: int = Field(0, description="Open contracts with no buying price for their commodity")
     seconds: float
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 from pydantic import TypeAdapter
 
 from api.csvout import csv_bytes
-from api.schemas import FieldForecastPublic, ForecastBasis, PlanRowPublic
+from api.schemas import CashWeekPublic, FieldForecastPublic, ForecastBasis, PlanRowPublic
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow
 from services.forecasting import ForecastRun
@@ -20,6 +20,7 @@ from services.track_record import Pairing, pooled, sentence
 __all__ = ["forecast_public", "render_plan", "rounded"]
 
 _PLAN_ROWS = TypeAdapter(list[PlanRowPublic])
+_CASH = TypeAdapter(list[CashWeekPublic])
 
 
 def rounded(value: float | None, digits: int) -> float | None:
@@ -82,13 +83,18 @@ def _plan_rows(rows: list[PlanRow], ctx: PlanContext) -> list[PlanRowPublic]:
         start = dt.date.fromisocalendar(year, week, 1)
         before = None if ctx.previous is None else ctx.previous.get((r.commodity, r.iso_week, r.coop_id))
         had = ctx.previous is not None
+        price = ctx.prices.price(r.commodity, start)
+        expected = round(r.tonnes_expected, 1)
         out.append(
             PlanRowPublic(
                 commodity=r.commodity,
                 iso_week=r.iso_week,
                 coop_id=r.coop_id,
-                tonnes_expected=round(r.tonnes_expected, 1),
+                tonnes_expected=expected,
                 overdue_tonnes=round(r.overdue_tonnes, 1),
+                # Priced on the rounded tonnes, so a row's cost is its tonnes times its price as read.
+                price_idr_per_kg=None if price is None else price.idr_per_kg,
+                cost_expected_idr=None if price is None else round(expected * 1000 * price.idr_per_kg),
                 tonnes_p10=round(r.tonnes_p10, 1),
                 tonnes_p50=round(r.tonnes_p50, 1),
                 tonnes_p90=round(r.tonnes_p90, 1),
@@ -109,13 +115,44 @@ def _plan_rows(rows: list[PlanRow], ctx: PlanContext) -> list[PlanRowPublic]:
     return out
 
 
+def _cash(ctx: PlanContext) -> list[CashWeekPublic]:
+    return [
+        CashWeekPublic(
+            iso_week=w.iso_week,
+            week_start=w.week_start,
+            tonnes_expected=round(w.tonnes_expected, 1),
+            cost_expected_idr=w.cost_expected_idr,
+            cost_p10_idr=w.cost_p10_idr,
+            cost_p90_idr=w.cost_p90_idr,
+            unpriced_tonnes_expected=round(w.unpriced_tonnes_expected, 1),
+            unpriced=list(w.unpriced),
+        )
+        for w in ctx.cash
+    ]
+
+
 def render_plan(rows: list[PlanRow], ctx: PlanContext, request: PlanRequest) -> bytes:
-    """The plan's body in the format asked (JSON, CSV or an xlsx workbook)."""
+    """The plan's body in the format asked (JSON, CSV or an xlsx workbook): its rows, or with
+    ``view="cash"`` the money each week needs."""
     format = request.format
+    if request.view == "cash":
+        cash = _cash(ctx)
+        if format == "csv":
+            cash_columns = list(CashWeekPublic.model_fields)
+            return csv_bytes(
+                cash_columns,
+                (
+                    [" ".join(w.unpriced) if c == "unpriced" else getattr(w, c) for c in cash_columns]
+                    for w in cash
+                ),
+            )
+        return _CASH.dump_json(cash)
     public = _plan_rows(rows, ctx)
     columns = list(PlanRowPublic.model_fields)
     if format == "csv":
         return csv_bytes(columns, ([getattr(r, c) for c in columns] for r in public))
     if format == "xlsx":
-        return plan_workbook(columns, [[getattr(r, c) for c in columns] for r in public])
+        return plan_workbook(
+            columns, [[getattr(r, c) for c in columns] for r in public], cash=ctx.cash, orders=ctx.orders
+        )
     return _PLAN_ROWS.dump_json(public)

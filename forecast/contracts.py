@@ -79,6 +79,7 @@ class ContractSpec:
     first_day: dt.date
     last_day: dt.date
     price_idr_per_kg: float = 0.0
+    grade: str = "A"
 
     @property
     def value_idr(self) -> float:

@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecast.contracts import AllocationRow, ContractSpec, Coverage, allocate, coverage, daily_supply
 from services import InvalidInput, NotFound
 from services.forecasting import ForecastRun, ForecastService
+from services.prices import PriceBook, price_book
 from storage.db import Contract
 
 __all__ = [
@@ -52,6 +53,15 @@ class ContractReport:
     confidence: float
     members: int
     seconds: float
+    prices: PriceBook = field(default_factory=PriceBook)  # Coosae's buying prices when the report was made
+
+    def margin(self, c: ContractSpec) -> tuple[float | None, float | None]:
+        """The buying price of ``c``'s commodity and grade on its first day, and the contract's margin
+        per kg (sale price minus that); (None, None) with no buying price."""
+        price = self.prices.price(c.commodity, c.first_day, c.grade)
+        if price is None:
+            return None, None
+        return price.idr_per_kg, c.price_idr_per_kg - price.idr_per_kg
 
 
 def check_window(first_day: dt.date, last_day: dt.date) -> None:
@@ -108,11 +118,14 @@ def open_contracts(session: Session) -> list[ContractSpec]:
     """The registry's open contracts as specs."""
     rows = session.scalars(select(Contract).where(Contract.status == "open").order_by(Contract.id))
     return [
-        ContractSpec(c.id, c.commodity, c.tonnes, c.first_day, c.last_day, c.price_idr_per_kg) for c in rows
+        ContractSpec(c.id, c.commodity, c.tonnes, c.first_day, c.last_day, c.price_idr_per_kg, c.grade)
+        for c in rows
     ]
 
 
-def compute_report(run: ForecastRun, contracts: list[ContractSpec], confidence: float) -> ContractReport:
+def compute_report(
+    run: ForecastRun, contracts: list[ContractSpec], confidence: float, prices: PriceBook | None = None
+) -> ContractReport:
     """Coverage and allocation of ``contracts`` from ``run``'s members."""
     started = time.perf_counter()
     start = run.issued
@@ -130,6 +143,7 @@ def compute_report(run: ForecastRun, contracts: list[ContractSpec], confidence: 
         confidence=confidence,
         members=run.members,
         seconds=round(time.perf_counter() - started, 3),
+        prices=prices or PriceBook(),
     )
 
 
@@ -152,9 +166,10 @@ class ContractService:
         run = run or self.forecasts.current()
         with self.sessions() as session:
             contracts = open_contracts(session)
-        key = (run.computed_at, tuple(contracts), self.confidence)
+            prices = price_book(session)
+        key = (run.computed_at, tuple(contracts), self.confidence, prices)
         with self._lock:
             if self._report is None or self._key != key:
-                self._report = compute_report(run, contracts, self.confidence)
+                self._report = compute_report(run, contracts, self.confidence, prices)
                 self._key = key
             return self._report

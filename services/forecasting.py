@@ -192,11 +192,13 @@ class ForecastService:
         with self._lock:
             return self._run or self.run()
 
-    def run(self, today: dt.date | None = None) -> ForecastRun:
-        """Forecast every field as of ``today`` (default: the current WIB day) and store the results."""
+    def run(self, today: dt.date | None = None, *, issued_ms: int | None = None) -> ForecastRun:
+        """Forecast every field as of ``today`` (default: the current WIB day) and store the results,
+        stamped ``issued_ms`` (default: now; a hindcast of a past day is stamped that day, so the
+        track record pairs it at its lead)."""
         with self._lock:
             started = time.perf_counter()
-            now_ms = time.time_ns() // 1_000_000
+            now_ms = issued_ms if issued_ms is not None else time.time_ns() // 1_000_000
             today = today or local_day(now_ms)
             with self.sessions() as session:
                 fields = list(session.scalars(select(Field).order_by(Field.id)))

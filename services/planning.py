@@ -10,20 +10,24 @@ pairings (every harvest with its past forecasts) are likewise read once per run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from forecast.contracts import AllocationRow
 from forecast.engine import FieldForecast
-from forecast.plan import PlanRow, purchase_plan
+from forecast.plan import PlanRow, plan_members, purchase_plan
 from services import InvalidInput
 from services.access import Principal, check_filters
+from services.contracts import ContractService
 from services.forecasting import ForecastRun, ForecastService
+from services.prices import CashWeek, PriceBook, price_book, weekly_cash
 from services.track_record import Pairing, pairings
 from storage import TimeSeriesStore, local_day
 from storage.db import Cooperative, Field
@@ -44,6 +48,7 @@ class PlanRequest:
     coop_id: str | None = None
     commodity: str | None = None
     weeks_from: str = "this"  # this (the week in progress), next, or an ISO date within its week
+    view: str = "rows"  # rows (commodity x week x cooperative) or cash (the money each week needs)
 
     def start(self, issued: dt.date) -> tuple[dt.date, bool]:
         """The plan's first day, and whether overdue harvests count in its first week (only a plan
@@ -77,6 +82,9 @@ class PlanContext:
     issued_at: dt.datetime
     today: dt.date
     pairs: list[Pairing]  # the track record in the caller's scope and filter
+    prices: PriceBook = field(default_factory=PriceBook)  # Coosae's buying prices
+    cash: tuple[CashWeek, ...] = ()  # the cash each week of the plan needs (all rows together)
+    orders: tuple[AllocationRow, ...] = ()  # the contracts' orders in scope (only for the xlsx)
 
 
 # Turns a plan's rows into the body served (the API's JSON, CSV or xlsx).
@@ -101,16 +109,40 @@ class Planning:
     """The plan and the track record's pairings of one platform, cached per forecast run (thread-safe)."""
 
     def __init__(
-        self, store: TimeSeriesStore, sessions: sessionmaker[Session], forecasts: ForecastService
+        self,
+        store: TimeSeriesStore,
+        sessions: sessionmaker[Session],
+        forecasts: ForecastService,
+        contracts: ContractService | None = None,
     ) -> None:
-        """Plan from ``forecasts``' runs; the registry and the store give names and the track record."""
+        """Plan from ``forecasts``' runs; the registry and the store give names and the track record,
+        ``contracts`` the orders sheet of the xlsx."""
         self.store = store
         self.sessions = sessions
         self.forecasts = forecasts
+        self.contracts = contracts
         self._plans: dict[tuple[object, ...], bytes] = {}
         self._plan_lock = threading.Lock()
         self._pairs: tuple[object, list[Pairing]] | None = None
         self._pairs_lock = threading.Lock()
+        self._prices: tuple[object, PriceBook] | None = None
+        self._prices_version = 0
+
+    def prices(self, run: ForecastRun) -> PriceBook:
+        """Coosae's buying prices, read once per forecast run and after :meth:`prices_changed` (so
+        prices imported by the command line, another process, count from the next refresh)."""
+        held = self._prices
+        if held is None or held[0] != run.computed_at:
+            with self.sessions() as session:
+                held = self._prices = (run.computed_at, price_book(session))
+        return held[1]
+
+    def prices_changed(self) -> None:
+        """The registry's prices changed: plans are priced anew."""
+        with self._plan_lock:
+            self._prices = None
+            self._prices_version += 1
+            self._plans.clear()
 
     def pairs(self, run: ForecastRun) -> list[Pairing]:
         """Every harvest paired with its past forecasts, read once per forecast run (unscoped: the
@@ -121,15 +153,17 @@ class Planning:
                     self._pairs = (run.computed_at, pairings(self.store, session))
             return self._pairs[1]
 
-    @staticmethod
-    def _key(run_at: object, principal: Principal, request: PlanRequest) -> tuple[object, ...]:
+    def _key(self, run_at: object, principal: Principal, request: PlanRequest) -> tuple[object, ...]:
         scope = principal.coop_id if not principal.sees_all else "*"
-        return (run_at, scope, request)
+        return (run_at, self._prices_version, scope, request)
 
     def cached(self, principal: Principal, request: PlanRequest) -> bytes | None:
-        """The plan's body if it is cached for the latest run; no I/O (for an event loop)."""
+        """The plan's body if it is cached for the latest run; no I/O (for an event loop). A workbook
+        is never answered from here: its orders sheet follows the contracts, which need the registry."""
         run = self.forecasts.latest
-        return None if run is None else self._plans.get(self._key(run.computed_at, principal, request))
+        if run is None or (request.format == "xlsx" and self.contracts is not None):
+            return None
+        return self._plans.get(self._key(run.computed_at, principal, request))
 
     def plan(self, principal: Principal, request: PlanRequest, render: Render) -> bytes:
         """The plan's body for the latest run, computed and cached on a miss.
@@ -140,10 +174,22 @@ class Planning:
         """
         run = self.forecasts.current()
         key = self._key(run.computed_at, principal, request)
+        report = None
+        if request.format == "xlsx" and self.contracts is not None:
+            report = self.contracts.report(run)
+            key = (*key, report.computed_at)
         with self._plan_lock:  # single flight: concurrent first requests wait for one computation
             body = self._plans.get(key)
             if body is None:
                 rows, context = self._compute(run, principal, request)
+                if report is not None:
+                    orders = tuple(
+                        r
+                        for r in report.allocation
+                        if principal.can_see_coop(r.coop_id)
+                        and matches(r.coop_id, r.commodity, request.coop_id, request.commodity)
+                    )
+                    context = dataclasses.replace(context, orders=orders)
                 body = render(rows, context, request)
                 if len(self._plans) > _MAX_CACHED_PLANS:
                     self._plans.clear()
@@ -194,4 +240,9 @@ class Planning:
             if principal.can_see_coop(p.coop_id) and matches(p.coop_id, p.commodity, coop_id, commodity)
         ]
         today = local_day(time.time_ns() // 1_000_000)
-        return rows, PlanContext(names, previous, newest, run.computed_at, today, pairs)
+        book = self.prices(run)
+        keys, labels, totals = plan_members(
+            visible, start=start, weeks=request.weeks, by_coop=False, count_overdue=overdue
+        )
+        cash = tuple(weekly_cash(keys, labels, totals, book))
+        return rows, PlanContext(names, previous, newest, run.computed_at, today, pairs, book, cash)

@@ -45,6 +45,7 @@ def _coverage(report: ContractReport) -> list[CoveragePublic]:
     out = []
     for cov in report.coverage.values():  # in priority order
         spec = specs[cov.contract_id]
+        buying, margin = report.margin(spec)
         out.append(
             CoveragePublic(
                 contract_id=spec.id,
@@ -59,6 +60,12 @@ def _coverage(report: ContractReport) -> list[CoveragePublic]:
                 shortfall_p90=round(cov.shortfall_p90, 3),
                 riskiest_week=cov.riskiest_week,
                 behind_probability=round(cov.behind_probability, 4),
+                shortfall_expected=round(cov.shortfall_expected, 3),
+                price_idr_per_kg=spec.price_idr_per_kg,
+                buying_price_idr_per_kg=buying,
+                margin_idr_per_kg=margin,
+                margin_at_risk_idr=None if margin is None else round(margin * 1000 * cov.shortfall_expected),
+                margin_at_risk_p90_idr=None if margin is None else round(margin * 1000 * cov.shortfall_p90),
             )
         )
     return out
@@ -82,7 +89,9 @@ def create_contract(body: ContractCreate, session: SessionDep, principal: Princi
 
 @router.get("/coverage", response_model=CoverageReport, responses=_ERRORS)
 def coverage_report(principal: PrincipalDep, state: StateDep) -> CoverageReport:
-    """Coverage of every open contract from the forecast members, and a summary."""
+    """Coverage of every open contract from the forecast members, and a summary; with Coosae's buying
+    prices (/v1/prices), each contract's margin (sale minus buying price) and the margin at risk on its
+    expected and P90 shortfall."""
     _require(principal)
     report = state.contracts.report()
     rows = _coverage(report)
@@ -96,6 +105,8 @@ def coverage_report(principal: PrincipalDep, state: StateDep) -> CoverageReport:
             contracted_tonnes=round(sum(r.tonnes for r in rows), 3),
             expected_shortfall_p50_tonnes=round(sum(r.shortfall_p50 for r in rows), 3),
             value_at_risk_idr=round(sum(r.shortfall_p50 * 1000 * prices[r.contract_id] for r in rows)),
+            margin_at_risk_idr=sum(r.margin_at_risk_idr or 0 for r in rows),
+            unpriced_contracts=sum(r.margin_idr_per_kg is None for r in rows),
             seconds=report.seconds,
         ),
         contracts=rows,

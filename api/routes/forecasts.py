@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from api.csvout import csv_bytes, csv_response
 from api.deps import (
+    AppState,
     CommodityFilter,
     PrincipalDep,
     SessionDep,
@@ -19,10 +20,10 @@ from api.deps import (
     field_in_scope,
     require,
 )
-from api.schemas import FieldForecastPublic, PlanRowPublic, SkillPublic
+from api.schemas import CashWeekPublic, FieldForecastPublic, PlanRowPublic, SkillPublic
 from api.views import forecast_public, render_plan, rounded
 from services import NotFound
-from services.access import Role
+from services.access import Principal, Role
 from services.planning import PlanRequest, matches, visible_forecasts
 from services.refresh import RefreshFailed, refresh
 from services.spreadsheet import XLSX_MEDIA_TYPE
@@ -145,6 +146,13 @@ def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
         ) from exc
 
 
+_WEEKS = Query(ge=1, le=52, description="ISO weeks from this week on")
+_WEEKS_FROM = Query(
+    max_length=10,
+    description="`this` (the week in progress, with overdue harvests), `next`, or a date (its week)",
+)
+
+
 @router.get(
     "/purchase-plan",
     response_model=list[PlanRowPublic],
@@ -154,40 +162,63 @@ async def plan(
     principal: PrincipalDep,
     state: StateDep,
     commodity: CommodityFilter,
-    weeks: Annotated[int, Query(ge=1, le=52, description="ISO weeks from this week on")] = 8,
+    weeks: Annotated[int, _WEEKS] = 8,
     format: Annotated[
         Literal["json", "csv", "xlsx"],
-        Query(description="xlsx: the plan and its totals as an Excel workbook"),
+        Query(
+            description="xlsx: the plan, its totals, the weekly cash and the contracts' orders as a workbook"
+        ),
     ] = "json",
     by: Annotated[
         Literal["cooperative", "commodity"],
         Query(description="`commodity`: all cooperatives in your scope together (coop_id `all`)"),
     ] = "cooperative",
     coop_id: Annotated[str | None, _COOP] = None,
-    weeks_from: Annotated[
-        str,
-        Query(
-            max_length=10,
-            description="`this` (the week in progress, with overdue harvests), `next`, or a date (its week)",
-        ),
-    ] = "this",
+    weeks_from: Annotated[str, _WEEKS_FROM] = "this",
 ) -> Response:
-    """Tonnes per commodity × ISO week × cooperative, P10/P50/P90 (ensemble members summed first).
+    """Tonnes per commodity × ISO week × cooperative: expected (adds up), P10/P50/P90 (ensemble members
+    summed first), and the expected cost at Coosae's buying prices.
 
     With `by=commodity`, the cooperatives are summed member by member, so the percentiles are
     those of the total (summing the per-cooperative P10s would overstate the spread)."""
     require(principal, Role.OFFTAKER, Role.ADMIN, Role.COOP_MANAGER)
-    request = PlanRequest(weeks, format, by, coop_id, commodity, weeks_from)
+    return await _plan_body(state, principal, PlanRequest(weeks, format, by, coop_id, commodity, weeks_from))
+
+
+@router.get(
+    "/purchase-plan/cash",
+    response_model=list[CashWeekPublic],
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def cash(
+    principal: PrincipalDep,
+    state: StateDep,
+    commodity: CommodityFilter,
+    weeks: Annotated[int, _WEEKS] = 8,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    coop_id: Annotated[str | None, _COOP] = None,
+    weeks_from: Annotated[str, _WEEKS_FROM] = "this",
+) -> Response:
+    """The money each week of the purchase plan needs at Coosae's buying prices (grade A, /v1/prices):
+    the expected cost (weeks add up) and its P10/P90, taken member by member over every commodity
+    together, and the tonnes no price covers yet."""
+    require(principal, Role.OFFTAKER, Role.ADMIN, Role.COOP_MANAGER)
+    request = PlanRequest(weeks, format, "commodity", coop_id, commodity, weeks_from, view="cash")
+    return await _plan_body(state, principal, request)
+
+
+async def _plan_body(state: AppState, principal: Principal, request: PlanRequest) -> Response:
     # A cached plan is served from the event loop; a miss is computed in a worker thread.
     body = state.planning.cached(principal, request)
     if body is None:
         body = await run_in_threadpool(state.planning.plan, principal, request, render_plan)
-    if format == "csv":
-        return csv_response(body, "purchase-plan.csv")
-    if format == "xlsx":
+    name = "purchase-plan" if request.view == "rows" else "purchase-cash"
+    if request.format == "csv":
+        return csv_response(body, f"{name}.csv")
+    if request.format == "xlsx":
         return Response(
             body,
             media_type=XLSX_MEDIA_TYPE,
-            headers={"Content-Disposition": 'attachment; filename="purchase-plan.xlsx"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
     return Response(body, media_type="application/json")

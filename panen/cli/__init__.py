@@ -11,7 +11,8 @@ and formatting what it returns (exit 2 for a wrong setting or option, 1 for a se
 - :mod:`panen.cli.dashboards`: ``dashboards push``;
 - :mod:`panen.cli.grafana`: ``grafana sync|login`` (an organisation per cooperative);
 - :mod:`panen.cli.registry`: ``registry import``, ``token create|list|revoke``;
-- :mod:`panen.cli.notify`: ``notify run|test|link|list``, ``contact add|list``.
+- :mod:`panen.cli.notify`: ``notify run|test|link|list``, ``contact add|list``;
+- :mod:`panen.cli.prices`: ``prices import|list`` (Coosae's buying prices).
 """
 
 from panen.cli import (
@@ -22,6 +23,7 @@ from panen.cli import (
     ingest,
     notify,
     platform,
+    prices,
     profiles,
     registry,
     sim,
@@ -38,6 +40,7 @@ __all__ = [
     "ingest",
     "notify",
     "platform",
+    "prices",
     "profiles",
     "registry",
     "sim",

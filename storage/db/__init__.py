@@ -4,7 +4,7 @@ SQLAlchemy 2 models in SQLite (``PANEN_DATA_DIR``) by default, PostgreSQL throug
 grouped by concern:
 
 - :mod:`storage.db.fleet`: cooperatives, farmers, fields, weather stations, nodes;
-- :mod:`storage.db.records`: harvest records, orchard records, alerts, sales contracts;
+- :mod:`storage.db.records`: harvest records, orchard records, alerts, sales contracts, buying prices;
 - :mod:`storage.db.people`: API tokens, contacts, channels, subscriptions, the notification outbox,
   sign-ins;
 - :mod:`storage.db.base`: the declarative base, UTC timestamps, the edited-by columns;
@@ -21,12 +21,13 @@ the API may not (an import-linter contract): its routes write through the servic
 from storage.db.base import Base, EditedByPeople, UtcDateTime
 from storage.db.fleet import Cooperative, Farmer, Field, Node, Station, fields_of, site, site_kind
 from storage.db.people import ApiToken, Contact, ContactChannel, Notification, SignIn, Subscription
-from storage.db.records import Alert, Contract, HarvestRecord, OrchardEvent
+from storage.db.records import Alert, BuyingPrice, Contract, HarvestRecord, OrchardEvent
 
 __all__ = [
     "Alert",
     "ApiToken",
     "Base",
+    "BuyingPrice",
     "Contact",
     "ContactChannel",
     "Contract",

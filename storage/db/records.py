@@ -1,15 +1,16 @@
-"""What happened: harvest records (Coosae's purchase history), orchard records, alerts and sales contracts."""
+"""What happened: harvest records (Coosae's purchase history), orchard records, alerts, sales contracts
+and Coosae's buying prices."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import Base, UtcDateTime
 
-__all__ = ["Alert", "Contract", "HarvestRecord", "OrchardEvent"]
+__all__ = ["Alert", "BuyingPrice", "Contract", "HarvestRecord", "OrchardEvent"]
 
 
 class HarvestRecord(Base):
@@ -88,3 +89,19 @@ class Contract(Base):
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class BuyingPrice(Base):
+    """What Coosae pays a cooperative for a kilogram of a commodity of a grade, from a day on (until a
+    later price of the same commodity and grade): data with its source, never a constant in code."""
+
+    __tablename__ = "buying_price"
+    __table_args__ = (UniqueConstraint("commodity", "grade", "valid_from"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commodity: Mapped[str] = mapped_column(String(40), index=True)
+    grade: Mapped[str] = mapped_column(String(20), default="A")
+    idr_per_kg: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(300))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(200), default="")

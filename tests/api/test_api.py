@@ -482,7 +482,7 @@ def test_the_plan_is_one_a_planner_can_act_on(
     assert xlsx.status_code == 200
     assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
     book = load_workbook(io.BytesIO(xlsx.content))
-    assert book.sheetnames == ["Rencana - Plan", "Total"]
+    assert book.sheetnames == ["Rencana - Plan", "Total", "Kas - Cash", "Pesanan - Orders"]
     plan = list(book["Rencana - Plan"].iter_rows(values_only=True))
     # A planner's headers (issue 36), one for each of the CSV's columns, in its order.
     assert list(plan[0]) == [PLAN_HEADERS[name] for name in csv_header.split(",")]
@@ -509,7 +509,7 @@ def test_the_plan_is_one_a_planner_can_act_on(
     assert bold == [r["current_week"] for r in rows]
     # The totals sheet sums the rows' expected tonnes, which add up (issue 36): a week's total over
     # cooperatives is the API's by=commodity row for it, to rounding.
-    totals = {(w, k): t for w, k, t in book["Total"].iter_rows(min_row=2, values_only=True) if w and k}
+    totals = {(w, k): t for w, k, t, _cost in book["Total"].iter_rows(min_row=2, values_only=True) if w and k}
     by_commodity = c.get("/v1/purchase-plan", headers=h, params={"weeks": 12, "by": "commodity"}).json()
     assert totals
     for (week, commodity), total in totals.items():

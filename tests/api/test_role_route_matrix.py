@@ -71,6 +71,11 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/v1/forecasts/skill"): ANY,
     ("POST", "/v1/forecasts/recompute"): STAFF,
     ("GET", "/v1/purchase-plan"): frozenset({"manager", "offtaker", "admin"}),
+    ("GET", "/v1/purchase-plan/cash"): frozenset({"manager", "offtaker", "admin"}),
+    ("GET", "/v1/prices"): frozenset({"manager", "offtaker", "admin"}),
+    ("POST", "/v1/prices"): STAFF,
+    ("POST", "/v1/prices/import"): STAFF,
+    ("DELETE", "/v1/prices/{price_id}"): STAFF,
     ("POST", "/v1/harvest-records"): ANY,  # a farmer on their own field, a manager on the cooperative's
     ("GET", "/v1/harvest-records"): ANY,
     ("POST", "/v1/harvest-records/{record_id}/corrections"): STAFF,
@@ -180,6 +185,13 @@ class _Rows:
             "channel_id": lambda: str(self._channel(field, n)),
             "subscription_id": lambda: str(self._subscription(field)),
             "secret": lambda: f"no-such-link-{n}",
+            "price_id": lambda: str(
+                self._new(
+                    "/v1/prices",
+                    {"commodity": "potato", "idr_per_kg": 9000, "source": "board",
+                     "valid_from": (TODAY - dt.timedelta(days=n)).isoformat()},
+                )["id"]
+            ),
             "contract_id": lambda: str(
                 self._new(
                     "/v1/contracts",
@@ -257,6 +269,8 @@ def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
                                     "first_day": TODAY.isoformat(),
                                     "last_day": (TODAY + dt.timedelta(days=60)).isoformat(), "price_idr_per_kg": 9000},
         ("PATCH", "/v1/contracts/{contract_id}"): {"tonnes": 12},
+        ("POST", "/v1/prices"): {"commodity": "potato", "idr_per_kg": 9000, "source": "board",
+                                 "valid_from": (TODAY + dt.timedelta(days=n)).isoformat()},
         ("POST", "/v1/contacts"): {"name": "Pak Tani", "role": "farmer", "farmer_id": f"{field}-farmer"},
         ("PATCH", "/v1/contacts/{contact_id}"): {"quiet_start_h": 22},
         ("POST", "/v1/contacts/{contact_id}/channels"): {"kind": "email", "address": f"pak{n}@example.org"},
@@ -285,6 +299,13 @@ def _call(
         doc["cooperatives"] = doc["cooperatives"][:1]
         return c.request(
             method, url, content=yaml.safe_dump(doc), headers={**headers, "Content-Type": "application/yaml"}
+        ).status_code
+    if path == "/v1/prices/import":
+        body_csv = (
+            f"commodity,grade,idr_per_kg,valid_from,source\nwortel,A,7000,2026-01-{1 + len(url) % 28:02d},b\n"
+        )
+        return c.request(
+            method, url, content=body_csv, headers={**headers, "Content-Type": "text/csv"}
         ).status_code
     if path.startswith("/f"):  # the field page's forms; its redirects are answers, not to follow
         return c.request(method, url, data=body or None, headers=headers, follow_redirects=False).status_code
