@@ -165,7 +165,8 @@ def test_orders_leave_out_crumbs_and_keep_their_tonnes() -> None:
 @given(
     arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(7, 35), st.integers(1, 10)),
            elements=st.one_of(st.just(0.0), st.floats(0.0, 3.0))),
-    st.lists(st.tuples(st.floats(0.05, 60.0), st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=4),
+    st.lists(st.tuples(st.floats(0.05, 60.0), st.integers(0, 20), st.integers(0, 20)),
+             min_size=1, max_size=4),
     st.sampled_from([0.0, 0.1, 0.5]),
 )  # fmt: skip
 def test_orders_are_whole_tenths_and_never_exceed_their_contract(
