@@ -227,7 +227,8 @@ def _drivers(
     rngs: list[np.random.Generator],
 ) -> _Drivers:
     """The observed days joined to each member's future weather; gaps in observed temperature and
-    ET0 are filled from the field's fitted climatology (the members' mean)."""
+    ET0 are filled from the field's fitted climatology (the members' mean), gaps in rain with each
+    member's own draws."""
     n = len(fields)
     n_obs = (today - grid_start).days
     tmin_o = np.stack([o.tmin_c[:n_obs] for o in obs])
@@ -251,12 +252,25 @@ def _drivers(
 
     et0_o = np.stack([o.et0_mm[:n_obs] for o in obs])
     rain_o = np.stack([o.rain_mm[:n_obs] for o in obs])
+    rain_past = np.broadcast_to(rain_o[:, None, :], (n, members, n_obs))
+    gaps = np.isnan(rain_o)
+    if gaps.any():
+        # A day without a rain reading (a gauge or a station down) is not a dry day: read as 0 mm, a
+        # week's outage was a week's drought and a month's cost most of a rice crop (found seeding the
+        # demo's past season). Each member draws the missing days from the weather generator, so the
+        # members spread over what the rain may have been; a steady mean would never stress a crop.
+        # Generators spawned from each field's, so fields without gaps keep their draws.
+        _, _, gap_rain, _ = future_weather(
+            [g.spawn(1)[0] for g in rngs], start=grid_start, n_days=n_obs, n_members=members,
+            elevation_m=elevation, temp_offset_c=offset, dtr_scale=dtr_scale, et0_scale=et0_scale,
+        )  # fmt: skip
+        rain_past = np.where(gaps[:, None, :], gap_rain, rain_past)
     vwc = np.full((n, n_obs + horizon_days), np.nan)
     vwc[:, :n_obs] = np.stack([o.soil_vwc_pct[:n_obs] for o in obs])
     return _Drivers(
         tmin_c=filled(tmin_o, ftmin),
         tmax_c=filled(tmax_o, ftmax),
-        rain_mm=join(np.nan_to_num(rain_o, nan=0.0), frain),
+        rain_mm=np.concatenate([rain_past, frain], axis=2),
         et0_mm=filled(et0_o, fet0),
         soil_vwc_pct=vwc,
     )

@@ -525,3 +525,34 @@ def test_an_orchard_crop_that_flowered_today_has_a_harvest_date() -> None:
     # The annual field beside it is forecast as it is alone.
     first = forecast_fields([annual], drivers, grid_start=grid_start, today=ANCHOR, members=50, seed=2)[0]
     assert both[0].members_harvest_date == first.members_harvest_date
+
+
+def test_a_rain_gauge_outage_is_not_a_drought() -> None:
+    """Found seeding the demo's past season: days without a rain reading were read as 0 mm, so a
+    season with no station data forecast rice at 0 t. With the whole season's rain missing (and no
+    soil sensor to correct the water balance), the members draw the missing days: the fields' yields
+    and stress are those of the observed rain, give or take the weather's spread."""
+    specs, observed, grid_start = world()
+    no_soil = {
+        k: dataclasses.replace(o, soil_vwc_pct=np.full_like(o.soil_vwc_pct, np.nan))
+        for k, o in observed.items()
+    }
+    gauge_down = {
+        k: dataclasses.replace(o, rain_mm=np.full_like(o.rain_mm, np.nan)) for k, o in no_soil.items()
+    }
+    seen = {
+        f.field_id: f
+        for f in forecast_fields(specs, no_soil, grid_start=grid_start, today=ANCHOR, members=30)
+    }
+    blind = forecast_fields(specs, gauge_down, grid_start=grid_start, today=ANCHOR, members=30)
+    ratios = [
+        f.tonnes_expected / seen[f.field_id].tonnes_expected
+        for f in blind
+        if seen[f.field_id].tonnes_expected
+    ]
+    assert len(ratios) >= 50
+    assert 0.9 <= float(np.median(ratios)) <= 1.1, sorted(ratios)
+    assert min(ratios) >= 0.6, sorted(ratios)
+    stress_seen = np.mean([f.water_stress_so_far for f in seen.values()])
+    stress_blind = np.mean([f.water_stress_so_far for f in blind])
+    assert abs(stress_blind - stress_seen) <= 0.1, (stress_seen, stress_blind)
