@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -65,6 +66,7 @@ class DemoOptions:
 
     cooperatives: int = 0  # 0: all
     fields_per_coop: int = 0  # 0: all
+    coops: tuple[str, ...] = ()  # these cooperatives, instead of ``cooperatives``
     days: int = 90
     interval_min: int = 60
     speed: float = 60.0
@@ -147,11 +149,17 @@ def _wait(what: str, check: Callable[[], bool], timeout_s: float, children: _Chi
         time.sleep(0.2)
 
 
+def _fleet_args(opts: DemoOptions) -> list[str]:
+    """The simulator's options for the demo's fleet (it picks the same cooperatives and fields)."""
+    return ["--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop),
+            "--coops", ",".join(opts.coops)]  # fmt: skip
+
+
 def _lead_hours(opts: DemoOptions) -> float:
     return min(LIVE_LEAD_HOURS, 2 * opts.interval_min / 60)
 
 
-def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any, str]:
+def _seed_registry(cfg: Settings, opts: DemoOptions, console: Console) -> tuple[str, str, str, Any, str]:
     """Import the fleet and create fresh demo tokens, and the demo farmer's contact; returns (admin,
     farmer token, farmer id, fleet, the farmer's sign-in link to the field page)."""
     from sqlalchemy import select
@@ -164,7 +172,11 @@ def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any
     from storage.db.engine import open_registry
 
     fleet = batu_fleet(path=cfg.fleet_file, anchor=dt.datetime.now(dt.UTC).date())
-    fleet = fleet.subset(opts.cooperatives, opts.fields_per_coop)
+    try:
+        fleet = fleet.sample(opts.cooperatives, opts.fields_per_coop, opts.coops)
+    except KeyError as exc:
+        raise DemoError(f"--coops: {exc.args[0]}") from exc
+    _past_season(cfg, opts, fleet, console)
     sessions = open_registry(cfg.registry_url)
     farmer_id = f"{fleet.fields[0].id}-farmer"
     with sessions() as session:
@@ -183,6 +195,34 @@ def _seed_registry(cfg: Settings, opts: DemoOptions) -> tuple[str, str, str, Any
         farmer = create_token(session, name="demo farmer", role=Role.FARMER, farmer_id=farmer_id)
         link = _farmer_link(session, cfg, opts, farmer_id)
     return admin, farmer, farmer_id, fleet, link
+
+
+def _past_season(cfg: Settings, opts: DemoOptions, fleet: Any, console: Console) -> None:
+    """The season before this one, lived through once (:mod:`panen.pastseason`), so the track record
+    has numbers on first start; and Coosae's buying prices (the demo's estimates), once."""
+    from panen.pastseason import seed_past_season
+    from panen.wiring import open_store
+    from services import InvalidInput
+    from services.prices import import_prices, parse_csv, prices
+    from storage.db.engine import open_registry
+
+    with open_registry(cfg.registry_url)() as session:
+        if not prices(session):
+            import_prices(session, parse_csv(DEMO_PRICES.read_text()), by="panen demo")
+    store = open_store(cfg)
+    try:
+        past = seed_past_season(
+            cfg.registry_url, store, fleet, today=fleet.anchor, seed=opts.seed, console=console
+        )
+    except InvalidInput as exc:
+        raise DemoError(f"the season before cannot be seeded: {exc}") from exc
+    finally:
+        store.close()
+    if past is not None:
+        console.print(
+            f"the season before: {past.records} harvest records entered from the simulator's truths"
+            + (f" ({past.refused} refused as implausible)" if past.refused else "")
+        )
 
 
 def _farmer_link(session: Any, cfg: Settings, opts: DemoOptions, farmer_id: str) -> str:
@@ -205,6 +245,9 @@ def _farmer_link(session: Any, cfg: Settings, opts: DemoOptions, farmer_id: str)
     base = cfg.public_url if "PANEN_PUBLIC_URL" in os.environ else f"http://{opts.host}:{opts.port}"
     return issue_link(session, contact, NotifyConfig(public_url=base), utc_now())
 
+
+# Coosae's buying prices in the demo: estimates, marked so in each price's source.
+DEMO_PRICES = Path(__file__).with_name("data") / "prices-demo.csv"
 
 # CooSAE's Rp20 bn deal with Kop. Produsen Taruna Bina Mandiri (Kutai Timur): 288 t of potato,
 # broccoli, carrot, keprok and apple (docs/sources.md §5). How the 288 t split is not published
@@ -257,23 +300,31 @@ def _enter_orchard_records(cfg: Settings, console: Console) -> None:
 def _demo_contracts(cfg: Settings) -> None:
     """Coosae's Kutai Timur deal as open contracts (:data:`DEMO_CONTRACTS`), once: only for the
     commodities the demo's fleet grows (a contract no field can serve only says "0 %" and raises a
-    critical alert, which shows nothing of the product)."""
+    critical alert, which shows nothing of the product), and in a smaller demo its share of the deal
+    (its fields of the commodity over the whole fleet's)."""
+    from collections import Counter
+
     from sqlalchemy import select
 
+    from firmware_sim.fleet import batu_fleet
     from services.contracts import create_contract
     from storage.db import Contract, Field
     from storage.db.engine import open_registry
 
     today = dt.datetime.now(dt.UTC).date()
+    whole = Counter(f.commodity for f in batu_fleet(path=cfg.fleet_file).fields)
     with open_registry(cfg.registry_url)() as session:
         if session.scalars(select(Contract).where(Contract.buyer == DEMO_BUYER)).first() is not None:
             return
-        grown = set(session.scalars(select(Field.commodity).distinct()))
+        grown = Counter(session.scalars(select(Field.commodity)))
         for commodity, tonnes, (first, last), price in DEMO_CONTRACTS:
             if commodity not in grown:
                 continue
+            # The deal is the whole fleet's: a smaller demo sells its share of it, by fields grown.
+            share = min(1.0, grown[commodity] / max(1, whole[commodity]))
+            sold = max(1.0, round(tonnes * share * 2) / 2)
             terms = {
-                "buyer": DEMO_BUYER, "commodity": commodity, "tonnes": tonnes,
+                "buyer": DEMO_BUYER, "commodity": commodity, "tonnes": sold,
                 "first_day": today + dt.timedelta(weeks=first), "last_day": today + dt.timedelta(weeks=last),
                 "delivery_point": "Terminal Agribisnis Batu", "price_idr_per_kg": price,
             }  # fmt: skip
@@ -290,7 +341,11 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
     ).json()
     week_labels = sorted({r["iso_week"] for r in plan})
     title = f"Coosae purchase plan, next {weeks} weeks: expected tonnes (P10–P90), all cooperatives"
-    table = Table(title=title, caption="expected tonnes add up across weeks; W01 etc. are ISO weeks")
+    table = Table(
+        title=title,
+        caption="expected tonnes add up across weeks (below each: P10–P90); W01 etc. are ISO weeks",
+        box=box.SIMPLE_HEAD,  # no inner rules: eight weeks fit 80 columns, piped to a file
+    )
     # Fold rather than cut: piped to a file (80 columns) the names and figures stay whole.
     table.add_column("commodity", no_wrap=True, min_width=10)
     for w in week_labels:
@@ -300,12 +355,20 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
         (
             r["commodity"],
             r["iso_week"],
-        ): f"{r['tonnes_expected']:.1f}\n({r['tonnes_p10']:.0f}–{r['tonnes_p90']:.0f})"
+        ): f"{r['tonnes_expected']:.1f}\n{r['tonnes_p10']:.0f}–{r['tonnes_p90']:.0f}"
         for r in plan
     }
     for commodity in sorted({r["commodity"] for r in plan}):
         total = sum(r["tonnes_expected"] for r in plan if r["commodity"] == commodity)
         table.add_row(commodity, *(cells.get((commodity, w), "–") for w in week_labels), f"{total:.1f}")
+    cash = httpx.get(
+        f"{api}/v1/purchase-plan/cash", params={"weeks": weeks}, headers=headers, timeout=120
+    ).json()
+    by_week = {w["iso_week"]: w["cost_expected_idr"] / 1e6 for w in cash}
+    table.add_row(
+        "cash, Rp mn", *(f"{by_week.get(w, 0.0):,.0f}" for w in week_labels), f"{sum(by_week.values()):,.0f}",
+        style="bold",
+    )  # fmt: skip
     console.print(table)
     if not plan:
         console.print("[yellow]no harvest forecast within the horizon[/yellow] (try --weeks 16)")
@@ -320,20 +383,23 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
     for o in orders:
         ordered[o["commodity"]] = ordered.get(o["commodity"], 0.0) + o["tonnes"]
     contracts = Table(title="Open contracts: will the forecast harvest cover them?")
-    for name in ("contract", "commodity", "tonnes", "window", "covered in", "orders (t)"):
-        contracts.add_column(
-            name, justify="right" if name in ("tonnes", "covered in", "orders (t)") else "left"
-        )
+    right = ("tonnes", "covered in", "orders (t)", "margin at risk, Rp mn")
+    for name in ("contract", "commodity", "tonnes", "window", *right[1:]):
+        contracts.add_column(name, justify="right" if name in right else "left", overflow="fold")
     for c in coverage["contracts"]:
+        risk = c["margin_at_risk_idr"]
         contracts.add_row(
             str(c["contract_id"]), c["commodity"], f"{c['tonnes']:g}", f"{c['first_day']} – {c['last_day']}",
             f"{c['probability']:.0%} of members", f"{ordered.get(c['commodity'], 0.0):.1f}",
+            "no buying price" if risk is None else f"{risk / 1e6:,.1f}",
         )  # fmt: skip
     console.print(contracts)
+    _track_record(console, api, headers)
     alerts = httpx.get(f"{api}/v1/alerts", headers=headers, timeout=60).json()
     per_coop: dict[str, dict[str, int]] = {}
     for a in alerts:
-        kinds = per_coop.setdefault(a["coop_id"], {})
+        # An alert of no one cooperative (a contract at risk, a failed refresh) is Coosae's.
+        kinds = per_coop.setdefault(a["coop_id"] or "Coosae (all cooperatives)", {})
         kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
     top = sorted(per_coop.items(), key=lambda kv: -sum(kv[1].values()))[:5]
     alert_table = Table(title=f"Cooperatives with most open alerts ({len(alerts)} in all)")
@@ -345,6 +411,27 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
             coop, str(sum(kinds.values())), ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
         )
     console.print(alert_table)
+
+
+def _track_record(console: Console, api: str, headers: dict[str, str]) -> None:
+    """How good the forecasts of the season before were, 30 days ahead (those with enough records)."""
+    skill = httpx.get(
+        f"{api}/v1/forecasts/skill", params={"lead_days": 30}, headers=headers, timeout=120
+    ).json()
+    rows = [k for k in skill if k["tonnes_mape"] is not None]
+    table = Table(title="Track record: forecasts 30 days before each harvest recorded", caption=(
+        f"{len(rows)} of {len(skill)} commodity × cooperative pairs have enough records; /v1/forecasts/skill"
+    ))  # fmt: skip
+    for name in ("commodity", "cooperative", "records", "tonnes error", "date error", "P10–P90 held"):
+        table.add_column(
+            name, justify="left" if name in ("commodity", "cooperative") else "right", overflow="fold"
+        )
+    for k in sorted(rows, key=lambda k: (k["commodity"], k["coop_id"])):
+        table.add_row(
+            k["commodity"], k["coop_id"], str(k["records"]), f"{k['tonnes_mape']:.0%}",
+            f"{k['date_mae_days']:.0f} d", f"{k['tonnes_coverage']:.0%}",
+        )  # fmt: skip
+    console.print(table)
 
 
 def run_demo(cfg: Settings, opts: DemoOptions, console: Console, stop: threading.Event) -> None:
@@ -395,7 +482,7 @@ def _run(
     children: _Children,
     broker_text: str,
 ) -> None:
-    admin, farmer, farmer_id, fleet, link = _seed_registry(cfg, opts)
+    admin, farmer, farmer_id, fleet, link = _seed_registry(cfg, opts, console)
     console.print(
         f"[bold]panen demo[/bold]: {len(fleet.cooperatives)} cooperatives, {len(fleet.fields)} fields, "
         f"{len(fleet.fields) + len(fleet.stations)} nodes\n"
@@ -424,7 +511,7 @@ def _run(
         "live",
         ["sim", "--speed", str(opts.speed), "--lead-hours", str(_lead_hours(opts)),
          "--seed", str(opts.seed), "--interval", str(opts.interval_min),
-         "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop)],
+         *_fleet_args(opts)],
     )  # fmt: skip
     console.print(
         f"\n[bold green]panen is running[/bold green] (sensors live: the last {_lead_hours(opts):g} h at "
@@ -475,7 +562,7 @@ def _backfill(
         "backfill",
         ["sim", "--backfill", str(opts.days), "--lead-hours", str(_lead_hours(opts)),
          "--interval", str(opts.interval_min), "--seed", str(opts.seed),
-         "--cooperatives", str(opts.cooperatives), "--fields-per-coop", str(opts.fields_per_coop),
+         *_fleet_args(opts),
          "--summary-file", str(summary)],
         show_output=True,
     )  # fmt: skip

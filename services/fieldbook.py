@@ -21,12 +21,12 @@ from forecast.engine import FieldForecast
 from forecast.orchard import is_orchard
 from services import InvalidInput, id_date
 from services.alerts import node_status
-from services.forecasting import ForecastRun
+from services.forecasting import ForecastRun, season_records
 from storage import StoreError, TimeSeriesStore, local_day
 from storage.db import Alert, Field, HarvestRecord, Node
 from storage.db.base import mark_edited
 
-__all__ = ["FieldView", "NodeView", "field_view", "set_planting_date"]
+__all__ = ["FieldView", "NodeView", "field_view", "season_so_far", "set_planting_date"]
 
 WEEK = dt.timedelta(days=7)
 STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
@@ -179,3 +179,14 @@ def set_planting_date(
     mark_edited(field, by)
     session.commit()
     return field
+
+
+def season_so_far(session: Session, field: Field) -> tuple[dt.date | None, float]:
+    """What the records of ``field``'s current season say now (not at the last refresh: a harvest
+    just recorded ends it): the day a harvest closed it (None while open), and the tonnes picked so
+    far of a multi-pick crop."""
+    records = session.scalars(
+        select(HarvestRecord).where(HarvestRecord.field_id == field.id, HarvestRecord.voided_at.is_(None))
+    )
+    closed, picked = season_records([field], list(records))
+    return closed.get(field.id), picked.get(field.id, 0.0)

@@ -32,7 +32,7 @@ from services.compute import Compute, InProcess
 from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
 from storage.db import Field, HarvestRecord, OrchardEvent, Station
 
-__all__ = ["DRIVER_METRICS", "ForecastRun", "ForecastService"]
+__all__ = ["DRIVER_METRICS", "ForecastRun", "ForecastService", "season_records"]
 
 PLAN_WEEKS = 16  # written to the store for dashboards
 DRIVER_METRICS = ["air_temp_c", "air_rh_pct", "rain_mm", "solar_w_m2", "wind_m_s", "soil_vwc_pct"]
@@ -58,10 +58,10 @@ class ForecastRun:
     closed: dict[str, dt.date] = dataclasses.field(default_factory=dict)
 
 
-def _season_records(
+def season_records(
     fields: list[Field], harvests: list[HarvestRecord]
 ) -> tuple[dict[str, dt.date], dict[str, float]]:
-    """What the harvest records of each field's current season (on or after its planting) say: the
+    """What the harvest records of each field's current season (after its planting) say: the
     fields whose season a record closed (single-harvest annual crops), with the day, and the tonnes
     picked so far of multi-pick crops (tomato, chili, strawberry). Orchards are left to their cycles."""
     crops = load_crops()
@@ -71,7 +71,9 @@ def _season_records(
     for r in harvests:
         f = by_field.get(r.field_id)
         crop = crops.get(f.commodity) if f is not None else None
-        if f is None or crop is None or crop.perennial or r.harvest_date < f.planting_date:
+        # A harvest on the planting day is the season before's: a crop is not lifted the day it is
+        # sown, and a farmer records the harvest, then the next planting, on the same day.
+        if f is None or crop is None or crop.perennial or r.harvest_date <= f.planting_date:
             continue
         if crop.multi_pick:
             picked[f.id] = picked.get(f.id, 0.0) + r.tonnes
@@ -208,7 +210,7 @@ class ForecastService:
                 )
                 orchard_rows = list(session.scalars(select(OrchardEvent)))
             orchard = orchards.cycles(fields, orchard_rows, harvests, today)
-            closed, picked = _season_records(fields, harvests)
+            closed, picked = season_records(fields, harvests)
             specs = [
                 spec
                 for f in fields

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -140,12 +140,74 @@ class Fleet:
         return Fleet(anchor, coops)
 
     def subset(self, cooperatives: int, fields_per_coop: int) -> Fleet:
-        """A smaller fleet for tests and quick demos: the first N cooperatives and fields (0: all)."""
+        """A smaller fleet for tests: the first N cooperatives and fields (0: all)."""
         coops = tuple(
             replace(c, fields=c.fields[: fields_per_coop or None])
             for c in self.cooperatives[: cooperatives or None]
         )
         return Fleet(self.anchor, coops)
+
+    def sample(self, cooperatives: int, fields_per_coop: int, coop_ids: Sequence[str] = ()) -> Fleet:
+        """A smaller fleet that still shows Batu (the demo's and the simulator's ``--cooperatives``,
+        ``--fields-per-coop``, ``--coops``; 0: all).
+
+        The cooperatives named in ``coop_ids``, or else N picked one by one for what they add: each of
+        :data:`SHOWCASE_CROPS` (Batu's potato, shallot and cabbage, and its apple and keprok orchards)
+        counts ten times any other commodity, ties going to the fleet's order (so four cooperatives
+        grow potato, shallot, cabbage and an orchard, not chili and tomato only). In each, N of its
+        fields taken in turn by commodity (one of each before a second of any), so ten of a
+        cooperative's fields keep its orchard; they stay in the fleet's order.
+
+        Raises:
+            KeyError: a name in ``coop_ids`` is no cooperative of the fleet.
+        """
+        if coop_ids:
+            known = {c.id: c for c in self.cooperatives}
+            missing = [i for i in coop_ids if i not in known]
+            if missing:
+                raise KeyError(f"no cooperative {', '.join(missing)}; one of {', '.join(known)}")
+            chosen = [known[i] for i in dict.fromkeys(coop_ids)]
+        else:
+            chosen = _showcase(self.cooperatives, cooperatives or len(self.cooperatives))
+        coops = tuple(replace(c, fields=_in_order(c.fields, fields_per_coop)) for c in chosen)
+        return Fleet(self.anchor, coops)
+
+
+# What a small fleet should still grow: Batu's staple vegetables and its orchards (docs/sources.md §3).
+SHOWCASE_CROPS = ("potato", "shallot", "cabbage", "apple", "citrus")
+
+
+def _showcase(coops: Sequence[FleetCooperative], n: int) -> list[FleetCooperative]:
+    """``n`` cooperatives picked greedily for the commodities they add, in the fleet's order."""
+    left, grown = list(coops), set[str]()
+    chosen: list[FleetCooperative] = []
+    while left and len(chosen) < n:
+        best = max(left, key=lambda c: _adds(c, grown))  # the first of equals: the fleet's order
+        chosen.append(best)
+        left.remove(best)
+        grown |= {f.commodity for f in best.fields}
+    return [c for c in coops if c in chosen]
+
+
+def _adds(coop: FleetCooperative, grown: set[str]) -> int:
+    return sum(10 if crop in SHOWCASE_CROPS else 1 for crop in {f.commodity for f in coop.fields} - grown)
+
+
+def _in_order(fields: Sequence[FleetField], n: int) -> tuple[FleetField, ...]:
+    """``n`` of ``fields`` (0: all) taken by commodity in turn (:func:`_in_turn`), in their own order."""
+    kept = {f.id for f in _in_turn(fields)[: n or None]}
+    return tuple(f for f in fields if f.id in kept)
+
+
+def _in_turn(fields: Sequence[FleetField]) -> tuple[FleetField, ...]:
+    """Fields by commodity in turn: the first of each commodity (:data:`SHOWCASE_CROPS` first, then in
+    order of appearance), then the second of each, and so on."""
+    by_crop: dict[str, list[FleetField]] = {}
+    for f in fields:
+        by_crop.setdefault(f.commodity, []).append(f)
+    order = sorted(by_crop, key=lambda crop: crop not in SHOWCASE_CROPS)  # stable: appearance otherwise
+    rounds = max((len(v) for v in by_crop.values()), default=0)
+    return tuple(by_crop[c][i] for i in range(rounds) for c in order if i < len(by_crop[c]))
 
 
 def node_password(node_id: str, secret: str = DEMO_FLEET_SECRET) -> str:

@@ -36,7 +36,7 @@ from services import InvalidInput, OutOfScope, orchards
 from services import harvests as harvest_service
 from services.access import Principal, Role
 from services.alerts import acknowledge
-from services.fieldbook import field_view, set_planting_date
+from services.fieldbook import field_view, season_so_far, set_planting_date
 from services.notify.messages import alert_message
 from services.notify.outbox import utc_now
 from storage import local_day
@@ -100,6 +100,7 @@ def _field_page(
     }
     may_write = who.principal.role is not Role.OFFTAKER
     orchard = is_orchard(row.commodity)
+    closed_on, picked_t = season_so_far(session, row)
     kinds = {k: v for k, v in _ORCHARD_KINDS.items() if k != "defoliation" or is_defoliated(row.commodity)}
     return render(
         request,
@@ -119,6 +120,8 @@ def _field_page(
         orchard_events=orchards.events(session, row.id)[-6:] if orchard else [],
         orchard_why=(state.forecasts.latest.orchards.get(row.id, ()) if state.forecasts.latest else ()),
         done=_DONE.get(str(request.query_params.get("ok", ""))),
+        closed_on=closed_on,
+        picked_kg=round(picked_t * 1000),
         **extra,
     )
 

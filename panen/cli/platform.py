@@ -13,8 +13,18 @@ from panen.wiring import describe_store, forecast_service, notify_config, open_s
 
 @app.command()
 def demo(
-    cooperatives: Annotated[int, typer.Option(help="Only the first N cooperatives (0: all 24).")] = 0,
-    fields_per_coop: Annotated[int, typer.Option(help="Only the first N fields of each (0: all).")] = 0,
+    cooperatives: Annotated[
+        int,
+        typer.Option(
+            help="Only N cooperatives (0: all 24), picked to grow Batu's potato, shallot, cabbage, orchards."
+        ),
+    ] = 0,
+    fields_per_coop: Annotated[
+        int, typer.Option(help="Only N fields of each (0: all), one of each crop before a second of any.")
+    ] = 0,
+    coops: Annotated[
+        str, typer.Option(help="These cooperatives (ids, comma-separated), instead of --cooperatives.")
+    ] = "",
     days: Annotated[int, typer.Option(help="Days of the season so far to backfill.")] = 90,
     interval: Annotated[int, typer.Option(help="Minutes between simulated readings.")] = 60,
     speed: Annotated[
@@ -38,6 +48,7 @@ def demo(
     opts = DemoOptions(
         cooperatives=cooperatives,
         fields_per_coop=fields_per_coop,
+        coops=tuple(c.strip() for c in coops.split(",") if c.strip()),
         days=days,
         interval_min=interval,
         speed=speed,

@@ -46,10 +46,15 @@ def sim(
     node_auth: Annotated[
         bool, typer.Option(help="Live nodes log in as themselves (password from PANEN_FLEET_SECRET).")
     ] = False,
-    cooperatives: Annotated[int, typer.Option(help="Simulate only the first N cooperatives (0: all).")] = 0,
-    fields_per_coop: Annotated[
-        int, typer.Option(help="Simulate only the first N fields of each (0: all).")
+    cooperatives: Annotated[
+        int, typer.Option(help="Simulate only N cooperatives (0: all), picked as `panen demo` picks them.")
     ] = 0,
+    fields_per_coop: Annotated[
+        int, typer.Option(help="Simulate only N fields of each (0: all), one of each crop before a second.")
+    ] = 0,
+    coops: Annotated[
+        str, typer.Option(help="Simulate these cooperatives (ids, comma-separated), not --cooperatives.")
+    ] = "",
     lead_hours: Annotated[
         float,
         typer.Option(
@@ -70,7 +75,12 @@ def sim(
     cfg = get_settings()
     broker = broker_target(mqtt_url or cfg.mqtt_url)
     today = dt.datetime.now(dt.UTC).date()
-    fleet = batu_fleet(path=cfg.fleet_file, anchor=today).subset(cooperatives, fields_per_coop)
+    named = [c.strip() for c in coops.split(",") if c.strip()]
+    try:
+        fleet = batu_fleet(path=cfg.fleet_file, anchor=today).sample(cooperatives, fields_per_coop, named)
+    except KeyError as exc:
+        console.print(f"[red]--coops[/red]: {exc.args[0]}")
+        raise typer.Exit(2) from exc
     rates = (
         FaultRates(outage=faults, stuck=faults, spike=faults, dead=faults, corrupt=faults) if faults else None
     )

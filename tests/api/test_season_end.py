@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from forecast.crops import load_crops
 from services.forecasting import ForecastService
+from services.harvests import plausible_t_ha
 from tests.api.conftest import TODAY, auth
 
 
@@ -122,7 +123,7 @@ def test_picks_of_a_multi_pick_crop_add_up_and_leave_the_rest_forecast(
 def test_season_records_close_single_harvests_and_sum_picks() -> None:
     import numpy as np
 
-    from services.forecasting import _less_picked, _season_records
+    from services.forecasting import _less_picked, season_records
     from storage.db import Field, HarvestRecord
 
     planted = dt.date(2026, 9, 1)
@@ -138,7 +139,7 @@ def test_season_records_close_single_harvests_and_sum_picks() -> None:
         HarvestRecord(field_id="t", harvest_date=dt.date(2026, 11, 27), tonnes=3.0),
         HarvestRecord(field_id="a", harvest_date=dt.date(2026, 12, 1), tonnes=5.0),  # orchards: their cycles
     ]
-    closed, picked = _season_records(fields, records)
+    closed, picked = season_records(fields, records)
     assert closed == {"p": dt.date(2026, 12, 1)}
     assert picked == {"t": 5.0}
     from tests.forecast.test_plan import _forecast
@@ -169,3 +170,73 @@ def test_the_field_page_records_a_rotation_and_refuses_an_orchard_crop(
     assert refused.status_code == 422
     assert "tidak bisa dicatat" in refused.text
     assert c.get("/v1/fields/oro-oro-ombo-f01", headers=auth(tokens["admin"])).json()["commodity"] == new_crop
+
+
+def test_the_plans_eight_weeks_hold_what_the_fields_forecasts_hold_for_them(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    """Issue 36's measure, on a simulated season: per commodity, the plan's 8-week expected total is,
+    within 1 %, the fields' expected tonnes that fall in those weeks or are overdue, recomputed here
+    from each field's members: a member's harvest is spread evenly over the crop's harvest window
+    (crops.toml) from its day; its days up to the eighth Sunday count, those before this week too."""
+    c, tokens, _ = client
+    token = tokens["offtaker"]
+    crops = load_crops()
+    forecasts = c.get("/v1/forecasts", headers=auth(token), params={"members": "true"}).json()
+    issued = dt.date.fromisoformat(forecasts[0]["basis"]["issued"])
+    last_day = issued - dt.timedelta(days=issued.weekday()) + dt.timedelta(weeks=8, days=-1)
+    expected: dict[str, float] = {}
+    for f in forecasts:
+        window = max(1, crops[f["commodity"]].harvest_window_days)
+        shares = []
+        for day, tonnes in zip(f["members_harvest_date"], f["members_tonnes"], strict=True):
+            if day is None:
+                shares.append(0.0)
+                continue
+            start = dt.date.fromisoformat(day)
+            inside = sum(start + dt.timedelta(days=i) <= last_day for i in range(window))
+            shares.append(tonnes * inside / window)
+        expected[f["commodity"]] = expected.get(f["commodity"], 0.0) + sum(shares) / len(shares)
+    plan = c.get("/v1/purchase-plan", headers=auth(token), params={"weeks": 8, "by": "commodity"}).json()
+    totals: dict[str, float] = {}
+    for r in plan:
+        totals[r["commodity"]] = totals.get(r["commodity"], 0.0) + r["tonnes_expected"]
+    assert totals, plan
+    for commodity, want in expected.items():
+        cells = sum(r["commodity"] == commodity for r in plan)
+        if want < 0.5:  # a few crumbs: each of the plan's cells is rounded to 0.1 t
+            assert totals.get(commodity, 0.0) == pytest.approx(want, abs=0.05 * cells + 1e-9)
+            continue
+        # 1 %, plus the rounding of the cells the API shows (0.05 t at most each).
+        assert abs(totals[commodity] - want) <= 0.01 * want + 0.05 * cells, (commodity, want, plan)
+
+
+def test_the_field_page_shows_a_season_ended_by_its_harvest_at_once(
+    client: tuple[TestClient, dict[str, str], ForecastService],
+) -> None:
+    """The farmer who records a harvest sees the season end on their page then, not after the next
+    refresh; a new planting (of another crop) opens the next season on the same page."""
+    c, tokens, service = client
+    farmer = auth(tokens["farmer"])
+    field = c.get("/v1/fields/oro-oro-ombo-f01", headers=auth(tokens["admin"])).json()
+    before = c.get("/f/oro-oro-ombo-f01", headers=farmer).text
+    assert "Musim ini sudah dipanen" not in before
+    assert "Hasil:" in before  # the season's forecast
+    low, _ = plausible_t_ha(field["commodity"])
+    kg = round(low * field["area_ha"] * 1000 * 3)
+    form = {"harvest_date": TODAY.isoformat(), "kg": str(kg)}
+    done = c.post("/f/oro-oro-ombo-f01/panen", data=form, headers=farmer, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    after = c.get("/f/oro-oro-ombo-f01", headers=farmer).text
+    assert "Musim ini sudah dipanen" in after
+    assert "Hasil:" not in after  # no forecast of a season that is over
+    new_crop = "cabbage" if field["commodity"] != "cabbage" else "carrot"
+    form = {"planting_date": TODAY.isoformat(), "commodity": new_crop}
+    assert (
+        c.post("/f/oro-oro-ombo-f01/tanam", data=form, headers=farmer, follow_redirects=False).status_code
+        == 303
+    )
+    service.run(TODAY)
+    reopened = c.get("/f/oro-oro-ombo-f01", headers=farmer).text
+    assert "Musim ini sudah dipanen" not in reopened
+    assert "Hasil:" in reopened
