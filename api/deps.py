@@ -84,7 +84,7 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def commodity_filter(
+async def commodity_filter(
     commodity: Annotated[
         str | None,
         Query(
@@ -94,7 +94,9 @@ def commodity_filter(
         ),
     ] = None,
 ) -> str | None:
-    """A list's commodity filter, in the library's name whichever name was typed."""
+    """A list's commodity filter, in the library's name whichever name was typed. Async: a sync
+    dependency runs in a worker thread, and the plan's cached answer is meant to need none (a thread
+    hop per request tripled the plan's p99 at 50 connections, 36 ms to 158-186 ms in bench.api)."""
     return None if commodity is None else commodity_named(commodity)
 
 

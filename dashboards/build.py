@@ -215,7 +215,7 @@ def my_field() -> Json:
 def supply_outlook() -> Json:
     """Proyeksi Panen Coosae / Coosae supply outlook: for the offtaker's planners."""
     latest = (
-        'SELECT last("tonnes_p10") AS "p10", last("tonnes_p50") AS "p50", last("tonnes_p90") AS "p90" '
+        'SELECT last("tonnes_expected") AS "expected", last("tonnes_p10") AS "p10", last("tonnes_p90") AS "p90" '
         'FROM "forecast" WHERE $timeFilter GROUP BY "site", "coop", "commodity"'
     )
     panels = [
@@ -248,12 +248,13 @@ def supply_outlook() -> Json:
             "Per koperasi / By cooperative (ton)",
             "table",
             [
-                f'SELECT sum("p10") AS "P10 (sum)", sum("p50") AS "P50", sum("p90") AS "P90 (sum)" FROM ({latest}) '
-                'GROUP BY "coop", "commodity"'
+                f'SELECT sum("expected") AS "expected", sum("p10") AS "P10 (sum)", sum("p90") AS "P90 (sum)" '
+                f'FROM ({latest}) GROUP BY "coop", "commodity"'
             ],
             (0, 21, 14, 12),
             fmt="table",
-            description="Sums of field percentiles: the P50 column adds up; P10 and P90 sums overstate the spread.",
+            description="The season's expected tonnes of each cooperative's fields: they add up. The sums of "
+            "the fields' P10 and P90 overstate the spread of a total (the API's by=commodity has the true one).",
         ),
         _panel(
             "Rekam jejak perkiraan / Forecast track record (30 / 14 / 60 days ahead)",
@@ -270,11 +271,12 @@ def supply_outlook() -> Json:
             "MAPE 0.18 = within ±18 % on average; an empty figure means too few records (under 3).",
         ),
         _panel(
-            "Perubahan sejak minggu lalu / Change since last week (ton P50)",
+            "Perubahan sejak minggu lalu / Change since last week (expected tonnes)",
             "table",
             [
-                'SELECT last("tonnes_p50") - first("tonnes_p50") AS "change" FROM "forecast" '
-                'WHERE time >= now() - 7d GROUP BY "commodity"'
+                'SELECT sum("change") AS "change" FROM (SELECT last("tonnes_expected") - first("tonnes_expected") '
+                'AS "change" FROM "forecast" WHERE time >= now() - 7d GROUP BY "site", "commodity") '
+                'GROUP BY "commodity"'
             ],
             (14, 21, 10, 12),
             fmt="table",

@@ -217,3 +217,31 @@ def test_pushed_datasource_matches_the_provisioned_one() -> None:
     assert pushed["jsonData"] == ds["jsonData"]
     assert pushed["secureJsonData"]["httpHeaderValue1"] == "Token t0k"
     assert "secureJsonData" not in datasource_payload("http://x", "panen", None)
+
+
+def test_coosaes_tables_add_expected_tonnes(influx_server: InfluxServer, season_db: str) -> None:
+    """Issue 36: the supply outlook's cooperative table is in expected tonnes, which add up: per
+    commodity, the sum of its fields' latest expected tonnes in the store."""
+    dashboard = dashboards()["supply-outlook.json"]
+    query = next(q for title, q in panel_queries(dashboard) if title.startswith("Per koperasi"))
+    start_ms, end_ms = NOW_MS - 7 * 86_400_000, NOW_MS + 86_400_000
+    series = _run(influx_server, season_db, expand(query, from_ms=start_ms, to_ms=end_ms))
+    shown: dict[str, float] = {}
+    for s in series:
+        tags, row = s["tags"], s["values"][0]  # type: ignore[index]
+        assert s["columns"][1] == "expected", s  # type: ignore[index]
+        shown[tags["commodity"]] = shown.get(tags["commodity"], 0.0) + row[1]  # type: ignore[index]
+    store = InfluxStore(influx_server.url, database=season_db)
+    try:
+        points = store.forecasts(start_ms=start_ms, end_ms=end_ms)
+    finally:
+        store.close()
+    latest: dict[str, tuple[int, str, float]] = {}
+    for p in points:
+        if p.site_id not in latest or p.ts_ms >= latest[p.site_id][0]:
+            latest[p.site_id] = (p.ts_ms, p.commodity, p.values["tonnes_expected"])
+    want: dict[str, float] = {}
+    for _, commodity, tonnes in latest.values():
+        want[commodity] = want.get(commodity, 0.0) + tonnes
+    assert shown
+    assert shown == pytest.approx(want, rel=1e-9)
