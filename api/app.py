@@ -7,6 +7,7 @@ import contextlib
 import hmac
 import importlib.metadata
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -154,6 +155,28 @@ def _observe(app: FastAPI) -> CollectorRegistry:
     return metrics
 
 
+# A personal sign-in link's path, whose last segment is its secret.
+_LINK_PATH = re.compile(r"(/f/masuk/)(?!kode\b|tautan\b)[^/?\s]+")
+
+
+class HideLinkSecrets(logging.Filter):
+    """Writes a sign-in link's secret as ``…`` in uvicorn's access log (issue 37: a HEAD answered 405
+    logged a link still valid, for whoever reads the logs to use)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's path argument; every record passes."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(_LINK_PATH.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def hide_link_secrets() -> None:
+    """Install :class:`HideLinkSecrets` on uvicorn's access logger, once."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, HideLinkSecrets) for f in access.filters):
+        access.addFilter(HideLinkSecrets())
+
+
 def create_app(
     store: TimeSeriesStore,
     sessions: sessionmaker[Session],
@@ -181,6 +204,8 @@ def create_app(
         device_profiles or shipped_profiles(),
         notify,
     )
+
+    hide_link_secrets()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -149,8 +149,13 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     )
     response.headers["Cache-Control"] = "no-store"  # personal pages, never kept by a proxy
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
     )
+    # A sign-in link's page must not hand its address (the secret) to the next site as a Referer.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 

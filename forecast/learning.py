@@ -4,9 +4,10 @@ From pairs of (forecast made before harvest, recorded harvest) the engine learns
 that a few records move it only a little:
 
 - a **yield-gap factor** per crop × cooperative (variety, management, pests, grading), as a
-  multiplicative correction of the modelled yield: mean log-ratios shrunk by empirical Bayes, crops
-  toward 1 and cooperatives toward their crop, each by τ² / (τ² + SE²), so that a factor moves only
-  as far as the records show real differences between groups beyond their noise;
+  multiplicative correction of the modelled yield: a cooperative's log effect (its total bought over
+  its total forecast) shrunk toward its crop's by τ² / (τ² + SE²), SE from its own records alone; a
+  crop's effect pooled from its cooperatives, one bounded voice each (issue 37: no cooperative's
+  records move another's factor by more than :data:`MAX_OTHER_MOVE_LOG`, 8.4 %);
 - a **harvest-date bias** per crop (thermal-time error plus how long farmers wait after maturity),
   and per registered variety of the crop, shrunk toward its crop's (varieties' seasons differ: Granola
   is harvested before Atlantic in the same weather), and per metre of the field's elevation (a
@@ -33,7 +34,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FACTOR_BOUNDS", "MAX_RECORD_RATIO", "PRIOR", "Calibration", "HarvestOutcome", "learn"]
+__all__ = [
+    "FACTOR_BOUNDS",
+    "MAX_OTHER_MOVE_LOG",
+    "MAX_RECORD_RATIO",
+    "POOL_FULL_COOPS",
+    "POOL_MAX_LOG",
+    "PRIOR",
+    "Calibration",
+    "HarvestOutcome",
+    "learn",
+]
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,7 @@ PRIOR_TAU2_COOP = 0.15**2
 # simulated seasons' crop means differ by 0.1-0.3]. It is added to each crop mean's variance, so one
 # season of records moves a crop's factor less.
 SEASON_VAR = 0.15**2
+SEASON_SHRINK = PRIOR_TAU2_CROP / (PRIOR_TAU2_CROP + SEASON_VAR)
 # A record more than ten times its forecast, or less than a tenth of it, says more about the record
 # than the field [est: the simulated seasons' worst honest ratios are about 0.3 and 3; a failed
 # field sells little but is not recorded at a tenth of a forecast made a week before].
@@ -172,8 +184,17 @@ MAX_RECORD_RATIO = 10.0
 # Yield factors stay within these, whatever the records [est: Batu's yields range from about a fifth
 # of the library's potential (apple's decline, docs/sources.md) to well under five times it].
 FACTOR_BOUNDS = (0.2, 5.0)
-# Records beyond one per cooperative a crop needs before its noise is estimated within cooperatives.
-MIN_WITHIN_DOF = 10
+# How far one cooperative can move what the others are told (issue 37: ten records of one field moved
+# another cooperative's cabbage factor from 1.0 to 2.88). In a crop's pooled effect each cooperative
+# has one voice, its log effect clipped to ±log 1.5 [est: the simulated seasons' cooperative effects
+# lie within ±0.4], and the voices are divided by their number but at least eight [est: Batu's main
+# crops are grown by five to twelve cooperatives, so a crop's effect is learnt in full once most of
+# them have records]. Whatever one cooperative records (from nothing, or from one extreme to the
+# other), its voice changes by at most 2 log 1.5, the crop's effect by that over eight times the
+# season's shrinkage (0.8): another cooperative's factor moves by at most MAX_OTHER_MOVE_LOG, 8.4 %.
+POOL_MAX_LOG = float(np.log(1.5))
+POOL_FULL_COOPS = 8
+MAX_OTHER_MOVE_LOG = 2 * POOL_MAX_LOG * SEASON_SHRINK / POOL_FULL_COOPS
 
 
 def _empirical_bayes(
@@ -222,8 +243,7 @@ def learn(
         by_crop[r.commodity].append(r)
         by_pair[(r.commodity, r.coop_id)].append(float(np.log(r.tonnes / r.forecast_tonnes)))
     logs = {crop: [float(np.log(r.tonnes / r.forecast_tonnes)) for r in rs] for crop, rs in by_crop.items()}
-    record_var = _record_variances(logs, by_pair, prior.prior_sigma_yield_log**2, prior_records)
-    factors, pair_log = _yield_factors(rows, logs, by_pair, record_var)
+    factors, pair_log = _yield_factors(rows, logs, by_pair, prior.prior_sigma_yield_log**2, prior_records)
     bias: dict[str, tuple[float, int]] = {}
     variety_bias: dict[tuple[str, str], tuple[float, int]] = {}
     elevation_term: dict[str, tuple[float, float, float, float]] = {}
@@ -263,44 +283,23 @@ def _usable(records: Sequence[HarvestOutcome]) -> tuple[list[HarvestOutcome], li
     return rows, excluded
 
 
-def _record_variances(
-    logs: dict[str, list[float]],
-    by_pair: dict[tuple[str, str], list[float]],
-    prior_var: float,
-    prior_records: float,
-) -> dict[str, float]:
-    """The noise one record carries, per crop (tomato records scatter four times as much as cabbage).
-
-    Estimated around the cooperatives' means when the crop has enough records beyond one per
-    cooperative to see it; otherwise around the crop's mean, which also holds any true cooperative
-    effects and so errs toward shrinking more. Pooled with the prior as if it were ``prior_records``
-    records, so a few records never claim zero noise.
-    """
-    record_var: dict[str, float] = {}
-    for crop, values in logs.items():
-        pairs = {k: v for k, v in by_pair.items() if k[0] == crop}
-        dof = len(values) - len(pairs)
-        if dof >= MIN_WITHIN_DOF:
-            squares = sum(float(np.sum(np.square(np.asarray(v) - np.mean(v)))) for v in pairs.values())
-        else:
-            dof = len(values) - 1
-            squares = float(np.sum(np.square(np.asarray(values) - np.mean(values))))
-        record_var[crop] = (squares + prior_records * prior_var) / (dof + prior_records)
-    return record_var
-
-
 def _yield_factors(
     rows: list[HarvestOutcome],
     logs: dict[str, list[float]],
     by_pair: dict[tuple[str, str], list[float]],
-    record_var: dict[str, float],
+    prior_var: float,
+    prior_records: float,
 ) -> tuple[dict[tuple[str, str], tuple[float, int]], dict[str, float]]:
     """Yield factors per crop (``(crop, "")``) and per crop × cooperative with their record counts,
     and the log effects of the pairs (keyed ``crop + NUL + coop``).
 
-    A group's effect is the log of its total bought over its total forecast, not its mean log ratio:
-    Coosae buys totals, and the mean log ratio (a median) over-corrected them by ~15 % in the skill
-    benchmark, as a few failed fields pull it less than they pull the totals.
+    A cooperative's effect is the log of its total bought over its total forecast, not its mean log
+    ratio: Coosae buys totals, and the mean log ratio (a median) over-corrected them by ~15 % in the
+    skill benchmark, as a few failed fields pull it less than they pull the totals. A crop's effect is
+    its cooperatives' effects, each clipped to :data:`POOL_MAX_LOG`, summed and divided by their
+    number but at least :data:`POOL_FULL_COOPS`: one cooperative, however many fields and records it
+    has, moves the crop's effect (and so every other cooperative's factor) by at most
+    :data:`MAX_OTHER_MOVE_LOG` (issue 37). Its own factor still follows its own records.
     """
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for r in rows:
@@ -308,21 +307,28 @@ def _yield_factors(
             sums[key][0] += r.tonnes
             sums[key][1] += r.forecast_tonnes
     total_log = {k: float(np.log(t / f)) for k, (t, f) in sums.items()}
-    crop_log = _empirical_bayes(
-        dict(logs), dict.fromkeys(logs, 0.0), record_var, PRIOR_TAU2_CROP, SEASON_VAR, total_log
-    )
+    crop_log: dict[str, float] = {}
     pair_log: dict[str, float] = {}
     for crop in logs:
-        groups = {f"{c}\x00{k}": v for (c, k), v in by_pair.items() if c == crop}
-        pair_log.update(
-            _empirical_bayes(
-                groups,
-                dict.fromkeys(groups, crop_log[crop]),
-                dict.fromkeys(groups, record_var[crop]),
-                PRIOR_TAU2_COOP,
-                means=total_log,
-            )
-        )
+        # Each cooperative's effect and its standard error from its own records alone (pooled with
+        # the prior's noise), so no other cooperative's records change how far its own are believed.
+        own: dict[str, tuple[float, float]] = {}
+        for (c, coop), values in by_pair.items():
+            if c == crop:
+                squares = float(np.sum(np.square(np.asarray(values) - np.mean(values))))
+                var = (squares + prior_records * prior_var) / (len(values) - 1 + prior_records)
+                own[coop] = (total_log[f"{crop}\x00{coop}"], var / len(values))
+        # One cooperative, one bounded voice (its effect as far as its records carry it, clipped),
+        # divided by at least POOL_FULL_COOPS, then shrunk for a season's shared error.
+        voices = [
+            float(np.clip(theta * PRIOR_TAU2_CROP / (PRIOR_TAU2_CROP + se2), -POOL_MAX_LOG, POOL_MAX_LOG))
+            for theta, se2 in own.values()
+        ]
+        pooled = sum(voices) / max(len(voices), POOL_FULL_COOPS)
+        crop_log[crop] = pooled * SEASON_SHRINK
+        for coop, (theta, se2) in own.items():
+            weight = PRIOR_TAU2_COOP / (PRIOR_TAU2_COOP + se2)
+            pair_log[f"{crop}\x00{coop}"] = crop_log[crop] + weight * (theta - crop_log[crop])
     low, high = FACTOR_BOUNDS
     factors: dict[tuple[str, str], tuple[float, int]] = {}
     for crop, values in logs.items():

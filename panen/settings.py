@@ -11,11 +11,12 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "reference_markdown"]
+__all__ = ["Settings", "get_settings", "hide_password", "reference_markdown"]
 
 
 # Defaults written once, in the configuration of the service they belong to; a setting falls back to
@@ -175,6 +176,14 @@ class Settings(BaseSettings):
             return None
         return value
 
+    def shown(self) -> dict[str, Any]:
+        """The settings as JSON values for people to read: secrets as ``**********``, and the password
+        in any URL's user information as ``***`` (issue 37: ``panen settings`` printed the broker's,
+        the database's, ntfy's and InfluxDB's passwords)."""
+        return {
+            k: hide_password(v) if isinstance(v, str) else v for k, v in self.model_dump(mode="json").items()
+        }
+
     @property
     def registry_url(self) -> str:
         """The registry database: ``db_url`` or a SQLite file in ``data_dir``."""
@@ -184,6 +193,16 @@ class Settings(BaseSettings):
     def sqlite_store_path(self) -> Path:
         """Where the embedded time-series store lives."""
         return self.data_dir / "timeseries.sqlite3"
+
+
+def hide_password(url: str) -> str:
+    """``url`` with the password of its user information written ``***`` (``mqtt://ingest:***@host``);
+    anything else as it is."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc or ":" not in parts.netloc.rsplit("@", 1)[0]:
+        return url
+    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{parts.netloc.rsplit('@', 1)[1]}"))
 
 
 @lru_cache(maxsize=1)

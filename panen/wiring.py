@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from panen.settings import Settings
+from panen.settings import Settings, hide_password
 from services.notify.channels import ChannelSettings
 from services.notify.outbox import NotifyConfig
 from storage import TimeSeriesStore
@@ -54,7 +54,7 @@ def open_store(settings: Settings) -> TimeSeriesStore:
 def describe_store(settings: Settings) -> str:
     """One line naming the store in use, without secrets."""
     if settings.influx_url:
-        return f"InfluxDB {settings.influx_url} database {settings.influx_db!r}"
+        return f"InfluxDB {hide_password(settings.influx_url)} database {settings.influx_db!r}"
     return f"SQLite {settings.sqlite_store_path}"
 
 

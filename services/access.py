@@ -41,6 +41,7 @@ __all__ = [
     "require",
     "resolve",
     "revoke",
+    "revoke_token",
     "row_in_scope",
 ]
 
@@ -103,9 +104,10 @@ def create_token(
     coop_id: str | None = None,
     farmer_id: str | None = None,
     expires_at: dt.datetime | None = None,
+    contact_id: int | None = None,
 ) -> str:
     """Create a token and return it (the only time it is visible); with ``expires_at`` it stops
-    working then (the field page's sign-in sessions).
+    working then (the field page's sign-in sessions, which name their ``contact_id``).
 
     Raises:
         InvalidInput: the role needs a cooperative or farmer that is missing or unknown.
@@ -127,6 +129,7 @@ def create_token(
             farmer_id=farmer_id,
             created_at=dt.datetime.now(dt.UTC),
             expires_at=expires_at,
+            contact_id=contact_id,
         )
     )
     session.commit()
@@ -177,6 +180,16 @@ class TokenCache:
 def list_tokens(session: Session) -> list[ApiToken]:
     """Every token's row (its hash, never the token), oldest first."""
     return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    """Revoke a token by its value (a session signing out); returns whether it existed."""
+    row = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == hash_token(token))).first()
+    if row is None:
+        return False
+    row.revoked = True
+    session.commit()
+    return True
 
 
 def revoke(session: Session, token_id: int) -> bool:

@@ -32,7 +32,14 @@ from services.compute import Compute, InProcess
 from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
 from storage.db import Field, HarvestRecord, OrchardEvent, Station
 
-__all__ = ["DRIVER_METRICS", "ForecastRun", "ForecastService", "season_records"]
+__all__ = [
+    "DRIVER_METRICS",
+    "ForecastRun",
+    "ForecastService",
+    "SeasonHarvest",
+    "per_season",
+    "season_records",
+]
 
 PLAN_WEEKS = 16  # written to the store for dashboards
 DRIVER_METRICS = ["air_temp_c", "air_rh_pct", "rain_mm", "solar_w_m2", "wind_m_s", "soil_vwc_pct"]
@@ -80,6 +87,46 @@ def season_records(
         else:
             closed[f.id] = max(closed.get(f.id, r.harvest_date), r.harvest_date)
     return closed, picked
+
+
+# Records of a field further apart than this are of two seasons [est: Batu's quickest crop, shallot,
+# takes some 60 days from planting to harvest; picks of tomato, chili and strawberry come days apart].
+SEASON_GAP_DAYS = 45
+
+
+@dataclass(frozen=True)
+class SeasonHarvest:
+    """What a field yielded in one season: its records summed, from the first one's day."""
+
+    field_id: str
+    harvest_date: dt.date
+    tonnes: float
+    records: int
+
+
+def per_season(harvests: Sequence[HarvestRecord]) -> list[SeasonHarvest]:
+    """One observation per field and season (issue 37: ten copies of one record were ten observations,
+    and learning took all ten): a field's records in date order, a new season after a gap of more than
+    :data:`SEASON_GAP_DAYS`, each season's tonnes summed (picks of a multi-pick crop, a harvest lifted
+    over days, a record entered twice). A correction replaces its record and a void removes it, as
+    the caller passes only records in force."""
+    by_field: dict[str, list[HarvestRecord]] = {}
+    for h in harvests:
+        by_field.setdefault(h.field_id, []).append(h)
+    out = []
+    for field_id, rows in sorted(by_field.items()):
+        rows.sort(key=lambda r: (r.harvest_date, r.id or 0))
+        season = [rows[0]]
+        for r in [*rows[1:], None]:
+            if r is not None and (r.harvest_date - season[-1].harvest_date).days <= SEASON_GAP_DAYS:
+                season.append(r)
+                continue
+            out.append(
+                SeasonHarvest(field_id, season[0].harvest_date, sum(x.tonnes for x in season), len(season))
+            )
+            if r is not None:
+                season = [r]
+    return out
 
 
 def _less_picked(forecast: FieldForecast, picked_t: float) -> FieldForecast:
@@ -315,7 +362,8 @@ class ForecastService:
         return {s: DailySeries(days, v) for s, v in values.items()}
 
     def _records(self, harvests: list[HarvestRecord], fields: dict[str, Field]) -> list[HarvestOutcome]:
-        """Harvest records paired with the last forecast issued at least 7 days before each harvest.
+        """Each field's seasons (:func:`per_season`: one observation per field and season) paired with
+        the last forecast issued at least 7 days before the season's first harvest.
 
         Learning needs what the prior alone would have forecast, but a stored forecast carries the
         calibration of its day (the yield factor and date bias it applied, stored beside it): those
@@ -323,7 +371,7 @@ class ForecastService:
         undo it. A forecast stored without them was made before any was applied.
         """
         out = []
-        for h in harvests:
+        for h in per_season(harvests):
             field = fields.get(h.field_id)
             if field is None:
                 continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
@@ -25,7 +26,16 @@ from services.notify.messages import COMMODITY_ID
 from storage import local_day
 from storage.db import Field, HarvestRecord
 
-__all__ = ["MAX_SEASON_DAYS", "NotFound", "correct", "may_record", "plausible_t_ha", "record", "void"]
+__all__ = [
+    "MAX_SEASON_DAYS",
+    "NotFound",
+    "check_season",
+    "correct",
+    "may_record",
+    "plausible_t_ha",
+    "record",
+    "void",
+]
 
 # The longest a season runs from planting to a harvest [est]: rice and chili are done in ~5 months,
 # strawberries are picked for months; a year is beyond any annual crop of the library.
@@ -81,6 +91,42 @@ def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date 
         )
 
 
+def check_season(
+    session: Session, field: Field, harvest_date: dt.date, tonnes: float, *, replacing: int | None = None
+) -> None:
+    """Refuse a record that would take the field's season past what a season can yield: its records
+    since planting (not voided; ``replacing``, a record being corrected, left out) and this one add up
+    to at most the crop's plausible tonnes per hectare (issue 37: one farmer recorded the same
+    maximum-plausible harvest ten times, and every one was taken). Orchards, whose seasons follow
+    their cycles, are checked record by record (:func:`check`).
+
+    Raises:
+        InvalidInput: saying what the season has already and what it may claim.
+    """
+    if is_orchard(field.commodity) or harvest_date <= field.planting_date:
+        return
+    query = select(func.coalesce(func.sum(HarvestRecord.tonnes), 0.0)).where(
+        HarvestRecord.field_id == field.id,
+        HarvestRecord.voided_at.is_(None),
+        HarvestRecord.harvest_date > field.planting_date,
+    )
+    if replacing is not None:
+        query = query.where(HarvestRecord.id != replacing)
+    before = float(session.scalar(query) or 0.0)
+    _, high = plausible_t_ha(field.commodity)
+    limit = high * field.area_ha
+    if before + tonnes > limit * (1 + 1e-9):
+        crop = COMMODITY_ID.get(field.commodity, field.commodity)
+        raise InvalidInput(
+            f"tonnes {tonnes:g}: this season's records of field {field.id!r} already come to {before:g} t; "
+            f"with this one {before + tonnes:g} t, more than a season of {field.commodity} can yield on "
+            f"{field.area_ha:g} ha ({limit:.3g} t, {high:.3g} t/ha). Was it recorded already?",
+            farmer=f"musim ini sudah tercatat {_kg(before)} kg; ditambah {_kg(tonnes)} kg menjadi "
+            f"{_kg(before + tonnes)} kg, lebih dari panen {crop} yang mungkin di lahan ini "
+            f"({_kg(limit)} kg). Apakah panen ini sudah dicatat?",
+        )
+
+
 def _kg(tonnes: float) -> str:
     """Tonnes as whole kilograms, with Indonesian thousands separators (``1.250``)."""
     return f"{tonnes * 1000:,.0f}".replace(",", ".")
@@ -108,6 +154,7 @@ def record(
     if field is None:
         raise InvalidInput(f"field_id: no field {field_id!r}")
     check(field, harvest_date, tonnes)
+    check_season(session, field, harvest_date, tonnes)
     row = HarvestRecord(
         field_id=field_id,
         harvest_date=harvest_date,
@@ -171,6 +218,7 @@ def correct(
     assert field is not None  # a record's field cannot be deleted while it has records
     new_date, new_tonnes = harvest_date or old.harvest_date, tonnes if tonnes is not None else old.tonnes
     check(field, new_date, new_tonnes)
+    check_season(session, field, new_date, new_tonnes, replacing=old.id)
     now = dt.datetime.now(dt.UTC)
     new = HarvestRecord(
         field_id=old.field_id,

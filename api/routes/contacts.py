@@ -103,9 +103,12 @@ def update_contact(
 
 
 @router.delete("/v1/contacts/{contact_id}", status_code=204)
-def delete_contact(contact_id: RowId, session: SessionDep, principal: PrincipalDep) -> Response:
-    """Remove a contact, with its channels, subscriptions and messages."""
+def delete_contact(
+    contact_id: RowId, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> Response:
+    """Remove a contact, with its channels, subscriptions and messages; its field-page sessions end."""
     svc.delete_contact(session, svc.get_contact(session, principal, contact_id))
+    state.tokens.clear()
     return Response(status_code=204)
 
 

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, StateDep
-from api.fieldpage import COOKIE, HTML_RESPONSES, sign_in_page, with_session
+from api.fieldpage import COOKIE, HTML_RESPONSES, VisitorDep, sign_in_page, with_session
+from services.access import revoke_token
 from services.notify.outbox import utc_now
-from services.notify.signin import contact_by_address, redeem_code, redeem_link, send_code
+from services.notify.signin import contact_by_address, link_is_open, redeem_code, redeem_link, send_code
 
 router = APIRouter(prefix="/f", tags=["field page"])
 _HTML = HTML_RESPONSES
@@ -53,22 +54,44 @@ def enter_code(
     return with_session(RedirectResponse("/f", 303), request, token)
 
 
-@router.get(
-    "/masuk/{secret}",
-    response_class=HTMLResponse,
-    responses={**_HTML, 410: {"content": {"text/html": {}}, "description": "The link was used or expired."}},
+_GONE = "Tautan ini sudah dipakai atau kedaluwarsa. Minta kode baru."
+_LINK_RESPONSES = {
+    **_HTML,
+    410: {"content": {"text/html": {}}, "description": "The link was used or expired."},
+}
+
+
+@router.api_route(
+    "/masuk/{secret}", methods=["GET", "HEAD"], response_class=HTMLResponse, responses=_LINK_RESPONSES
 )
 def open_link(request: Request, secret: str, session: SessionDep) -> Response:
-    """Sign in with a personal link (once; it expires)."""
-    token = redeem_link(session, secret, utc_now()) if len(secret) <= 100 else None
+    """A personal sign-in link: a page with a *Masuk* button whose POST signs in. Opening the link
+    spends nothing, so WhatsApp's, Telegram's or a mail scanner's preview of it leaves it to the
+    farmer (issue 37: one GET with a preview's user agent used to sign the preview in)."""
+    if len(secret) > 100 or not link_is_open(session, secret, utc_now()):
+        return sign_in_page(request, 410, error=_GONE)
+    return sign_in_page(request, link_secret=secret)
+
+
+@router.post("/masuk/tautan", response_class=HTMLResponse, responses=_LINK_RESPONSES)
+def use_link(request: Request, session: SessionDep, secret: Annotated[str, Form(max_length=100)]) -> Response:
+    """Sign in with a personal link's secret (once; it expires), posted by its page's button."""
+    token = redeem_link(session, secret, utc_now())
     if token is None:
-        return sign_in_page(request, 410, error="Tautan ini sudah dipakai atau kedaluwarsa. Minta kode baru.")
+        return sign_in_page(request, 410, error=_GONE)
     return with_session(RedirectResponse("/f", 303), request, token)
 
 
 @router.post("/keluar", responses=_HTML)
-def sign_out() -> Response:
-    """Forget the session on this phone."""
+def sign_out(
+    session: SessionDep, state: StateDep, who: VisitorDep, csrf: Annotated[str, Form(max_length=64)] = ""
+) -> Response:
+    """End the session: its token is revoked (a copied cookie stops working too) and the cookie
+    forgotten. The form carries the session's CSRF token, so no other site can sign a farmer out."""
+    if who is not None and who.by_cookie:
+        who.check(csrf)
+        revoke_token(session, who.token)
+        state.tokens.clear()
     response = RedirectResponse("/f/masuk", 303)
     response.delete_cookie(COOKIE, path="/f")
     return response

@@ -4,7 +4,7 @@ command with exit 2 and a message naming what to set."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,12 +13,26 @@ if TYPE_CHECKING:
     from ingest.nodes import NodeRegistry
     from sensors.topics import MqttTarget
 
-__all__ = ["app", "broker_target", "console", "node_registry"]
+__all__ = ["Cooperatives", "Coops", "FieldsPerCoop", "app", "broker_target", "console", "node_registry"]
 
 app = typer.Typer(
     help="panen: harvest forecasts from field sensors for Kota Batu's cooperatives.", no_args_is_help=True
 )
 console = Console(stderr=True)
+
+# The small fleet of `panen demo` and `panen sim` (storage.fleetfile.Fleet.sample), one set of options.
+Cooperatives = Annotated[
+    int,
+    typer.Option(
+        help="Only N cooperatives (0: all 24), picked to grow Batu's potato, shallot, cabbage, orchards."
+    ),
+]
+FieldsPerCoop = Annotated[
+    int, typer.Option(help="Only N fields of each (0: all), one of each crop before a second of any.")
+]
+Coops = Annotated[
+    str, typer.Option(help="These cooperatives (ids, comma-separated), instead of --cooperatives.")
+]
 
 
 def broker_target(url: str | None) -> MqttTarget:

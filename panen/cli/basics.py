@@ -18,4 +18,4 @@ def version() -> None:
 @app.command()
 def settings() -> None:
     """Print the settings in effect (secrets hidden), as JSON."""
-    print(json.dumps(get_settings().model_dump(mode="json"), indent=2))
+    print(json.dumps(get_settings().shown(), indent=2))

@@ -6,25 +6,16 @@ from typing import Annotated
 
 import typer
 
-from panen.cli._common import app, console
+from panen.cli._common import Cooperatives, Coops, FieldsPerCoop, app, console
 from panen.settings import get_settings
 from panen.wiring import describe_store, forecast_service, notify_config, open_store
 
 
 @app.command()
 def demo(
-    cooperatives: Annotated[
-        int,
-        typer.Option(
-            help="Only N cooperatives (0: all 24), picked to grow Batu's potato, shallot, cabbage, orchards."
-        ),
-    ] = 0,
-    fields_per_coop: Annotated[
-        int, typer.Option(help="Only N fields of each (0: all), one of each crop before a second of any.")
-    ] = 0,
-    coops: Annotated[
-        str, typer.Option(help="These cooperatives (ids, comma-separated), instead of --cooperatives.")
-    ] = "",
+    cooperatives: Cooperatives = 0,
+    fields_per_coop: FieldsPerCoop = 0,
+    coops: Coops = "",
     days: Annotated[int, typer.Option(help="Days of the season so far to backfill.")] = 90,
     interval: Annotated[int, typer.Option(help="Minutes between simulated readings.")] = 60,
     speed: Annotated[

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from panen.cli._common import app, broker_target, console
+from panen.cli._common import Cooperatives, Coops, FieldsPerCoop, app, broker_target, console
 from panen.settings import get_settings
 
 if TYPE_CHECKING:
@@ -46,15 +46,9 @@ def sim(
     node_auth: Annotated[
         bool, typer.Option(help="Live nodes log in as themselves (password from PANEN_FLEET_SECRET).")
     ] = False,
-    cooperatives: Annotated[
-        int, typer.Option(help="Simulate only N cooperatives (0: all), picked as `panen demo` picks them.")
-    ] = 0,
-    fields_per_coop: Annotated[
-        int, typer.Option(help="Simulate only N fields of each (0: all), one of each crop before a second.")
-    ] = 0,
-    coops: Annotated[
-        str, typer.Option(help="Simulate these cooperatives (ids, comma-separated), not --cooperatives.")
-    ] = "",
+    cooperatives: Cooperatives = 0,
+    fields_per_coop: FieldsPerCoop = 0,
+    coops: Coops = "",
     lead_hours: Annotated[
         float,
         typer.Option(

@@ -28,7 +28,7 @@ from services.alerts import ALERT_KINDS
 from services.kinds import AlertKind
 from services.notify.channels import check_address
 from services.notify.messages import LANGUAGES
-from storage.db import Contact, ContactChannel, Cooperative, Farmer, Notification, Subscription
+from storage.db import ApiToken, Contact, ContactChannel, Cooperative, Farmer, Notification, Subscription
 from storage.db.base import mark_edited
 
 __all__ = [
@@ -209,7 +209,11 @@ def update_contact(
 
 
 def delete_contact(session: Session, contact: Contact) -> None:
-    """Remove a contact with its channels, subscriptions, sign-ins and messages."""
+    """Remove a contact with its channels, subscriptions, sign-ins and messages, and revoke its
+    field-page sessions at once (a session outliving its person kept the page, and the API, open
+    for 30 days: issue 37). The caller forgets cached tokens (:meth:`TokenCache.clear`)."""
+    for token in session.scalars(select(ApiToken).where(ApiToken.contact_id == contact.id)):
+        token.revoked = True
     session.delete(contact)
     session.commit()
 

@@ -33,6 +33,7 @@ __all__ = [
     "SESSION_TTL",
     "contact_by_address",
     "issue_link",
+    "link_is_open",
     "redeem_code",
     "redeem_link",
     "send_code",
@@ -152,6 +153,7 @@ def _session_token(session: Session, contact: Contact, now: dt.datetime) -> str:
         coop_id=contact.coop_id if role is Role.COOP_MANAGER else None,
         farmer_id=contact.farmer_id if role is Role.FARMER else None,
         expires_at=now + SESSION_TTL,
+        contact_id=contact.id,
     )
 
 
@@ -160,6 +162,20 @@ def _use(session: Session, row: SignIn, now: dt.datetime) -> bool:
         update(SignIn).where(SignIn.id == row.id, SignIn.used_at.is_(None)).values(used_at=now)
     )
     return bool(won.rowcount)  # type: ignore[attr-defined]
+
+
+def link_is_open(session: Session, secret: str, now: dt.datetime) -> bool:
+    """Whether a link may still be used (unused, unexpired, of a contact that exists); nothing is
+    spent: a messenger's link preview, a mail scanner and a HEAD look without using it."""
+    row = session.scalars(
+        select(SignIn).where(SignIn.secret_sha256 == _hash(secret), SignIn.kind == "link")
+    ).first()
+    return (
+        row is not None
+        and row.used_at is None
+        and row.expires_at > now
+        and session.get(Contact, row.contact_id) is not None
+    )
 
 
 def redeem_link(session: Session, secret: str, now: dt.datetime) -> str | None:

@@ -27,6 +27,9 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set for the field page's sign-in sessions; tokens made with ``panen token create`` never expire.
     expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The contact a sign-in session is of: deleting the contact revokes it (a plain id, as SQLite's batch
+    # migrations add no foreign key to an existing table).
+    contact_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class Contact(EditedByPeople, Base):

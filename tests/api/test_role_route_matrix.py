@@ -116,6 +116,8 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/f/masuk"): PUBLIC,
     ("POST", "/f/masuk/kode"): PUBLIC,
     ("GET", "/f/masuk/{secret}"): PUBLIC,
+    ("HEAD", "/f/masuk/{secret}"): PUBLIC,  # a link's page: it spends nothing (issue 37)
+    ("POST", "/f/masuk/tautan"): PUBLIC,  # the page's button: the link's secret signs in
     ("POST", "/f/keluar"): PUBLIC,
     ("GET", "/f"): ANY,
     ("GET", "/f/{field_id}"): ANY,
@@ -176,8 +178,9 @@ class _Rows:
             "node_id": lambda: self._new(
                 "/v1/nodes", {"id": f"{coop}-node-m{n}", "coop_id": coop, "site_id": field, "format": "native"}
             )["id"],
+            # Records small enough that the dozens made here stay within a season's plausible total.
             "record_id": lambda: str(
-                self._new("/v1/harvest-records", {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 5.0})["id"]
+                self._new("/v1/harvest-records", {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 0.6})["id"]
             ),
             "event_id": lambda: str(900_000 + n),  # none such: the scope is checked before the row
             "alert_id": lambda: self._alert(coop),
@@ -260,8 +263,8 @@ def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
         ("POST", "/v1/stations"): {"id": f"{coop}-ws{n}", "coop_id": coop, "lat": -7.8, "lon": 112.5, "elevation_m": 1000},
         ("POST", "/v1/nodes"): {"id": f"{coop}-n9{n}", "coop_id": coop, "site_id": field, "format": "native"},
         ("PATCH", "/v1/nodes/{node_id}"): {"interval_min": 15},
-        ("POST", "/v1/harvest-records"): {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 6.0},
-        ("POST", "/v1/harvest-records/{record_id}/corrections"): {"reason": "slip", "tonnes": 5.5},
+        ("POST", "/v1/harvest-records"): {"field_id": field, "harvest_date": TODAY.isoformat(), "tonnes": 0.7},
+        ("POST", "/v1/harvest-records/{record_id}/corrections"): {"reason": "slip", "tonnes": 0.65},
         ("POST", "/v1/harvest-records/{record_id}/void"): {"reason": "twice"},
         ("POST", "/v1/fields/{field_id}/events"): {"kind": "flowering", "day": TODAY.isoformat()},
         ("POST", "/v1/fields/{field_id}/events/{event_id}/void"): {"reason": "wrong tree"},
@@ -277,6 +280,7 @@ def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
         ("POST", "/v1/contacts/{contact_id}/subscriptions"): {"kind": "irrigation_needed", "scope": "own"},
         ("POST", "/f/masuk"): {"address": "+6281234567890"},
         ("POST", "/f/masuk/kode"): {"address": "+6281234567890", "code": "123456"},
+        ("POST", "/f/masuk/tautan"): {"secret": f"no-such-link-{n}"},
         ("POST", "/f/{field_id}/panen"): {"harvest_date": TODAY.isoformat(), "kg": 6000},
         ("POST", "/f/{field_id}/tanam"): {"planting_date": (TODAY - dt.timedelta(days=3)).isoformat()},
         ("POST", "/f/{field_id}/kebun"): {"kind": "flowering", "day": TODAY.isoformat()},

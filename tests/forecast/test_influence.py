@@ -1,0 +1,64 @@
+"""No one cooperative moves the numbers another is told (issue 37): whatever records one cooperative has,
+any other cooperative's yield factor moves by at most MAX_OTHER_MOVE_LOG, for cooperatives with records
+of their own and those without alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecast.learning import MAX_OTHER_MOVE_LOG, HarvestOutcome, learn
+
+DAY = dt.date(2026, 6, 1)
+
+
+def _rec(
+    coop: str, field: str, ratio: float, forecast: float = 10.0, crop: str = "cabbage"
+) -> HarvestOutcome:
+    return HarvestOutcome(field, coop, crop, DAY, forecast * ratio, DAY, forecast)
+
+
+ratios = st.floats(0.1, 10.0)
+others = st.lists(
+    st.tuples(st.sampled_from(["b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]), ratios, st.integers(0, 4)),
+    min_size=0,
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    honest=others,
+    before=st.lists(st.tuples(ratios, st.integers(0, 20)), max_size=10),
+    after=st.lists(st.tuples(ratios, st.integers(0, 20)), min_size=1, max_size=40),
+)
+def test_one_cooperatives_records_move_no_other_factor_beyond_the_bound(
+    honest: list[tuple[str, float, int]],
+    before: list[tuple[float, int]],
+    after: list[tuple[float, int]],
+) -> None:
+    """Cooperative ``a`` goes from ``before`` (possibly nothing) to ``after`` (any records, of any of
+    its fields, repeated or not); every other cooperative's factor, and the crop's, move within the
+    bound."""
+    base = [_rec(coop, f"{coop}-f{i}", r) for coop, r, i in honest]
+    then = learn(base + [_rec("a", f"a-f{i}", r) for r, i in before])
+    now = learn(base + [_rec("a", f"a-f{i}", r) for r, i in after])
+    for coop in [*sorted({c for c, _, _ in honest}), "nobody", ""]:
+        moved = abs(np.log(now.factor("cabbage", coop) / then.factor("cabbage", coop)))
+        assert moved <= MAX_OTHER_MOVE_LOG + 1e-9, (coop, moved)
+    assert now.factor("potato", "b") == then.factor("potato", "b") == 1.0  # another crop: untouched
+
+
+def test_the_bound_is_under_ten_percent() -> None:
+    assert np.exp(MAX_OTHER_MOVE_LOG) - 1 < 0.10
+
+
+def test_a_crop_every_cooperative_agrees_on_is_still_learnt() -> None:
+    """The bound is on one voice, not on what many say together: ten cooperatives whose records all
+    say 0.6 of the forecast teach a cooperative with no records of its own most of that."""
+    records = [_rec(c, f"{c}-f{i}", 0.6) for c in "abcdefghij" for i in range(4)]
+    factor = learn(records).factor("cabbage", "newcomer")
+    assert 0.6 <= factor <= 0.75
