@@ -340,33 +340,40 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
         f"{api}/v1/purchase-plan", params={"weeks": weeks}, headers=headers, timeout=120
     ).json()
     week_labels = sorted({r["iso_week"] for r in plan})
-    title = f"Coosae purchase plan, next {weeks} weeks: expected tonnes (P10–P90), all cooperatives"
+    # A figure is never folded over two lines: the ranges go on a line of their own only where the
+    # console is wide enough for them (a terminal); piped to a file (80 columns) each cell is its
+    # expected tonnes, and the ranges are in the API's answer.
+    ranges = console.width >= 24 + 9 * len(week_labels)
+    title = f"Coosae purchase plan, next {weeks} weeks: expected tonnes, all cooperatives"
     table = Table(
         title=title,
-        caption="expected tonnes add up across weeks (below each: P10–P90); W01 etc. are ISO weeks",
+        caption="expected tonnes add up across weeks"
+        + ("; below each, P10–P90" if ranges else "; P10–P90 in /v1/purchase-plan?by=commodity")
+        + "; W01 etc. are ISO weeks",
         box=box.SIMPLE_HEAD,  # no inner rules: eight weeks fit 80 columns, piped to a file
     )
-    # Fold rather than cut: piped to a file (80 columns) the names and figures stay whole.
     table.add_column("commodity", no_wrap=True, min_width=10)
     for w in week_labels:
-        table.add_column(w.split("-")[1], justify="right", overflow="fold")
-    table.add_column("total", justify="right", no_wrap=True, min_width=6)
+        table.add_column(w.split("-")[1], justify="right", no_wrap=True)
+    table.add_column("total", justify="right", no_wrap=True)
+
+    def tonnes(value: float) -> str:
+        return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
     cells: dict[tuple[str, str], str] = {
-        (
-            r["commodity"],
-            r["iso_week"],
-        ): f"{r['tonnes_expected']:.1f}\n{r['tonnes_p10']:.0f}–{r['tonnes_p90']:.0f}"
+        (r["commodity"], r["iso_week"]): tonnes(r["tonnes_expected"])
+        + (f"\n{r['tonnes_p10']:.0f}–{r['tonnes_p90']:.0f}" if ranges else "")
         for r in plan
     }
     for commodity in sorted({r["commodity"] for r in plan}):
         total = sum(r["tonnes_expected"] for r in plan if r["commodity"] == commodity)
-        table.add_row(commodity, *(cells.get((commodity, w), "–") for w in week_labels), f"{total:.1f}")
+        table.add_row(commodity, *(cells.get((commodity, w), "–") for w in week_labels), tonnes(total))
     cash = httpx.get(
         f"{api}/v1/purchase-plan/cash", params={"weeks": weeks}, headers=headers, timeout=120
     ).json()
     by_week = {w["iso_week"]: w["cost_expected_idr"] / 1e6 for w in cash}
     table.add_row(
-        "cash, Rp mn", *(f"{by_week.get(w, 0.0):,.0f}" for w in week_labels), f"{sum(by_week.values()):,.0f}",
+        "cash, Rp mn", *(f"{by_week.get(w, 0.0):.0f}" for w in week_labels), f"{sum(by_week.values()):.0f}",
         style="bold",
     )  # fmt: skip
     console.print(table)
@@ -423,9 +430,8 @@ def _track_record(console: Console, api: str, headers: dict[str, str]) -> None:
         f"{len(rows)} of {len(skill)} commodity × cooperative pairs have enough records; /v1/forecasts/skill"
     ))  # fmt: skip
     for name in ("commodity", "cooperative", "records", "tonnes error", "date error", "P10–P90 held"):
-        table.add_column(
-            name, justify="left" if name in ("commodity", "cooperative") else "right", overflow="fold"
-        )
+        names = name in ("commodity", "cooperative")  # whole, never folded: the figures' headers fold
+        table.add_column(name, justify="left" if names else "right", overflow="fold", no_wrap=names)
     for k in sorted(rows, key=lambda k: (k["commodity"], k["coop_id"])):
         table.add_row(
             k["commodity"], k["coop_id"], str(k["records"]), f"{k['tonnes_mape']:.0%}",

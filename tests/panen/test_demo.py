@@ -202,6 +202,12 @@ def _check_printout(text: str, api: str, admin: str) -> None:
         assert re.search(rf"^\s*{crop}\s", plan, re.MULTILINE), plan
     assert re.search(r"^\s*(apple|citrus)\s", plan, re.MULTILINE), plan
     assert "cash, Rp mn" in plan, plan
+    # No figure folded over two lines: a crop's row has its name, one cell a week and the total.
+    weeks = len(re.findall(r"\bW\d\d\b", plan.splitlines()[2]))
+    assert weeks == 8, plan
+    rows = [line.split() for line in plan.splitlines() if re.match(r"^\s*[a-z_]+\s+[\d–]", line)]
+    assert rows, plan
+    assert all(len(row) == weeks + 2 for row in rows), plan
     assert "…" not in text, text  # nothing cut
     grown = {f["commodity"] for f in httpx.get(f"{api}/v1/fields", headers=a, timeout=30).json()}
     coverage = httpx.get(f"{api}/v1/contracts/coverage", headers=a, timeout=60).json()["contracts"]
