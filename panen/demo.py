@@ -331,14 +331,10 @@ def _demo_contracts(cfg: Settings) -> None:
             create_contract(session, terms, by="panen demo")
 
 
-def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
-    headers = {"Authorization": f"Bearer {admin}"}
-    plan = httpx.get(
-        f"{api}/v1/purchase-plan", params={"weeks": weeks, "by": "commodity"}, headers=headers, timeout=120
-    ).json()
-    by_coop = httpx.get(
-        f"{api}/v1/purchase-plan", params={"weeks": weeks}, headers=headers, timeout=120
-    ).json()
+def _plan_table(
+    console: Console, plan: list[dict[str, Any]], cash: list[dict[str, Any]], weeks: int
+) -> Table:
+    """The plan of all cooperatives by commodity and week, with the cash each week needs."""
     week_labels = sorted({r["iso_week"] for r in plan})
     # A figure is never folded over two lines: the ranges go on a line of their own only where the
     # console is wide enough for them (a terminal); piped to a file (80 columns) each cell is its
@@ -368,15 +364,26 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
     for commodity in sorted({r["commodity"] for r in plan}):
         total = sum(r["tonnes_expected"] for r in plan if r["commodity"] == commodity)
         table.add_row(commodity, *(cells.get((commodity, w), "–") for w in week_labels), tonnes(total))
-    cash = httpx.get(
-        f"{api}/v1/purchase-plan/cash", params={"weeks": weeks}, headers=headers, timeout=120
-    ).json()
     by_week = {w["iso_week"]: w["cost_expected_idr"] / 1e6 for w in cash}
     table.add_row(
         "cash, Rp mn", *(f"{by_week.get(w, 0.0):.0f}" for w in week_labels), f"{sum(by_week.values()):.0f}",
         style="bold",
     )  # fmt: skip
-    console.print(table)
+    return table
+
+
+def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
+    headers = {"Authorization": f"Bearer {admin}"}
+    plan = httpx.get(
+        f"{api}/v1/purchase-plan", params={"weeks": weeks, "by": "commodity"}, headers=headers, timeout=120
+    ).json()
+    by_coop = httpx.get(
+        f"{api}/v1/purchase-plan", params={"weeks": weeks}, headers=headers, timeout=120
+    ).json()
+    cash = httpx.get(
+        f"{api}/v1/purchase-plan/cash", params={"weeks": weeks}, headers=headers, timeout=120
+    ).json()
+    console.print(_plan_table(console, plan, cash, weeks))
     if not plan:
         console.print("[yellow]no harvest forecast within the horizon[/yellow] (try --weeks 16)")
     console.print(
