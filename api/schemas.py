@@ -427,7 +427,7 @@ class FieldCreate(BaseModel):
 
     @model_validator(mode="after")
     def _orchard_has_trees(self) -> FieldCreate:
-        check_trees(self.commodity, self.tree_count)  # an InvalidInput is a ValueError: a 422
+        check_trees(self.commodity, self.tree_count, self.area_ha)  # an InvalidInput is a ValueError: a 422
         return self
 
 

@@ -10,8 +10,12 @@ count.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
+import tomllib
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,21 +30,31 @@ from forecast.orchard import (
     orchard_cycle,
 )
 from services import InvalidInput, NotFound, id_date
+from services.notify.messages import COMMODITY_ID as _COMMODITY_ID
 from storage import local_day
 from storage.db import Field, HarvestRecord, OrchardEvent
 
 __all__ = ["MAX_FRUITS_PER_TREE", "MAX_TREES", "check_trees", "cycles", "events", "record", "void"]
 
-# More fruits than this on one tree is a typo [est]: a large keprok tree carries several hundred, an
-# apple tree in Batu a few hundred after thinning.
+# More fruits than this on one tree of any species is a typo [est]; each species' own bound is in
+# services/plausibility.toml.
 MAX_FRUITS_PER_TREE = 5_000.0
 # More trees than this in one registered orchard is a typo [est]: Batu's 740 ha of apples hold about
 # a million trees in all.
 MAX_TREES = 1_000_000
+_PLAUSIBILITY = Path(__file__).with_name("plausibility.toml")
 
 
-def check_trees(commodity: str, tree_count: int | None) -> None:
-    """The registry's orchard rule: an orchard has 1 to :data:`MAX_TREES` trees, an annual crop none.
+@functools.cache
+def plausibility() -> dict[str, dict[str, Any]]:
+    """Each orchard species' bounds (services/plausibility.toml): trees per hectare, fruits per tree."""
+    with _PLAUSIBILITY.open("rb") as f:
+        return tomllib.load(f)
+
+
+def check_trees(commodity: str, tree_count: int | None, area_ha: float | None = None) -> None:
+    """The registry's orchard rule: an orchard has 1 to :data:`MAX_TREES` trees, at a density its
+    species can be planted at (with ``area_ha``: services/plausibility.toml); an annual crop none.
 
     Raises:
         InvalidInput: saying which (the API, the fleet import and field changes use this one rule).
@@ -51,6 +65,17 @@ def check_trees(commodity: str, tree_count: int | None) -> None:
                 f"an orchard ({commodity}) needs tree_count, from 1 to {MAX_TREES:,}; "
                 "its planting_date is when the trees were planted"
             )
+        bounds = plausibility().get(commodity)
+        if bounds is not None and area_ha:
+            low, high = bounds["trees_per_ha"]
+            density = tree_count / area_ha
+            if not low <= density <= high:
+                raise InvalidInput(
+                    f"tree_count {tree_count:,} on {area_ha:g} ha is {density:,.0f} trees/ha; {commodity} "
+                    f"orchards are planted at {low:,}-{high:,} trees/ha (services/plausibility.toml)",
+                    farmer=f"{tree_count} pohon di {area_ha:g} ha adalah {density:,.0f} pohon per ha; kebun "
+                    f"{_COMMODITY_ID.get(commodity, commodity)} biasanya {low}-{high} pohon per ha.",
+                )
     elif tree_count is not None:
         raise InvalidInput(f"tree_count is for orchards ({', '.join(ORCHARD_CROPS)}), not {commodity}")
 
@@ -97,10 +122,12 @@ def _check(
             raise InvalidInput(
                 f"a {kind} needs fruits_per_tree", farmer=f"{name} perlu jumlah buah per pohon."
             )
-        if not 0 <= fruits <= MAX_FRUITS_PER_TREE:
+        most = float(plausibility().get(field.commodity, {}).get("fruits_per_tree_max", MAX_FRUITS_PER_TREE))
+        if not 0 <= fruits <= most:
             raise InvalidInput(
-                f"fruits_per_tree {fruits:g} is not from 0 to {MAX_FRUITS_PER_TREE:g}",
-                farmer=f"jumlah buah per pohon {fruits:g} di luar 0-{MAX_FRUITS_PER_TREE:g}.",
+                f"fruits_per_tree {fruits:g} is not from 0 to {most:g} ({field.commodity}: "
+                "services/plausibility.toml)",
+                farmer=f"jumlah buah per pohon {fruits:g} di luar 0-{most:g}.",
             )
         if kind == "fruit_count" and not trees:
             raise InvalidInput(

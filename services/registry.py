@@ -322,7 +322,7 @@ def update_field(session: Session, principal: Principal, field: Field, changes: 
         _check_farmer(session, changes["farmer_id"], field.coop_id)
     _apply(field, {k: v for k, v in changes.items() if v is not None or k == "farmer_id"})
     try:
-        check_trees(field.commodity, field.tree_count)
+        check_trees(field.commodity, field.tree_count, field.area_ha)
     except InvalidInput as exc:
         session.rollback()
         raise InvalidInput(f"field {field.id!r}: {exc}") from exc

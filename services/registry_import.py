@@ -128,7 +128,7 @@ def check_fleet(fleet: Fleet) -> None:
                 f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
             )
         try:
-            check_trees(f.commodity, f.tree_count)
+            check_trees(f.commodity, f.tree_count, f.area_ha)
         except InvalidInput as exc:
             raise InvalidInput(f"field {f.id!r}: {exc}") from exc
 
