@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services import Conflict, NotFound, OutOfScope, ServiceError
+from services import Conflict, NotFound, OutOfScope, RateLimited, ServiceError
 from storage import StoreError, StoreUnavailable
 
 __all__ = ["PROBLEM", "install", "problem"]
@@ -31,6 +31,7 @@ _TITLES = {
     404: "Not found",
     409: "Conflict",
     422: "Invalid request",
+    429: "Too many requests",
     503: "Service unavailable",
 }
 
@@ -49,7 +50,12 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
 
 
 # The services' errors as HTTP statuses (anything else of the tree, an InvalidInput included: 422).
-_SERVICE_STATUS: dict[type[ServiceError], int] = {NotFound: 404, OutOfScope: 403, Conflict: 409}
+_SERVICE_STATUS: dict[type[ServiceError], int] = {
+    NotFound: 404,
+    OutOfScope: 403,
+    Conflict: 409,
+    RateLimited: 429,
+}
 
 _PAGE_ERROR = """<!doctype html><html lang="id"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>panen</title></head>
@@ -101,9 +107,14 @@ def install(app: FastAPI) -> None:
     async def service_error(request: Request, exc: ServiceError) -> Response:
         # The services' own errors, for routes that let them through: scope, existence, checks.
         status = next((code for kind, code in _SERVICE_STATUS.items() if isinstance(exc, kind)), 422)
+        wait = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
         if request.url.path == "/f" or request.url.path.startswith("/f/"):  # the field page: a page
-            return HTMLResponse(_PAGE_ERROR.format(status=status, detail=html.escape(str(exc))), status)
-        return problem(status, str(exc))
+            return HTMLResponse(
+                _PAGE_ERROR.format(status=status, detail=html.escape(str(exc))), status, headers=wait
+            )
+        answer = problem(status, str(exc))
+        answer.headers.update(wait or {})
+        return answer
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

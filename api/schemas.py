@@ -862,3 +862,11 @@ class NotificationPublic(BaseModel):
     created_at: dt.datetime
     sent_at: dt.datetime | None
     last_error: str | None
+
+    @model_validator(mode="after")
+    def _hide_sign_in(self) -> NotificationPublic:
+        # A sign-in message's body is a code or a link that signs its person in: no one else reads it
+        # here, sent or not (issue 37: managers saw them, also after use).
+        if self.event == "sign_in":
+            self.body = "(a sign-in code or link, shown only to its person)"
+        return self

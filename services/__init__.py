@@ -25,6 +25,7 @@ Errors raised by the services (store and registry errors pass through as their o
     ├── Conflict              the change collides with what is there: an id in use, rows that
     │   │                     still depend on the one to delete (409)
     │   └── ImportConflict    the registry database refused a fleet document's rows
+    ├── RateLimited           asked too often: again after the time it says (429)
     ├── RefreshFailed         a forecast refresh failed; the previous forecasts stay in use
     ├── ComputeFailed         a forecast computation in another process failed
     ├── ChannelUnavailable    a notification channel has no credentials in settings
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["Conflict", "InvalidInput", "NotFound", "OutOfScope", "ServiceError", "id_date"]
+__all__ = ["Conflict", "InvalidInput", "NotFound", "OutOfScope", "RateLimited", "ServiceError", "id_date"]
 
 _MONTHS_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
@@ -72,3 +73,11 @@ class OutOfScope(ServiceError, PermissionError):
 
 class Conflict(ServiceError):
     """The change collides with what is there (an id in use, rows that depend on the one to delete)."""
+
+
+class RateLimited(ServiceError):
+    """Asked too often (a test message, a sign-in code); ``retry_after_s`` says when it may be again."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services import InvalidInput, NotFound, OutOfScope
+from services import InvalidInput, NotFound, OutOfScope, RateLimited
 from services.access import Principal, Role
 from services.alerts import ALERT_KINDS
 from services.kinds import AlertKind
@@ -326,14 +326,41 @@ def remove_subscription(session: Session, contact: Contact, subscription_id: int
     session.commit()
 
 
+# Test messages a contact may be sent in an hour [est: enough to try each channel after a fix]: a test
+# is sent at once, outside quiet hours and the daily cap, so without a limit anyone who may test a
+# contact could make panen mail its address without end (issue 37: 30 tests, 30 e-mails).
+TESTS_PER_HOUR = 3
+
+
 def send_test(session: Session, principal: Principal, contact_id: int) -> list[Notification]:
     """Put a test message to each of the contact's channels in the outbox (sent at once, outside
-    quiet hours and the daily cap); returns the messages queued."""
+    quiet hours and the daily cap); returns the messages queued.
+
+    Raises:
+        RateLimited: the contact had :data:`TESTS_PER_HOUR` tests in the last hour.
+    """
     from services.notify.messages import probe_message
     from services.notify.outbox import enqueue, utc_now
 
     contact = get_contact(session, principal, contact_id)
     now = utc_now()
+    since = now - dt.timedelta(hours=1)
+    recent = sorted(
+        session.scalars(
+            select(Notification.created_at).where(
+                Notification.contact_id == contact.id,
+                Notification.event == "test",
+                Notification.created_at > since,
+            )
+        ).unique()
+    )
+    if len(recent) >= TESTS_PER_HOUR:
+        wait = int((recent[-TESTS_PER_HOUR] - since).total_seconds()) + 1
+        raise RateLimited(
+            f"contact {contact.id} had {TESTS_PER_HOUR} test messages in the last hour; the next may be sent "
+            f"in {wait // 60 + 1} min",
+            retry_after_s=wait,
+        )
     channels = list(session.scalars(select(ContactChannel).where(ContactChannel.contact_id == contact.id)))
     key = f"test:{contact.id}:{now.timestamp():.6f}"
     enqueue(

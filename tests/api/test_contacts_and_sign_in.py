@@ -226,3 +226,20 @@ def test_the_field_page_refuses_a_record_in_the_farmers_words(client: Client, re
             assert english not in page.text, (form, data, english)
     with open_registry(registry_url)() as session:
         assert session.scalars(select(HarvestRecord)).all() == []
+
+
+def test_test_messages_to_a_contact_are_limited(client: Client) -> None:
+    """Found on main: a farmer added someone else's address to their own contact and called the test
+    30 times: 30 e-mails went out, none capped. Three tests an hour reach a contact; the fourth is a
+    429 saying when, and nothing is queued for it."""
+    c, tokens, _ = client
+    contact = _contact(c, tokens["admin"], MINE, "081234567801")
+    farmer = auth(tokens["farmer"])
+    answers = [c.post(f"/v1/contacts/{contact}/test", headers=farmer) for _ in range(30)]
+    assert [a.status_code for a in answers] == [201] * 3 + [429] * 27
+    assert 0 < int(answers[3].headers["retry-after"]) <= 3600
+    assert "test messages in the last hour" in answers[3].json()["detail"]
+    sent = [
+        n for n in c.get("/v1/notifications", headers=auth(tokens["admin"])).json() if n["event"] == "test"
+    ]
+    assert len(sent) == 3 * 2  # three tests, each to the contact's two channels

@@ -129,3 +129,20 @@ def test_every_page_says_what_browsers_may_do_with_it(client: Client, path: str)
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["cache-control"] == "no-store"
+
+
+def test_no_one_reads_a_sign_in_code_or_link_through_the_api(client: Client) -> None:
+    """Found on main: GET /v1/notifications showed managers the sign-in codes and links in clear, also
+    after use."""
+    c, tokens, _ = client
+    body = {"name": "Pak Slamet", "role": "farmer", "farmer_id": f"{MINE}-farmer",
+            "channels": [{"kind": "email", "address": "slamet@example.org"}]}  # fmt: skip
+    assert c.post("/v1/contacts", json=body, headers=auth(tokens["admin"])).status_code == 201
+    c.post("/f/masuk", data={"address": "slamet@example.org"})
+    for role in ("manager", "admin", "offtaker"):
+        messages = c.get("/v1/notifications", headers=auth(tokens[role])).json()
+        codes = [m for m in messages if m["event"] == "sign_in"]
+        if role != "offtaker":
+            assert codes, (role, messages)
+        for m in codes:
+            assert not re.search(r"\d{6}|/f/masuk/", m["body"]), m
