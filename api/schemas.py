@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sensors.reading import REGISTRY_ID_PATTERN
 from sensors.topics import Format
@@ -59,6 +68,32 @@ __all__ = [
     "SubscriptionIn",
     "SubscriptionPublic",
 ]
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type takes an int or a float (and not a bool): through Annotated, Optional
+    and unions."""
+    if annotation in (int, float):
+        return True
+    if annotation is bool:
+        return False
+    return any(_numeric(a) for a in typing.get_args(annotation)) and bool not in typing.get_args(annotation)
+
+
+class Body(BaseModel):
+    """Every request body's one rule (issue 37): only its own fields (an unknown key is refused, not
+    silently dropped: ``{"role": "admin"}`` on a contact answered 200), and no ``true``/``false``
+    where a number is asked (pydantic reads ``false`` as 0: ``price_idr_per_kg: false`` was taken)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            raise ValueError("a number is needed here, not true or false")
+        return value
 
 
 class CooperativePublic(BaseModel):
@@ -259,7 +294,7 @@ class PlanRowPublic(BaseModel):
     )
 
 
-class HarvestRecordCreate(BaseModel):
+class HarvestRecordCreate(Body):
     """What Coosae bought from a field."""
 
     model_config = ConfigDict(extra="forbid")
@@ -282,7 +317,7 @@ class HarvestRecordPublic(HarvestRecordCreate):
     void_reason: str | None = None
 
 
-class HarvestRecordCorrection(BaseModel):
+class HarvestRecordCorrection(Body):
     """A correction of a harvest record: the fields that change, and why."""
 
     model_config = ConfigDict(extra="forbid")
@@ -295,7 +330,7 @@ class HarvestRecordCorrection(BaseModel):
 OrchardEventKind = Literal["defoliation", "flowering", "fruit_count", "thinning"]
 
 
-class OrchardEventCreate(BaseModel):
+class OrchardEventCreate(Body):
     """What a farmer or manager saw in an orchard: a defoliation (perompesan, apple), a flowering, a
     fruit count on sample trees, a thinning (the fruits per tree left)."""
 
@@ -325,7 +360,7 @@ class OrchardEventPublic(BaseModel):
     void_reason: str | None
 
 
-class HarvestRecordVoid(BaseModel):
+class HarvestRecordVoid(Body):
     """Why a harvest record is void."""
 
     model_config = ConfigDict(extra="forbid")
@@ -362,7 +397,7 @@ Profile = Annotated[
 DevEui = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{16}$")]
 
 
-class CooperativeCreate(BaseModel):
+class CooperativeCreate(Body):
     """A new cooperative (admin)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -372,7 +407,7 @@ class CooperativeCreate(BaseModel):
     kind: Literal["desa", "kelurahan"] = "desa"
 
 
-class CooperativeUpdate(BaseModel):
+class CooperativeUpdate(Body):
     """Changes to a cooperative: only the fields sent change."""
 
     model_config = ConfigDict(extra="forbid")
@@ -390,7 +425,7 @@ class FarmerPublic(BaseModel):
     name: str = Field(examples=["Pak Slamet"])
 
 
-class FarmerCreate(BaseModel):
+class FarmerCreate(Body):
     """A new member farmer (admin, or the cooperative's manager)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -399,14 +434,14 @@ class FarmerCreate(BaseModel):
     name: Name = Field(examples=["Pak Slamet"])
 
 
-class FarmerUpdate(BaseModel):
+class FarmerUpdate(Body):
     """Changes to a farmer."""
 
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
 
 
-class FieldCreate(BaseModel):
+class FieldCreate(Body):
     """A new field and its crop of this season (admin, or the cooperative's manager)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -431,7 +466,7 @@ class FieldCreate(BaseModel):
         return self
 
 
-class FieldUpdate(BaseModel):
+class FieldUpdate(Body):
     """Changes to a field (e.g. the next season's crop): only the fields sent change."""
 
     model_config = ConfigDict(extra="forbid")
@@ -458,7 +493,7 @@ class StationPublic(BaseModel):
     elevation_m: float
 
 
-class StationCreate(BaseModel):
+class StationCreate(Body):
     """A new weather station (admin, or the cooperative's manager)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -482,7 +517,7 @@ class NodePublic(BaseModel):
     interval_min: int = Field(examples=[10], description="Reporting interval [min]")
 
 
-class NodeCreate(BaseModel):
+class NodeCreate(Body):
     """A new node (admin, or the cooperative's manager). LoRaWAN nodes need a DevEUI and a profile."""
 
     model_config = ConfigDict(extra="forbid")
@@ -495,7 +530,7 @@ class NodeCreate(BaseModel):
     interval_min: int = Field(10, ge=1, le=1440)
 
 
-class NodeUpdate(BaseModel):
+class NodeUpdate(Body):
     """Changes to a node (e.g. moved to another field of the same cooperative)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -560,7 +595,7 @@ FLEET_DOCUMENT_BODY: dict[str, Any] = {
 ContractStatus = Literal["open", "fulfilled", "cancelled"]
 
 
-class ContractCreate(BaseModel):
+class ContractCreate(Body):
     """A sales contract Coosae has signed."""
 
     model_config = ConfigDict(extra="forbid")
@@ -584,7 +619,7 @@ class ContractCreate(BaseModel):
         return self
 
 
-class ContractUpdate(BaseModel):
+class ContractUpdate(Body):
     """Changes to a contract; only the fields sent change."""
 
     model_config = ConfigDict(extra="forbid")
@@ -671,7 +706,7 @@ class CashWeekPublic(BaseModel):
     unpriced: list[str] = Field(description="Those commodities")
 
 
-class PriceCreate(BaseModel):
+class PriceCreate(Body):
     """A buying price: what Coosae pays a cooperative per kg, from a day on."""
 
     model_config = ConfigDict(extra="forbid")
@@ -753,7 +788,7 @@ assert set(KINDS) == set(ChannelKind.__args__)  # type: ignore[attr-defined]
 Hour = Annotated[int, Field(ge=0, le=23, description="Whole hour of the day in WIB")]
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(Body):
     """A way to reach the person."""
 
     kind: ChannelKind
@@ -774,7 +809,7 @@ class ChannelPublic(BaseModel):
     configured: bool = Field(description="whether panen has this channel's credentials (PANEN_NOTIFY_*)")
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(Body):
     """What to hear about."""
 
     kind: str = Field(max_length=30, description="An alert kind, or * for every kind")
@@ -792,7 +827,7 @@ class SubscriptionPublic(BaseModel):
     coop_id: str | None
 
 
-class ContactCreate(BaseModel):
+class ContactCreate(Body):
     """A new contact."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -806,7 +841,7 @@ class ContactCreate(BaseModel):
     channels: list[ChannelIn] = Field(default_factory=list, max_length=10)
 
 
-class ContactUpdate(BaseModel):
+class ContactUpdate(Body):
     """Changes to a contact (role and scope stay)."""
 
     name: str | None = Field(None, min_length=1, max_length=200)

@@ -28,8 +28,10 @@ from services import Conflict, InvalidInput, OutOfScope
 from services.access import Principal, Role, check_filters, require, row_in_scope
 from services.orchards import check_trees
 from storage.db import (
+    Alert,
     ApiToken,
     Base,
+    Contact,
     Cooperative,
     Farmer,
     Field,
@@ -37,6 +39,7 @@ from storage.db import (
     Node,
     OrchardEvent,
     Station,
+    Subscription,
     site,
     site_kind,
 )
@@ -257,6 +260,11 @@ def delete_cooperative(session: Session, principal: Principal, coop: Cooperative
         "stations": _count(session, Station, Station.coop_id == coop.id),
         "nodes": _count(session, Node, Node.coop_id == coop.id),
         "API tokens": _count(session, ApiToken, ApiToken.coop_id == coop.id),
+        # Every row that names the cooperative, so a refusal says which (issue 37: alert history was a
+        # foreign-key failure answered as "an id already in use").
+        "alerts (history)": _count(session, Alert, Alert.coop_id == coop.id),
+        "contacts": _count(session, Contact, Contact.coop_id == coop.id),
+        "subscriptions": _count(session, Subscription, Subscription.coop_id == coop.id),
     }
     _delete(session, coop, f"cooperative {coop.id!r}", dependants)
 
@@ -288,6 +296,7 @@ def delete_farmer(session: Session, principal: Principal, farmer: Farmer) -> Non
     dependants = {
         "fields": _count(session, Field, Field.farmer_id == farmer.id),
         "API tokens": _count(session, ApiToken, ApiToken.farmer_id == farmer.id),
+        "contacts": _count(session, Contact, Contact.farmer_id == farmer.id),
     }
     _delete(session, farmer, f"farmer {farmer.id!r}", dependants)
 

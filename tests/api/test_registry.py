@@ -347,3 +347,27 @@ def test_a_reimport_keeps_what_people_changed_and_every_door_takes_the_files_dat
         cli_row = session.get(FieldRow, field["id"])
         assert cli_row is not None
         assert str(cli_row.planting_date) == api_row["planting_date"]
+
+
+def test_a_delete_refused_for_rows_that_refer_to_it_says_which(client: Client, registry_url: str) -> None:
+    """Found on main: deleting a cooperative with alert history answered 409 "an id already in use" (the
+    database's foreign key); the refusal now names what still refers to it, and nothing is deleted."""
+    import datetime as dt
+
+    from storage.db import Alert
+
+    c, tokens, _ = client
+    admin = auth(tokens["admin"])
+    assert (
+        c.post("/v1/cooperatives", json={"id": "gone-soon", "name": "Koperasi"}, headers=admin).status_code
+        == 201
+    )
+    now = dt.datetime.now(dt.UTC)
+    with open_registry(registry_url)() as session:
+        session.add(Alert(kind="contract_at_risk", subject="x", coop_id="gone-soon", severity="warning",
+                          message="m", first_seen=now, last_seen=now, active=False))  # fmt: skip
+        session.commit()
+    r = c.delete("/v1/cooperatives/gone-soon", headers=admin)
+    assert r.status_code == 409, r.text
+    assert "1 alerts (history)" in r.json()["detail"]
+    assert c.get("/v1/cooperatives/gone-soon", headers=admin).status_code == 200
