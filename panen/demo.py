@@ -397,14 +397,16 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
     for o in orders:
         ordered[o["commodity"]] = ordered.get(o["commodity"], 0.0) + o["tonnes"]
     contracts = Table(title="Open contracts: will the forecast harvest cover them?")
-    right = ("tonnes", "covered in", "orders (t)", "margin at risk, Rp mn")
+    right = ("tonnes", "members covering it", "orders (t)", "margin at risk, Rp mn")
     for name in ("contract", "commodity", "tonnes", "window", *right[1:]):
-        contracts.add_column(name, justify="right" if name in right else "left", overflow="fold")
+        # Headers may fold; a date or a figure never does (a window is its two dates, one a line).
+        contracts.add_column(name, justify="right" if name in right else "left", overflow="fold",
+                             min_width=10 if name == "window" else None)  # fmt: skip
     for c in coverage["contracts"]:
         risk = c["margin_at_risk_idr"]
         contracts.add_row(
-            str(c["contract_id"]), c["commodity"], f"{c['tonnes']:g}", f"{c['first_day']} – {c['last_day']}",
-            f"{c['probability']:.0%} of members", f"{ordered.get(c['commodity'], 0.0):.1f}",
+            str(c["contract_id"]), c["commodity"], f"{c['tonnes']:g}", f"{c['first_day']}\n{c['last_day']}",
+            f"{c['probability']:.0%}", f"{ordered.get(c['commodity'], 0.0):.1f}",
             "no buying price" if risk is None else f"{risk / 1e6:,.1f}",
         )  # fmt: skip
     console.print(contracts)

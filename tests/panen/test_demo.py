@@ -212,6 +212,10 @@ def _check_printout(text: str, api: str, admin: str) -> None:
     grown = {f["commodity"] for f in httpx.get(f"{api}/v1/fields", headers=a, timeout=30).json()}
     coverage = httpx.get(f"{api}/v1/contracts/coverage", headers=a, timeout=60).json()["contracts"]
     assert coverage
+    # Nor a contract's dates (a window is its two dates, one a line).
+    contracts = text[text.index("Open contracts") : text.index("Track record")]
+    dates = re.findall(r"\b\d{4}-\d{2}-\d{2}\b", contracts)
+    assert len(dates) == 2 * len(coverage), dates
     assert {c["commodity"] for c in coverage} <= grown
     assert all(c["margin_at_risk_idr"] is not None for c in coverage), coverage  # the demo's prices
     record = text[text.index("Track record") : text.index("Cooperatives with most open alerts")]
