@@ -398,7 +398,7 @@ def _summary(console: Console, api: str, admin: str, weeks: int) -> None:
         ordered[o["commodity"]] = ordered.get(o["commodity"], 0.0) + o["tonnes"]
     contracts = Table(title="Open contracts: will the forecast harvest cover them?")
     right = ("tonnes", "members covering it", "orders (t)", "margin at risk, Rp mn")
-    for name in ("contract", "commodity", "tonnes", "window", *right[1:]):
+    for name in ("#", "commodity", "tonnes", "window", *right[1:]):
         # Headers may fold; a date or a figure never does (a window is its two dates, one a line).
         contracts.add_column(name, justify="right" if name in right else "left", overflow="fold",
                              min_width=10 if name == "window" else None)  # fmt: skip

@@ -209,6 +209,10 @@ def _check_printout(text: str, api: str, admin: str) -> None:
     assert rows, plan
     assert all(len(row) == weeks + 2 for row in rows), plan
     assert "…" not in text, text  # nothing cut
+    # No table wider than the page: rich crops a line it cannot fit, and its right border goes first.
+    framed = [line.rstrip() for line in text.splitlines() if line.startswith(("┃", "│", "┏", "┗", "└", "┡"))]
+    assert framed
+    assert all(line.endswith(("┃", "│", "┓", "┛", "┘", "┩")) for line in framed), framed
     grown = {f["commodity"] for f in httpx.get(f"{api}/v1/fields", headers=a, timeout=30).json()}
     coverage = httpx.get(f"{api}/v1/contracts/coverage", headers=a, timeout=60).json()["contracts"]
     assert coverage
