@@ -145,16 +145,24 @@ def test_the_plan_and_its_weekly_cash_are_priced_and_add_up(client: Client) -> N
     assert csv_text.splitlines()[0].startswith("iso_week,week_start,tonnes_expected,cost_expected_idr")
 
 
+def _contract(
+    c: TestClient, token: str, commodity: str, tonnes: float, *, start_in: int, days: int
+) -> dict[str, object]:
+    """A contract sold at Rp 11,000/kg from ``start_in`` days on, for ``days``."""
+    first = TODAY + dt.timedelta(days=start_in)
+    terms = {"buyer": "B", "commodity": commodity, "tonnes": tonnes, "first_day": first.isoformat(),
+             "last_day": (first + dt.timedelta(days=days)).isoformat(),
+             "price_idr_per_kg": 11000.0}  # fmt: skip
+    made = c.post("/v1/contracts", json=terms, headers=auth(token))
+    assert made.status_code == 201, made.text
+    return dict(made.json())
+
+
 def test_a_contracts_margin_at_risk_is_its_margin_on_the_shortfall(client: Client) -> None:
     c, tokens, _ = client
     _import(c, tokens["offtaker"], PRICES)
-    first = TODAY + dt.timedelta(days=7)
-    terms = {"buyer": "B", "commodity": "tomato", "tonnes": 500.0, "first_day": first.isoformat(),
-             "last_day": (first + dt.timedelta(days=120)).isoformat(),
-             "price_idr_per_kg": 11000.0}  # fmt: skip
-    made = c.post("/v1/contracts", json=terms, headers=auth(tokens["offtaker"])).json()
-    potato = {**terms, "commodity": "potato", "tonnes": 5.0}  # no buying price for potato
-    c.post("/v1/contracts", json=potato, headers=auth(tokens["offtaker"]))
+    made = _contract(c, tokens["offtaker"], "tomato", 500.0, start_in=7, days=120)
+    _contract(c, tokens["offtaker"], "potato", 5.0, start_in=7, days=120)  # no buying price for potato
     report = c.get("/v1/contracts/coverage", headers=auth(tokens["offtaker"])).json()
     row = next(r for r in report["contracts"] if r["contract_id"] == made["id"])
     assert (row["buying_price_idr_per_kg"], row["margin_idr_per_kg"]) == (8000.0, 3000.0)
@@ -170,11 +178,7 @@ def test_the_workbook_has_its_headers_formats_totals_cash_and_orders(client: Cli
 
     c, tokens, _ = client
     _import(c, tokens["offtaker"], PRICES)
-    first = TODAY + dt.timedelta(days=1)
-    terms = {"buyer": "B", "commodity": "tomato", "tonnes": 3.0, "first_day": first.isoformat(),
-             "last_day": (first + dt.timedelta(days=150)).isoformat(),
-             "price_idr_per_kg": 11000.0}  # fmt: skip
-    c.post("/v1/contracts", json=terms, headers=auth(tokens["offtaker"]))
+    _contract(c, tokens["offtaker"], "tomato", 3.0, start_in=1, days=150)
     r = c.get("/v1/purchase-plan", params={"weeks": 26, "format": "xlsx"}, headers=auth(tokens["offtaker"]))
     assert r.status_code == 200
     book = load_workbook(io.BytesIO(r.content))
