@@ -88,6 +88,18 @@ def _existing_coop(session: Session, coop_id: str) -> Cooperative:
     return coop
 
 
+def _own_id(principal: Principal, coop_id: str, ident: str) -> None:
+    """A manager names new rows within their cooperative's ids (``<coop_id>-…``, as the fleet does):
+    an id in use elsewhere would otherwise answer 409 and tell them that another cooperative has it
+    (issue 37). The admin names rows anywhere.
+
+    Raises:
+        InvalidInput: an id outside the cooperative's.
+    """
+    if principal.role is not Role.ADMIN and not ident.startswith(f"{coop_id}-"):
+        raise InvalidInput(f"id {ident!r}: a cooperative's rows are named {coop_id}-… (e.g. {coop_id}-f12)")
+
+
 def _unique(session: Session, model: type[_T], ident: str) -> None:
     if session.get(model, ident) is not None:
         raise Conflict(f"a {model.__tablename__} with id {ident!r} already exists")
@@ -276,6 +288,7 @@ def create_farmer(session: Session, principal: Principal, data: Mapping[str, Any
     """Add a member farmer (admin, or the cooperative's manager)."""
     may_write(principal, data["coop_id"])
     _existing_coop(session, data["coop_id"])
+    _own_id(principal, data["coop_id"], data["id"])
     _unique(session, Farmer, data["id"])
     return _add(session, Farmer(**data))
 
@@ -317,6 +330,7 @@ def create_field(session: Session, principal: Principal, data: Mapping[str, Any]
     may_write(principal, data["coop_id"])
     _existing_coop(session, data["coop_id"])
     _check_farmer(session, data.get("farmer_id"), data["coop_id"])
+    _own_id(principal, data["coop_id"], data["id"])
     _unique_site(session, data["id"])
     field = Field(**data)
     mark_edited(field, principal.name)
@@ -358,6 +372,7 @@ def create_station(session: Session, principal: Principal, data: Mapping[str, An
     """Add a weather station (admin, or the cooperative's manager)."""
     may_write(principal, data["coop_id"])
     _existing_coop(session, data["coop_id"])
+    _own_id(principal, data["coop_id"], data["id"])
     _unique_site(session, data["id"])
     station = Station(**data)
     mark_edited(station, principal.name)
@@ -403,6 +418,7 @@ def create_node(
     """Register a node (admin, or the cooperative's manager); ingest accepts its uplinks within seconds."""
     may_write(principal, data["coop_id"])
     _existing_coop(session, data["coop_id"])
+    _own_id(principal, data["coop_id"], data["id"])
     _unique(session, Node, data["id"])
     node = Node(**data)
     with session.no_autoflush:

@@ -176,7 +176,7 @@ def test_node_registered_through_the_api_reaches_ingest(client: Client, registry
     r = c.post("/v1/nodes", json=body, headers=manager)
     assert r.status_code == 201, r.text
     assert r.json()["dev_eui"] == "a84041000181c399"
-    clash = {**body, "id": "another", "site_id": "oro-oro-ombo-f02"}
+    clash = {**body, "id": "oro-oro-ombo-another", "site_id": "oro-oro-ombo-f02"}
     assert c.post("/v1/nodes", json=clash, headers=manager).status_code == 409
     assert registry.refresh() is True
     node = registry.by_dev_eui("A84041000181C399")
@@ -259,7 +259,14 @@ def test_a_field_cannot_take_another_cooperatives_station_id_and_readings_stay_w
     manager = auth(tokens["manager"])  # of oro-oro-ombo
     squat = {**FIELD, "id": "pesanggrahan-ws"}
     r = c.post("/v1/fields", json=squat, headers=manager)
-    assert r.status_code == 409, r.text
+    # Refused before its id is looked up: a manager names rows within their cooperative (issue 37).
+    assert r.status_code == 422, r.text
+    assert "rows are named oro-oro-ombo-" in r.json()["detail"]
+    own_station = {"id": "oro-oro-ombo-ws9", "coop_id": "oro-oro-ombo", "lat": -7.8, "lon": 112.5,
+                   "elevation_m": 1000}  # fmt: skip
+    assert c.post("/v1/stations", json=own_station, headers=manager).status_code == 201
+    r = c.post("/v1/fields", json={**FIELD, "id": "oro-oro-ombo-ws9"}, headers=manager)
+    assert r.status_code == 409, r.text  # the one id space still holds within a cooperative
     assert "share one id space" in r.json()["detail"]
     station = {
         "id": "oro-oro-ombo-f01",
@@ -371,3 +378,18 @@ def test_a_delete_refused_for_rows_that_refer_to_it_says_which(client: Client, r
     assert r.status_code == 409, r.text
     assert "1 alerts (history)" in r.json()["detail"]
     assert c.get("/v1/cooperatives/gone-soon", headers=admin).status_code == 200
+
+
+def test_a_manager_cannot_learn_which_ids_another_cooperative_has(client: Client) -> None:
+    """Found on main: a manager creating a field named like another cooperative's got 409 "already a
+    field's id", and one named like nothing got 201: an oracle of the others' ids. A manager names rows
+    within their cooperative's ids, so both answers are the same 422."""
+    c, tokens, _ = client
+    manager = auth(tokens["manager"])
+    taken = {**FIELD, "id": "pesanggrahan-f01"}  # another cooperative's field
+    free = {**FIELD, "id": "pesanggrahan-f77"}  # no one's
+    answers = [c.post("/v1/fields", json=body, headers=manager) for body in (taken, free)]
+    assert [a.status_code for a in answers] == [422, 422], [a.text for a in answers]
+    assert answers[0].json()["detail"] == answers[1].json()["detail"].replace("f77", "f01")
+    assert "oro-oro-ombo-" in answers[0].json()["detail"]
+    assert c.post("/v1/fields", json=FIELD, headers=manager).status_code == 201  # its own: as before
