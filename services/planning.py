@@ -126,7 +126,6 @@ class Planning:
         self._pairs: tuple[object, list[Pairing]] | None = None
         self._pairs_lock = threading.Lock()
         self._prices: tuple[object, PriceBook] | None = None
-        self._prices_version = 0
 
     def prices(self, run: ForecastRun) -> PriceBook:
         """Coosae's buying prices, read once per forecast run and after :meth:`prices_changed` (so
@@ -138,10 +137,10 @@ class Planning:
         return held[1]
 
     def prices_changed(self) -> None:
-        """The registry's prices changed: plans are priced anew."""
+        """The registry's prices changed: plans are priced anew (the cache is cleared under the lock
+        every computation holds, so no plan priced before is kept)."""
         with self._plan_lock:
             self._prices = None
-            self._prices_version += 1
             self._plans.clear()
 
     def pairs(self, run: ForecastRun) -> list[Pairing]:
@@ -153,9 +152,10 @@ class Planning:
                     self._pairs = (run.computed_at, pairings(self.store, session))
             return self._pairs[1]
 
-    def _key(self, run_at: object, principal: Principal, request: PlanRequest) -> tuple[object, ...]:
+    @staticmethod
+    def _key(run_at: object, principal: Principal, request: PlanRequest) -> tuple[object, ...]:
         scope = principal.coop_id if not principal.sees_all else "*"
-        return (run_at, self._prices_version, scope, request)
+        return (run_at, scope, request)
 
     def cached(self, principal: Principal, request: PlanRequest) -> bytes | None:
         """The plan's body if it is cached for the latest run; no I/O (for an event loop). A workbook
@@ -241,8 +241,10 @@ class Planning:
         ]
         today = local_day(time.time_ns() // 1_000_000)
         book = self.prices(run)
-        keys, labels, totals = plan_members(
-            visible, start=start, weeks=request.weeks, by_coop=False, count_overdue=overdue
-        )
-        cash = tuple(weekly_cash(keys, labels, totals, book))
+        cash: tuple[CashWeek, ...] = ()
+        if request.view == "cash" or request.format == "xlsx":  # the rows' JSON and CSV do not show it
+            keys, labels, totals = plan_members(
+                visible, start=start, weeks=request.weeks, by_coop=False, count_overdue=overdue
+            )
+            cash = tuple(weekly_cash(keys, labels, totals, book))
         return rows, PlanContext(names, previous, newest, run.computed_at, today, pairs, book, cash)
