@@ -155,13 +155,13 @@ def _observe(app: FastAPI) -> CollectorRegistry:
     return metrics
 
 
-# A personal sign-in link's path, whose last segment is its secret.
-_LINK_PATH = re.compile(r"(/f/masuk/)(?!kode\b|tautan\b)[^/?\s]+")
+# A personal sign-in or confirmation link's path, whose last segment is its secret.
+_LINK_PATH = re.compile(r"(/f/masuk/|/f/pastikan/)(?!kode\b|tautan\b)[^/?\s]+")
 
 
 class HideLinkSecrets(logging.Filter):
-    """Writes a sign-in link's secret as ``…`` in uvicorn's access log (issue 37: a HEAD answered 405
-    logged a link still valid, for whoever reads the logs to use)."""
+    """Writes a sign-in or confirmation link's secret as ``…`` in uvicorn's access log (issue 37: a
+    HEAD answered 405 logged a link still valid, for whoever reads the logs to use)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's path argument; every record passes."""

@@ -30,6 +30,7 @@ __all__ = [
     "ChannelIn",
     "ChannelKind",
     "ChannelPublic",
+    "ConfirmIn",
     "ContactCreate",
     "ContactPublic",
     "ContactUpdate",
@@ -807,6 +808,17 @@ class ChannelPublic(BaseModel):
     kind: str
     address: str
     configured: bool = Field(description="whether panen has this channel's credentials (PANEN_NOTIFY_*)")
+    confirmed: bool = Field(
+        description="whether the address's owner confirmed it (or the admin vouched); an unconfirmed "
+        "channel carries nothing but its confirmation"
+    )
+    confirmed_by: str | None = None
+
+
+class ConfirmIn(Body):
+    """The code a channel's confirmation message carried, as its owner read it out."""
+
+    code: str = Field(pattern=r"^\s*[0-9]{6}\s*$", description="six digits")
 
 
 class SubscriptionIn(Body):
@@ -884,7 +896,7 @@ class NotificationPublic(BaseModel):
     channel_kind: str
     address: str
     alert_id: int | None
-    event: str = Field(description="raised, escalation, reminder, digest, sign_in or test")
+    event: str = Field(description="raised, escalation, reminder, digest, sign_in, confirm or test")
     urgent: bool
     title: str
     body: str
@@ -902,6 +914,10 @@ class NotificationPublic(BaseModel):
     def _hide_sign_in(self) -> NotificationPublic:
         # A sign-in message's body is a code or a link that signs its person in: no one else reads it
         # here, sent or not (issue 37: managers saw them, also after use).
+        # A channel's confirmation likewise: its code would let the person who added a stranger's
+        # address confirm it themselves.
         if self.event == "sign_in":
             self.body = "(a sign-in code or link, shown only to its person)"
+        elif self.event == "confirm":
+            self.body = "(a confirmation code and link, shown only to the address's owner)"
         return self

@@ -14,6 +14,7 @@ from api.routes.alerts import alert_in_scope
 from api.schemas import (
     ChannelIn,
     ChannelPublic,
+    ConfirmIn,
     ContactCreate,
     ContactPublic,
     ContactUpdate,
@@ -23,6 +24,7 @@ from api.schemas import (
     SubscriptionPublic,
 )
 from services.notify import contacts as svc
+from services.notify.confirm import confirm_code
 from services.notify.outbox import utc_now
 from services.notify.signin import LINK_TTL, issue_link
 from storage.db import Contact, ContactChannel, Notification, Subscription
@@ -50,7 +52,14 @@ def _public(session: SessionDep, state: StateDep, contact: Contact) -> ContactPu
         quiet_end_h=contact.quiet_end_h,
         daily_cap=contact.daily_cap,
         channels=[
-            ChannelPublic(id=c.id, kind=c.kind, address=c.address, configured=configured(c.kind))
+            ChannelPublic(
+                id=c.id,
+                kind=c.kind,
+                address=c.address,
+                configured=configured(c.kind),
+                confirmed=c.confirmed_at is not None,
+                confirmed_by=c.confirmed_by,
+            )
             for c in channels
         ],
         subscriptions=[SubscriptionPublic.model_validate(s) for s in subs],
@@ -69,7 +78,8 @@ def create_contact(
     body: ContactCreate, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> ContactPublic:
     """Create a contact (with default subscriptions: a farmer hears about their fields, a manager
-    about their cooperative, Coosae about contracts and the forecast refresh)."""
+    about their cooperative, Coosae about contracts and the forecast refresh). Each channel is sent a
+    confirmation and carries nothing else until its owner confirms it (the admin's are vouched for)."""
     spec = svc.ContactSpec(
         name=body.name,
         role=body.role,
@@ -81,7 +91,7 @@ def create_contact(
         daily_cap=body.daily_cap,
         channels=tuple((c.kind, c.address) for c in body.channels),
     )
-    return _public(session, state, svc.create_contact(session, principal, spec))
+    return _public(session, state, svc.create_contact(session, principal, spec, state.notify))
 
 
 @router.get("/v1/contacts/{contact_id}", response_model=ContactPublic)
@@ -116,9 +126,41 @@ def delete_contact(
 def add_channel(
     contact_id: RowId, body: ChannelIn, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> ContactPublic:
-    """Add a channel (webhooks: admin only)."""
+    """Add a channel (webhooks: admin only). It is sent a confirmation (a code and a link) and
+    carries nothing else until its owner confirms it; the admin's additions are vouched for."""
     contact = svc.get_contact(session, principal, contact_id)
-    svc.add_channel(session, principal, contact, body.kind, body.address)
+    svc.add_channel(session, principal, contact, body.kind, body.address, state.notify)
+    return _public(session, state, contact)
+
+
+@router.post("/v1/contacts/{contact_id}/channels/{channel_id}/confirm", response_model=ContactPublic)
+def confirm_channel(
+    contact_id: RowId,
+    channel_id: RowId,
+    body: ConfirmIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+) -> ContactPublic:
+    """Confirm a channel with the code its confirmation carried, as its owner read it out (five
+    wrong codes end the confirmation)."""
+    contact = svc.get_contact(session, principal, contact_id)
+    confirm_code(session, principal, contact, channel_id, body.code, utc_now())
+    return _public(session, state, contact)
+
+
+@router.post(
+    "/v1/contacts/{contact_id}/channels/{channel_id}/confirmation",
+    response_model=ContactPublic,
+    status_code=202,
+)
+def ask_confirmation(
+    contact_id: RowId, channel_id: RowId, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> ContactPublic:
+    """Send an unconfirmed channel a new confirmation (the previous code and link stop working);
+    limited per address, per sender and by the contact's daily cap."""
+    contact = svc.get_contact(session, principal, contact_id)
+    svc.ask_confirmation(session, principal, contact, channel_id, state.notify)
     return _public(session, state, contact)
 
 

@@ -4,14 +4,15 @@ exactly the person's role and scope (:mod:`api.fieldpage`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, StateDep
-from api.fieldpage import COOKIE, HTML_RESPONSES, VisitorDep, sign_in_page, with_session
+from api.fieldpage import COOKIE, HTML_RESPONSES, VisitorDep, render, sign_in_page, with_session
 from services.access import revoke_token
+from services.notify.confirm import channel_by_link, confirm_link, decline_link
 from services.notify.outbox import utc_now
 from services.notify.signin import contact_by_address, link_is_open, redeem_code, redeem_link, send_code
 
@@ -95,3 +96,44 @@ def sign_out(
     response = RedirectResponse("/f/masuk", 303)
     response.delete_cookie(COOKIE, path="/f")
     return response
+
+
+_CONFIRM_GONE = "Tautan ini sudah dipakai atau kedaluwarsa. Minta pengurus koperasi mengirim yang baru."
+
+
+@router.api_route(
+    "/pastikan/{secret}", methods=["GET", "HEAD"], response_class=HTMLResponse, responses=_LINK_RESPONSES
+)
+def open_confirmation(request: Request, secret: str, session: SessionDep) -> Response:
+    """A channel's confirmation link: a page asking "is this your address?" with *Ya, ini saya* and
+    *Bukan saya*; opening it changes nothing (a messenger's preview confirms no one)."""
+    channel = channel_by_link(session, secret, utc_now())
+    if channel is None:
+        return render(request, "confirm.html", 410, error=_CONFIRM_GONE)
+    return render(request, "confirm.html", secret=secret, address=channel.address)
+
+
+@router.post("/pastikan", response_class=HTMLResponse, responses=_LINK_RESPONSES)
+def answer_confirmation(
+    request: Request,
+    session: SessionDep,
+    secret: Annotated[str, Form(max_length=100)],
+    answer: Annotated[Literal["ya", "bukan"], Form()],
+) -> Response:
+    """The owner's answer: *ya* confirms the channel, *bukan* removes it."""
+    now = utc_now()
+    if answer == "ya":
+        if confirm_link(session, secret, now) is None:
+            return render(request, "confirm.html", 410, error=_CONFIRM_GONE)
+        return render(
+            request,
+            "confirm.html",
+            done="Terima kasih. Alamat ini sudah dipastikan; peringatan lahan akan dikirim ke sini.",
+        )
+    if not decline_link(session, secret, now):
+        return render(request, "confirm.html", 410, error=_CONFIRM_GONE)
+    return render(
+        request,
+        "confirm.html",
+        done="Alamat ini sudah dihapus. panen tidak akan mengirim apa pun lagi ke sini.",
+    )

@@ -186,7 +186,8 @@ def contact_add(
 
 @contact_app.command("list")
 def contact_list() -> None:
-    """Every contact with its channels."""
+    """Every contact with its channels (an unconfirmed one, which carries nothing until its owner
+    confirms it, is marked so)."""
     from rich.table import Table
     from sqlalchemy import select
 
@@ -206,6 +207,8 @@ def contact_list() -> None:
                 c.farmer_id or "",
                 c.language,
                 f"{c.quiet_start_h:02d}-{c.quiet_end_h:02d}",
-                ", ".join(f"{ch.kind}:{ch.address}" for ch in chans),
+                ", ".join(
+                    f"{ch.kind}:{ch.address}" + ("" if ch.confirmed_at else " (unconfirmed)") for ch in chans
+                ),
             )
     console.print(table)

@@ -10,7 +10,8 @@ theirs and their cooperative's business, not Coosae's):
 
 A contact outside the caller's scope is :class:`services.OutOfScope` whether or not it exists, so ids
 cannot be probed. Webhook channels are the admin's to add: a URL the platform posts to is a way into
-the network it runs on.
+the network it runs on. A channel anyone else adds carries nothing until its owner confirms it
+(:mod:`services.notify.confirm`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from services import InvalidInput, NotFound, OutOfScope, RateLimited
 from services.access import Principal, Role
 from services.alerts import ALERT_KINDS
 from services.kinds import AlertKind
+from services.notify import confirm
+from services.notify.allowance import check_contact_allowance, check_sender_allowance, sender_of
 from services.notify.channels import check_address
 from services.notify.messages import LANGUAGES
+from services.notify.outbox import NotifyConfig, utc_now
 from storage.db import ApiToken, Contact, ContactChannel, Cooperative, Farmer, Notification, Subscription
 from storage.db.base import mark_edited
 
@@ -37,6 +41,8 @@ __all__ = [
     "ContactSpec",
     "add_channel",
     "add_subscription",
+    "ask_confirmation",
+    "confirmed_channels",
     "contact_filter",
     "contacts_in_scope",
     "create_contact",
@@ -132,10 +138,15 @@ def default_subscriptions(role: Role) -> list[tuple[str, str]]:
     return defaults[role]
 
 
-def create_contact(session: Session, principal: Principal, spec: ContactSpec) -> Contact:
-    """Create a contact with its channels and default subscriptions.
+def create_contact(
+    session: Session, principal: Principal, spec: ContactSpec, config: NotifyConfig | None = None
+) -> Contact:
+    """Create a contact with its channels (each sent its confirmation, unless the admin adds it: see
+    :mod:`services.notify.confirm`; ``config`` says where the confirmation links point) and default
+    subscriptions.
 
     Raises:
+        RateLimited: a channel's confirmation would pass a limit (nothing is created).
         InvalidInput: a setting out of range, an unknown farmer or cooperative, a bad address, or the
             farmer already has a contact.
         OutOfScope: the caller may not create this contact.
@@ -173,8 +184,13 @@ def create_contact(session: Session, principal: Principal, spec: ContactSpec) ->
     mark_edited(row, principal.name)
     session.add(row)
     session.flush()
-    for kind, address in spec.channels:
-        _add_channel(session, principal, row, kind, address)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        for kind, address in spec.channels:
+            _add_channel(session, principal, row, kind, address, config or NotifyConfig(), now)
+    except Exception:
+        session.rollback()
+        raise
     for kind, scope in default_subscriptions(spec.role):
         session.add(Subscription(contact_id=row.id, kind=kind, scope=scope, coop_id=None))
     session.commit()
@@ -219,7 +235,13 @@ def delete_contact(session: Session, contact: Contact) -> None:
 
 
 def _add_channel(
-    session: Session, principal: Principal, contact: Contact, kind: str, address: str
+    session: Session,
+    principal: Principal,
+    contact: Contact,
+    kind: str,
+    address: str,
+    config: NotifyConfig,
+    now: dt.datetime,
 ) -> ContactChannel:
     value = check_address(kind, address)
     if kind == "webhook" and principal.role is not Role.ADMIN:
@@ -233,28 +255,71 @@ def _add_channel(
     ).first()
     if exists is not None:
         return exists
-    row = ContactChannel(contact_id=contact.id, kind=kind, address=value, created_at=dt.datetime.now(dt.UTC))
+    row = ContactChannel(contact_id=contact.id, kind=kind, address=value, created_at=now, confirm_guesses=0)
     session.add(row)
+    session.flush()
+    confirm.on_new_channel(session, principal, contact, row, config, now)
     session.flush()
     return row
 
 
 def add_channel(
-    session: Session, principal: Principal, contact: Contact, kind: str, address: str
+    session: Session,
+    principal: Principal,
+    contact: Contact,
+    kind: str,
+    address: str,
+    config: NotifyConfig | None = None,
 ) -> ContactChannel:
-    """Add a channel (adding one the contact has returns it).
+    """Add a channel (adding one the contact has returns it) and send its confirmation, or confirm it
+    at once when the admin adds it (:mod:`services.notify.confirm`).
 
     Raises:
         InvalidInput: an unknown kind or an address of the wrong shape.
         OutOfScope: a webhook from anyone but the admin.
+        RateLimited: the confirmation would pass a limit (:mod:`services.notify.allowance`); the
+            channel is not added.
     """
     try:
-        row = _add_channel(session, principal, contact, kind, address)
+        row = _add_channel(session, principal, contact, kind, address, config or NotifyConfig(), utc_now())
         session.commit()
     except IntegrityError as exc:  # a twin added at the same moment
         session.rollback()
         raise InvalidInput(f"contact {contact.id} already has this {kind} address") from exc
+    except Exception:
+        session.rollback()
+        raise
     return row
+
+
+def ask_confirmation(
+    session: Session, principal: Principal, contact: Contact, channel_id: int, config: NotifyConfig
+) -> ContactChannel:
+    """Send one of the contact's unconfirmed channels a new confirmation (the old code and link stop
+    working). Commits.
+
+    Raises:
+        NotFound: the contact has no such channel.
+        InvalidInput: it is confirmed already.
+        RateLimited: a limit of :mod:`services.notify.allowance` would be passed.
+    """
+    row = session.get(ContactChannel, channel_id)
+    if row is None or row.contact_id != contact.id:
+        raise NotFound(f"contact {contact.id} has no channel {channel_id}")
+    confirm.ask(session, principal, contact, row, config, utc_now())
+    session.commit()
+    return row
+
+
+def confirmed_channels(session: Session, contact_id: int) -> list[ContactChannel]:
+    """The contact's channels that may carry messages (confirmed), oldest first."""
+    return list(
+        session.scalars(
+            select(ContactChannel)
+            .where(ContactChannel.contact_id == contact_id, ContactChannel.confirmed_at.is_not(None))
+            .order_by(ContactChannel.id)
+        )
+    )
 
 
 def remove_channel(session: Session, contact: Contact, channel_id: int) -> None:
@@ -333,14 +398,16 @@ TESTS_PER_HOUR = 3
 
 
 def send_test(session: Session, principal: Principal, contact_id: int) -> list[Notification]:
-    """Put a test message to each of the contact's channels in the outbox (sent at once, outside
-    quiet hours and the daily cap); returns the messages queued.
+    """Put a test message to each of the contact's confirmed channels in the outbox (sent at once,
+    through quiet hours); returns the messages queued.
 
     Raises:
-        RateLimited: the contact had :data:`TESTS_PER_HOUR` tests in the last hour.
+        InvalidInput: the contact has no confirmed channel.
+        RateLimited: the contact had :data:`TESTS_PER_HOUR` tests in the last hour, or the test would
+            pass the contact's daily cap or the sender's hourly limit (:mod:`services.notify.allowance`).
     """
     from services.notify.messages import probe_message
-    from services.notify.outbox import enqueue, utc_now
+    from services.notify.outbox import enqueue
 
     contact = get_contact(session, principal, contact_id)
     now = utc_now()
@@ -361,7 +428,15 @@ def send_test(session: Session, principal: Principal, contact_id: int) -> list[N
             f"in {wait // 60 + 1} min",
             retry_after_s=wait,
         )
-    channels = list(session.scalars(select(ContactChannel).where(ContactChannel.contact_id == contact.id)))
+    channels = confirmed_channels(session, contact.id)
+    if not channels:
+        raise InvalidInput(
+            f"contact {contact.id} has no confirmed channel: a channel carries messages once its owner "
+            "confirms it (the code or link its confirmation message carries)"
+        )
+    sender = sender_of(principal)
+    check_sender_allowance(session, sender, len(channels), now)
+    check_contact_allowance(session, contact, len(channels), now)
     key = f"test:{contact.id}:{now.timestamp():.6f}"
     enqueue(
         session,
@@ -374,6 +449,7 @@ def send_test(session: Session, principal: Principal, contact_id: int) -> list[N
         due_at=now,
         now=now,
         capped=False,
+        requested_by=sender,
     )
     session.commit()
     return list(session.scalars(select(Notification).where(Notification.key.startswith(key + ":"))))

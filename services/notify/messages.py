@@ -19,6 +19,7 @@ __all__ = [
     "LANGUAGES",
     "Message",
     "alert_message",
+    "confirm_message",
     "digest_message",
     "probe_message",
     "sign_in_message",
@@ -237,6 +238,25 @@ def sign_in_message(*, code: str, link: str, language: str, minutes: int) -> Mes
     return Message(
         "panen sign-in code",
         f"Your panen sign-in code: {code} (valid {minutes} minutes). Or open: {link}. Share it with no one.",
+    )
+
+
+def confirm_message(*, code: str, link: str, language: str, days: int) -> Message:
+    """The one message an unconfirmed channel carries: someone added this address to panen. It holds
+    no word a person chose (no contact name: anyone may add an address, so anything they wrote would
+    reach a stranger), only the code, the link and how to ignore it."""
+    if _lang(language) == "id":
+        return Message(
+            "Pastikan alamat untuk panen",
+            f"Alamat ini ditambahkan untuk pesan panen (peringatan lahan dari koperasi). Jika benar milik "
+            f"Anda, buka {link} atau beri tahu pengurus koperasi kode {code} (berlaku {days} hari). Jika "
+            "bukan, abaikan pesan ini: panen tidak mengirim apa pun lagi ke alamat ini.",
+        )
+    return Message(
+        "Confirm your address for panen",
+        f"This address was added to receive panen's messages (field alerts from a cooperative). If it is "
+        f"yours, open {link} or give your cooperative the code {code} (valid {days} days). If not, ignore "
+        "this message: panen sends nothing more to this address.",
     )
 
 

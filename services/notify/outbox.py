@@ -31,18 +31,29 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import tenacity
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.retry import backoff
 from services.access import Role
 from services.kinds import NotificationStatus
+from services.notify.allowance import sent_today
 from services.notify.channels import ChannelSettings, ChannelUnavailable, apprise_url, deliver
 from services.notify.messages import Message, alert_message, digest_message
 from services.notify.policy import Policy, next_digest_at, quiet_hours_end, wib_day, wib_midnight
 from storage.db import Alert, Contact, ContactChannel, Field, Notification, Subscription
 
-__all__ = ["Audience", "NotifyConfig", "SendReport", "Sender", "enqueue", "enqueue_raised", "plan"]
+__all__ = [
+    "FORGOTTEN",
+    "SECRET_EVENTS",
+    "Audience",
+    "NotifyConfig",
+    "SendReport",
+    "Sender",
+    "enqueue",
+    "enqueue_raised",
+    "plan",
+]
 
 log = logging.getLogger("services.notify")
 Clock = Callable[[], dt.datetime]
@@ -78,8 +89,9 @@ class NotifyConfig:
 
 @dataclass
 class Audience:
-    """Every contact with their channels and subscriptions, and whose fields are whose: read once per
-    evaluation, so matching an alert to its readers costs no query."""
+    """Every contact with their confirmed channels (an unconfirmed one carries nothing but its
+    confirmation) and subscriptions, and whose fields are whose: read once per evaluation, so matching
+    an alert to its readers costs no query."""
 
     contacts: dict[int, Contact]
     channels: dict[int, list[ContactChannel]]
@@ -91,7 +103,8 @@ class Audience:
         """Read it from the registry."""
         contacts = {c.id: c for c in session.scalars(select(Contact))}
         channels: dict[int, list[ContactChannel]] = {}
-        for ch in session.scalars(select(ContactChannel).order_by(ContactChannel.id)):
+        confirmed = select(ContactChannel).where(ContactChannel.confirmed_at.is_not(None))
+        for ch in session.scalars(confirmed.order_by(ContactChannel.id)):
             channels.setdefault(ch.contact_id, []).append(ch)
         subs: dict[int, list[Subscription]] = {}
         for s in session.scalars(select(Subscription)):
@@ -127,20 +140,6 @@ class Audience:
         ]
 
 
-def _sent_today(session: Session, contact_id: int, now: dt.datetime) -> int:
-    start = wib_midnight(wib_day(now))
-    return (
-        session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.contact_id == contact_id,
-                Notification.created_at >= start,
-                Notification.status != NotificationStatus.CAPPED,
-            )
-        )
-        or 0
-    )
-
-
 def enqueue(
     session: Session,
     *,
@@ -155,19 +154,22 @@ def enqueue(
     alert_id: int | None = None,
     coop_id: str | None = None,
     capped: bool = True,
+    requested_by: str | None = None,
 ) -> int:
     """Add one message per channel (idempotency key ``<key>:<channel id>``) unless its key is already
     there; returns how many were added.
 
     Past the contact's daily cap a non-urgent message is kept as ``capped`` (not sent, but visible):
-    the cap protects a farmer's phone from a flapping sensor, never from a frost.
+    the cap protects a farmer's phone from a flapping sensor, never from a frost. A message someone
+    asked for (``requested_by``: a test, a confirmation, a sign-in code) is checked against the cap
+    before it is written (:mod:`services.notify.allowance`), so it passes ``capped=False``.
     """
     keys = {ch.id: f"{key}:{ch.id}" for ch in channels}
     known = set(session.scalars(select(Notification.key).where(Notification.key.in_(list(keys.values())))))
     fresh = [ch for ch in channels if keys[ch.id] not in known]
     if not fresh:
         return 0
-    over = capped and not urgent and _sent_today(session, contact.id, now) >= contact.daily_cap
+    over = capped and not urgent and sent_today(session, contact.id, now) >= contact.daily_cap
     for ch in fresh:
         session.add(
             Notification(
@@ -186,6 +188,7 @@ def enqueue(
                 due_at=due_at,
                 created_at=now,
                 last_error=f"over the daily cap of {contact.daily_cap} messages" if over else None,
+                requested_by=requested_by,
             )
         )
     session.flush()
@@ -373,6 +376,17 @@ def _moot(session: Session, row: Notification) -> str | None:
     return None
 
 
+# Messages whose body holds a secret (a sign-in code and link, a channel's confirmation code and link):
+# once delivered or given up, the outbox keeps that a message went, not what would let someone use it.
+SECRET_EVENTS = frozenset({"sign_in", "confirm"})
+FORGOTTEN = "(code and link removed after delivery)"
+
+
+def _forget_secret(msg: Notification) -> None:
+    if msg.event in SECRET_EVENTS:
+        msg.body = FORGOTTEN
+
+
 class Sender:
     """Delivers due messages from the outbox (see the module's docstring for the guarantees).
 
@@ -453,9 +467,11 @@ class Sender:
             if error is None:
                 msg.status, msg.sent_at, msg.last_error = NotificationStatus.SENT, done, None
                 outcome: str = NotificationStatus.SENT
+                _forget_secret(msg)
             elif permanent or done - msg.created_at >= self.config.give_up_after:
                 msg.status, msg.last_error = NotificationStatus.FAILED, error[:500]
                 outcome = NotificationStatus.FAILED
+                _forget_secret(msg)
                 log.warning("notification %d to %s failed for good: %s", ident, msg.channel_kind, error)
             else:
                 msg.status, msg.last_error = NotificationStatus.PENDING, error[:500]

@@ -19,8 +19,9 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services import InvalidInput
+from services import InvalidInput, RateLimited
 from services.access import Role, create_token
+from services.notify.allowance import check_contact_allowance
 from services.notify.channels import check_address
 from services.notify.messages import sign_in_message
 from services.notify.outbox import NotifyConfig, enqueue
@@ -85,8 +86,8 @@ def issue_link(session: Session, contact: Contact, config: NotifyConfig, now: dt
 
 
 def contact_by_address(session: Session, address: str) -> Contact | None:
-    """The farmer's or manager's contact one of whose channels is ``address`` (a phone number may be
-    written 08…, as Indonesians do)."""
+    """The farmer's or manager's contact one of whose confirmed channels is ``address`` (a phone
+    number may be written 08…, as Indonesians do)."""
     text = address.strip()
     candidates = {text}
     for kind in ("whatsapp", "telegram", "email"):  # as the channel stored it (check_address's form)
@@ -95,14 +96,33 @@ def contact_by_address(session: Session, address: str) -> Contact | None:
     return session.scalars(
         select(Contact)
         .join(ContactChannel, ContactChannel.contact_id == Contact.id)
-        .where(ContactChannel.address.in_(candidates), Contact.role.in_(_SIGNS_IN))
+        .where(
+            ContactChannel.address.in_(candidates),
+            ContactChannel.confirmed_at.is_not(None),
+            Contact.role.in_(_SIGNS_IN),
+        )
     ).first()
 
 
 def send_code(session: Session, contact: Contact, config: NotifyConfig, now: dt.datetime) -> bool:
-    """Put a one-time code (and a link) in the outbox for every channel of ``contact``; False when
-    enough codes are already open (the person should use one of those)."""
+    """Put a one-time code (and a link) in the outbox for every confirmed channel of ``contact``;
+    False when enough codes are already open (the person should use one of those), when the contact
+    has no confirmed channel, or when the codes would pass its daily cap (every message counts:
+    :mod:`services.notify.allowance`; a manager can still hand over a link in person)."""
     _check_role(contact)
+    channels = list(
+        session.scalars(
+            select(ContactChannel).where(
+                ContactChannel.contact_id == contact.id, ContactChannel.confirmed_at.is_not(None)
+            )
+        )
+    )
+    if not channels:
+        return False
+    try:
+        check_contact_allowance(session, contact, len(channels), now)
+    except RateLimited:
+        return False
     open_codes = session.scalars(
         select(SignIn.id).where(
             SignIn.contact_id == contact.id,
@@ -125,7 +145,6 @@ def send_code(session: Session, contact: Contact, config: NotifyConfig, now: dt.
     session.add(row)
     session.flush()
     link = issue_link(session, contact, config, now)  # commits the code too
-    channels = list(session.scalars(select(ContactChannel).where(ContactChannel.contact_id == contact.id)))
     enqueue(
         session,
         contact=contact,

@@ -21,7 +21,7 @@ the API may not (an import-linter contract): its routes write through the servic
 from storage.db.base import Base, EditedByPeople, UtcDateTime
 from storage.db.fleet import Cooperative, Farmer, Field, Node, Station, fields_of, site, site_kind
 from storage.db.people import ApiToken, Contact, ContactChannel, Notification, SignIn, Subscription
-from storage.db.records import Alert, BuyingPrice, Contract, HarvestRecord, OrchardEvent
+from storage.db.records import Alert, BuyingPrice, Contract, HarvestRecord, OrchardEvent, RegistryEdit
 
 __all__ = [
     "Alert",
@@ -39,6 +39,7 @@ __all__ = [
     "Node",
     "Notification",
     "OrchardEvent",
+    "RegistryEdit",
     "SignIn",
     "Station",
     "Subscription",

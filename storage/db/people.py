@@ -65,6 +65,16 @@ class ContactChannel(Base):
     kind: Mapped[str] = mapped_column(String(20))
     address: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # A channel carries nothing but its confirmation until its owner proves it is theirs (issue 37:
+    # a farmer added a stranger's e-mail address and had panen mail it): who confirmed, or vouched.
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The open confirmation: the SHA-256 of its link's secret and of its code, when it expires, and
+    # the wrong codes tried.
+    confirm_link_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    confirm_code_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confirm_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    confirm_guesses: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Subscription(Base):
@@ -110,6 +120,8 @@ class Notification(Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Who asked for a message someone requests (a test, a confirmation): limits count per sender.
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
 
 
 class SignIn(Base):

@@ -1,5 +1,5 @@
-"""What happened: harvest records (Coosae's purchase history), orchard records, alerts, sales contracts
-and Coosae's buying prices."""
+"""What happened: harvest records (Coosae's purchase history), orchard records, alerts, sales contracts,
+Coosae's buying prices, and the audit of registry edits that change what is forecast."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import Base, UtcDateTime
 
-__all__ = ["Alert", "BuyingPrice", "Contract", "HarvestRecord", "OrchardEvent"]
+__all__ = ["Alert", "BuyingPrice", "Contract", "HarvestRecord", "OrchardEvent", "RegistryEdit"]
 
 
 class HarvestRecord(Base):
@@ -105,3 +105,20 @@ class BuyingPrice(Base):
     source: Mapped[str] = mapped_column(String(300))
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     recorded_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class RegistryEdit(Base):
+    """One edit of the registry that changes what is forecast (a field's area, crop, planting date,
+    tree count, ...): who, when, and each changed column's value before and after. Never changed or
+    deleted; it outlives the row it is about."""
+
+    __tablename__ = "registry_edit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    by: Mapped[str] = mapped_column(String(200))
+    coop_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # field
+    row_id: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(10))  # create, update, delete
+    # {"column": [before, after]}, as JSON values (dates as ISO text)
+    changes: Mapped[dict[str, list[object]]] = mapped_column(JSON)

@@ -105,6 +105,9 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("DELETE", "/v1/contacts/{contact_id}"): PEOPLE,
     ("POST", "/v1/contacts/{contact_id}/channels"): PEOPLE,
     ("DELETE", "/v1/contacts/{contact_id}/channels/{channel_id}"): PEOPLE,
+    # A channel's owner gives its code to whoever enrols them (issue 37); a new confirmation likewise.
+    ("POST", "/v1/contacts/{contact_id}/channels/{channel_id}/confirm"): PEOPLE,
+    ("POST", "/v1/contacts/{contact_id}/channels/{channel_id}/confirmation"): PEOPLE,
     ("POST", "/v1/contacts/{contact_id}/subscriptions"): PEOPLE,
     ("DELETE", "/v1/contacts/{contact_id}/subscriptions/{subscription_id}"): PEOPLE,
     ("POST", "/v1/contacts/{contact_id}/sign-in-link"): PEOPLE,
@@ -119,6 +122,9 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("HEAD", "/f/masuk/{secret}"): PUBLIC,  # a link's page: it spends nothing (issue 37)
     ("POST", "/f/masuk/tautan"): PUBLIC,  # the page's button: the link's secret signs in
     ("POST", "/f/keluar"): PUBLIC,
+    ("GET", "/f/pastikan/{secret}"): PUBLIC,  # a channel's confirmation link: its page spends nothing
+    ("HEAD", "/f/pastikan/{secret}"): PUBLIC,
+    ("POST", "/f/pastikan"): PUBLIC,  # the owner's answer, with the link's secret
     ("GET", "/f"): ANY,
     ("GET", "/f/{field_id}"): ANY,
     ("POST", "/f/{field_id}/panen"): ANY,  # a farmer and their manager record harvests, Coosae its purchases
@@ -281,6 +287,8 @@ def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
         ("POST", "/f/masuk"): {"address": "+6281234567890"},
         ("POST", "/f/masuk/kode"): {"address": "+6281234567890", "code": "123456"},
         ("POST", "/f/masuk/tautan"): {"secret": f"no-such-link-{n}"},
+        ("POST", "/f/pastikan"): {"secret": f"no-such-link-{n}", "answer": "ya"},
+        ("POST", "/v1/contacts/{contact_id}/channels/{channel_id}/confirm"): {"code": "123456"},
         ("POST", "/f/{field_id}/panen"): {"harvest_date": TODAY.isoformat(), "kg": 6000},
         ("POST", "/f/{field_id}/tanam"): {"planting_date": (TODAY - dt.timedelta(days=3)).isoformat()},
         ("POST", "/f/{field_id}/kebun"): {"kind": "flowering", "day": TODAY.isoformat()},

@@ -105,7 +105,7 @@ def test_a_registry_made_by_main_before_alembic_upgrades_keeping_every_row(regis
     engine = create_engine(registry_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0008"
+        assert context.get_current_revision() == "0009"
         # The upgraded schema is the models' schema: nothing left for a migration to do.
         assert compare_metadata(context, r.Base.metadata) == []
     engine.dispose()
@@ -125,3 +125,57 @@ def test_a_new_registry_is_stamped_with_the_newest_revision(registry_url: str) -
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head
     engine.dispose()
+
+
+def test_channels_that_worked_before_confirmation_existed_keep_working(registry_url: str) -> None:
+    """Migration 0009 (issue 37): an upgrade must silence no one, so channels that were carrying
+    messages before confirmation existed are marked confirmed, saying why; new ones are not."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from services.access import Principal, Role
+    from services.notify.contacts import ContactSpec, create_contact
+    from storage.db import ContactChannel
+    from storage.db.engine import migrations_config
+
+    open_registry(registry_url)
+    engine = create_engine(registry_url)
+    with engine.begin() as conn:
+        command.downgrade(migrations_config(conn), "0008")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO cooperative (id, name, kecamatan, kind) "
+                "VALUES ('sisir', 'KMP Sisir', 'Batu', 'kelurahan')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO contact (name, role, coop_id, language, quiet_start_h, quiet_end_h, daily_cap, "
+                "created_at) VALUES ('Bu Sri', 'coop_manager', 'sisir', 'id', 21, 5, 12, :at)"
+            ),
+            {"at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO contact_channel (contact_id, kind, address, created_at) "
+                "SELECT id, 'email', 'sri@example.org', :at FROM contact"
+            ),
+            {"at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
+        )
+    engine.dispose()
+    sessions = open_registry(registry_url)
+    with sessions() as session:
+        (old,) = session.scalars(select(ContactChannel)).all()
+        assert old.confirmed_at is not None
+        assert old.confirmed_by is not None
+        assert "before channels needed confirmation" in old.confirmed_by
+        manager = Principal(1, "ketua", Role.COOP_MANAGER, "sisir", None)
+        create_contact(session, manager, ContactSpec("Pak Budi", Role.COOP_MANAGER, coop_id="sisir",
+                                                     channels=(("email", "budi@example.org"),)))  # fmt: skip
+        new = session.scalars(
+            select(ContactChannel).where(ContactChannel.address == "budi@example.org")
+        ).one()
+        assert new.confirmed_at is None

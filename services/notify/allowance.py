@@ -1,0 +1,142 @@
+"""How many messages people may have panen send: the limits on messages someone asks for.
+
+Alerts are panen's own doing and are bounded by the policy (the daily cap keeps a flapping sensor off
+a farmer's phone; a frost goes through it). A test message, a channel's confirmation and a sign-in
+code are asked for by a person, so a person could ask without end (issue 37: one farmer had panen
+send 30 e-mails to a stranger's address). Each such message passes three limits:
+
+- **the contact's daily cap**: every message of the WIB day counts (alerts, digests, tests, codes,
+  confirmations); a requested message past it is refused until midnight WIB;
+- **per sender**: :data:`SENDER_MESSAGES_PER_HOUR` messages asked for by one person (a farmer, one
+  cooperative's managers, one token) in an hour, over all the contacts they may reach;
+- **per address**: :data:`CONFIRMATIONS_PER_ADDRESS_PER_DAY` confirmations to one address in a day,
+  whoever asks and for whichever contact, so an address that is not the asker's hears from panen at
+  most that often and never anything but "someone added this address; ignore it if it was not you".
+
+Refusals are :class:`services.RateLimited`, saying when to try again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services import RateLimited
+from services.access import Principal, Role
+from services.kinds import NotificationStatus
+from services.notify.policy import wib_day, wib_midnight
+from storage.db import Contact, Notification
+
+__all__ = [
+    "CONFIRMATIONS_PER_ADDRESS_PER_DAY",
+    "SENDER_MESSAGES_PER_HOUR",
+    "check_address_allowance",
+    "check_contact_allowance",
+    "check_sender_allowance",
+    "sender_of",
+    "sent_today",
+]
+
+# [est] a manager enrolling a village's farmers at the cooperative office confirms a few dozen numbers
+# in an hour; more from one person is not enrolment.
+SENDER_MESSAGES_PER_HOUR = 30
+# [est] a person who did not receive the first confirmation asks once or twice more.
+CONFIRMATIONS_PER_ADDRESS_PER_DAY = 3
+
+
+def sender_of(principal: Principal) -> str:
+    """Whom a request counts against: a farmer (every session of theirs), a cooperative's managers,
+    or one token (Coosae staff, admins)."""
+    if principal.role is Role.FARMER:
+        return f"farmer:{principal.farmer_id}"
+    if principal.role is Role.COOP_MANAGER:
+        return f"coop_manager:{principal.coop_id}"
+    return f"token:{principal.token_id}"
+
+
+def sent_today(session: Session, contact_id: int, now: dt.datetime) -> int:
+    """The messages to ``contact_id`` since midnight WIB that count against its daily cap (every
+    message written to go, not those kept back as over the cap)."""
+    start = wib_midnight(wib_day(now))
+    return (
+        session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.contact_id == contact_id,
+                Notification.created_at >= start,
+                Notification.status != NotificationStatus.CAPPED,
+            )
+        )
+        or 0
+    )
+
+
+def _seconds_to_midnight(now: dt.datetime) -> int:
+    tomorrow = wib_midnight(wib_day(now) + dt.timedelta(days=1))
+    return max(1, int((tomorrow - now).total_seconds()) + 1)
+
+
+def check_contact_allowance(session: Session, contact: Contact, messages: int, now: dt.datetime) -> None:
+    """Refuse ``messages`` more to ``contact`` if they would pass its daily cap.
+
+    Raises:
+        RateLimited: saying the cap and when it resets.
+    """
+    if sent_today(session, contact.id, now) + messages > contact.daily_cap:
+        wait = _seconds_to_midnight(now)
+        raise RateLimited(
+            f"contact {contact.id} has had its {contact.daily_cap} messages today (its daily cap); more "
+            f"may be sent after midnight WIB, in {wait // 3600} h {wait % 3600 // 60} min",
+            retry_after_s=wait,
+        )
+
+
+def check_sender_allowance(session: Session, sender: str, messages: int, now: dt.datetime) -> None:
+    """Refuse ``messages`` more asked for by ``sender`` past :data:`SENDER_MESSAGES_PER_HOUR`.
+
+    Raises:
+        RateLimited: saying when the oldest of the hour's messages leaves the window.
+    """
+    since = now - dt.timedelta(hours=1)
+    times = sorted(
+        session.scalars(
+            select(Notification.created_at).where(
+                Notification.requested_by == sender, Notification.created_at > since
+            )
+        )
+    )
+    if len(times) + messages > SENDER_MESSAGES_PER_HOUR:
+        index = min(len(times) - 1, max(0, len(times) + messages - SENDER_MESSAGES_PER_HOUR - 1))
+        wait = int((times[index] - since).total_seconds()) + 1 if times else 3600
+        raise RateLimited(
+            f"you have asked for {SENDER_MESSAGES_PER_HOUR} messages in the last hour (tests and "
+            f"confirmations); ask again in {wait // 60 + 1} min",
+            retry_after_s=wait,
+        )
+
+
+def check_address_allowance(session: Session, kind: str, address: str, now: dt.datetime) -> None:
+    """Refuse another confirmation to ``address`` past :data:`CONFIRMATIONS_PER_ADDRESS_PER_DAY`.
+
+    Raises:
+        RateLimited: saying when one may be sent again.
+    """
+    since = now - dt.timedelta(days=1)
+    times = sorted(
+        session.scalars(
+            select(Notification.created_at).where(
+                Notification.event == "confirm",
+                Notification.channel_kind == kind,
+                Notification.address == address,
+                Notification.created_at > since,
+            )
+        )
+    )
+    if len(times) >= CONFIRMATIONS_PER_ADDRESS_PER_DAY:
+        wait = int((times[-CONFIRMATIONS_PER_ADDRESS_PER_DAY] - since).total_seconds()) + 1
+        raise RateLimited(
+            f"this {kind} address had {CONFIRMATIONS_PER_ADDRESS_PER_DAY} confirmations in the last day; "
+            f"another may be sent in {wait // 3600} h {wait % 3600 // 60 + 1} min",
+            retry_after_s=wait,
+        )
