@@ -24,6 +24,7 @@ from api.routes import (
     alerts,
     contacts,
     contracts,
+    edits,
     forecasts,
     harvests,
     health,
@@ -239,6 +240,7 @@ def create_app(
         alerts.router,
         contracts.router,
         prices.router,
+        edits.router,
         profiles.router,
         contacts.router,
         signin.router,  # before pages: /f/masuk is not a field

@@ -63,6 +63,7 @@ __all__ = [
     "NotificationPublic",
     "PlanRowPublic",
     "ReadingPublic",
+    "RegistryEditPublic",
     "SignInLink",
     "StationCreate",
     "StationPublic",
@@ -813,6 +814,20 @@ class ChannelPublic(BaseModel):
         "channel carries nothing but its confirmation"
     )
     confirmed_by: str | None = None
+
+
+class RegistryEditPublic(BaseModel):
+    """One audited edit of a field's forecast inputs."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: dt.datetime
+    by: str
+    coop_id: str
+    kind: str = Field(description="field")
+    row_id: str = Field(description="the field's id")
+    action: str = Field(description="create, update or delete")
+    changes: dict[str, list[Any]] = Field(description='{"column": [before, after]}')
 
 
 class ConfirmIn(Body):

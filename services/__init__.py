@@ -12,6 +12,7 @@ authorise, call one of these and shape the answer.
 - :mod:`services.broker_config`: Mosquitto's password file and ACL from the registry's nodes;
 - :mod:`services.harvests`: harvest records, checked, corrected and voided with an audit trail;
 - :mod:`services.notify`: contacts, the notification outbox and its sender, the field page's sign-in;
+- :mod:`services.audit`: who changed what a forecast depends on, before and after;
 - :mod:`services.registry`: the registry's write rules; :mod:`services.planning`: the purchase plan
   and its cache; :mod:`services.kinds`: alert kinds and notification statuses as enums.
 
@@ -81,3 +82,10 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+# Every session's flush audits the edits that change a forecast (services.audit), whichever path
+# writes them; installed here, before any service can write.
+from services import audit as _audit  # noqa: E402
+
+_audit.install()

@@ -23,6 +23,7 @@ from forecast.orchard import is_orchard
 from services import InvalidInput, NotFound, id_date
 from services.access import Principal, Role
 from services.notify.messages import COMMODITY_ID
+from services.orchards import plausibility
 from storage import local_day
 from storage.db import Field, HarvestRecord
 
@@ -47,10 +48,16 @@ MAX_SHARE_OF_POTENTIAL = 3.0
 
 
 def plausible_t_ha(commodity: str) -> tuple[float, float]:
-    """The range of tonnes per hectare a record of ``commodity`` may claim."""
+    """The range of tonnes per hectare a record of ``commodity`` may claim: shares of the crop's
+    potential, and for an orchard species at most the crop its plausibility allows
+    (services/plausibility.toml, the bound its fruit counts are held to as well)."""
     crop = load_crops().get(commodity)
     potential = crop.potential_yield_t_ha if crop is not None else 50.0
-    return MIN_SHARE_OF_POTENTIAL * potential, MAX_SHARE_OF_POTENTIAL * potential
+    high = MAX_SHARE_OF_POTENTIAL * potential
+    orchard = plausibility().get(commodity)
+    if orchard is not None:
+        high = float(orchard["t_per_ha_max"])
+    return MIN_SHARE_OF_POTENTIAL * potential, high
 
 
 def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date | None = None) -> None:

@@ -34,7 +34,17 @@ from services.notify.messages import COMMODITY_ID as _COMMODITY_ID
 from storage import local_day
 from storage.db import Field, HarvestRecord, OrchardEvent
 
-__all__ = ["MAX_FRUITS_PER_TREE", "MAX_TREES", "check_trees", "cycles", "events", "record", "void"]
+__all__ = [
+    "MAX_FRUITS_PER_TREE",
+    "MAX_TREES",
+    "check_orchard_yield",
+    "check_trees",
+    "cycles",
+    "events",
+    "latest_count",
+    "record",
+    "void",
+]
 
 # More fruits than this on one tree of any species is a typo [est]; each species' own bound is in
 # services/plausibility.toml.
@@ -78,6 +88,46 @@ def check_trees(commodity: str, tree_count: int | None, area_ha: float | None = 
                 )
     elif tree_count is not None:
         raise InvalidInput(f"tree_count is for orchards ({', '.join(ORCHARD_CROPS)}), not {commodity}")
+
+
+def check_orchard_yield(
+    commodity: str, tree_count: int | None, area_ha: float | None, fruits_per_tree: float | None
+) -> None:
+    """The least crop a fruit count implies (its trees per hectare, at the species' lightest fruit)
+    must be within the tonnes per hectare the species can yield (services/plausibility.toml); the
+    registry's edits and the counts themselves use this one rule.
+
+    Raises:
+        InvalidInput: saying the implied tonnes per hectare and the bound.
+    """
+    bounds = plausibility().get(commodity)
+    if bounds is None or not tree_count or not area_ha or fruits_per_tree is None:
+        return
+    lightest_g, most = bounds["fruit_g"][0], float(bounds["t_per_ha_max"])
+    t_ha = fruits_per_tree * tree_count / area_ha * lightest_g / 1e6
+    if t_ha > most:
+        raise InvalidInput(
+            f"{fruits_per_tree:g} fruits a tree on {tree_count:,} trees over {area_ha:g} ha is at least "
+            f"{t_ha:,.0f} t/ha even at {lightest_g} g a fruit; {commodity} yields at most {most:g} t/ha "
+            "a crop (services/plausibility.toml)",
+            farmer=f"{fruits_per_tree:g} buah per pohon di {tree_count} pohon pada {area_ha:g} ha berarti "
+            f"paling sedikit {t_ha:,.0f} ton per ha; kebun {_COMMODITY_ID.get(commodity, commodity)} "
+            f"paling banyak {most:g} ton per ha sekali panen.",
+        )
+
+
+def latest_count(session: Session, field_id: str) -> float | None:
+    """Fruits per tree of the orchard's latest live count or thinning (None without one)."""
+    return session.scalars(
+        select(OrchardEvent.fruits_per_tree)
+        .where(
+            OrchardEvent.field_id == field_id,
+            OrchardEvent.voided_at.is_(None),
+            OrchardEvent.fruits_per_tree.is_not(None),
+        )
+        .order_by(OrchardEvent.day.desc(), OrchardEvent.id.desc())
+        .limit(1)
+    ).first()
 
 
 # What each record is called on the field page, for its messages.
@@ -129,6 +179,7 @@ def _check(
                 "services/plausibility.toml)",
                 farmer=f"jumlah buah per pohon {fruits:g} di luar 0-{most:g}.",
             )
+        check_orchard_yield(field.commodity, field.tree_count, field.area_ha, fruits)
         if kind == "fruit_count" and not trees:
             raise InvalidInput(
                 "a fruit_count needs trees_sampled: on how many trees were fruits counted",

@@ -26,7 +26,7 @@ from sensors.profiles import ProfileLibrary
 from sensors.topics import LORAWAN_FORMATS
 from services import Conflict, InvalidInput, OutOfScope
 from services.access import Principal, Role, check_filters, require, row_in_scope
-from services.orchards import check_trees
+from services.orchards import check_orchard_yield, check_trees, latest_count
 from storage.db import (
     Alert,
     ApiToken,
@@ -344,19 +344,24 @@ def update_field(session: Session, principal: Principal, field: Field, changes: 
     if "farmer_id" in changes:
         _check_farmer(session, changes["farmer_id"], field.coop_id)
     _apply(field, {k: v for k, v in changes.items() if v is not None or k == "farmer_id"})
+    mark_edited(field, principal.name)  # before any query: an autoflush audits the edit under this name
     try:
         check_trees(field.commodity, field.tree_count, field.area_ha)
+        if {"tree_count", "area_ha"} & set(changes):
+            check_orchard_yield(
+                field.commodity, field.tree_count, field.area_ha, latest_count(session, field.id)
+            )
     except InvalidInput as exc:
         session.rollback()
         raise InvalidInput(f"field {field.id!r}: {exc}") from exc
-    mark_edited(field, principal.name)
     session.commit()
     return field
 
 
 def delete_field(session: Session, principal: Principal, field: Field) -> None:
-    """Remove a field with no harvest records, orchard records or nodes."""
+    """Remove a field with no harvest records, orchard records or nodes (audited: services.audit)."""
     may_write(principal, field.coop_id)
+    session.info["actor"] = principal.name
     dependants = {
         "harvest records": _count(session, HarvestRecord, HarvestRecord.field_id == field.id),
         "nodes": _count(session, Node, Node.site_id == field.id),

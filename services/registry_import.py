@@ -264,6 +264,7 @@ def import_fleet(session: Session, fleet: Fleet, *, overwrite: bool = False) -> 
     ``kept_edited``, unless ``overwrite``, which also clears the mark.
     """
     counts = {"cooperatives": 0, "fields": 0, "stations": 0, "nodes": 0, "kept_edited": 0}
+    session.info.setdefault("actor", "fleet import")  # who services.audit names for the fields it changes
 
     def upsert(row: _Imported, kind: str) -> None:
         existing = cast("_Imported | None", session.get(type(row), row.id))

@@ -62,6 +62,7 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("PATCH", "/v1/nodes/{node_id}"): WRITERS,
     ("DELETE", "/v1/nodes/{node_id}"): WRITERS,
     ("POST", "/v1/registry/import"): ADMIN,
+    ("GET", "/v1/registry/edits"): ANY,  # within scope: a farmer their fields, a manager the cooperative
     ("GET", "/v1/fields/{field_id}/readings/latest"): ANY,
     ("GET", "/v1/fields/{field_id}/readings"): ANY,
     ("GET", "/v1/fields/{field_id}/series"): ANY,
