@@ -202,6 +202,18 @@ class ForecastBasis(BaseModel):
     ensemble_members: int
     model_version: str
     yield_factor: float = Field(description="Yield-gap factor learnt from harvest records (1 = none)")
+    yield_factor_from: Literal["cooperative", "crop", "none"] = Field(
+        "none",
+        description="cooperative: learnt from its own cooperative's records of this crop; crop: pooled "
+        "from other cooperatives' records (each one bounded voice); none: no record yet",
+    )
+    yield_factor_fields: list[str] = Field(
+        default_factory=list,
+        description="The fields whose records taught the factor, of the cooperatives you see",
+    )
+    yield_factor_other_fields: int = Field(
+        0, description="How many more fields, in cooperatives outside your scope, the factor rests on"
+    )
     track_record: str = Field(
         "", description="How good past forecasts of this crop in this cooperative were, 30 days ahead"
     )

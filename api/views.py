@@ -5,6 +5,7 @@ their precision for whoever computes with them)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from pydantic import TypeAdapter
 
@@ -29,9 +30,17 @@ def rounded(value: float | None, digits: int) -> float | None:
 
 
 def forecast_public(
-    f: FieldForecast, run: ForecastRun, members: bool = False, pairs: list[Pairing] | None = None
+    f: FieldForecast,
+    run: ForecastRun,
+    members: bool = False,
+    pairs: list[Pairing] | None = None,
+    sees_coop: Callable[[str], bool] = lambda _coop: False,
 ) -> FieldForecastPublic:
-    """One field's forecast as the API answers it, with its track record's sentence."""
+    """One field's forecast as the API answers it, with its track record's sentence and the fields
+    its yield factor was learnt from (ids of the cooperatives ``sees_coop``; the rest counted)."""
+    source, behind = run.calibration.fields_behind(f.commodity, f.coop_id)
+    shown = sorted(i for coop, ids in behind.items() if sees_coop(coop) for i in ids)
+    others = sum(len(ids) for coop, ids in behind.items() if not sees_coop(coop))
     record = (
         ""
         if pairs is None
@@ -64,6 +73,9 @@ def forecast_public(
             ensemble_members=f.members,
             model_version=run.model_version,
             yield_factor=round(f.yield_factor, 2),
+            yield_factor_from=source,
+            yield_factor_fields=shown,
+            yield_factor_other_fields=others,
             track_record=record,
             orchard=list(run.orchards.get(f.field_id, ())),
         ),

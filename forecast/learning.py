@@ -77,6 +77,9 @@ class Calibration:
         sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
         sigma_date_days: commodity -> s.d. of the date error left after the bias.
         excluded: records left out of learning, with the reason.
+        factor_fields: (commodity, coop) -> the fields whose records taught that cooperative's factor
+            (issue 37: every learned factor lists the fields behind it; a crop's pooled factor rests
+            on the fields of all its cooperatives, :meth:`fields_behind`).
     """
 
     yield_factor: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
@@ -89,6 +92,17 @@ class Calibration:
     prior_sigma_yield_log: float = 0.30
     prior_sigma_date_days: float = 5.0
     prior_date_bias_days: float = 3.0
+    factor_fields: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    def fields_behind(self, commodity: str, coop: str) -> tuple[str, dict[str, tuple[str, ...]]]:
+        """Where a field's yield factor comes from (``cooperative``: its own records; ``crop``: the
+        crop's, pooled from other cooperatives; ``none``: no record yet) and the fields behind it, by
+        cooperative."""
+        if (commodity, coop) in self.yield_factor:
+            return "cooperative", {coop: self.factor_fields.get((commodity, coop), ())}
+        if (commodity, "") in self.yield_factor:
+            return "crop", {c: ids for (crop, c), ids in self.factor_fields.items() if crop == commodity}
+        return "none", {}
 
     def factor(self, commodity: str, coop: str) -> float:
         """Yield factor for a field: cooperative's, else crop's, else 1."""
@@ -264,7 +278,19 @@ def learn(
         variety_bias.update(dates.variety_bias)
         if dates.elevation is not None:
             elevation_term[crop] = dates.elevation
-    return Calibration(factors, bias, sig_y, sig_d, tuple(excluded), variety_bias, elevation_term)
+    behind: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in rows:
+        behind[(r.commodity, r.coop_id)].add(r.field_id)
+    return Calibration(
+        factors,
+        bias,
+        sig_y,
+        sig_d,
+        tuple(excluded),
+        variety_bias,
+        elevation_term,
+        factor_fields={key: tuple(sorted(ids)) for key, ids in behind.items()},
+    )
 
 
 def _usable(records: Sequence[HarvestOutcome]) -> tuple[list[HarvestOutcome], list[tuple[str, dt.date, str]]]:

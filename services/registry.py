@@ -16,10 +16,11 @@ Each function commits, or raises (:class:`services.InvalidInput` 422, :class:`se
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from sensors.profiles import ProfileLibrary
@@ -304,13 +305,20 @@ def update_farmer(
 
 
 def delete_farmer(session: Session, principal: Principal, farmer: Farmer) -> None:
-    """Remove a farmer who holds no field and no API token."""
+    """Remove a farmer who holds no field, no contact and no working API token. Tokens that no longer
+    work (revoked, or expired field-page sessions, which deleting the contact revokes) go with them:
+    counting those kept a farmer who had ever signed in from being removed at all."""
     may_write(principal, farmer.coop_id)
+    now = dt.datetime.now(dt.UTC)
+    live = (ApiToken.farmer_id == farmer.id) & ~ApiToken.revoked
+    live &= ApiToken.expires_at.is_(None) | (ApiToken.expires_at > now)
     dependants = {
         "fields": _count(session, Field, Field.farmer_id == farmer.id),
-        "API tokens": _count(session, ApiToken, ApiToken.farmer_id == farmer.id),
+        "API tokens": _count(session, ApiToken, live),
         "contacts": _count(session, Contact, Contact.farmer_id == farmer.id),
     }
+    if not any(dependants.values()):
+        session.execute(delete(ApiToken).where(ApiToken.farmer_id == farmer.id))
     _delete(session, farmer, f"farmer {farmer.id!r}", dependants)
 
 

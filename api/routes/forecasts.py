@@ -3,6 +3,7 @@ scope, cache and rules: :mod:`services.planning`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -60,7 +61,7 @@ def field_forecast(
                 f"record the next planting (PATCH /v1/fields/{field_id} with planting_date and commodity)"
             )
         raise NotFound(f"no forecast for field {field_id!r} yet; POST /v1/forecasts/recompute")
-    return forecast_public(forecast, run, members, state.planning.pairs(run))
+    return forecast_public(forecast, run, members, state.planning.pairs(run), _sees_fields_of(principal))
 
 
 @router.get("/forecasts", response_model=list[FieldForecastPublic])
@@ -81,7 +82,16 @@ def forecasts(
         if matches(f.coop_id, f.commodity, coop_id, commodity)
     ]
     pairs = state.planning.pairs(run)
-    return [forecast_public(f, run, members, pairs) for f in sorted(rows, key=lambda f: f.field_id)]
+    sees = _sees_fields_of(principal)
+    return [forecast_public(f, run, members, pairs, sees) for f in sorted(rows, key=lambda f: f.field_id)]
+
+
+def _sees_fields_of(principal: Principal) -> Callable[[str], bool]:
+    """Whose field ids a caller may read behind a yield factor: a manager their cooperative's, Coosae
+    and admins all; a farmer none but counts (they see their own fields only)."""
+    if principal.role is Role.FARMER:
+        return lambda _coop: False
+    return principal.can_see_coop
 
 
 @router.get(

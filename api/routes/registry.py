@@ -118,7 +118,8 @@ def update_farmer(farmer_id: str, body: FarmerUpdate, session: SessionDep, princ
 
 @router.delete("/farmers/{farmer_id}", status_code=204, responses=_WRITE)
 def delete_farmer(farmer_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
-    """Remove a farmer who holds no field and no API token."""
+    """Remove a farmer who holds no field, no contact and no working API token (their revoked and
+    expired ones go with them)."""
     registry.delete_farmer(session, principal, registry.farmer_in_scope(session, principal, farmer_id))
     return Response(status_code=204)
 

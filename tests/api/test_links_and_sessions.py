@@ -103,6 +103,26 @@ def test_deleting_a_contact_ends_its_sessions_at_once(client: Client) -> None:
     assert c.get("/f", cookies={"panen_sesi": session}, follow_redirects=False).status_code == 303
 
 
+def test_a_farmer_who_once_signed_in_can_still_be_removed(client: Client) -> None:
+    """Found while fixing the above: a farmer's revoked session still counted as an API token that
+    refused the farmer's delete (409), so a farmer who had ever signed in could never be removed."""
+    c, tokens, _ = client
+    admin = auth(tokens["admin"])
+    farmer = {"id": "oro-oro-ombo-pindah", "coop_id": "oro-oro-ombo", "name": "Pak Pindah"}
+    assert c.post("/v1/farmers", json=farmer, headers=admin).status_code == 201
+    contact = c.post("/v1/contacts", json={"name": "Pak Pindah", "role": "farmer", "farmer_id": farmer["id"]},
+                     headers=admin).json()  # fmt: skip
+    url = c.post(f"/v1/contacts/{contact['id']}/sign-in-link", headers=admin).json()["url"]
+    answer = _press(c, c.get("/" + url.split("/", 3)[3]).text)
+    assert answer.status_code == 303  # type: ignore[attr-defined]
+    c.cookies.clear()
+    refused = c.delete(f"/v1/farmers/{farmer['id']}", headers=admin)
+    assert refused.status_code == 409
+    assert "1 contacts" in refused.json()["detail"]
+    assert c.delete(f"/v1/contacts/{contact['id']}", headers=admin).status_code == 204  # ends the session
+    assert c.delete(f"/v1/farmers/{farmer['id']}", headers=admin).status_code == 204
+
+
 def test_signing_out_revokes_the_session_and_needs_its_csrf_token(client: Client) -> None:
     """Found on main: sign-out only dropped the cookie (a copy of it still worked) and took no CSRF
     token, so any site could sign a farmer out."""

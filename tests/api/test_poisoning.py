@@ -88,3 +88,23 @@ def test_one_farmer_and_one_manager_cannot_move_another_cooperatives_numbers(cli
     totals_after = _plan_totals(c, tokens["offtaker"])
     for crop, total in totals_before.items():
         assert abs(totals_after.get(crop, 0.0) - total) <= 0.10 * total + 0.05, (crop, total, totals_after)
+    # Every learned factor lists the fields behind it, as far as the caller may see them.
+    crop = sorted(grown & attacked)[0]
+    taught = sorted(
+        f["id"]
+        for f in fields
+        if f["coop_id"] == ATTACKER and f["commodity"] == crop and f["id"] in run.forecasts
+    )
+    theirs = next(
+        f["id"]
+        for f in fields
+        if f["coop_id"] == OTHER and f["commodity"] == crop and f["id"] in run.forecasts
+    )
+    basis = c.get(f"/v1/fields/{theirs}/forecast", headers=auth(tokens["offtaker"])).json()["basis"]
+    assert (basis["yield_factor_from"], basis["yield_factor_fields"], basis["yield_factor_other_fields"]) == (
+        "crop",
+        taught,
+        0,
+    )
+    own = c.get(f"/v1/fields/{taught[0]}/forecast", headers=auth(tokens["manager"])).json()["basis"]
+    assert (own["yield_factor_from"], own["yield_factor_fields"]) == ("cooperative", taught)
