@@ -373,3 +373,19 @@ def _check_outbox(session: Session) -> None:
             per_sender[n.requested_by] += 1
     assert max(per_address.values(), default=0) <= CONFIRMATIONS_PER_ADDRESS_PER_DAY, per_address
     assert max(per_sender.values(), default=0) <= SENDER_MESSAGES_PER_HOUR, per_sender
+
+
+def test_a_delivered_sign_in_code_is_not_kept_in_the_outbox(mail: Mail) -> None:
+    """Found on main: sign-in codes and links sat in clear in the outbox, also after use."""
+    m = mail
+    _contact(m, "admin", MINE, "slamet@example.org")
+    m.c.post("/f/masuk", data={"address": "slamet@example.org"})
+    with m.sessions() as session:
+        (queued,) = session.scalars(select(Notification).where(Notification.event == "sign_in"))
+        assert re.search(r"\d{6}", queued.body)  # until it goes, the sender needs it
+    m.deliver()
+    (mailed,) = m.mails_to("slamet@example.org")
+    assert re.search(r"\d{6}", mailed)
+    with m.sessions() as session:
+        (sent,) = session.scalars(select(Notification).where(Notification.event == "sign_in"))
+        assert (sent.status, sent.body) == ("sent", FORGOTTEN)
