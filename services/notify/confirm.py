@@ -27,7 +27,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import InvalidInput, NotFound
+from services import InvalidInput, NotFound, OutOfScope
 from services.access import Principal, Role
 from services.notify.allowance import (
     check_address_allowance,
@@ -47,7 +47,7 @@ __all__ = [
     "confirm_code",
     "confirm_link",
     "decline_link",
-    "on_new_channel",
+    "vouch",
 ]
 
 CONFIRM_TTL = dt.timedelta(days=3)  # [est] a farmer may read a message days after it came
@@ -62,25 +62,16 @@ def _code_hash(channel_id: int, code: str) -> str:
     return _hash(f"confirm:{channel_id}:{code}")
 
 
-def on_new_channel(
-    session: Session,
-    principal: Principal,
-    contact: Contact,
-    channel: ContactChannel,
-    config: NotifyConfig,
-    now: dt.datetime,
-) -> None:
-    """Confirm ``channel`` as vouched for by the admin, or send its confirmation (flushed, not
-    committed: the caller's transaction adds the channel and its message together).
+def vouch(channel: ContactChannel, principal: Principal, now: dt.datetime) -> None:
+    """Confirm ``channel`` as vouched for by the admin who adds it (see the module docstring).
 
     Raises:
-        RateLimited: the confirmation would pass a limit (the channel is not added).
+        OutOfScope: the caller is not an admin.
     """
-    if principal.role is Role.ADMIN:
-        channel.confirmed_at = now
-        channel.confirmed_by = f"vouched for by {principal.name} (admin)"[:200]
-        return
-    ask(session, principal, contact, channel, config, now)
+    if principal.role is not Role.ADMIN:
+        raise OutOfScope("only the admin vouches for a channel; its owner confirms it otherwise")
+    channel.confirmed_at = now
+    channel.confirmed_by = f"vouched for by {principal.name} (admin)"[:200]
 
 
 def ask(
@@ -91,7 +82,8 @@ def ask(
     config: NotifyConfig,
     now: dt.datetime,
 ) -> None:
-    """Send ``channel`` a new confirmation (the previous code and link stop working); flushed.
+    """Send ``channel`` a new confirmation (the previous code and link stop working); flushed, not
+    committed, so a new channel and its message are added together.
 
     Raises:
         InvalidInput: the channel is confirmed already.
