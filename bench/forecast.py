@@ -30,7 +30,7 @@ def _inputs(start: int, n: int, m: int, d: int) -> SeasonInputs:
     shape = (n, m, d)
     arrays = crop_arrays([crops[i % len(crops)] for i in range(start, start + n)])
     if not EARLY_SENESCENCE:  # as the forecasts run it (forecast.engine)
-        arrays = replace(arrays, senescence_cd=None)
+        arrays = replace(arrays, senescence_share=None)
     return SeasonInputs(
         crop=arrays,
         theta_fc=np.full(n, 0.40),

@@ -28,7 +28,6 @@ class CropParams:
     root_depth_m: float
     depletion_fraction: float
     ky_stages: tuple[float, float, float, float]
-    ky_total: float  # FAO-33's seasonal yield response factor, for a deficit over the whole season
     potential_yield_t_ha: float
     harvest_window_days: int
     # FAO-33's growth periods the Ky apply to (vegetative, flowering, yield formation, ripening), as
@@ -40,10 +39,11 @@ class CropParams:
     # Picked many times over its harvest window (tomato, chili, strawberry): one harvest record does not
     # end its season, the picks add up until the window ends.
     multi_pick: bool = False
-    # Early canopy senescence under water stress (AquaCrop): from this share of TAW depleted; and the
-    # degree-days from full canopy to none under the worst stress (0: none).
+    # Early canopy senescence under water stress (AquaCrop): from this share of TAW depleted; and how
+    # long from full canopy to none under the worst stress, as a share of the crop's own season (its
+    # thermal time to maturity), so it is in the library's own degree-days (0: none).
     senescence_depletion_fraction: float = 0.70
-    senescence_cd: float = 0.0
+    senescence_share: float = 0.0
     # FAO-56's basal crop coefficients (dual Kc: transpiration, the soil surface's evaporation apart);
     # None: the single Kc holds both (the orchards).
     kcb: tuple[float, float, float] | None = None
@@ -66,7 +66,6 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                 root_depth_m=float(table["root_depth_m"]),
                 depletion_fraction=float(table["depletion_fraction"]),
                 ky_stages=tuple(float(x) for x in table["ky_stages"]),  # type: ignore[arg-type]
-                ky_total=float(table["ky_total"]),
                 potential_yield_t_ha=float(table["potential_yield_t_ha"]),
                 harvest_window_days=int(table["harvest_window_days"]),
                 ky_stage_fractions=(
@@ -77,7 +76,7 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
                 perennial=bool(table.get("perennial", False)),
                 multi_pick=bool(table.get("multi_pick", False)),
                 senescence_depletion_fraction=float(table.get("senescence_depletion_fraction", 0.70)),
-                senescence_cd=float(table.get("senescence_cd", 0.0)),
+                senescence_share=float(table.get("senescence_share", 0.0)),
                 kcb=tuple(float(x) for x in table["kcb"]) if "kcb" in table else None,  # type: ignore[arg-type]
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -92,9 +91,10 @@ def load_crops(path: Path = CROP_LIBRARY) -> dict[str, CropParams]:
             raise ValueError(
                 f"crop library: [{name}] needs kc (and kcb, if given) = [ini, mid, end] and four ky_stages"
             )
-        if not (0 < params.senescence_depletion_fraction < 1 and params.senescence_cd >= 0):
+        if not (0 < params.senescence_depletion_fraction < 1 and params.senescence_share >= 0):
             raise ValueError(
-                f"crop library: [{name}] senescence_depletion_fraction must be in (0, 1), senescence_cd >= 0"
+                f"crop library: [{name}] senescence_depletion_fraction must be in (0, 1), "
+                "senescence_share >= 0"
             )
         crops[name] = params
     return crops
@@ -112,14 +112,13 @@ class CropArrays:
     root_depth_m: NDArray[np.float64]
     depletion_fraction: NDArray[np.float64]
     ky: NDArray[np.float64]  # (fields, 4) per growth period: what a crop that died did not grow
-    ky_total: NDArray[np.float64]  # FAO-33's seasonal Ky: Ya/Ym = 1 - Ky (1 - ΣETa/ΣETc)
     potential_yield_t_ha: NDArray[np.float64]
     ky_stage_ends: NDArray[np.float64] | None = (
         None  # (fields, 4) cumulative FAO-33 periods; None: stage_ends
     )
     perennial: NDArray[np.bool_] | None = None  # orchards: roots at full depth from the start
     senescence_depletion: NDArray[np.float64] | None = None  # share of TAW; None: no early senescence
-    senescence_cd: NDArray[np.float64] | None = None  # 0: none for that field
+    senescence_share: NDArray[np.float64] | None = None  # of the season's thermal time; 0: none there
     root_full_fraction: NDArray[np.float64] | None = None  # roots at full depth; None: end of development
     # (fields, 3) basal Kcb (dual Kc); None, or a row of NaN: that field's single Kc holds evaporation too
     kcb: NDArray[np.float64] | None = None
@@ -148,7 +147,6 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         root_depth_m=col("root_depth_m"),
         depletion_fraction=col("depletion_fraction"),
         ky=np.array([r.ky_stages for r in rows], dtype=np.float64).reshape(-1, 4),
-        ky_total=col("ky_total"),
         potential_yield_t_ha=col("potential_yield_t_ha"),
         ky_stage_ends=np.cumsum(
             np.array([r.ky_stage_fractions or r.stage_fractions for r in rows], dtype=np.float64).reshape(
@@ -158,6 +156,6 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         ),
         perennial=np.array([r.perennial for r in rows], dtype=bool),
         senescence_depletion=col("senescence_depletion_fraction"),
-        senescence_cd=col("senescence_cd"),
+        senescence_share=col("senescence_share"),
         kcb=np.array([r.kcb or (np.nan,) * 3 for r in rows], dtype=np.float64).reshape(-1, 3),
     )

@@ -291,7 +291,7 @@ def _season_inputs(
     theta = np.array([SOILS.get(f.soil_texture, SOILS["loam"]) for f in fields])
     crop = crop_arrays([f.commodity for f in fields])
     if not EARLY_SENESCENCE:
-        crop = replace(crop, senescence_cd=None)
+        crop = replace(crop, senescence_share=None)
     if any(f.thermal_time_cd is not None or f.potential_yield_t_ha is not None for f in fields):
         crop = replace(
             crop,

@@ -28,14 +28,21 @@ For each field and member, from planting:
   error σm ≈ 5 % VWC. An ensemble Kalman filter would estimate σm from the spread, but on observed
   days every member has the same (observed) weather, so the spread carries no information: the
   fixed gain is the honest simpler choice;
-- **yield**: FAO-33's seasonal response, Ya/Ym = 1 − Ky (1 − ΣETa/ΣETc) over the season, times the
-  potential yield and a learned yield-gap factor; tonnes = yield × area. The per-growth-period Ky
-  (FAO-33's periods) price what a crop that died early did not grow. The product of one response
-  per period, Π_period (1 − Ky_period (1 − ETa/ETc)), which this replaced, charged a season-long
-  drought once per period: against AquaCrop it put Tunis's tomato at 0.005 of its
-  potential where AquaCrop has 0.25. The seasonal form brings every crop and site closer to
-  AquaCrop's relative yields (mean difference), and their year-to-year correlation too, except
-  maize's, whose flowering the seasonal form does not single out (bench.forecast_vs_aquacrop).
+- **yield**: the season's relative transpiration, Ya/Ym = ΣTa/ΣTc (Ta = Ks Kcb ET0 of the green
+  canopy, Tc = Kcb ET0), times the potential yield and a learned yield-gap factor; tonnes = yield ×
+  area. This is AquaCrop's relation (Steduto et al. 2009): biomass = WP* Σ(Tr/ET0) and yield = HI ×
+  biomass, so with the harvest index unaffected relative yield is relative transpiration, a slope of
+  1 (:data:`TRANSPIRATION_KY`). Soil evaporation is in the water balance only. FAO-33's Ky were fitted
+  on evapotranspiration, soil evaporation included; with evaporation in the ratio a crop on wet bare
+  soil looked unstressed (tomato at Córdoba ~0.15 of relative yield above AquaCrop's), and FAO-33's
+  Ky on transpiration would be a factor in another quantity's units (issue 38: against AquaCrop the
+  worst year-to-year correlation fell to 0.80 and potato ran 0.12-0.16 low). The harvest index's own
+  response (maize's pollination at flowering, a tuber crop's gain from a checked canopy) is not
+  modelled: maize at Tunis stays ~0.19 above AquaCrop (bench.forecast_vs_aquacrop). FAO-33's
+  per-growth-period Ky price what a crop that died early did not grow. A product of one response per
+  period, Π_period (1 − Ky_period (1 − ETa/ETc)), used before the seasonal form, charged a season-long
+  drought once per period: against AquaCrop it put Tunis's tomato at 0.005 of its potential where
+  AquaCrop has 0.25 (issue 19).
 
 Pure numpy; no I/O. ``day`` indexes a common daily grid shared by all fields.
 """
@@ -67,6 +74,8 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # σm = 5 % VWC, σo = 3 % VWC
+# Relative yield per relative transpiration (AquaCrop: yield = HI × WP* Σ(Tr/ET0), HI unaffected).
+TRANSPIRATION_KY = 1.0
 SEN_SHAPE = float(np.expm1(3.0))  # AquaCrop's shape factor 3 of Ks for senescence
 # Dual Kc (FAO-56 Ch. 7). Kc_max by Eq. 72 at RHmin 45 % and u2 2 m/s (Batu's humid highlands would
 # take about 0.1 less; a constant, est); Kc_min, dry bare soil's (Eq. 76); the surface layer's depth
@@ -123,7 +132,7 @@ class SeasonResult:
 
     maturity_day: F64  # grid day (fractional) at which thermal time is reached; NaN if not in the grid
     relative_yield: F64  # Ya / Ym
-    relative_et: F64  # ΣETa / ΣETc over the season, planting to maturity
+    relative_transpiration: F64  # ΣTa / ΣTc over the season, planting to maturity
     yield_t_ha: F64
     tonnes: F64
     water_stress_so_far: F64  # (fields,) mean 1 − Ks from planting to today
@@ -194,9 +203,10 @@ def evaporation_coefficient(*, kr: F64, kcb: F64, kc_max: F64 | float, few: F64)
     return np.minimum(kr * (kc_max - kcb), few * kc_max)
 
 
-def seasonal_relative_yield(*, ky: F64, relative_et: F64) -> F64:
-    """Ya / Ym = 1 − Ky (1 − ΣETa / ΣETc), within [0, 1] (FAO-33, seasonal)."""
-    return np.clip(1 - ky * (1 - relative_et), 0, 1)
+def seasonal_relative_yield(*, ky: F64 | float, relative_transpiration: F64) -> F64:
+    """Ya / Ym = 1 − Ky (1 − ΣTa / ΣTc), within [0, 1] (FAO-33's seasonal form; on transpiration Ky
+    is :data:`TRANSPIRATION_KY`)."""
+    return np.clip(1 - ky * (1 - relative_transpiration), 0, 1)
 
 
 def senescence_stress(*, depletion_share: F64, threshold: F64) -> F64:
@@ -263,8 +273,10 @@ class _State:
         self.raw_today = self.raw.copy()
         self.taw_today = self.taw.copy()
         self.totals = {k: np.zeros(shape) for k in ("rain", "irr", "eta", "dp", "nudge")}
-        self.season_eta = np.zeros(shape)  # ΣETa and ΣETc over the season, planting to maturity
-        self.season_etc = np.zeros(shape)
+        # ΣTa and ΣTc over the season, planting to maturity: yield answers to transpiration (FAO-33's
+        # Ky on Ta/Tc, AquaCrop's Tr/Trx), not to soil evaporation, which only empties the water balance.
+        self.season_ta = np.zeros(shape)
+        self.season_tc = np.zeros(shape)
         # Early canopy senescence (AquaCrop): effective degree-days of the current stress episode, the
         # green share when it began, the green share of the canopy, and where a crop died (NaN: alive).
         self.episode = np.zeros(shape)
@@ -298,7 +310,11 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
         kc_table = np.where(dual, kcb_rows, crop.kc)[:, None, :]
     tew = per_field(total_evaporable_water_mm(theta_fc=inp.theta_fc, theta_wp=inp.theta_wp))
     sen_p = per_field(crop.senescence_depletion) if crop.senescence_depletion is not None else None
-    sen_cd = per_field(crop.senescence_cd) if crop.senescence_cd is not None else None
+    tt_maturity = per_field(crop.thermal_time_cd) * (
+        inp.thermal_time_scale if inp.thermal_time_scale is not None else 1.0
+    )
+    # The decline's length in this season's own degree-days: a share of the crop's thermal time.
+    sen_cd = per_field(crop.senescence_share) * tt_maturity if crop.senescence_share is not None else None
     sen_rate = (
         np.where(sen_cd > 0, np.log(21.0) / np.where(sen_cd > 0, sen_cd, 1.0), 0.0)
         if sen_cd is not None
@@ -328,8 +344,7 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
         rew=np.minimum(REW_MM, 0.9 * tew),
         base=per_field(crop.base_temp_c),
         upper=per_field(crop.upper_temp_c),
-        tt_maturity=per_field(crop.thermal_time_cd)
-        * (inp.thermal_time_scale if inp.thermal_time_scale is not None else 1.0),
+        tt_maturity=tt_maturity,
         planting=per_field(inp.planting_day.astype(np.float64)),
         today=per_field(inp.today.astype(np.float64)),
         irrigated=inp.irrigated[:, None],
@@ -347,9 +362,9 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
     return params, taw
 
 
-def _evaporation(p: _Params, st: _State, kc: F64, et0: F64, rain: F64, irrigation: F64) -> tuple[F64, F64]:
+def _evaporation(p: _Params, st: _State, kc: F64, et0: F64, rain: F64, irrigation: F64) -> F64:
     """The surface layer, wetted by the day's rain and irrigation (fw = 1), evaporating at Ke from
-    its exposed share (FAO-56 Eqs. 71-77); returns ETc and the soil's evaporation [mm]."""
+    its exposed share (FAO-56 Eqs. 71-77); returns the soil's evaporation [mm]."""
     kc_max = np.maximum(KC_MAX, kc + 0.05) if p.kcb_high else KC_MAX
     few = exposed_wetted_fraction(kcb=kc, kc_max=kc_max)
     wet = np.maximum(st.surface - rain - irrigation, 0.0)
@@ -359,7 +374,7 @@ def _evaporation(p: _Params, st: _State, kc: F64, et0: F64, rain: F64, irrigatio
         ke = np.where(p.dual, ke, 0.0)
     evaporation = ke * et0
     st.surface = np.minimum(wet + evaporation / few, p.tew)
-    return (kc + ke) * et0, evaporation
+    return evaporation
 
 
 def _water_day(
@@ -384,15 +399,16 @@ def _water_day(
     st.to_irrigation = np.where(newly_dry, d - p.today, st.to_irrigation)
     irrigation = np.where(future & p.irrigated & growing & (depletion > raw), depletion, 0.0)
     if p.any_dual:
-        etc, evaporation = _evaporation(p, st, kc, et0, rain, irrigation)
+        evaporation = _evaporation(p, st, kc, et0, rain, irrigation)
         eta = transpiration + evaporation
     else:
-        etc = kc * et0
         eta = transpiration
     new = depletion - rain - irrigation + eta
     percolation = np.maximum(-new, 0.0)  # FAO-56 Eq. 88: water above field capacity drains
     new = np.maximum(new, 0.0)
     overdrawn = np.maximum(new - taw, 0.0)  # cannot dry past wilting point: ET is what was there
+    # What could not be drawn is taken from transpiration and evaporation in their shares of the day.
+    transpiration = transpiration * (1 - overdrawn / np.maximum(eta, 1e-9))
     eta = eta - overdrawn
     new = new - overdrawn
     has_obs = (~np.isnan(observed))[:, None] & (d < p.today)
@@ -410,8 +426,8 @@ def _water_day(
     st.depletion_today = np.where(d + 1 == p.today, new, st.depletion_today)
     st.raw_today = np.where(d + 1 == p.today, raw, st.raw_today)
     st.taw_today = np.where(d + 1 == p.today, taw, st.taw_today)
-    np.add(st.season_eta, eta, out=st.season_eta, where=growing)
-    np.add(st.season_etc, etc, out=st.season_etc, where=growing)
+    np.add(st.season_ta, transpiration, out=st.season_ta, where=growing)
+    np.add(st.season_tc, kc * et0, out=st.season_tc, where=growing)
     return ks
 
 
@@ -455,15 +471,14 @@ def _senescence_day(
     return growing, gdd
 
 
-def _relative_yield(crop: CropArrays, relative_et: F64, died_at: F64) -> F64:
-    """FAO-33's seasonal response, and a crop that died losing what it had not yet grown.
+def _relative_yield(crop: CropArrays, relative_transpiration: F64, died_at: F64) -> F64:
+    """The seasonal response to transpiration, and a crop that died losing what it had not yet grown.
 
-    A product of one response per growth period multiplies one loss per period even when a drought
-    spans them all, where FAO-33 uses the seasonal Ky: against AquaCrop it put tomato in Tunis at
-    0.005 of its potential where AquaCrop has 0.25 (issue 19). A crop that died lost each growth
-    period's share after its death (FAO-33 with ETa = 0 there).
+    The season's relative transpiration with :data:`TRANSPIRATION_KY` (see the module docstring). A
+    crop that died lost each growth period's share after its death (FAO-33's per-period Ky with no
+    water there).
     """
-    relative = seasonal_relative_yield(ky=crop.ky_total[:, None], relative_et=relative_et)
+    relative = seasonal_relative_yield(ky=TRANSPIRATION_KY, relative_transpiration=relative_transpiration)
     if np.isfinite(died_at).any():
         ky_ends = (crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends)[:, None, :]
         starts = np.concatenate([np.zeros_like(ky_ends[..., :1]), ky_ends[..., :3]], axis=-1)
@@ -504,7 +519,7 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
 
 
 def _result(inp: SeasonInputs, st: _State) -> SeasonResult:
-    season_ratio = st.season_eta / np.maximum(st.season_etc, 1e-9)
+    season_ratio = st.season_ta / np.maximum(st.season_tc, 1e-9)
     relative = _relative_yield(inp.crop, season_ratio, st.died_at)
     potential = (inp.crop.potential_yield_t_ha * inp.yield_factor)[:, None] * (
         inp.yield_scale if inp.yield_scale is not None else 1.0
@@ -514,7 +529,7 @@ def _result(inp: SeasonInputs, st: _State) -> SeasonResult:
     return SeasonResult(
         maturity_day=st.maturity,
         relative_yield=relative,
-        relative_et=season_ratio,
+        relative_transpiration=season_ratio,
         yield_t_ha=yield_t_ha,
         tonnes=yield_t_ha * inp.area_ha[:, None],
         water_stress_so_far=stress[:, 0],

@@ -56,7 +56,7 @@ def test_crop_library_has_every_crop_with_sane_values() -> None:
         assert 0 < c.depletion_fraction < 1
         assert 500 < c.thermal_time_to_maturity_cd < 3000
         assert abs(sum(c.stage_fractions) - 1) < 0.02
-        assert 0.5 <= c.ky_total <= 1.5  # FAO-33's seasonal Ky run 0.7-1.3
+        assert all(0.0 <= ky <= 1.6 for ky in c.ky_stages)  # FAO-33's per-period Ky run 0.2-1.5
     with pytest.raises(KeyError, match="pear"):
         crop_arrays(["pear"])
 
@@ -97,27 +97,46 @@ def _inputs(n_fields: int = 3, members: int = 4, days: int = 120, vwc: float = n
     )
 
 
-def test_a_drought_over_the_whole_season_costs_what_fao33s_seasonal_ky_says() -> None:
-    """Issue 19: relative yield is FAO-33's seasonal response, 1 - Ky (1 - ΣETa/ΣETc). The product of
-    one loss per growth period, which this replaced, charged a season-long deficit once per period:
-    tomato in Tunis at 0.005 of its potential where AquaCrop has 0.25."""
+def test_a_drought_over_the_whole_season_costs_its_relative_transpiration() -> None:
+    """Issue 38: relative yield is the season's relative transpiration, ΣTa/ΣTc (AquaCrop's yield =
+    HI × WP* Σ Tr/ET0). Issue 19: a product of one loss per growth period charged a season-long
+    deficit once per period: tomato in Tunis at 0.005 of its potential where AquaCrop has 0.25."""
     base = _inputs()
     inputs = dataclasses.replace(
         base,
-        crop=dataclasses.replace(base.crop, senescence_cd=None),  # no crop death: that is priced apart
+        crop=dataclasses.replace(base.crop, senescence_share=None),  # no crop death: that is priced apart
         irrigated=np.zeros(3, dtype=bool),
         rain_mm=np.zeros((3, 4, 120)),
     )
     r = run_season(inputs)
-    ratio = r.relative_et
+    ratio = r.relative_transpiration
     assert (ratio < 0.9).all()  # dry
-    expected = np.clip(1 - inputs.crop.ky_total[:, None] * (1 - ratio), 0, 1)  # type: ignore[index]
-    np.testing.assert_allclose(r.relative_yield, expected, atol=0.02)
+    np.testing.assert_allclose(r.relative_yield, np.clip(ratio, 0, 1), atol=1e-9)
     product = np.prod(np.clip(1 - inputs.crop.ky[:, None, :] * (1 - ratio[..., None]), 0, 1), axis=-1)
     # Strictly above wherever the product leaves anything (rice with no water at all has nothing either way).
     assert (r.relative_yield >= product).all()
     assert (r.relative_yield > product)[product > 0].all()
     assert (product > 0).sum() >= 8
+
+
+def test_a_wet_surface_over_a_dry_root_zone_is_not_a_watered_crop() -> None:
+    """Issue 38: yield answered to ΣETa/ΣETc with soil evaporation in both, so a crop whose roots were
+    dry looked a quarter watered on a surface that light rain kept wet (0.28-0.37 here before). On
+    transpiration (Ta/Tc, as AquaCrop's Tr/Trx) a root zone the probe shows at wilting point all
+    season is a crop that hardly transpired, however much the wet surface evaporated."""
+    crop = dataclasses.replace(crop_arrays(["potato", "tomato", "cabbage"]), senescence_share=None)
+    days = 110
+    drizzle = np.full((3, 4, days), 2.0)  # 2 mm every day: the surface evaporates it
+    inputs = dataclasses.replace(
+        _planted_today(crop, days, drizzle, et0_mm=5.0),
+        theta_fc=np.full(3, 0.30),
+        theta_wp=np.full(3, 0.12),
+        soil_vwc_pct=np.full((3, days), 12.5),  # the probe reads the root zone at wilting point
+    )
+    r = run_season(inputs)
+    assert r.total_eta_mm.mean() > 0.25 * 2.0 * days  # the wet surface did evaporate
+    assert (r.relative_transpiration < 0.1).all(), r.relative_transpiration
+    assert (r.relative_yield < 0.15).all(), r.relative_yield
 
 
 def test_water_balance_conserves_water() -> None:
@@ -393,7 +412,7 @@ def test_a_crop_in_a_drought_dies_early_and_a_watered_one_does_not() -> None:
         today=np.full(n, days),
     )
     wet = dataclasses.replace(dry, rain_mm=np.full_like(base.rain_mm, 8.0))
-    no_senescence = dataclasses.replace(crop, senescence_cd=np.zeros(n))
+    no_senescence = dataclasses.replace(crop, senescence_share=np.zeros(n))
     died, thermal = run_season(dry), run_season(dataclasses.replace(dry, crop=no_senescence))
     assert np.all(died.maturity_day < thermal.maturity_day - 10), (died.maturity_day, thermal.maturity_day)
     assert np.all(died.relative_yield <= thermal.relative_yield)  # (both nil here: flowering's Ky is 1.5)
@@ -442,7 +461,9 @@ def test_roots_that_reach_depth_later_leave_a_crop_short_of_water_sooner() -> No
     development_end = float(crop.stage_ends[0, 1])
     # Without crop death: both die within a day of each other near maturity, and which of them
     # loses the last days of ripening (priced apart, by FAO-33's per-period Ky) is not what this asks.
-    crop = dataclasses.replace(crop, root_full_fraction=np.array([development_end, 0.83]), senescence_cd=None)
+    crop = dataclasses.replace(
+        crop, root_full_fraction=np.array([development_end, 0.83]), senescence_share=None
+    )
     dry = dataclasses.replace(
         base,
         crop=crop,
@@ -456,7 +477,7 @@ def test_roots_that_reach_depth_later_leave_a_crop_short_of_water_sooner() -> No
     default = run_season(dataclasses.replace(dry, crop=dataclasses.replace(crop, root_full_fraction=None)))
     np.testing.assert_array_equal(late.relative_yield[0], default.relative_yield[0])
     assert np.all(late.total_eta_mm[1] < late.total_eta_mm[0] - 1.0)
-    assert np.all(late.relative_et[1] < late.relative_et[0] - 0.01)
+    assert np.all(late.relative_transpiration[1] < late.relative_transpiration[0] - 0.01)
     assert late.relative_yield[1].mean() < late.relative_yield[0].mean()
 
 

@@ -68,7 +68,8 @@ def test_bare_soil_exposes_everything_and_a_full_canopy_almost_nothing() -> None
 def test_seasonal_relative_yield_is_fao33() -> None:
     # Ky 1.1 and 80 % of the crop's water use: 1 - 1.1 * 0.2 = 0.78; a drought beyond 1/Ky gives 0.
     assert_allclose(
-        seasonal_relative_yield(ky=a(1.1, 1.1, 1.1), relative_et=a(0.8, 1.0, 0.05)), [0.78, 1.0, 0.0]
+        seasonal_relative_yield(ky=a(1.1, 1.1, 1.1), relative_transpiration=a(0.8, 1.0, 0.05)),
+        [0.78, 1.0, 0.0],
     )
 
 
