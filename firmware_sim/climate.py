@@ -1,4 +1,5 @@
-"""Kota Batu's climate as the simulator uses it: every figure with its source or marked [est].
+"""Kota Batu's climate as the simulator uses it, read from ``world.toml`` (every figure there with its
+source or marked [est]).
 
 Sources are those gathered in ``docs/sources.md`` (secondary, not station tables: treat the numbers
 as plausible ranges). Nothing here is used by ``forecast/``: the simulator's weather, soil and crop
@@ -32,6 +33,9 @@ than the one scored.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -44,25 +48,36 @@ __all__ = [
     "saturation_vp_kpa",
 ]
 
-LAT_DEG = -7.87
-LON_DEG = 112.52
-UTC_OFFSET_H = 7
-TOWN_ALTITUDE_M = 871.0
-TOWN_MEAN_TEMP_C = 21.5
-# de-wiki monthly means (Jan..Dec) minus their annual mean 18.8 °C.
-MONTHLY_TEMP_ANOMALY_C = (
-    np.array([18.7, 18.6, 18.8, 18.9, 18.8, 18.4, 18.0, 18.2, 18.9, 19.4, 19.4, 19.0]) - 18.8
+_WORLD_PATH = Path(__file__).with_name("world.toml")
+with _WORLD_PATH.open("rb") as _f:
+    WORLD = tomllib.load(_f)  # the simulator's world, each number with its source (world.toml)
+
+_place, _temp, _rain = WORLD["place"], WORLD["temperature"], WORLD["rain"]
+LAT_DEG = float(_place["lat_deg"])
+LON_DEG = float(_place["lon_deg"])
+UTC_OFFSET_H = int(_place["utc_offset_h"])
+TOWN_ALTITUDE_M = float(_place["town_altitude_m"])
+TOWN_MEAN_TEMP_C = float(_place["town_mean_temp_c"])
+LAPSE_BELOW_1500 = float(_place["lapse_below_1500_c_per_m"])
+LAPSE_ABOVE_1500 = float(_place["lapse_above_1500_c_per_m"])
+MONTHLY_TEMP_ANOMALY_C = np.array(_temp["monthly_mean_c"]) - float(_temp["table_annual_mean_c"])
+TEMP_ANOMALY_PERSISTENCE = float(_temp["anomaly_persistence"])
+TEMP_ANOMALY_SD_C = float(_temp["anomaly_sd_c"])
+WET_DAY_PROBABILITY = np.array(_rain["wet_day_probability"], dtype=float)
+WET_SEASON = np.array(_rain["wet_season"], dtype=bool)
+WET_DAY_MEAN_MM = np.where(
+    WET_SEASON, float(_rain["wet_day_mean_wet_season_mm"]), float(_rain["wet_day_mean_dry_season_mm"])
 )
-# Probability that a day is wet, Jan..Dec [est, see module docstring].
-WET_DAY_PROBABILITY = np.array([0.72, 0.75, 0.68, 0.55, 0.30, 0.15, 0.10, 0.08, 0.12, 0.25, 0.55, 0.70])
-WET_SEASON = np.array([True, True, True, True, False, False, False, False, False, False, True, True])
-WET_DAY_MEAN_MM = np.where(WET_SEASON, 20.0, 9.0)
-WET_SPELL_PERSISTENCE = 0.45
-DIURNAL_RANGE_C = np.where(WET_SEASON, 8.0, 12.0)
-# Dew point below the daily minimum [°C]: near zero in the wet season, larger in the dry season [est].
-DEWPOINT_DEPRESSION_C = np.where(WET_SEASON, 0.3, 1.2)
-# Daily mean wind at 2 m [m/s]; windiest May, Jul, Sep.
-WIND_MEAN_M_S = np.array([1.8, 1.8, 1.9, 2.0, 2.6, 2.4, 2.8, 2.5, 2.7, 2.2, 1.9, 1.8])
+WET_SPELL_PERSISTENCE = float(_rain["wet_spell_persistence"])
+RAIN_GAMMA_SHAPE = float(_rain["amount_gamma_shape"])
+DIURNAL_RANGE_C = np.where(
+    WET_SEASON, float(_temp["diurnal_range_wet_c"]), float(_temp["diurnal_range_dry_c"])
+)
+DEWPOINT_DEPRESSION_C = np.where(
+    WET_SEASON, float(_temp["dewpoint_depression_wet_c"]), float(_temp["dewpoint_depression_dry_c"])
+)
+WIND_MEAN_M_S = np.array(WORLD["wind"]["monthly_mean_m_s"], dtype=float)
+SOIL_WATER = {name: tuple(float(x) for x in row) for name, row in WORLD["soils"].items()}
 
 
 def month_of(day_of_year: NDArray[np.int_]) -> NDArray[np.int_]:
@@ -76,7 +91,9 @@ def air_temp_at_altitude_c(altitude_m: NDArray[np.float64] | float) -> NDArray[n
     z = np.asanyarray(altitude_m, dtype=float)
     below = np.minimum(z, 1500.0) - TOWN_ALTITUDE_M
     above = np.maximum(z - 1500.0, 0.0)
-    return np.asarray(TOWN_MEAN_TEMP_C - 0.0060 * below - 0.0055 * above, dtype=np.float64)
+    return np.asarray(
+        TOWN_MEAN_TEMP_C + LAPSE_BELOW_1500 * below + LAPSE_ABOVE_1500 * above, dtype=np.float64
+    )
 
 
 def saturation_vp_kpa(temp_c: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -43,15 +43,8 @@ class SoilTexture:
     wilting_point: float
 
 
-# FAO-56 Table 19 midpoints for mineral soils. Andosols hold far more water (allophane, low bulk
-# density < 0.9 g/cm³, docs/sources.md §2); no Batu measurements were found, so the andosol values are [est].
-SOILS = {
-    "andosol": SoilTexture(0.65, 0.45, 0.25),
-    "loam": SoilTexture(0.46, 0.25, 0.12),
-    "silt_loam": SoilTexture(0.48, 0.29, 0.15),
-    "clay_loam": SoilTexture(0.50, 0.32, 0.20),
-    "sandy_loam": SoilTexture(0.41, 0.18, 0.08),
-}
+# The world's soils (firmware_sim/world.toml [soils], each with its source).
+SOILS = {name: SoilTexture(*water) for name, water in climate.SOIL_WATER.items()}
 SENSOR_LAYER_M = 0.3  # the probe's root-zone layer
 
 
@@ -230,18 +223,20 @@ def _daily_weather(
         regional[i] = u[i] < p
     flip = rng.random((n_coops, n)) < 0.15
     wet = np.where(flip, ~regional[None, :], regional[None, :])
-    amount = rng.gamma(shape=0.8, scale=climate.WET_DAY_MEAN_MM[month] / 0.8, size=(n_coops, n))
+    shape = climate.RAIN_GAMMA_SHAPE
+    amount = rng.gamma(shape=shape, scale=climate.WET_DAY_MEAN_MM[month] / shape, size=(n_coops, n))
     rain = np.where(wet, np.round(amount, 1), 0.0)
     cloud = np.clip(
         np.where(wet, rng.normal(0.75, 0.12, (n_coops, n)), rng.normal(0.35, 0.15, (n_coops, n))), 0.02, 1.0
     )
     cloud -= np.where(climate.WET_SEASON[month], 0.0, 0.1)
     cloud = np.clip(cloud, 0.02, 1.0)
-    # Temperature anomaly: AR(1), persistence 0.7, s.d. 0.8 °C [est].
+    # Temperature anomaly: AR(1) (world.toml [temperature]).
+    phi, sd = climate.TEMP_ANOMALY_PERSISTENCE, climate.TEMP_ANOMALY_SD_C
     anomaly = np.zeros((n_coops, n))
-    shocks = rng.normal(0, 0.8 * np.sqrt(1 - 0.7**2), n)
+    shocks = rng.normal(0, sd * np.sqrt(1 - phi**2), n)
     for i in range(1, n):
-        anomaly[:, i] = 0.7 * anomaly[:, i - 1] + shocks[i]
+        anomaly[:, i] = phi * anomaly[:, i - 1] + shocks[i]
     anomaly += climate.MONTHLY_TEMP_ANOMALY_C[month][None, :]
     wind = rng.gamma(6.0, climate.WIND_MEAN_M_S[month] / 6.0, size=(n_coops, n))
     return anomaly, rain, cloud, wind, wet.astype(float)

@@ -1,7 +1,8 @@
 """Daily drivers of the season model from daily sensor aggregates (pure functions on arrays).
 
 A field's air temperature comes from its own node when it has one, else from its cooperative's
-weather station corrected for the elevation difference (Braak's lapse rate); rain, radiation,
+weather station corrected for the elevation difference (the standard atmosphere's lapse rate,
+:data:`forecast.weather.LAPSE_C_PER_M`); rain, radiation,
 humidity and wind come from the station. ET0 is FAO-56 Penman–Monteith (Eq. 6) on days with
 radiation, humidity and wind, else Hargreaves (Eq. 52).
 """
@@ -16,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from forecast import et0 as fao
-from forecast.weather import KOTA_BATU_LAT_DEG
+from forecast.soils import soil_table
+from forecast.weather import KOTA_BATU_LAT_DEG, LAPSE_C_PER_M
 
 __all__ = [
     "SOILS",
@@ -29,15 +31,9 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 
-# θ at field capacity and wilting point [m³/m³]: FAO-56 Table 19 midpoints; andosols [est] (high
-# water retention of allophanic volcanic soils, no Batu measurement found).
-SOILS = {
-    "andosol": (0.45, 0.25),
-    "loam": (0.25, 0.12),
-    "silt_loam": (0.29, 0.15),
-    "clay_loam": (0.32, 0.20),
-    "sandy_loam": (0.18, 0.08),
-}
+# θ at field capacity and wilting point [m³/m³] per texture: Saxton & Rawls (2006) on each texture's
+# sand, clay and organic matter (forecast/soils.py, inputs with their sources in forecast/soils.toml).
+SOILS = {name: (w.field_capacity, w.wilting_point) for name, w in soil_table().items()}
 
 
 def irrigation_threshold_vwc_pct(*, soil_texture: str, depletion_fraction: float) -> float:
@@ -90,7 +86,7 @@ def observed_drivers(
     field: DailySeries, station: DailySeries, *, field_elevation_m: float, station_elevation_m: float
 ) -> Observed:
     """Observed drivers for one field (see the module docstring)."""
-    lapse = -0.006 * (field_elevation_m - station_elevation_m)
+    lapse = LAPSE_C_PER_M * (field_elevation_m - station_elevation_m)
     tmin = np.where(
         np.isnan(field.get("air_temp_c", "min")),
         station.get("air_temp_c", "min") + lapse,

@@ -20,7 +20,7 @@ from forecast.crops import crop_arrays, load_crops
 from forecast.drivers import SOILS, Observed, infer_irrigated
 from forecast.learning import PRIOR, Calibration
 from forecast.season import SeasonInputs, SeasonResult, run_season
-from forecast.weather import fit_temperature_bias, future_weather
+from forecast.weather import fit_weather, future_weather
 
 __all__ = ["MODEL_VERSION", "FieldForecast", "FieldSpec", "forecast_fields"]
 
@@ -235,11 +235,13 @@ def _drivers(
     tmax_o = np.stack([o.tmax_c[:n_obs] for o in obs])
     months = np.array([(grid_start + dt.timedelta(days=i)).month for i in range(n_obs)])
     elevation = np.array([f.elevation_m for f in fields])
-    offset, dtr_scale = fit_temperature_bias(tmin_o, tmax_o, months, elevation)
+    rain_o = np.stack([o.rain_mm[:n_obs] for o in obs])
+    # Each field's weather generator from its own readings, shrunk toward the forecast's prior.
+    fitted = fit_weather(tmin_o, tmax_o, rain_o, months, elevation)
     et0_scale = np.array([o.et0_pm_over_hargreaves for o in obs])
     ftmin, ftmax, frain, fet0 = future_weather(
         rngs, start=today, n_days=horizon_days, n_members=members, elevation_m=elevation,
-        temp_offset_c=offset, dtr_scale=dtr_scale, et0_scale=et0_scale,
+        fitted=fitted, et0_scale=et0_scale,
     )  # fmt: skip
 
     def join(observed_part: F64, future: F64) -> F64:
@@ -251,7 +253,6 @@ def _drivers(
         return join(np.where(np.isnan(observed_part), climatology, observed_part), future)
 
     et0_o = np.stack([o.et0_mm[:n_obs] for o in obs])
-    rain_o = np.stack([o.rain_mm[:n_obs] for o in obs])
     rain_past = np.broadcast_to(rain_o[:, None, :], (n, members, n_obs))
     gaps = np.isnan(rain_o)
     if gaps.any():
@@ -262,7 +263,7 @@ def _drivers(
         # Generators spawned from each field's, so fields without gaps keep their draws.
         _, _, gap_rain, _ = future_weather(
             [g.spawn(1)[0] for g in rngs], start=grid_start, n_days=n_obs, n_members=members,
-            elevation_m=elevation, temp_offset_c=offset, dtr_scale=dtr_scale, et0_scale=et0_scale,
+            elevation_m=elevation, fitted=fitted, et0_scale=et0_scale,
         )  # fmt: skip
         rain_past = np.where(gaps[:, None, :], gap_rain, rain_past)
     vwc = np.full((n, n_obs + horizon_days), np.nan)
