@@ -162,16 +162,16 @@ class Calibration:
 PRIOR = Calibration()
 
 
-def _shrunk_mean(values: Sequence[float], prior: float, strength: float) -> float:
-    return (float(np.sum(values)) + strength * prior) / (len(values) + strength)
-
-
 # How far a crop's harvest may be from the library's maturity plus the prior's 3 days, before any
 # record says [est]: the library's thermal times are estimated from Batu's season lengths and
 # temperatures (crops.toml), for one variety, while Batu grows others whose seasons differ by about a
 # tenth (potato: Atlantic 100-110 days, Granola shorter, docs/sources.md), and growers time harvests to prices
 # and Ramadan (docs/sources.md). A tenth of a 90-130-day season is 9-13 days; 9 days at one s.d.
 PRIOR_DATE_BIAS_SIGMA_DAYS = 9.0
+# How far one season's weather moves a crop's mean harvest date, at one s.d. [est: a season ±0.5 °C
+# warmer or cooler than usual (Batu's monthly means vary by about that much, docs/sources.md) changes a
+# degree-day crop's development by about 4 % of a 90-130-day season].
+SEASON_DATE_SIGMA_DAYS = 4.0
 # How far one variety's harvest is from its crop's average, at one s.d. [est]: Batu's potatoes are
 # Granola (90-100 days) and Atlantic (100-110 days, docs/sources.md), about 5 days either side of their mean.
 PRIOR_VARIETY_DATE_SIGMA_DAYS = 5.0
@@ -186,14 +186,15 @@ MIN_ELEVATION_SPAN_M = 100.0
 PRIOR_TAU2_CROP = 0.30**2
 PRIOR_TAU2_COOP = 0.15**2
 # A crop's records of one season share its weather, pests and prices, so its mean error moves from
-# season to season by more than the records' scatter says: a log-s.d. of about 0.15 [est: the
-# simulated seasons' crop means differ by 0.1-0.3]. It is added to each crop mean's variance, so one
-# season of records moves a crop's factor less.
+# season to season by more than the records' scatter says: a log-s.d. of about 0.15 [est: Batu's
+# potatoes gave 15-20 t/ha in 2012 and 20-25 t/ha in 2023 (BATU), ~0.25 in log over a decade, and a
+# region's vegetable yields move by 10-20 % from one year to the next]. It is added to each crop
+# mean's variance, so one season of records moves a crop's factor less.
 SEASON_VAR = 0.15**2
 SEASON_SHRINK = PRIOR_TAU2_CROP / (PRIOR_TAU2_CROP + SEASON_VAR)
 # A record more than ten times its forecast, or less than a tenth of it, says more about the record
-# than the field [est: the simulated seasons' worst honest ratios are about 0.3 and 3; a failed
-# field sells little but is not recorded at a tenth of a forecast made a week before].
+# than the field [est: a factor of ten is the commonest slip (kilograms for tonnes, a misplaced
+# decimal); a failed field sells little, but not a tenth of a forecast made a week before].
 MAX_RECORD_RATIO = 10.0
 # Yield factors stay within these, whatever the records [est: Batu's yields range from about a fifth
 # of the library's potential (apple's decline, docs/sources.md) to well under five times it].
@@ -383,8 +384,14 @@ def _date_terms(
     three) and the spread left around them."""
     n = len(crop_rows)
     errors = np.array([(r.harvest_date - r.forecast_harvest_date).days for r in crop_rows], float)
-    # The forecasts being learnt from already included the prior bias: the new bias adds to it.
-    mean_error = _shrunk_mean(list(errors), 0.0, prior_records)
+    # The forecasts being learnt from already included the prior bias: the new bias adds to it. One
+    # season's records share its weather, so their mean error is the crop's bias plus that season's:
+    # shrunk by τ² / (τ² + SE² + season²), as the yields' (issue 38: one season's error was learnt
+    # unshrunk, and the next season's dates ran late in every seed pair).
+    within = float(np.var(errors)) if n > 1 else prior.prior_sigma_date_days**2
+    se2 = (within + prior_records * prior.prior_sigma_date_days**2) / (n + prior_records) / max(n, 1)
+    tau2 = PRIOR_DATE_BIAS_SIGMA_DAYS**2
+    mean_error = float(np.mean(errors)) * tau2 / (tau2 + se2 + SEASON_DATE_SIGMA_DAYS**2)
     elevation, offset = _elevation_term(crop_rows, errors, prior, prior_records)
     errors = errors - offset  # what is left for the varieties and the spread
     varieties = np.array([r.variety for r in crop_rows])

@@ -1,8 +1,9 @@
 """How good past forecasts were: the track record beside every forecast (issue 19).
 
-For every harvest record (not voided), the forecast of its field that was issued nearest to 60, 30
-and 14 days before the harvest (within :data:`WINDOW_DAYS` of that lead) is compared with what was
-harvested. Per commodity × cooperative × lead:
+For every field's season of harvest records (not voided; the picks of a multi-pick crop summed from
+the first pick's day, as learning takes them: :func:`services.forecasting.per_season`), the forecast of
+its field that was issued nearest to 60, 30 and 14 days before the harvest (within
+:data:`WINDOW_DAYS` of that lead) is compared with what was harvested. Per commodity × cooperative × lead:
 
 - tonnes: MAPE (mean of ``|P50 − actual| / actual``) and bias (mean of ``(P50 − actual) / actual``,
   positive when forecasts were too high);
@@ -28,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.access import Principal
+from services.forecasting import SeasonHarvest, per_season
 from storage import Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
 from storage.db import Field, HarvestRecord
 
@@ -114,10 +116,12 @@ def pairings(store: TimeSeriesStore, session: Session, principal: Principal | No
     out: list[Pairing] = []
     now_ms = time.time_ns() // 1_000_000
     memo = _MEMO.setdefault(store, {})
-    for field_id, harvests in sorted(by_field.items()):
+    for field_id, records_of_field in sorted(by_field.items()):
         field = fields[field_id]
-        for harvest in harvests:
-            key = (harvest.id, harvest.harvest_date, harvest.tonnes)
+        # One harvest per field and season, its picks summed from the first pick's day, as learning
+        # takes them: a chili pick against the season's forecast read as a 125-217 % error (issue 38).
+        for harvest in per_season(records_of_field):
+            key = (field_id, harvest.harvest_date, harvest.tonnes, harvest.records)
             found = memo.get(key)
             if found is None:
                 found = _record_pairings(store, field, harvest)
@@ -131,8 +135,8 @@ def pairings(store: TimeSeriesStore, session: Session, principal: Principal | No
     return out
 
 
-def _record_pairings(store: TimeSeriesStore, field: Field, harvest: HarvestRecord) -> tuple[Pairing, ...]:
-    """One harvest record's pairings: at each lead, the forecast of its field issued nearest to it,
+def _record_pairings(store: TimeSeriesStore, field: Field, harvest: SeasonHarvest) -> tuple[Pairing, ...]:
+    """One season's harvest's pairings: at each lead, the forecast of its field issued nearest to it,
     of the crop that forecast was for."""
     out = []
     for lead in LEADS:

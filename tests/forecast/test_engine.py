@@ -281,6 +281,24 @@ def test_learning_shrinks_and_reports_evidence() -> None:
     assert noisy.factor("rice", "a") == 1.0  # no evidence, no change
 
 
+def test_one_seasons_date_error_is_learnt_shrunk_for_its_weather() -> None:
+    """Issue 38: dates learnt one season's error unshrunk (three pseudo-records against hundreds), so
+    the next season's dates carried that season's weather and ran late in every seed pair. A season's
+    common error is partly its weather: a crop's bias moves by τ² / (τ² + SE² + season²) of it."""
+    from forecast.learning import PRIOR_DATE_BIAS_SIGMA_DAYS, SEASON_DATE_SIGMA_DAYS
+
+    day = dt.date(2026, 3, 1)
+    records = [
+        HarvestOutcome(f"f{i}", "batu", "potato", day + dt.timedelta(days=6), 10.0, day, 10.0)
+        for i in range(300)
+    ]
+    cal = learn(records)
+    learnt = cal.date_bias("potato") - cal.prior_date_bias_days
+    tau2 = PRIOR_DATE_BIAS_SIGMA_DAYS**2
+    assert learnt == pytest.approx(6 * tau2 / (tau2 + SEASON_DATE_SIGMA_DAYS**2), abs=0.05)
+    assert learnt < 5.5  # 300 records of one season are still one season
+
+
 def test_each_registered_variety_learns_its_own_harvest_date() -> None:
     """Issue 19: Granola is dug before Atlantic in the same weather; one date bias per crop left each
     variety days off. A variety's bias is learnt from its records, shrunk toward its crop's; a variety

@@ -130,3 +130,25 @@ def test_a_replanted_field_keeps_its_past_harvests_under_the_crop_they_were(tmp_
     records = ForecastService(store, sessions, members=4)._records(harvests, fields)
     assert (records[0].field_id, records[0].commodity, records[0].variety) == ("f0", "potato", "")
     assert {r.commodity for r in records} == {"potato"}
+
+
+def test_a_multi_pick_season_is_one_harvest_in_the_track_record(tmp_path: Path) -> None:
+    """Issue 38: each chili pick was paired with the season's forecast, so the demo's chili track
+    record read 125-217 % errors for forecasts that were right about the season. Picks are summed from
+    the first pick's day, as learning takes them."""
+    store, sessions = _platform(tmp_path, fields=1)
+    with sessions() as session:
+        session.query(HarvestRecord).delete()
+        for week in range(4):  # the season's 20 t in four weekly picks
+            session.add(
+                HarvestRecord(
+                    field_id="f0", harvest_date=HARVEST + dt.timedelta(days=7 * week), tonnes=5.0,
+                    recorded_at=dt.datetime.now(dt.UTC),
+                )
+            )  # fmt: skip
+        session.commit()
+        found = pairings(store, session)
+    assert sorted(p.lead_days for p in found) == sorted(LEADS)  # one harvest, each lead once
+    assert {(p.harvest_date, p.tonnes) for p in found} == {(HARVEST, 20.0)}
+    (skill,) = [s for s in skill_table(store, sessions()) if s.lead_days == 30]
+    assert skill.records == 1
