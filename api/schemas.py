@@ -231,6 +231,12 @@ class FieldForecastPublic(BaseModel):
     harvest_date_p10: dt.date | None
     harvest_date_p50: dt.date | None
     harvest_date_p90: dt.date | None
+    picking_until_p50: dt.date | None = Field(
+        None,
+        description="Multi-pick crops (tomato, chili, strawberry): the harvest dates are the first pick's, "
+        "and picking goes on until about this day (the plan spreads the tonnes over it); None for a crop "
+        "harvested at once",
+    )
     yield_t_ha_p10: float
     yield_t_ha_p50: float
     yield_t_ha_p90: float

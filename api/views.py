@@ -13,6 +13,7 @@ from api.csvout import csv_bytes
 from api.schemas import CashWeekPublic, FieldForecastPublic, ForecastBasis, PlanRowPublic
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow
+from services.fieldbook import picking_until
 from services.forecasting import ForecastRun
 from services.planning import PlanContext, PlanRequest
 from services.spreadsheet import plan_workbook
@@ -53,6 +54,7 @@ def forecast_public(
         harvest_date_p10=f.harvest_date_p10,
         harvest_date_p50=f.harvest_date_p50,
         harvest_date_p90=f.harvest_date_p90,
+        picking_until_p50=picking_until(f),
         # What a planner reads: tonnes and t/ha to 0.1, depths to 0.1 mm, fractions to 0.01 (issue 19);
         # the ensemble members (members=true) keep their precision for whoever computes with them.
         yield_t_ha_p10=round(f.yield_t_ha_p10, 1),

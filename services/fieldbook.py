@@ -26,7 +26,7 @@ from storage import StoreError, TimeSeriesStore, local_day
 from storage.db import Alert, Field, HarvestRecord, Node
 from storage.db.base import mark_edited
 
-__all__ = ["FieldView", "NodeView", "field_view", "season_so_far", "set_planting_date"]
+__all__ = ["FieldView", "NodeView", "field_view", "picking_until", "season_so_far", "set_planting_date"]
 
 WEEK = dt.timedelta(days=7)
 STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
@@ -54,6 +54,9 @@ class FieldView:
     field_capacity_pct: float
     alerts: list[Alert]
     forecast: FieldForecast | None
+    # A multi-pick crop (tomato, chili, strawberry): the last pick day, P50 (its first pick plus the
+    # crop's picking window); None for a crop harvested at once.
+    picking_until: dt.date | None
     nodes: list[NodeView]
     harvests: list[HarvestRecord]
     newest_reading: dt.datetime | None
@@ -75,6 +78,17 @@ def _hourly(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
         buckets.setdefault(ts // 3_600_000, []).append(value)
     series = [(hour * 3_600_000, sum(v) / len(v)) for hour, v in sorted(buckets.items())]
     return series[-MAX_POINTS:]
+
+
+def picking_until(forecast: FieldForecast | None) -> dt.date | None:
+    """A multi-pick crop's last pick day (P50 first pick plus its picking window), else None: the
+    forecast's dates are of the first pick, and the crop is picked for weeks after (issue 38)."""
+    if forecast is None or forecast.harvest_date_p50 is None:
+        return None
+    crop = load_crops().get(forecast.commodity)
+    if crop is None or not crop.multi_pick:
+        return None
+    return forecast.harvest_date_p50 + dt.timedelta(days=crop.harvest_window_days)
 
 
 def field_view(
@@ -137,6 +151,7 @@ def field_view(
         field_capacity_pct=100 * SOILS.get(field.soil_texture, SOILS["loam"])[0],
         alerts=alerts,
         forecast=forecast,
+        picking_until=picking_until(forecast),
         nodes=node_views,
         harvests=harvests,
         newest_reading=None if newest is None else dt.datetime.fromtimestamp(newest / 1000, dt.UTC),
