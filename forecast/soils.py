@@ -16,10 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-
-__all__ = ["SoilWater", "field_water", "saxton_rawls", "soil_table"]
+__all__ = ["SoilWater", "saxton_rawls", "soil_table"]
 
 _TABLE = Path(__file__).with_name("soils.toml")
 PARTICLE_DENSITY = 2.65  # g/cm³ [Saxton & Rawls 2006, Eq. 6]
@@ -65,42 +62,3 @@ def soil_table() -> dict[str, SoilWater]:
             raise ValueError(f"forecast/soils.toml: [{name}] gives an impossible soil {soil}")
         table[name] = soil
     return table
-
-
-# A soaking: at least this much rain on one day [est: enough to wet a 0.3 m root zone past field
-# capacity]; the drained upper limit is read this many days after it, with no rain since.
-SOAKING_MM = 10.0
-DRAIN_DAYS = 2
-# How many soakings weigh as much as the pedotransfer function [est].
-K_SOAKINGS = 3.0
-
-
-def field_water(
-    texture: str, vwc_pct: NDArray[np.float64], rain_mm: NDArray[np.float64]
-) -> tuple[float, float]:
-    """A field's water at field capacity and wilting point [m³/m³]: its texture's (Saxton & Rawls),
-    with field capacity refitted from its own probe where the readings show it.
-
-    A probe reads the drained upper limit two days after a soaking with no rain since: the median of
-    those readings, shrunk toward the pedotransfer function's by n / (n + 3) soakings, is the field's
-    field capacity; the available water between field capacity and wilting point stays the texture's
-    (a probe seldom sees wilting point). So the water balance and the readings it is nudged toward
-    share one scale, whatever the probe's calibration or the soil's departure from its class.
-    """
-    soils = soil_table()
-    soil = soils.get(texture, soils["loam"])
-    fc, wp = soil.field_capacity, soil.wilting_point
-    vwc = np.asarray(vwc_pct, dtype=np.float64)
-    rain = np.asarray(rain_mm, dtype=np.float64)
-    n = min(len(vwc), len(rain))
-    drained = []
-    for d in range(DRAIN_DAYS, n):
-        soaked = rain[d - DRAIN_DAYS] >= SOAKING_MM
-        since = rain[d - DRAIN_DAYS + 1 : d + 1]
-        if soaked and np.all(np.nan_to_num(since, nan=1.0) < 1.0) and not np.isnan(vwc[d]):
-            drained.append(vwc[d] / 100)
-    if not drained:
-        return fc, wp
-    w = len(drained) / (len(drained) + K_SOAKINGS)
-    fitted = float(np.clip(w * float(np.median(drained)) + (1 - w) * fc, 0.10, 0.75))
-    return fitted, max(0.02, fitted - (fc - wp))

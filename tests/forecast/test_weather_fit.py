@@ -62,25 +62,3 @@ def test_no_readings_give_the_prior_and_gaps_are_not_dry_days() -> None:
     dry = fit_weather(nan, nan, np.zeros((1, days)), months, np.array([1000.0]))
     assert dry.wet_day_probability[0, 0] < 0.5 * PRIOR.wet_day_probability[0]
     assert WET_DAY_MM == 1.0
-
-
-def test_a_probe_that_shows_its_drained_upper_limit_sets_the_fields_field_capacity() -> None:
-    """Issue 38: the forecast's soils are a pedotransfer function's, not the simulator's; where the
-    field's own probe shows where it drains to after a soaking, that is its field capacity (the
-    available water stays the texture's)."""
-    from forecast.soils import field_water, soil_table
-
-    loam = soil_table()["loam"]
-    days = 60
-    rain = np.zeros(days)
-    vwc = np.full(days, 25.0)
-    for soak in range(3, days - 3, 8):  # a soaking every eight days, then two dry days at 41 %
-        rain[soak] = 25.0
-        vwc[soak + 2] = 41.0
-    fc, wp = field_water("loam", vwc, rain)
-    # Seven soakings against three pseudo-soakings of the texture's 0.28.
-    assert abs(fc - (0.7 * 0.41 + 0.3 * loam.field_capacity)) < 1e-9
-    assert abs((fc - wp) - (loam.field_capacity - loam.wilting_point)) < 1e-9
-    # Without a soaking, or without a probe, the texture's own.
-    assert field_water("loam", vwc, np.zeros(days)) == (loam.field_capacity, loam.wilting_point)
-    assert field_water("loam", np.full(days, np.nan), rain) == (loam.field_capacity, loam.wilting_point)
