@@ -73,11 +73,12 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # σm = 5 % VWC, σo = 3 % VWC
-# Relative yield per relative transpiration (AquaCrop: yield = HI × WP* Σ(Tr/ET0), HI unaffected).
+NUDGE_GAIN = 25.0 / (25.0 + 9.0)  # [est] σm = 5 % VWC a day, σo = 3 % VWC (a capacitive probe)
+# Relative yield per relative transpiration [AquaCrop, Steduto et al. 2009: yield = HI × WP* Σ(Tr/ET0),
+# HI unaffected].
 TRANSPIRATION_KY = 1.0
 SEN_SHAPE = float(np.expm1(3.0))  # AquaCrop's shape factor 3 of Ks for senescence
-# Dual Kc (FAO-56 Ch. 7). Kc_max by Eq. 72 at RHmin 45 % and u2 2 m/s (Batu's humid highlands would
+# Dual Kc [FAO-56 Ch. 7]. Kc_max by Eq. 72 at RHmin 45 % and u2 2 m/s (Batu's humid highlands would
 # take about 0.1 less; a constant, est); Kc_min, dry bare soil's (Eq. 76); the surface layer's depth
 # Ze (0.10-0.15 m) and readily evaporable water REW (Table 19: 8-10 mm for loams; est, capped by TEW);
 # fc's exponent 1 + 0.5 h is 1.5, for a crop about a metre tall (est; written as x·√x in the loop).

@@ -51,9 +51,9 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-KOTA_BATU_LAT_DEG = -7.87
-LAPSE_C_PER_M = -0.0065  # ICAO standard atmosphere (Doc 7488)
-WET_DAY_MM = 1.0  # WMO: a rain day has at least 1 mm
+KOTA_BATU_LAT_DEG = -7.87  # [issue brief] Kota Batu
+LAPSE_C_PER_M = -0.0065  # [ICAO Doc 7488] the standard atmosphere's lapse rate
+WET_DAY_MM = 1.0  # [WMO] a rain day has at least 1 mm
 _DAYS_IN_MONTH = np.array([31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 

@@ -94,6 +94,37 @@ def test_every_number_of_either_world_names_its_source() -> None:
     assert missing == [], missing
 
 
+def test_every_science_constant_in_code_names_its_source() -> None:
+    """A module-level number of the forecast or the simulator's world (not a unit or a name) carries a
+    source in brackets on its line or in the comment block above it; the simulator's world is read
+    from world.toml, whose numbers the test above checks."""
+    files = [*sorted((ROOT / "forecast").glob("*.py")), ROOT / "firmware_sim" / "climate.py",
+             ROOT / "firmware_sim" / "environment.py"]  # fmt: skip
+    missing = []
+    for path in files:
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            m = re.match(r"^([A-Z][A-Z0-9_]*)\s*(:[^=]+)?=\s*([-0-9.(]|np\.)", line)
+            if (
+                not m
+                or m.group(1).endswith(("_MS", "_H"))
+                or re.search(r"(WORLD|_rain|_temp|_place)\[", line)
+            ):
+                continue
+            if re.search(r"=\s*\(\s*$|=\s*\(\s*\"", line) or "np.where(" in line or "SOIL_WATER" in line:
+                continue
+            block = [line]
+            j = i - 1
+            while j >= 0 and (
+                lines[j].startswith("#") or re.match(r"^[A-Z][A-Z0-9_]*\s*(:[^=]+)?=", lines[j])
+            ):
+                block.append(lines[j])
+                j -= 1
+            if not any("[" in b.split("#", 1)[1] for b in block if "#" in b):
+                missing.append(f"{path.name}:{i + 1}: {line}")
+    assert missing == [], missing
+
+
 def test_the_simulator_reads_its_world_and_the_forecast_never_does() -> None:
     forecast_sources = "\n".join(p.read_text() for p in (ROOT / "forecast").glob("*.py"))
     assert "world.toml" not in forecast_sources
