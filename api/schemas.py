@@ -198,7 +198,11 @@ class ForecastBasis(BaseModel):
 
     issued: dt.date
     last_reading_ms: int | None
-    days_observed: int
+    days_observed: int = Field(
+        description="Days with temperature readings behind the forecast: its season so far, and the weather "
+        "generator fitted to them (rain from the station's days), shrunk toward the forecast's prior "
+        "climatology where they are few"
+    )
     ensemble_members: int
     model_version: str
     yield_factor: float = Field(description="Yield-gap factor learnt from harvest records (1 = none)")

@@ -7,24 +7,24 @@ ensemble was drawn from the distribution the truth came from and coverage was fl
 parameter is estimated from the field's readings (its station's rain, its own or its station's
 temperature) over the history the forecast reads, each with a shrinkage weight n / (n + k) toward the
 prior below; a field with months of readings forecasts its own weather, a new one the prior's. The
-forecast's ``basis`` says how many days of readings the fit rests on.
+forecast's ``basis.days_observed`` says how many days of temperature readings the fit rests on.
 
 The prior (:data:`PRIOR`), each number with its source (none shared with firmware_sim/, whose world
 comes from other sources: ARCHITECTURE.md):
 
-- temperature: Karangploso's January–February mean 24.1 °C (BMKG Staklim Karangploso via Kompas 2019,
-  BATU.md §1) at ~600 m [est: Karangploso lies on the plain between Malang (~450 m) and Batu (871 m)],
-  the ICAO standard atmosphere's lapse rate 6.5 °C/km (ICAO Doc 7488), no seasonal cycle [est: Batu's
-  monthly means differ by ~1.5 °C, which a field's readings correct within weeks];
-- diurnal range 9 °C [the midpoints of Batu's Tmin 18–24 °C and Tmax 28–32 °C, dutaradia16 2011,
-  BATU.md §1]; the generator's daily temperature is the midrange (Tmin + Tmax) / 2, the one the
-  readings' minima and maxima give;
-- rain: a dry season April–October and a wet one November–March (malang.times.co.id 2025,
-  ngopibareng.id 2022, BATU.md §1): wet-day probability 0.62 in the wet months, 0.17 in the dry, 0.35 in
-  April and October [est: the sources give seasons, not rain days]; 1,900 mm a year [est: the middle of
-  Batu's 875–3,000 mm (dutaradia16)] spread evenly over the expected wet days; a wet day is one with
-  ≥ 1 mm (WMO's rain day); wet-spell persistence 0.3 and a gamma shape 0.75 for the excess over 1 mm
-  [est: common values for daily tropical rain, to be replaced by the station's own];
+- temperature: Karangploso's January–February mean 24.1 °C (BMKG Staklim Karangploso via Kompas
+  2019, docs/sources.md §1) at ~600 m [est: Karangploso lies on the plain between Malang (~450 m) and
+  Batu (871 m)], the ICAO standard atmosphere's lapse rate 6.5 °C/km (ICAO Doc 7488), no seasonal
+  cycle [est: Batu's monthly means differ by ~1.5 °C, which a field's readings correct within weeks];
+- diurnal range 9 °C [the midpoints of Batu's Tmin 18–24 °C and Tmax 28–32 °C, docs/sources.md §1];
+  the generator's daily temperature is the midrange (Tmin + Tmax) / 2, the one the readings' minima
+  and maxima give;
+- rain: a dry season April–October, the east monsoon, and a wet one November–March (docs/sources.md
+  §1, "Seasons"): wet-day probability 0.62 in the wet months, 0.17 in the dry, 0.35 in April and
+  October [est: the sources give seasons, not rain days]; 1,900 mm a year [est: the middle of Batu's
+  875–3,000 mm a year, docs/sources.md §1] spread evenly over the expected wet days; a wet day is one
+  with ≥ 1 mm (WMO's rain day); wet-spell persistence 0.3 and a gamma shape 0.75 for the excess over
+  1 mm [est: common values for daily tropical rain, to be replaced by the station's own];
 - temperature anomalies AR(1) with lag-1 correlation 0.6 and s.d. 1.0 °C [est].
 """
 
