@@ -109,6 +109,14 @@ class FittedWeather:
     days_read: NDArray[np.int_]  # days with a temperature reading behind the fit
 
 
+def _mean(a: F64) -> F64:
+    """The mean over the last axis of what is not NaN; NaN (and no warning) where nothing is."""
+    known = ~np.isnan(a)
+    count = known.sum(axis=-1)
+    total = np.where(known, a, 0.0).sum(axis=-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _shrunk(estimate: F64, n: F64, prior: float | F64, k: float) -> F64:
     w = n / (n + k)
     return np.where(n > 0, w * np.nan_to_num(estimate) + (1 - w) * prior, prior)
@@ -125,8 +133,8 @@ def fit_weather(
     n_t = valid.sum(axis=1).astype(np.float64)
     clim = climatology_tmean(elevation_m, months, prior)
     with np.errstate(invalid="ignore", divide="ignore"):
-        offset = np.nanmean(np.where(valid, tmean - clim, np.nan), axis=1)
-        dtr = np.nanmean(np.where(valid, tmax_c - tmin_c, np.nan), axis=1)
+        offset = _mean(np.where(valid, tmean - clim, np.nan))
+        dtr = _mean(np.where(valid, tmax_c - tmin_c, np.nan))
     offset_f = _shrunk(offset, n_t, 0.0, K_TEMP)
     anomaly = np.where(valid, tmean - clim - offset_f[:, None], np.nan)
     pairs = valid[:, 1:] & valid[:, :-1]
@@ -134,7 +142,7 @@ def fit_weather(
     with np.errstate(invalid="ignore", divide="ignore"):
         a0, a1 = np.where(pairs, anomaly[:, :-1], 0.0), np.where(pairs, anomaly[:, 1:], 0.0)
         phi = np.sum(a0 * a1, axis=1) / np.sqrt(np.sum(a0 * a0, axis=1) * np.sum(a1 * a1, axis=1))
-        sigma = np.sqrt(np.nanmean(anomaly * anomaly, axis=1))
+        sigma = np.sqrt(_mean(anomaly * anomaly))
     # Rain: wet-day frequency and amount per month, persistence and the amount's shape overall.
     has_rain = ~np.isnan(rain_mm)
     wet = has_rain & (np.nan_to_num(rain_mm) >= WET_DAY_MM)
@@ -162,7 +170,8 @@ def fit_weather(
         persistence = np.clip(p_ww - p_dw, 0.0, 0.9)
         n_wet = wet.sum(axis=1).astype(np.float64)
         ex = np.where(wet, excess, np.nan)
-        ex_mean, ex_var = np.nanmean(ex, axis=1), np.nanvar(ex, axis=1)
+        ex_mean = _mean(ex)
+        ex_var = _mean((ex - ex_mean[:, None]) ** 2)
         shape = np.clip(ex_mean**2 / ex_var, 0.2, 5.0)
     return FittedWeather(
         temp_offset_c=offset_f,
