@@ -436,7 +436,9 @@ def _track_record(console: Console, api: str, headers: dict[str, str]) -> None:
     ).json()
     rows = [k for k in skill if k["tonnes_mape"] is not None]
     table = Table(title="Track record: forecasts 30 days before each harvest recorded", caption=(
-        f"{len(rows)} of {len(skill)} commodity × cooperative pairs have enough records; /v1/forecasts/skill"
+        f"{len(rows)} of {len(skill)} commodity × cooperative pairs have enough records. The season "
+        "before was forecast without sensors (the demo backfills only this one): the record of a "
+        "platform that had none yet, on its prior climate alone. /v1/forecasts/skill"
     ))  # fmt: skip
     for name in ("commodity", "cooperative", "records", "tonnes error", "date error", "P10–P90 held"):
         names = name in ("commodity", "cooperative")  # whole, never folded: the figures' headers fold
