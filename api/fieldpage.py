@@ -24,6 +24,7 @@ from services.access import Principal
 from services.notify.messages import COMMODITY_ID
 from services.notify.outbox import utc_now
 from services.notify.signin import SESSION_TTL
+from services.numbers import format_id
 from storage import local_day
 from storage.db import Field
 
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+# Numbers on the page as Indonesians write them: 9.500 kg, 0,51 ha, 10,5 ton (issue 39).
+templates.env.filters["idn"] = format_id
 COOKIE = "panen_sesi"
 _bearer = HTTPBearer(auto_error=False)
 HTML_RESPONSES: dict[int | str, dict[str, Any]] = {

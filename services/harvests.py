@@ -23,6 +23,7 @@ from forecast.orchard import is_orchard
 from services import InvalidInput, NotFound, id_date
 from services.access import Principal, Role
 from services.notify.messages import COMMODITY_ID
+from services.numbers import format_id, format_sig
 from services.orchards import plausibility
 from storage import local_day
 from storage.db import Field, HarvestRecord
@@ -93,8 +94,9 @@ def check(field: Field, harvest_date: dt.date, tonnes: float, *, today: dt.date 
         raise InvalidInput(
             f"tonnes {tonnes:g} is {per_ha:.3g} t/ha on {field.area_ha:g} ha of {field.commodity}; a "
             f"record may claim {low:.2g}-{high:.3g} t/ha ({lo_t:.3g}-{hi_t:.3g} t)",
-            farmer=f"{_kg(tonnes)} kg dari {field.area_ha:g} ha adalah {per_ha:.3g} ton per ha; panen {crop} "
-            f"yang wajar {_kg(lo_t)}-{_kg(hi_t)} kg di lahan ini. Periksa beratnya (dalam kg).",
+            farmer=f"{_kg(tonnes)} kg dari {format_id(field.area_ha, 2)} ha adalah {format_sig(per_ha)} ton "
+            f"per ha; panen {crop} yang wajar {_kg(lo_t)}-{_kg(hi_t)} kg di lahan ini. Periksa beratnya "
+            "(dalam kg).",
         )
 
 
@@ -135,8 +137,9 @@ def check_season(
 
 
 def _kg(tonnes: float) -> str:
-    """Tonnes as whole kilograms, with Indonesian thousands separators (``1.250``)."""
-    return f"{tonnes * 1000:,.0f}".replace(",", ".")
+    """Tonnes as kilograms as Indonesians write them (``1.250``; ``1,5`` below ten)."""
+    kg = tonnes * 1000
+    return format_id(kg, 0 if kg >= 10 else 1)
 
 
 def may_record(principal: Principal, field: Field) -> bool:

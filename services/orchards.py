@@ -31,6 +31,7 @@ from forecast.orchard import (
 )
 from services import InvalidInput, NotFound, id_date
 from services.notify.messages import COMMODITY_ID as _COMMODITY_ID
+from services.numbers import format_id
 from storage import local_day
 from storage.db import Field, HarvestRecord, OrchardEvent
 
@@ -83,7 +84,8 @@ def check_trees(commodity: str, tree_count: int | None, area_ha: float | None = 
                 raise InvalidInput(
                     f"tree_count {tree_count:,} on {area_ha:g} ha is {density:,.0f} trees/ha; {commodity} "
                     f"orchards are planted at {low:,}-{high:,} trees/ha (services/plausibility.toml)",
-                    farmer=f"{tree_count} pohon di {area_ha:g} ha adalah {density:,.0f} pohon per ha; kebun "
+                    farmer=f"{format_id(tree_count)} pohon di {format_id(area_ha, 2)} ha adalah "
+                    f"{format_id(density)} pohon per ha; kebun "
                     f"{_COMMODITY_ID.get(commodity, commodity)} biasanya {low}-{high} pohon per ha.",
                 )
     elif tree_count is not None:
@@ -110,9 +112,10 @@ def check_orchard_yield(
             f"{fruits_per_tree:g} fruits a tree on {tree_count:,} trees over {area_ha:g} ha is at least "
             f"{t_ha:,.0f} t/ha even at {lightest_g} g a fruit; {commodity} yields at most {most:g} t/ha "
             "a crop (services/plausibility.toml)",
-            farmer=f"{fruits_per_tree:g} buah per pohon di {tree_count} pohon pada {area_ha:g} ha berarti "
-            f"paling sedikit {t_ha:,.0f} ton per ha; kebun {_COMMODITY_ID.get(commodity, commodity)} "
-            f"paling banyak {most:g} ton per ha sekali panen.",
+            farmer=f"{format_id(fruits_per_tree, 1)} buah per pohon di {format_id(tree_count)} pohon pada "
+            f"{format_id(area_ha, 2)} ha berarti "
+            f"paling sedikit {format_id(t_ha)} ton per ha; kebun {_COMMODITY_ID.get(commodity, commodity)} "
+            f"paling banyak {format_id(most, 1)} ton per ha sekali panen.",
         )
 
 
@@ -177,7 +180,7 @@ def _check(
             raise InvalidInput(
                 f"fruits_per_tree {fruits:g} is not from 0 to {most:g} ({field.commodity}: "
                 "services/plausibility.toml)",
-                farmer=f"jumlah buah per pohon {fruits:g} di luar 0-{most:g}.",
+                farmer=f"jumlah buah per pohon {format_id(fruits, 1)} di luar 0-{format_id(most, 1)}.",
             )
         check_orchard_yield(field.commodity, field.tree_count, field.area_ha, fruits)
         if kind == "fruit_count" and not trees:

@@ -39,6 +39,7 @@ from services.alerts import acknowledge
 from services.fieldbook import field_view, season_so_far, set_planting_date
 from services.notify.messages import alert_message
 from services.notify.outbox import utc_now
+from services.numbers import parse_amount
 from storage import local_day
 from storage.db import Alert, Field
 
@@ -145,21 +146,23 @@ def record_harvest(
     state: StateDep,
     who: VisitorDep,
     harvest_date: Annotated[dt.date, Form()],
-    kg: Annotated[float, Form(gt=0, le=10_000_000)],
+    kg: Annotated[str, Form(max_length=30)],
     grade: Annotated[str, Form(pattern="^[ABC]$")] = "A",
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Record a harvest of the field, in kilograms."""
+    """Record a harvest of the field, in kilograms written as the farmer writes them (``1.500``,
+    ``750,5``)."""
     target = recording_target(session, who, field_id, csrf)
     if isinstance(target, Response):
         return target
     who, row = target
     try:
+        tonnes = parse_amount(kg) / 1000  # 1.500 kg as Indonesians write it (services/numbers.py)
         harvest_service.record(
             session,
             field_id=row.id,
             harvest_date=harvest_date,
-            tonnes=kg / 1000,
+            tonnes=tonnes,
             grade=grade,
             by=who.principal.name,
         )
