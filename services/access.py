@@ -43,6 +43,7 @@ __all__ = [
     "revoke",
     "revoke_token",
     "row_in_scope",
+    "sender_of",
 ]
 
 
@@ -89,6 +90,16 @@ class Principal:
         if self.role is Role.COOP_MANAGER:
             return Field.coop_id == self.coop_id
         return Field.farmer_id == self.farmer_id
+
+
+def sender_of(principal: Principal) -> str:
+    """Whose request it is, for limits and idempotency keys: a farmer (every session of theirs), a
+    cooperative's managers, or one token (Coosae staff, admins)."""
+    if principal.role is Role.FARMER:
+        return f"farmer:{principal.farmer_id}"
+    if principal.role is Role.COOP_MANAGER:
+        return f"coop_manager:{principal.coop_id}"
+    return f"token:{principal.token_id}"
 
 
 def hash_token(token: str) -> str:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
 from forecast.orchard import is_orchard
-from services import InvalidInput, NotFound, id_date
+from services import InvalidInput, NotFound, id_date, submissions
 from services.access import Principal, Role
 from services.notify.messages import COMMODITY_ID
 from services.numbers import format_id, format_sig
@@ -31,11 +33,13 @@ from storage.db import Field, HarvestRecord
 __all__ = [
     "MAX_SEASON_DAYS",
     "NotFound",
+    "Recorded",
     "check_season",
     "correct",
     "may_record",
     "plausible_t_ha",
     "record",
+    "record_once",
     "void",
 ]
 
@@ -152,14 +156,53 @@ def may_record(principal: Principal, field: Field) -> bool:
     return field.farmer_id is not None and field.farmer_id == principal.farmer_id
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A record stored, or the one an earlier request with the same key stored (``again``)."""
+
+    row: HarvestRecord
+    again: bool
+
+
 def record(
-    session: Session, *, field_id: str, harvest_date: dt.date, tonnes: float, grade: str, by: str
+    session: Session,
+    *,
+    field_id: str,
+    harvest_date: dt.date,
+    tonnes: float,
+    grade: str,
+    by: str,
+    key: submissions.Key | None = None,
 ) -> HarvestRecord:
-    """Check and store a new record.
+    """Check and store a new record (once per ``key``: see :func:`record_once`).
 
     Raises:
         InvalidInput: no such field, or the record cannot be true of it.
     """
+    return record_once(
+        session, field_id=field_id, harvest_date=harvest_date, tonnes=tonnes, grade=grade, by=by, key=key
+    ).row
+
+
+def record_once(
+    session: Session,
+    *,
+    field_id: str,
+    harvest_date: dt.date,
+    tonnes: float,
+    grade: str,
+    by: str,
+    key: submissions.Key | None = None,
+) -> Recorded:
+    """Check and store a new record; with ``key``, the same key again answers with the record it made
+    and stores nothing (:mod:`services.submissions`).
+
+    Raises:
+        InvalidInput: no such field, the record cannot be true of it, or the key was used for another
+            request.
+    """
+    if key is not None and (earlier := submissions.previous(session, key)) is not None:
+        return Recorded(_stored(session, earlier), again=True)
     field = session.get(Field, field_id)
     if field is None:
         raise InvalidInput(f"field_id: no field {field_id!r}")
@@ -174,7 +217,24 @@ def record(
         recorded_by=by,
     )
     session.add(row)
-    session.commit()
+    try:
+        if key is not None:
+            session.flush()
+            session.add(key.row(row.id))
+        session.commit()
+    except IntegrityError:
+        # The same key, a moment ago, in another request: its record stands, this one is not kept.
+        session.rollback()
+        if key is None or (earlier := submissions.previous(session, key)) is None:
+            raise
+        return Recorded(_stored(session, earlier), again=True)
+    return Recorded(row, again=False)
+
+
+def _stored(session: Session, record_id: int) -> HarvestRecord:
+    row = session.get(HarvestRecord, record_id)
+    if row is None:
+        raise NotFound(f"no harvest record {record_id}")
     return row
 
 

@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 from sqlalchemy import select
 
 from api.deps import PrincipalDep, SessionDep, field_in_scope, require
 from api.schemas import HarvestRecordCorrection, HarvestRecordCreate, HarvestRecordPublic, HarvestRecordVoid
-from services import InvalidInput, harvests
-from services.access import Role
+from services import InvalidInput, harvests, submissions
+from services.access import Role, sender_of
 from storage.db import Field, HarvestRecord
 
 router = APIRouter(prefix="/v1/harvest-records", tags=["harvest records"])
@@ -36,23 +36,50 @@ def _as_problems() -> Iterator[None]:
 
 
 @router.post("", response_model=HarvestRecordPublic, status_code=201, responses=_WRITE)
-def create(body: HarvestRecordCreate, session: SessionDep, principal: PrincipalDep) -> HarvestRecord:
+def create(
+    body: HarvestRecordCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=100,
+            description="Any unique string of yours (a UUID): the same key again answers 200 with the "
+            "record the first request made, and stores nothing new (a retry after a lost answer)",
+        ),
+    ] = None,
+) -> HarvestRecord:
     """Record a harvest: Coosae's purchases (offtaker, admin), a cooperative's manager on its fields, a
     farmer on their own. Refused when it cannot be true of the field: a date before planting, a year
-    after it or in the future, or tonnes per hectare outside the crop's range."""
+    after it or in the future, or tonnes per hectare outside the crop's range. With an
+    ``Idempotency-Key`` a retry is answered with the record already made (200,
+    ``Idempotent-Replayed: true``), never a second record."""
     if not principal.sees_all:
         field = field_in_scope(session, principal, body.field_id)
         if not harvests.may_record(principal, field):
             raise HTTPException(403, f"field {field.id!r} is not yours to record a harvest of")
     with _as_problems():
-        return harvests.record(
+        key = None
+        if idempotency_key is not None:
+            asked = body.model_dump()
+            key = submissions.Key(
+                sender_of(principal), submissions.check_key(idempotency_key), "harvest_record",
+                submissions.fingerprint(**asked),
+            )  # fmt: skip
+        done = harvests.record_once(
             session,
             field_id=body.field_id,
             harvest_date=body.harvest_date,
             tonnes=body.tonnes,
             grade=body.grade,
             by=principal.name,
+            key=key,
         )
+    if done.again:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return done.row
 
 
 @router.post(

@@ -12,6 +12,7 @@ derived from the session.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -31,10 +32,11 @@ from api.fieldpage import (
     refused,
     render,
 )
+from api.pagewords import DONE, ORCHARD_KINDS
 from forecast.orchard import is_defoliated, is_orchard
-from services import InvalidInput, OutOfScope, orchards
+from services import InvalidInput, OutOfScope, orchards, submissions
 from services import harvests as harvest_service
-from services.access import Principal, Role
+from services.access import Principal, Role, sender_of
 from services.alerts import acknowledge
 from services.fieldbook import field_view, season_so_far, set_planting_date
 from services.notify.messages import alert_message
@@ -45,19 +47,6 @@ from storage.db import Alert, Field
 
 router = APIRouter(prefix="/f", tags=["field page"])
 _HTML = HTML_RESPONSES
-_DONE = {
-    "panen": "Panen tersimpan. Terima kasih!",
-    "tanam": "Tanggal tanam tersimpan; prakiraan diperbarui pada siklus berikutnya.",
-    "dibaca": "Peringatan ditandai sudah dibaca.",
-    "kebun": "Catatan kebun tersimpan; prakiraan diperbarui pada siklus berikutnya.",
-}
-# What a grower records of an orchard, in the field page's words.
-_ORCHARD_KINDS = {
-    "defoliation": "Perompesan (rompes daun)",
-    "flowering": "Bunga mekar",
-    "fruit_count": "Hitung buah (rata-rata per pohon contoh)",
-    "thinning": "Penjarangan buah (sisa buah per pohon)",
-}
 
 
 def _fields(session: SessionDep, principal: Principal) -> list[Field]:
@@ -102,7 +91,7 @@ def _field_page(
     may_write = who.principal.role is not Role.OFFTAKER
     orchard = is_orchard(row.commodity)
     closed_on, picked_t = season_so_far(session, row)
-    kinds = {k: v for k, v in _ORCHARD_KINDS.items() if k != "defoliation" or is_defoliated(row.commodity)}
+    kinds = {k: v for k, v in ORCHARD_KINDS.items() if k != "defoliation" or is_defoliated(row.commodity)}
     return render(
         request,
         "field.html",
@@ -120,7 +109,8 @@ def _field_page(
         crops=[c for c in sorted(COMMODITY, key=COMMODITY.__getitem__) if not is_orchard(c)],
         orchard_events=orchards.events(session, row.id)[-6:] if orchard else [],
         orchard_why=(state.forecasts.latest.orchards.get(row.id, ()) if state.forecasts.latest else ()),
-        done=_DONE.get(str(request.query_params.get("ok", ""))),
+        done=DONE.get(str(request.query_params.get("ok", ""))),
+        submission=secrets.token_urlsafe(16),  # a new key for each drawing of the forms
         closed_on=closed_on,
         picked_kg=round(picked_t * 1000),
         **extra,
@@ -149,6 +139,7 @@ def record_harvest(
     kg: Annotated[str, Form(max_length=30)],
     grade: Annotated[str, Form(pattern="^[ABC]$")] = "A",
     csrf: Annotated[str, Form(max_length=64)] = "",
+    submission: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Record a harvest of the field, in kilograms written as the farmer writes them (``1.500``,
     ``750,5``)."""
@@ -158,18 +149,21 @@ def record_harvest(
     who, row = target
     try:
         tonnes = parse_amount(kg) / 1000  # 1.500 kg as Indonesians write it (services/numbers.py)
-        harvest_service.record(
-            session,
-            field_id=row.id,
-            harvest_date=harvest_date,
-            tonnes=tonnes,
-            grade=grade,
-            by=who.principal.name,
+        # The form's own key: sent twice (a retry after a lost answer), it is saved once.
+        asked = submissions.fingerprint(field=row.id, day=harvest_date, tonnes=tonnes, grade=grade)
+        key = (
+            submissions.Key(sender_of(who.principal), submission, "harvest_record", asked)
+            if submission
+            else None
         )
+        done = harvest_service.record_once(
+            session, field_id=row.id, harvest_date=harvest_date, tonnes=tonnes, grade=grade,
+            by=who.principal.name, key=key,
+        )  # fmt: skip
     except InvalidInput as exc:
         session.rollback()
         return _field_page(request, session, state, who, row, 422, error=refused("Panen", exc))
-    return RedirectResponse(f"/f/{row.id}?ok=panen", 303)
+    return RedirectResponse(f"/f/{row.id}?ok={'sudah' if done.again else 'panen'}", 303)
 
 
 @router.post("/{field_id}/tanam", response_class=HTMLResponse, responses=_HTML)

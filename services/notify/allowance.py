@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from services import RateLimited
-from services.access import Principal, Role
+from services.access import sender_of
 from services.kinds import NotificationStatus
 from services.notify.policy import wib_day, wib_midnight
 from storage.db import Contact, Notification
@@ -51,16 +51,6 @@ CONFIRMATIONS_PER_ADDRESS_PER_DAY = 3
 # is sent at once, through quiet hours, so without a limit anyone who may test a contact could make
 # panen message its address without end (issue 37: 30 tests, 30 e-mails).
 TESTS_PER_HOUR = 3
-
-
-def sender_of(principal: Principal) -> str:
-    """Whom a request counts against: a farmer (every session of theirs), a cooperative's managers,
-    or one token (Coosae staff, admins)."""
-    if principal.role is Role.FARMER:
-        return f"farmer:{principal.farmer_id}"
-    if principal.role is Role.COOP_MANAGER:
-        return f"coop_manager:{principal.coop_id}"
-    return f"token:{principal.token_id}"
 
 
 def sent_today(session: Session, contact_id: int, now: dt.datetime) -> int:

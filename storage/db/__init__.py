@@ -21,7 +21,15 @@ the API may not (an import-linter contract): its routes write through the servic
 from storage.db.base import Base, EditedByPeople, UtcDateTime
 from storage.db.fleet import Cooperative, Farmer, Field, Node, Station, fields_of, site, site_kind
 from storage.db.people import ApiToken, Contact, ContactChannel, Notification, SignIn, Subscription
-from storage.db.records import Alert, BuyingPrice, Contract, HarvestRecord, OrchardEvent, RegistryEdit
+from storage.db.records import (
+    Alert,
+    BuyingPrice,
+    Contract,
+    HarvestRecord,
+    OrchardEvent,
+    RegistryEdit,
+    Submission,
+)
 
 __all__ = [
     "Alert",
@@ -42,6 +50,7 @@ __all__ = [
     "RegistryEdit",
     "SignIn",
     "Station",
+    "Submission",
     "Subscription",
     "UtcDateTime",
     "fields_of",

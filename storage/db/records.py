@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import Base, UtcDateTime
 
-__all__ = ["Alert", "BuyingPrice", "Contract", "HarvestRecord", "OrchardEvent", "RegistryEdit"]
+__all__ = ["Alert", "BuyingPrice", "Contract", "HarvestRecord", "OrchardEvent", "RegistryEdit", "Submission"]
 
 
 class HarvestRecord(Base):
@@ -122,3 +122,19 @@ class RegistryEdit(Base):
     action: Mapped[str] = mapped_column(String(10))  # create, update, delete
     # {"column": [before, after]}, as JSON values (dates as ISO text)
     changes: Mapped[dict[str, list[object]]] = mapped_column(JSON)
+
+
+class Submission(Base):
+    """A request that created a record, by its idempotency key: a form's submission key or an API
+    ``Idempotency-Key``. The same key from the same person again is answered with the record it made,
+    not a second one (issue 39: a form sent twice saved two identical harvests 27 ms apart)."""
+
+    __tablename__ = "submission"
+    __table_args__ = (UniqueConstraint("by", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    by: Mapped[str] = mapped_column(String(200))  # whose key: a farmer, a cooperative's managers, a token
+    key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(30))  # harvest_record
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of what was asked
+    row_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
