@@ -196,6 +196,9 @@ SEASON_SHRINK = PRIOR_TAU2_CROP / (PRIOR_TAU2_CROP + SEASON_VAR)
 # than the field [est: a factor of ten is the commonest slip (kilograms for tonnes, a misplaced
 # decimal); a failed field sells little, but not a tenth of a forecast made a week before].
 MAX_RECORD_RATIO = 10.0
+# A cooperative's own yield spread counts for at most this many times the prior's [est: twice the
+# prior's 0.30 is a log-s.d. of 0.6, a field yielding half or twice its forecast at one s.d.].
+SPREAD_MAX_RATIO = 2.0
 # Yield factors stay within these, whatever the records [est: Batu's yields range from about a fifth
 # of the library's potential (apple's decline, docs/sources.md) to well under five times it].
 FACTOR_BOUNDS = (0.2, 5.0)
@@ -265,15 +268,7 @@ def learn(
     sig_y: dict[str, float] = {}
     sig_d: dict[str, float] = {}
     for crop, crop_rows in by_crop.items():
-        n = len(crop_rows)
-        residuals = [
-            float(np.log(r.tonnes / r.forecast_tonnes)) - pair_log[f"{crop}\x00{r.coop_id}"]
-            for r in crop_rows
-        ]
-        spread = float(np.sqrt(np.mean(np.square(residuals))))
-        sig_y[crop] = float(
-            np.sqrt((n * spread**2 + prior_records * prior.prior_sigma_yield_log**2) / (n + prior_records))
-        )
+        sig_y[crop] = _pooled_spread(crop, crop_rows, pair_log, prior.prior_sigma_yield_log, prior_records)
         dates = _date_terms(crop, crop_rows, prior, prior_records)
         bias[crop], sig_d[crop] = dates.bias, dates.sigma_days
         variety_bias.update(dates.variety_bias)
@@ -292,6 +287,34 @@ def learn(
         elevation_term,
         factor_fields={key: tuple(sorted(ids)) for key, ids in behind.items()},
     )
+
+
+def _pooled_spread(
+    crop: str,
+    crop_rows: list[HarvestOutcome],
+    pair_log: dict[str, float],
+    prior_sigma: float,
+    prior_records: float,
+) -> float:
+    """The crop's yield spread left after each cooperative's factor: each cooperative's own spread
+    (its records' scatter around its factor, shrunk toward the prior's), capped at
+    :data:`SPREAD_MAX_RATIO` times the prior's, one voice each over at least :data:`POOL_FULL_COOPS`
+    (the prior's speaking for the missing ones). As with the factors (issue 37), one cooperative's
+    records, however many, move the spread every other cooperative's range is drawn with only so far:
+    a manager's maximum records widened another cooperative's chili range from 0.42 to 0.52."""
+    by_coop: dict[str, list[float]] = defaultdict(list)
+    for r in crop_rows:
+        by_coop[r.coop_id].append(
+            float(np.log(r.tonnes / r.forecast_tonnes)) - pair_log[f"{crop}\x00{r.coop_id}"]
+        )
+    prior_var = prior_sigma**2
+    voices = []
+    for residuals in by_coop.values():
+        n = len(residuals)
+        own = (float(np.sum(np.square(residuals))) + prior_records * prior_var) / (n + prior_records)
+        voices.append(min(own, (SPREAD_MAX_RATIO * prior_sigma) ** 2))
+    missing = max(0, POOL_FULL_COOPS - len(voices))
+    return float(np.sqrt((sum(voices) + missing * prior_var) / (len(voices) + missing)))
 
 
 def _usable(records: Sequence[HarvestOutcome]) -> tuple[list[HarvestOutcome], list[tuple[str, dt.date, str]]]:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services import InvalidInput, NotFound, orchards
+from services.numbers import format_id
 from storage.db import Cooperative, Field
 from storage.db.engine import open_registry, sqlite_url
 
@@ -66,7 +67,7 @@ def test_every_refusal_a_grower_can_meet_has_its_indonesian_words(tmp_path: Path
             ("flowering", dt.date(2014, 6, 1), None, None, "sebelum pohon ditanam"),
             ("defoliation", TODAY, None, None, "hanya pohon apel"),
             ("fruit_count", TODAY, None, 10, "perlu jumlah buah per pohon"),
-            ("fruit_count", TODAY, KEPROK_MAX + 1, 10, f"di luar 0-{KEPROK_MAX:g}"),
+            ("fruit_count", TODAY, KEPROK_MAX + 1, 10, f"di luar 0-{format_id(KEPROK_MAX)}"),  # 0-3.000
             ("fruit_count", TODAY, 100.0, None, "perlu jumlah pohon contoh"),
             ("fruit_count", TODAY, 100.0, 201, "lebih banyak dari 200 pohon"),
             ("flowering", TODAY, 100.0, None, "bunga mekar tidak memakai"),
