@@ -39,7 +39,6 @@ __all__ = [
     "may_record",
     "plausible_t_ha",
     "record",
-    "record_once",
     "void",
 ]
 
@@ -165,26 +164,6 @@ class Recorded:
 
 
 def record(
-    session: Session,
-    *,
-    field_id: str,
-    harvest_date: dt.date,
-    tonnes: float,
-    grade: str,
-    by: str,
-    key: submissions.Key | None = None,
-) -> HarvestRecord:
-    """Check and store a new record (once per ``key``: see :func:`record_once`).
-
-    Raises:
-        InvalidInput: no such field, or the record cannot be true of it.
-    """
-    return record_once(
-        session, field_id=field_id, harvest_date=harvest_date, tonnes=tonnes, grade=grade, by=by, key=key
-    ).row
-
-
-def record_once(
     session: Session,
     *,
     field_id: str,

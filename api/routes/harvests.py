@@ -67,7 +67,7 @@ def create(
                 sender_of(principal), submissions.check_key(idempotency_key), "harvest_record",
                 submissions.fingerprint(**asked),
             )  # fmt: skip
-        done = harvests.record_once(
+        done = harvests.record(
             session,
             field_id=body.field_id,
             harvest_date=body.harvest_date,

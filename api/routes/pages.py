@@ -156,7 +156,7 @@ def record_harvest(
             if submission
             else None
         )
-        done = harvest_service.record_once(
+        done = harvest_service.record(
             session, field_id=row.id, harvest_date=harvest_date, tonnes=tonnes, grade=grade,
             by=who.principal.name, key=key,
         )  # fmt: skip
