@@ -22,11 +22,20 @@ from forecast.orchard import is_orchard
 from services import InvalidInput, id_date
 from services.alerts import node_status
 from services.forecasting import ForecastRun, season_records
+from services.numbers import format_id
 from storage import StoreError, TimeSeriesStore, local_day
 from storage.db import Alert, Field, HarvestRecord, Node
 from storage.db.base import mark_edited
 
-__all__ = ["FieldView", "NodeView", "field_view", "picking_until", "season_so_far", "set_planting_date"]
+__all__ = [
+    "FieldView",
+    "NodeView",
+    "alert_order",
+    "field_view",
+    "picking_until",
+    "season_so_far",
+    "set_planting_date",
+]
 
 WEEK = dt.timedelta(days=7)
 STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
@@ -38,9 +47,10 @@ class NodeView:
     """One node on the field."""
 
     node_id: str
-    battery: str | None  # "3.61 V" or "78 %"
+    battery: str | None  # "3,61 V" or "78 %": the detail
     battery_low: bool
     last_contact: dt.datetime | None
+    battery_state: str | None = None  # "baik", "lemah" or "ganti baterai": what a farmer reads
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,27 @@ def _hourly(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
         buckets.setdefault(ts // 3_600_000, []).append(value)
     series = [(hour * 3_600_000, sum(v) / len(v)) for hour, v in sorted(buckets.items())]
     return series[-MAX_POINTS:]
+
+
+# A battery a farmer should replace now, not this week [est: a Li-SOCl2 or alkaline pack near the
+# end of its plateau; the alert's "low" is 3.4 V or 20 %, services/alerts.py].
+REPLACE_BELOW_V, REPLACE_BELOW_PCT = 3.3, 10.0
+# Which alert a farmer reads first: the crop's danger before the equipment's (a frost before a battery).
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+_EQUIPMENT = ("node_offline", "battery_low")
+
+
+def _battery_state(metric: str, value: float, low: bool) -> str | None:
+    """The battery in a word: baik, lemah (replace this week) or ganti baterai (now)."""
+    if not metric:
+        return None
+    flat = value < REPLACE_BELOW_V if metric == "battery_v" else value < REPLACE_BELOW_PCT
+    return "ganti baterai" if flat else "lemah" if low else "baik"
+
+
+def alert_order(alert: Alert) -> tuple[int, int]:
+    """Sort key of a field's alerts: severity, then the crop's before the equipment's."""
+    return (_SEVERITY_RANK.get(alert.severity, 3), alert.kind in _EQUIPMENT)
 
 
 def picking_until(forecast: FieldForecast | None) -> dt.date | None:
@@ -122,16 +153,18 @@ def field_view(
         for n in nodes:
             st = status.get(n.id)
             metric, value = (st.battery_metric, st.battery_value) if st else ("", 0.0)
-            text = f"{value:.2f} V" if metric == "battery_v" else f"{value:.0f} %" if metric else None
+            text = (
+                f"{format_id(value, 2)} V" if metric == "battery_v" else f"{value:.0f} %" if metric else None
+            )
             last = None if st is None else dt.datetime.fromtimestamp(st.last_ms / 1000, dt.UTC)
-            node_views.append(NodeView(n.id, text, st is not None and st.battery_low, last))
+            low = st is not None and st.battery_low
+            node_views.append(NodeView(n.id, text, low, last, _battery_state(metric, value, low)))
         newest = max((st.last_ms for st in status.values()), default=None)
     except StoreError as exc:
         error = str(exc)
         node_views = [NodeView(n.id, None, False, None) for n in nodes]
-    alerts = list(
-        session.scalars(select(Alert).where(Alert.active, Alert.field_id == field.id).order_by(Alert.id))
-    )
+    newest_first = select(Alert).where(Alert.active, Alert.field_id == field.id).order_by(Alert.id.desc())
+    alerts = sorted(session.scalars(newest_first), key=alert_order)  # a frost before a battery (issue 39)
     harvests = list(
         session.scalars(
             select(HarvestRecord)

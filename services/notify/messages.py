@@ -99,13 +99,14 @@ def _heat(lang: str, where: str, f: Facts) -> str:
 def _offline(lang: str, where: str, f: Facts) -> str:
     hours = f.get("silent_h")
     if lang == "id":
+        # Minutes below an hour: "0 jam" told a farmer nothing (issue 39).
         since = (
             "belum pernah mengirim data"
             if hours is None
-            else f"tidak mengirim data {_num(f, 'silent_h')} jam"
+            else f"tidak mengirim data {_duration(lang, float(hours))}"
         )
         return f"Sensor {where} {since}. Periksa baterai dan antenanya."
-    since = "has never reported" if hours is None else f"silent for {_num(f, 'silent_h')} h"
+    since = "has never reported" if hours is None else f"silent for {_duration(lang, float(hours))}"
     return f"Sensor {where} {since}. Check its battery and antenna."
 
 
