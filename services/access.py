@@ -103,7 +103,8 @@ def sender_of(principal: Principal) -> str:
 
 
 def hash_token(token: str) -> str:
-    """SHA-256 hex of a token."""
+    """SHA-256 hex of a token, or of any secret panen keeps only as its hash (sign-in links and codes,
+    channel confirmations)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

@@ -25,7 +25,6 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from services import RateLimited
-from services.access import sender_of
 from services.kinds import NotificationStatus
 from services.notify.policy import wib_day, wib_midnight
 from storage.db import Contact, Notification
@@ -38,7 +37,6 @@ __all__ = [
     "check_contact_allowance",
     "check_sender_allowance",
     "check_test_allowance",
-    "sender_of",
     "sent_today",
 ]
 

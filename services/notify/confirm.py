@@ -21,19 +21,17 @@ once delivered (:data:`services.notify.outbox.SECRET_EVENTS`).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import InvalidInput, NotFound, OutOfScope
-from services.access import Principal, Role
+from services.access import Principal, Role, hash_token, sender_of
 from services.notify.allowance import (
     check_address_allowance,
     check_contact_allowance,
     check_sender_allowance,
-    sender_of,
 )
 from services.notify.messages import confirm_message
 from services.notify.outbox import NotifyConfig, enqueue
@@ -54,12 +52,8 @@ CONFIRM_TTL = dt.timedelta(days=3)  # [est] a farmer may read a message days aft
 MAX_GUESSES = 5
 
 
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _code_hash(channel_id: int, code: str) -> str:
-    return _hash(f"confirm:{channel_id}:{code}")
+    return hash_token(f"confirm:{channel_id}:{code}")
 
 
 def vouch(channel: ContactChannel, principal: Principal, now: dt.datetime) -> None:
@@ -99,7 +93,7 @@ def ask(
     code = f"{secrets.randbelow(1_000_000):06d}"
     secret = secrets.token_urlsafe(24)
     channel.confirm_code_sha256 = _code_hash(channel.id, code)
-    channel.confirm_link_sha256 = _hash(secret)
+    channel.confirm_link_sha256 = hash_token(secret)
     channel.confirm_expires_at = now + CONFIRM_TTL
     channel.confirm_guesses = 0
     link = f"{config.public_url.rstrip('/')}/f/pastikan/{secret}"
@@ -165,7 +159,7 @@ def channel_by_link(session: Session, secret: str, now: dt.datetime) -> ContactC
     if not secret or len(secret) > 100:
         return None
     channel = session.scalars(
-        select(ContactChannel).where(ContactChannel.confirm_link_sha256 == _hash(secret))
+        select(ContactChannel).where(ContactChannel.confirm_link_sha256 == hash_token(secret))
     ).first()
     if (
         channel is None

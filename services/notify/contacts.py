@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services import InvalidInput, NotFound, OutOfScope
-from services.access import Principal, Role
+from services.access import Principal, Role, sender_of
 from services.alerts import ALERT_KINDS
 from services.kinds import AlertKind
 from services.notify import confirm
@@ -32,7 +32,6 @@ from services.notify.allowance import (
     check_contact_allowance,
     check_sender_allowance,
     check_test_allowance,
-    sender_of,
 )
 from services.notify.channels import check_address
 from services.notify.messages import LANGUAGES

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import secrets
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services import InvalidInput, RateLimited
-from services.access import Role, create_token
+from services.access import Role, create_token, hash_token
 from services.notify.allowance import check_contact_allowance
 from services.notify.channels import check_address
 from services.notify.messages import sign_in_message
@@ -48,12 +47,8 @@ MAX_OPEN_CODES = 3  # a person asking again and again gets no flood of codes
 _SIGNS_IN = (Role.FARMER.value, Role.COOP_MANAGER.value)
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def _code_hash(contact_id: int, code: str) -> str:
-    return _hash(f"code:{contact_id}:{code}")
+    return hash_token(f"code:{contact_id}:{code}")
 
 
 def _check_role(contact: Contact) -> None:
@@ -74,7 +69,7 @@ def issue_link(session: Session, contact: Contact, config: NotifyConfig, now: dt
     session.add(
         SignIn(
             contact_id=contact.id,
-            secret_sha256=_hash(secret),
+            secret_sha256=hash_token(secret),
             kind="link",
             created_at=now,
             expires_at=now + LINK_TTL,
@@ -187,7 +182,7 @@ def link_is_open(session: Session, secret: str, now: dt.datetime) -> bool:
     """Whether a link may still be used (unused, unexpired, of a contact that exists); nothing is
     spent: a messenger's link preview, a mail scanner and a HEAD look without using it."""
     row = session.scalars(
-        select(SignIn).where(SignIn.secret_sha256 == _hash(secret), SignIn.kind == "link")
+        select(SignIn).where(SignIn.secret_sha256 == hash_token(secret), SignIn.kind == "link")
     ).first()
     return (
         row is not None
@@ -200,7 +195,7 @@ def link_is_open(session: Session, secret: str, now: dt.datetime) -> bool:
 def redeem_link(session: Session, secret: str, now: dt.datetime) -> str | None:
     """The session token for a valid, unused, unexpired link (which is then used up); else None."""
     row = session.scalars(
-        select(SignIn).where(SignIn.secret_sha256 == _hash(secret), SignIn.kind == "link")
+        select(SignIn).where(SignIn.secret_sha256 == hash_token(secret), SignIn.kind == "link")
     ).first()
     if row is None or row.used_at is not None or row.expires_at <= now:
         return None
