@@ -24,9 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import InvalidInput
+from services.access import Principal, sender_of
 from storage.db import Submission
 
-__all__ = ["Key", "check_key", "fingerprint", "previous"]
+__all__ = ["Key", "check_key", "fingerprint", "key_for", "previous"]
 
 MAX_KEY = 100
 
@@ -63,6 +64,18 @@ def check_key(key: str) -> str:
     if not text or len(text) > MAX_KEY or not text.isascii() or not text.isprintable():
         raise InvalidInput(f"Idempotency-Key: 1 to {MAX_KEY} printable ASCII characters")
     return text
+
+
+def key_for(principal: Principal, key: str | None, kind: str, **asked: object) -> Key | None:
+    """The idempotency key of ``principal``'s request to make a ``kind`` record with ``asked``, or
+    None without a key (a form of an older page, an API call without ``Idempotency-Key``).
+
+    Raises:
+        InvalidInput: the key is empty, too long or not printable ASCII.
+    """
+    if key is None:
+        return None
+    return Key(sender_of(principal), check_key(key), kind, fingerprint(**asked))
 
 
 def previous(session: Session, key: Key) -> int | None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from api.deps import PrincipalDep, SessionDep, field_in_scope, require
 from api.schemas import HarvestRecordCorrection, HarvestRecordCreate, HarvestRecordPublic, HarvestRecordVoid
 from services import InvalidInput, harvests, submissions
-from services.access import Role, sender_of
+from services.access import Role
 from storage.db import Field, HarvestRecord
 
 router = APIRouter(prefix="/v1/harvest-records", tags=["harvest records"])
@@ -60,13 +60,7 @@ def create(
         if not harvests.may_record(principal, field):
             raise HTTPException(403, f"field {field.id!r} is not yours to record a harvest of")
     with _as_problems():
-        key = None
-        if idempotency_key is not None:
-            asked = body.model_dump()
-            key = submissions.Key(
-                sender_of(principal), submissions.check_key(idempotency_key), "harvest_record",
-                submissions.fingerprint(**asked),
-            )  # fmt: skip
+        key = submissions.key_for(principal, idempotency_key, "harvest_record", **body.model_dump())
         done = harvests.record(
             session,
             field_id=body.field_id,

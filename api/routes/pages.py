@@ -36,7 +36,7 @@ from api.pagewords import DONE, ORCHARD_KINDS
 from forecast.orchard import is_defoliated, is_orchard
 from services import InvalidInput, OutOfScope, orchards, submissions
 from services import harvests as harvest_service
-from services.access import Principal, Role, sender_of
+from services.access import Principal, Role
 from services.alerts import acknowledge
 from services.fieldbook import field_view, season_so_far, set_planting_date
 from services.notify.messages import alert_message
@@ -150,12 +150,8 @@ def record_harvest(
     try:
         tonnes = parse_amount(kg) / 1000  # 1.500 kg as Indonesians write it (services/numbers.py)
         # The form's own key: sent twice (a retry after a lost answer), it is saved once.
-        asked = submissions.fingerprint(field=row.id, day=harvest_date, tonnes=tonnes, grade=grade)
-        key = (
-            submissions.Key(sender_of(who.principal), submission, "harvest_record", asked)
-            if submission
-            else None
-        )
+        asked = {"field_id": row.id, "harvest_date": harvest_date, "tonnes": tonnes, "grade": grade}
+        key = submissions.key_for(who.principal, submission or None, "harvest_record", **asked)
         done = harvest_service.record(
             session, field_id=row.id, harvest_date=harvest_date, tonnes=tonnes, grade=grade,
             by=who.principal.name, key=key,

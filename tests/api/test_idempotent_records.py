@@ -57,6 +57,12 @@ def test_an_api_retry_with_its_idempotency_key_gets_the_record_it_made(client: C
     mine = c.post("/v1/harvest-records", json={**body, "tonnes": 0.5}, headers=farmer)
     assert mine.status_code == 201
     assert sorted(r["tonnes"] for r in _records(c, tokens)) == [0.5, 1.1]
+    # A key that is no key is refused, not taken as none.
+    blank = c.post(
+        "/v1/harvest-records", json=body, headers={**auth(tokens["manager"]), "Idempotency-Key": " "}
+    )
+    assert blank.status_code == 422
+    assert "Idempotency-Key" in blank.json()["detail"]
     # Without a key, two posts are two records, as before.
     plain = auth(tokens["manager"])
     assert c.post("/v1/harvest-records", json={**body, "tonnes": 0.3}, headers=plain).status_code == 201
