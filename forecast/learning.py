@@ -27,6 +27,7 @@ a finite positive number; and no factor leaves :data:`FACTOR_BOUNDS`, whatever t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,8 +102,16 @@ class Calibration:
         if (commodity, coop) in self.yield_factor:
             return "cooperative", {coop: self.factor_fields.get((commodity, coop), ())}
         if (commodity, "") in self.yield_factor:
-            return "crop", {c: ids for (crop, c), ids in self.factor_fields.items() if crop == commodity}
+            return "crop", self._fields_by_crop.get(commodity, {})
         return "none", {}
+
+    @functools.cached_property
+    def _fields_by_crop(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """:attr:`factor_fields` by crop, then cooperative: grouped once, not per forecast answered."""
+        grouped: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
+        for (crop, coop), ids in self.factor_fields.items():
+            grouped[crop][coop] = ids
+        return dict(grouped)
 
     def factor(self, commodity: str, coop: str) -> float:
         """Yield factor for a field: cooperative's, else crop's, else 1."""
