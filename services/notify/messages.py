@@ -98,15 +98,15 @@ def _heat(lang: str, where: str, f: Facts) -> str:
 
 def _offline(lang: str, where: str, f: Facts) -> str:
     hours = f.get("silent_h")
+    # Minutes below an hour: "0 jam" told a farmer nothing (issue 39). A figure that is not a
+    # number (a hand-made alert) reads "?" rather than failing the message.
+    if hours is None:
+        since = "belum pernah mengirim data" if lang == "id" else "has never reported"
+    else:
+        took = _duration(lang, float(hours)) if isinstance(hours, int | float) else "?"
+        since = f"tidak mengirim data {took}" if lang == "id" else f"silent for {took}"
     if lang == "id":
-        # Minutes below an hour: "0 jam" told a farmer nothing (issue 39).
-        since = (
-            "belum pernah mengirim data"
-            if hours is None
-            else f"tidak mengirim data {_duration(lang, float(hours))}"
-        )
         return f"Sensor {where} {since}. Periksa baterai dan antenanya."
-    since = "has never reported" if hours is None else f"silent for {_duration(lang, float(hours))}"
     return f"Sensor {where} {since}. Check its battery and antenna."
 
 
