@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -225,7 +226,9 @@ def create_app(
         await asyncio.to_thread(state.importer.close)
 
     version = importlib.metadata.version("panen")
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed package: a cooperative's office
+    # without internet, or behind a proxy, still reads its API's docs (issue 39).
+    app = FastAPIOffline(
         title="panen API", version=version, description=DESCRIPTION, lifespan=lifespan, responses=_PROBLEMS
     )
     app.state.panen = state

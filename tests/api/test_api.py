@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -29,7 +30,16 @@ def test_health_ready_and_docs(client: tuple[TestClient, dict[str, str], Forecas
     assert c.get("/ready").json()["status"] == "ready"
     spec = c.get("/openapi.json").json()
     assert "/v1/purchase-plan" in spec["paths"]
-    assert c.get("/docs").status_code == 200
+    # Issue 39: /docs was blank without internet (Swagger UI from a CDN). Every script and style
+    # the pages load is ours, and is served.
+    for page in ("/docs", "/redoc"):
+        html = c.get(page).text
+        assets = re.findall(r"""(?:src|href)=['"]([^'"]+\.(?:js|css))['"]""", html)
+        assert assets, page
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+            assert c.get(asset).status_code == 200, asset
+        assert "https://" not in re.sub(r"https://[^'\"]*(?:swagger\.io|github\.com)[^'\"]*", "", html), page
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}])
