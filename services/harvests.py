@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
 from forecast.orchard import is_orchard
-from services import InvalidInput, NotFound, id_date, submissions
+from services import InvalidInput, NotFound, OutOfScope, id_date, submissions
 from services.access import Principal, Role
 from services.notify.messages import COMMODITY_ID
 from services.numbers import format_id, format_sig
@@ -31,11 +31,14 @@ from storage import local_day
 from storage.db import Field, HarvestRecord
 
 __all__ = [
+    "AMEND_DAYS",
     "MAX_SEASON_DAYS",
     "NotFound",
     "Recorded",
+    "amendable",
     "check_season",
     "correct",
+    "may_amend",
     "may_record",
     "plausible_t_ha",
     "record",
@@ -49,6 +52,10 @@ MAX_SEASON_DAYS = 365
 # nearly lost still sells a little (2 %); three times Batu's best reported yields is beyond any field.
 MIN_SHARE_OF_POTENTIAL = 0.02
 MAX_SHARE_OF_POTENTIAL = 3.0
+# How long after recording a farmer or a cooperative's manager may still void or correct a record
+# [issue 39]: a week covers a slip noticed at the next visit to the collection point; after it, the
+# record is purchase history and Coosae's (or the admin's) to amend.
+AMEND_DAYS = 7
 
 
 def plausible_t_ha(commodity: str) -> tuple[float, float]:
@@ -155,6 +162,32 @@ def may_record(principal: Principal, field: Field) -> bool:
     return field.farmer_id is not None and field.farmer_id == principal.farmer_id
 
 
+def may_amend(principal: Principal, field: Field, row: HarvestRecord, now: dt.datetime) -> bool:
+    """Who may void or correct ``row`` (a record of ``field``) at ``now``: Coosae and the admin at any
+    time; whoever may record a harvest of the field (:func:`may_record`) within :data:`AMEND_DAYS` of
+    the record being made."""
+    if principal.role in (Role.OFFTAKER, Role.ADMIN):
+        return True
+    return may_record(principal, field) and now - row.recorded_at <= dt.timedelta(days=AMEND_DAYS)
+
+
+def amendable(principal: Principal, session: Session, record_id: int, now: dt.datetime) -> HarvestRecord:
+    """The record ``principal`` asks to void or correct, if they may.
+
+    Raises:
+        NotFound: no such record.
+        OutOfScope: not theirs to amend (another's field, or older than :data:`AMEND_DAYS`).
+    """
+    row = _stored(session, record_id)
+    field = session.get(Field, row.field_id)
+    if field is None or not may_amend(principal, field, row, now):
+        raise OutOfScope(
+            f"harvest record {record_id} is not yours to amend, or was made more than {AMEND_DAYS} "
+            "days ago: ask Coosae to correct it"
+        )
+    return row
+
+
 @dataclass(frozen=True)
 class Recorded:
     """A record stored, or the one an earlier request with the same key stored (``again``)."""
@@ -228,17 +261,24 @@ def _active(session: Session, record_id: int) -> HarvestRecord:
     return row
 
 
-def void(session: Session, record_id: int, *, reason: str, by: str) -> HarvestRecord:
-    """Mark a record void (kept, with who, when and why); forecasts stop learning from it.
+_NO_REASON = "Tulis alasannya (mis. tercatat dua kali)."
+
+
+def void(session: Session, record_id: int, *, reason: str, by: Principal) -> HarvestRecord:
+    """Mark a record void (kept, with who, when and why) if ``by`` may (:func:`may_amend`); forecasts
+    stop learning from it.
 
     Raises:
         NotFound: no such record.
+        OutOfScope: not theirs to amend (:func:`amendable`).
         InvalidInput: it is void already, or no reason was given.
     """
     if not reason.strip():
-        raise InvalidInput("say why the record is void (reason)")
+        raise InvalidInput("say why the record is void (reason)", farmer=_NO_REASON)
+    now = dt.datetime.now(dt.UTC)
+    amendable(by, session, record_id, now)
     row = _active(session, record_id)
-    row.voided_at, row.voided_by, row.void_reason = dt.datetime.now(dt.UTC), by, reason.strip()[:500]
+    row.voided_at, row.voided_by, row.void_reason = now, by.name, reason.strip()[:500]
     session.commit()
     return row
 
@@ -248,20 +288,22 @@ def correct(
     record_id: int,
     *,
     reason: str,
-    by: str,
+    by: Principal,
     harvest_date: dt.date | None = None,
     tonnes: float | None = None,
     grade: str | None = None,
 ) -> HarvestRecord:
-    """Replace a record by a corrected one: the new record names the old (``supersedes_id``), the
-    old is voided with the reason. Both stay.
+    """Replace a record by a corrected one, if ``by`` may (:func:`may_amend`): the new record names
+    the old (``supersedes_id``), the old is voided with the reason. Both stay.
 
     Raises:
         NotFound: no such record.
+        OutOfScope: not theirs to amend (:func:`amendable`).
         InvalidInput: it is void already, no reason, or the corrected record cannot be true.
     """
     if not reason.strip():
-        raise InvalidInput("say why the record is corrected (reason)")
+        raise InvalidInput("say why the record is corrected (reason)", farmer=_NO_REASON)
+    amendable(by, session, record_id, dt.datetime.now(dt.UTC))
     old = _active(session, record_id)
     field = session.get(Field, old.field_id)
     assert field is not None  # a record's field cannot be deleted while it has records
@@ -275,10 +317,10 @@ def correct(
         tonnes=new_tonnes,
         grade=grade or old.grade,
         recorded_at=now,
-        recorded_by=by,
+        recorded_by=by.name,
         supersedes_id=old.id,
     )
-    old.voided_at, old.voided_by = now, by
+    old.voided_at, old.voided_by = now, by.name
     old.void_reason = f"corrected: {reason.strip()}"[:500]
     session.add(new)
     session.commit()

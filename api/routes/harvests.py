@@ -10,10 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 from sqlalchemy import select
 
-from api.deps import PrincipalDep, SessionDep, field_in_scope, require
+from api.deps import PrincipalDep, SessionDep, field_in_scope
 from api.schemas import HarvestRecordCorrection, HarvestRecordCreate, HarvestRecordPublic, HarvestRecordVoid
 from services import InvalidInput, harvests, submissions
-from services.access import Role
 from storage.db import Field, HarvestRecord
 
 router = APIRouter(prefix="/v1/harvest-records", tags=["harvest records"])
@@ -82,15 +81,15 @@ def create(
 def correct(
     record_id: RecordId, body: HarvestRecordCorrection, session: SessionDep, principal: PrincipalDep
 ) -> HarvestRecord:
-    """Correct a record (offtaker, admin): a new record that supersedes it; the old one is voided with
-    the reason and kept."""
-    require(principal, Role.OFFTAKER, Role.ADMIN)
+    """Correct a record: a new record that supersedes it; the old one is voided with the reason and
+    kept. Coosae and the admin correct any record; a farmer their own field's, a cooperative's manager
+    the cooperative's, within 7 days of its recording (``services.harvests.may_amend``)."""
     with _as_problems():
         return harvests.correct(
             session,
             record_id,
             reason=body.reason,
-            by=principal.name,
+            by=principal,
             harvest_date=body.harvest_date,
             tonnes=body.tonnes,
             grade=body.grade,
@@ -101,10 +100,10 @@ def correct(
 def void(
     record_id: RecordId, body: HarvestRecordVoid, session: SessionDep, principal: PrincipalDep
 ) -> HarvestRecord:
-    """Void a record (offtaker, admin): kept with who, when and why; forecasts stop learning from it."""
-    require(principal, Role.OFFTAKER, Role.ADMIN)
+    """Void a record: kept with who, when and why; forecasts stop learning from it. Who may: as for a
+    correction."""
     with _as_problems():
-        return harvests.void(session, record_id, reason=body.reason, by=principal.name)
+        return harvests.void(session, record_id, reason=body.reason, by=principal)
 
 
 @router.get("", response_model=list[HarvestRecordPublic])

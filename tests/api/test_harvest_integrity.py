@@ -11,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast.learning import FACTOR_BOUNDS, MAX_OTHER_MOVE_LOG, HarvestOutcome, learn
+from services.access import Role, create_token
 from services.forecasting import ForecastService
 from storage import ForecastPoint, local_day_start_ms
+from storage.db import HarvestRecord
 from tests.api.conftest import TODAY, auth
 
 Client = tuple[TestClient, dict[str, str], ForecastService]
@@ -72,13 +74,10 @@ def test_a_record_is_corrected_and_voided_with_its_audit_trail_never_deleted(cli
     old = next(h for h in everything if h["id"] == first["id"])
     assert (old["voided_by"], old["void_reason"]) == ("admin", "corrected: weighbridge slip")
     assert old["voided_at"] is not None
-    # Voiding: with a reason, once; nobody but offtaker and admin.
-    assert (
-        c.post(
-            f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "x"}, headers=auth(tokens["manager"])
-        ).status_code
-        == 403
-    )
+    # Voiding: with a reason, once; nobody outside the field's scope.
+    stranger = auth(_other_manager(c, admin))
+    r = c.post(f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "x"}, headers=stranger)
+    assert r.status_code == 403
     r = c.post(
         f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "entered twice"}, headers=auth(offtaker)
     )
@@ -101,6 +100,40 @@ def test_a_record_is_corrected_and_voided_with_its_audit_trail_never_deleted(cli
     )
     assert c.get("/v1/harvest-records", params={"field_id": TOMATO_LIKE}, headers=auth(offtaker)).json() == []
     assert len(c.get("/v1/harvest-records", params={"include_voided": True}, headers=auth(admin)).json()) == 2
+
+
+def _other_manager(c: TestClient, admin: str) -> str:
+    """A token of another cooperative's manager (the fleet's second cooperative)."""
+    coops = [k["id"] for k in c.get("/v1/cooperatives", headers=auth(admin)).json()]
+    other = next(k for k in coops if k != "oro-oro-ombo")
+    with c.app.state.panen.sessions() as session:  # type: ignore[attr-defined]
+        return create_token(session, name="ketua lain", role=Role.COOP_MANAGER, coop_id=other)
+
+
+def test_a_farmer_voids_and_corrects_their_own_record_within_a_week_and_not_after(client: Client) -> None:
+    """Issue 39: a farmer undoes their own mistake; after 7 days the record is Coosae's to amend."""
+    c, tokens, _ = client
+    farmer, offtaker = tokens["farmer"], tokens["offtaker"]
+    status, first = _record(c, farmer, tonnes=1.2)
+    assert status == 201, first
+    amend = {"tonnes": 1.0, "reason": "salah timbang"}
+    r = c.post(f"/v1/harvest-records/{first['id']}/corrections", json=amend, headers=auth(farmer))
+    assert (r.status_code, r.json()["supersedes_id"]) == (201, first["id"]), r.text
+    fixed = r.json()
+    # No reason: refused, with the reason asked for.
+    r = c.post(f"/v1/harvest-records/{fixed['id']}/void", json={"reason": " "}, headers=auth(farmer))
+    assert r.status_code == 422
+    # Eight days on, the farmer may not; Coosae still may.
+    with c.app.state.panen.sessions() as session:  # type: ignore[attr-defined]
+        row = session.get(HarvestRecord, fixed["id"])
+        assert row is not None
+        row.recorded_at = row.recorded_at - dt.timedelta(days=8)
+        session.commit()
+    r = c.post(f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "dobel"}, headers=auth(farmer))
+    assert r.status_code == 403, r.text
+    assert "7 days" in r.json()["detail"]
+    r = c.post(f"/v1/harvest-records/{fixed['id']}/void", json={"reason": "dobel"}, headers=auth(offtaker))
+    assert r.status_code == 200, r.text
 
 
 def test_learning_leaves_out_an_absurd_record_and_bounds_every_factor() -> None:

@@ -79,8 +79,9 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("DELETE", "/v1/prices/{price_id}"): STAFF,
     ("POST", "/v1/harvest-records"): ANY,  # a farmer on their own field, a manager on the cooperative's
     ("GET", "/v1/harvest-records"): ANY,
-    ("POST", "/v1/harvest-records/{record_id}/corrections"): STAFF,
-    ("POST", "/v1/harvest-records/{record_id}/void"): STAFF,
+    # Within 7 days a farmer their own field's, a manager the cooperative's (issue 39); staff any.
+    ("POST", "/v1/harvest-records/{record_id}/corrections"): ANY,
+    ("POST", "/v1/harvest-records/{record_id}/void"): ANY,
     # An orchard's records: whoever may record a harvest of it (a farmer their own, a manager the
     # cooperative's); read by whoever sees the field.
     ("GET", "/v1/fields/{field_id}/events"): ANY,
