@@ -23,6 +23,7 @@ from api.deps import AppState
 from api.limits import MIB, BodyLimit
 from api.routes import (
     alerts,
+    amend,
     contacts,
     contracts,
     edits,
@@ -248,6 +249,7 @@ def create_app(
         contacts.router,
         signin.router,  # before pages: /f/masuk is not a field
         pages.router,
+        amend.router,
     ):
         app.include_router(router)
     metrics = _observe(app)

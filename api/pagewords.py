@@ -12,6 +12,8 @@ DONE = {
     "tanam": "Tanggal tanam tersimpan; prakiraan diperbarui pada siklus berikutnya.",
     "dibaca": "Peringatan ditandai sudah dibaca.",
     "kebun": "Catatan kebun tersimpan; prakiraan diperbarui pada siklus berikutnya.",
+    "batal": "Catatan panen dibatalkan (tetap tersimpan sebagai riwayat, tidak dihitung lagi).",
+    "ubah": "Catatan panen diperbaiki; catatan lama disimpan sebagai riwayat.",
 }
 # What a grower records of an orchard, in the field page's words.
 ORCHARD_KINDS = {

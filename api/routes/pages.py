@@ -12,37 +12,30 @@ derived from the session.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from api.deps import SessionDep, StateDep
+from api.drawfield import draw_field
 from api.fieldpage import (
     COMMODITY,
     HTML_RESPONSES,
-    Visitor,
     VisitorDep,
-    chart,
     field_of,
     form_target,
     recording_target,
     refused,
     render,
 )
-from api.pagewords import DONE, ORCHARD_KINDS
-from forecast.orchard import is_defoliated, is_orchard
 from services import InvalidInput, OutOfScope, orchards, submissions
 from services import harvests as harvest_service
 from services.access import Principal, Role
 from services.alerts import acknowledge
-from services.fieldbook import field_view, season_so_far, set_planting_date
-from services.notify.messages import alert_message
-from services.notify.outbox import utc_now
+from services.fieldbook import set_planting_date
 from services.numbers import parse_amount
-from storage import local_day
 from storage.db import Alert, Field
 
 router = APIRouter(prefix="/f", tags=["field page"])
@@ -71,52 +64,6 @@ def my_fields(request: Request, session: SessionDep, state: StateDep, who: Visit
     )
 
 
-def _field_page(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    who: Visitor,
-    row: Field,
-    status: int = 200,
-    **extra: Any,
-) -> HTMLResponse:
-    now = utc_now()
-    view = field_view(state.store, session, row, state.forecasts.latest, now)
-    texts = {
-        a.id: alert_message(
-            kind=a.kind, subject=a.subject, facts=a.facts, english=a.message, language="id", link=""
-        ).body.removesuffix(" Buka: ")
-        for a in view.alerts
-    }
-    may_write = who.principal.role is not Role.OFFTAKER
-    orchard = is_orchard(row.commodity)
-    closed_on, picked_t = season_so_far(session, row)
-    kinds = {k: v for k, v in ORCHARD_KINDS.items() if k != "defoliation" or is_defoliated(row.commodity)}
-    return render(
-        request,
-        "field.html",
-        status,
-        v=view,
-        texts=texts,
-        who=who,
-        now=now,
-        commodity=COMMODITY,
-        chart=chart(view.soil, view.threshold_pct, view.field_capacity_pct),
-        today=local_day(int(now.timestamp() * 1000)),
-        may_write=may_write,
-        orchard=orchard,
-        orchard_kinds=kinds,
-        crops=[c for c in sorted(COMMODITY, key=COMMODITY.__getitem__) if not is_orchard(c)],
-        orchard_events=orchards.events(session, row.id)[-6:] if orchard else [],
-        orchard_why=(state.forecasts.latest.orchards.get(row.id, ()) if state.forecasts.latest else ()),
-        done=DONE.get(str(request.query_params.get("ok", ""))),
-        submission=secrets.token_urlsafe(16),  # a new key for each drawing of the forms
-        closed_on=closed_on,
-        picked_kg=round(picked_t * 1000),
-        **extra,
-    )
-
-
 @router.get("/{field_id}", response_class=HTMLResponse, responses=_HTML)
 def field_page(
     field_id: str, request: Request, session: SessionDep, state: StateDep, who: VisitorDep
@@ -125,7 +72,7 @@ def field_page(
     the nodes, and forms to record a planting and a harvest."""
     if who is None:
         return RedirectResponse("/f/masuk", 303)
-    return _field_page(request, session, state, who, field_of(session, who, field_id))
+    return draw_field(request, session, state, who, field_of(session, who, field_id))
 
 
 @router.post("/{field_id}/panen", response_class=HTMLResponse, responses=_HTML)
@@ -158,7 +105,7 @@ def record_harvest(
         )  # fmt: skip
     except InvalidInput as exc:
         session.rollback()
-        return _field_page(request, session, state, who, row, 422, error=refused("Panen", exc))
+        return draw_field(request, session, state, who, row, 422, error=refused("Panen", exc))
     return RedirectResponse(f"/f/{row.id}?ok={'sudah' if done.again else 'panen'}", 303)
 
 
@@ -186,7 +133,7 @@ def record_planting(
         set_planting_date(session, row, planting_date, by=who.principal.name, commodity=commodity)
     except InvalidInput as exc:
         session.rollback()
-        return _field_page(request, session, state, who, row, 422, error=refused("Tanggal tanam", exc))
+        return draw_field(request, session, state, who, row, 422, error=refused("Tanggal tanam", exc))
     return RedirectResponse(f"/f/{row.id}?ok=tanam", 303)
 
 
@@ -215,7 +162,7 @@ def record_orchard_event(
         )  # fmt: skip
     except InvalidInput as exc:
         session.rollback()
-        return _field_page(request, session, state, who, row, 422, error=refused("Catatan", exc))
+        return draw_field(request, session, state, who, row, 422, error=refused("Catatan", exc))
     return RedirectResponse(f"/f/{row.id}?ok=kebun", 303)
 
 

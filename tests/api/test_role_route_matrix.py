@@ -129,7 +129,12 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/f/pastikan"): PUBLIC,  # the owner's answer, with the link's secret
     ("GET", "/f"): ANY,
     ("GET", "/f/{field_id}"): ANY,
-    ("POST", "/f/{field_id}/panen"): ANY,  # a farmer and their manager record harvests, Coosae its purchases
+    ("POST", "/f/{field_id}/panen"): ANY,
+    ("POST", "/f/{field_id}/panen/{record_id}/batal"): ANY,  # within 7 days, as the API (issue 39)
+    (
+        "POST",
+        "/f/{field_id}/panen/{record_id}/ubah",
+    ): ANY,  # a farmer and their manager record harvests, Coosae its purchases
     ("POST", "/f/{field_id}/tanam"): PEOPLE,
     ("POST", "/f/{field_id}/kebun"): ANY,  # an orchard's records: as its harvests
     ("POST", "/f/{field_id}/peringatan/{alert_id}"): PEOPLE,
@@ -291,7 +296,10 @@ def _body(method: str, path: str, coop: str, n: int) -> dict[str, Any]:
         ("POST", "/f/masuk/tautan"): {"secret": f"no-such-link-{n}"},
         ("POST", "/f/pastikan"): {"secret": f"no-such-link-{n}", "answer": "ya"},
         ("POST", "/v1/contacts/{contact_id}/channels/{channel_id}/confirm"): {"code": "123456"},
-        ("POST", "/f/{field_id}/panen"): {"harvest_date": TODAY.isoformat(), "kg": 6000},
+        ("POST", "/f/{field_id}/panen"): {"harvest_date": TODAY.isoformat(), "kg": "600"},
+        ("POST", "/f/{field_id}/panen/{record_id}/batal"): {"reason": "tercatat dua kali"},
+        ("POST", "/f/{field_id}/panen/{record_id}/ubah"): {"harvest_date": TODAY.isoformat(), "kg": "550",
+                                                          "reason": "salah timbang"},
         ("POST", "/f/{field_id}/tanam"): {"planting_date": (TODAY - dt.timedelta(days=3)).isoformat()},
         ("POST", "/f/{field_id}/kebun"): {"kind": "flowering", "day": TODAY.isoformat()},
     }  # fmt: skip
