@@ -30,6 +30,7 @@ from api.routes import (
     forecasts,
     harvests,
     health,
+    offline,
     orchards,
     pages,
     prices,
@@ -248,6 +249,7 @@ def create_app(
         profiles.router,
         contacts.router,
         signin.router,  # before pages: /f/masuk is not a field
+        offline.router,  # nor /f/sw.js
         pages.router,
         amend.router,
     ):

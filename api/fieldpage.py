@@ -145,7 +145,7 @@ def _day(day: dt.date | None) -> str:
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """A template as a personal page: never kept by a proxy, no script allowed."""
+    """A template as a personal page: never kept by a proxy, no script but panen's own files."""
     context.setdefault("now", utc_now())
     response = templates.TemplateResponse(
         request, name, {"ago": _ago, "day": _day, **context}, status_code=status
@@ -153,7 +153,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     response.headers["Cache-Control"] = "no-store"  # personal pages, never kept by a proxy
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'"
+        "base-uri 'none'; script-src 'self'; connect-src 'self'; worker-src 'self'"
     )
     # A sign-in link's page must not hand its address (the secret) to the next site as a Referer.
     response.headers["Referrer-Policy"] = "no-referrer"

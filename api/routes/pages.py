@@ -1,7 +1,8 @@
 """The field page: server-rendered HTML for a farmer's own fields (a manager's: their cooperative's),
 in Bahasa Indonesia, for a cheap phone on a poor connection.
 
-No JavaScript (every action is a form), no web fonts, no images but one inline SVG chart: a page is
+Every action is a form, so the page works without JavaScript (with it, :mod:`api.routes.offline`
+keeps it useful without signal); no web fonts, no images but one inline SVG chart: a page is
 a few kilobytes. Sign-in is a personal link or a one-time code sent over the person's own channel
 (:mod:`services.notify.signin`); the session is a cookie holding an expiring API token of exactly
 the person's role and scope, so the page sees what the API would show that token and nothing more.
