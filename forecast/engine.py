@@ -96,6 +96,12 @@ class FieldForecast:
         return float(np.mean(self.members_tonnes)) if len(self.members_tonnes) else 0.0
 
     @property
+    def needs_water(self) -> bool:
+        """Today's root-zone depletion (the daily water balance) is past the readily available water:
+        the one rule behind the irrigation alert and the field page's headline (issue 39)."""
+        return self.raw_mm > 0 and self.depletion_mm > self.raw_mm
+
+    @property
     def members(self) -> int:
         """Ensemble size."""
         return len(self.members_tonnes)

@@ -149,7 +149,7 @@ def _irrigation(run: ForecastRun, fields: dict[str, Field], soil_now: dict[str, 
     crops = load_crops()
     out = []
     for f in run.forecasts.values():
-        if not (f.raw_mm > 0 and f.depletion_mm > f.raw_mm):
+        if not f.needs_water:
             continue
         facts: dict[str, float | str] = {"depletion_mm": f.depletion_mm, "raw_mm": f.raw_mm}
         fld = fields.get(f.field_id)

@@ -60,6 +60,10 @@ class FieldView:
     field: Field
     soil: list[tuple[int, float]]  # (ms, VWC %) hourly means over the last week
     soil_now_pct: float | None
+    # The water state in one word, by the irrigation alert's own rule (FieldForecast.needs_water) on
+    # the day's water balance, not by one hourly reading (issue 39: "36 % · perlu disiram" showed
+    # beside no irrigation alert); None without a forecast.
+    needs_water: bool | None
     threshold_pct: float | None
     field_capacity_pct: float
     alerts: list[Alert]
@@ -122,6 +126,15 @@ def picking_until(forecast: FieldForecast | None) -> dt.date | None:
     return forecast.harvest_date_p50 + dt.timedelta(days=crop.harvest_window_days)
 
 
+def _day_mean(hourly: list[tuple[int, float]]) -> float | None:
+    """The mean of the last 24 hours of an hourly series: the day's figure, not one stray reading."""
+    if not hourly:
+        return None
+    last = hourly[-1][0]
+    day = [v for t, v in hourly if t > last - 86_400_000]
+    return sum(day) / len(day)
+
+
 def field_view(
     store: TimeSeriesStore, session: Session, field: Field, run: ForecastRun | None, now: dt.datetime
 ) -> FieldView:
@@ -179,7 +192,8 @@ def field_view(
     return FieldView(
         field=field,
         soil=soil,
-        soil_now_pct=soil[-1][1] if soil else None,
+        soil_now_pct=_day_mean(soil),
+        needs_water=None if forecast is None else forecast.needs_water,
         threshold_pct=threshold,
         field_capacity_pct=100 * SOILS.get(field.soil_texture, SOILS["loam"])[0],
         alerts=alerts,

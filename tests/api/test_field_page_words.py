@@ -8,12 +8,15 @@ import re
 
 from fastapi.testclient import TestClient
 
+from sensors.reading import Reading
 from services.forecasting import ForecastService
 from services.kinds import AlertKind
 from services.notify.messages import alert_message
+from storage import TimeSeriesStore
 from storage.db import Alert
 from storage.db.engine import open_registry
 from tests.api.conftest import auth
+from tests.season import NOW_MS
 
 Client = tuple[TestClient, dict[str, str], ForecastService]
 MINE = "oro-oro-ombo-f01"
@@ -57,3 +60,21 @@ def test_a_node_silent_for_minutes_says_minutes() -> None:
     ).body  # fmt: skip
     assert "6 menit" in text
     assert "0 jam" not in text
+
+
+def test_the_headline_water_state_tells_the_same_story_as_the_irrigation_alert(
+    client: Client, store: TimeSeriesStore
+) -> None:
+    """Found on main: "36 % · perlu disiram" from one stray reading while no irrigation alert was
+    raised. The headline now says "perlu disiram" exactly when the alert's rule holds."""
+    c, tokens, _ = client
+    farmer, admin = auth(tokens["farmer"]), auth(tokens["admin"])
+    node = c.get("/v1/nodes", params={"site_id": MINE}, headers=admin).json()[0]["id"]
+    # One stray reading, far below the irrigation threshold, as the newest of the field's.
+    store.write([Reading(node, "oro-oro-ombo", MINE, "soil_vwc_pct", 4.0, NOW_MS - 60_000, 0)])
+    assert c.post("/v1/alerts/evaluate", headers=admin).status_code == 200
+    alerts = c.get("/v1/alerts", params={"kind": "irrigation_needed"}, headers=admin).json()
+    raised = any(a["field_id"] == MINE and a["active"] for a in alerts)
+    page = c.get(f"/f/{MINE}", headers=farmer).text
+    assert ("perlu disiram" in page) == raised, (raised, re.findall(r"\d+ %[^<]*", page)[:3])
+    assert "4 %" not in page.split("Kelembapan tanah")[1][:200]  # the day's figure, not the stray one
