@@ -17,6 +17,7 @@ from services import harvests as harvest_service
 from services import orchards
 from services.access import Role
 from services.fieldbook import field_view, season_so_far
+from services.names import shown_names
 from services.notify.messages import alert_message
 from services.notify.outbox import utc_now
 from storage import local_day
@@ -37,9 +38,15 @@ def draw_field(
     """The field page of ``row`` as ``who`` sees it, with ``extra`` (an ``error``) and ``status``."""
     now = utc_now()
     view = field_view(state.store, session, row, state.forecasts.latest, now)
+    names = shown_names(session, {a.subject for a in view.alerts})
     texts = {
         a.id: alert_message(
-            kind=a.kind, subject=a.subject, facts=a.facts, english=a.message, language="id", link=""
+            kind=a.kind,
+            subject=names.get(a.subject, a.subject),
+            facts=a.facts,
+            english=a.message,
+            language="id",
+            link="",
         ).body.removesuffix(" Buka: ")
         for a in view.alerts
     }

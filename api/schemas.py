@@ -113,6 +113,7 @@ class FieldPublic(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
     id: str = Field(examples=["sumberbrantas-f01"])
+    name: str = Field("", examples=["Tegal atas"], description="What the farmer calls it (empty: the id)")
     coop_id: str
     farmer_id: str | None
     commodity: str = Field(examples=["potato"])
@@ -395,6 +396,10 @@ class HarvestRecordVoid(Body):
 # MQTT topics and InfluxDB tags. (Fleet files may use the wider set ingest accepts.)
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=REGISTRY_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# A field's or node's display name (issue 39): printable, short enough for a phone's line.
+DisplayName = Annotated[
+    str, StringConstraints(max_length=80, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$")
+]
 Lat = Annotated[float, Field(ge=-90, le=90, examples=[-7.76])]
 Lon = Annotated[float, Field(ge=-180, le=180, examples=[112.53])]
 Elevation = Annotated[float, Field(ge=-500, le=6000, examples=[1580.0], description="[m above sea level]")]
@@ -470,6 +475,7 @@ class FieldCreate(Body):
 
     model_config = ConfigDict(extra="forbid")
     id: Ident = Field(examples=["sumberbrantas-f11"])
+    name: DisplayName = Field("", examples=["Tegal atas"], description="What the farmer calls it")
     coop_id: Ident = Field(examples=["sumberbrantas"])
     farmer_id: Ident | None = Field(None, examples=["sumberbrantas-pak-slamet"])
     commodity: Commodity = Field(examples=["potato"])
@@ -494,6 +500,7 @@ class FieldUpdate(Body):
     """Changes to a field (e.g. the next season's crop): only the fields sent change."""
 
     model_config = ConfigDict(extra="forbid")
+    name: DisplayName | None = None
     farmer_id: Ident | None = None
     commodity: Commodity | None = None
     variety: Annotated[str, StringConstraints(max_length=80)] | None = None
@@ -533,6 +540,9 @@ class NodePublic(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
     id: str = Field(examples=["sumberbrantas-f01-n1"])
+    name: str = Field(
+        "", examples=["Sensor tegal atas"], description="What the farmer calls it (empty: the id)"
+    )
     coop_id: str
     site_id: str = Field(description="The field or weather station it stands in")
     format: str = Field(examples=["native"])
@@ -546,6 +556,7 @@ class NodeCreate(Body):
 
     model_config = ConfigDict(extra="forbid")
     id: Ident = Field(examples=["sumberbrantas-f11-n1"])
+    name: DisplayName = Field("", examples=["Sensor tegal atas"])
     coop_id: Ident = Field(examples=["sumberbrantas"])
     site_id: Ident = Field(examples=["sumberbrantas-f11"])
     format: PayloadFormat = Format.NATIVE
@@ -558,6 +569,7 @@ class NodeUpdate(Body):
     """Changes to a node (e.g. moved to another field of the same cooperative)."""
 
     model_config = ConfigDict(extra="forbid")
+    name: DisplayName | None = None
     site_id: Ident | None = None
     format: PayloadFormat | None = None
     dev_eui: DevEui | None = None

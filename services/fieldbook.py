@@ -22,6 +22,7 @@ from forecast.orchard import is_orchard
 from services import InvalidInput, id_date
 from services.alerts import node_status
 from services.forecasting import ForecastRun, season_records
+from services.names import shown
 from services.numbers import format_id
 from storage import StoreError, TimeSeriesStore, local_day
 from storage.db import Alert, Field, HarvestRecord, Node
@@ -51,6 +52,7 @@ class NodeView:
     battery_low: bool
     last_contact: dt.datetime | None
     battery_state: str | None = None  # "baik", "lemah" or "ganti baterai": what a farmer reads
+    name: str = ""  # what the farmer calls it, else its id (services.names)
 
 
 @dataclass(frozen=True)
@@ -171,11 +173,11 @@ def field_view(
             )
             last = None if st is None else dt.datetime.fromtimestamp(st.last_ms / 1000, dt.UTC)
             low = st is not None and st.battery_low
-            node_views.append(NodeView(n.id, text, low, last, _battery_state(metric, value, low)))
+            node_views.append(NodeView(n.id, text, low, last, _battery_state(metric, value, low), shown(n)))
         newest = max((st.last_ms for st in status.values()), default=None)
     except StoreError as exc:
         error = str(exc)
-        node_views = [NodeView(n.id, None, False, None) for n in nodes]
+        node_views = [NodeView(n.id, None, False, None, name=shown(n)) for n in nodes]
     newest_first = select(Alert).where(Alert.active, Alert.field_id == field.id).order_by(Alert.id.desc())
     alerts = sorted(session.scalars(newest_first), key=alert_order)  # a frost before a battery (issue 39)
     harvests = list(

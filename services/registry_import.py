@@ -307,6 +307,7 @@ def import_fleet(session: Session, fleet: Fleet, *, overwrite: bool = False) -> 
                     lon=f.lon,
                     elevation_m=f.elevation_m,
                     tree_count=f.tree_count,
+                    name=f.name,
                 ),
                 "fields",
             )
@@ -324,4 +325,5 @@ def _node(spec: NodeSpec, coop_id: str, site_id: str) -> Node:
         dev_eui=spec.dev_eui or None,
         profile=spec.profile,
         interval_min=spec.interval_min,
+        name=spec.name,
     )

@@ -63,6 +63,7 @@ class NodeSpec:
     dev_eui: str = ""
     profile: str = ""
     interval_min: int = 10
+    name: str = ""  # what the farmer calls it; the id stays the key
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class FleetField:
     lon: float
     node: NodeSpec
     tree_count: int | None = None  # orchards; their planting_date is when the trees were planted
+    name: str = ""  # what the farmer calls it ("Tegal atas"); the id stays the key (issue 39)
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ def save_fleet(fleet: Fleet, path: Path) -> None:
                 },
                 "fields": [
                     {
-                        **{k: v for k, v in asdict(f).items() if k != "node" and v is not None},
+                        **{k: v for k, v in asdict(f).items() if k != "node" and v not in (None, "")},
                         "planting_date": f.planting_date.isoformat(),
                         "node": _node_dict(f.node),
                     }
@@ -291,7 +293,13 @@ def node_spec(entry: Any, where: str) -> NodeSpec:
         raise FleetFileError(
             f"{where}: node {spec.id!r} is malformed: unknown format {spec.format!r} (known: {known})"
         ) from exc
-    return replace(spec, format=fmt.value, dev_eui=str(spec.dev_eui or "").lower(), profile=str(spec.profile))
+    return replace(
+        spec,
+        format=fmt.value,
+        dev_eui=str(spec.dev_eui or "").lower(),
+        profile=str(spec.profile),
+        name=str(spec.name or ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -368,6 +376,7 @@ def fleet_from_document(doc: Any, *, anchor: dt.date | None = None) -> Fleet:
                     lon=float(f["lon"]),
                     node=node_spec(f["node"], f"{where}.fields[{j}]"),
                     tree_count=int(f["tree_count"]) if f.get("tree_count") is not None else None,
+                    name=str(f.get("name") or ""),
                 )
                 for j, f in enumerate(c["fields"])
             )

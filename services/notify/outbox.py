@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ingest.retry import backoff
 from services.access import Role
 from services.kinds import NotificationStatus
+from services.names import shown_names
 from services.notify.allowance import sent_today
 from services.notify.channels import ChannelSettings, ChannelUnavailable, apprise_url, deliver
 from services.notify.messages import Message, alert_message, digest_message
@@ -196,11 +197,11 @@ def enqueue(
 
 
 def _alert_text(
-    alert: Alert, contact: Contact, config: NotifyConfig, event: str, now: dt.datetime
+    alert: Alert, contact: Contact, config: NotifyConfig, event: str, now: dt.datetime, subject: str
 ) -> Message:
     return alert_message(
         kind=alert.kind,
-        subject=alert.subject,
+        subject=subject,
         facts=alert.facts,
         english=alert.message,
         language=contact.language,
@@ -227,6 +228,7 @@ def _about_alert(
 ) -> int:
     """One message about ``alert`` to each of ``readers``, in their language, over their channels."""
     urgent = alert.kind in config.policy.urgent
+    subject = shown_names(session, {alert.subject}).get(alert.subject, alert.subject)  # "Tegal atas"
     added = 0
     for contact in readers:
         added += enqueue(
@@ -234,7 +236,7 @@ def _about_alert(
             contact=contact,
             channels=audience.channels.get(contact.id, []),
             key=key,
-            message=_alert_text(alert, contact, config, event, now),
+            message=_alert_text(alert, contact, config, event, now, subject),
             event=event,
             urgent=urgent,
             due_at=_due(contact, urgent, now),

@@ -40,6 +40,9 @@ class Field(EditedByPeople, Base):
     farmer_id: Mapped[str | None] = mapped_column(ForeignKey("farmer.id"), index=True, nullable=True)
     commodity: Mapped[str] = mapped_column(String(40))
     variety: Mapped[str] = mapped_column(String(80), default="")
+    # What the farmer calls it ("Sawah bawah", "Kebun Pak Slamet"): shown on the page and in
+    # messages; the id stays the key (issue 39). Empty: the id is shown.
+    name: Mapped[str] = mapped_column(String(80), default="", server_default="")
     planting_date: Mapped[dt.date] = mapped_column(Date)
     area_ha: Mapped[float] = mapped_column(Float)
     soil_texture: Mapped[str] = mapped_column(String(40))
@@ -72,6 +75,7 @@ class Node(EditedByPeople, Base):
     dev_eui: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
     profile: Mapped[str] = mapped_column(String(60), default="")
     interval_min: Mapped[int] = mapped_column(Integer, default=10)
+    name: Mapped[str] = mapped_column(String(80), default="", server_default="")  # as a field's
 
 
 def site(session: Session, site_id: str) -> Field | Station | None:

@@ -78,3 +78,33 @@ def test_the_headline_water_state_tells_the_same_story_as_the_irrigation_alert(
     page = c.get(f"/f/{MINE}", headers=farmer).text
     assert ("perlu disiram" in page) == raised, (raised, re.findall(r"\d+ %[^<]*", page)[:3])
     assert "4 %" not in page.split("Kelembapan tanah")[1][:200]  # the day's figure, not the stray one
+
+
+def test_fields_and_sensors_are_shown_by_the_names_people_give_them(
+    client: Client, registry_url: str
+) -> None:
+    """Found on main: "Lahan oro-oro-ombo-f01", sensor "oro-oro-ombo-n01". A manager names them; the id
+    stays the key everywhere else."""
+    c, tokens, _ = client
+    manager, farmer = auth(tokens["manager"]), auth(tokens["farmer"])
+    node = c.get("/v1/nodes", params={"site_id": MINE}, headers=manager).json()[0]["id"]
+    r = c.patch(f"/v1/fields/{MINE}", json={"name": "Tegal atas"}, headers=manager)
+    assert (r.status_code, r.json()["name"], r.json()["id"]) == (200, "Tegal atas", MINE)
+    assert c.patch(f"/v1/nodes/{node}", json={"name": "Tiang timur"}, headers=manager).status_code == 200
+    # A name is one printable line.
+    assert c.patch(f"/v1/fields/{MINE}", json={"name": "a\nb"}, headers=manager).status_code == 422
+    assert c.patch(f"/v1/fields/{MINE}", json={"name": "x" * 81}, headers=manager).status_code == 422
+    now = dt.datetime.now(dt.UTC)
+    with open_registry(registry_url)() as session:
+        session.add(Alert(kind=AlertKind.NODE_OFFLINE, subject=node, coop_id="oro-oro-ombo", field_id=MINE,
+                          severity="warning", message="", facts={"silent_h": 3.0}, first_seen=now,
+                          last_seen=now, active=True))  # fmt: skip
+        session.commit()
+    page = c.get(f"/f/{MINE}", headers=farmer).text
+    assert "Lahan Tegal atas</h1>" in page
+    assert "<td>Tiang timur</td>" in page
+    assert "Sensor Tiang timur tidak mengirim data 3 jam" in page
+    assert f"Sensor {node}" not in page
+    listing = c.get("/f", headers=farmer).text
+    assert f'<a href="/f/{MINE}">Tegal atas</a>' in listing
+    assert re.search(r"\d,\d{2} ha", listing)  # 0,51 ha on the list too

@@ -119,3 +119,22 @@ def test_the_cli_door_applies_the_same_checks(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     with open_registry(sqlite_url(tmp_path / "registry.sqlite3"))() as session:
         assert session.scalar(select(func.count()).select_from(Field)) == 2
+
+
+def test_an_import_keeps_display_names_and_the_ids_stay_the_keys(tmp_path: Path) -> None:
+    """Issue 39: fields and nodes carry the names farmers use; a document without them still imports."""
+    doc = _doc(name="Tegal atas")
+    field = doc["cooperatives"][0]["fields"][0]  # type: ignore[index]
+    field["node"]["name"] = "Tiang timur"
+    path = tmp_path / "named.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    sessions = open_registry(sqlite_url(tmp_path / "r.sqlite3"))
+    with sessions() as session:
+        import_file(session, path)
+        row, node = session.get(Field, field["id"]), session.get(Node, field["node"]["id"])
+        assert row is not None
+        assert node is not None
+        assert (row.name, node.name) == ("Tegal atas", "Tiang timur")
+        others = session.scalars(select(Field).where(Field.id != field["id"])).all()
+        assert others
+        assert {f.name for f in others} == {""}  # no name: the id is shown
