@@ -17,7 +17,7 @@ from services import harvests as harvest_service
 from services import orchards
 from services.access import Role
 from services.fieldbook import field_view, season_so_far
-from services.names import shown_names
+from services.names import shown
 from services.notify.messages import alert_message
 from services.notify.outbox import utc_now
 from storage import local_day
@@ -38,7 +38,8 @@ def draw_field(
     """The field page of ``row`` as ``who`` sees it, with ``extra`` (an ``error``) and ``status``."""
     now = utc_now()
     view = field_view(state.store, session, row, state.forecasts.latest, now)
-    names = shown_names(session, {a.subject for a in view.alerts})
+    # A field's alerts are about the field or its nodes: their names are on the view already.
+    names = {row.id: shown(row), **{n.node_id: n.name for n in view.nodes}}
     texts = {
         a.id: alert_message(
             kind=a.kind,

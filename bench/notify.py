@@ -2,7 +2,7 @@
 (Apprise delivering, one real HTTP request each), on the embedded SQLite registry and on PostgreSQL;
 and the field page under load: ``panen api`` in its own process with a week of hourly readings of
 the whole Kota Batu fleet, wrk with 50 connections for 10 s on one farmer's field page, and the
-page's size in bytes.
+page's size in bytes, alone and with its script and service worker (``field_page_weight_bytes``).
 
 Run: ``python -m bench.notify [--messages 3000] [--connections 50]``.
 """
@@ -169,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             if page.status_code != 200 or "Perkiraan panen" not in page.text:
                 raise RuntimeError(f"field page: {page.status_code} {page.text[:300]}")
             out["field_page_bytes"] = len(page.content)
+            # What a phone fetches on its first visit: the page, its script and its service worker
+            # (issue 39: at most 15 KB).
+            scripts = [httpx.get(f"{base}/f/{name}", timeout=30) for name in ("panen.js", "sw.js")]
+            out["field_page_weight_bytes"] = len(page.content) + sum(
+                len(s.content) for s in scripts if s.status_code == 200
+            )
             out["field_page_has_forecast"] = "Waktu panen" in page.text
             print("load the field page ...", file=sys.stderr)
             for key, value in wrk(f"{base}/f/{field}", farmer, args.connections, args.seconds).items():
