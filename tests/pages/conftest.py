@@ -86,10 +86,17 @@ def platform(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
         quiet = Field(id=f"{coop.id}-f99", coop_id=coop.id, farmer_id=f"{field.id}-farmer",
                       commodity="potato", variety="Granola", planting_date=TODAY - dt.timedelta(days=50),
                       area_ha=0.3, soil_texture="andosol", lat=field.lat, lon=field.lon,
-                      elevation_m=1650)  # fmt: skip
+                      elevation_m=1650, name="Tegal bawah")  # fmt: skip
         session.add(quiet)
         session.add(
-            Node(id=f"{coop.id}-n99", coop_id=coop.id, site_id=quiet.id, format="native", interval_min=60)
+            Node(
+                id=f"{coop.id}-n99",
+                coop_id=coop.id,
+                site_id=quiet.id,
+                format="native",
+                interval_min=60,
+                name="Tiang timur",
+            )
         )
         # And an apple orchard of theirs (issue 20), with no record yet.
         session.add(

@@ -49,6 +49,8 @@ def test_a_farmer_signs_in_acknowledges_the_frost_and_records_a_harvest_with_jav
         until(driver, "Perkiraan panen")
         assert "Data sudah lama" in driver.page_source
         assert "pembacaan terakhir 8 jam lalu" in driver.page_source
+        assert "Lahan Tegal bawah" in driver.page_source  # its name, not its id (issue 39)
+        assert "Tiang timur" in driver.page_source
         shot(driver, "field-page-stale.png")
     finally:
         driver.quit()
