@@ -323,11 +323,12 @@ def _digests(
     for alert in alerts:
         for contact in audience.readers(alert):
             mine.setdefault(contact.id, []).append(alert)
+    names = shown_names(session, {a.subject for a in alerts})  # "Tiang timur", not a node's id
     added = 0
     for contact_id, items in mine.items():
         contact = audience.contacts[contact_id]
         message = digest_message(
-            [(a.kind, a.subject, a.facts, a.message) for a in items],
+            [(a.kind, names.get(a.subject, a.subject), a.facts, a.message) for a in items],
             language=contact.language,
             link=config.link(None),
         )

@@ -230,3 +230,27 @@ def test_quiet_hours_end_outside_quiet_hours_and_within_a_day(start: int, end: i
     assert not in_quiet_hours(after, start, end)
     assert when <= after <= when + dt.timedelta(hours=24)
     assert (after == when) == (not in_quiet_hours(when, start, end))
+
+
+def test_messages_name_a_field_and_a_node_as_people_do(registry_url: str) -> None:
+    """Issue 39: a message says "Lahan Tegal atas" and "Tiang timur", not the registry's ids."""
+    sessions = _registry(registry_url)
+    with sessions() as session:
+        from storage.db import Field, Node
+
+        field = session.get(Field, FIELDS[0])
+        node = session.scalars(select(Node).where(Node.site_id == FIELDS[0])).first()
+        assert field is not None
+        assert node is not None
+        field.name, node.name, node_id = "Tegal atas", "Tiang timur", node.id
+        session.commit()
+    _raise(sessions, "frost_risk", wib(1, 12))
+    _raise(sessions, "battery_low", wib(1, 3), subject=node_id)
+    frost = _deliver(sessions, wib(1, 12, 1))
+    assert frost
+    assert all("Lahan Tegal atas" in m and FIELDS[0] + ":" not in m for m in frost)
+    with sessions() as session:
+        plan(session, wib(2, 6, 0), CONFIG)
+    digests = _messages(sessions, event="digest")
+    assert digests
+    assert all("Tiang timur" in m.body and node_id not in m.body for m in digests), digests[0].body
