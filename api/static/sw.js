@@ -45,6 +45,8 @@ self.addEventListener("fetch", function (e) {
   var req = e.request, url = new URL(req.url);
   if (url.origin !== location.origin || url.pathname.indexOf("/f") !== 0) return;
   if (req.method !== "GET") {
+    // Signing out forgets the kept pages: the next person on a shared phone does not read them.
+    if (url.pathname === "/f/keluar") e.waitUntil(caches.delete(CACHE));
     // A form sent without signal (the page's script queues the harvest form; this is the rest).
     if (req.mode === "navigate") {
       e.respondWith(fetch(req).catch(function () {

@@ -150,3 +150,27 @@ def test_a_form_sent_twice_is_saved_once(platform: Platform) -> None:
         driver.quit()
     assert sorted(url.rsplit("?", 1)[1] for url in landed) == ["ok=panen", "ok=sudah"], landed
     assert _records(base, token, field_id) == [(2.0, "field page: Pak Slamet")]
+
+
+def test_signing_out_forgets_the_pages_kept_for_offline(platform: Platform) -> None:
+    """A shared phone: after "Keluar", the farmer's pages are not readable offline by the next person."""
+    base, link, _token, field_id = platform
+    driver = browser(javascript=True)
+    try:
+        driver.get(link)
+        until(driver, "Ini tautan masuk pribadi Anda")
+        press(driver, "//button[text()='Masuk']")
+        until(driver, "Lahan saya</h1>")
+        _controlled(driver, f"{base}/f/{field_id}")
+        _controlled(driver, f"{base}/f/{field_id}")
+        driver.get(f"{base}/f")
+        until(driver, "Lahan saya</h1>")
+        press(driver, "//button[text()='Keluar']")
+        until(driver, "Kirim kode")
+        time.sleep(0.5)  # the worker forgets the pages while the sign-in page loads
+        _signal(driver, on=False)
+        driver.get(f"{base}/f/{field_id}")
+        until(driver, "belum pernah dibuka di HP ini")
+        assert "Perkiraan panen" not in driver.page_source
+    finally:
+        driver.quit()
