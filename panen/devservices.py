@@ -324,26 +324,19 @@ class PostgresServer(_Process):
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
 
+    def _psql(self, sql: str) -> None:
+        command = [str(self._bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "panen"]
+        subprocess.run([*command, "-d", "postgres", "-c", sql], check=True, capture_output=True)
+
     def create_database(self, name: str) -> str:
         """Create a database; returns its SQLAlchemy URL."""
-        subprocess.run(
-            [
-                str(self._bin / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "panen",
-                "-d",
-                "postgres",
-                "-c",
-                f'CREATE DATABASE "{name}"',
-            ],
-            check=True,
-            capture_output=True,
-        )
+        self._psql(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://panen@127.0.0.1:{self.port}/{name}"
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, closing the connections still open to it (a test's pooled engine): the
+        server's connection slots are freed whatever the test left open."""
+        self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_until_answers(url: str, timeout_s: float = 30.0) -> None:

@@ -82,9 +82,14 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh registry database: a SQLite file, then a database on the session's PostgreSQL."""
+def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh registry database: a SQLite file, then a database on the session's PostgreSQL, dropped
+    after the test with whatever connections the test's engines still pool (PostgreSQL has 100 slots;
+    a run's hundreds of registries used to exhaust them: "too many clients already")."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database(f"r_{uuid.uuid4().hex[:12]}")
+    name = f"r_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name)
+    server.drop_database(name)
