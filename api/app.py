@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
@@ -30,6 +31,7 @@ from api.routes import (
     forecasts,
     harvests,
     health,
+    nodes,
     offline,
     orchards,
     pages,
@@ -45,6 +47,7 @@ from services.forecasting import ForecastService
 from services.notify.outbox import NotifyConfig, Sender
 from services.refresh import RefreshScheduler, refresh
 from services.registry_import import MAX_DOCUMENT_BYTES
+from services.watch import PlatformCollector, delivery_histogram
 from storage import TimeSeriesStore
 
 __all__ = ["create_app"]
@@ -214,7 +217,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         scheduler = RefreshScheduler(lambda: refresh(state), refresh_every_s) if refresh_every_s else None
-        sender = Sender(sessions, state.notify) if send_notifications else None
+        latency = delivery.labels
+        on_sent = lambda channel, seconds: latency(channel).observe(seconds)  # noqa: E731
+        sender = Sender(sessions, state.notify, on_sent=on_sent) if send_notifications else None
         if scheduler is not None:
             scheduler.start()
         if sender is not None:
@@ -238,6 +243,7 @@ def create_app(
     for router in (
         health.router,
         registry.router,
+        nodes.router,
         readings.router,
         forecasts.router,
         harvests.router,
@@ -255,7 +261,14 @@ def create_app(
     ):
         app.include_router(router)
     metrics = _observe(app)
+    # What /metrics says beyond HTTP (issue 40): alerts, the outbox, the fleet, the forecasts.
+    metrics.register(PlatformCollector(state))
+    delivery = delivery_histogram(metrics)
     # Added last, so it runs first: nothing reads a body before its size is checked.
     app.add_middleware(BodyLimit, default_bytes=MIB, per_path={"/v1/registry/import": MAX_DOCUMENT_BYTES})
-    app.mount("/metrics", _MetricsGate(make_asgi_app(registry=metrics), metrics_token))
+    # /metrics itself answers (a plain scrape of it got a 307 to /metrics/ and nothing), and so does
+    # /metrics/ for the scrapers configured that way.
+    exposition = _MetricsGate(make_asgi_app(registry=metrics), metrics_token)
+    app.router.routes.append(Route("/metrics", exposition, include_in_schema=False))
+    app.mount("/metrics", exposition)
     return app

@@ -20,6 +20,7 @@ from sensors.reading import REGISTRY_ID_PATTERN
 from sensors.topics import Format
 from services.access import Role
 from services.contracts import AT_RISK_BELOW, check_window
+from services.fleet import NodeState
 from services.notify.channels import KINDS
 from services.notify.contacts import MAX_DAILY_CAP
 from services.orchards import MAX_FRUITS_PER_TREE, MAX_TREES, check_trees
@@ -549,6 +550,16 @@ class NodePublic(BaseModel):
     dev_eui: str | None = Field(examples=["a84041000181c3e1"])
     profile: str = Field(examples=["dragino-lse01"])
     interval_min: int = Field(examples=[10], description="Reporting interval [min]")
+    # Its health (issue 40), from services.fleet; absent on a write's answer.
+    state: NodeState | None = Field(None, description="ok, late, silent, low_battery (unknown: store down)")
+    last_seen: dt.datetime | None = Field(None, description="Its last uplink (UTC)")
+    silent_s: int | None = Field(None, description="Seconds since its last uplink")
+    battery_v: float | None = None
+    battery_pct: float | None = None
+    rssi_dbm: float | None = Field(
+        None, description="Signal of its last uplink, as the best gateway heard it"
+    )
+    snr_db: float | None = None
 
 
 class NodeCreate(Body):

@@ -33,6 +33,7 @@ from forecast.drivers import irrigation_threshold_vwc_pct
 from sensors.reading import Reading
 from services import OutOfScope
 from services.access import Principal, Role
+from services.fleet import NodeState, node_state, node_status
 from services.forecasting import ForecastRun
 from services.kinds import AlertKind
 from services.notify.outbox import Audience, NotifyConfig, enqueue_raised
@@ -41,22 +42,14 @@ from storage.db import Alert, Field, Node, Station
 
 __all__ = [
     "ALERT_KINDS",
-    "BATTERY_LOW_PCT",
-    "BATTERY_LOW_V",
     "FROST_C",
-    "OFFLINE_INTERVALS",
     "Finding",
-    "NodeStatus",
     "acknowledge",
     "contract_findings",
     "evaluate_alerts",
-    "node_status",
 ]
 
 FROST_C = 2.0  # radiative frost damages young potato and shallot leaves near 0 °C air at 2 m
-OFFLINE_INTERVALS = 3  # one missed uplink is radio noise; three in a row is a node to visit
-BATTERY_LOW_V = 3.4  # Li-SOCl2 and Li-ion cells sag fast below 3.4 V under radio load
-BATTERY_LOW_PCT = 20.0
 WINDOW_MS = 86_400_000
 ALERT_KINDS = tuple(AlertKind)  # every kind, in the order alerts are listed
 log = logging.getLogger("services.alerts")
@@ -73,33 +66,6 @@ class Finding:
     severity: str
     message: str
     facts: dict[str, float | str] = field(default_factory=dict)  # the figures, for messages in any language
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    """A node's last contact and battery, from its latest readings."""
-
-    last_ms: int
-    battery_metric: str  # battery_v or battery_pct; "" when the node reports no battery
-    battery_value: float
-
-    @property
-    def battery_low(self) -> bool:
-        """Below :data:`BATTERY_LOW_V` or :data:`BATTERY_LOW_PCT`."""
-        return (self.battery_metric == "battery_v" and self.battery_value < BATTERY_LOW_V) or (
-            self.battery_metric == "battery_pct" and self.battery_value < BATTERY_LOW_PCT
-        )
-
-
-def node_status(latest: Sequence[Reading]) -> dict[str, NodeStatus]:
-    """Each node's :class:`NodeStatus` from the store's latest readings (``TimeSeriesStore.latest``)."""
-    newest: dict[str, int] = {}
-    battery: dict[str, tuple[str, float]] = {}
-    for r in latest:
-        newest[r.node_id] = max(newest.get(r.node_id, 0), r.ts_ms)
-        if r.metric in ("battery_v", "battery_pct"):
-            battery[r.node_id] = (r.metric, r.value)
-    return {node: NodeStatus(ms, *battery.get(node, ("", 0.0))) for node, ms in newest.items()}
 
 
 def contract_findings(report: object, threshold: float) -> list[Finding]:
@@ -222,8 +188,7 @@ def _node_health(
     for n in nodes:
         field_id = n.site_id if n.site_id in fields else None
         seen = status[n.id].last_ms if n.id in status else None
-        limit = OFFLINE_INTERVALS * n.interval_min * 60_000
-        if seen is None or now_ms - seen > limit:
+        if node_state(n, seen, False, now_ms) is NodeState.SILENT:  # the fleet view's own rule
             ago = "never reported" if seen is None else f"silent for {(now_ms - seen) / 3_600_000:.1f} h"
             silent: dict[str, float | str] = {} if seen is None else {"silent_h": (now_ms - seen) / 3_600_000}
             out.append(

@@ -20,7 +20,7 @@ from forecast.drivers import SOILS, irrigation_threshold_vwc_pct
 from forecast.engine import FieldForecast
 from forecast.orchard import is_orchard
 from services import InvalidInput, id_date
-from services.alerts import node_status
+from services.fleet import NodeState, node_state, node_status
 from services.forecasting import ForecastRun, season_records
 from services.names import shown
 from services.numbers import format_id
@@ -53,6 +53,7 @@ class NodeView:
     last_contact: dt.datetime | None
     battery_state: str | None = None  # "baik", "lemah" or "ganti baterai": what a farmer reads
     name: str = ""  # what the farmer calls it, else its id (services.names)
+    state: str = "tidak diketahui"  # the fleet view's state, in the farmer's words (STATE_WORDS)
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,16 @@ def _hourly(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
 
 
 # A battery a farmer should replace now, not this week [est: a Li-SOCl2 or alkaline pack near the
-# end of its plateau; the alert's "low" is 3.4 V or 20 %, services/alerts.py].
+# end of its plateau; the alert's "low" is 3.4 V or 20 %, services/fleet.py].
 REPLACE_BELOW_V, REPLACE_BELOW_PCT = 3.3, 10.0
+# The fleet view's node states (services.fleet), as the sensor card says them.
+STATE_WORDS = {
+    NodeState.OK: "aktif",
+    NodeState.LATE: "terlambat",
+    NodeState.SILENT: "diam",
+    NodeState.LOW_BATTERY: "baterai lemah",
+    NodeState.UNKNOWN: "tidak diketahui",
+}
 # Which alert a farmer reads first: the crop's danger before the equipment's (a frost before a battery).
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 _EQUIPMENT = ("node_offline", "battery_low")
@@ -173,7 +182,12 @@ def field_view(
             )
             last = None if st is None else dt.datetime.fromtimestamp(st.last_ms / 1000, dt.UTC)
             low = st is not None and st.battery_low
-            node_views.append(NodeView(n.id, text, low, last, _battery_state(metric, value, low), shown(n)))
+            state = node_state(n, None if st is None else st.last_ms, low, now_ms)  # the fleet view's
+            node_views.append(
+                NodeView(
+                    n.id, text, low, last, _battery_state(metric, value, low), shown(n), STATE_WORDS[state]
+                )
+            )
         newest = max((st.last_ms for st in status.values()), default=None)
     except StoreError as exc:
         error = str(exc)

@@ -24,15 +24,12 @@ from api.schemas import (
     FieldPublic,
     FieldUpdate,
     ImportResult,
-    NodeCreate,
-    NodePublic,
-    NodeUpdate,
     StationCreate,
     StationPublic,
 )
 from services import registry
 from services.access import Role, require
-from storage.db import Cooperative, Farmer, Field, Node, Station
+from storage.db import Cooperative, Farmer, Field, Station
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 _READ: dict[int | str, dict[str, Any]] = {403: {}, 404: {}}
@@ -184,47 +181,6 @@ def delete_station(station_id: str, session: SessionDep, principal: PrincipalDep
     """Remove a weather station with no nodes."""
     station = registry.in_coop_scope(session, principal, Station, station_id, "coop_id")
     registry.delete_station(session, principal, station)
-    return Response(status_code=204)
-
-
-# --- nodes --------------------------------------------------------------------------------------
-
-
-@router.get("/nodes", response_model=list[NodePublic])
-def list_nodes(
-    session: SessionDep,
-    principal: PrincipalDep,
-    site_id: Annotated[str | None, Query(max_length=128)] = None,
-) -> list[Node]:
-    """Nodes in the caller's scope (a farmer: the nodes in their fields)."""
-    return registry.nodes(session, principal, site_id)
-
-
-@router.get("/nodes/{node_id}", response_model=NodePublic, responses=_READ)
-def get_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> Node:
-    """One node."""
-    return registry.node_in_scope(session, principal, node_id)
-
-
-@router.post("/nodes", response_model=NodePublic, status_code=201, responses=_WRITE)
-def create_node(body: NodeCreate, session: SessionDep, principal: PrincipalDep, state: StateDep) -> Node:
-    """Register a node (admin, or the cooperative's manager); ingest accepts its uplinks within seconds."""
-    return registry.create_node(session, principal, body.model_dump(), state.profiles)
-
-
-@router.patch("/nodes/{node_id}", response_model=NodePublic, responses=_WRITE)
-def update_node(
-    node_id: str, body: NodeUpdate, session: SessionDep, principal: PrincipalDep, state: StateDep
-) -> Node:
-    """Change a node, e.g. move it to another field of its cooperative."""
-    node = registry.node_in_scope(session, principal, node_id)
-    return registry.update_node(session, principal, node, _changes(body), state.profiles)
-
-
-@router.delete("/nodes/{node_id}", status_code=204, responses=_WRITE)
-def delete_node(node_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
-    """Unregister a node: its later uplinks become dead letters (unknown_node); its readings stay."""
-    registry.delete_node(session, principal, registry.node_in_scope(session, principal, node_id))
     return Response(status_code=204)
 
 

@@ -12,13 +12,15 @@ and formatting what it returns (exit 2 for a wrong setting or option, 1 for a se
 - :mod:`panen.cli.grafana`: ``grafana sync|login`` (an organisation per cooperative);
 - :mod:`panen.cli.registry`: ``registry import``, ``token create|list|revoke``;
 - :mod:`panen.cli.notify`: ``notify run|test|link|list``, ``contact add|list``;
-- :mod:`panen.cli.prices`: ``prices import|list`` (Coosae's buying prices).
+- :mod:`panen.cli.prices`: ``prices import|list`` (Coosae's buying prices);
+- :mod:`panen.cli.fleet`: ``fleet`` (every node's state: the silent first).
 """
 
 from panen.cli import (
     basics,
     broker,
     dashboards,
+    fleet,
     grafana,
     ingest,
     notify,
@@ -36,6 +38,7 @@ __all__ = [
     "basics",
     "broker",
     "dashboards",
+    "fleet",
     "grafana",
     "ingest",
     "notify",

@@ -404,12 +404,15 @@ class Sender:
         *,
         clock: Clock = utc_now,
         deliver_fn: Callable[[str, str, str], str | None] = deliver,
+        on_sent: Callable[[str, float], None] | None = None,
     ) -> None:
-        """A sender over the registry ``sessions``."""
+        """A sender over the registry ``sessions``; ``on_sent(channel kind, seconds since the message
+        entered the outbox)`` after each delivery (the API's latency histogram)."""
         self.sessions = sessions
         self.config = config
         self.clock = clock
         self.deliver_fn = deliver_fn
+        self.on_sent = on_sent
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -471,6 +474,10 @@ class Sender:
                 msg.status, msg.sent_at, msg.last_error = NotificationStatus.SENT, done, None
                 outcome: str = NotificationStatus.SENT
                 _forget_secret(msg)
+                log.info("notification %d (alert %s, %s) delivered by %s", ident, msg.alert_id, msg.event,
+                         msg.channel_kind)  # fmt: skip
+                if self.on_sent is not None:
+                    self.on_sent(msg.channel_kind, max(0.0, (done - msg.created_at).total_seconds()))
             elif permanent or done - msg.created_at >= self.config.give_up_after:
                 msg.status, msg.last_error = NotificationStatus.FAILED, error[:500]
                 outcome = NotificationStatus.FAILED

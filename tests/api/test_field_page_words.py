@@ -102,7 +102,7 @@ def test_fields_and_sensors_are_shown_by_the_names_people_give_them(
         session.commit()
     page = c.get(f"/f/{MINE}", headers=farmer).text
     assert "Lahan Tegal atas</h1>" in page
-    assert "<td>Tiang timur</td>" in page
+    assert "<td>Tiang timur<br>" in page
     assert "Sensor Tiang timur tidak mengirim data 3 jam" in page
     assert f"Sensor {node}" not in page
     listing = c.get("/f", headers=farmer).text

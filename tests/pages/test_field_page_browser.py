@@ -51,6 +51,7 @@ def test_a_farmer_signs_in_acknowledges_the_frost_and_records_a_harvest_with_jav
         assert "pembacaan terakhir 8 jam lalu" in driver.page_source
         assert "Lahan Tegal bawah" in driver.page_source  # its name, not its id (issue 39)
         assert "Tiang timur" in driver.page_source
+        assert '<span class="muted">diam</span>' in driver.page_source  # the fleet view's state (issue 40)
         shot(driver, "field-page-stale.png")
     finally:
         driver.quit()
