@@ -260,15 +260,21 @@ def create_app(
         amend.router,
     ):
         app.include_router(router)
-    metrics = _observe(app)
-    # What /metrics says beyond HTTP (issue 40): alerts, the outbox, the fleet, the forecasts.
-    metrics.register(PlatformCollector(state))
-    delivery = delivery_histogram(metrics)
+    delivery = _expose_metrics(app, state, metrics_token)
     # Added last, so it runs first: nothing reads a body before its size is checked.
     app.add_middleware(BodyLimit, default_bytes=MIB, per_path={"/v1/registry/import": MAX_DOCUMENT_BYTES})
+    return app
+
+
+def _expose_metrics(app: FastAPI, state: AppState, token: str | None) -> Histogram:
+    """``/metrics``: HTTP requests, and what the platform's state says beyond HTTP (issue 40: alerts,
+    the outbox, the fleet, the forecasts); returns the delivery latency histogram for the sender."""
+    metrics = _observe(app)
+    metrics.register(PlatformCollector(state))
+    delivery = delivery_histogram(metrics)
     # /metrics itself answers (a plain scrape of it got a 307 to /metrics/ and nothing), and so does
     # /metrics/ for the scrapers configured that way.
-    exposition = _MetricsGate(make_asgi_app(registry=metrics), metrics_token)
+    exposition = _MetricsGate(make_asgi_app(registry=metrics), token)
     app.router.routes.append(Route("/metrics", exposition, include_in_schema=False))
     app.mount("/metrics", exposition)
-    return app
+    return delivery
