@@ -34,6 +34,7 @@ from api.routes import (
     nodes,
     offline,
     orchards,
+    outbox,
     pages,
     prices,
     profiles,
@@ -254,6 +255,7 @@ def create_app(
         edits.router,
         profiles.router,
         contacts.router,
+        outbox.router,
         signin.router,  # before pages: /f/masuk is not a field
         offline.router,  # nor /f/sw.js
         pages.router,

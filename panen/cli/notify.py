@@ -1,4 +1,4 @@
-"""``panen notify run|test|link|list`` and ``panen contact add|list``: the outbox's sender, a test
+"""``panen notify run|test|retry|link|list`` and ``panen contact add|list``: the outbox's sender, a test
 message, a sign-in link, and who hears about alerts."""
 
 from __future__ import annotations
@@ -38,6 +38,25 @@ def notify_run(
         signal.signal(sig, lambda *_: sender.stop())
     console.print("delivering notifications; Ctrl-C stops", style="dim")
     sender.run_forever(every_s=every)
+
+
+@notify_app.command("retry")
+def notify_retry(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Only these notifications (default: every failed one).")
+    ] = None,
+) -> None:
+    """Send failed notifications again (after fixing a channel's settings): back in the outbox, due now,
+    delivered by `panen api` or `panen notify run`."""
+    from services.notify.outbox import retry_failed, utc_now
+    from storage.db.engine import open_registry
+
+    with open_registry(get_settings().registry_url)() as session:
+        again = retry_failed(session, utc_now(), ids or None)
+    if not again:
+        console.print("no failed notification to send again")
+        return
+    console.print(f"{len(again)} notifications back in the outbox: {', '.join(map(str, again))}")
 
 
 @notify_app.command("test")

@@ -67,6 +67,20 @@ class ChannelSettings:
         }.get(kind, False)
 
 
+# What to set for each channel, with an example: the "not configured" message names it (issue 40).
+HOW_TO_CONFIGURE = {
+    "whatsapp": "set PANEN_NOTIFY_WHATSAPP_TOKEN and PANEN_NOTIFY_WHATSAPP_PHONE_ID (WhatsApp Cloud "
+    "API), e.g. PANEN_NOTIFY_WHATSAPP_PHONE_ID=106540352242922",
+    "telegram": "set PANEN_NOTIFY_TELEGRAM_BOT_TOKEN, e.g. "
+    "PANEN_NOTIFY_TELEGRAM_BOT_TOKEN=123456:ABC-your-bot",
+    "email": "set PANEN_NOTIFY_SMTP_URL, e.g. "
+    "PANEN_NOTIFY_SMTP_URL='mailto://127.0.0.1:25?from=panen@localhost&mode=insecure' (a local "
+    "SMTP server) or "
+    "'mailtos://user:password@smtp.example.org?from=panen@example.org'",
+    "ntfy": "set PANEN_NOTIFY_NTFY_URL, e.g. PANEN_NOTIFY_NTFY_URL=ntfys://ntfy.sh",
+}
+
+
 def check_address(kind: str, address: str) -> str:
     """The address, stripped, if it is one ``kind`` can use.
 
@@ -103,7 +117,8 @@ def apprise_url(kind: str, address: str, key: str, settings: ChannelSettings) ->
         ChannelUnavailable: the kind has no credentials configured.
     """
     if not settings.configured(kind):
-        raise ChannelUnavailable(f"the {kind} channel is not configured (see PANEN_NOTIFY_* settings)")
+        how = HOW_TO_CONFIGURE.get(kind, "see the PANEN_NOTIFY_* settings in docs/notifications.md")
+        raise ChannelUnavailable(f"the {kind} channel is not configured: {how}")
     timeout = {"cto": f"{settings.timeout_s:g}", "rto": f"{settings.timeout_s:g}"}
     if kind == "whatsapp":
         token, phone_id = quote(settings.whatsapp_token or "", safe=""), settings.whatsapp_phone_id

@@ -54,6 +54,7 @@ __all__ = [
     "enqueue",
     "enqueue_raised",
     "plan",
+    "retry_failed",
 ]
 
 log = logging.getLogger("services.notify")
@@ -388,6 +389,26 @@ FORGOTTEN = "(code and link removed after delivery)"
 def _forget_secret(msg: Notification) -> None:
     if msg.event in SECRET_EVENTS:
         msg.body = FORGOTTEN
+
+
+def retry_failed(session: Session, now: dt.datetime, ids: Sequence[int] | None = None) -> list[int]:
+    """Put failed messages (all, or those of ``ids``) back in the outbox, due now, with a fresh day
+    to be delivered in (issue 40: a failed message stayed failed once the channel was fixed); returns
+    their ids. A message whose secret was forgotten (a sign-in link or code) is not resent: ask for a
+    new one."""
+    query = select(Notification).where(
+        Notification.status == NotificationStatus.FAILED, Notification.body != FORGOTTEN
+    )
+    if ids is not None:
+        query = query.where(Notification.id.in_(list(ids)))
+    again = list(session.scalars(query.order_by(Notification.id)))
+    for msg in again:
+        msg.status, msg.due_at, msg.created_at, msg.attempts = NotificationStatus.PENDING, now, now, 0
+        log.info(
+            "notification %d (alert %s, %s) put back to be sent again", msg.id, msg.alert_id, msg.channel_kind
+        )
+    session.commit()
+    return [m.id for m in again]
 
 
 class Sender:

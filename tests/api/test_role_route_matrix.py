@@ -87,6 +87,7 @@ RULES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/v1/fields/{field_id}/events"): ANY,
     ("POST", "/v1/fields/{field_id}/events"): ANY,
     ("POST", "/v1/fields/{field_id}/events/{event_id}/void"): ANY,
+    ("POST", "/v1/notifications/retry"): ADMIN,  # issue 40: failed messages sent again
     ("GET", "/v1/alerts"): ANY,
     # Coosae reads every alert but acknowledges only its own (this one is a cooperative's frost).
     ("POST", "/v1/alerts/{alert_id}/acknowledge"): frozenset({"farmer", "manager", "admin"}),
