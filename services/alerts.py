@@ -270,6 +270,12 @@ def evaluate_alerts(
             session.flush()  # ids for the messages' idempotency keys
             enqueue_raised(session, raised, now, notify or NotifyConfig(), Audience.load(session))
         session.commit()
+    # Each alert raised or cleared, with its id, for the operator reading the log (issue 40).
+    for alert in raised:
+        log.info("alert %d raised: %s %s (%s): %s", alert.id, alert.kind, alert.subject, alert.severity,
+                 alert.message)  # fmt: skip
+    for alert in cleared:
+        log.info("alert %d cleared: %s %s", alert.id, alert.kind, alert.subject)
     # Also in the store, for dashboards that read only InfluxDB: 1 while active, 0 when cleared.
     points = [_state(f.subject, f.coop_id, f.field_id, f.kind, 1.0, now_ms) for f in found.values()]
     points += [_state(a.subject, a.coop_id, a.field_id, a.kind, 0.0, now_ms) for a in cleared]

@@ -18,7 +18,9 @@ __all__ = ["Cooperatives", "Coops", "FieldsPerCoop", "app", "broker_target", "co
 app = typer.Typer(
     help="panen: harvest forecasts from field sensors for Kota Batu's cooperatives.", no_args_is_help=True
 )
-console = Console(stderr=True)
+# No wrapping: these lines end up in log files (the demo's logs/*.log), where a wrapped line split
+# a client id over two lines (issue 40).
+console = Console(stderr=True, soft_wrap=True)
 
 # The small fleet of `panen demo` and `panen sim` (storage.fleetfile.Fleet.sample), one set of options.
 Cooperatives = Annotated[

@@ -93,7 +93,12 @@ def api(
     )
     try:
         # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.
-        uvicorn.run(application, host=host, port=port, log_level=cfg.log_level, timeout_graceful_shutdown=5)
+        # log_config=None: uvicorn's lines (the access log too) go through panen's own format, with
+        # a timestamp (its default had none: issue 40).
+        uvicorn.run(
+            application, host=host, port=port, log_level=cfg.log_level, timeout_graceful_shutdown=5,
+            log_config=None,
+        )  # fmt: skip
     except OSError as exc:
         console.print(f"[red]cannot listen on {host}:{port}[/red] ({exc}); choose another with --port")
         raise typer.Exit(2) from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
 import re
 import subprocess
@@ -124,13 +125,19 @@ def test_a_dead_node_is_silent_in_the_api_the_cli_and_the_metrics(
     assert "1 silent" in done.stderr
 
 
-def test_alerts_outbox_and_forecast_metrics_move(night: tuple[TestClient, str, str, Path]) -> None:
+def test_alerts_outbox_and_forecast_metrics_move(
+    night: tuple[TestClient, str, str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     c, _admin, _, _ = night
     platform = c.app.state.panen  # type: ignore[attr-defined]
     before = c.get("/metrics").text
     assert _metric(before, "panen_forecast_refresh_age_seconds") is None  # no forecast yet
     assert _metric(before, "panen_forecast_refresh_failing") == 0
-    refresh(platform)  # forecasts, then alerts: the dead node's node_offline among them
+    with caplog.at_level(logging.INFO, logger="services.alerts"):
+        refresh(platform)  # forecasts, then alerts: the dead node's node_offline among them
+    raised = [r.getMessage() for r in caplog.records if " raised: node_offline " in r.getMessage()]
+    assert len(raised) == 1, caplog.text  # logged with its id (issue 40)
+    assert re.match(r"alert \d+ raised: node_offline", raised[0])
     after = c.get("/metrics").text
     assert _metric(after, "panen_alerts_open", kind="node_offline", severity="warning") == 1
     assert (_metric(after, "panen_forecast_refresh_duration_seconds") or 0) > 0
