@@ -485,7 +485,7 @@ def run_demo(cfg: Settings, opts: DemoOptions, console: Console, stop: threading
         _run(cfg, opts, console, stop, children, broker_text)
     finally:
         console.print("stopping ...")
-        children.stop()
+        children.stop(grace_s=3.0)  # within 5 s of Ctrl-C in every phase (issue 40)
         if broker is not None:
             broker.stop()
         console.print("stopped")

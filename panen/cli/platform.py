@@ -50,10 +50,23 @@ def demo(
         weeks=weeks,
     )
     stop = threading.Event()
+
+    def interrupt(*_: object) -> None:
+        # The first Ctrl-C interrupts whatever the demo is doing (the season before, the backfill, the
+        # first forecast): it used to wait for the step to end, and the demo and its API were still
+        # running 8 s later (issue 40). Its cleanup then stops every child; a second Ctrl-C while that
+        # runs is ignored, so it cannot leave children behind.
+        if stop.is_set():
+            return
+        stop.set()
+        raise KeyboardInterrupt
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, interrupt)
     try:
         run_demo(cfg, opts, console, stop)
+    except KeyboardInterrupt:
+        pass  # stopped on request; run_demo's cleanup has run
     except DemoError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
