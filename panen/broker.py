@@ -86,7 +86,8 @@ class EmbeddedBroker:
             "plugins": {
                 # A user name is required (and makes sessions persistent); passwords are not checked:
                 # the broker listens on loopback only, for the demo.
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False},
+                # amqtt's anonymous-auth check, saying in broker.log why it refused a client.
+                "panen.broker_auth.NamedClientsOnly": {"allow_anonymous": False},
             },
         }
 
@@ -108,7 +109,7 @@ class EmbeddedBroker:
         )
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(self._late)
-        for name in ("amqtt", "transitions"):
+        for name in ("amqtt", "transitions", "panen.broker_auth"):
             logger = logging.getLogger(name)
             logger.setLevel(logging.WARNING)
             logger.addHandler(handler)
