@@ -118,8 +118,15 @@ def notify_link(
         if row is None:
             console.print("[red]no such contact[/red]: add one with `panen contact add`")
             raise typer.Exit(2)
+        cfg = get_settings()
+        if "public_url" not in cfg.model_fields_set:
+            # Issue 40: the link pointed at port 8000 while the demo ran on another; say where it points.
+            console.print(
+                f"[yellow]PANEN_PUBLIC_URL is not set: the link points at {cfg.public_url}[/yellow]; set it "
+                "to where people reach the API (the demo prints its own link, with its port)"
+            )
         try:
-            print(issue_link(session, row, notify_config(get_settings()), utc_now()))
+            print(issue_link(session, row, notify_config(cfg), utc_now()))
         except InvalidInput as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc

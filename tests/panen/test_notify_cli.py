@@ -26,13 +26,13 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver.stop()
 
 
-def _panen(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PANEN_DATA_DIR": str(data),
-        "PANEN_PUBLIC_URL": "http://panen.test",
-        "COLUMNS": "200",
-    }
+def _panen(
+    data: Path, *args: str, public_url: str | None = "http://panen.test"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PANEN_DATA_DIR": str(data), "COLUMNS": "200"}
+    env.pop("PANEN_PUBLIC_URL", None)
+    if public_url is not None:
+        env["PANEN_PUBLIC_URL"] = public_url
     for key in ("PANEN_DB_URL", "PANEN_NOTIFY_WHATSAPP_TOKEN", "PANEN_NOTIFY_WHATSAPP_PHONE_ID"):
         env.pop(key, None)
     return subprocess.run(
@@ -59,6 +59,11 @@ def test_an_operator_adds_a_contact_prints_a_link_and_sends_a_test(
     link = _panen(tmp_path, "notify", "link", "--farmer", farmer)
     assert link.returncode == 0, link.stderr
     assert link.stdout.strip().startswith("http://panen.test/f/masuk/")
+    assert "PANEN_PUBLIC_URL" not in link.stderr
+    # Unset, the link points at the default, and says so (issue 40: a demo on another port).
+    unset = _panen(tmp_path, "notify", "link", "--farmer", farmer, public_url=None)
+    assert unset.stdout.strip().startswith("http://127.0.0.1:8000/f/masuk/")
+    assert "PANEN_PUBLIC_URL is not set" in unset.stderr
 
     sent = _panen(tmp_path, "notify", "test", "--to", f"webhook:{webhook.url}")
     assert sent.returncode == 0, sent.stdout + sent.stderr
