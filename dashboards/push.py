@@ -22,7 +22,7 @@ FOLDER_UID = "panen"
 
 
 def datasource_payload(influx_url: str, database: str, token: str | None) -> dict[str, Any]:
-    """The InfluxQL datasource, as provisioning files describe it (see deploy/grafana/)."""
+    """The InfluxQL datasource the dashboards' queries name (uid ``panen-influxdb``)."""
     payload: dict[str, Any] = {
         "name": "panen InfluxDB",
         "uid": DATASOURCE_UID,

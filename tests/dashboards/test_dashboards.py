@@ -195,28 +195,47 @@ def test_dashboards_are_what_grafanas_schema_describes(name: str) -> None:
         assert _lost(copy, again) == []
 
 
-def test_provisioning_points_at_the_dashboards() -> None:
-    root = Path(__file__).parents[2]
-    provider = (root / "deploy/grafana/provisioning/dashboards/panen.yaml").read_text()
-    assert "/var/lib/grafana/dashboards/panen" in provider
-    datasource = (root / "deploy/grafana/provisioning/datasources/influxdb.yaml").read_text()
-    assert f"uid: {DATASOURCE_UID}" in datasource
-    assert "dbName: panen" in datasource
-    assert "Token ${INFLUXDB_TOKEN}" in datasource
-
-
-def test_pushed_datasource_matches_the_provisioned_one() -> None:
+def test_the_pushed_datasource_is_the_one_the_dashboards_name() -> None:
+    """``panen dashboards push`` (your own Grafana) creates the datasource the dashboards' queries name:
+    InfluxQL on the given database; a token, when given, as InfluxDB 2.x/3.x want it."""
     from dashboards.push import datasource_payload
 
-    root = Path(__file__).parents[2]
-    provisioned = yaml.safe_load((root / "deploy/grafana/provisioning/datasources/influxdb.yaml").read_text())
-    (ds,) = provisioned["datasources"]
     pushed = datasource_payload("http://influxdb:8086", "panen", "t0k")
-    for key in ("uid", "type", "access", "url"):
-        assert pushed[key] == ds[key], key
-    assert pushed["jsonData"] == ds["jsonData"]
+    assert (pushed["uid"], pushed["type"], pushed["access"]) == (DATASOURCE_UID, "influxdb", "proxy")
+    assert pushed["jsonData"]["dbName"] == "panen"
     assert pushed["secureJsonData"]["httpHeaderValue1"] == "Token t0k"
     assert "secureJsonData" not in datasource_payload("http://x", "panen", None)
+    used = {ds.get("uid") for d in dashboards().values() for ds in _datasources(d)}
+    assert used <= {DATASOURCE_UID, "${datasource}", None}, used
+
+
+def _datasources(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("datasource"), dict):
+                found.append(node["datasource"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(dashboard)
+    return found
+
+
+def test_compose_provisions_grafana_through_the_sync_and_mounts_no_stale_files() -> None:
+    """Issue 40: deploy/grafana/provisioning described InfluxDB 2.x with one token and was mounted by
+    nothing, beside a README describing InfluxDB 1.11 with an organisation per cooperative. Grafana's
+    organisations, datasources and dashboards come from ``panen grafana sync`` alone."""
+    root = Path(__file__).parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    assert compose["services"]["grafana-sync"]["command"] == ["panen", "grafana", "sync"]
+    assert not (root / "deploy" / "grafana").exists()
+    assert "provisioning" not in (root / "docker-compose.yml").read_text()
+    assert "influxdb:1.11" in compose["services"]["influxdb"]["image"]
 
 
 def test_coosaes_tables_add_expected_tonnes(influx_server: InfluxServer, season_db: str) -> None:
