@@ -352,6 +352,18 @@ def fleet_health() -> Json:
             unit="short",
             thresholds=[("green", None), ("orange", 1.0)],
         ),
+        _panel(
+            "Sensor diam atau baterai lemah / Silent or low-battery nodes (1 = ya / yes)",
+            "table",
+            [
+                f'SELECT last("node_offline") AS "silent", last("battery_low") AS "low_battery" FROM "alert" '
+                f'WHERE {c} AND time > now() - 3h GROUP BY "subject"'
+            ],
+            (0, 28, 24, 8),
+            fmt="table",
+            description="The API's hourly evaluation, by the rules of `panen fleet` and GET /v1/nodes: "
+            "silent after 3 reporting intervals without an uplink, low battery under 3.4 V or 20 %.",
+        ),
     ]
     return _dashboard(
         "panen-fleet-health", "Kesehatan Sensor / Fleet health", panels, [COOP, *TIERS], "now-7d"
