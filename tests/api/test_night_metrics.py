@@ -26,6 +26,7 @@ from bench.simdata import readings
 from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from panen.devservices import free_port
+from services import harvests
 from services.access import Principal, Role, create_token
 from services.forecasting import ForecastService
 from services.notify.contacts import ContactSpec, create_contact
@@ -144,6 +145,19 @@ def test_alerts_outbox_and_forecast_metrics_move(
     assert (_metric(after, "panen_forecast_refresh_age_seconds") or -1) >= 0
     assert _metric(after, "panen_forecast_fields", outcome="forecast") == len(FLEET.fields)
     assert _metric(after, "panen_learning_records", outcome="used") == 0  # no harvest recorded yet
+    # A harvest recorded of a field forecast 10 days before: the next refresh learns from it, and
+    # its season is closed (a single-harvest crop).
+    day = local_day(NOW_MS)
+    platform.forecasts.run(day - dt.timedelta(days=10), issued_ms=NOW_MS - 10 * 86_400_000)
+    field = next(f for f in FLEET.fields if f.commodity in ("potato", "cabbage", "carrot", "shallot"))
+    forecast = platform.forecasts.latest.forecasts[field.id]
+    with platform.sessions() as session:
+        harvests.record(session, field_id=field.id, harvest_date=day, tonnes=forecast.tonnes_p50, grade="A",
+                        by="test")  # fmt: skip
+    refresh(platform)
+    learnt = c.get("/metrics").text
+    assert _metric(learnt, "panen_learning_records", outcome="used") == 1
+    assert _metric(learnt, "panen_forecast_fields", outcome="closed") == 1
     platform.last_failure = RefreshFailure(utc_now(), "test")
     assert _metric(c.get("/metrics").text, "panen_forecast_refresh_failing") == 1
     platform.last_failure = None
