@@ -397,6 +397,7 @@ class HarvestRecordVoid(Body):
 # MQTT topics and InfluxDB tags. (Fleet files may use the wider set ingest accepts.)
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=REGISTRY_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Firmware = Annotated[str, StringConstraints(max_length=40, pattern=r"^[\w.+-]*$")]
 # A field's or node's display name (issue 39): printable, short enough for a phone's line.
 DisplayName = Annotated[
     str, StringConstraints(max_length=80, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$")
@@ -550,6 +551,7 @@ class NodePublic(BaseModel):
     dev_eui: str | None = Field(examples=["a84041000181c3e1"])
     profile: str = Field(examples=["dragino-lse01"])
     interval_min: int = Field(examples=[10], description="Reporting interval [min]")
+    firmware: str = Field("", examples=["1.4.2"], description="Firmware version flashed at installation")
     # Its health (issue 40), from services.fleet; absent on a write's answer.
     state: NodeState | None = Field(None, description="ok, late, silent, low_battery (unknown: store down)")
     last_seen: dt.datetime | None = Field(None, description="Its last uplink (UTC)")
@@ -574,6 +576,7 @@ class NodeCreate(Body):
     dev_eui: DevEui | None = Field(None, examples=["A84041000181C3E1"])
     profile: Profile = ""
     interval_min: int = Field(10, ge=1, le=1440)
+    firmware: Firmware = ""
 
 
 class NodeUpdate(Body):
@@ -586,6 +589,7 @@ class NodeUpdate(Body):
     dev_eui: DevEui | None = None
     profile: Profile | None = None
     interval_min: int | None = Field(None, ge=1, le=1440)
+    firmware: Firmware | None = None
 
 
 class ImportResult(BaseModel):

@@ -326,4 +326,5 @@ def _node(spec: NodeSpec, coop_id: str, site_id: str) -> Node:
         profile=spec.profile,
         interval_min=spec.interval_min,
         name=spec.name,
+        firmware=spec.firmware,
     )

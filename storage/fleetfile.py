@@ -64,6 +64,7 @@ class NodeSpec:
     profile: str = ""
     interval_min: int = 10
     name: str = ""  # what the farmer calls it; the id stays the key
+    firmware: str = ""  # the version flashed at installation
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,7 @@ def node_spec(entry: Any, where: str) -> NodeSpec:
         dev_eui=str(spec.dev_eui or "").lower(),
         profile=str(spec.profile),
         name=str(spec.name or ""),
+        firmware=str(spec.firmware or ""),
     )
 
 

@@ -61,7 +61,7 @@ def fleet(
     rank = list(NodeState)
     found.sort(key=lambda h: (rank.index(h.state), -(h.silent_s or float("inf")), h.node.id))
     table = Table(title=f"{len(found)} nodes")
-    for column in ("node", "site", "state", "last uplink", "battery", "signal", "every"):
+    for column in ("node", "site", "state", "last uplink", "battery", "signal", "every", "firmware"):
         table.add_column(column)
     colour = {NodeState.SILENT: "red", NodeState.LATE: "yellow", NodeState.LOW_BATTERY: "yellow"}
     for h in found:
@@ -70,7 +70,7 @@ def fleet(
         style = colour.get(h.state, "")
         table.add_row(
             h.node.name or h.node.id, h.node.site_id, f"[{style}]{h.state}[/{style}]" if style else h.state,
-            _ago(h.silent_s), battery, signal, f"{h.node.interval_min} min",
+            _ago(h.silent_s), battery, signal, f"{h.node.interval_min} min", h.node.firmware or "-",
         )  # fmt: skip
     Console().print(table)  # the answer, on stdout (a pipe or a file takes it); notes go to stderr
     silent = sum(h.state is NodeState.SILENT for h in found)

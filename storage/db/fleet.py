@@ -76,6 +76,8 @@ class Node(EditedByPeople, Base):
     profile: Mapped[str] = mapped_column(String(60), default="")
     interval_min: Mapped[int] = mapped_column(Integer, default=10)
     name: Mapped[str] = mapped_column(String(80), default="", server_default="")  # as a field's
+    # The firmware version flashed at installation (registry, fleet document), for the fleet view.
+    firmware: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
 
 def site(session: Session, site_id: str) -> Field | Station | None:

@@ -113,6 +113,10 @@ def test_a_dead_node_is_silent_in_the_api_the_cli_and_the_metrics(
     assert c.get("/v1/nodes", params={"state": "asleep"}, headers=headers).status_code == 422
     text = c.get("/metrics").text
     assert _metric(text, "panen_nodes", coop=COOP, state="silent") == 1
+    # The firmware flashed at installation, as the operator recorded it.
+    assert c.patch(f"/v1/nodes/{dead}", json={"firmware": "1.4.2"}, headers=headers).status_code == 200
+    assert c.get(f"/v1/nodes/{dead}", headers=headers).json()["firmware"] == "1.4.2"
+    assert c.patch(f"/v1/nodes/{dead}", json={"firmware": "1.4 beta"}, headers=headers).status_code == 422
     # panen fleet, on the same data folder: the dead node first, and exit 1 for it.
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PANEN_")}, "PANEN_DATA_DIR": str(data),
            "COLUMNS": "200"}  # fmt: skip
@@ -123,6 +127,7 @@ def test_a_dead_node_is_silent_in_the_api_the_cli_and_the_metrics(
     assert rows, done.stdout
     assert dead in rows[0], done.stdout
     assert "silent" in rows[0]
+    assert "1.4.2" in rows[0]
     assert "1 silent" in done.stderr
 
 

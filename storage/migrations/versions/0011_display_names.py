@@ -1,4 +1,5 @@
-"""Display names of fields and nodes (issue 39): what a farmer calls them; the id stays the key.
+"""Display names of fields and nodes (issue 39): what a farmer calls them; the id stays the key. And
+a node's firmware version as installed (issue 40: the fleet view shows it).
 
 Revision ID: 0011
 Revises: 0010
@@ -17,19 +18,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add ``name`` (empty: the id is shown) to ``field`` and ``node``."""
+    """Add ``name`` (empty: the id is shown) to ``field`` and ``node``, and ``firmware`` to ``node``."""
     inspector = sa.inspect(op.get_bind())
-    for table in ("field", "node"):
+    for table, column, length in (("field", "name", 80), ("node", "name", 80), ("node", "firmware", 40)):
         if table not in inspector.get_table_names():
             continue
-        if "name" in {c["name"] for c in inspector.get_columns(table)}:
+        if column in {c["name"] for c in inspector.get_columns(table)}:
             continue
         with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("name", sa.String(80), nullable=False, server_default=""))
+            batch.add_column(sa.Column(column, sa.String(length), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     """Drop them."""
-    for table in ("field", "node"):
+    for table, column in (("field", "name"), ("node", "name"), ("node", "firmware")):
         with op.batch_alter_table(table) as batch:
-            batch.drop_column("name")
+            batch.drop_column(column)
