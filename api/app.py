@@ -185,6 +185,29 @@ def hide_link_secrets() -> None:
         access.addFilter(HideLinkSecrets())
 
 
+# Every router, in the order their paths are matched.
+_ROUTERS = (
+    health.router,
+    registry.router,
+    nodes.router,
+    readings.router,
+    forecasts.router,
+    harvests.router,
+    orchards.router,
+    alerts.router,
+    contracts.router,
+    prices.router,
+    edits.router,
+    profiles.router,
+    contacts.router,
+    outbox.router,
+    signin.router,  # before pages: /f/masuk is not a field
+    offline.router,  # nor /f/sw.js
+    pages.router,
+    amend.router,
+)
+
+
 def create_app(
     store: TimeSeriesStore,
     sessions: sessionmaker[Session],
@@ -241,26 +264,7 @@ def create_app(
     )
     app.state.panen = state
     problems.install(app)
-    for router in (
-        health.router,
-        registry.router,
-        nodes.router,
-        readings.router,
-        forecasts.router,
-        harvests.router,
-        orchards.router,
-        alerts.router,
-        contracts.router,
-        prices.router,
-        edits.router,
-        profiles.router,
-        contacts.router,
-        outbox.router,
-        signin.router,  # before pages: /f/masuk is not a field
-        offline.router,  # nor /f/sw.js
-        pages.router,
-        amend.router,
-    ):
+    for router in _ROUTERS:
         app.include_router(router)
     delivery = _expose_metrics(app, state, metrics_token)
     # Added last, so it runs first: nothing reads a body before its size is checked.

@@ -289,6 +289,7 @@ def supply_outlook() -> Json:
 
 def fleet_health() -> Json:
     """Kesehatan Sensor / Fleet health: for the operator."""
+    # Long: the dashboard's panels, declared in the order they appear on screen.
     c = "\"coop\" = '$coop'"
     panels = [
         _panel(
