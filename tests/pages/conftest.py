@@ -167,6 +167,14 @@ def until(driver: webdriver.Chrome, text: str, timeout_s: float = 20) -> None:
     raise AssertionError(f"the page never showed {text!r}: {driver.current_url}")
 
 
+def sign_in(driver: webdriver.Chrome, link: str) -> None:
+    """Open the farmer's personal link and press *Masuk*: the list of their fields is shown."""
+    driver.get(link)
+    until(driver, "Ini tautan masuk pribadi Anda")
+    press(driver, "//button[text()='Masuk']")
+    until(driver, "Lahan saya</h1>")
+
+
 def shot(driver: webdriver.Chrome, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # The whole page, as a phone would scroll it, at the phone's width.

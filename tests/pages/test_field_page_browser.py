@@ -13,7 +13,7 @@ import httpx
 from selenium.webdriver.common.by import By
 
 from storage import local_day
-from tests.pages.conftest import FIELD_PAGE_BUDGET, MAX_PAGE_BYTES, browser, press, shot, until
+from tests.pages.conftest import FIELD_PAGE_BUDGET, MAX_PAGE_BYTES, browser, press, shot, sign_in, until
 
 
 def test_a_farmer_signs_in_acknowledges_the_frost_and_records_a_harvest_with_javascript_off(
@@ -72,10 +72,7 @@ def test_a_farmer_keeps_the_orchard_records_from_the_field_page(platform: tuple[
     orchard = f"{field_id.rsplit('-f', 1)[0]}-apel"
     driver = browser()
     try:
-        driver.get(link)
-        until(driver, "Ini tautan masuk pribadi Anda")
-        press(driver, "//button[text()='Masuk']")
-        until(driver, "Lahan saya</h1>")
+        sign_in(driver, link)
         driver.get(f"{base}/f/{orchard}")
         until(driver, "Catatan kebun")
         assert "650 pohon, ditanam 2014" in driver.page_source

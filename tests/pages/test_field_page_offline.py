@@ -16,7 +16,7 @@ import httpx
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from tests.pages.conftest import browser, press, shot, until
+from tests.pages.conftest import browser, press, shot, sign_in, until
 
 Platform = tuple[str, str, str, str]
 
@@ -69,10 +69,7 @@ def test_a_harvest_typed_offline_is_kept_survives_a_restart_and_is_sent_once(
     page = f"{base}/f/{field_id}"
     driver = browser(javascript=True, profile=profile)
     try:
-        driver.get(link)
-        until(driver, "Ini tautan masuk pribadi Anda")
-        press(driver, "//button[text()='Masuk']")
-        until(driver, "Lahan saya</h1>")
+        sign_in(driver, link)
         _controlled(driver, page)
         _controlled(driver, page)  # now kept by the worker, as a phone keeps what it last opened
         _signal(driver, on=False)
@@ -130,10 +127,7 @@ def test_a_form_sent_twice_is_saved_once(platform: Platform) -> None:
     base, link, token, field_id = platform
     driver = browser(javascript=True)
     try:
-        driver.get(link)
-        until(driver, "Ini tautan masuk pribadi Anda")
-        press(driver, "//button[text()='Masuk']")
-        until(driver, "Lahan saya</h1>")
+        sign_in(driver, link)
         driver.get(f"{base}/f/{field_id}")
         until(driver, "Catat panen")
         driver.find_element(By.ID, "kg").send_keys("2.000")
@@ -157,10 +151,7 @@ def test_signing_out_forgets_the_pages_kept_for_offline(platform: Platform) -> N
     base, link, _token, field_id = platform
     driver = browser(javascript=True)
     try:
-        driver.get(link)
-        until(driver, "Ini tautan masuk pribadi Anda")
-        press(driver, "//button[text()='Masuk']")
-        until(driver, "Lahan saya</h1>")
+        sign_in(driver, link)
         _controlled(driver, f"{base}/f/{field_id}")
         _controlled(driver, f"{base}/f/{field_id}")
         driver.get(f"{base}/f")
