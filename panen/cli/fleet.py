@@ -62,7 +62,8 @@ def fleet(
     found.sort(key=lambda h: (rank.index(h.state), -(h.silent_s or float("inf")), h.node.id))
     table = Table(title=f"{len(found)} nodes")
     for column in ("node", "site", "state", "last uplink", "battery", "signal", "every", "firmware"):
-        table.add_column(column)
+        # An id is never cut short on a narrow terminal ("junrej…" names no node): it folds instead.
+        table.add_column(column, overflow="fold", min_width=6 if column in ("node", "site") else None)
     colour = {NodeState.SILENT: "red", NodeState.LATE: "yellow", NodeState.LOW_BATTERY: "yellow"}
     for h in found:
         battery = _value(h.battery_v, "V") if h.battery_v is not None else _value(h.battery_pct, "%", ".0f")
