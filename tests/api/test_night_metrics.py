@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -225,6 +226,7 @@ def test_a_delivery_is_timed_in_the_latency_histogram(tmp_path: Path) -> None:
                 )
                 if count:
                     break
+                time.sleep(0.1)
             assert count == 1
     finally:
         hook.shutdown()
