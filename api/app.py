@@ -9,7 +9,7 @@ import importlib.metadata
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,7 +48,7 @@ from services.forecasting import ForecastService
 from services.notify.outbox import NotifyConfig, Sender
 from services.refresh import RefreshScheduler, refresh
 from services.registry_import import MAX_DOCUMENT_BYTES
-from services.watch import PlatformCollector, delivery_histogram
+from services.watch import PlatformCollector, delivery_timer
 from storage import TimeSeriesStore
 
 __all__ = ["create_app"]
@@ -241,9 +241,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         scheduler = RefreshScheduler(lambda: refresh(state), refresh_every_s) if refresh_every_s else None
-        latency = delivery.labels
-        on_sent = lambda channel, seconds: latency(channel).observe(seconds)  # noqa: E731
-        sender = Sender(sessions, state.notify, on_sent=on_sent) if send_notifications else None
+        sender = Sender(sessions, state.notify, on_sent=delivered) if send_notifications else None
         if scheduler is not None:
             scheduler.start()
         if sender is not None:
@@ -266,21 +264,22 @@ def create_app(
     problems.install(app)
     for router in _ROUTERS:
         app.include_router(router)
-    delivery = _expose_metrics(app, state, metrics_token)
+    delivered = _expose_metrics(app, state, metrics_token)
     # Added last, so it runs first: nothing reads a body before its size is checked.
     app.add_middleware(BodyLimit, default_bytes=MIB, per_path={"/v1/registry/import": MAX_DOCUMENT_BYTES})
     return app
 
 
-def _expose_metrics(app: FastAPI, state: AppState, token: str | None) -> Histogram:
+def _expose_metrics(app: FastAPI, state: AppState, token: str | None) -> Callable[[str, float], None]:
     """``/metrics``: HTTP requests, and what the platform's state says beyond HTTP (issue 40: alerts,
-    the outbox, the fleet, the forecasts); returns the delivery latency histogram for the sender."""
+    the outbox, the fleet, the forecasts); returns what the sender calls after each delivery (the
+    latency histogram's observer)."""
     metrics = _observe(app)
     metrics.register(PlatformCollector(state))
-    delivery = delivery_histogram(metrics)
+    delivered = delivery_timer(metrics)
     # /metrics itself answers (a plain scrape of it got a 307 to /metrics/ and nothing), and so does
     # /metrics/ for the scrapers configured that way.
     exposition = _MetricsGate(make_asgi_app(registry=metrics), token)
     app.router.routes.append(Route("/metrics", exposition, include_in_schema=False))
     app.mount("/metrics", exposition)
-    return delivery
+    return delivered

@@ -21,7 +21,8 @@ here too, so that every metric of the platform has one home.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -38,21 +39,27 @@ from storage.db import Alert, Field, Node, Notification
 if TYPE_CHECKING:
     from services.refresh import Platform
 
-__all__ = ["PlatformCollector", "delivery_histogram"]
+__all__ = ["PlatformCollector", "delivery_timer"]
 
 _WAITING = (NotificationStatus.PENDING, NotificationStatus.FAILED, NotificationStatus.CAPPED)
 
 
-def delivery_histogram(registry: CollectorRegistry) -> Histogram:
-    """Seconds from a notification entering the outbox to its delivery, by channel kind (quiet hours
-    it was held back for included: a frost is never held)."""
-    return Histogram(
+def delivery_timer(registry: CollectorRegistry) -> Callable[[str, float], None]:
+    """``panen_notification_delivery_seconds{channel}`` in ``registry``: seconds from a notification
+    entering the outbox to its delivery, by channel kind (quiet hours it was held back for included: a
+    frost is never held); returns what the sender calls after each delivery (its ``on_sent``)."""
+    histogram = Histogram(
         "panen_notification_delivery_seconds",
         "Seconds from a notification entering the outbox to its delivery (held-back quiet hours included)",
         ["channel"],
         buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600),
         registry=registry,
     )
+
+    def observe(channel: str, seconds: float) -> None:
+        histogram.labels(channel).observe(seconds)
+
+    return observe
 
 
 class PlatformCollector(Collector):
@@ -104,7 +111,7 @@ class PlatformCollector(Collector):
             fields = session.scalar(select(func.count()).select_from(Field)) or 0
         yield from (alerts, outbox, oldest)
         yield self._nodes(nodes, now_ms)
-        yield from self._forecasts(fields)
+        yield from self._forecasts(fields, now)
 
     def _nodes(self, nodes: list[Node], now_ms: int) -> GaugeMetricFamily:
         family = GaugeMetricFamily("panen_nodes", "Sensor nodes by state", labels=["coop", "state"])
@@ -120,7 +127,7 @@ class PlatformCollector(Collector):
             family.add_metric([coop, state], n)
         return family
 
-    def _forecasts(self, fields: int) -> Iterator[GaugeMetricFamily]:
+    def _forecasts(self, fields: int, now: dt.datetime) -> Iterator[GaugeMetricFamily]:
         run = self.platform.forecasts.latest
         failing = GaugeMetricFamily(
             "panen_forecast_refresh_failing",
@@ -131,7 +138,7 @@ class PlatformCollector(Collector):
         if run is None:
             return
         age = GaugeMetricFamily("panen_forecast_refresh_age_seconds", "Seconds since the latest forecast")
-        age.add_metric([], max(0.0, (utc_now() - run.computed_at).total_seconds()))
+        age.add_metric([], max(0.0, (now - run.computed_at).total_seconds()))
         took = GaugeMetricFamily(
             "panen_forecast_refresh_duration_seconds", "Seconds the latest forecast took to compute"
         )
