@@ -20,7 +20,7 @@ from forecast.drivers import SOILS, irrigation_threshold_vwc_pct
 from forecast.engine import FieldForecast
 from forecast.orchard import is_orchard
 from services import InvalidInput, id_date
-from services.fleet import NodeState, node_state, node_status
+from services.fleet import NodeState, fleet_health
 from services.forecasting import ForecastRun, season_records
 from services.names import shown
 from services.numbers import format_id
@@ -173,22 +173,19 @@ def field_view(
         )
         soil = _hourly([(r.ts_ms, r.value) for r in raw if r.quality == 0])
         latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
-        status = node_status(latest)
-        for n in nodes:
-            st = status.get(n.id)
+        health = fleet_health(nodes, latest, now_ms)  # the fleet view's states (issue 40)
+        for h in health:
+            st = h.status
             metric, value = (st.battery_metric, st.battery_value) if st else ("", 0.0)
             text = (
                 f"{format_id(value, 2)} V" if metric == "battery_v" else f"{value:.0f} %" if metric else None
             )
-            last = None if st is None else dt.datetime.fromtimestamp(st.last_ms / 1000, dt.UTC)
             low = st is not None and st.battery_low
-            state = node_state(n, None if st is None else st.last_ms, low, now_ms)  # the fleet view's
+            battery = _battery_state(metric, value, low)
             node_views.append(
-                NodeView(
-                    n.id, text, low, last, _battery_state(metric, value, low), shown(n), STATE_WORDS[state]
-                )
+                NodeView(h.node.id, text, low, h.last_seen, battery, shown(h.node), STATE_WORDS[h.state])
             )
-        newest = max((st.last_ms for st in status.values()), default=None)
+        newest = max((h.status.last_ms for h in health if h.status is not None), default=None)
     except StoreError as exc:
         error = str(exc)
         node_views = [NodeView(n.id, None, False, None, name=shown(n)) for n in nodes]

@@ -93,6 +93,7 @@ class NodeHealth:
     battery_pct: float | None
     rssi_dbm: float | None
     snr_db: float | None
+    status: NodeStatus | None = None  # its last contact and battery reading; None when never heard
 
 
 def node_state(node: Node, last_ms: int | None, battery_low: bool, now_ms: int) -> NodeState:
@@ -123,6 +124,7 @@ def fleet_health(nodes: Sequence[Node], latest: Sequence[Reading], now_ms: int) 
                 battery_pct=values.get((n.id, "battery_pct")),
                 rssi_dbm=values.get((n.id, "rssi_dbm")),
                 snr_db=values.get((n.id, "snr_db")),
+                status=st,
             )
         )
     return out
