@@ -228,6 +228,9 @@ def _about_alert(
     now: dt.datetime,
 ) -> int:
     """One message about ``alert`` to each of ``readers``, in their language, over their channels."""
+    readers = list(readers)
+    if not readers:  # most alerts of a big fleet reach nobody: no name to look up
+        return 0
     urgent = alert.kind in config.policy.urgent
     subject = shown_names(session, {alert.subject}).get(alert.subject, alert.subject)  # "Tegal atas"
     added = 0
