@@ -131,8 +131,9 @@ def refresh(platform: Platform) -> RefreshResult:
 
 def maintain(store: TimeSeriesStore, now_ms: int | None = None) -> dict[str, int]:
     """Roll up new readings and drop those past their window, where the store does not do it itself
-    (the embedded SQLite store; InfluxDB has retention policies and continuous queries). A failure is
-    logged, not raised: the raw readings are still there, and the next cycle tries again."""
+    (the embedded SQLite store; on InfluxDB, which has retention policies and continuous queries, the
+    days readings reached late). A failure is logged, not raised: the raw readings are still there,
+    and the next cycle tries again."""
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     try:
         counts = store.maintain(now_ms=now)

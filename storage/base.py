@@ -232,9 +232,9 @@ class TimeSeriesStore(Protocol):
         ``coop_id``, of that cooperative's nodes only).
 
         Days without readings are absent, not zero. Ordered by site, metric, day. A day is
-        answered from the raw readings or, once they have begun to expire, from the daily
-        aggregates (see ``storage.retention``): whichever holds more readings of it. Implausible
-        values are not aggregated, so ``include_implausible`` reaches only days still in raw.
+        answered from the daily aggregates, or from the raw readings where the aggregates may lag
+        them (see ``storage.retention``). Implausible values are not aggregated, so
+        ``include_implausible`` reads raw readings only, and reaches only days still in raw.
         """
         ...
 
@@ -249,9 +249,9 @@ class TimeSeriesStore(Protocol):
         coop_id: str | None = None,
     ) -> list[Bucket]:
         """Hourly or daily aggregates of one site's valid values for buckets beginning in
-        ``[start_ms, end_ms)`` (with ``coop_id``, of that cooperative's nodes only), from the raw
-        readings or the stored aggregates, whichever holds more readings of the bucket. Ordered by
-        metric, then time."""
+        ``[start_ms, end_ms)`` (with ``coop_id``, of that cooperative's nodes only), from the stored
+        aggregates, or from the raw readings where the aggregates may lag them (see
+        ``storage.retention``). Ordered by metric, then time."""
         ...
 
     def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
@@ -265,8 +265,9 @@ class TimeSeriesStore(Protocol):
 
     def maintain(self, *, now_ms: int) -> dict[str, int]:
         """Roll up what is new and drop what is past its window, where the store does not do it
-        itself (SQLite); returns counts by kind. InfluxDB does both on its own (retention policies,
-        continuous queries or tasks) and returns ``{}``."""
+        itself; returns counts by kind. SQLite does all of it here; InfluxDB expires and rolls up the
+        recent days on its own (retention policies, continuous queries or tasks) and here rolls up
+        again only the days that readings reached late."""
         ...
 
     def write_forecasts(self, points: Iterable[ForecastPoint]) -> int:

@@ -26,6 +26,7 @@ import datetime as dt
 import gzip
 import json
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -57,7 +58,7 @@ from storage.retention import (
     Resolution,
     Retention,
     chart_tier_lines,
-    fuller,
+    day_floor,
     influx1_continuous_queries,
     influx1_policies,
     influx1_rollup_select,
@@ -68,6 +69,11 @@ __all__ = ["FORECAST_MEASUREMENT", "InfluxStore", "quote_ident", "quote_string"]
 FORECAST_MEASUREMENT = "forecast"
 # Marks, in the default policy, that readings of an older panen were moved to the tiers.
 _LAYOUT_MEASUREMENT = "panen_layout"
+# A day that readings reached after the rollups' window had passed it, with a random mark (field
+# "at"), and the mark each such day had when it was last rolled up again (InfluxStore._mark_late):
+# a day whose mark changed since is read raw. Random marks rather than times: no host's clock matters.
+_LATE_MEASUREMENT = "panen_late"
+_REROLLED_MEASUREMENT = "panen_rerolled"
 # Remembers, per cooperative and tier, up to when `panen store split` has copied.
 _SPLIT_MEASUREMENT = "panen_split"
 # About 1 MB of line protocol per request: big enough to amortise HTTP and InfluxDB's per-request
@@ -226,34 +232,40 @@ class InfluxStore:
         Raises:
             StoreRejected: the statement failed (bad syntax, unknown function): the server's message.
         """
+        return self.queries([statement])[0]
+
+    def queries(self, statements: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Run several InfluxQL statements in one request; each one's series as :meth:`query`'s."""
         data = {
             "db": self.database,
-            "q": statement,
+            "q": ";\n".join(statements),
             "epoch": "ms",
             "chunked": "true",
             "chunk_size": _CHUNK_ROWS,
         }
         response = self._request("POST", "/query", data=data)
-        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        merged: list[dict[tuple[str, str], dict[str, Any]]] = [{} for _ in statements]
         for document in _json_documents(response.text):
             if "error" in document:
                 raise StoreRejected(f"InfluxDB query failed: {document['error']}")
             for result in document.get("results", []):
+                index = int(result.get("statement_id", 0))
                 if "error" in result:
-                    raise StoreRejected(f"InfluxDB statement failed: {result['error']} in {statement[:200]}")
+                    failed = statements[index] if index < len(statements) else ""
+                    raise StoreRejected(f"InfluxDB statement failed: {result['error']} in {failed[:200]}")
                 for series in result.get("series", []):
                     tags = series.get("tags") or {}
                     key = (series.get("name", ""), json.dumps(tags, sort_keys=True))
-                    if key in merged:
-                        merged[key]["values"].extend(series.get("values", []))
+                    if key in merged[index]:
+                        merged[index][key]["values"].extend(series.get("values", []))
                     else:
-                        merged[key] = {
+                        merged[index][key] = {
                             "name": series.get("name", ""),
                             "tags": tags,
                             "columns": series["columns"],
                             "values": list(series.get("values", [])),
                         }
-        return list(merged.values())
+        return [list(m.values()) for m in merged]
 
     def create_database(self) -> None:
         """Set up the database on InfluxDB 1.x, idempotently: ``CREATE DATABASE``, the readings'
@@ -459,9 +471,14 @@ class InfluxStore:
 
     # ---- the store port --------------------------------------------------------------------
 
-    def _reading_lines(self, readings: Iterable[Reading]) -> Iterator[str]:
+    def _reading_lines(self, readings: Iterable[Reading], late: set[int] | None = None) -> Iterator[str]:
+        """Line protocol of ``readings``; the days of those older than the rollups' window go to ``late``
+        (see :meth:`_mark_late`)."""
         cache = self._tags_cache
+        before = self._late_before(_now_ms())
         for r in readings:
+            if r.ts_ms < before and late is not None:
+                late.add(day_floor(r.ts_ms))
             key = (r.coop_id, r.node_id, r.site_id)
             tags = cache.get(key)
             if tags is None:
@@ -478,25 +495,93 @@ class InfluxStore:
     def write(self, readings: Iterable[Reading]) -> int:
         """Write readings as line protocol; see :meth:`storage.base.TimeSeriesStore.write`."""
         count = 0
+        late: set[int] = set()
 
         def counted() -> Iterator[str]:
             nonlocal count
-            for line in self._reading_lines(readings):
+            for line in self._reading_lines(readings, late):
                 count += 1
                 yield line
 
         if not self.tenants:
             self._post_lines(counted(), rp=RAW_RP)
+            self._mark_late(late, None)
             return count
         by_coop: dict[str, list[Reading]] = {}
         for r in readings:
             by_coop.setdefault(r.coop_id, []).append(r)
         for coop, group in by_coop.items():
             database = self.tenant_database(coop) if coop else self.database
-            lines = list(self._reading_lines(group))
+            late = set()
+            lines = list(self._reading_lines(group, late))
             self._post_lines(lines, rp=RAW_RP, database=database)
+            self._mark_late(late, database)
             count += len(lines)
         return count
+
+    # ---- which days the tiers answer --------------------------------------------------------
+    #
+    # The continuous queries (or 2.x's tasks) recompute the last resample_days every every_s, so a day
+    # older than that is final in the tiers, unless a reading of it arrived late (a spool replayed
+    # after a long outage, a backfill). Such a write marks the day in _LATE_MEASUREMENT (after the
+    # readings are stored), and maintain() rolls it up again and records when in _REROLLED_MEASUREMENT.
+    # Reads take from raw readings the recent days and the days marked since their last rollup, and
+    # every other day from the tiers (issue 42: a season's read from raw readings took 12 s).
+
+    def _late_before(self, now_ms: int) -> int:
+        """A reading older than this, written now, may miss the continuous queries' next runs."""
+        return now_ms - self.retention.resample_days * DAY_MS + self.retention.every_s * 1000
+
+    def _fresh_from(self, now_ms: int) -> int:
+        """00:00 WIB of the first day whose tiers the continuous queries may still be recomputing."""
+        return day_floor(now_ms - self.retention.resample_days * DAY_MS - self.retention.every_s * 1000)
+
+    def _mark_late(self, days: set[int], database: str | None) -> None:
+        if not days:
+            return
+        # After the readings are stored: a rollup that saw the mark before this one may lack them.
+        mark = secrets.randbits(62)
+        self._post_lines(
+            (f"{_LATE_MEASUREMENT} at={mark}i {day}\n" for day in sorted(days)), database=database
+        )
+
+    def _marks(self, databases: Sequence[str | None], start_ms: int, end_ms: int) -> str:
+        """The statement reading late marks and rollup records in ``[start_ms, end_ms)``."""
+        sources = ",".join(
+            f"{quote_ident(db) + '..' if db else ''}{quote_ident(m)}"
+            for db in databases
+            for m in (_LATE_MEASUREMENT, _REROLLED_MEASUREMENT)
+        )
+        return f'SELECT "at" FROM {sources} WHERE {_time_range(start_ms, end_ms)}'
+
+    @staticmethod
+    def _dirty(series: list[dict[str, Any]]) -> dict[int, int]:
+        """Days (00:00 WIB) marked late since their last rollup, with their marks, from the series of
+        :meth:`_marks` (in a store per cooperative, a day marked in any database counts)."""
+        late: dict[int, set[int]] = {}
+        rolled: dict[int, set[int]] = {}
+        for s in series:
+            into = late if s["name"] == _LATE_MEASUREMENT else rolled
+            for ts, at in s["values"]:
+                into.setdefault(int(ts), set()).add(int(at))
+        return {day: max(marks) for day, marks in sorted(late.items()) if not marks <= rolled.get(day, set())}
+
+    def _raw_spans(
+        self, dirty: Iterable[int], start_ms: int, end_ms: int, fresh: int
+    ) -> list[tuple[int, int]]:
+        """The parts of ``[start_ms, end_ms)`` read from raw readings: dirty days and the fresh ones."""
+        spans: list[tuple[int, int]] = []
+        for day in dirty:
+            lo, hi = max(day, start_ms), min(day + DAY_MS, end_ms, fresh)
+            if lo >= hi:
+                continue
+            if spans and spans[-1][1] >= lo:
+                spans[-1] = (spans[-1][0], hi)
+            else:
+                spans.append((lo, hi))
+        if max(fresh, start_ms) < end_ms:
+            spans.append((max(fresh, start_ms), end_ms))
+        return spans
 
     def raw(
         self,
@@ -589,36 +674,52 @@ class InfluxStore:
         include_implausible: bool = False,
         coop_id: str | None = None,
     ) -> list[DailyAggregate]:
-        """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`."""
+        """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`. From the daily
+        tier, and from raw readings only where the tier may lag them (see :meth:`_late_before`)."""
         if not site_ids or not metrics:
             return []
         start_ms = local_day_start_ms(start_day)
         end_ms = local_day_start_ms(end_day) + DAY_MS
         quality = "" if include_implausible else f' AND "quality" = {int(Quality.VALID)}'
-        if coop_id is not None:
-            quality += f' AND "coop" = {quote_string(coop_id)}'
+        coop = "" if coop_id is None else f' AND "coop" = {quote_string(coop_id)}'
         # Buckets of 1 day offset by 17 h start at 17:00 UTC, which is 00:00 WIB.
-        where = f"{_any_of('site', site_ids)} AND time >= {start_ms}ms AND time < {end_ms}ms"
         group = f'GROUP BY {Resolution.DAY.influxql_time}, "site" fill(none)'
         source, rolled_source = self._src(metrics, coop_id=coop_id), self._src(metrics, DAILY_RP, coop_id)
         if source is None or rolled_source is None:
             return []
-        statement = (
+        sites = _any_of("site", site_ids)
+
+        def raw_select(lo: int, hi: int) -> str:
             # mean = sum / count on our side: each InfluxQL aggregate is another pass over the points.
-            'SELECT min("value"), max("value"), sum("value"), count("value") '
-            f"FROM {source} WHERE {where}{quality} {group}"
-        )
-        raw = self._daily_rows(self.query(statement))
-        if include_implausible:
-            return sorted(raw, key=lambda a: (a.site_id, a.metric, a.day))
-        coop = "" if coop_id is None else f' AND "coop" = {quote_string(coop_id)}'
-        rolled = self._daily_rows(
-            self.query(
-                'SELECT min("min"), max("max"), sum("sum"), sum("count") '
-                f"FROM {rolled_source} WHERE {where}{coop} {group}"
+            return (
+                'SELECT min("value"), max("value"), sum("value"), count("value") '
+                f"FROM {source} WHERE {sites} AND {_time_range(lo, hi)}{quality}{coop} {group}"
             )
+
+        if include_implausible:
+            raw = self._daily_rows(self.query(raw_select(start_ms, end_ms)))
+            return sorted(raw, key=lambda a: (a.site_id, a.metric, a.day))
+        rolled_select = (
+            'SELECT min("min"), max("max"), sum("sum"), sum("count") '
+            f"FROM {rolled_source} WHERE {sites} AND {_time_range(start_ms, end_ms)}{coop} {group}"
         )
-        return fuller(raw, rolled, key=lambda a: (a.site_id, a.metric, a.day), count=lambda a: a.count)
+        fresh = self._fresh_from(_now_ms())
+        tail = max(fresh, start_ms)
+        marks, rolled_series, *tail_series = self.queries(
+            [
+                self._marks(self._databases(coop_id), start_ms, min(end_ms, fresh)),
+                rolled_select,
+                *([raw_select(tail, end_ms)] if tail < end_ms else []),
+            ]
+        )
+        spans = self._raw_spans(self._dirty(marks), start_ms, end_ms, fresh)
+        older = [span for span in spans if span[0] < tail]
+        raw_series = (
+            [*tail_series, *self.queries([raw_select(lo, hi) for lo, hi in older])] if older else tail_series
+        )
+        raw = [row for series in raw_series for row in self._daily_rows(series)]
+        kept = [a for a in self._daily_rows(rolled_series) if not _within(spans, local_day_start_ms(a.day))]
+        return sorted(raw + kept, key=lambda a: (a.site_id, a.metric, a.day))
 
     @staticmethod
     def _daily_rows(series: list[dict[str, Any]]) -> list[DailyAggregate]:
@@ -641,13 +742,14 @@ class InfluxStore:
         end_ms: int,
         coop_id: str | None = None,
     ) -> list[Bucket]:
-        """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`."""
+        """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`. From the tier,
+        and from raw readings only where the tier may lag them, as in :meth:`daily`."""
         if not metrics:
             return []
         lo, hi = resolution.bounds(start_ms, end_ms)
         if lo >= hi:
             return []
-        where = f"{_any_of('site', [site_id])} AND {_time_range(lo, hi)}"
+        where = _any_of("site", [site_id])
         if coop_id is not None:
             where += f' AND "coop" = {quote_string(coop_id)}'
         group = f"GROUP BY {resolution.influxql_time} fill(none)"
@@ -657,21 +759,32 @@ class InfluxStore:
         )
         if source is None or rolled_source is None:
             return []
-        raw = self._bucket_rows(
-            site_id,
-            self.query(
+
+        def raw_select(a: int, b: int) -> str:
+            valid = f'"quality" = {int(Quality.VALID)}'
+            return (
                 'SELECT min("value"), max("value"), sum("value"), count("value") '
-                f'FROM {source} WHERE {where} AND "quality" = {int(Quality.VALID)} {group}'
-            ),
-        )
-        rolled = self._bucket_rows(
-            site_id,
-            self.query(
+                f"FROM {source} WHERE {where} AND {_time_range(a, b)} AND {valid} {group}"
+            )
+
+        fresh = self._fresh_from(_now_ms())
+        tail = max(fresh, lo)
+        marks, rolled_series, *tail_series = self.queries(
+            [
+                self._marks(self._databases(coop_id), day_floor(lo), min(hi, fresh)),
                 'SELECT min("min"), max("max"), sum("sum"), sum("count") '
-                f"FROM {rolled_source} WHERE {where} {group}"
-            ),
+                f"FROM {rolled_source} WHERE {where} AND {_time_range(lo, hi)} {group}",
+                *([raw_select(tail, hi)] if tail < hi else []),
+            ]
         )
-        return fuller(raw, rolled, key=lambda b: (b.metric, b.start_ms), count=lambda b: b.count)
+        spans = self._raw_spans(self._dirty(marks), lo, hi, fresh)
+        older = [span for span in spans if span[0] < tail]
+        raw_series = (
+            [*tail_series, *self.queries([raw_select(a, b) for a, b in older])] if older else tail_series
+        )
+        raw = [row for series in raw_series for row in self._bucket_rows(site_id, series)]
+        kept = [b for b in self._bucket_rows(site_id, rolled_series) if not _within(spans, b.start_ms)]
+        return sorted(raw + kept, key=lambda b: (b.metric, b.start_ms))
 
     @staticmethod
     def _bucket_rows(site_id: str, series: list[dict[str, Any]]) -> list[Bucket]:
@@ -684,27 +797,46 @@ class InfluxStore:
 
     def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
         """Backfill the hourly and daily tiers; see :meth:`storage.base.TimeSeriesStore.rollup`."""
+        return sum(self._rollup_days(db, start_ms, end_ms, now_ms) for db in self._databases(None))
+
+    def _rollup_days(self, database: str | None, start_ms: int, end_ms: int, now_ms: int) -> int:
+        """Roll up ``[start_ms, end_ms)`` (whole days, within the raw window) in one database, and record
+        the late marks its days had before it began: those days are read from the tiers again."""
         span = self.retention.rollup_range(start_ms, end_ms, self.retention.raw_cutoff_ms(now_ms))
         if span is None:
             return 0
+        seen = self._dirty(self.query(self._marks([database], *span)))
         written = 0
         chunk = 30 * DAY_MS  # one statement per month keeps each response and its memory small
-        for database in self._databases(None):
-            for lo in range(span[0], span[1], chunk):
-                for resolution in Resolution:
-                    statement = influx1_rollup_select(
-                        database or self.database,
-                        resolution,
-                        metric_names(),
-                        start_ms=lo,
-                        end_ms=min(lo + chunk, span[1]),
-                    )
-                    written += sum(int(row[1]) for s in self.query(statement) for row in s["values"])
+        for lo in range(span[0], span[1], chunk):
+            for resolution in Resolution:
+                statement = influx1_rollup_select(
+                    database or self.database,
+                    resolution,
+                    metric_names(),
+                    start_ms=lo,
+                    end_ms=min(lo + chunk, span[1]),
+                )
+                written += sum(int(row[1]) for s in self.query(statement) for row in s["values"])
+        self._rerolled(seen, database)
         return written
 
+    def _rerolled(self, marks: Mapping[int, int], database: str | None) -> None:
+        lines = (f"{_REROLLED_MEASUREMENT} at={mark}i {day}\n" for day, mark in marks.items())
+        self._post_lines(lines, database=database)
+
     def maintain(self, *, now_ms: int) -> dict[str, int]:
-        """Nothing to do: InfluxDB expires (retention policies) and rolls up (continuous queries)."""
-        return {}
+        """Roll up again the days that readings reached late (:meth:`_mark_late`); InfluxDB itself
+        expires (retention policies) and rolls up the recent days (continuous queries or tasks)."""
+        rolled = 0
+        for database in self._databases(None):
+            dirty = self._dirty(self.query(self._marks([database], _MIN_MS, self._fresh_from(now_ms))))
+            for day, mark in dirty.items():
+                if self._rollup_days(database, day, day + DAY_MS, now_ms) == 0:
+                    # Past the raw window: its tier is all there is; recorded, so reads take it.
+                    self._rerolled({day: mark}, database)
+                rolled += 1
+        return {"rolled_up_days": rolled} if rolled else {}
 
     def continuous_queries(self) -> list[str]:
         """The names of this database's continuous queries (``SHOW CONTINUOUS QUERIES``)."""
@@ -848,6 +980,14 @@ class InfluxStore:
         """Close the HTTP connection pool."""
         self._sender.shutdown(wait=True)
         self._client.close()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _within(spans: Sequence[tuple[int, int]], ts: int) -> bool:
+    return any(lo <= ts < hi for lo, hi in spans)
 
 
 def _bodies(lines: Iterable[str]) -> Iterator[str]:

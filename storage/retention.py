@@ -19,18 +19,26 @@ them. Who does the rolling up:
   Flux tasks doing what the continuous queries do (:func:`influx2_requests`).
 - SQLite: :meth:`storage.sqlite.SqliteStore.maintain`, run by the forecast refresh.
 
-A store answers a daily question from the raw readings and from the daily aggregates and, per site,
-metric and day, keeps the one made of more readings: raw wins while a day is whole in raw (and after
-late readings), the aggregate once raw has begun to expire.
+A store answers a daily or hourly question from the tiers, and from raw readings only for the days
+the tiers may not hold whole yet (issue 42: a season's read from raw readings took seconds):
+
+- SQLite: from the day :meth:`~storage.sqlite.SqliteStore.maintain` last rolled up into, and the days
+  a write has touched since (kept in ``rollup_dirty`` by the write's own transaction);
+- InfluxDB: the last ``resample_days`` (the continuous queries are still recomputing them), and the
+  days that readings reached later than that (marked by the write, rolled up again by ``maintain``).
+
+Where both a tier and raw readings could answer a day, raw answers (the tier may lag it); days raw has
+begun to expire are the tier's. ``tests/storage/test_tiers_equal_raw.py`` holds that the answers equal
+the raw readings' aggregates whatever is written when.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from storage.base import DAY_MS, WIB_OFFSET_MS
 
@@ -40,7 +48,7 @@ __all__ = [
     "RAW_RP",
     "Resolution",
     "Retention",
-    "fuller",
+    "day_floor",
     "influx1_continuous_queries",
     "influx1_rollup_select",
     "influx2_requests",
@@ -128,36 +136,16 @@ class Retention:
         """``[start_ms, end_ms)`` widened to whole local days, less the days before ``cut_ms``, where
         raw readings may already be gone (recomputing those would undercount); ``None`` when nothing
         is left."""
-        start = _day_floor(start_ms)
+        start = day_floor(start_ms)
         if cut_ms is not None:
-            start = max(start, _day_floor(cut_ms) + DAY_MS)
-        end = _day_floor(end_ms - 1) + DAY_MS
+            start = max(start, day_floor(cut_ms) + DAY_MS)
+        end = day_floor(end_ms - 1) + DAY_MS
         return (start, end) if start < end else None
 
 
-def _day_floor(ts_ms: int) -> int:
+def day_floor(ts_ms: int) -> int:
     """00:00 WIB of the local day containing ``ts_ms``."""
     return (ts_ms + WIB_OFFSET_MS) // DAY_MS * DAY_MS - WIB_OFFSET_MS
-
-
-T = TypeVar("T")
-
-
-def fuller(
-    first: Iterable[T], second: Iterable[T], key: Callable[[T], Hashable], count: Callable[[T], int]
-) -> list[T]:
-    """Per key, the item made of more readings (``first`` on a tie), in key order.
-
-    How a store merges what the raw readings give with what the stored aggregates give.
-    """
-    best: dict[Hashable, T] = {}
-    for item in first:
-        best[key(item)] = item
-    for item in second:
-        k = key(item)
-        if k not in best or count(item) > count(best[k]):
-            best[k] = item
-    return [best[k] for k in sorted(best)]  # type: ignore[type-var]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import operator
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from storage.base import (
     local_day,
     local_day_start_ms,
 )
-from storage.retention import HOUR_MS, Resolution, Retention, fuller
+from storage.retention import HOUR_MS, Resolution, Retention, day_floor
 
 __all__ = ["SqliteStore"]
 
@@ -100,6 +101,9 @@ CREATE TABLE IF NOT EXISTS rollup_day (
 ) WITHOUT ROWID;
 -- The store's own bookkeeping, e.g. up to when the raw readings have been rolled up.
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+-- Local days (their 00:00 WIB) before the rolled-up mark that a write has touched since: their
+-- aggregates may be stale until the next maintain() rolls them up again, so reads take them raw.
+CREATE TABLE IF NOT EXISTS rollup_dirty (ts INTEGER PRIMARY KEY) WITHOUT ROWID;
 """
 _ROLLUP_TABLE = {Resolution.HOUR: "rollup_hour", Resolution.DAY: "rollup_day"}
 # The bucket start of a reading's ts, as SQL: whole UTC hours; days from 00:00 WIB.
@@ -164,10 +168,34 @@ _MAX_SCANS = max(2, os.cpu_count() or 2)
 
 
 _TS = operator.itemgetter(2)  # a reading row's timestamp
+_META = "SELECT value FROM store_meta WHERE key = ?"
+_ROLLED_UP_TO = "SELECT value FROM store_meta WHERE key = 'rolled_up_to'"
+_SET_META = (
+    "INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"
+)
 
 
 def _in_clause(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+def _within(spans: Sequence[tuple[int, int]], ts: int) -> bool:
+    """Whether ``ts`` is in one of ``spans`` (sorted; most reads have one, at the end)."""
+    if not spans or ts < spans[0][0]:
+        return False
+    return any(lo <= ts < hi for lo, hi in spans)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(start_ms: int) -> dt.date:
+    """:func:`storage.local_day`, remembered: a season's read asks the same few hundred days."""
+    return local_day(start_ms)
+
+
+def _spans_clause(spans: Sequence[tuple[int, int]]) -> tuple[str, list[int]]:
+    """``ts`` in any of ``spans`` (each ``[start, end)``), as SQL and its parameters."""
+    clause = " OR ".join("(ts >= ? AND ts < ?)" for _ in spans)
+    return f"({clause})", [bound for span in spans for bound in span]
 
 
 class SqliteStore:
@@ -259,11 +287,21 @@ class SqliteStore:
             batch, latest = json.dumps(rows, allow_nan=False), json.dumps(newest, allow_nan=False)
         except ValueError as exc:
             raise StoreRejected(f"{self.path}: a reading is not a finite number ({exc})") from exc
+        oldest = min(r[2] for r in rows)
         conn = self._conn()
         try:
             with conn:
                 conn.execute(_UPSERT_READING_JSON, (batch,))
                 conn.execute(_UPSERT_LATEST_JSON, (latest,))
+                # Inside the write's transaction (it holds the write lock, so it sees maintain()'s
+                # last mark): a reading for a day already rolled up makes that day raw until re-rolled.
+                mark = conn.execute(_ROLLED_UP_TO).fetchone()
+                if mark is not None and oldest < day_floor(mark[0]):
+                    clean = day_floor(mark[0])
+                    days = {day_floor(r[2]) for r in rows if r[2] < clean}
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO rollup_dirty (ts) VALUES (?)", [(d,) for d in days]
+                    )
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"{self.path}: {exc}") from exc
         except sqlite3.Error as exc:
@@ -320,6 +358,50 @@ class SqliteStore:
         )
         return [Reading(n, c, s, m, v, t, Quality(q)) for n, c, s, m, v, t, q in self._query(sql, params)]
 
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction (a consistent snapshot in WAL mode), counted as a scan."""
+        conn = self._conn()
+        try:
+            with self._scans:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreRejected(f"{self.path}: {exc}") from exc
+
+    @staticmethod
+    def _raw_spans(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+        """The parts of ``[start_ms, end_ms)`` that a read takes from raw readings alone: from the day
+        maintain() last rolled up into, and the days written since (dirty); before the first
+        maintain(), all of it. Every other day is read from its aggregates, which equal its raw
+        readings, or are all that is left of them: days raw has begun to expire are never raw here."""
+        mark = conn.execute(_ROLLED_UP_TO).fetchone()
+        if mark is None:
+            return [(start_ms, end_ms)]
+        cut = conn.execute(_META, ("raw_cut",)).fetchone()
+        floor = start_ms if cut is None else max(start_ms, day_floor(cut[0]) + DAY_MS)
+        clean = day_floor(mark[0])
+        spans: list[tuple[int, int]] = []
+        dirty = conn.execute(
+            "SELECT ts FROM rollup_dirty WHERE ts >= ? AND ts < ? ORDER BY ts", (day_floor(floor), clean)
+        ).fetchall()
+        for (day,) in dirty:
+            lo, hi = max(day, floor), min(day + DAY_MS, end_ms)
+            if lo >= hi:
+                continue
+            if spans and spans[-1][1] >= lo:
+                spans[-1] = (spans[-1][0], hi)
+            else:
+                spans.append((lo, hi))
+        if max(clean, floor) < end_ms:
+            spans.append((max(clean, floor), end_ms))
+        return spans
+
     def daily(
         self,
         *,
@@ -330,46 +412,58 @@ class SqliteStore:
         include_implausible: bool = False,
         coop_id: str | None = None,
     ) -> list[DailyAggregate]:
-        """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`."""
+        """Per site, metric and WIB day; see :meth:`storage.base.TimeSeriesStore.daily`.
+
+        From the daily aggregates, and from raw readings only for the days not rolled up yet (today,
+        and days a write touched since the last maintain(): :meth:`_raw_spans`)."""
         if not site_ids or not metrics:
             return []
         site_clause, sites = _in_clause("site", site_ids)
         metric_clause, names = _in_clause("metric", metrics)
-        quality = "" if include_implausible else f" AND quality = {int(Quality.VALID)}"
+        start_ms, end_ms = local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS
         # The index on site carries the table's primary key, coop included: the filter keeps it covering.
         coop = "" if coop_id is None else " AND coop = ?"
-        sql = (
-            f"SELECT site, metric, (ts + {WIB_OFFSET_MS}) / {DAY_MS} AS day, "
-            "min(value), avg(value), max(value), sum(value), count(*) FROM reading "
-            f"WHERE {site_clause} AND {metric_clause} AND ts >= ? AND ts < ?{quality}{coop} "
-            "GROUP BY site, metric, day ORDER BY site, metric, day"
-        )
-        start_ms, end_ms = local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS
-        params = [*sites, *names, start_ms, end_ms]
-        if coop_id is not None:
-            params.append(coop_id)
-        raw = [
-            DailyAggregate(s, m, local_day(d * DAY_MS), lo, mean, hi, total, n)
-            for s, m, d, lo, mean, hi, total, n in self._query(sql, params, scan=True)
-        ]
-        if include_implausible:
-            return raw
-        rolled = [
-            DailyAggregate(b.site_id, b.metric, local_day(b.start_ms), b.min, b.mean, b.max, b.sum, b.count)
-            for b in self._rolled(Resolution.DAY, site_ids, metrics, start_ms, end_ms, coop_id)
-        ]
-        return fuller(raw, rolled, key=lambda a: (a.site_id, a.metric, a.day), count=lambda a: a.count)
+        head = [*sites, *names]
+        tail = [] if coop_id is None else [coop_id]
+        with self._snapshot() as conn:
+            spans = [(start_ms, end_ms)] if include_implausible else self._raw_spans(conn, start_ms, end_ms)
+            quality = "" if include_implausible else f" AND quality = {int(Quality.VALID)}"
+            raw: list[DailyAggregate] = []
+            if spans:
+                when, bounds = _spans_clause(spans)
+                sql = (
+                    f"SELECT site, metric, (ts + {WIB_OFFSET_MS}) / {DAY_MS} AS day, "
+                    "min(value), avg(value), max(value), sum(value), count(*) FROM reading "
+                    f"WHERE {site_clause} AND {metric_clause} AND {when}{quality}{coop} "
+                    "GROUP BY site, metric, day ORDER BY site, metric, day"
+                )
+                raw = [
+                    DailyAggregate(s, m, _day(d * DAY_MS), lo, mean, hi, total, n)
+                    for s, m, d, lo, mean, hi, total, n in conn.execute(sql, [*head, *bounds, *tail])
+                ]
+            if include_implausible:
+                return raw
+            rolled = [
+                DailyAggregate(site, metric, _day(ts), lo, mean, hi, total, n)
+                for site, metric, ts, lo, mean, hi, total, n in self._rolled(
+                    conn, Resolution.DAY, site_ids, metrics, start_ms, end_ms, coop_id
+                )
+                if not _within(spans, ts)
+            ]
+        return sorted(raw + rolled, key=lambda a: (a.site_id, a.metric, a.day))
 
+    @staticmethod
     def _rolled(
-        self,
+        conn: sqlite3.Connection,
         resolution: Resolution,
         site_ids: Sequence[str],
         metrics: Sequence[str],
         start_ms: int,
         end_ms: int,
         coop_id: str | None,
-    ) -> list[Bucket]:
-        """The stored aggregates of buckets beginning in ``[start_ms, end_ms)``, nodes summed per site."""
+    ) -> list[tuple[str, str, int, float, float, float, float, int]]:
+        """The stored aggregates of buckets beginning in ``[start_ms, end_ms)``, nodes summed per site:
+        :class:`Bucket`'s fields as rows (a season's read makes each row into its answer once)."""
         site_clause, sites = _in_clause("site", site_ids)
         metric_clause, names = _in_clause("metric", metrics)
         coop = "" if coop_id is None else " AND coop = ?"
@@ -379,7 +473,7 @@ class SqliteStore:
             f"{coop} GROUP BY site, metric, ts"
         )
         params = [*sites, *names, start_ms, end_ms, *([coop_id] if coop_id is not None else [])]
-        return [Bucket(*row) for row in self._query(sql, params, scan=True)]
+        return conn.execute(sql, params).fetchall()
 
     def buckets(
         self,
@@ -391,7 +485,8 @@ class SqliteStore:
         end_ms: int,
         coop_id: str | None = None,
     ) -> list[Bucket]:
-        """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`."""
+        """Hourly or daily aggregates; see :meth:`storage.base.TimeSeriesStore.buckets`. Raw readings
+        are read only where the tiers may lag them, as in :meth:`daily`."""
         if not metrics:
             return []
         lo, hi = resolution.bounds(start_ms, end_ms)
@@ -399,70 +494,88 @@ class SqliteStore:
             return []
         metric_clause, names = _in_clause("metric", metrics)
         coop = "" if coop_id is None else " AND coop = ?"
-        sql = (
-            f"SELECT site, metric, {_BUCKET_SQL[resolution]} AS bucket, min(value), avg(value), max(value), "
-            f"sum(value), count(*) FROM reading WHERE site = ? AND {metric_clause} AND ts >= ? AND ts < ? "
-            f"AND quality = {int(Quality.VALID)}{coop} GROUP BY site, metric, bucket"
-        )
-        params = [site_id, *names, lo, hi, *([coop_id] if coop_id is not None else [])]
-        raw = [Bucket(*row) for row in self._query(sql, params, scan=True)]
-        rolled = self._rolled(resolution, [site_id], metrics, lo, hi, coop_id)
-        return fuller(raw, rolled, key=lambda b: (b.metric, b.start_ms), count=lambda b: b.count)
+        with self._snapshot() as conn:
+            spans = self._raw_spans(conn, lo, hi)
+            raw: list[Bucket] = []
+            if spans:
+                when, bounds = _spans_clause(spans)
+                sql = (
+                    f"SELECT site, metric, {_BUCKET_SQL[resolution]} AS bucket, min(value), avg(value), "
+                    f"max(value), sum(value), count(*) FROM reading WHERE site = ? AND {metric_clause} AND "
+                    f"{when} AND quality = {int(Quality.VALID)}{coop} GROUP BY site, metric, bucket"
+                )
+                params = [site_id, *names, *bounds, *([coop_id] if coop_id is not None else [])]
+                raw = [Bucket(*row) for row in conn.execute(sql, params)]
+            rolled = [
+                Bucket(*row)
+                for row in self._rolled(conn, resolution, [site_id], metrics, lo, hi, coop_id)
+                if not _within(spans, row[2])
+            ]
+        return sorted(raw + rolled, key=lambda b: (b.metric, b.start_ms))
 
     def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
         """Recompute the aggregates of ``[start_ms, end_ms)``; see ``TimeSeriesStore.rollup``."""
-        cut = self._meta("raw_cut")  # raw readings before it were deleted by maintain()
-        span = self.retention.rollup_range(start_ms, end_ms, cut)
+        conn = self._conn()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                return self._rollup_in(conn, start_ms, end_ms)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+
+    def _rollup_in(self, conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
+        """:meth:`rollup` inside the caller's write transaction; the days recomputed are clean again."""
+        cut = conn.execute(_META, ("raw_cut",)).fetchone()  # raw readings before it were deleted
+        span = self.retention.rollup_range(start_ms, end_ms, None if cut is None else cut[0])
         if span is None:
             return 0
         written = 0
-        conn = self._conn()
-        try:
-            with conn:
-                for resolution, table in _ROLLUP_TABLE.items():
-                    # Buckets whose valid readings are all gone (rewritten implausible) must not keep
-                    # an aggregate: the span is whole buckets inside the raw window, so clear, refill.
-                    conn.execute(f"DELETE FROM {table} WHERE ts >= ? AND ts < ?", span)
-                    cursor = conn.execute(
-                        f"INSERT INTO {table} (site, metric, ts, node, coop, min, max, sum, count) "
-                        f"SELECT site, metric, {_BUCKET_SQL[resolution]} AS bucket, node, coop, min(value), "
-                        "max(value), sum(value), count(*) FROM reading "
-                        f"WHERE ts >= ? AND ts < ? AND quality = {int(Quality.VALID)} "
-                        "GROUP BY site, metric, bucket, node, coop",
-                        span,
-                    )
-                    written += cursor.rowcount
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"{self.path}: {exc}") from exc
+        for resolution, table in _ROLLUP_TABLE.items():
+            # Buckets whose valid readings are all gone (rewritten implausible) must not keep
+            # an aggregate: the span is whole buckets inside the raw window, so clear, refill.
+            conn.execute(f"DELETE FROM {table} WHERE ts >= ? AND ts < ?", span)
+            cursor = conn.execute(
+                f"INSERT INTO {table} (site, metric, ts, node, coop, min, max, sum, count) "
+                f"SELECT site, metric, {_BUCKET_SQL[resolution]} AS bucket, node, coop, min(value), "
+                "max(value), sum(value), count(*) FROM reading "
+                f"WHERE ts >= ? AND ts < ? AND quality = {int(Quality.VALID)} "
+                "GROUP BY site, metric, bucket, node, coop",
+                span,
+            )
+            written += cursor.rowcount
+        conn.execute("DELETE FROM rollup_dirty WHERE ts >= ? AND ts < ?", span)
         return written
 
-    def _meta(self, key: str) -> int | None:
-        rows = self._query("SELECT value FROM store_meta WHERE key = ?", [key])
-        return int(rows[0][0]) if rows else None
-
     def maintain(self, *, now_ms: int) -> dict[str, int]:
-        """Roll up what arrived since the last run (at least the last ``resample_days``), then
-        delete raw readings and hourly aggregates past their windows; returns the counts
-        (``rolled_up``, ``raw_deleted``, ``hourly_deleted``)."""
-        done = self._meta("rolled_up_to")
-        if done is not None:
-            since = min(done, now_ms - self.retention.resample_days * DAY_MS)
-        else:  # first run: everything there is
-            first = self._query("SELECT min(ts) FROM reading", [])[0][0]
-            since = now_ms if first is None else first
-        counts = {"rolled_up": self.rollup(start_ms=since, end_ms=now_ms, now_ms=now_ms)}
+        """Roll up what arrived since the last run (at least the last ``resample_days``) and the days
+        late readings touched, then delete raw readings and hourly aggregates past their windows;
+        returns the counts (``rolled_up``, ``raw_deleted``, ``hourly_deleted``).
+
+        One write transaction: a write between the rollup and the new mark would otherwise land in
+        a day that reads then take from the aggregates, without being in them."""
         raw_cutoff = self.retention.raw_cutoff_ms(now_ms)
         hourly_cutoff = self.retention.hourly_cutoff_ms(now_ms)
+        meta = _SET_META
         conn = self._conn()
         try:
             with conn:
-                meta = (
-                    "INSERT INTO store_meta (key, value) VALUES (?, ?) "
-                    "ON CONFLICT DO UPDATE SET value = excluded.value"
-                )
+                conn.execute("BEGIN IMMEDIATE")
+                done = conn.execute(_ROLLED_UP_TO).fetchone()
+                if done is not None:
+                    since = min(done[0], now_ms - self.retention.resample_days * DAY_MS)
+                else:  # first run: everything there is
+                    first = conn.execute("SELECT min(ts) FROM reading").fetchone()[0]
+                    since = now_ms if first is None else first
+                rolled = self._rollup_in(conn, since, now_ms)
+                for (day,) in conn.execute("SELECT ts FROM rollup_dirty ORDER BY ts").fetchall():
+                    rolled += self._rollup_in(conn, day, day + DAY_MS)
+                # Days too old to roll up again (raw may be gone) keep their aggregates as they are.
+                conn.execute("DELETE FROM rollup_dirty")
                 conn.execute(meta, ("rolled_up_to", now_ms))
+                counts = {"rolled_up": rolled}
                 if raw_cutoff is not None:
-                    conn.execute(meta, ("raw_cut", max(raw_cutoff, self._meta("raw_cut") or raw_cutoff)))
+                    old = conn.execute(_META, ("raw_cut",)).fetchone()
+                    conn.execute(meta, ("raw_cut", max(raw_cutoff, raw_cutoff if old is None else old[0])))
                 counts["raw_deleted"] = (
                     0
                     if raw_cutoff is None

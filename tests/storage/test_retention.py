@@ -190,8 +190,10 @@ def test_sqlite_late_readings_are_rolled_up_and_raw_wins_meanwhile(tmp_path: Pat
     assert (late.count, late.max) == (7, 30.0)
     store.maintain(now_ms=NOW_MS + HOUR_MS)
     store.write([])  # nothing new
-    stored = store._rolled(Resolution.DAY, ["f"], ["air_temp_c"], day_start, day_start + DAY_MS, None)
-    assert [(b.count, b.max) for b in stored] == [(7, 30.0)]
+    stored = store._rolled(
+        store._conn(), Resolution.DAY, ["f"], ["air_temp_c"], day_start, day_start + DAY_MS, None
+    )
+    assert [(row[7], row[5]) for row in stored] == [(7, 30.0)]  # count, max
     store.close()
 
 
