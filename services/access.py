@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -30,12 +30,16 @@ from services import InvalidInput, NotFound, OutOfScope
 from storage.db import ApiToken, Base, Cooperative, Farmer, Field
 
 __all__ = [
+    "FieldScope",
     "Principal",
+    "Recent",
     "Role",
     "TokenCache",
+    "check_field",
     "check_filters",
     "create_token",
     "field_in_scope",
+    "field_scope",
     "hash_token",
     "list_tokens",
     "require",
@@ -75,7 +79,7 @@ class Principal:
         """Whether the cooperative is in scope (farmers: their own cooperative's summary)."""
         return self.sees_all or coop_id == self.coop_id
 
-    def can_see_field(self, field: Field) -> bool:
+    def can_see_field(self, field: Field | FieldScope) -> bool:
         """Whether the field is in scope."""
         if self.sees_all:
             return True
@@ -158,35 +162,68 @@ def resolve(session: Session, token: str) -> Principal | None:
     return Principal(row.id, row.name, Role(row.role), row.coop_id, row.farmer_id)
 
 
-class TokenCache:
-    """Recently resolved tokens, so a busy client costs no registry query per request.
+K = TypeVar("K")
+V = TypeVar("V")
 
-    Entries live ``ttl_s`` seconds: a token revoked with ``panen token revoke`` (another process)
-    stops working within that time. Unknown tokens are not cached, so a new token works at once.
-    Thread-safe enough for its use: dict reads and writes are atomic, and a race only costs a lookup.
+
+class Recent(Generic[K, V]):
+    """What was looked up in the registry lately, so a busy client costs no registry query per request.
+
+    Entries live ``ttl_s`` seconds: a change another process makes (``panen token revoke``, a field
+    given to another farmer) takes effect within that time. Misses are not cached, so a new token or
+    field works at once. Thread-safe enough for its use: dict reads and writes are atomic, and a race
+    only costs a lookup.
     """
 
     def __init__(self, ttl_s: float = 10.0, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[K, tuple[float, V]] = {}
 
-    def get(self, token: str) -> Principal | None:
-        """The cached principal of ``token`` if still fresh."""
-        entry = self._entries.get(token)
+    def get(self, key: K) -> V | None:
+        """The cached value of ``key`` if still fresh."""
+        entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, token: str, principal: Principal) -> None:
-        """Remember a resolved principal for ``ttl_s``."""
+    def put(self, key: K, value: V) -> None:
+        """Remember a looked-up value for ``ttl_s``."""
         if len(self._entries) >= self.max_entries:
             self._entries = {}
-        self._entries[token] = (time.monotonic() + self.ttl_s, principal)
+        self._entries[key] = (time.monotonic() + self.ttl_s, value)
 
     def clear(self) -> None:
-        """Forget every entry (after a revocation in this process)."""
+        """Forget every entry (after a change in this process: a revocation, a field's new farmer)."""
         self._entries = {}
+
+
+TokenCache = Recent[str, Principal]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldScope:
+    """What a scope check needs of a field (:meth:`Principal.can_see_field`): cached per field by the
+    API, so a cheap read (the latest readings) spends no registry query on its check."""
+
+    id: str
+    coop_id: str
+    farmer_id: str | None
+
+
+def field_scope(session: Session, field_id: str) -> FieldScope | None:
+    """The field's :class:`FieldScope`, or None for an unknown field."""
+    row = session.get(Field, field_id)
+    return None if row is None else FieldScope(row.id, row.coop_id, row.farmer_id)
+
+
+def check_field(principal: Principal, field_id: str, scope: FieldScope | None) -> FieldScope:
+    """``scope`` if the caller may see the field; else as :func:`row_in_scope` refuses."""
+    if scope is not None and principal.can_see_field(scope):
+        return scope
+    if principal.sees_all:
+        raise NotFound(f"no field {field_id!r}")
+    raise OutOfScope(f"field {field_id!r} is not in your scope")
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

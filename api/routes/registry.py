@@ -148,16 +148,21 @@ def create_field(body: FieldCreate, session: SessionDep, principal: PrincipalDep
 
 
 @router.patch("/fields/{field_id}", response_model=FieldPublic, responses=_WRITE)
-def update_field(field_id: str, body: FieldUpdate, session: SessionDep, principal: PrincipalDep) -> Field:
+def update_field(
+    field_id: str, body: FieldUpdate, session: SessionDep, principal: PrincipalDep, state: StateDep
+) -> Field:
     """Change a field, e.g. record the next season's crop and planting date."""
     field = field_in_scope(session, principal, field_id)
-    return registry.update_field(session, principal, field, body.model_dump(exclude_unset=True))
+    changed = registry.update_field(session, principal, field, body.model_dump(exclude_unset=True))
+    state.fields.clear()  # its farmer may have changed: the readings' scope checks look again
+    return changed
 
 
 @router.delete("/fields/{field_id}", status_code=204, responses=_WRITE)
-def delete_field(field_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_field(field_id: str, session: SessionDep, principal: PrincipalDep, state: StateDep) -> Response:
     """Remove a field with no harvest records and no nodes."""
     registry.delete_field(session, principal, field_in_scope(session, principal, field_id))
+    state.fields.clear()
     return Response(status_code=204)
 
 
@@ -203,4 +208,6 @@ async def import_registry(
     the same file twice changes nothing; harvest records and tokens are never touched."""
     require(principal, Role.ADMIN)
     body = await request.body()  # at most MAX_DOCUMENT_BYTES: api.limits.BodyLimit refused more
-    return ImportResult(**await state.importer.run(state.sessions, body, overwrite=overwrite))
+    result = ImportResult(**await state.importer.run(state.sessions, body, overwrite=overwrite))
+    state.fields.clear()
+    return result
