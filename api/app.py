@@ -16,11 +16,13 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.deps import AppState
+from api.httpcache import ConditionalGet
 from api.limits import MIB, BodyLimit
 from api.routes import (
     alerts,
@@ -264,6 +266,10 @@ def create_app(
     problems.install(app)
     for router in _ROUTERS:
         app.include_router(router)
+    # Inside gzip, so that a tag is the body's and not its encoding's. gzip at level 6: the field page's
+    # 7 KB reach a 2G phone as ~2 KB; level 9 costs more CPU for a few bytes more.
+    app.add_middleware(ConditionalGet)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     delivered = _expose_metrics(app, state, metrics_token)
     # Added last, so it runs first: nothing reads a body before its size is checked.
     app.add_middleware(BodyLimit, default_bytes=MIB, per_path={"/v1/registry/import": MAX_DOCUMENT_BYTES})
