@@ -27,6 +27,7 @@ from services.numbers import format_id
 from storage import StoreError, TimeSeriesStore, local_day
 from storage.db import Alert, Field, HarvestRecord, Node
 from storage.db.base import mark_edited
+from storage.retention import Resolution
 
 __all__ = [
     "FieldView",
@@ -87,14 +88,6 @@ class FieldView:
         """Whether the data is old enough to say so loudly."""
         age = self.age(now)
         return age is None or age > STALE_AFTER
-
-
-def _hourly(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    buckets: dict[int, list[float]] = {}
-    for ts, value in points:
-        buckets.setdefault(ts // 3_600_000, []).append(value)
-    series = [(hour * 3_600_000, sum(v) / len(v)) for hour, v in sorted(buckets.items())]
-    return series[-MAX_POINTS:]
 
 
 # A battery a farmer should replace now, not this week [est: a Li-SOCl2 or alkaline pack near the
@@ -165,13 +158,17 @@ def field_view(
     newest: int | None = None
     error = None
     try:
-        raw = store.raw(
-            start_ms=now_ms - int(WEEK.total_seconds() * 1000),
-            end_ms=now_ms + 1,
+        # The hourly tier, not raw readings (issue 42: the week's raw readings were a fifth of the page's
+        # time): an hour's mean over every node of the field, as the chart draws it.
+        hours = store.buckets(
+            Resolution.HOUR,
             site_id=field.id,
             metrics=["soil_vwc_pct"],
+            start_ms=now_ms - int(WEEK.total_seconds() * 1000),
+            end_ms=now_ms + 1,
+            coop_id=field.coop_id,
         )
-        soil = _hourly([(r.ts_ms, r.value) for r in raw if r.quality == 0])
+        soil = [(b.start_ms, b.mean) for b in hours][-MAX_POINTS:]
         latest = store.latest(node_ids=[n.id for n in nodes]) if nodes else []
         health = fleet_health(nodes, latest, now_ms)  # the fleet view's states (issue 40)
         for h in health:

@@ -19,11 +19,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from api.deps import SessionDep, StateDep
+from api.deps import AppState, SessionDep, StateDep
 from api.drawfield import draw_field
 from api.fieldpage import (
     COMMODITY,
     HTML_RESPONSES,
+    Visitor,
     VisitorDep,
     field_of,
     form_target,
@@ -66,14 +67,19 @@ def my_fields(request: Request, session: SessionDep, state: StateDep, who: Visit
 
 
 @router.get("/{field_id}", response_class=HTMLResponse, responses=_HTML)
-def field_page(
-    field_id: str, request: Request, session: SessionDep, state: StateDep, who: VisitorDep
-) -> Response:
+async def field_page(field_id: str, request: Request, state: StateDep, who: VisitorDep) -> Response:
     """One field: soil moisture against the irrigation threshold, open alerts, the harvest forecast,
     the nodes, and forms to record a planting and a harvest."""
     if who is None:
         return RedirectResponse("/f/masuk", 303)
-    return draw_field(request, session, state, who, field_of(session, who, field_id))
+    # One trip to a read thread for the whole page (issue 42: a sync route with a session dependency
+    # took three, each a wait for the GIL behind the other requests' work).
+    return await state.read(_draw, request, state, who, field_id)
+
+
+def _draw(request: Request, state: AppState, who: Visitor, field_id: str) -> Response:
+    with state.sessions() as session:
+        return draw_field(request, session, state, who, field_of(session, who, field_id))
 
 
 @router.post("/{field_id}/panen", response_class=HTMLResponse, responses=_HTML)
