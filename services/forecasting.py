@@ -34,16 +34,46 @@ from storage.db import Field, HarvestRecord, OrchardEvent, Station
 
 __all__ = [
     "DRIVER_METRICS",
+    "SITES_PER_READ",
     "ForecastRun",
     "ForecastService",
     "SeasonHarvest",
     "per_season",
     "season_records",
+    "season_series",
 ]
 
 PLAN_WEEKS = 16  # written to the store for dashboards
 DRIVER_METRICS = ["air_temp_c", "air_rh_pct", "rain_mm", "solar_w_m2", "wind_m_s", "soil_vwc_pct"]
 _EPOCH = dt.date(1970, 1, 1)
+# Sites a refresh reads at once: their rows are objects until they are in arrays, and 100,000 fields'
+# seasons read at once held 8.5 GB (bench.scale); in parts, one part's rows at a time.
+SITES_PER_READ = 5_000
+
+
+def season_series(
+    store: TimeSeriesStore, sites: Sequence[str], days: Sequence[dt.date]
+) -> dict[str, DailySeries]:
+    """Each site's daily aggregates of the forecast's driver metrics over ``days`` (consecutive), as
+    arrays (NaN where a day has none): the refresh's read, in parts of :data:`SITES_PER_READ` sites."""
+    grid = list(days)  # one list for every site's series
+    values: dict[str, dict[str, dict[str, np.ndarray]]] = {s: {} for s in sites}
+    if grid:
+        for k in range(0, len(sites), SITES_PER_READ):
+            rows = store.daily(
+                site_ids=sites[k : k + SITES_PER_READ],
+                metrics=DRIVER_METRICS,
+                start_day=days[0],
+                end_day=days[-1],
+            )
+            for a in rows:
+                per_metric = values[a.site_id].setdefault(
+                    a.metric, {key: np.full(len(grid), np.nan) for key in ("min", "mean", "max", "sum")}
+                )
+                i = (a.day - grid[0]).days
+                per_metric["min"][i], per_metric["mean"][i] = a.min, a.mean
+                per_metric["max"][i], per_metric["sum"][i] = a.max, a.sum
+    return {s: DailySeries(grid, v) for s, v in values.items()}
 
 
 @dataclass(frozen=True)
@@ -346,20 +376,7 @@ class ForecastService:
         self, fields: list[Field], stations: dict[str, Station], start: dt.date, today: dt.date
     ) -> dict[str, DailySeries]:
         days = [start + dt.timedelta(days=i) for i in range((today - start).days)]
-        sites = [f.id for f in fields] + [s.id for s in stations.values()]
-        values: dict[str, dict[str, dict[str, np.ndarray]]] = {s: {} for s in sites}
-        if days:
-            rows = self.store.daily(
-                site_ids=sites, metrics=DRIVER_METRICS, start_day=days[0], end_day=days[-1]
-            )
-            for a in rows:
-                per_metric = values[a.site_id].setdefault(
-                    a.metric, {k: np.full(len(days), np.nan) for k in ("min", "mean", "max", "sum")}
-                )
-                i = (a.day - days[0]).days
-                per_metric["min"][i], per_metric["mean"][i] = a.min, a.mean
-                per_metric["max"][i], per_metric["sum"][i] = a.max, a.sum
-        return {s: DailySeries(days, v) for s, v in values.items()}
+        return season_series(self.store, [f.id for f in fields] + [s.id for s in stations.values()], days)
 
     def _records(self, harvests: list[HarvestRecord], fields: dict[str, Field]) -> list[HarvestOutcome]:
         """Each field's seasons (:func:`per_season`: one observation per field and season) paired with
