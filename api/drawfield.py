@@ -16,7 +16,7 @@ from forecast.orchard import is_defoliated, is_orchard
 from services import harvests as harvest_service
 from services import orchards
 from services.access import Role
-from services.fieldbook import field_view, season_so_far
+from services.fieldbook import field_view
 from services.names import shown
 from services.notify.messages import alert_message
 from services.notify.outbox import utc_now
@@ -53,7 +53,6 @@ def draw_field(
     }
     may_write = who.principal.role is not Role.OFFTAKER
     orchard = is_orchard(row.commodity)
-    closed_on, picked_t = season_so_far(session, row)
     kinds = {k: v for k, v in ORCHARD_KINDS.items() if k != "defoliation" or is_defoliated(row.commodity)}
     return render(
         request,
@@ -76,7 +75,7 @@ def draw_field(
         submission=secrets.token_urlsafe(16),  # a new key for each drawing of the forms
         # The records this visitor may still void or correct from the page (within 7 days).
         amendable={h.id for h in view.harvests if harvest_service.may_amend(who.principal, row, h, now)},
-        closed_on=closed_on,
-        picked_kg=round(picked_t * 1000),
+        closed_on=view.closed_on,
+        picked_kg=round(view.picked_t * 1000),
         **extra,
     )

@@ -35,7 +35,6 @@ __all__ = [
     "alert_order",
     "field_view",
     "picking_until",
-    "season_so_far",
     "set_planting_date",
 ]
 
@@ -79,6 +78,11 @@ class FieldView:
     harvests: list[HarvestRecord]
     newest_reading: dt.datetime | None
     store_error: str | None  # the store could not be read: the page says so instead of failing
+    # What the current season's records say now (not at the last refresh: a harvest just recorded
+    # ends it): the day a harvest closed it (None while open), and the tonnes picked so far of a
+    # multi-pick crop.
+    closed_on: dt.date | None = None
+    picked_t: float = 0.0
 
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         """How old the newest reading is."""
@@ -188,14 +192,15 @@ def field_view(
         node_views = [NodeView(n.id, None, False, None, name=shown(n)) for n in nodes]
     newest_first = select(Alert).where(Alert.active, Alert.field_id == field.id).order_by(Alert.id.desc())
     alerts = sorted(session.scalars(newest_first), key=alert_order)  # a frost before a battery (issue 39)
-    harvests = list(
+    # One query for the list's last five and the season's state (issue 42: two queries of one table).
+    records = list(
         session.scalars(
             select(HarvestRecord)
             .where(HarvestRecord.field_id == field.id, HarvestRecord.voided_at.is_(None))
             .order_by(HarvestRecord.harvest_date.desc(), HarvestRecord.id.desc())
-            .limit(5)
         )
     )
+    closed, picked = season_records([field], records)
     forecast = run.forecasts.get(field.id) if run is not None else None
     if run is not None and field.edited_at is not None and field.edited_at > run.computed_at:
         forecast = None  # the field changed (a new planting) after the run: the next refresh forecasts it
@@ -210,9 +215,11 @@ def field_view(
         forecast=forecast,
         picking_until=picking_until(forecast),
         nodes=node_views,
-        harvests=harvests,
+        harvests=records[:5],
         newest_reading=None if newest is None else dt.datetime.fromtimestamp(newest / 1000, dt.UTC),
         store_error=error,
+        closed_on=closed.get(field.id),
+        picked_t=picked.get(field.id, 0.0),
     )
 
 
@@ -251,14 +258,3 @@ def set_planting_date(
     mark_edited(field, by)
     session.commit()
     return field
-
-
-def season_so_far(session: Session, field: Field) -> tuple[dt.date | None, float]:
-    """What the records of ``field``'s current season say now (not at the last refresh: a harvest
-    just recorded ends it): the day a harvest closed it (None while open), and the tonnes picked so
-    far of a multi-pick crop."""
-    records = session.scalars(
-        select(HarvestRecord).where(HarvestRecord.field_id == field.id, HarvestRecord.voided_at.is_(None))
-    )
-    closed, picked = season_records([field], list(records))
-    return closed.get(field.id), picked.get(field.id, 0.0)
