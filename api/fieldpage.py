@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+# The templates are the installed package's: no file system check of them on every page (a stat of
+# each template per render, 2 % of the page's samples under load).
+templates.env.auto_reload = False
 # Numbers on the page as Indonesians write them: 9.500 kg, 0,51 ha, 10,5 ton (issue 39).
 templates.env.filters["idn"] = format_id
 COOKIE = "panen_sesi"
