@@ -24,8 +24,9 @@ the tiers may not hold whole yet (issue 42: a season's read from raw readings to
 
 - SQLite: from the day :meth:`~storage.sqlite.SqliteStore.maintain` last rolled up into, and the days
   a write has touched since (kept in ``rollup_dirty`` by the write's own transaction);
-- InfluxDB: the last ``resample_days`` (the continuous queries are still recomputing them), and the
-  days that readings reached later than that (marked by the write, rolled up again by ``maintain``).
+- InfluxDB: the last three rollup intervals (``every_s``: the continuous queries' next run may not
+  have them yet), and the days that readings reached later than two intervals after their time
+  (marked by the write, rolled up again by ``maintain``).
 
 Where both a tier and raw readings could answer a day, raw answers (the tier may lag it); days raw has
 begun to expire are the tier's. ``tests/storage/test_tiers_equal_raw.py`` holds that the answers equal
