@@ -65,6 +65,7 @@ from storage.retention import (
     influx1_continuous_queries,
     influx1_policies,
     influx1_rollup_select,
+    raw_spans,
 )
 
 __all__ = ["FORECAST_MEASUREMENT", "InfluxStore", "quote_ident", "quote_string"]
@@ -90,8 +91,6 @@ _CHUNK_ROWS = 10_000
 # Clamping makes "from the beginning to the end of time" queries behave as they do on SQLite.
 _MIN_MS = -9_223_372_036_854
 _MAX_MS = 9_223_372_036_854
-# Sites one daily() statement names at most (a statement naming 100k sites is megabytes of InfluxQL to parse).
-_SITES_PER_READ = 1_000
 _UNSAFE_DB_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
@@ -583,23 +582,6 @@ class InfluxStore:
                 into.setdefault(int(ts), set()).add(int(at))
         return {day: max(marks) for day, marks in sorted(late.items()) if not marks <= rolled.get(day, set())}
 
-    def _raw_spans(
-        self, dirty: Iterable[int], start_ms: int, end_ms: int, fresh: int
-    ) -> list[tuple[int, int]]:
-        """The parts of ``[start_ms, end_ms)`` read from raw readings: dirty days and the fresh ones."""
-        spans: list[tuple[int, int]] = []
-        for day in dirty:
-            lo, hi = max(day, start_ms), min(day + DAY_MS, end_ms, fresh)
-            if lo >= hi:
-                continue
-            if spans and spans[-1][1] >= lo:
-                spans[-1] = (spans[-1][0], hi)
-            else:
-                spans.append((lo, hi))
-        if max(fresh, start_ms) < end_ms:
-            spans.append((max(fresh, start_ms), end_ms))
-        return spans
-
     def raw(
         self,
         *,
@@ -695,20 +677,6 @@ class InfluxStore:
         tier, and from raw readings only where the tier may lag them (see :meth:`_late_before`)."""
         if not site_ids or not metrics:
             return []
-        if len(site_ids) > _SITES_PER_READ:  # a regency's refresh: read in parts, in site order
-            ordered = sorted(set(site_ids))
-            return [
-                a
-                for k in range(0, len(ordered), _SITES_PER_READ)
-                for a in self.daily(
-                    site_ids=ordered[k : k + _SITES_PER_READ],
-                    metrics=metrics,
-                    start_day=start_day,
-                    end_day=end_day,
-                    include_implausible=include_implausible,
-                    coop_id=coop_id,
-                )
-            ]
         start_ms = local_day_start_ms(start_day)
         end_ms = local_day_start_ms(end_day) + DAY_MS
         quality = "" if include_implausible else f' AND "quality" = {int(Quality.VALID)}'
@@ -745,7 +713,7 @@ class InfluxStore:
                 *([raw_select(tail, end_ms)] if tail < end_ms else []),
             ]
         )
-        spans = self._raw_spans(self._dirty(marks), start_ms, end_ms, fresh)
+        spans = raw_spans(self._dirty(marks), start_ms, end_ms, fresh)
         older = [span for span in spans if span[0] < tail]
         raw_series = (
             [*tail_series, *self.queries([raw_select(lo, hi) for lo, hi in older])] if older else tail_series
@@ -810,7 +778,7 @@ class InfluxStore:
                 *([raw_select(tail, hi)] if tail < hi else []),
             ]
         )
-        spans = self._raw_spans(self._dirty(marks), lo, hi, fresh)
+        spans = raw_spans(self._dirty(marks), lo, hi, fresh)
         older = [span for span in spans if span[0] < tail]
         raw_series = (
             [*tail_series, *self.queries([raw_select(a, b) for a, b in older])] if older else tail_series

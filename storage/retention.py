@@ -36,7 +36,7 @@ the raw readings' aggregates whatever is written when.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -53,6 +53,7 @@ __all__ = [
     "influx1_continuous_queries",
     "influx1_rollup_select",
     "influx2_requests",
+    "raw_spans",
 ]
 
 RAW_RP = "raw"
@@ -142,6 +143,23 @@ class Retention:
             start = max(start, day_floor(cut_ms) + DAY_MS)
         end = day_floor(end_ms - 1) + DAY_MS
         return (start, end) if start < end else None
+
+
+def raw_spans(days: Iterable[int], start_ms: int, end_ms: int, tail_from: int) -> list[tuple[int, int]]:
+    """The parts of ``[start_ms, end_ms)`` a store reads from raw readings: each of ``days`` (00:00 WIB,
+    in order: days a tier may lag) and everything from ``tail_from`` on (not rolled up yet), merged."""
+    spans: list[tuple[int, int]] = []
+    for day in days:
+        lo, hi = max(day, start_ms), min(day + DAY_MS, end_ms, tail_from)
+        if lo >= hi:
+            continue
+        if spans and spans[-1][1] >= lo:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    if max(tail_from, start_ms) < end_ms:
+        spans.append((max(tail_from, start_ms), end_ms))
+    return spans
 
 
 def day_floor(ts_ms: int) -> int:

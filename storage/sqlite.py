@@ -38,7 +38,7 @@ from storage.base import (
     local_day,
     local_day_start_ms,
 )
-from storage.retention import HOUR_MS, Resolution, Retention, day_floor
+from storage.retention import HOUR_MS, Resolution, Retention, day_floor, raw_spans
 
 __all__ = ["SqliteStore"]
 
@@ -167,8 +167,6 @@ _BUSY_TIMEOUT_S = 30.0
 _MAX_SCANS = max(2, os.cpu_count() or 2)
 
 
-# Sites one daily() statement names at most (SQLite takes at most 32,766 parameters a statement).
-_SITES_PER_READ = 5_000
 _TS = operator.itemgetter(2)  # a reading row's timestamp
 _META = "SELECT value FROM store_meta WHERE key = ?"
 _ROLLED_UP_TO = "SELECT value FROM store_meta WHERE key = 'rolled_up_to'"
@@ -388,21 +386,10 @@ class SqliteStore:
         cut = conn.execute(_META, ("raw_cut",)).fetchone()
         floor = start_ms if cut is None else max(start_ms, day_floor(cut[0]) + DAY_MS)
         clean = day_floor(mark[0])
-        spans: list[tuple[int, int]] = []
         dirty = conn.execute(
             "SELECT ts FROM rollup_dirty WHERE ts >= ? AND ts < ? ORDER BY ts", (day_floor(floor), clean)
         ).fetchall()
-        for (day,) in dirty:
-            lo, hi = max(day, floor), min(day + DAY_MS, end_ms)
-            if lo >= hi:
-                continue
-            if spans and spans[-1][1] >= lo:
-                spans[-1] = (spans[-1][0], hi)
-            else:
-                spans.append((lo, hi))
-        if max(clean, floor) < end_ms:
-            spans.append((max(clean, floor), end_ms))
-        return spans
+        return raw_spans((day for (day,) in dirty), floor, end_ms, clean)
 
     def daily(
         self,
@@ -420,20 +407,6 @@ class SqliteStore:
         and days a write touched since the last maintain(): :meth:`_raw_spans`)."""
         if not site_ids or not metrics:
             return []
-        if len(site_ids) > _SITES_PER_READ:  # a regency's refresh: read in parts, in site order
-            ordered = sorted(set(site_ids))
-            return [
-                a
-                for k in range(0, len(ordered), _SITES_PER_READ)
-                for a in self.daily(
-                    site_ids=ordered[k : k + _SITES_PER_READ],
-                    metrics=metrics,
-                    start_day=start_day,
-                    end_day=end_day,
-                    include_implausible=include_implausible,
-                    coop_id=coop_id,
-                )
-            ]
         site_clause, sites = _in_clause("site", site_ids)
         metric_clause, names = _in_clause("metric", metrics)
         start_ms, end_ms = local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS

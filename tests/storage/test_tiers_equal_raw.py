@@ -20,7 +20,7 @@ from sensors import Quality, Reading
 from storage import TimeSeriesStore, local_day
 from storage.base import DAY_MS
 from storage.influx import InfluxStore
-from storage.retention import HOUR_MS, Resolution, Retention, day_floor
+from storage.retention import HOUR_MS, Resolution, Retention, day_floor, raw_spans
 from storage.sqlite import SqliteStore
 
 DAYS = 6
@@ -145,13 +145,13 @@ def test_influx_reads_a_rolled_up_season_from_the_tiers(influx_store: InfluxStor
     end = T0 + 10 * DAY_MS
     fresh = store._fresh_from(time.time_ns() // 1_000_000)
     marks = store.query(store._marks([None], T0, end))
-    assert store._raw_spans(store._dirty(marks), T0, end, fresh) == [(T0, end)]  # all late: raw
+    assert raw_spans(store._dirty(marks), T0, end, fresh) == [(T0, end)]  # all late: raw
     store.rollup(start_ms=T0, end_ms=end, now_ms=end)
     marks = store.query(store._marks([None], T0, end))
-    assert store._raw_spans(store._dirty(marks), T0, end, fresh) == []
+    assert raw_spans(store._dirty(marks), T0, end, fresh) == []
     store.write([Reading("n1", COOP, SITE, "air_temp_c", 25.0, T0 + 3 * DAY_MS + HOUR_MS)])
     marks = store.query(store._marks([None], T0, end))
-    assert store._raw_spans(store._dirty(marks), T0, end, fresh) == [(T0 + 3 * DAY_MS, T0 + 4 * DAY_MS)]
+    assert raw_spans(store._dirty(marks), T0, end, fresh) == [(T0 + 3 * DAY_MS, T0 + 4 * DAY_MS)]
     (day,) = store.daily(
         site_ids=[SITE],
         metrics=["air_temp_c"],
@@ -161,7 +161,7 @@ def test_influx_reads_a_rolled_up_season_from_the_tiers(influx_store: InfluxStor
     assert (day.count, day.max) == (24, 25.0)
     assert store.maintain(now_ms=time.time_ns() // 1_000_000) == {"rolled_up_days": 1}
     marks = store.query(store._marks([None], T0, end))
-    assert store._raw_spans(store._dirty(marks), T0, end, fresh) == []
+    assert raw_spans(store._dirty(marks), T0, end, fresh) == []
 
 
 def test_a_late_reading_of_a_day_rolled_up_long_ago_is_counted_at_once(tmp_path: Path) -> None:
