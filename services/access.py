@@ -163,6 +163,7 @@ def resolve(session: Session, token: str) -> Principal | None:
 
 
 K = TypeVar("K")
+_T = TypeVar("_T")
 V = TypeVar("V")
 
 
@@ -219,11 +220,7 @@ def field_scope(session: Session, field_id: str) -> FieldScope | None:
 
 def check_field(principal: Principal, field_id: str, scope: FieldScope | None) -> FieldScope:
     """``scope`` if the caller may see the field; else as :func:`row_in_scope` refuses."""
-    if scope is not None and principal.can_see_field(scope):
-        return scope
-    if principal.sees_all:
-        raise NotFound(f"no field {field_id!r}")
-    raise OutOfScope(f"field {field_id!r} is not in your scope")
+    return _visible(principal, "field", field_id, scope, principal.can_see_field)
 
 
 def list_tokens(session: Session) -> list[ApiToken]:
@@ -272,8 +269,14 @@ def row_in_scope(
     ids of other farmers' fields (or other cooperatives' rows) cannot be probed; callers who see
     everything get :class:`NotFound` (404) for an unknown id.
     """
-    row = session.get(model, ident)
-    name = model.__tablename__
+    return _visible(principal, model.__tablename__, ident, session.get(model, ident), visible)
+
+
+def _visible(
+    principal: Principal, name: str, ident: str, row: _T | None, visible: Callable[[_T], bool]
+) -> _T:
+    """``row`` if it exists and is ``visible``; else 404 for callers who see everything, 403 for the
+    others (see :func:`row_in_scope`)."""
     if row is not None and visible(row):
         return row
     if principal.sees_all:
