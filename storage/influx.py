@@ -62,6 +62,7 @@ from storage.retention import (
     Retention,
     chart_tier_lines,
     day_floor,
+    in_spans,
     influx1_continuous_queries,
     influx1_policies,
     influx1_rollup_select,
@@ -784,7 +785,7 @@ class InfluxStore:
             [*tail_series, *self.queries([raw_select(a, b) for a, b in older])] if older else tail_series
         )
         raw = [row for series in raw_series for row in self._bucket_rows(site_id, series)]
-        kept = [b for b in self._bucket_rows(site_id, rolled_series) if not _within(spans, b.start_ms)]
+        kept = [b for b in self._bucket_rows(site_id, rolled_series) if not in_spans(spans, b.start_ms)]
         return sorted(raw + kept, key=lambda b: (b.metric, b.start_ms))
 
     @staticmethod
@@ -800,13 +801,22 @@ class InfluxStore:
         """Backfill the hourly and daily tiers; see :meth:`storage.base.TimeSeriesStore.rollup`."""
         return sum(self._rollup_days(db, start_ms, end_ms, now_ms) for db in self._databases(None))
 
-    def _rollup_days(self, database: str | None, start_ms: int, end_ms: int, now_ms: int) -> int:
+    def _rollup_days(
+        self,
+        database: str | None,
+        start_ms: int,
+        end_ms: int,
+        now_ms: int,
+        seen: Mapping[int, int] | None = None,
+    ) -> int:
         """Roll up ``[start_ms, end_ms)`` (whole days, within the raw window) in one database, and record
-        the late marks its days had before it began: those days are read from the tiers again."""
+        the late marks its days had before it began (``seen``, else read now): those days are read from
+        the tiers again."""
         span = self.retention.rollup_range(start_ms, end_ms, self.retention.raw_cutoff_ms(now_ms))
         if span is None:
             return 0
-        seen = self._dirty(self.query(self._marks([database], *span)))
+        if seen is None:
+            seen = self._dirty(self.query(self._marks([database], *span)))
         written = 0
         chunk = 30 * DAY_MS  # one statement per month keeps each response and its memory small
         for lo in range(span[0], span[1], chunk):
@@ -830,13 +840,21 @@ class InfluxStore:
         """Roll up again the days that readings reached late (:meth:`_mark_late`); InfluxDB itself
         expires (retention policies) and rolls up the recent days (continuous queries or tasks)."""
         rolled = 0
+        cut = self.retention.raw_cutoff_ms(now_ms)
         for database in self._databases(None):
             dirty = self._dirty(self.query(self._marks([database], _MIN_MS, self._fresh_from(now_ms))))
-            for day, mark in dirty.items():
-                if self._rollup_days(database, day, day + DAY_MS, now_ms) == 0:
-                    # Past the raw window: its tier is all there is; recorded, so reads take it.
-                    self._rerolled({day: mark}, database)
-                rolled += 1
+            # Past the raw window: its tier is all there is; recorded, so reads take it.
+            past = {
+                day: mark
+                for day, mark in dirty.items()
+                if self.retention.rollup_range(day, day + DAY_MS, cut) is None
+            }
+            if past:
+                self._rerolled(past, database)
+            # The others in runs of days in a row, each run one backfill with the marks read above.
+            for lo, hi in raw_spans((day for day in dirty if day not in past), _MIN_MS, _MAX_MS, _MAX_MS):
+                self._rollup_days(database, lo, hi, now_ms, {d: m for d, m in dirty.items() if lo <= d < hi})
+            rolled += len(dirty)
         return {"rolled_up_days": rolled} if rolled else {}
 
     def continuous_queries(self) -> list[str]:
@@ -996,7 +1014,7 @@ def _summed_days(series: list[dict[str, Any]], spans: Sequence[tuple[int, int]])
     for s in series:
         metric = s["name"]
         for ts, lo, hi, total, n, site in s["values"]:
-            if not n or _within(spans, ts):
+            if not n or in_spans(spans, ts):
                 continue
             day = dates.get(ts)
             if day is None:
@@ -1007,13 +1025,6 @@ def _summed_days(series: list[dict[str, Any]], spans: Sequence[tuple[int, int]])
                 lo, hi, total, n = min(have.min, lo), max(have.max, hi), have.sum + total, have.count + n
             days[key] = DailyAggregate(key[0], metric, day, lo, total / n, hi, total, int(n))
     return list(days.values())
-
-
-def _within(spans: Sequence[tuple[int, int]], ts: int) -> bool:
-    """Whether ``ts`` is in one of ``spans`` (sorted; most reads have one, at the end)."""
-    if not spans or ts < spans[0][0]:
-        return False
-    return any(lo <= ts < hi for lo, hi in spans)
 
 
 _DAILY_ORDER = operator.attrgetter("site_id", "metric", "day")

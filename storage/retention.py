@@ -50,6 +50,7 @@ __all__ = [
     "Resolution",
     "Retention",
     "day_floor",
+    "in_spans",
     "influx1_continuous_queries",
     "influx1_rollup_select",
     "influx2_requests",
@@ -160,6 +161,14 @@ def raw_spans(days: Iterable[int], start_ms: int, end_ms: int, tail_from: int) -
     if max(tail_from, start_ms) < end_ms:
         spans.append((max(tail_from, start_ms), end_ms))
     return spans
+
+
+def in_spans(spans: Sequence[tuple[int, int]], ts: int) -> bool:
+    """Whether ``ts`` is in one of ``spans`` (:func:`raw_spans`' answer: sorted, most reads have one,
+    at the end)."""
+    if not spans or ts < spans[0][0]:
+        return False
+    return any(lo <= ts < hi for lo, hi in spans)
 
 
 def day_floor(ts_ms: int) -> int:

@@ -38,7 +38,7 @@ from storage.base import (
     local_day,
     local_day_start_ms,
 )
-from storage.retention import HOUR_MS, Resolution, Retention, day_floor, raw_spans
+from storage.retention import HOUR_MS, Resolution, Retention, day_floor, in_spans, raw_spans
 
 __all__ = ["SqliteStore"]
 
@@ -169,7 +169,7 @@ _MAX_SCANS = max(2, os.cpu_count() or 2)
 
 _TS = operator.itemgetter(2)  # a reading row's timestamp
 _META = "SELECT value FROM store_meta WHERE key = ?"
-_ROLLED_UP_TO = "SELECT value FROM store_meta WHERE key = 'rolled_up_to'"
+_NEVER, _ALWAYS = -(2**62), 2**62  # bounds of all time [ms], for raw_spans to merge days in a row
 _SET_META = (
     "INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"
 )
@@ -177,13 +177,6 @@ _SET_META = (
 
 def _in_clause(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
-
-
-def _within(spans: Sequence[tuple[int, int]], ts: int) -> bool:
-    """Whether ``ts`` is in one of ``spans`` (sorted; most reads have one, at the end)."""
-    if not spans or ts < spans[0][0]:
-        return False
-    return any(lo <= ts < hi for lo, hi in spans)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -282,12 +275,13 @@ class SqliteStore:
             return 0
         # The newest row per node and metric: after a stable sort by time, the last one per key (so
         # the last of equal timestamps wins, as in the reading table).
-        newest = list({(r[0], r[1]): r for r in sorted(rows, key=_TS)}.values())
+        ordered = sorted(rows, key=_TS)
+        newest = list({(r[0], r[1]): r for r in ordered}.values())
         try:
             batch, latest = json.dumps(rows, allow_nan=False), json.dumps(newest, allow_nan=False)
         except ValueError as exc:
             raise StoreRejected(f"{self.path}: a reading is not a finite number ({exc})") from exc
-        oldest = min(r[2] for r in rows)
+        oldest = ordered[0][2]
         conn = self._conn()
         try:
             with conn:
@@ -295,9 +289,9 @@ class SqliteStore:
                 conn.execute(_UPSERT_LATEST_JSON, (latest,))
                 # Inside the write's transaction (it holds the write lock, so it sees maintain()'s
                 # last mark): a reading for a day already rolled up makes that day raw until re-rolled.
-                mark = conn.execute(_ROLLED_UP_TO).fetchone()
-                if mark is not None and oldest < day_floor(mark[0]):
-                    clean = day_floor(mark[0])
+                mark = conn.execute(_META, ("rolled_up_to",)).fetchone()
+                clean = None if mark is None else day_floor(mark[0])
+                if clean is not None and oldest < clean:
                     days = {day_floor(r[2]) for r in rows if r[2] < clean}
                     conn.executemany(
                         "INSERT OR IGNORE INTO rollup_dirty (ts) VALUES (?)", [(d,) for d in days]
@@ -380,7 +374,7 @@ class SqliteStore:
         maintain() last rolled up into, and the days written since (dirty); before the first
         maintain(), all of it. Every other day is read from its aggregates, which equal its raw
         readings, or are all that is left of them: days raw has begun to expire are never raw here."""
-        mark = conn.execute(_ROLLED_UP_TO).fetchone()
+        mark = conn.execute(_META, ("rolled_up_to",)).fetchone()
         if mark is None:
             return [(start_ms, end_ms)]
         cut = conn.execute(_META, ("raw_cut",)).fetchone()
@@ -437,7 +431,7 @@ class SqliteStore:
                 for site, metric, ts, lo, mean, hi, total, n in self._rolled(
                     conn, Resolution.DAY, site_ids, metrics, start_ms, end_ms, coop_id
                 )
-                if not _within(spans, ts)
+                if not in_spans(spans, ts)
             ]
         return sorted(raw + rolled, key=lambda a: (a.site_id, a.metric, a.day))
 
@@ -498,7 +492,7 @@ class SqliteStore:
             rolled = [
                 Bucket(*row)
                 for row in self._rolled(conn, resolution, [site_id], metrics, lo, hi, coop_id)
-                if not _within(spans, row[2])
+                if not in_spans(spans, row[2])
             ]
         return sorted(raw + rolled, key=lambda b: (b.metric, b.start_ms))
 
@@ -544,27 +538,29 @@ class SqliteStore:
         a day that reads then take from the aggregates, without being in them."""
         raw_cutoff = self.retention.raw_cutoff_ms(now_ms)
         hourly_cutoff = self.retention.hourly_cutoff_ms(now_ms)
-        meta = _SET_META
         conn = self._conn()
         try:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                done = conn.execute(_ROLLED_UP_TO).fetchone()
+                done = conn.execute(_META, ("rolled_up_to",)).fetchone()
                 if done is not None:
                     since = min(done[0], now_ms - self.retention.resample_days * DAY_MS)
                 else:  # first run: everything there is
                     first = conn.execute("SELECT min(ts) FROM reading").fetchone()[0]
                     since = now_ms if first is None else first
                 rolled = self._rollup_in(conn, since, now_ms)
-                for (day,) in conn.execute("SELECT ts FROM rollup_dirty ORDER BY ts").fetchall():
-                    rolled += self._rollup_in(conn, day, day + DAY_MS)
+                dirty = conn.execute("SELECT ts FROM rollup_dirty ORDER BY ts").fetchall()
+                for lo, hi in raw_spans((day for (day,) in dirty), _NEVER, _ALWAYS, _ALWAYS):
+                    rolled += self._rollup_in(conn, lo, hi)  # days in a row, one statement each
                 # Days too old to roll up again (raw may be gone) keep their aggregates as they are.
                 conn.execute("DELETE FROM rollup_dirty")
-                conn.execute(meta, ("rolled_up_to", now_ms))
+                conn.execute(_SET_META, ("rolled_up_to", now_ms))
                 counts = {"rolled_up": rolled}
                 if raw_cutoff is not None:
                     old = conn.execute(_META, ("raw_cut",)).fetchone()
-                    conn.execute(meta, ("raw_cut", max(raw_cutoff, raw_cutoff if old is None else old[0])))
+                    conn.execute(
+                        _SET_META, ("raw_cut", max(raw_cutoff, raw_cutoff if old is None else old[0]))
+                    )
                 counts["raw_deleted"] = (
                     0
                     if raw_cutoff is None
