@@ -207,3 +207,37 @@ def test_reads_leave_rolled_days_to_the_tier(tmp_path: Path) -> None:
         spans = store._raw_spans(conn, T0, T0 + 30 * DAY_MS)
     assert spans == [(T0 + 3 * DAY_MS, T0 + 4 * DAY_MS), (day_floor(now), T0 + 30 * DAY_MS)]
     store.close()
+
+
+def test_influx_a_late_day_past_the_raw_window_is_left_to_its_tier(influx_store: InfluxStore) -> None:
+    """A late reading of a day whose raw readings are expiring (past the store's 90 days): read raw
+    until maintenance, then the tier answers as it was, since recomputing the day from what raw is
+    left would undercount. maintain() records such days without a backfill, and rolls up the others
+    (several days in a row at once)."""
+    store = influx_store
+    hours = range(3 * 24)
+    store.write([Reading("n1", COOP, SITE, "air_temp_c", 20.0, T0 + h * HOUR_MS) for h in hours])
+    store.rollup(start_ms=T0, end_ms=T0 + 3 * DAY_MS, now_ms=T0 + 3 * DAY_MS)  # when it was recent
+    store.write([Reading("n1", COOP, SITE, "air_temp_c", 35.0, T0 + DAY_MS + 30 * 60_000)])  # late, day 2
+    now = time.time_ns() // 1_000_000
+    recent = day_floor(now) - 3 * DAY_MS  # and three recent days, late too
+    store.write([Reading("n1", COOP, SITE, "air_temp_c", 25.0, recent + d * DAY_MS) for d in range(3)])
+
+    def day_two() -> tuple[int, float]:
+        (day,) = store.daily(
+            site_ids=[SITE],
+            metrics=["air_temp_c"],
+            start_day=local_day(T0 + DAY_MS),
+            end_day=local_day(T0 + DAY_MS),
+        )
+        return day.count, day.max
+
+    assert day_two() == (25, 35.0)  # raw, late reading included
+    assert store.maintain(now_ms=now) == {"rolled_up_days": 4}
+    assert day_two() == (24, 20.0)  # the tier as it was: the day is past the raw window
+    end = day_floor(now) + DAY_MS
+    assert raw_spans(store._dirty(store.query(store._marks([None], T0, end))), T0, end, end) == []
+    recent_days = store.buckets(
+        Resolution.DAY, site_id=SITE, metrics=["air_temp_c"], start_ms=recent, end_ms=recent + 3 * DAY_MS
+    )
+    assert [(b.start_ms, b.count) for b in recent_days] == [(recent + d * DAY_MS, 1) for d in range(3)]
