@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.nodes import NodeRegistry, RegisteredNode
-from sensors import Quality, Reading, Rejection, make_reading
+from sensors import Quality, Reading, make_readings
 from sensors.codecs import (
     CodecError,
     Decoded,
@@ -157,23 +157,12 @@ def decode_message(
         return dead("bad_payload", "payload nests too deeply", where.node_id)
     result.skipped = decoded.skipped
     refusals += [(p.reason, p.detail, None) for p in decoded.problems]
-    for metric, value, ts_ms in decoded.samples:
-        made = make_reading(
-            node_id=node.node_id,
-            coop_id=node.coop_id,
-            site_id=node.site_id,
-            metric=metric,
-            value=value,
-            ts_ms=ts_ms,
-            now_ms=arrival_ms,
-            ids_checked=True,
-        )
-        if type(made) is Reading:
-            result.readings.append(made)
-        else:
-            assert isinstance(made, Rejection)
-            sample = {"metric": _jsonable(metric), "value": _jsonable(value), "ts": _jsonable(ts_ms)}
-            refusals.append((made.reason.value, made.detail, sample))
+    result.readings, refused = make_readings(
+        node.node_id, node.coop_id, node.site_id, decoded.samples, arrival_ms
+    )
+    for (metric, value, ts_ms), rejection in refused:
+        sample = {"metric": _jsonable(metric), "value": _jsonable(value), "ts": _jsonable(ts_ms)}
+        refusals.append((rejection.reason.value, rejection.detail, sample))
     if refusals:
         result.dead.append(_letter(refusals, topic, arrival_ms, node.node_id, payload))
     if not result.readings and not result.dead and not result.skipped:

@@ -22,6 +22,7 @@ from sensors.reading import (
     RejectReason,
     check_id,
     make_reading,
+    make_readings,
 )
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "Rejection",
     "check_id",
     "make_reading",
+    "make_readings",
     "metric_names",
 ]

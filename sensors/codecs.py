@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import orjson
+
 from sensors.catalogue import CATALOGUE
 from sensors.errors import SensorsError
 from sensors.profiles import DeviceProfile, ProfileLibrary, number_from_text, shipped_profiles
@@ -92,12 +94,28 @@ class CodecError(SensorsError):
         self.detail = detail
 
 
+# 20 digits in a row: possibly an integer beyond 64 bits (2**64 has 20 digits). Found by mapping
+# every digit to "0" and looking for twenty of them: a fifth of a regular expression's time.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_TWENTY_DIGITS = b"0" * 20
+
+
 def parse_json(payload: bytes | bytearray) -> Any:
     """Parse UTF-8 JSON; raise :class:`CodecError` ``bad_json`` with the parser's complaint.
 
-    JSON exchanged between systems must be UTF-8 (RFC 8259 §8.1), so the bytes are decoded as such
-    first (``json.loads`` on bytes would also guess UTF-16/32, slowly, on every message).
+    orjson parses a node's payload in about a third of ``json``'s time. The result is ``json``'s own:
+    what orjson refuses (``NaN``, ``Infinity``, ``1e400``, lone surrogates, nesting past 1,024) is
+    parsed again by ``json``, so a message with one ``NaN`` keeps its other readings and that one is
+    refused for being NaN; and a payload with a run of 20 digits goes to ``json`` at once, because
+    orjson reads an integer beyond 64 bits as a float, which would turn a timestamp's
+    ``out_of_range`` into ``bad_timestamp``. JSON exchanged between systems must be UTF-8 (RFC 8259
+    §8.1), so the bytes are decoded as such (``json.loads`` on bytes would also guess UTF-16/32).
     """
+    if _TWENTY_DIGITS not in payload.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

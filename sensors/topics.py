@@ -11,6 +11,7 @@ the CLI alike.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -125,8 +126,13 @@ def dead_letter_topic(reason: str, prefix: str = "") -> str:
     return f"{prefix}{DEAD_LETTER_ROOT}/{reason}"
 
 
+@functools.lru_cache(maxsize=65_536)
 def route(topic: str, prefix: str = "") -> Route | None:
-    """The route of ``topic``, or ``None`` if it is not one of ours (after removing ``prefix``)."""
+    """The route of ``topic``, or ``None`` if it is not one of ours (after removing ``prefix``).
+
+    Cached: a fleet's nodes publish on the same topics again and again, and a flood of new topics
+    only evicts the oldest. (A :class:`Route` is frozen.)
+    """
     if prefix:
         if not topic.startswith(prefix):
             return None

@@ -69,9 +69,44 @@ def test_parse_json_of_any_document_is_the_document_or_a_codec_error(doc: object
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])
 def test_deep_nesting_is_bad_json_not_a_crash(depth: int) -> None:
+    payload = b"[" * depth + b"]" * depth
+    if depth <= 1_000:  # orjson reads up to 1,024 levels: valid JSON, and the document it is
+        doc = parse_json(payload)
+        for _ in range(depth - 1):
+            doc = doc[0]
+        assert doc == []
+        return
     with pytest.raises(CodecError) as caught:
-        parse_json(b"[" * depth + b"]" * depth)
+        parse_json(payload)
     assert caught.value.reason == "bad_json"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    doc=DOCUMENTS,
+    text=st.text(max_size=40),
+    number=st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True)),
+    cut=st.integers(min_value=0, max_value=200),
+)
+def test_parse_json_answers_as_the_standard_library_does(
+    doc: object, text: str, number: object, cut: int
+) -> None:
+    """orjson is only a faster way to ``json.loads``'s answer: the same document, or bad_json where it
+    refuses, for any document, big integers, NaN and infinities, and any text cut short."""
+    for payload in (
+        json.dumps([doc, text, number]).encode(),
+        json.dumps({"ts": number, "values": {"air_temp_c": number}}).encode(),
+        json.dumps(doc).encode()[:cut],
+        text.encode("utf-8", "surrogatepass"),
+    ):
+        try:
+            expected = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            with pytest.raises(CodecError):
+                parse_json(payload)
+            continue
+        got = parse_json(payload)
+        assert json.dumps(got) == json.dumps(expected)  # NaN != NaN, so compare the texts
 
 
 # Documents shaped as each format, so that the values, not the shapes, are what varies.

@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensors import CATALOGUE, Quality, Reading, Rejection, RejectReason, make_reading, metric_names
+from sensors import (
+    CATALOGUE,
+    Quality,
+    Reading,
+    Rejection,
+    RejectReason,
+    make_reading,
+    make_readings,
+    metric_names,
+)
 from sensors.reading import EARLIEST_TS_MS, FUTURE_TOLERANCE_MS
 
 NOW = 1_784_000_000_000  # 2026-07-14
@@ -107,3 +116,32 @@ def test_every_float_is_classified_consistently(value: float, metric: str) -> No
     else:
         assert isinstance(got, Reading)
         assert got.quality is (Quality.VALID if spec.low <= value <= spec.high else Quality.IMPLAUSIBLE)
+
+
+ANY_VALUE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**1100), max_value=2**1100),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+)
+ANY_TS = st.one_of(
+    st.integers(min_value=EARLIEST_TS_MS - 10, max_value=NOW + FUTURE_TOLERANCE_MS + 10),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.text(max_size=5),
+)
+ANY_METRIC = st.one_of(st.sampled_from(sorted(CATALOGUE)), st.text(max_size=8), st.integers(), st.none())
+
+
+@given(samples=st.lists(st.tuples(ANY_METRIC, ANY_VALUE, ANY_TS), max_size=12))
+def test_make_readings_decides_each_sample_as_make_reading_does(
+    samples: list[tuple[object, object, object]],
+) -> None:
+    """Ingest's batch validator is make_reading's rule, over the whole input space, in input order."""
+    readings, refused = make_readings("n1", "c1", "f1", samples, NOW)
+    expected = [(s, make(s[1], metric=s[0], ts=s[2])) for s in samples]
+    assert readings == [r for _, r in expected if isinstance(r, Reading)]
+    assert [type(r) for r in readings] == [Reading] * len(readings)
+    assert refused == [(s, r) for s, r in expected if isinstance(r, Rejection)]
