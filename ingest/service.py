@@ -4,8 +4,8 @@ connection) and :mod:`ingest.sink` (store, spool, dead letters).
 Threads and their jobs:
 
 - **network** (the caller of :meth:`IngestService.run`): :meth:`ingest.client.BrokerConnection.loop`.
-  Each message is decoded in the ``on_message`` callback and queued unacknowledged
-  (``manual_ack=True``).
+  The messages of each socket read are decoded together and queued, unacknowledged, as one chunk
+  (one lock taken per read, not per message).
 - **flusher**: at ``batch_readings`` readings, at ``batch_age_s``, or as soon as no message has
   arrived for ``batch_idle_s`` (a burst is over: waiting longer only delays it), makes the batch
   durable (:meth:`ingest.sink.Sink.persist`), records its dead letters, and only then hands the
@@ -19,6 +19,7 @@ Threads and their jobs:
 
 from __future__ import annotations
 
+import collections
 import logging
 import shutil
 import threading
@@ -27,9 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-
-from ingest.client import BrokerConnection, ConnectionSettings
+from ingest.client import BrokerConnection, ConnectionSettings, Publish
 from ingest.deadletters import DeadLetterLog
 from ingest.errors import BrokerAuthError, RegistryError
 from ingest.metrics import IngestMetrics
@@ -116,12 +115,13 @@ class IngestConfig:
         )
 
 
-@dataclass
-class _Pending:
-    generation: int
-    mid: int
-    qos: int
-    result: MessageResult
+@dataclass(slots=True)
+class _Chunk:
+    """The messages of one socket read, decoded; acknowledged together once their batch is durable."""
+
+    generation: int  # the connection they came on
+    acks: list[int]  # packet ids of the QoS 1 messages (QoS 0 needs none; QoS 2 is not subscribed)
+    results: list[MessageResult]
 
 
 class _PerReasonRate:
@@ -181,14 +181,15 @@ class IngestService:
         self.spool = self.sink.spool
         self.dead_log = self.sink.dead_log
         self._cond = threading.Condition()
-        self._pending: list[_Pending] = []
+        self._pending: list[_Chunk] = []
+        self._pending_messages = 0
         self._pending_readings = 0
         self._oldest_pending = 0.0
         self._newest_pending = 0.0
         self._flushing = 0  # messages taken by the flusher and not yet acknowledged
-        self.metrics.pending.set_function(lambda: len(self._pending) + self._flushing)
+        self.metrics.pending.set_function(lambda: self._pending_messages + self._flushing)
         self.broker = BrokerConnection(
-            config.connection(), on_message=self._on_message, on_state=self._on_state, stop=self._stop
+            config.connection(), on_publishes=self._on_publishes, on_state=self._on_state, stop=self._stop
         )
         self.subscribed = self.broker.subscribed
         # Used on the network thread only (in acknowledge), so it needs no lock.
@@ -208,42 +209,50 @@ class IngestService:
         elif self._broker_away_since is None:
             self._broker_away_since = time.monotonic()
 
-    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
-        arrival_ms = time.time_ns() // 1_000_000
+    def _decode(self, publish: Publish, arrival_ms: int) -> MessageResult:
         try:
-            result = decode_message(
-                msg.topic,
-                msg.payload,
+            return decode_message(
+                publish.topic,
+                publish.payload,
                 arrival_ms=arrival_ms,
                 registry=self.registry,
                 prefix=self.config.topic_prefix,
                 profiles=self.profiles,
             )
         except Exception as exc:  # a bug of ours must not take ingest down on one payload
-            log.exception("decoding a message on %s failed", msg.topic)
+            log.exception("decoding a message on %s failed", publish.topic)
             result = MessageResult()
             result.dead.append(
                 DeadLetter(
                     "internal_error",
                     f"{type(exc).__name__}: {exc}",
-                    msg.topic,
+                    publish.topic,
                     arrival_ms,
-                    payload=bytes(msg.payload[:4096]),
+                    payload=publish.payload[:4096],
                 )
             )
+            return result
+
+    def _on_publishes(self, publishes: list[Publish]) -> None:
+        arrival_ms = time.time_ns() // 1_000_000  # they came in one read
+        decode = self._decode
+        results = [decode(p, arrival_ms) for p in publishes]
+        acks = [p.mid for p in publishes if p.qos == 1]
+        size = sum([len(r.readings) + len(r.dead) for r in results])
         now = time.monotonic()
         with self._cond:
             self._newest_pending = now
             first = not self._pending
             if first:
                 self._oldest_pending = now
-            self._pending.append(_Pending(self.broker.generation, msg.mid, msg.qos, result))
-            self._pending_readings += len(result.readings) + len(result.dead)
+            self._pending.append(_Chunk(self.broker.generation, acks, results))
+            self._pending_messages += len(results)
+            self._pending_readings += size
             # Wake the flusher when a batch starts (it sleeps while there is none) and when full.
             if first or self._pending_readings >= self.config.batch_readings:
                 self._cond.notify()
 
-    def _take_batch(self, final: bool, heartbeat: Callable[[], None]) -> list[_Pending]:
+    def _take_batch(self, final: bool, heartbeat: Callable[[], None]) -> list[_Chunk]:
         with self._cond:
             cfg = self.config
             while not self._stop.is_set() and not final:
@@ -261,7 +270,8 @@ class IngestService:
                     break
                 self._cond.wait(min(cfg.batch_age_s - age, cfg.batch_idle_s - idle))
             batch, self._pending, self._pending_readings = self._pending, [], 0
-            self._flushing += len(batch)
+            self._flushing += self._pending_messages
+            self._pending_messages = 0
             return batch
 
     def _flusher(self, heartbeat: Callable[[], None]) -> None:
@@ -278,19 +288,18 @@ class IngestService:
                     # enough failed batches would stop the stream.
                     log.exception("a batch failed; reconnecting so that the broker redelivers its messages")
                     with self._cond:
-                        self._flushing -= len(batch)
+                        self._flushing -= sum(len(c.results) for c in batch)
                     self.broker.call_soon(self.broker.client.disconnect)
             if stopping:
                 return
 
-    def _process(self, batch: Sequence[_Pending], heartbeat: Callable[[], None] = lambda: None) -> None:
-        formats: dict[str, int] = {}
-        for p in batch:
-            formats[p.result.format] = formats.get(p.result.format, 0) + 1
-        for fmt, count in formats.items():  # counted per batch: per message it showed in profiles
+    def _process(self, batch: Sequence[_Chunk], heartbeat: Callable[[], None] = lambda: None) -> None:
+        results = [r for chunk in batch for r in chunk.results]
+        # Counted per batch: per message it showed in profiles.
+        for fmt, count in collections.Counter([r.format for r in results]).items():
             self.metrics.messages.labels(fmt).inc(count)
-        readings = [r for p in batch for r in p.result.readings]
-        letters = [d for p in batch for d in p.result.dead]
+        readings = [x for r in results for x in r.readings]
+        letters = [d for r in results for d in r.dead]
         if not self.sink.persist(readings, heartbeat):
             return  # stopping before the readings were durable: leave the messages unacknowledged
         if letters:
@@ -298,15 +307,14 @@ class IngestService:
             for letter in letters:
                 for reason, count in letter.reasons.items():
                     self.metrics.dead_letters.labels(reason).inc(count)
-        self.metrics.readings_implausible.inc(sum(p.result.implausible for p in batch))
+        self.metrics.readings_implausible.inc(sum(r.implausible for r in results))
         generation = self.broker.generation
-        # QoS 2 is not subscribed; a QoS 0 message needs no acknowledgement.
-        acks = [p.mid for p in batch if p.qos == 1 and p.generation == generation]
+        acks = [mid for chunk in batch if chunk.generation == generation for mid in chunk.acks]
         publish = self.config.publish_dead_letters
 
         def acknowledge() -> None:
             with self._cond:
-                self._flushing -= len(batch)
+                self._flushing -= len(results)
             # Messages of an earlier connection are redelivered by the broker; acking them here
             # could hit a reused packet id.
             if self.broker.generation != generation:
