@@ -14,7 +14,8 @@ the same run on the same kind of backlog. Latency: a 2k messages/s stream with t
 each reading's timestamp; the store is polled every 20 ms, so figures are rounded up to that.
 Each figure is the median of ``--rounds`` rounds (each round runs the four drains back to back);
 ``*_min`` keys give the worst round.
-Run: ``python -m bench.ingest [--messages 40000] [--rounds 3]``.
+Run: ``python -m bench.ingest [--messages 40000] [--rounds 3]``; ``--split`` measures instead where a
+message's time goes, stage by stage (``bench/ingest_split.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import httpx
@@ -68,10 +69,19 @@ def message(prefix: str, node: str, ts: int) -> tuple[str, bytes]:
 
 def publish_backlog(port: int, prefix: str, count: int, start: int = 0) -> None:
     """``count`` QoS 1 messages of 5 readings, each acknowledged by the broker before this returns."""
-    pub = Publisher(MqttTarget("127.0.0.1", port), f"bench-pub-{prefix}")
+    publish_messages(
+        port,
+        f"bench-pub-{prefix}",
+        (message(prefix, NODES[i % len(NODES)], T0 + i * 1000) for i in range(start, start + count)),
+    )
+
+
+def publish_messages(port: int, client_id: str, messages: Iterable[tuple[str, bytes]]) -> None:
+    """Publish (topic, payload) at QoS 1, each acknowledged by the broker before this returns."""
+    pub = Publisher(MqttTarget("127.0.0.1", port), client_id)
     try:
-        for i in range(start, start + count):
-            pub.publish(*message(prefix, NODES[i % len(NODES)], T0 + i * 1000))
+        for topic, payload in messages:
+            pub.publish(topic, payload)
     finally:
         pub.close()
 
@@ -300,7 +310,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="drain rounds (bare, 1 process ×2 stores, 2 processes each)"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="where a message's time goes, stage by stage (bench/ingest_split.py)",
+    )
     args = parser.parse_args(argv)
+    if args.split:
+        from bench import ingest_split
+
+        ingest_split.main(args.messages)
+        return
     n = args.messages
     out: dict[str, object] = {
         "bench": "ingest",

@@ -96,6 +96,9 @@ _UNSAFE_DB_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_VALUE, _TS = operator.itemgetter(4), operator.itemgetter(5)  # of a Reading, at C speed
+# A reading's quality field and the space before its time, by quality (0 valid, 1 implausible).
+_QUALITY_FIELD = (",quality=0i ", ",quality=1i ")
 
 
 def quote_ident(name: str) -> str:
@@ -169,7 +172,7 @@ class InfluxStore:
         if token is not None or user is not None:
             auth = httpx.BasicAuth(user or "panen", token or "")
         self._client = httpx.Client(base_url=self.url, auth=auth, timeout=timeout_s)
-        self._tags_cache: dict[tuple[str, str, str], str] = {}
+        self._line_starts: dict[tuple[str, str, str, str], str] = {}
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
 
     # ---- transport -------------------------------------------------------------------------
@@ -478,39 +481,42 @@ class InfluxStore:
 
     def _reading_lines(self, readings: Sequence[Reading]) -> list[str]:
         """Line protocol of ``readings``, one line each, with the least Python per reading (issue 42:
-        formatting was most of the adapter's cost, 2.1 µs a reading; now ~1.4).
+        formatting was most of the adapter's cost, 2.1 µs a reading; issue 41: 0.67 µs).
 
         Raises:
             StoreRejected: a value is not a finite number (nothing of the batch is sent).
         """
         try:
-            finite = math.isfinite(math.fsum(r.value for r in readings))
+            finite = math.isfinite(math.fsum(map(_VALUE, readings)))
         except OverflowError:
             finite = False
         if not finite:  # find the culprit: one pass only for a batch that has one
             for r in readings:
                 if not math.isfinite(r.value):
                     raise StoreRejected(f"{r.metric} of node {r.node_id!r} is not finite: {r.value}")
-        cache = self._tags_cache
-        if len(cache) > 100_000:  # bound the cache; a fleet has a few thousand nodes
+        cache = self._line_starts
+        if len(cache) > 200_000:  # bound the cache; a fleet has a few thousand nodes, ~10 metrics each
             cache.clear()
         lines: list[str] = []
         append = lines.append
-        for r in readings:
-            key = (r.coop_id, r.node_id, r.site_id)
-            tags = cache.get(key)
-            if tags is None:
-                tags = cache[key] = _tag_set(r.coop_id, r.node_id, r.site_id)
-            metric = r.metric if r.metric in CATALOGUE else r.metric.translate(_MEASUREMENT_ESCAPES)
-            append(f"{metric},{tags} value={float(r.value)!r},quality={r.quality:d}i {r.ts_ms}\n")
+        # Unpacked rather than read by name (a named tuple's fields are descriptors), each line's start
+        # cached per series, and its quality a constant: 0.67 µs a reading where it was 1.08 (issue 41).
+        for node, coop, site, metric, value, ts, quality in readings:
+            key = (metric, coop, node, site)
+            start = cache.get(key)
+            if start is None:
+                measurement = metric if metric in CATALOGUE else metric.translate(_MEASUREMENT_ESCAPES)
+                start = cache[key] = f"{measurement},{_tag_set(coop, node, site)} value="
+            append(f"{start}{float(value)!r}{_QUALITY_FIELD[quality]}{ts}\n")
         return lines
 
     def _late_days(self, readings: Sequence[Reading]) -> set[int]:
         """The days of readings older than the rollups' window (see :meth:`_mark_late`)."""
         before = self._late_before(_now_ms())
-        if not readings or min(r.ts_ms for r in readings) >= before:
+        times = set(map(_TS, readings))  # a message's readings share their time
+        if not times or min(times) >= before:
             return set()
-        return {day_floor(r.ts_ms) for r in readings if r.ts_ms < before}
+        return {day_floor(ts) for ts in times if ts < before}
 
     def write(self, readings: Iterable[Reading]) -> int:
         """Write readings as line protocol; see :meth:`storage.base.TimeSeriesStore.write`."""
