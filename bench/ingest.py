@@ -12,7 +12,9 @@ Method (the publisher must not compete with the consumer for the 2 cores):
 The bare subscriber does nothing with a message but count it (paho's automatic acks), measured in
 the same run on the same kind of backlog. Latency: a 2k messages/s stream with the publish time as
 each reading's timestamp; the store is polled every 20 ms, so figures are rounded up to that.
-Each figure is the median of ``--rounds`` rounds (each round runs the four drains back to back);
+The CPU time of ingest (its worker processes included), Mosquitto and InfluxDB over each drain, read
+from ``/proc``, says how many cores they kept busy. Each figure is the median of ``--rounds`` rounds
+(each round runs the four drains back to back);
 ``*_min`` keys give the worst round.
 Run: ``python -m bench.ingest [--messages 40000] [--rounds 3]``; ``--split`` measures instead where a
 message's time goes, stage by stage (``bench/ingest_split.py``).
@@ -216,10 +218,37 @@ class Ingest:
         self.proc.wait(30)
 
 
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU seconds (user and system) used so far by these processes and all their descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # it ended meanwhile
+    return total
+
+
 def ingest_drain(
-    port: int, prefix: str, count: int, env: dict[str, str], tmp: Path, workers: int, start: int = 0
-) -> float:
-    """Messages/s drained into the store by ``panen ingest --workers <workers>``."""
+    port: int,
+    prefix: str,
+    count: int,
+    env: dict[str, str],
+    tmp: Path,
+    workers: int,
+    start: int = 0,
+    servers: Sequence[int] = (),
+) -> tuple[float, float]:
+    """Messages/s drained into the store by ``panen ingest --workers <workers>``, and how many of the
+    machine's cores ingest and ``servers`` (the broker's and the store's pids) kept busy meanwhile."""
     first = Ingest(port, prefix, tmp, env, f"w{workers}", None, workers)
     first.wait_connected()
     time.sleep(0.5)  # its sessions and subscriptions exist: the backlog queues for them
@@ -227,6 +256,8 @@ def ingest_drain(
     publish_backlog(port, prefix, count, start)
     procs = [Ingest(port, prefix, tmp, env, f"w{workers}", None, workers)]
     began = min(w.wait_connected() for w in procs)
+    watched = [w.proc.pid for w in procs] + list(servers)
+    cpu0 = cpu_seconds(watched)
     total = count * len(METRICS)
     while True:
         # Polled slowly: scraping costs CPU in this process and in ingest's, which the measured
@@ -237,9 +268,12 @@ def ingest_drain(
             break
         time.sleep(0.25)
     elapsed = max(v["panen_ingest_last_stored_timestamp_seconds"] for v in values) - began
+    # Over the drain's own time: after its last write ingest idles, and the few ms between its connect
+    # and the first CPU reading are left out (a slight underestimate).
+    cores = (cpu_seconds(watched) - cpu0) / elapsed
     for w in procs:
         w.stop()
-    return count / elapsed
+    return count / elapsed, cores
 
 
 def latency(
@@ -348,15 +382,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(say, "bare paho drain ...", file=sys.stderr)
                 bare = bare_drain(broker.port, f"bare{r}/", n, (4 * r) * n)
                 print(say, "ingest, 1 process, InfluxDB ...", file=sys.stderr)
-                one = ingest_drain(broker.port, f"one{r}/", n, influx_env, tmp / f"r{r}", 1, (4 * r + 1) * n)
+                servers = [p for p in (broker.pid, influxd.pid) if p is not None]
+                one, one_cores = ingest_drain(
+                    broker.port, f"one{r}/", n, influx_env, tmp / f"r{r}", 1, (4 * r + 1) * n, servers
+                )
                 print(say, "ingest, 1 process, SQLite ...", file=sys.stderr)
-                one_sqlite = ingest_drain(
+                one_sqlite, _ = ingest_drain(
                     broker.port, f"sqlite{r}/", n, {}, tmp / f"sq{r}", 1, (4 * r + 2) * n
                 )
                 print(say, "ingest, 2 processes, shared group, InfluxDB ...", file=sys.stderr)
-                two = ingest_drain(broker.port, f"two{r}/", n, influx_env, tmp / f"r{r}", 2, (4 * r + 3) * n)
-                rounds.append({"bare": bare, "one": one, "sqlite": one_sqlite, "two": two})
-                print(say, json.dumps({k: round(v) for k, v in rounds[-1].items()}), file=sys.stderr)
+                two, two_cores = ingest_drain(
+                    broker.port, f"two{r}/", n, influx_env, tmp / f"r{r}", 2, (4 * r + 3) * n, servers
+                )
+                rounds.append(
+                    {"bare": bare, "one": one, "sqlite": one_sqlite, "two": two}
+                    | {"one_cores": one_cores, "two_cores": two_cores}
+                )
+                print(say, json.dumps({k: round(v, 2) for k, v in rounds[-1].items()}), file=sys.stderr)
             print("latency at 2k messages/s ...", file=sys.stderr)
             store = InfluxStore(influxd.url)
             lat, lat_missing = latency(broker.port, "lat/", store, influx_env, tmp, args.latency_seconds)
@@ -385,6 +427,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         ratio_vs_bare_drain_sqlite=round(statistics.median(ratios("sqlite", "bare")), 3),
         ratio_vs_bare_drain_sqlite_min=round(min(ratios("sqlite", "bare")), 3),
         two_worker_speedup=round(statistics.median(ratios("two", "one")), 3),
+        # Cores kept busy by ingest, Mosquitto and InfluxDB together during the drains (of the machine's
+        # os.cpu_count()): a second process can only add what the first one leaves idle.
+        one_process_cores_busy=round(median("one_cores"), 2),
+        two_workers_cores_busy=round(median("two_cores"), 2),
+        cpu_count=os.cpu_count(),
         two_worker_speedup_min=round(min(ratios("two", "one")), 3),
         latency_readings=len(lat),
         latency_readings_not_stored=lat_missing,

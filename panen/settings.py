@@ -21,23 +21,14 @@ __all__ = ["Settings", "get_settings", "hide_password", "reference_markdown"]
 
 # Defaults written once, in the configuration of the service they belong to; a setting falls back to
 # it. Imported when a default is needed, so reading the settings stays light for every command.
+# Except notifications': anything under services/ imports SQLAlchemy (services.audit), and that took
+# 0.37 s of every command's start, ingest's too; their defaults are written here as well, and
+# tests/panen/test_settings.py holds them equal to services.notify.outbox.NotifyConfig's.
 def _retention(name: str) -> Callable[[], Any]:
     def default() -> Any:
         from storage.retention import Retention
 
         return getattr(Retention(), name)
-
-    return default
-
-
-def _notify(name: str, scale: float = 1.0) -> Callable[[], Any]:
-    def default() -> Any:
-        from services.notify.outbox import NotifyConfig
-
-        value: Any = NotifyConfig()
-        for part in name.split("."):
-            value = getattr(value, part)
-        return value.total_seconds() / scale if hasattr(value, "total_seconds") else value
 
     return default
 
@@ -110,7 +101,7 @@ class Settings(BaseSettings):
         description="Bearer token the API's /metrics asks for; unset: it answers loopback clients only.",
     )
     public_url: str = Field(
-        default_factory=_notify("public_url"),
+        "http://127.0.0.1:8000",
         description="Where people reach the API: the field page links in alert messages start with it.",
     )
     notify_whatsapp_token: SecretStr | None = Field(None, description="WhatsApp Cloud API access token.")
@@ -128,22 +119,22 @@ class Settings(BaseSettings):
         "e.g. mailtos://user:pass@smtp.example.org?from=panen@example.org.",
     )
     notify_ntfy_url: str = Field(
-        default_factory=_notify("channels.ntfy_url"), description="ntfy server (Apprise URL) for ntfy topics."
+        "ntfys://ntfy.sh", description="ntfy server (Apprise URL) for ntfy topics."
     )
     notify_retry_min_s: float = Field(
-        default_factory=_notify("retry_min_s"),
+        30.0,
         description="First retry of a failed message after about this long.",
     )
     notify_retry_max_s: float = Field(
-        default_factory=_notify("retry_max_s"),
+        1800.0,
         description="Retries of a failed message at most this far apart.",
     )
     notify_give_up_h: float = Field(
-        default_factory=_notify("give_up_after", 3600),
+        24.0,
         description="A message still failing this many hours on is failed.",
     )
     notify_lease_s: float = Field(
-        default_factory=_notify("lease_s"),
+        120.0,
         description="A message 'sending' this long belongs to a dead sender and is sent again.",
     )
     dask_scheduler: str | None = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from panen import __version__
+import panen
 from panen.cli._common import app
 from panen.settings import get_settings
 
@@ -12,7 +12,7 @@ from panen.settings import get_settings
 @app.command()
 def version() -> None:
     """Print panen's version."""
-    print(__version__)
+    print(panen.__version__)
 
 
 @app.command()

@@ -63,3 +63,28 @@ def test_the_configuration_reference_is_the_settings() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     table = page.split("<!-- settings:begin -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
     assert table == reference_markdown()
+
+
+def test_notification_defaults_are_the_outbox_s_own(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings write the notifications' defaults beside NotifyConfig's (so that reading the settings
+    imports no SQLAlchemy); with nothing set, notify_config() is exactly NotifyConfig()."""
+    from panen.wiring import notify_config
+    from services.notify.outbox import NotifyConfig
+
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        if name.startswith("notify_") or name == "public_url":
+            monkeypatch.delenv(f"PANEN_{name.upper()}", raising=False)
+    assert notify_config(Settings()) == NotifyConfig()
+
+
+def test_reading_the_settings_imports_no_registry_machinery() -> None:
+    """Every command reads the settings first: ingest's start was 0.37 s longer while they imported
+    the services (and SQLAlchemy with them) for the notifications' defaults."""
+    import subprocess
+    import sys
+
+    code = "import sys; from panen.settings import get_settings; get_settings(); print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "sqlalchemy" not in loaded
+    assert "'services" not in loaded
