@@ -35,6 +35,7 @@ import yaml
 from ingest.client import BrokerConnection, ConnectionSettings, Publish
 from ingest.nodes import NodeRegistry, RegisteredNode
 from ingest.pipeline import MessageResult, decode_message
+from ingest.service import quiet_collector
 from panen.devservices import InfluxServer, MosquittoServer
 from sensors.topics import Format, MqttTarget
 from storage.influx import InfluxStore
@@ -213,6 +214,7 @@ def whole_process(
 
 def main(messages: int) -> None:
     """Measure each stage and the whole process; print one JSON line."""
+    quiet_collector()  # as panen ingest does
     registry = NodeRegistry([RegisteredNode(n, "c1", f"f-{n}", Format.NATIVE) for n in NODES])
     with tempfile.TemporaryDirectory(prefix="panen-bench-split-") as tmpdir:
         tmp = Path(tmpdir)

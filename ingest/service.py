@@ -20,6 +20,7 @@ Threads and their jobs:
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import shutil
 import threading
@@ -42,9 +43,22 @@ from sensors.profiles import SHIPPED_DIR, ProfileLibrary
 from sensors.topics import MqttTarget, dead_letter_topic, subscriptions
 from storage import StoreError, TimeSeriesStore
 
-__all__ = ["BrokerAuthError", "IngestConfig", "IngestService", "IngestUnhealthy"]
+__all__ = ["BrokerAuthError", "IngestConfig", "IngestService", "IngestUnhealthy", "quiet_collector"]
 
 log = logging.getLogger("panen.ingest")
+
+
+def quiet_collector() -> None:
+    """Keep Python's cyclic garbage collector out of ingest's way, once it has started up.
+
+    What start-up made (modules, the registry) stays for the process's life: frozen, it is no longer
+    scanned. And a collection per 10,000 new objects rather than 700: a message makes ~15, all freed
+    by reference counting with their batch (they hold no cycles). Together 1.7 µs less per message
+    (decoding random payloads with ~2,000 messages alive: 8.0 → 6.3 µs), as with the collector off.
+    For ``panen ingest``'s own process only: it changes the whole interpreter.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @dataclass

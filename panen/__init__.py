@@ -10,7 +10,6 @@ Errors of the command's own (each a ``RuntimeError``; the CLI prints them and ex
 """
 
 
-
 def __getattr__(name: str) -> str:
     # Looked up when asked for (`panen version`): reading the installed packages' metadata took 30 ms
     # of every command's start, ingest's included.

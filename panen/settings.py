@@ -118,9 +118,7 @@ class Settings(BaseSettings):
         description="Apprise mailto:// or mailtos:// URL of the SMTP account, without a recipient, "
         "e.g. mailtos://user:pass@smtp.example.org?from=panen@example.org.",
     )
-    notify_ntfy_url: str = Field(
-        "ntfys://ntfy.sh", description="ntfy server (Apprise URL) for ntfy topics."
-    )
+    notify_ntfy_url: str = Field("ntfys://ntfy.sh", description="ntfy server (Apprise URL) for ntfy topics.")
     notify_retry_min_s: float = Field(
         30.0,
         description="First retry of a failed message after about this long.",

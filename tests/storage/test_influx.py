@@ -53,12 +53,34 @@ def test_keyword_named_tags_and_quoting() -> None:
     assert quote_string("it's") == "'it\\'s'"
 
 
-def test_many_bodies_are_sent_for_a_large_write(influx_store: InfluxStore) -> None:
-    # 30k readings are about 3 MB of line protocol: several gzip bodies, all of them stored.
-    batch = [Reading(f"node-{i % 30}", "c", "f", "soil_vwc_pct", 30.0, T0 + i) for i in range(30_000)]
-    influx_store.write(batch)
-    rows = influx_store.query('SELECT count("value") FROM "raw"."soil_vwc_pct"')
-    assert rows[0]["values"][0][1] == 30_000
+@pytest.mark.parametrize("compress", [True, False, None])
+def test_many_bodies_are_sent_for_a_large_write(influx_store: InfluxStore, compress: bool | None) -> None:
+    """30k readings are about 3 MB of line protocol: several bodies, gzipped (as across a network) or
+    not (as to this machine's loopback, the default here), all of them stored."""
+    store = InfluxStore(influx_store.url, database=influx_store.database, compress=compress)
+    assert store._compress is (compress is True)
+    batch = [Reading(f"node-{i % 30}", "c", "f", "soil_vwc_pct", 30.0 + i % 7, T0 + i) for i in range(30_000)]
+    store.write(batch)
+    rows = store.query('SELECT count("value"), sum("value") FROM "raw"."soil_vwc_pct"')
+    store.close()
+    assert rows[0]["values"][0][1:] == [30_000, sum(30.0 + i % 7 for i in range(30_000))]
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8086", True),
+        ("http://127.0.0.2:8086", True),
+        ("http://localhost:8086", True),
+        ("http://[::1]:8086", True),
+        ("http://10.0.0.5:8086", False),
+        ("https://influx.coosae.example:8086", False),
+    ],
+)
+def test_bodies_are_gzipped_unless_the_server_is_on_loopback(url: str, loopback: bool) -> None:
+    store = InfluxStore(url)
+    assert store._compress is not loopback
+    store.close()
 
 
 @pytest.fixture(scope="module")
