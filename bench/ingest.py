@@ -23,6 +23,7 @@ message's time goes, stage by stage (``bench/ingest_split.py``).
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import signal
@@ -219,22 +220,55 @@ class Ingest:
 
 
 def cpu_seconds(pids: Iterable[int]) -> float:
-    """CPU seconds (user and system) used so far by these processes and all their descendants."""
+    """CPU seconds (user and system) used so far by these processes and all their descendants (found
+    by each process's parent in ``/proc``: not every kernel has ``/proc/<pid>/task/<tid>/children``)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total, todo, seen = 0.0, list(pids), set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue  # it ended meanwhile
-    return total
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, CPU seconds)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # it ended meanwhile
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    wanted = set(pids)
+    while True:  # the descendants: children of wanted processes, until no more are found
+        more = {pid for pid, (parent, _) in stats.items() if parent in wanted} - wanted
+        if not more:
+            break
+        wanted |= more
+    return sum(stats[pid][1] for pid in wanted if pid in stats)
+
+
+class CpuTrace:
+    """CPU seconds of some processes and their descendants, read every 0.1 s in a thread, so that the
+    CPU spent between two instants stamped elsewhere (ingest's connect and last write) can be read."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = list(pids)
+        self.samples: list[tuple[float, float]] = []  # (Unix time, CPU seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.time(), cpu_seconds(self.pids)))
+            if self._stop.wait(0.1):
+                return
+
+    def between(self, start: float, end: float) -> float:
+        """CPU seconds spent from ``start`` to ``end`` (Unix time), interpolated between samples."""
+        self._stop.set()
+        self._thread.join()
+
+        def at(t: float) -> float:
+            times = [s[0] for s in self.samples]
+            i = min(max(bisect.bisect(times, t), 1), len(times) - 1)
+            (t0, c0), (t1, c1) = self.samples[i - 1], self.samples[i]
+            return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c1
+
+        return at(end) - at(start)
 
 
 def ingest_drain(
@@ -255,9 +289,8 @@ def ingest_drain(
     first.stop()
     publish_backlog(port, prefix, count, start)
     procs = [Ingest(port, prefix, tmp, env, f"w{workers}", None, workers)]
+    trace = CpuTrace([w.proc.pid for w in procs] + list(servers))  # ~4 ms of CPU a tenth of a second
     began = min(w.wait_connected() for w in procs)
-    watched = [w.proc.pid for w in procs] + list(servers)
-    cpu0 = cpu_seconds(watched)
     total = count * len(METRICS)
     while True:
         # Polled slowly: scraping costs CPU in this process and in ingest's, which the measured
@@ -267,10 +300,9 @@ def ingest_drain(
         if sum(v.get("panen_ingest_readings_stored_total", 0.0) for v in values) >= total:
             break
         time.sleep(0.25)
-    elapsed = max(v["panen_ingest_last_stored_timestamp_seconds"] for v in values) - began
-    # Over the drain's own time: after its last write ingest idles, and the few ms between its connect
-    # and the first CPU reading are left out (a slight underestimate).
-    cores = (cpu_seconds(watched) - cpu0) / elapsed
+    end = max(v["panen_ingest_last_stored_timestamp_seconds"] for v in values)
+    elapsed = end - began
+    cores = trace.between(began, end) / elapsed
     for w in procs:
         w.stop()
     return count / elapsed, cores
@@ -337,6 +369,68 @@ def pct(values: Sequence[float], q: float) -> float:
     )
 
 
+def drain_round(
+    r: int, of: int, n: int, port: int, influx_env: dict[str, str], tmp: Path, servers: Sequence[int]
+) -> dict[str, float]:
+    """Round ``r``'s four drains, back to back: the bare subscriber, one ingest process on InfluxDB and
+    on SQLite, two on InfluxDB. Every run has its own topics, sessions and timestamps."""
+    say = f"round {r + 1}/{of}:"
+    print(say, "bare paho drain ...", file=sys.stderr)
+    bare = bare_drain(port, f"bare{r}/", n, (4 * r) * n)
+    print(say, "ingest, 1 process, InfluxDB ...", file=sys.stderr)
+    one, one_cores = ingest_drain(port, f"one{r}/", n, influx_env, tmp / f"r{r}", 1, (4 * r + 1) * n, servers)
+    print(say, "ingest, 1 process, SQLite ...", file=sys.stderr)
+    one_sqlite, _ = ingest_drain(port, f"sqlite{r}/", n, {}, tmp / f"sq{r}", 1, (4 * r + 2) * n)
+    print(say, "ingest, 2 processes, shared group, InfluxDB ...", file=sys.stderr)
+    two, two_cores = ingest_drain(port, f"two{r}/", n, influx_env, tmp / f"r{r}", 2, (4 * r + 3) * n, servers)
+    result = {
+        "bare": bare,
+        "one": one,
+        "sqlite": one_sqlite,
+        "two": two,
+        "one_cores": one_cores,
+        "two_cores": two_cores,
+    }
+    print(say, json.dumps({k: round(v, 2) for k, v in result.items()}), file=sys.stderr)
+    return result
+
+
+def summary(rounds: list[dict[str, float]], lat: list[float], lat_missing: int) -> dict[str, object]:
+    """The rounds' medians and ratios (and the worst round's), and the latency's percentiles."""
+
+    def median(key: str) -> float:
+        return statistics.median(x[key] for x in rounds)
+
+    def ratios(num: str, den: str) -> list[float]:
+        return [x[num] / x[den] for x in rounds]
+
+    one = median("one")
+    return {
+        "bare_drain_msg_s": round(median("bare")),
+        "ingest_influx_msg_s": round(one),
+        "ingest_influx_readings_s": round(one * len(METRICS)),
+        "ingest_sqlite_msg_s": round(median("sqlite")),
+        "ingest_sqlite_readings_s": round(median("sqlite") * len(METRICS)),
+        "two_workers_influx_msg_s": round(median("two")),
+        # Medians of the rounds' ratios, and the worst round.
+        "ratio_vs_bare_drain": round(statistics.median(ratios("one", "bare")), 3),
+        "ratio_vs_bare_drain_min": round(min(ratios("one", "bare")), 3),
+        "ratio_vs_bare_drain_sqlite": round(statistics.median(ratios("sqlite", "bare")), 3),
+        "ratio_vs_bare_drain_sqlite_min": round(min(ratios("sqlite", "bare")), 3),
+        "two_worker_speedup": round(statistics.median(ratios("two", "one")), 3),
+        # Cores kept busy by ingest, Mosquitto and InfluxDB together during the drains (of the machine's
+        # os.cpu_count()): a second process can only add what the first one leaves idle.
+        "one_process_cores_busy": round(median("one_cores"), 2),
+        "two_workers_cores_busy": round(median("two_cores"), 2),
+        "cpu_count": os.cpu_count(),
+        "two_worker_speedup_min": round(min(ratios("two", "one")), 3),
+        "latency_readings": len(lat),
+        "latency_readings_not_stored": lat_missing,
+        "p50_latency_ms": round(pct(lat, 50), 1),
+        "p99_latency_ms": round(pct(lat, 99), 1),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=40_000)
@@ -362,7 +456,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "readings_per_message": len(METRICS),
         "rounds": args.rounds,
     }
-    rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="panen-bench-ingest-") as tmpdir:
         tmp = Path(tmpdir)
         broker = MosquittoServer(
@@ -377,28 +470,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             # The four drains of a round run back to back, so each ratio compares runs made in
             # the same conditions; every run has its own topics, sessions and timestamps (nothing
             # overwrites an earlier run's points).
-            for r in range(args.rounds):
-                say = f"round {r + 1}/{args.rounds}:"
-                print(say, "bare paho drain ...", file=sys.stderr)
-                bare = bare_drain(broker.port, f"bare{r}/", n, (4 * r) * n)
-                print(say, "ingest, 1 process, InfluxDB ...", file=sys.stderr)
-                servers = [p for p in (broker.pid, influxd.pid) if p is not None]
-                one, one_cores = ingest_drain(
-                    broker.port, f"one{r}/", n, influx_env, tmp / f"r{r}", 1, (4 * r + 1) * n, servers
-                )
-                print(say, "ingest, 1 process, SQLite ...", file=sys.stderr)
-                one_sqlite, _ = ingest_drain(
-                    broker.port, f"sqlite{r}/", n, {}, tmp / f"sq{r}", 1, (4 * r + 2) * n
-                )
-                print(say, "ingest, 2 processes, shared group, InfluxDB ...", file=sys.stderr)
-                two, two_cores = ingest_drain(
-                    broker.port, f"two{r}/", n, influx_env, tmp / f"r{r}", 2, (4 * r + 3) * n, servers
-                )
-                rounds.append(
-                    {"bare": bare, "one": one, "sqlite": one_sqlite, "two": two}
-                    | {"one_cores": one_cores, "two_cores": two_cores}
-                )
-                print(say, json.dumps({k: round(v, 2) for k, v in rounds[-1].items()}), file=sys.stderr)
+            servers = [p for p in (broker.pid, influxd.pid) if p is not None]
+            rounds = [
+                drain_round(r, args.rounds, n, broker.port, influx_env, tmp, servers)
+                for r in range(args.rounds)
+            ]
             print("latency at 2k messages/s ...", file=sys.stderr)
             store = InfluxStore(influxd.url)
             lat, lat_missing = latency(broker.port, "lat/", store, influx_env, tmp, args.latency_seconds)
@@ -407,37 +483,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             broker.stop()
             influxd.stop()
 
-    def median(key: str) -> float:
-        return statistics.median(x[key] for x in rounds)
-
-    def ratios(num: str, den: str) -> list[float]:
-        return [x[num] / x[den] for x in rounds]
-
-    one = median("one")
-    out.update(
-        bare_drain_msg_s=round(median("bare")),
-        ingest_influx_msg_s=round(one),
-        ingest_influx_readings_s=round(one * len(METRICS)),
-        ingest_sqlite_msg_s=round(median("sqlite")),
-        ingest_sqlite_readings_s=round(median("sqlite") * len(METRICS)),
-        two_workers_influx_msg_s=round(median("two")),
-        # Medians of the rounds' ratios, and the worst round.
-        ratio_vs_bare_drain=round(statistics.median(ratios("one", "bare")), 3),
-        ratio_vs_bare_drain_min=round(min(ratios("one", "bare")), 3),
-        ratio_vs_bare_drain_sqlite=round(statistics.median(ratios("sqlite", "bare")), 3),
-        ratio_vs_bare_drain_sqlite_min=round(min(ratios("sqlite", "bare")), 3),
-        two_worker_speedup=round(statistics.median(ratios("two", "one")), 3),
-        # Cores kept busy by ingest, Mosquitto and InfluxDB together during the drains (of the machine's
-        # os.cpu_count()): a second process can only add what the first one leaves idle.
-        one_process_cores_busy=round(median("one_cores"), 2),
-        two_workers_cores_busy=round(median("two_cores"), 2),
-        cpu_count=os.cpu_count(),
-        two_worker_speedup_min=round(min(ratios("two", "one")), 3),
-        latency_readings=len(lat),
-        latency_readings_not_stored=lat_missing,
-        p50_latency_ms=round(pct(lat, 50), 1),
-        p99_latency_ms=round(pct(lat, 99), 1),
-    )
+    out.update(summary(rounds, lat, lat_missing))
     print(json.dumps(out))
 
 
