@@ -23,6 +23,10 @@ from sensors import check_id
 from sensors.topics import Format
 from storage.fleetfile import FleetFileError, placed_nodes
 
+# libyaml's safe loader where PyYAML has it: the same documents, a tenth of the time (a 240-node
+# registry took 55 ms of ingest's start with the pure-Python one).
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = ["NodeRegistry", "RegisteredNode", "RegistryError", "database_loader", "nodes_from_document"]
 
 
@@ -151,7 +155,7 @@ class NodeRegistry:
             return False
         text = self._path.read_text()
         try:
-            doc = json.loads(text) if self._path.suffix == ".json" else yaml.safe_load(text)
+            doc = json.loads(text) if self._path.suffix == ".json" else yaml.load(text, Loader=_SAFE_LOADER)
         except (ValueError, yaml.YAMLError) as exc:
             raise RegistryError(f"node registry {self._path} is not valid YAML/JSON: {exc}") from exc
         self._set(nodes_from_document(doc, str(self._path)))

@@ -156,14 +156,14 @@ def decode_message(
     except RecursionError:
         return dead("bad_payload", "payload nests too deeply", where.node_id)
     result.skipped = decoded.skipped
-    refusals += [(p.reason, p.detail, None) for p in decoded.problems]
     result.readings, refused = make_readings(
         node.node_id, node.coop_id, node.site_id, decoded.samples, arrival_ms
     )
-    for (metric, value, ts_ms), rejection in refused:
-        sample = {"metric": _jsonable(metric), "value": _jsonable(value), "ts": _jsonable(ts_ms)}
-        refusals.append((rejection.reason.value, rejection.detail, sample))
-    if refusals:
+    if decoded.problems or refused:  # the common message has neither
+        refusals += [(p.reason, p.detail, None) for p in decoded.problems]
+        for (metric, value, ts_ms), rejection in refused:
+            sample = {"metric": _jsonable(metric), "value": _jsonable(value), "ts": _jsonable(ts_ms)}
+            refusals.append((rejection.reason.value, rejection.detail, sample))
         result.dead.append(_letter(refusals, topic, arrival_ms, node.node_id, payload))
     if not result.readings and not result.dead and not result.skipped:
         # Nothing to store and nothing wrong in detail: still say so, it is a firmware bug to see.

@@ -147,6 +147,11 @@ def parse_rfc3339_ms(text: object) -> int:
 
 def decode_native(message: Any, *, arrival_ms: int) -> Decoded:
     """Decode panen's own JSON (see the module docstring) into samples."""
+    if type(message) is dict and "samples" not in message:  # one sample: nearly every message
+        values = message.get("values")
+        if type(values) is dict:
+            ts = message.get("ts", arrival_ms)
+            return Decoded([(metric, value, ts) for metric, value in values.items()])
     if isinstance(message, list):
         entries: Any = message
     elif isinstance(message, dict) and "samples" in message:

@@ -16,7 +16,14 @@ and formatting what it returns (exit 2 for a wrong setting or option, 1 for a se
 - :mod:`panen.cli.fleet`: ``fleet`` (every node's state: the silent first).
 """
 
-from panen.cli import (
+import gc
+
+# Importing the commands makes ~48k tracked objects and no garbage: the cyclic collector's passes over them
+# were ~60 ms of every command's start (0.42 → 0.35 s to import, median of 12).
+_collecting = gc.isenabled()
+gc.disable()
+
+from panen.cli import (  # noqa: E402
     basics,
     broker,
     dashboards,
@@ -31,7 +38,10 @@ from panen.cli import (
     sim,
     store,
 )
-from panen.cli._common import app
+from panen.cli._common import app  # noqa: E402
+
+if _collecting:
+    gc.enable()
 
 __all__ = [
     "app",
