@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import os
 import signal
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -369,6 +370,24 @@ def pct(values: Sequence[float], q: float) -> float:
     )
 
 
+@contextlib.contextmanager
+def bench_servers(tmp: Path) -> Iterator[tuple[MosquittoServer, InfluxServer]]:
+    """A Mosquitto that queues a whole backlog for an offline session, and an influxd with panen's
+    database, in ``tmp``; both stopped afterwards."""
+    broker = MosquittoServer(tmp / "mq", extra_config="max_queued_messages 1000000\nmax_inflight_messages 0")
+    influxd = InfluxServer(tmp / "influxd")
+    broker.start()
+    try:
+        influxd.start()
+        try:
+            influxd.create_database()
+            yield broker, influxd
+        finally:
+            influxd.stop()
+    finally:
+        broker.stop()
+
+
 def drain_round(
     r: int, of: int, n: int, port: int, influx_env: dict[str, str], tmp: Path, servers: Sequence[int]
 ) -> dict[str, float]:
@@ -458,30 +477,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     with tempfile.TemporaryDirectory(prefix="panen-bench-ingest-") as tmpdir:
         tmp = Path(tmpdir)
-        broker = MosquittoServer(
-            tmp / "mq", extra_config="max_queued_messages 1000000\nmax_inflight_messages 0"
-        )
-        influxd = InfluxServer(tmp / "influxd")
-        broker.start()
-        influxd.start()
-        try:
+        with bench_servers(tmp) as (broker, influxd):
             influx_env = {"PANEN_INFLUX_URL": influxd.url, "PANEN_INFLUX_DB": "panen"}
-            influxd.create_database()
             # The four drains of a round run back to back, so each ratio compares runs made in
             # the same conditions; every run has its own topics, sessions and timestamps (nothing
             # overwrites an earlier run's points).
-            servers = [p for p in (broker.pid, influxd.pid) if p is not None]
+            pids = [p for p in (broker.pid, influxd.pid) if p is not None]
             rounds = [
-                drain_round(r, args.rounds, n, broker.port, influx_env, tmp, servers)
-                for r in range(args.rounds)
+                drain_round(r, args.rounds, n, broker.port, influx_env, tmp, pids) for r in range(args.rounds)
             ]
             print("latency at 2k messages/s ...", file=sys.stderr)
             store = InfluxStore(influxd.url)
             lat, lat_missing = latency(broker.port, "lat/", store, influx_env, tmp, args.latency_seconds)
             store.close()
-        finally:
-            broker.stop()
-            influxd.stop()
 
     out.update(summary(rounds, lat, lat_missing))
     print(json.dumps(out))

@@ -36,7 +36,6 @@ from ingest.client import BrokerConnection, ConnectionSettings, Publish
 from ingest.nodes import NodeRegistry, RegisteredNode
 from ingest.pipeline import MessageResult, decode_message
 from ingest.service import quiet_collector
-from panen.devservices import InfluxServer, MosquittoServer
 from sensors.topics import Format, MqttTarget
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
@@ -216,16 +215,11 @@ def main(messages: int) -> None:
     """Measure each stage and the whole process; print one JSON line."""
     quiet_collector()  # as panen ingest does
     registry = NodeRegistry([RegisteredNode(n, "c1", f"f-{n}", Format.NATIVE) for n in NODES])
+    from bench.ingest import bench_servers
+
     with tempfile.TemporaryDirectory(prefix="panen-bench-split-") as tmpdir:
         tmp = Path(tmpdir)
-        broker = MosquittoServer(
-            tmp / "mq", extra_config="max_queued_messages 1000000\nmax_inflight_messages 0"
-        )
-        influxd = InfluxServer(tmp / "influxd")
-        broker.start()
-        influxd.start()
-        try:
-            influxd.create_database()
+        with bench_servers(tmp) as (broker, influxd):
             print("network ...", file=sys.stderr)
             net_us, net_rate, publishes = network(broker.port, "net/", random_backlog("net/", messages))
             print("decode, batch, ack ...", file=sys.stderr)
@@ -244,9 +238,6 @@ def main(messages: int) -> None:
             whole_us, whole_rate = whole_process(
                 broker.port, "whole/", random_backlog("whole/", messages, 42), env, tmp
             )
-        finally:
-            broker.stop()
-            influxd.stop()
     stages = net_us + decode_us + batch_us + influx_us + ack_us
     print(
         json.dumps(

@@ -150,6 +150,18 @@ def test_publishes_come_out_as_paho_encoded_them_however_tcp_cuts_the_stream(
     assert all(n > 0 for n in handed)
 
 
+def _read_once(client: BufferedClient, data: bytes) -> MQTTErrorCode:
+    """``data`` arrives on the client's socket; one ``_packet_read``'s answer."""
+    with _pair() as (tx, rx):
+        rx.setblocking(False)
+        client._sock = rx  # type: ignore[assignment]
+        tx.sendall(data)
+        try:
+            return client._packet_read()
+        finally:
+            client._sock = None
+
+
 def test_a_pingresp_between_publishes_is_paho_s_and_keeps_their_order() -> None:
     stream = (
         _encoded(MQTTProtocolVersion.MQTTv5, "a", b"1", 1, 7, None)
@@ -160,12 +172,7 @@ def test_a_pingresp_between_publishes_is_paho_s_and_keeps_their_order() -> None:
     events: list[object] = []
     client.on_publishes = lambda ps: events.append([p.topic for p in ps])
     client._handle_pingresp = lambda: events.append("pingresp") or MQTTErrorCode.MQTT_ERR_SUCCESS  # type: ignore[method-assign,func-returns-value]
-    with _pair() as (tx, rx):
-        rx.setblocking(False)
-        client._sock = rx  # type: ignore[assignment]
-        tx.sendall(stream)
-        assert client._packet_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
-        client._sock = None
+    assert _read_once(client, stream) == MQTTErrorCode.MQTT_ERR_SUCCESS
     assert events == [["a"], "pingresp", ["b"]]
 
 
@@ -180,12 +187,7 @@ def test_a_pingresp_between_publishes_is_paho_s_and_keeps_their_order() -> None:
 def test_a_malformed_packet_is_a_protocol_error_not_a_crash(garbage: bytes) -> None:
     client = BufferedClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
     client.on_publishes = lambda ps: None
-    with _pair() as (tx, rx):
-        rx.setblocking(False)
-        client._sock = rx  # type: ignore[assignment]
-        tx.sendall(garbage)
-        assert client._packet_read() == MQTTErrorCode.MQTT_ERR_PROTOCOL
-        client._sock = None
+    assert _read_once(client, garbage) == MQTTErrorCode.MQTT_ERR_PROTOCOL
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
