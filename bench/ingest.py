@@ -281,14 +281,19 @@ def ingest_drain(
     workers: int,
     start: int = 0,
     servers: Sequence[int] = (),
+    backlog: Sequence[tuple[str, bytes]] | None = None,
 ) -> tuple[float, float]:
     """Messages/s drained into the store by ``panen ingest --workers <workers>``, and how many of the
-    machine's cores ingest and ``servers`` (the broker's and the store's pids) kept busy meanwhile."""
+    machine's cores ingest and ``servers`` (the broker's and the store's pids) kept busy meanwhile.
+    The backlog is ``count`` of :func:`message`'s from ``start`` on, or ``backlog`` if given."""
     first = Ingest(port, prefix, tmp, env, f"w{workers}", None, workers)
     first.wait_connected()
     time.sleep(0.5)  # its sessions and subscriptions exist: the backlog queues for them
     first.stop()
-    publish_backlog(port, prefix, count, start)
+    if backlog is None:
+        publish_backlog(port, prefix, count, start)
+    else:
+        publish_messages(port, f"bench-pub-{prefix}", backlog)
     procs = [Ingest(port, prefix, tmp, env, f"w{workers}", None, workers)]
     trace = CpuTrace([w.proc.pid for w in procs] + list(servers))  # ~4 ms of CPU a tenth of a second
     began = min(w.wait_connected() for w in procs)

@@ -21,7 +21,6 @@ share the GIL (handing it over, waking each other). Run: ``python -m bench.inges
 from __future__ import annotations
 
 import json
-import os
 import random
 import struct
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.ingest import METRICS, bench_servers, ingest_drain, publish_messages
 from ingest.client import BrokerConnection, ConnectionSettings, Publish
 from ingest.nodes import NodeRegistry, RegisteredNode
 from ingest.pipeline import MessageResult, decode_message
@@ -41,7 +41,6 @@ from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
 
 NODES = [f"n{i}" for i in range(240)]
-METRICS = ("air_temp_c", "air_rh_pct", "soil_vwc_pct", "soil_temp_c", "battery_v")
 BATCH_READINGS = 5_000
 
 
@@ -62,11 +61,6 @@ def _cpu() -> float:
     return time.process_time()
 
 
-def _proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _settings(port: int, client_id: str, topic: str) -> ConnectionSettings:
     return ConnectionSettings(
         mqtt=MqttTarget("127.0.0.1", port),
@@ -82,8 +76,6 @@ def _settings(port: int, client_id: str, topic: str) -> ConnectionSettings:
 
 def network(port: int, prefix: str, backlog: list[tuple[str, bytes]]) -> tuple[float, float, list[Publish]]:
     """Drain the backlog through ingest's connection, acking each read: (CPU µs/msg, msg/s, messages)."""
-    from bench.ingest import publish_messages  # the bench's publisher, shared with the drain runs
-
     topic = f"{prefix}panen/v1/+/+/up"
     got: list[Publish] = []
     done = threading.Event()
@@ -188,35 +180,18 @@ def ack(publishes: list[Publish]) -> float:
 def whole_process(
     port: int, prefix: str, backlog: list[tuple[str, bytes]], env: dict[str, str], tmp: Path
 ) -> tuple[float, float]:
-    """``panen ingest`` draining the backlog: (its CPU µs/msg, msg/s)."""
-    from bench.ingest import Ingest, publish_messages
-
+    """``panen ingest`` draining the backlog, as ``bench.ingest`` drains: (its CPU µs/msg, msg/s)."""
     registry = tmp / "split-registry.yaml"
     registry.write_text(yaml.safe_dump({"nodes": [{"id": n, "coop": "c1", "site": f"f-{n}"} for n in NODES]}))
     env = {**env, "PANEN_REGISTRY_FILE": str(registry)}
-    first = Ingest(port, prefix, tmp, env, "split", None)
-    first.wait_connected()
-    time.sleep(0.5)
-    first.stop()
-    publish_messages(port, f"split-pub-{prefix}", backlog)
-    worker = Ingest(port, prefix, tmp, env, "split", None)
-    began = worker.wait_connected()
-    cpu0 = _proc_cpu(worker.proc.pid)
-    total = len(backlog) * len(METRICS)
-    while worker.values().get("panen_ingest_readings_stored_total", 0.0) < total:
-        time.sleep(0.25)
-    cpu = _proc_cpu(worker.proc.pid) - cpu0
-    elapsed = worker.values()["panen_ingest_last_stored_timestamp_seconds"] - began
-    worker.stop()
-    return cpu / len(backlog) * 1e6, len(backlog) / elapsed
+    rate, cores = ingest_drain(port, prefix, len(backlog), env, tmp, 1, backlog=backlog)
+    return cores / rate * 1e6, rate  # cores are CPU seconds a second: over msg/s, CPU s a message
 
 
 def main(messages: int) -> None:
     """Measure each stage and the whole process; print one JSON line."""
     quiet_collector()  # as panen ingest does
     registry = NodeRegistry([RegisteredNode(n, "c1", f"f-{n}", Format.NATIVE) for n in NODES])
-    from bench.ingest import bench_servers
-
     with tempfile.TemporaryDirectory(prefix="panen-bench-split-") as tmpdir:
         tmp = Path(tmpdir)
         with bench_servers(tmp) as (broker, influxd):

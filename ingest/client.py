@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -36,6 +36,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.errors import BrokerAuthError
 from ingest.retry import retrying
 from sensors.topics import MqttTarget
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import _InPacket  # paho's own type of it, for type checking only
 
 __all__ = ["BrokerConnection", "BufferedClient", "ConnectionSettings", "Publish"]
 
@@ -146,39 +149,21 @@ class BufferedClient(mqtt.Client):
             raise MalformedPacket("PUBLISH shorter than its topic and packet identifier")
         mid = ((buf[topic_end] << 8) | buf[topic_end + 1]) if qos else 0
         if self._v5:
-            length, body = _varint(buf, body, stop)
-            body += length
-            if body > stop:
+            length = _varint(buf, body, stop)
+            if length is None or length[1] + length[0] > stop:
                 raise MalformedPacket("PUBLISH properties run past the packet")
+            body = length[1] + length[0]
         # An invalid UTF-8 topic cannot be routed: it becomes a bad_topic dead letter, not a crash.
         topic = buf[at + 2 : topic_end].decode("utf-8", "replace")
         return Publish(topic, bytes(buf[body:stop]), mid, qos)
 
     def _handle_other(self, command: int, packet: bytearray) -> MQTTErrorCode:
         """A packet the lean path does not handle, by paho's own code."""
-        self._in_packet = {
-            "command": command,
-            "have_remaining": 1,
-            "remaining_count": [],
-            "remaining_mult": 1,
-            "remaining_length": len(packet),
-            "packet": packet,
-            "to_process": 0,
-            "pos": 0,
-        }
+        self._in_packet = _in_packet(command, packet)
         try:
             return self._packet_handle()
         finally:
-            self._in_packet = {
-                "command": 0,
-                "have_remaining": 0,
-                "remaining_count": [],
-                "remaining_mult": 1,
-                "remaining_length": 0,
-                "packet": bytearray(b""),
-                "to_process": 0,
-                "pos": 0,
-            }
+            self._in_packet = _in_packet(0, bytearray())
 
     def ack_all(self, mids: Sequence[int]) -> None:
         """Acknowledge QoS 1 messages with one socket write for all their PUBACKs.
@@ -197,8 +182,9 @@ class BufferedClient(mqtt.Client):
         return super().reconnect()
 
 
-def _varint(buf: bytearray, at: int, stop: int) -> tuple[int, int]:
-    """MQTT's Variable Byte Integer at ``at`` (at most 4 bytes, before ``stop``): (value, next index)."""
+def _varint(buf: bytearray, at: int, stop: int) -> tuple[int, int] | None:
+    """MQTT's Variable Byte Integer at ``at``: (value, the index after it), or None if it runs past
+    ``stop`` before it ends. Raises :class:`MalformedPacket` past 4 bytes."""
     value = shift = 0
     for i in range(at, min(at + 4, stop)):
         byte = buf[i]
@@ -208,25 +194,30 @@ def _varint(buf: bytearray, at: int, stop: int) -> tuple[int, int]:
         shift += 7
     if stop - at >= 4:
         raise MalformedPacket("variable byte integer longer than 4 bytes")
-    raise MalformedPacket("variable byte integer runs past the packet")
+    return None
 
 
 def _framed(buf: bytearray, pos: int) -> tuple[int, int] | None:
     """Where the packet at ``pos`` has its body and where it ends, or None while it is incomplete."""
-    end = len(buf)
-    if end - pos < 2:
+    length = _varint(buf, pos + 1, len(buf))  # the remaining length, after the fixed header's byte
+    if length is None:
         return None
-    length = shift = 0
-    for i in range(pos + 1, min(pos + 5, end)):
-        byte = buf[i]
-        length |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            stop = i + 1 + length
-            return (i + 1, stop) if stop <= end else None
-        shift += 7
-    if end - pos >= 5:
-        raise MalformedPacket("remaining length longer than 4 bytes")
-    return None
+    stop = length[1] + length[0]
+    return (length[1], stop) if stop <= len(buf) else None
+
+
+def _in_packet(command: int, packet: bytearray) -> _InPacket:
+    """paho's record of the packet being read, for ``packet`` read whole (command 0: none)."""
+    return {
+        "command": command,
+        "have_remaining": 1 if command else 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": len(packet),
+        "packet": packet,
+        "to_process": 0,
+        "pos": 0,
+    }
 
 
 @dataclass(frozen=True)

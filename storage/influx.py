@@ -178,14 +178,15 @@ class InfluxStore:
             auth = httpx.BasicAuth(user or "panen", token or "")
         # Plain HTTP needs no CA bundle, and loading certifi's took 30 ms of every start (ingest's
         # included): a context with none, which would refuse any certificate, is never used for it.
+        where = urlsplit(self.url)
         verify: bool | ssl.SSLContext = True
-        if urlsplit(self.url).scheme == "http":
+        if where.scheme == "http":
             verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._client = httpx.Client(base_url=self.url, auth=auth, timeout=timeout_s, verify=verify)
         # Bodies are gzipped on their way across a network, where 8x fewer bytes pay for the CPU; to a
         # server on this machine they go as they are: gzip cost ingest and InfluxDB together ~3 µs a
         # message of the 2 cores they share, and saved nothing (issue 41).
-        self._compress = not _is_loopback(self.url) if compress is None else compress
+        self._compress = not _is_loopback(where.hostname or "") if compress is None else compress
         self._line_starts: dict[tuple[str, str, str, str], str] = {}
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
 
@@ -1053,9 +1054,8 @@ def _summed_days(series: list[dict[str, Any]], spans: Sequence[tuple[int, int]])
 _DAILY_ORDER = operator.attrgetter("site_id", "metric", "day")
 
 
-def _is_loopback(url: str) -> bool:
-    """Whether ``url``'s host is this machine (``localhost`` or a loopback address)."""
-    host = urlsplit(url).hostname or ""
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost`` or a loopback address)."""
     if host == "localhost":
         return True
     try:
