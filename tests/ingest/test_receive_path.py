@@ -23,6 +23,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.client import BrokerConnection, BufferedClient, ConnectionSettings, Publish
+from ingest.nodes import NodeRegistry
+from ingest.pipeline import decode_message
 from panen.devservices import MosquittoServer
 from sensors.topics import MqttTarget
 
@@ -248,3 +250,32 @@ def test_a_real_broker_s_stream_arrives_whole_across_reads(
         ]
     assert len(got) == len(sent)
     assert all(p.mid > 0 for p in got if p.qos == 1)
+
+
+def test_a_topic_that_is_not_utf8_becomes_a_dead_letter_not_a_crash() -> None:
+    """A broker that let an invalid UTF-8 topic through (MQTT forbids it): the receive path reads it
+    with replacement characters and the pipeline refuses it with a reason, keeping its topic."""
+    encoder = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    with _pair() as (a, b):
+        encoder._sock = a  # type: ignore[assignment]
+        encoder._send_publish(
+            9,
+            b"panen/v1/c1/\xff\xfe/up",
+            b'{"values": {"air_temp_c": 20.0}}',
+            1,
+            info=mqtt.MQTTMessageInfo(9),
+        )
+        while encoder.want_write():
+            encoder.loop_write()
+        encoder._sock = None
+        packet = b.recv(1 << 16)
+    client = BufferedClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    got: list[Publish] = []
+    client.on_publishes = got.extend
+    assert _read_once(client, packet) == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert [(p.topic, p.mid) for p in got] == [("panen/v1/c1/\ufffd\ufffd/up", 9)]
+    result = decode_message(
+        got[0].topic, got[0].payload, arrival_ms=1_784_000_000_000, registry=NodeRegistry([])
+    )
+    assert result.readings == []
+    assert [(d.reason, d.topic) for d in result.dead] == [("unknown_node", "panen/v1/c1/\ufffd\ufffd/up")]
