@@ -185,7 +185,8 @@ class Ingest:
         )
 
     def values(self) -> dict[str, float]:
-        """Readings stored summed, the newest store write and connect, connected only if all are."""
+        """Readings stored summed, the newest store write, the first connect (the drain starts with it),
+        connected only if all are."""
         per_worker = []
         for i in range(self.workers):
             try:
@@ -200,7 +201,7 @@ class Ingest:
             "panen_ingest_last_stored_timestamp_seconds": max(
                 v["panen_ingest_last_stored_timestamp_seconds"] for v in per_worker
             ),
-            "panen_ingest_last_connect_timestamp_seconds": max(
+            "panen_ingest_last_connect_timestamp_seconds": min(
                 v["panen_ingest_last_connect_timestamp_seconds"] for v in per_worker
             ),
         }
