@@ -6,6 +6,7 @@ and the forecast service write with their own credentials only where they must."
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -234,7 +235,9 @@ def test_ingest_and_the_api_write_only_where_they_must(tenancy: dict[str, Any]) 
     # The API reads across cooperatives as one store, and its alerts reached the cooperatives too.
     field = f"{B}-f01"
     assert api.raw(start_ms=NOW_MS - 86_400_000, end_ms=NOW_MS + 1, site_id=field)
-    assert api.daily(site_ids=[field], metrics=["air_temp_c"], start_day=TODAY, end_day=TODAY, coop_id=B)
+    # Yesterday too: in the first hour after midnight WIB today may have no hourly reading yet.
+    yesterday = TODAY - dt.timedelta(days=1)
+    assert api.daily(site_ids=[field], metrics=["air_temp_c"], start_day=yesterday, end_day=TODAY, coop_id=B)
     (alerts,) = _series(
         _query(server, coop_user(B), f"panen_{B}", 'SELECT count("node_offline") FROM "alert"')
     )

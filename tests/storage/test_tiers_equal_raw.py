@@ -220,7 +220,9 @@ def test_influx_a_late_day_past_the_raw_window_is_left_to_its_tier(influx_store:
     store.rollup(start_ms=T0, end_ms=T0 + 3 * DAY_MS, now_ms=T0 + 3 * DAY_MS)  # when it was recent
     store.write([Reading("n1", COOP, SITE, "air_temp_c", 35.0, T0 + DAY_MS + 30 * 60_000)])  # late, day 2
     now = time.time_ns() // 1_000_000
-    recent = day_floor(now) - 3 * DAY_MS  # and three recent days, late too
+    # And three recent days, late too: before the days the continuous queries may still be rolling
+    # up, which reach back to yesterday in the first three hours after midnight WIB.
+    recent = store._fresh_from(now) - 3 * DAY_MS
     store.write([Reading("n1", COOP, SITE, "air_temp_c", 25.0, recent + d * DAY_MS) for d in range(3)])
 
     def day_two() -> tuple[int, float]:
