@@ -4,9 +4,11 @@ At a regency's or a province's scale a refresh cannot read every field's season 
 fills an embedded (SQLite) store's daily tier as a season of rollups leaves it (``--fields`` fields, each
 with soil moisture and air temperature from one node, ``--days`` days, rows written straight into the
 tier: raw readings for 100,000 fields' seasons would be 3.5 billion rows) and marks it rolled up to now,
-then times the refresh's read (``services.forecasting.season_series``: every field's season, read in
+then times the refresh's read (``services.forecasting.SeasonReader``: every field's season, read in
 parts, into arrays) in a fresh process, and prints its seconds and peak memory. ARCHITECTURE.md turns
-these into how many fields one store serves per refresh interval.
+these into how many fields one store serves per refresh interval. Then the next day's read, which
+takes only what changed (``next_read_s``): the grid moved on a day, and a late reading in one field
+of every hundred, on one day of the season.
 
 Run: ``python -m bench.scale [--fields 100000] [--days 120]``.
 """
@@ -27,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.forecasting import season_series
+from sensors import Reading
+from services.forecasting import SeasonReader
 from storage import local_day, local_day_start_ms
 from storage.base import DAY_MS
 from storage.sqlite import SqliteStore
@@ -73,16 +76,31 @@ def read(path: Path, fields: int, days: int, today: dt.date) -> dict[str, float]
     grid = [today - dt.timedelta(days=days - i) for i in range(days)]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    series = season_series(store, sites, grid)
+    reader = SeasonReader(store)
+    series = reader.read(sites, grid)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     days_read = sum(int((~np.isnan(s.values[m]["mean"])).sum()) for s in series.values() for m in s.values)
+    del series
+    late = local_day_start_ms(grid[40]) + 3_600_000
+    store.write(
+        [
+            Reading(f"node-{f:06d}", f"coop-{f // 1000:03d}", sites[f], METRICS[1], 31.0, late)
+            for f in range(0, fields, 100)
+        ]
+    )
+    started = time.perf_counter()
+    reader.read(sites, [*grid[1:], today])
+    next_s = time.perf_counter() - started
     store.close()
     return {
         "read_s": round(seconds, 2),
         "site_days": days_read,
         "peak_rss_mib": round(peak / 1024),
         "read_rss_mib": round((peak - before) / 1024),
+        "next_read_s": round(next_s, 2),
+        "next_site_days_read": reader.site_days_read,
+        "next_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 

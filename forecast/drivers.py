@@ -55,9 +55,10 @@ class DailySeries:
     values: Mapping[str, Mapping[str, F64]]
 
     def get(self, metric: str, stat: str) -> F64:
-        """The series, or all-NaN when the site does not measure it."""
+        """The series (a copy: the refresh keeps the read's arrays for its next run), or all-NaN when
+        the site does not measure it."""
         series = self.values.get(metric, {}).get(stat)
-        return np.asarray(series, dtype=np.float64) if series is not None else np.full(len(self.days), np.nan)
+        return np.array(series, dtype=np.float64) if series is not None else np.full(len(self.days), np.nan)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Forecasts for every registered field, from the store's daily aggregates: the one place where the
 registry, the time-series store and the pure forecast engine meet.
 
-A run reads a season of daily aggregates for all fields and stations in one query, learns a
+A run reads a season of daily aggregates for all fields and stations (the first run all of it, in
+parts; the next ones the days that changed, :class:`SeasonReader`), learns a
 calibration from the harvest records (each paired with the last forecast issued at least a week
 before that harvest, as stored in the ``forecast`` measurement), runs the engine, writes each field's
 forecast back to the store (so Grafana charts it beside the readings) and keeps the run in memory.
@@ -38,6 +39,7 @@ __all__ = [
     "ForecastRun",
     "ForecastService",
     "SeasonHarvest",
+    "SeasonReader",
     "per_season",
     "season_records",
     "season_series",
@@ -49,6 +51,7 @@ _EPOCH = dt.date(1970, 1, 1)
 # Sites a refresh reads at once: their rows are objects until they are in arrays, and 100,000 fields'
 # seasons read at once held 8.5 GB (bench.scale); in parts, one part's rows at a time.
 SITES_PER_READ = 5_000
+_STATS = ("min", "mean", "max", "sum")
 
 
 def season_series(
@@ -68,12 +71,93 @@ def season_series(
             )
             for a in rows:
                 per_metric = values[a.site_id].setdefault(
-                    a.metric, {key: np.full(len(grid), np.nan) for key in ("min", "mean", "max", "sum")}
+                    a.metric, {key: np.full(len(grid), np.nan) for key in _STATS}
                 )
                 i = (a.day - grid[0]).days
                 per_metric["min"][i], per_metric["mean"][i] = a.min, a.mean
                 per_metric["max"][i], per_metric["sum"][i] = a.max, a.sum
     return {s: DailySeries(grid, v) for s, v in values.items()}
+
+
+class SeasonReader:
+    """The refresh's read of every site's season, kept between runs so that each run reads only what
+    changed (issue 42: every hour, every field's whole season was read again): the days new to the
+    grid, the days the store says changed since the last read (:meth:`TimeSeriesStore.changed_days`:
+    late readings, the days still read raw) and whole seasons of sites new to the read. The answer
+    is the one :func:`season_series` would give (``tests/services/test_season_reader.py``)."""
+
+    # More runs of changed days than this are read as one span, first to last.
+    MAX_RUNS = 4
+
+    def __init__(self, store: TimeSeriesStore) -> None:
+        self.store = store
+        self._days: list[dt.date] = []
+        self._series: dict[str, DailySeries] = {}
+        self._token: object | None = None
+        self.site_days_read = 0  # by the last read, of len(sites) * len(days)
+
+    def read(self, sites: Sequence[str], days: Sequence[dt.date]) -> dict[str, DailySeries]:
+        """As :func:`season_series`."""
+        grid = list(days)
+        if not grid:
+            return season_series(self.store, sites, grid)
+        changed, token = self.store.changed_days(self._token, start_day=grid[0], end_day=grid[-1])
+        if changed is None or not self._series:
+            out = season_series(self.store, sites, grid)
+            self.site_days_read = len(sites) * len(grid)
+        else:
+            out = self._update(sites, grid, changed)
+        self._days, self._series, self._token = grid, out, token
+        return out
+
+    def _update(
+        self, sites: Sequence[str], grid: list[dt.date], changed: frozenset[dt.date]
+    ) -> dict[str, DailySeries]:
+        at = {d: i for i, d in enumerate(self._days)}
+        known = [s for s in sites if s in self._series]
+        new = [s for s in sites if s not in self._series]
+        out = season_series(self.store, new, grid) if new else {}
+        kept = [i for i, d in enumerate(grid) if d in at]
+        old = [at[grid[i]] for i in kept]
+        n = len(grid)
+        arrays: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        for site in known:
+            values = arrays[site] = {}
+            for metric, stats in self._series[site].values.items():
+                values[metric] = {}
+                for stat, array in stats.items():
+                    values[metric][stat] = np.full(n, np.nan)
+                    values[metric][stat][kept] = np.asarray(array)[old]
+        stale = [i for i, d in enumerate(grid) if d in changed or d not in at]
+        runs = _runs(stale)
+        if len(runs) > self.MAX_RUNS:
+            runs = [range(runs[0][0], runs[-1][-1] + 1)]
+        for run in runs:
+            part = season_series(self.store, known, grid[run[0] : run[-1] + 1])
+            span = slice(run[0], run[-1] + 1)
+            for site in known:
+                values = arrays[site]
+                for stats in values.values():
+                    for array in stats.values():
+                        array[span] = np.nan  # a day that lost its readings (turned implausible)
+                for metric, stats in part[site].values.items():
+                    target = values.setdefault(metric, {k: np.full(n, np.nan) for k in _STATS})
+                    for stat, array in stats.items():
+                        target[stat][span] = array
+        out.update((site, DailySeries(grid, values)) for site, values in arrays.items())
+        self.site_days_read = len(new) * n + len(known) * sum(len(r) for r in runs)
+        return {site: out[site] for site in sites}
+
+
+def _runs(indices: Sequence[int]) -> list[range]:
+    """Ascending ``indices`` as runs of consecutive ones."""
+    runs: list[range] = []
+    for i in indices:
+        if runs and runs[-1][-1] + 1 == i:
+            runs[-1] = range(runs[-1][0], i + 1)
+        else:
+            runs.append(range(i, i + 1))
+    return runs
 
 
 @dataclass(frozen=True)
@@ -252,6 +336,7 @@ class ForecastService:
         self._lock = threading.RLock()
         self._run: ForecastRun | None = None
         self._previous: ForecastRun | None = None
+        self._seasons = SeasonReader(store)
 
     @property
     def latest(self) -> ForecastRun | None:
@@ -376,7 +461,7 @@ class ForecastService:
         self, fields: list[Field], stations: dict[str, Station], start: dt.date, today: dt.date
     ) -> dict[str, DailySeries]:
         days = [start + dt.timedelta(days=i) for i in range((today - start).days)]
-        return season_series(self.store, [f.id for f in fields] + [s.id for s in stations.values()], days)
+        return self._seasons.read([f.id for f in fields] + [s.id for s in stations.values()], days)
 
     def _records(self, harvests: list[HarvestRecord], fields: dict[str, Field]) -> list[HarvestOutcome]:
         """Each field's seasons (:func:`per_season`: one observation per field and season) paired with

@@ -254,6 +254,18 @@ class TimeSeriesStore(Protocol):
         ``storage.retention``). Ordered by metric, then time."""
         ...
 
+    def changed_days(
+        self, since: object | None, *, start_day: dt.date, end_day: dt.date
+    ) -> tuple[frozenset[dt.date] | None, object]:
+        """The days in ``start_day <= day <= end_day`` whose :meth:`daily` answer may differ from the
+        one read after ``since`` was returned, and the token to pass next time (opaque, kept in
+        memory). None for the days means "any of them": no token, or one this store does not know.
+
+        Call it before the read it covers: whatever changes after the call is in the next answer.
+        This is what lets the forecast refresh read only what changed since its last run (issue 42).
+        """
+        ...
+
     def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
         """Recompute the hourly and daily aggregates of the raw readings in ``[start_ms, end_ms)``
         (the backfill ``panen store rollup`` runs); returns how many aggregates were written.

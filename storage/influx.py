@@ -34,7 +34,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -136,6 +136,14 @@ def _tag_set(coop: str, node: str | None, site: str) -> str:
     if site:
         parts.append(f"site={site.translate(_TAG_ESCAPES)}")
     return ",".join(parts)
+
+
+class _MarksSeen(NamedTuple):
+    """What :meth:`InfluxStore.changed_days` saw: each day's late and rolled-up marks, and the first
+    day then still read raw."""
+
+    marks: dict[int, tuple[tuple[str, int], ...]]
+    fresh_from: int
 
 
 class InfluxStore:
@@ -855,6 +863,28 @@ class InfluxStore:
                 written += sum(int(row[1]) for s in self.query(statement) for row in s["values"])
         self._rerolled(seen, database)
         return written
+
+    def changed_days(
+        self, since: object | None, *, start_day: dt.date, end_day: dt.date
+    ) -> tuple[frozenset[dt.date] | None, object]:
+        """See :meth:`storage.base.TimeSeriesStore.changed_days`. A reading that arrives late marks its
+        day (:meth:`_mark_late`) and maintenance records the marks it rolled up again: a day whose
+        marks differ from those seen before changed. Readings that arrive in time mark nothing, but
+        land only in the days still read raw then (:meth:`_fresh_from`), so those days changed too."""
+        start, end = local_day_start_ms(start_day), local_day_start_ms(end_day) + DAY_MS
+        fresh = self._fresh_from(_now_ms())
+        seen: dict[int, list[tuple[str, int]]] = {}
+        databases = self._databases(None)
+        for s in self.query(self._marks(databases, start, end)) if databases else []:
+            for ts, at in s["values"]:
+                seen.setdefault(int(ts), []).append((s["name"], int(at)))
+        marks = {day: tuple(sorted(v)) for day, v in seen.items()}
+        token = _MarksSeen(marks, fresh)
+        if not isinstance(since, _MarksSeen):
+            return None, token
+        days = {day for day in marks.keys() | since.marks.keys() if marks.get(day) != since.marks.get(day)}
+        days.update(range(max(since.fresh_from, start), end, DAY_MS))
+        return frozenset(local_day(day) for day in days if start <= day < end), token
 
     def _rerolled(self, marks: Mapping[int, int], database: str | None) -> None:
         lines = (f"{_REROLLED_MEASUREMENT} at={mark}i {day}\n" for day, mark in marks.items())

@@ -104,6 +104,9 @@ CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT N
 -- Local days (their 00:00 WIB) before the rolled-up mark that a write has touched since: their
 -- aggregates may be stale until the next maintain() rolls them up again, so reads take them raw.
 CREATE TABLE IF NOT EXISTS rollup_dirty (ts INTEGER PRIMARY KEY) WITHOUT ROWID;
+-- Local days (00:00 WIB) with the number of the last write or maintain() that may have changed their
+-- daily answer (store_meta's change_seq counts them): what changed_days() answers from.
+CREATE TABLE IF NOT EXISTS day_change (ts INTEGER PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 """
 _ROLLUP_TABLE = {Resolution.HOUR: "rollup_hour", Resolution.DAY: "rollup_day"}
 # The bucket start of a reading's ts, as SQL: whole UTC hours; days from 00:00 WIB.
@@ -173,6 +176,12 @@ _NEVER, _ALWAYS = -(2**62), 2**62  # bounds of all time [ms], for raw_spans to m
 _SET_META = (
     "INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"
 )
+# The next change number, counted in store_meta inside the caller's write transaction.
+_NEXT_CHANGE = (
+    "INSERT INTO store_meta (key, value) VALUES ('change_seq', 1) "
+    "ON CONFLICT DO UPDATE SET value = value + 1 RETURNING value"
+)
+_DAY_CHANGED = "INSERT INTO day_change (ts, seq) VALUES (?, ?) ON CONFLICT DO UPDATE SET seq = excluded.seq"
 
 
 def _in_clause(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
@@ -189,6 +198,14 @@ def _spans_clause(spans: Sequence[tuple[int, int]]) -> tuple[str, list[int]]:
     """``ts`` in any of ``spans`` (each ``[start, end)``), as SQL and its parameters."""
     clause = " OR ".join("(ts >= ? AND ts < ?)" for _ in spans)
     return f"({clause})", [bound for span in spans for bound in span]
+
+
+def _changed(conn: sqlite3.Connection, days: Iterable[int]) -> None:
+    """Give ``days`` (00:00 WIB) the next change number, inside the caller's write transaction."""
+    days = list(days)
+    if days:
+        (seq,) = conn.execute(_NEXT_CHANGE).fetchone()
+        conn.executemany(_DAY_CHANGED, [(day, seq) for day in days])
 
 
 class SqliteStore:
@@ -289,6 +306,9 @@ class SqliteStore:
                 conn.execute(_UPSERT_LATEST_JSON, (latest,))
                 # Inside the write's transaction (it holds the write lock, so it sees maintain()'s
                 # last mark): a reading for a day already rolled up makes that day raw until re-rolled.
+                # Every day from the batch's oldest to its newest changed (a live batch: one or two;
+                # a backfill's may count a day it skipped, which costs only a read).
+                _changed(conn, range(day_floor(oldest), day_floor(ordered[-1][2]) + 1, DAY_MS))
                 mark = conn.execute(_META, ("rolled_up_to",)).fetchone()
                 clean = None if mark is None else day_floor(mark[0])
                 if clean is not None and oldest < clean:
@@ -495,6 +515,23 @@ class SqliteStore:
                 if not in_spans(spans, row[2])
             ]
         return sorted(raw + rolled, key=lambda b: (b.metric, b.start_ms))
+
+    def changed_days(
+        self, since: object | None, *, start_day: dt.date, end_day: dt.date
+    ) -> tuple[frozenset[dt.date] | None, object]:
+        """See :meth:`storage.base.TimeSeriesStore.changed_days`: the days whose change number is past
+        ``since`` (the store's change number when it was returned)."""
+        with self._snapshot() as conn:
+            row = conn.execute(_META, ("change_seq",)).fetchone()
+            now = 0 if row is None else int(row[0])
+            if not isinstance(since, int) or since > now:
+                return None, now
+            start = local_day_start_ms(start_day)
+            days = conn.execute(
+                "SELECT ts FROM day_change WHERE seq > ? AND ts >= ? AND ts < ?",
+                (since, start, local_day_start_ms(end_day) + DAY_MS),
+            ).fetchall()
+        return frozenset(local_day(ts) for (ts,) in days), now
 
     def rollup(self, *, start_ms: int, end_ms: int, now_ms: int) -> int:
         """Recompute the aggregates of ``[start_ms, end_ms)``; see ``TimeSeriesStore.rollup``."""

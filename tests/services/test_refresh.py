@@ -75,6 +75,30 @@ def test_one_cycle_writes_forecasts_the_plan_and_alert_states(store: TimeSeriesS
     }
 
 
+def test_the_next_run_reads_only_what_changed_and_forecasts_as_a_whole_read(
+    store: TimeSeriesStore, tmp_path: Path
+) -> None:
+    """Issue 42: the refresh read every field's whole season each hour. Its next run reads the days
+    that changed (on InfluxDB at least the days still read raw) and forecasts what a new service,
+    reading everything, forecasts."""
+    sessions = open_registry(_registry(tmp_path / "registry.sqlite3"))
+    load_season(store, FLEET)
+    service = ForecastService(store, sessions, members=20)
+    service.run(TODAY)
+    whole = service._seasons.site_days_read
+    again = service.run(TODAY)
+    assert service._seasons.site_days_read <= whole // 10
+    fresh = ForecastService(store, sessions, members=20).run(TODAY)
+    assert again.forecasts.keys() == fresh.forecasts.keys()
+    for field_id, f in fresh.forecasts.items():
+        g = again.forecasts[field_id]
+        assert (g.harvest_date_p50, g.tonnes_p50, g.days_observed) == (
+            f.harvest_date_p50,
+            f.tonnes_p50,
+            f.days_observed,
+        )
+
+
 def test_a_failed_cycle_does_not_stop_the_schedule() -> None:
     runs: list[int] = []
     done = threading.Event()
