@@ -104,8 +104,8 @@ CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT N
 -- Local days (their 00:00 WIB) before the rolled-up mark that a write has touched since: their
 -- aggregates may be stale until the next maintain() rolls them up again, so reads take them raw.
 CREATE TABLE IF NOT EXISTS rollup_dirty (ts INTEGER PRIMARY KEY) WITHOUT ROWID;
--- Local days (00:00 WIB) with the number of the last write or maintain() that may have changed their
--- daily answer (store_meta's change_seq counts them): what changed_days() answers from.
+-- Local days (00:00 WIB) with the number of the last write that touched them (store_meta's change_seq
+-- counts the writes): what changed_days() answers from. maintain() changes no day's answer.
 CREATE TABLE IF NOT EXISTS day_change (ts INTEGER PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 """
 _ROLLUP_TABLE = {Resolution.HOUR: "rollup_hour", Resolution.DAY: "rollup_day"}
