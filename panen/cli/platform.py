@@ -87,6 +87,7 @@ def api(
     import uvicorn
 
     from api.app import create_app
+    from api.deps import serve_tuning
     from panen.logs import configure_logging
     from sensors.profiles import SHIPPED_DIR, ProfileLibrary
     from storage.db.engine import open_registry
@@ -94,6 +95,7 @@ def api(
     cfg = get_settings()
     configure_logging(cfg.log_level, cfg.log_format)
     store, sessions = open_store(cfg), open_registry(cfg.registry_url)
+    serve_tuning(store)
     application = create_app(
         store,
         sessions,
