@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +21,9 @@ from sensors import Quality, Reading
 from services.forecasting import DRIVER_METRICS, SeasonReader, season_series
 from storage import TimeSeriesStore, local_day
 from storage.base import DAY_MS
-from storage.influx import InfluxStore
 from storage.retention import HOUR_MS, Retention, day_floor
 from storage.sqlite import SqliteStore
+from tests.scratch import scratch_influx
 
 DAYS = 8
 T0 = day_floor(1_780_000_000_000)  # 00:00 WIB of a day in 2026, weeks before any run of these tests
@@ -114,21 +113,14 @@ def test_influx_an_incremental_read_equals_a_whole_one(
     steps: Sequence[tuple[str, object]], influx_server: InfluxServer
 ) -> None:
     """The readings are weeks old, so every write is late and marks its day."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    influx_server.create_database(name)
     retention = Retention(raw_days=None, hourly_days=None, resample_days=1, every_s=60)
-    try:
-        _run(steps, InfluxStore(influx_server.url, database=name, retention=retention))
-    finally:
-        influx_server.drop_database(name)
+    with scratch_influx(influx_server, retention) as store:
+        _run(steps, store)
 
 
 def test_influx_readings_that_arrive_in_time_are_read_again(influx_server: InfluxServer) -> None:
     """A reading that arrives in time marks nothing: its day is still read raw, and read again."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    influx_server.create_database(name)
-    store = InfluxStore(influx_server.url, database=name)
-    try:
+    with scratch_influx(influx_server) as store:
         now = time.time_ns() // 1_000_000
         days = [local_day(now) - dt.timedelta(days=1), local_day(now)]
         store.write([Reading("n1", COOP, "f1", "air_temp_c", 20.0, now - 60_000)])
@@ -139,9 +131,7 @@ def test_influx_readings_that_arrive_in_time_are_read_again(influx_server: Influ
         assert got["f1"].get("air_temp_c", "max")[-1] == 30.0
         assert reader.site_days_read <= len(days)
         _same(got, season_series(store, ["f1"], days))
-    finally:
         store.close()
-        influx_server.drop_database(name)
 
 
 def test_a_second_read_reads_only_what_changed(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from storage.base import DAY_MS
 from storage.influx import InfluxStore
 from storage.retention import HOUR_MS, Resolution, Retention, day_floor, raw_spans
 from storage.sqlite import SqliteStore
+from tests.scratch import scratch_influx
 
 DAYS = 6
 T0 = day_floor(1_780_000_000_000)  # 00:00 WIB of a day in 2026, weeks before any run of these tests
@@ -128,13 +128,9 @@ def test_influx_tiers_answer_as_raw_readings_would(
     A reading does not turn implausible here: InfluxDB 1.x cannot delete one policy's points, so a
     node's hour whose every reading turned implausible after its rollup keeps its old aggregate
     (written in storage.influx; the SQLite test covers flips)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    influx_server.create_database(name)
     retention = Retention(raw_days=None, hourly_days=None, resample_days=1, every_s=60)
-    try:
-        _run(steps, InfluxStore(influx_server.url, database=name, retention=retention), flips=False)
-    finally:
-        influx_server.drop_database(name)
+    with scratch_influx(influx_server, retention) as store:
+        _run(steps, store, flips=False)
 
 
 def test_influx_reads_a_rolled_up_season_from_the_tiers(influx_store: InfluxStore) -> None:
