@@ -17,6 +17,7 @@ from panen.devservices import InfluxServer, MosquittoServer, PostgresServer
 from storage import TimeSeriesStore
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
+from tests.scratch import scratch_influx
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -49,12 +50,8 @@ def topic_prefix() -> str:
 @pytest.fixture
 def influx_store(influx_server: InfluxServer) -> Iterator[InfluxStore]:
     """An :class:`InfluxStore` on a fresh database of the session's influxd, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    influx_server.create_database(name)
-    store = InfluxStore(influx_server.url, database=name)
-    yield store
-    store.close()
-    influx_server.drop_database(name)
+    with scratch_influx(influx_server) as store:
+        yield store
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ from storage.retention import Retention
 @contextlib.contextmanager
 def scratch_influx(server: InfluxServer, retention: Retention | None = None) -> Iterator[InfluxStore]:
     """An :class:`InfluxStore` with ``retention`` on a fresh database of ``server`` (which keeps every
-    tier forever, so readings of any age are taken), dropped afterwards."""
+    tier forever, so readings of any age are taken); closed and the database dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     server.create_database(name)
+    store = InfluxStore(server.url, database=name, retention=retention)
     try:
-        yield InfluxStore(server.url, database=name, retention=retention)
+        yield store
     finally:
+        store.close()
         server.drop_database(name)
