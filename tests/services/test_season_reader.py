@@ -131,7 +131,6 @@ def test_influx_readings_that_arrive_in_time_are_read_again(influx_server: Influ
         assert got["f1"].get("air_temp_c", "max")[-1] == 30.0
         assert reader.site_days_read <= len(days)
         _same(got, season_series(store, ["f1"], days))
-        store.close()
 
 
 def test_a_second_read_reads_only_what_changed(tmp_path: Path) -> None:
@@ -197,3 +196,15 @@ def test_a_late_day_past_the_raw_window_is_read_again_once_its_tier_answers(stor
     after = reader.read(["f1"], days)
     _same(after, season_series(store, ["f1"], days))
     assert after["f1"].get("air_temp_c", "max")[1] == 20.0  # the tier, as it was
+
+
+def test_a_token_the_store_does_not_know_means_every_day(store: TimeSeriesStore) -> None:
+    """No token, another store's token, or a SQLite change number past the store's own (a file put
+    back from a backup): every day may have changed, and the answer says so (None), never "none"."""
+    store.write([Reading("n1", COOP, "f1", "air_temp_c", 20.0, T0 + HOUR_MS)])
+    day = local_day(T0)
+    changed, token = store.changed_days(None, start_day=day, end_day=day)
+    assert changed is None
+    assert store.changed_days(token, start_day=day, end_day=day)[0] is not None
+    for foreign in (object(), "token", 10**12):
+        assert store.changed_days(foreign, start_day=day, end_day=day)[0] is None
