@@ -48,7 +48,7 @@ from api.schemas import Problem
 from sensors.profiles import ProfileLibrary, shipped_profiles
 from services.forecasting import ForecastService
 from services.notify.outbox import NotifyConfig, Sender
-from services.refresh import RefreshScheduler, refresh
+from services.refresh import RefreshScheduler
 from services.registry_import import MAX_DOCUMENT_BYTES
 from services.watch import PlatformCollector, delivery_timer
 from storage import TimeSeriesStore
@@ -220,6 +220,7 @@ def create_app(
     metrics_token: str | None = None,
     notify: NotifyConfig | None = None,
     send_notifications: bool = False,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Build the app over a store and a registry session factory.
 
@@ -229,6 +230,8 @@ def create_app(
     alerts are recomputed in a background thread at start and then at that interval (the API
     answers meanwhile, from the previous run). Alerts' messages follow ``notify`` (links, policy,
     channels); with ``send_notifications`` the outbox's sender runs in a background thread too.
+    With ``freeze_heap`` (``panen api``: the process is the app's alone), each refresh ends in
+    :func:`api.deps.settle_heap`.
     """
     state = AppState(
         store,
@@ -236,13 +239,14 @@ def create_app(
         forecasts_service or ForecastService(store, sessions),
         device_profiles or shipped_profiles(),
         notify,
+        freeze_heap=freeze_heap,
     )
 
     hide_link_secrets()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        scheduler = RefreshScheduler(lambda: refresh(state), refresh_every_s) if refresh_every_s else None
+        scheduler = RefreshScheduler(state.refresh, refresh_every_s) if refresh_every_s else None
         sender = Sender(sessions, state.notify, on_sent=delivered) if send_notifications else None
         if scheduler is not None:
             scheduler.start()

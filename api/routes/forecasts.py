@@ -26,7 +26,7 @@ from api.views import forecast_public, render_plan, rounded
 from services import NotFound
 from services.access import Principal, Role
 from services.planning import PlanRequest, matches, visible_forecasts
-from services.refresh import RefreshFailed, refresh
+from services.refresh import RefreshFailed
 from services.spreadsheet import XLSX_MEDIA_TYPE
 from services.track_record import LEADS, skill_table
 
@@ -149,7 +149,7 @@ def recompute(principal: PrincipalDep, state: StateDep) -> dict[str, object]:
     """Recompute every forecast, then the alerts, now (offtaker, admin)."""
     require(principal, Role.OFFTAKER, Role.ADMIN)
     try:
-        return refresh(state).as_dict()
+        return state.refresh().as_dict()
     except RefreshFailed as exc:
         raise HTTPException(
             503, f"the refresh failed ({exc}); the previous forecasts are still served"

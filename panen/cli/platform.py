@@ -105,6 +105,7 @@ def api(
         metrics_token=cfg.metrics_token.get_secret_value() if cfg.metrics_token else None,
         notify=notify_config(cfg),
         send_notifications=notify,
+        freeze_heap=True,
     )
     try:
         # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.
