@@ -12,7 +12,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
@@ -37,6 +37,18 @@ __all__ = [
     "picking_until",
     "set_planting_date",
 ]
+
+# The page's registry reads, built once (issue 42: building a statement, its clauses and its cache key
+# on every page was a fifth of the page's own time; a built statement keeps its key).
+_NODES = select(Node).where(Node.site_id == bindparam("field")).order_by(Node.id)
+_OPEN_ALERTS = (  # newest first
+    select(Alert).where(Alert.active, Alert.field_id == bindparam("field")).order_by(Alert.id.desc())
+)
+_RECORDS = (  # one query for the list's last five and the season's state
+    select(HarvestRecord)
+    .where(HarvestRecord.field_id == bindparam("field"), HarvestRecord.voided_at.is_(None))
+    .order_by(HarvestRecord.harvest_date.desc(), HarvestRecord.id.desc())
+)
 
 WEEK = dt.timedelta(days=7)
 STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
@@ -156,7 +168,7 @@ def field_view(
         if crop is not None
         else None
     )
-    nodes = list(session.scalars(select(Node).where(Node.site_id == field.id).order_by(Node.id)))
+    nodes = list(session.scalars(_NODES, {"field": field.id}))
     soil: list[tuple[int, float]] = []
     node_views: list[NodeView] = []
     newest: int | None = None
@@ -190,16 +202,9 @@ def field_view(
     except StoreError as exc:
         error = str(exc)
         node_views = [NodeView(n.id, None, False, None, name=shown(n)) for n in nodes]
-    newest_first = select(Alert).where(Alert.active, Alert.field_id == field.id).order_by(Alert.id.desc())
-    alerts = sorted(session.scalars(newest_first), key=alert_order)  # a frost before a battery (issue 39)
-    # One query for the list's last five and the season's state (issue 42: two queries of one table).
-    records = list(
-        session.scalars(
-            select(HarvestRecord)
-            .where(HarvestRecord.field_id == field.id, HarvestRecord.voided_at.is_(None))
-            .order_by(HarvestRecord.harvest_date.desc(), HarvestRecord.id.desc())
-        )
-    )
+    # A frost before a battery (issue 39).
+    alerts = sorted(session.scalars(_OPEN_ALERTS, {"field": field.id}), key=alert_order)
+    records = list(session.scalars(_RECORDS, {"field": field.id}))
     closed, picked = season_records([field], records)
     forecast = run.forecasts.get(field.id) if run is not None else None
     if run is not None and field.edited_at is not None and field.edited_at > run.computed_at:
