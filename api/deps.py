@@ -7,8 +7,8 @@ import functools
 import gc
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from typing import Annotated, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Annotated, Any, ParamSpec, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -100,6 +100,28 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+class SingleFlight:
+    """Concurrent lookups of one key share one: the first starts it, the others wait for its answer.
+
+    The registry's caches (:class:`services.access.Recent`) keep an entry 10 s; when a busy token's
+    entry expired, every request in flight with it missed at once and looked it up itself: under
+    bench.api's 50 connections, up to 50 registry queries at once every 10 s, for one answer."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[asyncio.AbstractEventLoop, Hashable], asyncio.Future[Any]] = {}
+
+    async def run(self, key: Hashable, lookup: Callable[[], Awaitable[T]]) -> T:
+        """``await lookup()``, or the answer of the one for ``key`` already under way. A waiter that
+        is cancelled (its client went away) does not cancel the lookup the others wait for."""
+        slot = (asyncio.get_running_loop(), key)  # a future belongs to its event loop
+        pending = self._pending.get(slot)
+        if pending is None:
+            pending = asyncio.ensure_future(lookup())
+            self._pending[slot] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(slot, None))
+        return cast(T, await asyncio.shield(pending))
+
+
 class AppState(Platform):
     """What the routes need: the services of :class:`services.refresh.Platform`, a token cache and
     the device profiles."""
@@ -120,6 +142,7 @@ class AppState(Platform):
         self.freeze_heap = freeze_heap
         self.tokens = TokenCache()
         self.fields: Recent[str, FieldScope] = Recent()  # scope checks of cheap reads: scoped_field
+        self.lookups = SingleFlight()  # a miss of either cache is looked up once, however many wait
         self.profiles = profiles
         self.importer = FleetImporter()
         self.planning = Planning(store, sessions, self.forecasts, self.contracts)
@@ -197,9 +220,14 @@ async def principal_of(state: AppState, token: str) -> Principal | None:
     or, on a miss, the registry; None for an unknown, revoked or expired one."""
     principal = state.tokens.get(token)
     if principal is None:
-        principal = await run_in_threadpool(_resolve, state, token)
-        if principal is not None:
-            state.tokens.put(token, principal)
+        principal = await state.lookups.run(("token", token), lambda: _look_up_token(state, token))
+    return principal
+
+
+async def _look_up_token(state: AppState, token: str) -> Principal | None:
+    principal = await run_in_threadpool(_resolve, state, token)
+    if principal is not None:
+        state.tokens.put(token, principal)
     return principal
 
 
@@ -219,10 +247,15 @@ async def scoped_field(state: AppState, principal: Principal, field_id: str) -> 
     query itself)."""
     scope = state.fields.get(field_id)
     if scope is None:
-        scope = await state.read(_field_scope, state, field_id)
-        if scope is not None:
-            state.fields.put(field_id, scope)
+        scope = await state.lookups.run(("field", field_id), lambda: _look_up_field(state, field_id))
     return check_field(principal, field_id, scope)
+
+
+async def _look_up_field(state: AppState, field_id: str) -> FieldScope | None:
+    scope = await state.read(_field_scope, state, field_id)
+    if scope is not None:
+        state.fields.put(field_id, scope)
+    return scope
 
 
 def _field_scope(state: AppState, field_id: str) -> FieldScope | None:
