@@ -58,6 +58,8 @@ __all__ = [
 log = logging.getLogger("panen.api")
 P = ParamSpec("P")
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 # Worker threads the read routes (a field's readings, the field page) use at once. Few: the event loop
 # needs the GIL to answer, and every runnable worker competes with it. Under bench.api's 50
 # connections (SQLite, 2 cores), the latest readings' p99 was 180 ms with anyio's default 40 threads,
@@ -218,17 +220,25 @@ async def current_principal(
 async def principal_of(state: AppState, token: str) -> Principal | None:
     """The principal of ``token`` (a bearer token or the field page's session), from the token cache
     or, on a miss, the registry; None for an unknown, revoked or expired one."""
-    principal = state.tokens.get(token)
-    if principal is None:
-        principal = await state.lookups.run(("token", token), lambda: _look_up_token(state, token))
-    return principal
+    return await _cached(state, state.tokens, token, lambda: run_in_threadpool(_resolve, state, token))
 
 
-async def _look_up_token(state: AppState, token: str) -> Principal | None:
-    principal = await run_in_threadpool(_resolve, state, token)
-    if principal is not None:
-        state.tokens.put(token, principal)
-    return principal
+async def _cached(
+    state: AppState, cache: Recent[K, V], key: K, fetch: Callable[[], Awaitable[V | None]]
+) -> V | None:
+    """``cache``'s entry for ``key``, or on a miss what ``fetch()`` finds (kept when found; misses
+    in flight together share one fetch, :class:`SingleFlight`)."""
+    value = cache.get(key)
+    if value is not None:
+        return value
+
+    async def look_up() -> V | None:
+        found = await fetch()
+        if found is not None:
+            cache.put(key, found)
+        return found
+
+    return await state.lookups.run((cache, key), look_up)
 
 
 def _resolve(state: AppState, token: str) -> Principal | None:
@@ -245,17 +255,8 @@ async def scoped_field(state: AppState, principal: Principal, field_id: str) -> 
     the scope cached, they make one trip to a worker thread, for the store (issue 42: the check was
     a registry query and a worker thread of its own per request, more than the latest readings'
     query itself)."""
-    scope = state.fields.get(field_id)
-    if scope is None:
-        scope = await state.lookups.run(("field", field_id), lambda: _look_up_field(state, field_id))
+    scope = await _cached(state, state.fields, field_id, lambda: state.read(_field_scope, state, field_id))
     return check_field(principal, field_id, scope)
-
-
-async def _look_up_field(state: AppState, field_id: str) -> FieldScope | None:
-    scope = await state.read(_field_scope, state, field_id)
-    if scope is not None:
-        state.fields.put(field_id, scope)
-    return scope
 
 
 def _field_scope(state: AppState, field_id: str) -> FieldScope | None:
