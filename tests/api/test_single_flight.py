@@ -79,3 +79,25 @@ def test_a_waiter_that_goes_away_does_not_cancel_the_others(
         assert first.cancelled()
 
     asyncio.run(scenario())
+
+
+def test_a_failed_lookup_fails_its_waiters_and_the_next_request_looks_again(
+    sqlite_store: TimeSeriesStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, token, _ = _state(sqlite_store, tmp_path)
+    resolve = api.deps._resolve
+
+    def registry_down(s: AppState, t: str) -> Principal | None:
+        raise OSError("registry unreachable")
+
+    async def scenario() -> None:
+        monkeypatch.setattr(api.deps, "_resolve", registry_down)
+        waiting = (principal_of(state, token) for _ in range(5))
+        answers = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(a, OSError) for a in answers)
+        monkeypatch.setattr(api.deps, "_resolve", resolve)  # the registry is back
+        principal = await principal_of(state, token)
+        assert principal is not None
+        assert principal.name == "coosae"
+
+    asyncio.run(scenario())
