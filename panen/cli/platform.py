@@ -111,9 +111,13 @@ def api(
         # Open connections get 5 s to finish on Ctrl-C/SIGTERM; then the process goes.
         # log_config=None: uvicorn's lines (the access log too) go through panen's own format, with
         # a timestamp (its default had none: issue 40).
+        # http="httptools", its C parser (a dependency); loop="asyncio" even where uvloop is installed
+        # (uvicorn[standard] brings it, and "auto" would take it): under bench.api's 50 connections
+        # uvloop held every new connection's first answers for 0.2-0.9 s (the plan's p99 240-285 ms
+        # against 27-33 ms with asyncio, the same httptools and data, issue 42).
         uvicorn.run(
             application, host=host, port=port, log_level=cfg.log_level, timeout_graceful_shutdown=5,
-            log_config=None,
+            log_config=None, http="httptools", loop="asyncio",
         )  # fmt: skip
     except OSError as exc:
         console.print(f"[red]cannot listen on {host}:{port}[/red] ({exc}); choose another with --port")
