@@ -164,9 +164,9 @@ _CACHE_KIB = 64 * 1024
 # A batch of 5,000 readings across a fleet's series dirties the tail pages of every series in both
 # B-trees, ~2,700 pages (11 MB of WAL): at the default every batch's commit also checkpointed, writing
 # those pages twice. At 10,000 (~40 MB of WAL at most, the file kept at that size) a checkpoint comes
-# every few batches and writes a page rewritten by each of them once: bench.store's writes 53k -> 63k
-# readings/s (farm-bench, five alternated pairs, wall 0.87). Commits still fsync the WAL (synchronous
-# = FULL): an acknowledged batch survives a power cut either way.
+# every few batches and writes a page rewritten by each of them once: bench.store's writes 46k -> 56k
+# readings/s (farm-bench, five pairs alternated with the code before, wall 0.83). Commits still fsync
+# the WAL (synchronous = FULL): an acknowledged batch survives a power cut either way.
 _WAL_AUTOCHECKPOINT_PAGES = 10_000
 # Waiting this long for another process's write lock is better than failing an ingest batch.
 _BUSY_TIMEOUT_S = 30.0

@@ -97,7 +97,6 @@ def test_a_writer_killed_between_checkpoints_keeps_every_batch_it_wrote(tmp_path
     path = tmp_path / "ts.sqlite3"
     writer = textwrap.dedent(
         f"""
-        import sys
         from sensors import Reading
         from storage.sqlite import SqliteStore
         store = SqliteStore({str(path)!r})
@@ -116,6 +115,7 @@ def test_a_writer_killed_between_checkpoints_keeps_every_batch_it_wrote(tmp_path
         written = int(line)
         if written >= 6:
             break
+    assert written >= 6, "the writer stopped before its seventh batch"
     proc.kill()  # SIGKILL: no close, no checkpoint
     proc.wait(30)
     store = SqliteStore(path)
