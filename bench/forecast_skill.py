@@ -31,7 +31,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,8 +41,9 @@ from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from forecast.drivers import Observed
 from forecast.engine import FieldForecast, FieldSpec, forecast_fields
-from forecast.learning import Calibration, HarvestOutcome, learn
+from forecast.learning import PRIOR, Calibration, HarvestOutcome, learn
 from forecast.orchard import ORCHARD_CROPS, is_orchard
+from forecast.soils import fleet_upper_limits
 from storage.fleetfile import Fleet
 
 DAY_MS = 86_400_000
@@ -59,6 +60,18 @@ class Season:
     truth: dict[str, CropTruth]
     orchard_records: list[OrchardRecord]
 
+    def upper_limits(self, today: dt.date) -> dict[str, tuple[float, int]]:
+        """What the forecasting service reads of each soil from the fleet's probes on ``today``: the
+        readings of its history (``ORCHARD_HISTORY_DAYS``, the orchards' grid) before ``today``."""
+        n = (today - self.orchard_grid_start).days
+        return fleet_upper_limits(
+            {
+                f.id: (f.soil_texture, o.soil_vwc_pct[:n], o.rain_mm[:n])
+                for f in self.fleet.fields
+                if (o := self.orchard_observed.get(f.id)) is not None
+            }
+        )
+
     def specs(self, today: dt.date) -> dict[str, FieldSpec]:
         """The registry's facts on ``today``: orchards by their crop as the records up to then say."""
         return {s.field_id: s for s in field_specs(self.fleet, self.orchard_records, today)}
@@ -72,7 +85,9 @@ class Season:
         seed: int,
         calibration: Calibration | None = None,
     ) -> list[FieldForecast]:
-        """Forecasts of ``specs`` on ``today``: annual crops on their grid, orchards on theirs."""
+        """Forecasts of ``specs`` on ``today``: annual crops on their grid, orchards on theirs; each
+        soil's upper limit from the fleet's probes up to ``today``, over the service's history."""
+        calibration = replace(calibration or PRIOR, soil_upper_vwc=self.upper_limits(today))
         out: list[FieldForecast] = []
         for orchard in (False, True):
             group = [f for f in specs if is_orchard(f.commodity) == orchard]

@@ -17,9 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from forecast.crops import crop_arrays, load_crops
-from forecast.drivers import SOILS, Observed, infer_irrigated
+from forecast.drivers import Observed, infer_irrigated
 from forecast.learning import PRIOR, Calibration
 from forecast.season import SeasonInputs, SeasonResult, run_season
+from forecast.soils import calibrated_soil
 from forecast.weather import fit_weather, future_weather
 
 __all__ = ["MODEL_VERSION", "FieldForecast", "FieldSpec", "forecast_fields"]
@@ -295,10 +296,11 @@ def _season_inputs(
     """The season model's inputs: crops (an orchard's own thermal time and yield), soils, what was
     learnt, and each member's perturbation of what the registry cannot say."""
     n = len(fields)
-    # Each field's soil: its texture's, by Saxton & Rawls (forecast/soils.py). Refitting field capacity
-    # from each probe's readings after soakings (tried) made forecasts before any record worse (30 days
-    # ahead, tonnes MAPE 0.288 -> 0.322 over four seed pairs) for 0.003 after learning.
-    theta = np.array([SOILS.get(f.soil_texture, SOILS["loam"]) for f in fields])
+    # Each field's soil: its texture's, by Saxton & Rawls, moved to what the fleet's probes say of the
+    # texture's upper limit (forecast/soils.py). Each field by its own probe alone (tried) was too noisy
+    # (a dry season's soakings never fill the soil: ±8 points between fields of one texture): 30 days
+    # ahead before any record, tonnes MAPE 0.288 -> 0.322 over four seed pairs.
+    theta = np.array([calibrated_soil(f.soil_texture, calibration.soil_upper_vwc) for f in fields])
     crop = crop_arrays([f.commodity for f in fields])
     if not EARLY_SENESCENCE:
         crop = replace(crop, senescence_share=None)

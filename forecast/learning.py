@@ -81,6 +81,9 @@ class Calibration:
         factor_fields: (commodity, coop) -> the fields whose records taught that cooperative's factor
             (issue 37: every learned factor lists the fields behind it; a crop's pooled factor rests
             on the fields of all its cooperatives, :meth:`fields_behind`).
+        soil_upper_vwc: soil texture -> (drained upper limit [% VWC], fields): what the fleet's probes
+            say of each texture's field capacity (:func:`forecast.soils.fleet_upper_limits`; not from
+            harvest records: the forecasting service adds it to what :func:`learn` gives).
     """
 
     yield_factor: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
@@ -94,6 +97,7 @@ class Calibration:
     prior_sigma_date_days: float = 5.0
     prior_date_bias_days: float = 3.0
     factor_fields: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    soil_upper_vwc: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def fields_behind(self, commodity: str, coop: str) -> tuple[str, dict[str, tuple[str, ...]]]:
         """Where a field's yield factor comes from (``cooperative``: its own records; ``crop``: the

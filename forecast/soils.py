@@ -7,16 +7,40 @@ for hydrologic solutions, Soil Sci. Soc. Am. J. 70:1569-1578, Table 1: θ1500 (E
 θS-33 (Eq. 3), θS (Eq. 5), normal density ρN (Eq. 6) and the density adjustment (Eqs. 7-10) for a
 soil whose bulk density is known to differ (an andosol's < 0.9 g/cm³). S and C are weight fractions,
 OM in % weight.
+
+A pedotransfer function is a guess from texture; a soil-moisture probe measures the soil. Each
+texture's **drained upper limit** (field capacity as the probe reads it) is also read from the fleet's
+own probes (:func:`drained_upper_limit`, :func:`fleet_upper_limits`): after a soaking rain the reading
+falls fast while water drains through, then slowly once only the crop and the sun take it; where the
+fall slows is the field's upper limit (the "full point" of irrigation scheduling with capacitance
+probes). The engine moves the texture's field capacity to the fleet's median, its wilting point with
+it (the pedotransfer function's available water is kept), shrunk toward the pedotransfer function
+while few fields say. Issue 38: on andosol Saxton & Rawls give 0.36, which read a crop the probe
+showed at wilting point for weeks as a third depleted, with no stress and no irrigation alert.
 """
 
 from __future__ import annotations
 
 import functools
 import tomllib
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SoilWater", "saxton_rawls", "soil_table"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "MIN_FIELDS",
+    "SHRINK_FIELDS",
+    "SoilWater",
+    "calibrated_soil",
+    "drained_upper_limit",
+    "fleet_upper_limits",
+    "saxton_rawls",
+    "soil_table",
+]
 
 _TABLE = Path(__file__).with_name("soils.toml")
 PARTICLE_DENSITY = 2.65  # g/cm³ [Saxton & Rawls 2006, Eq. 6]
@@ -62,3 +86,78 @@ def soil_table() -> dict[str, SoilWater]:
             raise ValueError(f"forecast/soils.toml: [{name}] gives an impossible soil {soil}")
         table[name] = soil
     return table
+
+
+# A soaking: a day with this much rain or more [est: 10 mm wets a 0.3 m probe layer by 3 points].
+SOAKING_MM = 10.0
+# A dry day for drainage to be read: less rain than this [est: as drivers.DRY_DAY_MM].
+DRY_MM = 2.0
+# Draining: the daily mean falls by this much or more in a day [est: 2 points of a 0.3 m layer is
+# 6 mm, more than the crop and soil evaporation take on one of Batu's days (ET0 3-5 mm)]; settled:
+# it falls by less than SETTLED_POINTS (4.5 mm, what they do take).
+DRAINING_POINTS = 2.0
+SETTLED_POINTS = 1.5
+# Days after a soaking the fall is followed for [est: drainage from field capacity's excess takes
+# one to three days in loams (FAO-56 Ch. 8: "2 to 3 days")].
+FOLLOW_DAYS = 7
+# A field's upper limit needs this many soakings read [est: one may be a probe's bad day]; a texture's,
+# this many fields, weighed n / (n + SHRINK_FIELDS) against Saxton & Rawls' [est: three fields' word
+# counts as much as the pedotransfer function's; thirty, ten times as much].
+MIN_SOAKINGS = 2
+MIN_FIELDS = 3
+SHRINK_FIELDS = 3.0
+
+
+def drained_upper_limit(soil_vwc_pct: NDArray[np.float64], rain_mm: NDArray[np.float64]) -> float | None:
+    """A field's drained upper limit [% VWC] from its probe's daily means and the rain: the median of
+    the readings where a soaking's fast drainage settled, or None with fewer than two such soakings."""
+    vwc = np.asarray(soil_vwc_pct, dtype=float)
+    rain = np.nan_to_num(np.asarray(rain_mm, dtype=float), nan=np.inf)  # no rain reading: not a dry day
+    levels: list[float] = []
+    n = len(vwc)
+    for d in (int(i) for i in np.nonzero(rain[: max(n - 3, 0)] >= SOAKING_MM)[0]):
+        draining = False
+        for k in range(d + 1, min(d + 1 + FOLLOW_DAYS, n)):
+            if rain[k] >= DRY_MM or not np.isfinite(vwc[k] - vwc[k - 1]):
+                break
+            fall = vwc[k - 1] - vwc[k]
+            if fall >= DRAINING_POINTS:
+                draining = True
+            elif draining and fall < SETTLED_POINTS:
+                levels.append(float(vwc[k - 1]))
+                break
+    return float(np.median(levels)) if len(levels) >= MIN_SOAKINGS else None
+
+
+def fleet_upper_limits(
+    readings: Mapping[str, tuple[str, NDArray[np.float64], NDArray[np.float64]]],
+) -> dict[str, tuple[float, int]]:
+    """Each texture's drained upper limit [% VWC] and how many fields say it: the median over its
+    fields' own (:func:`drained_upper_limit`), one voice per field, so no one probe moves it further
+    than one rank; only textures with :data:`MIN_FIELDS` fields that say. ``readings``: field id ->
+    (texture, daily mean soil moisture [%], daily rain [mm])."""
+    by_texture: dict[str, list[float]] = defaultdict(list)
+    for texture, vwc, rain in readings.values():
+        level = drained_upper_limit(vwc, rain)
+        if level is not None:
+            by_texture[texture].append(level)
+    return {
+        texture: (float(np.median(levels)), len(levels))
+        for texture, levels in by_texture.items()
+        if len(levels) >= MIN_FIELDS
+    }
+
+
+def calibrated_soil(texture: str, upper_limits: Mapping[str, tuple[float, int]]) -> tuple[float, float]:
+    """θ at field capacity and wilting point [m³/m³] of ``texture``: Saxton & Rawls', moved toward the
+    fleet's probes (:func:`fleet_upper_limits`) by n / (n + :data:`SHRINK_FIELDS`), the wilting point
+    by as much. Unknown textures are taken as loam."""
+    table = soil_table()
+    soil = table.get(texture, table["loam"])
+    fc, wp = soil.field_capacity, soil.wilting_point
+    said = upper_limits.get(texture)
+    if said is None:
+        return fc, wp
+    level, n = said
+    moved = n / (n + SHRINK_FIELDS) * (level / 100 - fc)
+    return fc + moved, max(wp + moved, 0.01)

@@ -28,6 +28,7 @@ from forecast.engine import MODEL_VERSION, FieldForecast, FieldSpec, forecast_fi
 from forecast.learning import PRIOR, Calibration, HarvestOutcome, learn
 from forecast.orchard import OrchardCycle, with_cycle
 from forecast.plan import purchase_plan
+from forecast.soils import fleet_upper_limits
 from services import orchards
 from services.compute import Compute, InProcess
 from storage import ForecastPoint, Series, SeriesPoint, TimeSeriesStore, local_day, local_day_start_ms
@@ -398,7 +399,7 @@ class ForecastService:
             grid_start = max(earliest, today - dt.timedelta(days=self.max_history_days))
             series = self._series(fields, stations, grid_start, today)
             observed = _observed(fields, stations, series)
-            calibration = learn(self._records(harvests, {f.id: f for f in fields}))
+            calibration = self._calibration(harvests, fields, observed)
             chunks = [
                 (chunk, {f.field_id: observed[f.field_id] for f in chunk})
                 for chunk in (
@@ -436,6 +437,19 @@ class ForecastService:
             )
             self._previous, self._run = self._run, run
             return run
+
+    def _calibration(
+        self, harvests: list[HarvestRecord], fields: list[Field], observed: dict[str, Observed]
+    ) -> Calibration:
+        """What harvest records teach (:func:`learn`), and what the fleet's probes say of each soil's
+        upper limit (:func:`fleet_upper_limits`, over the run's history of readings)."""
+        readings = {
+            f.id: (f.soil_texture, observed[f.id].soil_vwc_pct, observed[f.id].rain_mm) for f in fields
+        }
+        return dataclasses.replace(
+            learn(self._records(harvests, {f.id: f for f in fields})),
+            soil_upper_vwc=fleet_upper_limits(readings),
+        )
 
     def _write(self, forecasts: list[FieldForecast], today: dt.date, now_ms: int) -> None:
         """Each field's forecast, and the purchase plan of all cooperatives together (for the
