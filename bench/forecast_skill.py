@@ -31,7 +31,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -59,18 +59,21 @@ class Season:
     fleet: Fleet
     truth: dict[str, CropTruth]
     orchard_records: list[OrchardRecord]
+    limits: dict[dt.date, dict[str, tuple[float, int]]] = field(default_factory=dict)  # by forecast day
 
     def upper_limits(self, today: dt.date) -> dict[str, tuple[float, int]]:
         """What the forecasting service reads of each soil from the fleet's probes on ``today``: the
         readings of its history (``ORCHARD_HISTORY_DAYS``, the orchards' grid) before ``today``."""
-        n = (today - self.orchard_grid_start).days
-        return fleet_upper_limits(
-            {
-                f.id: (f.soil_texture, o.soil_vwc_pct[:n], o.rain_mm[:n])
-                for f in self.fleet.fields
-                if (o := self.orchard_observed.get(f.id)) is not None
-            }
-        )
+        if today not in self.limits:
+            n = (today - self.orchard_grid_start).days
+            self.limits[today] = fleet_upper_limits(
+                {
+                    f.id: (f.soil_texture, o.soil_vwc_pct[:n], o.rain_mm[:n])
+                    for f in self.fleet.fields
+                    if (o := self.orchard_observed.get(f.id)) is not None
+                }
+            )
+        return self.limits[today]
 
     def specs(self, today: dt.date) -> dict[str, FieldSpec]:
         """The registry's facts on ``today``: orchards by their crop as the records up to then say."""

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from forecast import et0 as fao
-from forecast.soils import soil_table
+from forecast.soils import calibrated_soil, soil_table
 from forecast.weather import KOTA_BATU_LAT_DEG, LAPSE_C_PER_M
 
 __all__ = [
@@ -36,11 +36,18 @@ F64 = NDArray[np.float64]
 SOILS = {name: (w.field_capacity, w.wilting_point) for name, w in soil_table().items()}
 
 
-def irrigation_threshold_vwc_pct(*, soil_texture: str, depletion_fraction: float) -> float:
+def irrigation_threshold_vwc_pct(
+    *,
+    soil_texture: str,
+    depletion_fraction: float,
+    upper_limits: Mapping[str, tuple[float, int]] | None = None,
+) -> float:
     """The soil water content [%] at which the root zone has used its readily available water: below
     it the crop transpires less than it could (FAO-56 Eq. 82-83: RAW = p TAW, so the threshold is
-    θ_fc - p (θ_fc - θ_wp), whatever the root depth). Unknown textures are taken as loam."""
-    theta_fc, theta_wp = SOILS.get(soil_texture, SOILS["loam"])
+    θ_fc - p (θ_fc - θ_wp), whatever the root depth), on the soil the forecast used (its texture's,
+    moved to what the fleet's probes say: ``upper_limits``, a run's ``Calibration.soil_upper_vwc``).
+    Unknown textures are taken as loam."""
+    theta_fc, theta_wp = calibrated_soil(soil_texture, upper_limits or {})
     return 100.0 * (theta_fc - depletion_fraction * (theta_fc - theta_wp))
 
 

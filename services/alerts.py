@@ -123,7 +123,9 @@ def _irrigation(run: ForecastRun, fields: dict[str, Field], soil_now: dict[str, 
         if fld is not None and crop is not None and f.field_id in soil_now:
             facts["soil_vwc_pct"] = soil_now[f.field_id]
             facts["threshold_vwc_pct"] = irrigation_threshold_vwc_pct(
-                soil_texture=fld.soil_texture, depletion_fraction=crop.depletion_fraction
+                soil_texture=fld.soil_texture,
+                depletion_fraction=crop.depletion_fraction,
+                upper_limits=run.calibration.soil_upper_vwc,
             )
         message = (
             f"root-zone depletion {f.depletion_mm:.0f} mm is past the readily available "

@@ -16,9 +16,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from forecast.crops import load_crops
-from forecast.drivers import SOILS, irrigation_threshold_vwc_pct
+from forecast.drivers import irrigation_threshold_vwc_pct
 from forecast.engine import FieldForecast
 from forecast.orchard import is_orchard
+from forecast.soils import calibrated_soil
 from services import InvalidInput, id_date
 from services.fleet import NodeState, fleet_health
 from services.forecasting import ForecastRun, season_records
@@ -161,9 +162,11 @@ def field_view(
     """Everything the field page shows of ``field`` at ``now``."""
     now_ms = int(now.timestamp() * 1000)
     crop = load_crops().get(field.commodity)
+    # The soil the forecast used: its texture's, moved to what the fleet's probes say (forecast/soils.py).
+    limits = run.calibration.soil_upper_vwc if run is not None else {}
     threshold = (
         irrigation_threshold_vwc_pct(
-            soil_texture=field.soil_texture, depletion_fraction=crop.depletion_fraction
+            soil_texture=field.soil_texture, depletion_fraction=crop.depletion_fraction, upper_limits=limits
         )
         if crop is not None
         else None
@@ -215,7 +218,7 @@ def field_view(
         soil_now_pct=_day_mean(soil),
         needs_water=None if forecast is None else forecast.needs_water,
         threshold_pct=threshold,
-        field_capacity_pct=100 * SOILS.get(field.soil_texture, SOILS["loam"])[0],
+        field_capacity_pct=100 * calibrated_soil(field.soil_texture, limits)[0],
         alerts=alerts,
         forecast=forecast,
         picking_until=picking_until(forecast),
