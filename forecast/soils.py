@@ -92,10 +92,11 @@ def soil_table() -> dict[str, SoilWater]:
 SOAKING_MM = 10.0
 # A dry day for drainage to be read: less rain than this [est: as drivers.DRY_DAY_MM].
 DRY_MM = 2.0
-# Draining: the daily mean falls by this much or more in a day [est: 2 points of a 0.3 m layer is
-# 6 mm, more than the crop and soil evaporation take on one of Batu's days (ET0 3-5 mm)]; settled:
-# it falls by less than SETTLED_POINTS (4.5 mm, what they do take).
-DRAINING_POINTS = 2.0
+# Draining: the daily mean falls by this much or more in a day [est: 3 points of a 0.3 m layer is
+# 9 mm, about twice what the crop and soil evaporation take on one of Batu's days (ET0 3-5 mm); with
+# 2 points a sunny day's use passed for drainage, and a dry season's loam read 20 % where it drains to
+# 25 %]; settled: it falls by less than SETTLED_POINTS (4.5 mm, what they do take).
+DRAINING_POINTS = 3.0
 SETTLED_POINTS = 1.5
 # Days after a soaking the fall is followed for [est: drainage from field capacity's excess takes
 # one to three days in loams (FAO-56 Ch. 8: "2 to 3 days")].

@@ -41,7 +41,7 @@ def _bucket(fc_pct: float, wp_pct: float, rain: np.ndarray, *, et_mm: float = 4.
 @given(
     fc=st.floats(18.0, 50.0),
     seed=st.integers(0, 10_000),
-    soak=st.floats(30.0, 80.0),
+    soak=st.floats(40.0, 80.0),
 )
 def test_a_probe_read_where_its_soil_drains_gives_the_soils_upper_limit(
     fc: float, seed: int, soak: float
