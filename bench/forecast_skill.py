@@ -8,7 +8,8 @@ the registry. For each field, forecasts are made 60, 30 and 14 days before its t
 - MAPE of tonnes per cooperative × commodity (P50 summed over the group's fields, against the true sum);
 - share of truths inside P10-P90 (tonnes per field; dates reported too).
 First with the priors, then after learning from the previous season's harvest records (forecasts made
-14 days before each harvest, paired with what was harvested).
+14 days before each harvest, paired with what was harvested; their dates also with the forecasts made
+30 and 60 days before, as the forecasting service pairs them).
 
 The headline figures are the annual crops'. Apple and keprok orchards (issue 20) are scored apart
 (``apple_…``, ``citrus_…``), with their growers' records (defoliation, flowering, fruit counts) as the
@@ -234,6 +235,13 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
         )
     records = []
     registered = {f.id: f for f in previous.fleet.fields}
+    # As the forecasting service pairs them: the forecast a week or more before each harvest (here 14
+    # days), and the P50 dates of those made about 30 and 60 days before it.
+    earlier: dict[str, list[dt.date]] = {}
+    for lead in (30, 60):
+        for f in forecasts_at_lead(previous, lead, None, members, ensemble_seed):
+            if f.harvest_date_p50 is not None:
+                earlier.setdefault(f.field_id, []).append(f.harvest_date_p50)
     for f in forecasts_at_lead(previous, 14, None, members, ensemble_seed):
         truth = previous.truth[f.field_id]
         if f.harvest_date_p50 is not None and truth.harvest_date is not None:
@@ -241,7 +249,7 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
                 HarvestOutcome(
                     f.field_id, f.coop_id, f.commodity, truth.harvest_date, truth.tonnes,
                     f.harvest_date_p50, f.tonnes_p50, registered[f.field_id].variety,
-                    registered[f.field_id].elevation_m,
+                    registered[f.field_id].elevation_m, tuple(earlier.get(f.field_id, ())),
                 )
             )  # fmt: skip
     calibration = learn(records)

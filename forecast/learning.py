@@ -12,7 +12,9 @@ that a few records move it only a little:
   and per registered variety of the crop, shrunk toward its crop's (varieties' seasons differ: Granola
   is harvested before Atlantic in the same weather), and per metre of the field's elevation (a
   degree-day sum linear in temperature, as WOFOST's, misjudges development where a crop's response
-  to temperature is not: Batu's fields span 1,000 m, some 6 °C);
+  to temperature is not: Batu's fields span 1,000 m, some 6 °C); each record's error the mean over
+  the leads its season was forecast at (a week, about 30 and about 60 days before the harvest), since
+  the bias is applied at every lead, shrunk for the season's shared weather;
 - the **spread** of what remains (per crop, shrunk toward the prior), which sets the ensemble's
   parameter uncertainty so that P10-P90 means what it says.
 
@@ -61,6 +63,15 @@ class HarvestOutcome:
     forecast_tonnes: float  # P50 of a forecast made without this calibration
     variety: str = ""  # as registered; "" when the registry does not say
     elevation_m: float | None = None  # the field's, as registered
+    # P50 harvest dates of forecasts made earlier in the same season (about 30 and 60 days before the
+    # harvest), also without any calibration: a date bias is applied at every lead, so it is learnt
+    # from every lead's error (issue 38), not only the last week's.
+    earlier_forecast_dates: tuple[dt.date, ...] = ()
+
+    def date_error_days(self) -> float:
+        """The harvest's days after the forecasts' P50 dates, averaged over the leads recorded."""
+        dates = (self.forecast_harvest_date, *self.earlier_forecast_dates)
+        return float(np.mean([(self.harvest_date - d).days for d in dates]))
 
 
 @dataclass(frozen=True)
@@ -419,7 +430,7 @@ def _date_terms(
     the crop's (empirical Bayes toward it; the prior's spread of varieties while a crop has fewer than
     three) and the spread left around them."""
     n = len(crop_rows)
-    errors = np.array([(r.harvest_date - r.forecast_harvest_date).days for r in crop_rows], float)
+    errors = np.array([r.date_error_days() for r in crop_rows], float)
     # The forecasts being learnt from already included the prior bias: the new bias adds to it. One
     # season's records share its weather, so their mean error is the crop's bias plus that season's:
     # shrunk by τ² / (τ² + SE² + season²), as the yields' (issue 38: one season's error was learnt

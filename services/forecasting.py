@@ -306,6 +306,20 @@ def _forecast_chunk(
     )
 
 
+# Leads of the earlier forecasts a harvest record is paired with, besides the last week's [days].
+EARLIER_LEADS_DAYS = (30, 60)
+
+
+def _prior_day(point: ForecastPoint, commodity: str) -> float:
+    """A stored forecast's P50 harvest day number with the date bias it applied replaced by the
+    prior's (NaN when it had no date)."""
+    day = point.values["harvest_day_p50"]
+    applied = point.values.get("date_bias_days")
+    if applied is not None and applied == applied:
+        day += PRIOR.date_bias(commodity) - applied
+    return day
+
+
 def _day_number(day: dt.date | None) -> float:
     return float("nan") if day is None else float((day - _EPOCH).days)
 
@@ -479,7 +493,10 @@ class ForecastService:
 
     def _records(self, harvests: list[HarvestRecord], fields: dict[str, Field]) -> list[HarvestOutcome]:
         """Each field's seasons (:func:`per_season`: one observation per field and season) paired with
-        the last forecast issued at least 7 days before the season's first harvest.
+        the last forecast issued at least 7 days before the season's first harvest, and the P50 dates
+        of the last forecasts issued 30 and 60 days before it (:data:`EARLIER_LEADS_DAYS`), when the
+        field had them for the same crop and season: a date bias is applied at every lead, so it is
+        learnt from every lead (issue 38).
 
         Learning needs what the prior alone would have forecast, but a stored forecast carries the
         calibration of its day (the yield factor and date bias it applied, stored beside it): those
@@ -495,30 +512,27 @@ class ForecastService:
             # The last forecast before the cutoff: looked for in the last week before it first, and
             # further back only if there is none, since every refresh's forecasts are kept (every 15
             # minutes in the demo: 200 days of them are hundreds of thousands of rows per record).
-            usable = []
-            for start_ms, end_ms in (
-                (cutoff - 7 * 86_400_000, cutoff),
-                (cutoff - 200 * 86_400_000, cutoff - 7 * 86_400_000),
-            ):
-                points = self.store.forecasts(start_ms=start_ms, end_ms=end_ms, site_ids=[h.field_id])
-                usable = [p for p in points if "harvest_day_p50" in p.values and "tonnes_p50" in p.values]
-                if usable:
-                    break
-            if not usable:
+            last = self._last_forecast(h.field_id, cutoff, look_back_days=200)
+            if last is None:
                 continue
-            last = usable[-1]
-            day = last.values["harvest_day_p50"]
-            if day != day:
-                continue
-            factor = last.values.get("yield_factor", 1.0)
-            factor = factor if factor == factor and factor > 0 else 1.0
             # The crop the forecast was for: the field may have been replanted with another since
             # (PATCH /v1/fields), and last season's potato harvest says nothing of this season's
             # cabbage; its variety then is not the registry's either.
             commodity = last.commodity or field.commodity
-            applied = last.values.get("date_bias_days")
-            if applied is not None and applied == applied:
-                day += PRIOR.date_bias(commodity) - applied
+            day = _prior_day(last, commodity)
+            if day != day:
+                continue
+            factor = last.values.get("yield_factor", 1.0)
+            factor = factor if factor == factor and factor > 0 else 1.0
+            earlier = []
+            for lead in EARLIER_LEADS_DAYS:
+                before = local_day_start_ms(h.harvest_date - dt.timedelta(days=lead))
+                point = self._last_forecast(h.field_id, before, look_back_days=0)
+                other = _prior_day(point, commodity) if point is not None else float("nan")
+                # Another crop's, or a season's before (a crop season away): not this season's forecast.
+                if point is None or (point.commodity or commodity) != commodity or not abs(other - day) <= 45:
+                    continue
+                earlier.append(_EPOCH + dt.timedelta(days=round(other)))
             out.append(
                 HarvestOutcome(
                     h.field_id,
@@ -530,9 +544,23 @@ class ForecastService:
                     last.values["tonnes_p50"] / factor,
                     field.variety if commodity == field.commodity else "",
                     field.elevation_m,
+                    tuple(earlier),
                 )
             )
         return out
+
+    def _last_forecast(self, field_id: str, before_ms: int, *, look_back_days: int) -> ForecastPoint | None:
+        """The field's last stored forecast with a date and tonnes issued in the week before
+        ``before_ms``, else (``look_back_days`` > 0) the last one in the ``look_back_days`` before."""
+        windows = [(before_ms - 7 * 86_400_000, before_ms)]
+        if look_back_days > 0:
+            windows.append((before_ms - look_back_days * 86_400_000, before_ms - 7 * 86_400_000))
+        for start_ms, end_ms in windows:
+            points = self.store.forecasts(start_ms=start_ms, end_ms=end_ms, site_ids=[field_id])
+            usable = [p for p in points if "harvest_day_p50" in p.values and "tonnes_p50" in p.values]
+            if usable:
+                return usable[-1]
+        return None
 
     @staticmethod
     def _points(forecasts: list[FieldForecast], now_ms: int) -> list[ForecastPoint]:

@@ -299,6 +299,22 @@ def test_one_seasons_date_error_is_learnt_shrunk_for_its_weather() -> None:
     assert learnt < 5.5  # 300 records of one season are still one season
 
 
+def test_dates_learn_from_every_lead_a_season_was_forecast_at() -> None:
+    """Issue 38: learning paired only the forecasts made a week or two before each harvest, though the
+    bias it learns is applied at every lead. A crop forecast on time a fortnight ahead but a week early
+    at 30 and 60 days learns part of that week; records without earlier leads learn none of it."""
+    day = dt.date(2026, 3, 1)
+    base = [
+        HarvestOutcome(f"f{i}", "c", "potato", day, 10.0, day, 10.0, elevation_m=1200.0) for i in range(40)
+    ]
+    early = [dataclasses.replace(r, earlier_forecast_dates=(day - dt.timedelta(days=7),) * 2) for r in base]
+    without = learn(base).date_bias("potato")
+    with_leads = learn(early).date_bias("potato")
+    assert abs(without - learn([]).date_bias("potato")) < 0.5
+    assert with_leads - without > 2.0  # two of three leads a week early: about 4.7 days, shrunk
+    assert with_leads - without < 14 / 3 + 1e-9
+
+
 def test_each_registered_variety_learns_its_own_harvest_date() -> None:
     """Issue 19: Granola is dug before Atlantic in the same weather; one date bias per crop left each
     variety days off. A variety's bias is learnt from its records, shrunk toward its crop's; a variety

@@ -107,7 +107,27 @@ def test_learning_reads_the_week_before_the_cutoff_not_200_days(tmp_path: Path) 
     assert [r.field_id for r in records] == ["f0", "f1", "f2"]
     # The last forecast issued before the cutoff (a week before the harvest) is the one paired.
     assert [r.forecast_tonnes for r in records] == [20.0, 21.0, 22.0]
-    assert store.served <= 3 * 7 * 8  # a week of refreshes per record
+    # And the dates of the last ones issued 30 and 60 days before the harvest (issue 38: dates learn
+    # from every lead): a week of refreshes read per record and lead.
+    p50 = dt.date(1970, 1, 1) + dt.timedelta(days=20510)
+    assert [r.earlier_forecast_dates for r in records] == [(p50, p50)] * 3
+    assert store.served <= 3 * 3 * 7 * 8
+
+
+def test_an_earlier_forecast_of_another_season_is_not_paired_with_this_harvest(tmp_path: Path) -> None:
+    """The forecast 60 days before a harvest may be of the season before (a short crop, replanted):
+    its date, a season away from this season's, is not this season's error."""
+    store, sessions = _platform(tmp_path, fields=1)
+    before_60 = local_day_start_ms(HARVEST - dt.timedelta(days=60))
+    season_before = {"harvest_day_p10": 20400.0, "harvest_day_p50": 20410.0, "harvest_day_p90": 20420.0}
+    store.write_forecasts(
+        [ForecastPoint("f0", "koperasi-a", "potato", before_60 - 1, {"tonnes_p50": 20.0, **season_before})]
+    )
+    with sessions() as session:
+        harvests = list(session.query(HarvestRecord))
+        fields = {f.id: f for f in session.query(Field)}
+    (record,) = ForecastService(store, sessions, members=4)._records(harvests, fields)
+    assert record.earlier_forecast_dates == (dt.date(1970, 1, 1) + dt.timedelta(days=20510),)
 
 
 def test_a_replanted_field_keeps_its_past_harvests_under_the_crop_they_were(tmp_path: Path) -> None:
