@@ -40,7 +40,12 @@ EARLY_SENESCENCE = False
 # degree-days, ~235 days at 1,100 m; more higher up), longer than any annual crop's season: its
 # fields are simulated a year ahead, so a crop that has just flowered already has a date.
 ORCHARD_HORIZON_DAYS = 366
-MODEL_VERSION = "panen-forecast 1 (FAO-56 single Kc, degree-days, FAO-33 Ky; climatology ensemble)"
+# What the model is, as every forecast's basis says it: version 1's words ("FAO-56 single Kc, FAO-33
+# Ky, climatology ensemble") stayed after the model changed under them (issues 19 and 38).
+MODEL_VERSION = (
+    "panen-forecast 2 (FAO-56 dual Kc, single for orchards; degree-days; yield from relative transpiration; "
+    "weather fitted to the readings; soils moved to the fleet's probes)"
+)
 
 
 @dataclass(frozen=True)
