@@ -151,8 +151,9 @@ def fleet_upper_limits(
 
 def calibrated_soil(texture: str, upper_limits: Mapping[str, tuple[float, int]]) -> tuple[float, float]:
     """θ at field capacity and wilting point [m³/m³] of ``texture``: Saxton & Rawls', moved toward the
-    fleet's probes (:func:`fleet_upper_limits`) by n / (n + :data:`SHRINK_FIELDS`), the wilting point
-    by as much. Unknown textures are taken as loam."""
+    fleet's probes (:func:`fleet_upper_limits`, held between Saxton & Rawls' wilting point and
+    saturation) by n / (n + :data:`SHRINK_FIELDS`), the wilting point by as much. Unknown textures are
+    taken as loam."""
     table = soil_table()
     soil = table.get(texture, table["loam"])
     fc, wp = soil.field_capacity, soil.wilting_point
@@ -160,5 +161,8 @@ def calibrated_soil(texture: str, upper_limits: Mapping[str, tuple[float, int]])
     if said is None:
         return fc, wp
     level, n = said
-    moved = n / (n + SHRINK_FIELDS) * (level / 100 - fc)
+    # A soil drains to somewhere between wilting point and saturation, whatever its probes read (a
+    # texture whose probes all read nonsense cannot have a field capacity of 95 %).
+    upper = float(np.clip(level / 100, wp, soil.saturation))
+    moved = n / (n + SHRINK_FIELDS) * (upper - fc)
     return fc + moved, max(wp + moved, 0.01)

@@ -121,6 +121,19 @@ def test_the_calibrated_soil_moves_toward_the_fleet_by_how_many_fields_say_keepi
     assert calibrated_soil("no_such_texture", {}) == calibrated_soil("loam", {})
 
 
+@given(
+    level=st.floats(-1e6, 1e6), fields=st.integers(1, 10_000), texture=st.sampled_from(sorted(soil_table()))
+)
+def test_whatever_the_probes_say_a_soil_stays_a_soil(level: float, fields: int, texture: str) -> None:
+    """A texture whose probes all read nonsense (stuck at 95 %, or negative) moves its field capacity
+    no further than Saxton & Rawls' saturation or wilting point, and keeps a wilting point above zero
+    and below its field capacity."""
+    ptf = soil_table()[texture]
+    fc, wp = calibrated_soil(texture, {texture: (level, fields)})
+    assert ptf.wilting_point - 1e-12 <= fc <= ptf.saturation + 1e-12
+    assert 0 < wp < fc
+
+
 def test_a_crop_the_probe_shows_near_wilting_on_andosol_is_stressed_when_the_fleet_says_what_it_holds() -> (
     None
 ):
