@@ -308,6 +308,9 @@ def _forecast_chunk(
 
 # Leads of the earlier forecasts a harvest record is paired with, besides the last week's [days].
 EARLIER_LEADS_DAYS = (30, 60)
+# An earlier forecast whose P50 date is further than this from the last one's is of another season
+# [est: Batu's shortest crops take about 60 days, so the season before's harvest is that far away].
+SAME_SEASON_DAYS = 45
 
 
 def _prior_day(point: ForecastPoint, commodity: str) -> float:
@@ -530,7 +533,8 @@ class ForecastService:
                 point = self._last_forecast(h.field_id, before, look_back_days=0)
                 other = _prior_day(point, commodity) if point is not None else float("nan")
                 # Another crop's, or a season's before (a crop season away): not this season's forecast.
-                if point is None or (point.commodity or commodity) != commodity or not abs(other - day) <= 45:
+                same = point is not None and (point.commodity or commodity) == commodity
+                if not (same and abs(other - day) <= SAME_SEASON_DAYS):
                     continue
                 earlier.append(_EPOCH + dt.timedelta(days=round(other)))
             out.append(
