@@ -13,11 +13,17 @@ from forecast.drivers import Observed
 from forecast.engine import FieldSpec, forecast_fields
 from forecast.learning import PRIOR
 from forecast.soils import (
+    DRAINING_POINTS,
+    DRY_MM,
+    FOLLOW_DAYS,
     MIN_FIELDS,
+    SETTLED_POINTS,
+    SOAKING_MM,
     calibrated_soil,
     drained_upper_limit,
     fleet_upper_limits,
     soil_table,
+    upper_limits_of,
 )
 
 LAYER_MM = 300.0  # a probe's 0.3 m layer
@@ -171,3 +177,40 @@ def test_a_crop_the_probe_shows_near_wilting_on_andosol_is_stressed_when_the_fle
     assert stress > 0.3
     assert alert
     assert tonnes < 0.8 * blind_t
+
+
+def _one_soaking_at_a_time(vwc: np.ndarray, rain: np.ndarray) -> float:
+    """The rule as the docstring says it, one field and one soaking at a time (the first version)."""
+    rain = np.nan_to_num(rain, nan=np.inf)
+    levels = []
+    for d in range(max(len(vwc) - 3, 0)):
+        if rain[d] < SOAKING_MM:
+            continue
+        draining = False
+        for k in range(d + 1, min(d + 1 + FOLLOW_DAYS, len(vwc))):
+            if rain[k] >= DRY_MM or not np.isfinite(vwc[k] - vwc[k - 1]):
+                break
+            fall = vwc[k - 1] - vwc[k]
+            if fall >= DRAINING_POINTS:
+                draining = True
+            elif draining and fall < SETTLED_POINTS:
+                levels.append(vwc[k - 1])
+                break
+    return float(np.median(levels)) if len(levels) >= 2 else float("nan")
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), days=st.integers(0, 200), gaps=st.floats(0.0, 0.3))
+def test_all_fields_at_once_read_what_one_field_at_a_time_reads(seed: int, days: int, gaps: float) -> None:
+    rng = np.random.default_rng(seed)
+    fields = 30
+    rain = np.where(rng.random((fields, days)) < 0.3, rng.gamma(0.8, 15.0, (fields, days)), 0.0)
+    for day in range(20, days - 8, 40):  # soakings with dry weeks after, so most fields say something
+        rain[:, day - 2 : day + 1] = 40.0
+        rain[:, day + 1 : day + 8] = 0.0
+    vwc = np.stack([_bucket(fc, fc / 2, r) for fc, r in zip(rng.uniform(18, 50, fields), rain, strict=True)])
+    vwc = vwc + rng.normal(0, 0.5, vwc.shape)  # a probe's noise
+    vwc[rng.random(vwc.shape) < gaps] = np.nan
+    rain[rng.random(rain.shape) < gaps / 3] = np.nan
+    expected = np.array([_one_soaking_at_a_time(v, r) for v, r in zip(vwc, rain, strict=True)])
+    np.testing.assert_array_equal(upper_limits_of(vwc, rain), expected)
