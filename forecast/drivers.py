@@ -17,11 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from forecast import et0 as fao
-from forecast.soils import calibrated_soil, soil_table
+from forecast.soils import calibrated_soil
 from forecast.weather import KOTA_BATU_LAT_DEG, LAPSE_C_PER_M
 
 __all__ = [
-    "SOILS",
     "DailySeries",
     "Observed",
     "infer_irrigated",
@@ -30,10 +29,6 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-
-# θ at field capacity and wilting point [m³/m³] per texture: Saxton & Rawls (2006) on each texture's
-# sand, clay and organic matter (forecast/soils.py, inputs with their sources in forecast/soils.toml).
-SOILS = {name: (w.field_capacity, w.wilting_point) for name, w in soil_table().items()}
 
 
 def irrigation_threshold_vwc_pct(

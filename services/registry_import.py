@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecast.crops import load_crops
-from forecast.drivers import SOILS
+from forecast.soils import soil_table
 from ingest.nodes import RegistryError, nodes_from_document
 from sensors.reading import REGISTRY_ID_PATTERN
 from services import Conflict, InvalidInput
@@ -123,9 +123,9 @@ def check_fleet(fleet: Fleet) -> None:
             )
         if f.commodity not in crops:
             raise InvalidInput(f"field {f.id!r}: unknown commodity {f.commodity!r} (known: {sorted(crops)})")
-        if f.soil_texture not in SOILS:
+        if f.soil_texture not in soil_table():
             raise InvalidInput(
-                f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(SOILS)})"
+                f"field {f.id!r}: unknown soil_texture {f.soil_texture!r} (known: {sorted(soil_table())})"
             )
         try:
             check_trees(f.commodity, f.tree_count, f.area_ha)

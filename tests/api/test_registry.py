@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api import schemas
 from firmware_sim.fleet import DEFAULT_FLEET_PATH
 from forecast.crops import load_crops
-from forecast.drivers import SOILS
+from forecast.soils import soil_table
 from ingest.nodes import NodeRegistry, database_loader
 from services.forecasting import ForecastService
 from storage.db.engine import open_registry
@@ -39,7 +39,7 @@ FIELD = {
 def test_schema_choices_match_the_libraries() -> None:
     """The API's enumerations are the crop library's, the soils' and the codecs' own lists."""
     assert set(typing.get_args(schemas.Commodity)) == set(load_crops())
-    assert set(typing.get_args(schemas.Soil)) == set(SOILS)
+    assert set(typing.get_args(schemas.Soil)) == set(soil_table())
 
 
 def test_field_create_update_delete_by_manager(client: Client) -> None:
