@@ -6,9 +6,11 @@ import dataclasses
 import datetime as dt
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forecast import soils
 from forecast.drivers import Observed
 from forecast.engine import FieldSpec, forecast_fields
 from forecast.learning import PRIOR
@@ -214,3 +216,22 @@ def test_all_fields_at_once_read_what_one_field_at_a_time_reads(seed: int, days:
     rain[rng.random(rain.shape) < gaps / 3] = np.nan
     expected = np.array([_one_soaking_at_a_time(v, r) for v, r in zip(vwc, rain, strict=True)])
     np.testing.assert_array_equal(upper_limits_of(vwc, rain), expected)
+
+
+def test_fields_of_different_history_lengths_and_across_chunks_read_as_each_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fleet whose fields' histories differ in length (a field registered mid-season) and span more
+    than one chunk: each texture's level is the median of what each field alone says."""
+    monkeypatch.setattr(soils, "CHUNK_FIELDS", 3)
+    rain = _soakings()
+    rng = np.random.default_rng(7)
+    readings = {}
+    for i in range(11):
+        days = int(rng.integers(60, 121))
+        fc = float(rng.uniform(40, 48))
+        readings[f"f{i}"] = ("andosol", _bucket(fc, fc / 2, rain)[-days:], rain[-days:])
+    alone = [drained_upper_limit(v, r) for _, v, r in readings.values()]
+    said = [level for level in alone if level is not None]
+    assert len(said) >= MIN_FIELDS
+    assert fleet_upper_limits(readings) == {"andosol": (float(np.median(said)), len(said))}
