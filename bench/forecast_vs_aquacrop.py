@@ -5,7 +5,7 @@ For maize, potato and tomato at three of AquaCrop's bundled climates (Champion, 
 weather, the same soil (AquaCrop's SandyLoam hydraulics), the same planting date and crop calendar
 (AquaCrop's GDD crop files: base and upper temperature, degree-days to maturity, root depth and
 the degree-days at which roots reach it), rain-fed. panen's other parameters are its own: Kc, p
-and per-stage Ky from its FAO-56/FAO-33 values (grain maize and potato here, tomato from
+and FAO-33's growth periods from its FAO-56/FAO-33 values (grain maize and potato here, tomato from
 crops.toml), and early canopy senescence from crops.toml (AquaCrop's published p_up3 and decline
 rates; issue 19). Compared per year: relative yield Ya/Ym (AquaCrop: rain-fed dry yield over the
 same year's dry yield watered to field capacity), maturity or harvest date (AquaCrop's harvest is
@@ -33,16 +33,16 @@ from forecast.crops import CropArrays, load_crops
 from forecast.season import SeasonInputs, run_season
 
 
-# FAO-56 Table 12 (field maize, potato), Table 17 (their Kcb), Table 22 (p), FAO-33 per-stage Ky.
+# FAO-56 Table 12 (field maize, potato), Table 17 (their Kcb), Table 22 (p), FAO-33's growth periods.
 @dataclass(frozen=True)
 class Params:
-    """panen's FAO-56/FAO-33 values for a crop (Kc, p, per-stage Ky, stage shares)."""
+    """panen's FAO-56/FAO-33 values for a crop (Kc, p, stage shares, FAO-33's growth periods)."""
 
     kc: tuple[float, float, float]
     p: float
-    ky: tuple[float, float, float, float]
     stages: tuple[float, float, float, float]
-    ky_periods: tuple[float, float, float, float]  # FAO-33 growth periods of the Ky, shares of the season
+    # FAO-33's growth periods, shares of the season: a harvest index builds from the vegetative one's end
+    ky_periods: tuple[float, float, float, float]
     kcb: tuple[float, float, float] | None  # basal Kcb (dual Kc); None: single Kc
 
 
@@ -53,7 +53,6 @@ PANEN_PARAMS = {
     "MaizeGDD": Params(
         (0.30, 1.20, 0.60),
         0.55,
-        (0.40, 1.50, 0.50, 0.20),
         (0.17, 0.28, 0.33, 0.22),
         (0.41, 0.14, 0.31, 0.14),
         (0.15, 1.15, 0.50),
@@ -61,7 +60,6 @@ PANEN_PARAMS = {
     "PotatoGDD": Params(
         (0.50, 1.15, 0.75),
         0.35,
-        (0.45, 0.80, 0.70, 0.20),
         (0.19, 0.23, 0.35, 0.23),
         (0.33, 0.15, 0.32, 0.20),
         (0.15, 1.10, 0.65),
@@ -95,7 +93,6 @@ def _params(crop_name: str) -> Params:
     return Params(
         c.kc,
         c.depletion_fraction,
-        c.ky_stages,
         c.stage_fractions,
         c.ky_stage_fractions or c.stage_fractions,
         c.kcb,
@@ -186,7 +183,6 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         kc=np.tile(p.kc, (n, 1)),
         root_depth_m=np.full(n, crop.Zmax),
         depletion_fraction=np.full(n, p.p),
-        ky=np.tile(p.ky, (n, 1)),
         potential_yield_t_ha=np.ones(n),
         ky_stage_ends=np.tile(np.cumsum(p.ky_periods), (n, 1)),
         senescence_depletion=np.full(n, sen.senescence_depletion_fraction),

@@ -111,7 +111,6 @@ class CropArrays:
     kc: NDArray[np.float64]  # (fields, 3)
     root_depth_m: NDArray[np.float64]
     depletion_fraction: NDArray[np.float64]
-    ky: NDArray[np.float64]  # (fields, 4) per growth period: what a crop that died did not grow
     potential_yield_t_ha: NDArray[np.float64]
     ky_stage_ends: NDArray[np.float64] | None = (
         None  # (fields, 4) cumulative FAO-33 periods; None: stage_ends
@@ -146,7 +145,6 @@ def crop_arrays(commodities: list[str], crops: dict[str, CropParams] | None = No
         kc=np.array([r.kc for r in rows], dtype=np.float64).reshape(-1, 3),
         root_depth_m=col("root_depth_m"),
         depletion_fraction=col("depletion_fraction"),
-        ky=np.array([r.ky_stages for r in rows], dtype=np.float64).reshape(-1, 4),
         potential_yield_t_ha=col("potential_yield_t_ha"),
         ky_stage_ends=np.cumsum(
             np.array([r.ky_stage_fractions or r.stage_fractions for r in rows], dtype=np.float64).reshape(

@@ -37,9 +37,11 @@ For each field and member, from planting:
   soil looked unstressed (tomato at Córdoba ~0.15 of relative yield above AquaCrop's), and FAO-33's
   Ky on transpiration would be a factor in another quantity's units (issue 38: against AquaCrop the
   worst year-to-year correlation fell to 0.80 and potato ran 0.12-0.16 low). The harvest index's own
-  response (maize's pollination at flowering, a tuber crop's gain from a checked canopy) is not
-  modelled: maize at Tunis stays ~0.19 above AquaCrop (bench.forecast_vs_aquacrop). FAO-33's
-  per-growth-period Ky price what a crop that died early did not grow. A product of one response per
+  response to stress in a crop that lives (maize's pollination at flowering, a tuber crop's gain
+  from a checked canopy) is not modelled: in a drought that kills the crop (Tunis's maize) the yield
+  is what it had built, its harvest index grown from flowering to its death (AquaCrop's build-up,
+  :func:`share_built_at_death`); a per-growth-period Ky put that maize ~0.19 above AquaCrop and now
+  0.06 (bench.forecast_vs_aquacrop). A product of one response per
   period, Π_period (1 − Ky_period (1 − ETa/ETc)), used before the seasonal form, charged a season-long
   drought once per period: against AquaCrop it put Tunis's tomato at 0.005 of its potential where
   AquaCrop has 0.25 (issue 19).
@@ -67,6 +69,7 @@ __all__ = [
     "run_season",
     "seasonal_relative_yield",
     "senescence_stress",
+    "share_built_at_death",
     "total_available_water_mm",
     "total_evaporable_water_mm",
     "water_stress_coefficient",
@@ -86,6 +89,8 @@ KC_MAX = 1.20
 KC_MIN = 0.15
 EVAPORATION_LAYER_M = 0.10
 REW_MM = 9.0
+# Points of the Kcb curve's integral to a crop's death (share_built_at_death): within 0.1 % of exact.
+DEATH_GRID_POINTS = 65
 ROOT_DEPTH_AT_PLANTING_M = 0.3  # FAO-56 Ch. 8: 0.15-0.20 m at sowing; 0.3 m for transplants and tubers [est]
 
 
@@ -472,21 +477,40 @@ def _senescence_day(
     return growing, gdd
 
 
-def _relative_yield(crop: CropArrays, relative_transpiration: F64, died_at: F64) -> F64:
-    """The seasonal response to transpiration, and a crop that died losing what it had not yet grown.
+def share_built_at_death(crop: CropArrays, died_at: F64) -> F64:
+    """What a crop that died at thermal fraction ``died_at`` (fields, members) had built of its
+    season's yield: AquaCrop's yield HI(x) B(x) over HI₀ B (Raes et al., AquaCrop reference manual,
+    Ch. 3: biomass from transpiration, the harvest index built up from flowering or tuber initiation
+    to maturity). Its biomass is the share of the season's potential transpiration it had reached,
+    the integral of its Kcb curve to x (degree-days standing in for ET0); its harvest index grows
+    linearly from the end of FAO-33's vegetative period (the start of flowering, yield formation or
+    tuber initiation) to 1 at maturity. 1 where ``died_at`` is NaN (the crop lived).
 
-    The season's relative transpiration with :data:`TRANSPIRATION_KY` (see the module docstring). A
-    crop that died lost each growth period's share after its death (FAO-33's per-period Ky with no
-    water there).
+    FAO-33's per-period Ky, used before, priced each period the crop did not live at Ky: maize that
+    died as its grain began to fill kept 0.48 of its relative transpiration (yield formation's Ky is
+    0.5), where AquaCrop's has no grain (Tunis, 23 seasons: 0.19 above AquaCrop; 0.06 with this).
     """
+    dead = np.isfinite(died_at)
+    x = np.where(dead, died_at, 1.0)
+    ends = crop.stage_ends[:, None, None, :]
+    table = crop.kc if crop.kcb is None else np.where(np.isnan(crop.kcb), crop.kc, crop.kcb)
+    grid = np.linspace(0.0, 1.0, DEATH_GRID_POINTS)
+    step = 1.0 / (DEATH_GRID_POINTS - 1)
+    kc = table[:, None, None, :]
+    grown = np.trapezoid(_kc(x[..., None] * grid, ends, kc), dx=step, axis=-1) * x
+    full = np.trapezoid(_kc(np.broadcast_to(grid, x.shape + grid.shape), ends, kc), dx=step, axis=-1)
+    periods = crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends
+    hi_start = periods[:, None, 0]
+    built = np.clip((x - hi_start) / (1 - hi_start), 0.0, 1.0)
+    return np.where(dead, grown / np.maximum(full, 1e-9) * built, 1.0)
+
+
+def _relative_yield(crop: CropArrays, relative_transpiration: F64, died_at: F64) -> F64:
+    """The seasonal response to transpiration (:data:`TRANSPIRATION_KY`, see the module docstring),
+    times what a crop that died had built (:func:`share_built_at_death`)."""
     relative = seasonal_relative_yield(ky=TRANSPIRATION_KY, relative_transpiration=relative_transpiration)
     if np.isfinite(died_at).any():
-        ky_ends = (crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends)[:, None, :]
-        starts = np.concatenate([np.zeros_like(ky_ends[..., :1]), ky_ends[..., :3]], axis=-1)
-        length = np.maximum(ky_ends - starts, 1e-9)
-        missing = np.clip((ky_ends - np.maximum(starts, died_at[..., None])) / length, 0.0, 1.0)
-        lost = np.prod(np.clip(1 - crop.ky[:, None, :] * missing, 0, 1), axis=-1)
-        relative = np.where(np.isfinite(died_at), relative * lost, relative)
+        relative = relative * share_built_at_death(crop, died_at)
     return relative
 
 

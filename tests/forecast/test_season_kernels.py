@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from forecast.crops import crop_arrays, load_crops
 from forecast.season import (
     KC_MIN,
     degree_days,
@@ -16,6 +17,7 @@ from forecast.season import (
     exposed_wetted_fraction,
     seasonal_relative_yield,
     senescence_stress,
+    share_built_at_death,
     total_available_water_mm,
     total_evaporable_water_mm,
     water_stress_coefficient,
@@ -93,3 +95,36 @@ def test_senescence_stress_is_1_to_the_threshold_and_0_at_wilting_point(
     assert abs(ks[1]) < 1e-12
     if share <= threshold:
         assert ks[0] == 1.0
+
+
+ANNUAL_CROPS = sorted(name for name, c in load_crops().items() if not c.perennial)
+
+
+@given(crop=st.sampled_from(ANNUAL_CROPS), x=st.floats(0, 1), later=st.floats(0, 1))
+def test_a_crop_that_dies_later_has_built_more_and_never_more_than_all(
+    crop: str, x: float, later: float
+) -> None:
+    """AquaCrop's yield of a crop that died, HI(x) B(x) over HI0 B: none before its harvest index
+    starts (the end of FAO-33's vegetative period), all of it at maturity, never falling with a
+    later death; a crop that lived (NaN) keeps its yield."""
+    arrays = crop_arrays([crop])
+    hi_start = float(arrays.ky_stage_ends[0, 0]) if arrays.ky_stage_ends is not None else 0.0
+    got = share_built_at_death(arrays, a(x, x + later * (1 - x), 1.0, np.nan)[None, :])[0]
+    assert 0.0 <= got[0] <= got[1] + 1e-12 <= 1.0 + 1e-12
+    assert_allclose(got[2:], [1.0, 1.0])
+    if x <= hi_start:
+        assert got[0] == 0.0
+
+
+def test_maize_that_died_as_its_grain_began_to_fill_had_built_almost_nothing() -> None:
+    """Issue 38, measured against AquaCrop at Tunis (23 rain-fed maize seasons, most dying in a dry
+    June): AquaCrop's maize that died 0.2 of the way into grain fill yields ~0.05 of its potential,
+    its harvest index hardly begun. FAO-33's per-period Ky, used before, kept 0.5 (1 - 0.5 yield
+    formation) x 0.8 (1 - 0.2 ripening) = 0.40 of such a crop's relative transpiration, and panen
+    stood 0.19 above AquaCrop there. Sweet corn's vegetative period ends at 0.56 of its season."""
+    arrays = crop_arrays(["sweet_corn"])
+    start = float(arrays.ky_stage_ends[0, 0]) if arrays.ky_stage_ends is not None else 0.0
+    x = start + 0.2 * (1 - start)
+    got = float(share_built_at_death(arrays, a(x)[None, :])[0, 0])
+    # Its harvest index a fifth built, its biomass about half grown: about 0.1, not 0.40.
+    assert 0.0 < got < 0.15, got
