@@ -226,6 +226,16 @@ class ForecastBasis(BaseModel):
     orchard: list[str] = Field(
         default_factory=list, description="Orchards: the records (or estimates) this crop's forecast rests on"
     )
+    soil_field_capacity_pct: float | None = Field(
+        None,
+        description="The soil water at field capacity the forecast used [% VWC]: the texture's by Saxton & "
+        "Rawls' pedotransfer function, moved toward where the fleet's probes of that texture drain to",
+    )
+    soil_probe_fields: int = Field(
+        0,
+        description="How many of the fleet's fields of this texture, by their probes, moved its field "
+        "capacity (0: Saxton & Rawls' estimate from texture alone)",
+    )
 
 
 class FieldForecastPublic(BaseModel):

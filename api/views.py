@@ -80,6 +80,8 @@ def forecast_public(
             yield_factor_other_fields=others,
             track_record=record,
             orchard=list(run.orchards.get(f.field_id, ())),
+            soil_field_capacity_pct=rounded(f.field_capacity_pct, 1),
+            soil_probe_fields=f.soil_probe_fields,
         ),
         members_harvest_date=list(f.members_harvest_date) if members else None,
         members_tonnes=[round(float(t), 4) for t in f.members_tonnes] if members else None,

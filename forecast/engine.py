@@ -95,6 +95,10 @@ class FieldForecast:
     members_tonnes: F64
     yield_factor: float
     date_bias_days: float = 0.0  # days added to the modelled maturity (the calibration's, this field's)
+    # The soil the forecast used: its water at field capacity [% VWC], and how many of the fleet's fields
+    # of its texture moved it there from Saxton & Rawls' estimate (0: the estimate alone; issue 38).
+    field_capacity_pct: float | None = None
+    soil_probe_fields: int = 0
 
     @property
     def tonnes_expected(self) -> float:
@@ -202,7 +206,7 @@ def _forecast_chunk(
     result = run_season(inputs)
     forecasts = []
     for i, f in enumerate(fields):
-        member = _Member(result, i, params[i, 2, :], float(inputs.yield_factor[i]))
+        member = _Member(result, i, params[i, 2, :], float(inputs.yield_factor[i]), float(inputs.theta_fc[i]))
         days_observed = int(np.sum(~np.isnan(obs[i].tmin_c[:n_obs])))
         forecasts.append(_field_forecast(f, member, calibration, grid_start, today, days_observed))
     return forecasts
@@ -216,6 +220,7 @@ class _Member:
     row: int
     date_noise: F64
     yield_factor: float
+    field_capacity: float  # m³/m³, the soil the season ran on
 
 
 @dataclass(frozen=True)
@@ -391,4 +396,6 @@ def _field_forecast(
         members_tonnes=result.tonnes[i].copy(),
         yield_factor=float(yield_factor),
         date_bias_days=bias,
+        field_capacity_pct=100 * member.field_capacity,
+        soil_probe_fields=calibration.soil_upper_vwc.get(f.soil_texture, (0.0, 0))[1],
     )

@@ -438,6 +438,11 @@ def test_forecast_figures_are_rounded_as_a_planner_reads_them(
             if f[name] is not None:
                 assert f[name] == round(f[name], n), (name, f[name])
         assert f["basis"]["yield_factor"] == round(f["basis"]["yield_factor"], 2)
+        # The soil the forecast ran on, to 0.1 % VWC, and how many fields' probes moved it (issue 38).
+        capacity = f["basis"]["soil_field_capacity_pct"]
+        assert capacity == round(capacity, 1)
+        assert 10 < capacity < 60, capacity
+        assert f["basis"]["soil_probe_fields"] >= 0
         assert any(t != round(t, 1) for t in f["members_tonnes"]) or len(set(f["members_tonnes"])) == 1
     # Before any harvest record the track record says so for every crop, cooperative and lead.
     skill = c.get("/v1/forecasts/skill", headers=auth(tokens["offtaker"])).json()

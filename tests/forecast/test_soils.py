@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from forecast import soils
 from forecast.drivers import Observed
-from forecast.engine import FieldSpec, forecast_fields
+from forecast.engine import FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import PRIOR
 from forecast.soils import (
     DRAINING_POINTS,
@@ -166,19 +166,25 @@ def test_a_crop_the_probe_shows_near_wilting_on_andosol_is_stressed_when_the_fle
     }
     spec = FieldSpec("f1", "c1", "potato", grid_start + dt.timedelta(days=5), 1.0, "andosol", 1400.0)
 
-    def forecast(limits: dict[str, tuple[float, int]]) -> tuple[float, bool, float]:
+    def forecast(limits: dict[str, tuple[float, int]]) -> FieldForecast:
         calibration = dataclasses.replace(PRIOR, soil_upper_vwc=limits)
-        f = forecast_fields([spec], observed, grid_start=grid_start, today=today, members=20, seed=1,
-                            calibration=calibration)[0]  # fmt: skip
-        return f.water_stress_so_far, f.needs_water, f.tonnes_p50
+        return forecast_fields([spec], observed, grid_start=grid_start, today=today, members=20, seed=1,
+                               calibration=calibration)[0]  # fmt: skip
 
-    blind_stress, blind_alert, blind_t = forecast({})
-    assert blind_stress < 0.1  # what main did
-    assert not blind_alert
-    stress, alert, tonnes = forecast({"andosol": (45.0, 30)})
-    assert stress > 0.3
-    assert alert
-    assert tonnes < 0.8 * blind_t
+    blind = forecast({})
+    assert blind.water_stress_so_far < 0.1  # what main did
+    assert not blind.needs_water
+    told = forecast({"andosol": (45.0, 30)})
+    assert told.water_stress_so_far > 0.3
+    assert told.needs_water
+    assert told.tonnes_p50 < 0.8 * blind.tonnes_p50
+    # Each forecast says which soil it ran on: Saxton & Rawls' alone, or moved by 30 fields' probes.
+    assert (blind.field_capacity_pct, blind.soil_probe_fields) == (
+        100 * soil_table()["andosol"].field_capacity,
+        0,
+    )
+    assert told.field_capacity_pct == 100 * calibrated_soil("andosol", {"andosol": (45.0, 30)})[0]
+    assert told.soil_probe_fields == 30
 
 
 def _one_soaking_at_a_time(vwc: np.ndarray, rain: np.ndarray) -> float:
