@@ -160,6 +160,11 @@ class Calibration:
             return float(np.sqrt(learnt**2 + PRIOR_TAU2_COOP))
         return learnt
 
+    def yield_spread_learnt(self, commodity: str) -> bool:
+        """Whether the crop's yield spread is the records' (the whole error of a forecast's P50,
+        weather and all), not the prior's (a perturbation on top of the ensemble's own spread)."""
+        return commodity in self.sigma_yield_log
+
     def date_spread_learnt(self, commodity: str) -> bool:
         """Whether the crop's date spread is the records' (the whole error of a forecast's P50,
         weather and all), not the prior's (a perturbation on top of the ensemble's own spread)."""

@@ -15,7 +15,7 @@ from firmware_sim.runner import prepare
 from forecast.crops import CropArrays, crop_arrays, load_crops
 from forecast.drivers import Observed, infer_irrigated
 from forecast.engine import FieldSpec, forecast_fields
-from forecast.learning import HarvestOutcome, learn
+from forecast.learning import PRIOR, Calibration, HarvestOutcome, learn
 from forecast.orchard import ORCHARD_CROPS
 from forecast.plan import iso_week, plan_members, purchase_plan
 from forecast.season import SeasonInputs, run_season
@@ -612,3 +612,41 @@ def test_a_rain_gauge_outage_is_not_a_drought() -> None:
     stress_seen = np.mean([f.water_stress_so_far for f in seen.values()])
     stress_blind = np.mean([f.water_stress_so_far for f in blind])
     assert abs(stress_blind - stress_seen) <= 0.1, (stress_seen, stress_blind)
+
+
+def test_once_records_measured_the_yield_error_the_members_add_only_what_their_weather_lacks() -> None:
+    """Issue 38: a crop's learnt yield spread is the whole error of the forecasts its records were
+    paired with, weather and all, yet it was drawn on top of the members' own weather spread (a
+    rain-fed field's members were sqrt(2) times as wide as the records said when the two were equal).
+    As the dates do, the members now add only what their own spread lacks; before any record (the
+    prior's spread is a perturbation of the yield-gap factor, on top of the weather) nothing changes."""
+    grid_start = dt.date(2026, 9, 1)
+    days = 30
+    rng = np.random.default_rng(5)
+    observed = {
+        "f1": Observed(
+            tmin_c=np.full(days, 14.0),
+            tmax_c=np.full(days, 25.0),
+            rain_mm=rng.gamma(0.4, 10.0, days),
+            et0_mm=np.full(days, 4.0),
+            soil_vwc_pct=np.full(days, np.nan),
+            et0_pm_over_hargreaves=1.0,
+        )
+    }
+    spec = FieldSpec("f1", "c1", "potato", grid_start + dt.timedelta(days=5), 1.0, "loam", 1400.0)
+
+    def spread(s: FieldSpec, calibration: Calibration) -> float:
+        today = grid_start + dt.timedelta(days=days)
+        (f,) = forecast_fields([s], observed, grid_start=grid_start, today=today, members=300, seed=1,
+                               calibration=calibration)  # fmt: skip
+        return float(np.std(np.log(f.members_tonnes)))
+
+    weather = spread(dataclasses.replace(spec, yield_sigma_log=0.0), PRIOR)  # the members' own spread
+    assert weather > 0.05
+    learnt = dataclasses.replace(
+        PRIOR, sigma_yield_log={"potato": weather}, yield_factor={("potato", "c1"): (1.0, 5)}
+    )
+    # The records say the whole error is `weather`: the members are that wide, not sqrt(2) times.
+    assert spread(spec, learnt) < 1.15 * weather
+    # Before any record the prior's spread is on top of the weather's.
+    assert spread(spec, PRIOR) == pytest.approx(np.hypot(PRIOR.yield_sigma("potato"), weather), rel=0.15)
