@@ -487,22 +487,27 @@ def share_built_at_death(crop: CropArrays, died_at: F64) -> F64:
     tuber initiation) to 1 at maturity. 1 where ``died_at`` is NaN (the crop lived).
 
     FAO-33's per-period Ky, used before, priced each period the crop did not live at Ky: maize that
-    died as its grain began to fill kept 0.48 of its relative transpiration (yield formation's Ky is
-    0.5), where AquaCrop's has no grain (Tunis, 23 seasons: 0.19 above AquaCrop; 0.06 with this).
+    died as its grain began to fill kept 0.40-0.48 of its relative transpiration (yield formation's
+    Ky is 0.5, ripening's 0.2), where AquaCrop's has no grain (Tunis, 23 seasons: 0.19 above
+    AquaCrop; 0.06 with this).
     """
-    dead = np.isfinite(died_at)
-    x = np.where(dead, died_at, 1.0)
-    ends = crop.stage_ends[:, None, None, :]
+    out = np.ones(np.shape(died_at))
+    rows, members = np.nonzero(np.isfinite(died_at))  # only the dead pay for the integral
+    if len(rows) == 0:
+        return out
+    x = died_at[rows, members]
+    ends = crop.stage_ends[rows][:, None, :]
     table = crop.kc if crop.kcb is None else np.where(np.isnan(crop.kcb), crop.kc, crop.kcb)
+    kc = table[rows][:, None, :]
     grid = np.linspace(0.0, 1.0, DEATH_GRID_POINTS)
     step = 1.0 / (DEATH_GRID_POINTS - 1)
-    kc = table[:, None, None, :]
-    grown = np.trapezoid(_kc(x[..., None] * grid, ends, kc), dx=step, axis=-1) * x
-    full = np.trapezoid(_kc(np.broadcast_to(grid, x.shape + grid.shape), ends, kc), dx=step, axis=-1)
+    grown = np.trapezoid(_kc(x[:, None] * grid, ends, kc), dx=step, axis=-1) * x
+    full = np.trapezoid(_kc(np.broadcast_to(grid, (len(x), len(grid))), ends, kc), dx=step, axis=-1)
     periods = crop.ky_stage_ends if crop.ky_stage_ends is not None else crop.stage_ends
-    hi_start = periods[:, None, 0]
+    hi_start = periods[rows, 0]
     built = np.clip((x - hi_start) / (1 - hi_start), 0.0, 1.0)
-    return np.where(dead, grown / np.maximum(full, 1e-9) * built, 1.0)
+    out[rows, members] = grown / np.maximum(full, 1e-9) * built
+    return out
 
 
 def _relative_yield(crop: CropArrays, relative_transpiration: F64, died_at: F64) -> F64:
