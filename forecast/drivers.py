@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from forecast import et0 as fao
-from forecast.soils import calibrated_soil
+from forecast.soils import DRY_DAY_MM, calibrated_soil
 from forecast.weather import KOTA_BATU_LAT_DEG, LAPSE_C_PER_M
 
 __all__ = [
@@ -134,7 +134,6 @@ def observed_drivers(
 # above a capacitive probe's noise of about 1 point]: twice RISE_POINTS, or once ONE_RISE_POINTS.
 RISE_POINTS = 3.0
 ONE_RISE_POINTS = 5.0
-DRY_DAY_MM = 2.0
 
 
 def infer_irrigated(soil_vwc_pct: F64, rain_mm: F64) -> bool:

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "DRY_DAY_MM",
     "MIN_FIELDS",
     "SHRINK_FIELDS",
     "SoilWater",
@@ -91,8 +92,9 @@ def soil_table() -> dict[str, SoilWater]:
 
 # A soaking: a day with this much rain or more [est: 10 mm wets a 0.3 m probe layer by 3 points].
 SOAKING_MM = 10.0
-# A dry day for drainage to be read: less rain than this [est: as drivers.DRY_DAY_MM].
-DRY_MM = 2.0
+# A dry day: less rain than this [est: a light shower barely wets a 0.3 m probe layer]. Drainage is
+# read on dry days; a rise in soil moisture over dry days is a watering (drivers.infer_irrigated).
+DRY_DAY_MM = 2.0
 # Draining: the daily mean falls by this much or more in a day [est: 3 points of a 0.3 m layer is
 # 9 mm, about twice what the crop and soil evaporation take on one of Batu's days (ET0 3-5 mm); with
 # 2 points a sunny day's use passed for drainage, and a dry season's loam read 20 % where it drains to
@@ -132,7 +134,7 @@ def upper_limits_of(soil_vwc_pct: NDArray[np.float64], rain_mm: NDArray[np.float
             break
         before, today = vwc_p[:, j - 1 : j - 1 + starts], vwc_p[:, j : j + starts]
         fall = before - today
-        following &= (rain_p[:, j : j + starts] < DRY_MM) & np.isfinite(fall)
+        following &= (rain_p[:, j : j + starts] < DRY_DAY_MM) & np.isfinite(fall)
         settled = following & draining & (fall < SETTLED_POINTS)
         level[settled] = before[settled]
         following &= ~settled

@@ -16,7 +16,7 @@ from forecast.engine import FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import PRIOR
 from forecast.soils import (
     DRAINING_POINTS,
-    DRY_MM,
+    DRY_DAY_MM,
     FOLLOW_DAYS,
     MIN_FIELDS,
     SETTLED_POINTS,
@@ -196,7 +196,7 @@ def _one_soaking_at_a_time(vwc: np.ndarray, rain: np.ndarray) -> float:
             continue
         draining = False
         for k in range(d + 1, min(d + 1 + FOLLOW_DAYS, len(vwc))):
-            if rain[k] >= DRY_MM or not np.isfinite(vwc[k] - vwc[k - 1]):
+            if rain[k] >= DRY_DAY_MM or not np.isfinite(vwc[k] - vwc[k - 1]):
                 break
             fall = vwc[k - 1] - vwc[k]
             if fall >= DRAINING_POINTS:
