@@ -650,3 +650,30 @@ def test_once_records_measured_the_yield_error_the_members_add_only_what_their_w
     assert spread(spec, learnt) < 1.15 * weather
     # Before any record the prior's spread is on top of the weather's.
     assert spread(spec, PRIOR) == pytest.approx(np.hypot(PRIOR.yield_sigma("potato"), weather), rel=0.15)
+
+
+def test_a_learnt_spread_on_a_field_whose_members_all_yield_nothing_is_no_error() -> None:
+    """The path the spread's change walks when no member grows anything (a field of no area, a crop
+    the drought took in every member): no log of zero, no NaN, a forecast of nothing."""
+    grid_start = dt.date(2026, 9, 1)
+    days = 30
+    observed = {
+        "f1": Observed(
+            tmin_c=np.full(days, 14.0),
+            tmax_c=np.full(days, 25.0),
+            rain_mm=np.zeros(days),
+            et0_mm=np.full(days, 4.0),
+            soil_vwc_pct=np.full(days, np.nan),
+            et0_pm_over_hargreaves=1.0,
+        )
+    }
+    spec = FieldSpec("f1", "c1", "potato", grid_start + dt.timedelta(days=5), 0.0, "loam", 1400.0)
+    learnt = dataclasses.replace(
+        PRIOR, sigma_yield_log={"potato": 0.2}, yield_factor={("potato", "c1"): (1.0, 5)}
+    )
+    today = grid_start + dt.timedelta(days=days)
+    (f,) = forecast_fields([spec], observed, grid_start=grid_start, today=today, members=20, seed=1,
+                           calibration=learnt)  # fmt: skip
+    assert np.all(f.members_tonnes == 0.0)
+    assert (f.tonnes_p10, f.tonnes_p50, f.tonnes_p90) == (0.0, 0.0, 0.0)
+    assert f.harvest_date_p50 is not None
