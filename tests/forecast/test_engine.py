@@ -19,6 +19,7 @@ from forecast.learning import PRIOR, Calibration, HarvestOutcome, learn
 from forecast.orchard import ORCHARD_CROPS
 from forecast.plan import iso_week, plan_members, purchase_plan
 from forecast.season import SeasonInputs, run_season
+from tests.forecast.helpers import steady_field
 
 ANCHOR = dt.date(2026, 11, 28)
 DAY_MS = 86_400_000
@@ -623,16 +624,7 @@ def test_once_records_measured_the_yield_error_the_members_add_only_what_their_w
     grid_start = dt.date(2026, 9, 1)
     days = 30
     rng = np.random.default_rng(5)
-    observed = {
-        "f1": Observed(
-            tmin_c=np.full(days, 14.0),
-            tmax_c=np.full(days, 25.0),
-            rain_mm=rng.gamma(0.4, 10.0, days),
-            et0_mm=np.full(days, 4.0),
-            soil_vwc_pct=np.full(days, np.nan),
-            et0_pm_over_hargreaves=1.0,
-        )
-    }
+    observed = steady_field(days, tmin_c=14.0, tmax_c=25.0, rain_mm=rng.gamma(0.4, 10.0, days))
     spec = FieldSpec("f1", "c1", "potato", grid_start + dt.timedelta(days=5), 1.0, "loam", 1400.0)
 
     def spread(s: FieldSpec, calibration: Calibration) -> float:
@@ -657,16 +649,7 @@ def test_a_learnt_spread_on_a_field_whose_members_all_yield_nothing_is_no_error(
     the drought took in every member): no log of zero, no NaN, a forecast of nothing."""
     grid_start = dt.date(2026, 9, 1)
     days = 30
-    observed = {
-        "f1": Observed(
-            tmin_c=np.full(days, 14.0),
-            tmax_c=np.full(days, 25.0),
-            rain_mm=np.zeros(days),
-            et0_mm=np.full(days, 4.0),
-            soil_vwc_pct=np.full(days, np.nan),
-            et0_pm_over_hargreaves=1.0,
-        )
-    }
+    observed = steady_field(days, tmin_c=14.0, tmax_c=25.0, rain_mm=np.zeros(days))
     spec = FieldSpec("f1", "c1", "potato", grid_start + dt.timedelta(days=5), 0.0, "loam", 1400.0)
     learnt = dataclasses.replace(
         PRIOR, sigma_yield_log={"potato": 0.2}, yield_factor={("potato", "c1"): (1.0, 5)}

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecast import soils
-from forecast.drivers import Observed
 from forecast.engine import FieldForecast, FieldSpec, forecast_fields
 from forecast.learning import PRIOR
 from forecast.soils import (
@@ -27,6 +26,7 @@ from forecast.soils import (
     soil_table,
     upper_limits_of,
 )
+from tests.forecast.helpers import steady_field
 
 LAYER_MM = 300.0  # a probe's 0.3 m layer
 
@@ -153,17 +153,9 @@ def test_a_crop_the_probe_shows_near_wilting_on_andosol_is_stressed_when_the_fle
     grid_start = dt.date(2026, 9, 1)
     days = 70
     today = grid_start + dt.timedelta(days=days)
-    vwc = np.full(days, 29.0)
-    observed = {
-        "f1": Observed(
-            tmin_c=np.full(days, 13.0),
-            tmax_c=np.full(days, 24.0),
-            rain_mm=np.zeros(days),
-            et0_mm=np.full(days, 4.0),
-            soil_vwc_pct=vwc,
-            et0_pm_over_hargreaves=1.0,
-        )
-    }
+    observed = steady_field(
+        days, tmin_c=13.0, tmax_c=24.0, rain_mm=np.zeros(days), soil_vwc_pct=np.full(days, 29.0)
+    )
     spec = FieldSpec("f1", "c1", "potato", grid_start + dt.timedelta(days=5), 1.0, "andosol", 1400.0)
 
     def forecast(limits: dict[str, tuple[float, int]]) -> FieldForecast:
