@@ -95,9 +95,15 @@ class CodecError(SensorsError):
 
 
 # 20 digits in a row: possibly an integer beyond 64 bits (2**64 has 20 digits). Found by mapping
-# every digit to "0" and looking for twenty of them: a fifth of a regular expression's time.
-_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+# every digit to "0" (a minus kept, anything else a space) and looking for twenty of them: a fifth of
+# a regular expression's time.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else b if b == 0x2D else 0x20 for b in range(256))
+_NINETEEN_DIGITS = b"0" * 19
 _TWENTY_DIGITS = b"0" * 20
+# A negative integer of 19 digits may lie below int64's range (-9,223,372,036,854,775,808), where
+# orjson answers a float as well (a positive one of 19 digits always fits its uint64). Both are
+# looked for only where a run of 19 digits is: one search on a node's usual payload, as before.
+_MINUS_NINETEEN_DIGITS = b"-" + _NINETEEN_DIGITS
 
 
 def parse_json(payload: bytes | bytearray) -> Any:
@@ -106,12 +112,15 @@ def parse_json(payload: bytes | bytearray) -> Any:
     orjson parses a node's payload in about a third of ``json``'s time. The result is ``json``'s own:
     what orjson refuses (``NaN``, ``Infinity``, ``1e400``, lone surrogates, nesting past 1,024) is
     parsed again by ``json``, so a message with one ``NaN`` keeps its other readings and that one is
-    refused for being NaN; and a payload with a run of 20 digits goes to ``json`` at once, because
-    orjson reads an integer beyond 64 bits as a float, which would turn a timestamp's
-    ``out_of_range`` into ``bad_timestamp``. JSON exchanged between systems must be UTF-8 (RFC 8259
-    §8.1), so the bytes are decoded as such (``json.loads`` on bytes would also guess UTF-16/32).
+    refused for being NaN; and a payload with a run of 20 digits, or a minus and 19, goes to ``json``
+    at once, because orjson reads an integer beyond 64 bits (or below int64's range) as a float,
+    which would turn a timestamp's ``out_of_range`` into ``bad_timestamp``. JSON exchanged between
+    systems must be UTF-8 (RFC 8259 §8.1), so the bytes are decoded as such (``json.loads`` on bytes
+    would also guess UTF-16/32).
     """
-    if _TWENTY_DIGITS not in payload.translate(_DIGITS_AS_ZERO):
+    shape = payload.translate(_DIGITS_AS_ZERO)
+    long_number = _NINETEEN_DIGITS in shape and (_TWENTY_DIGITS in shape or _MINUS_NINETEEN_DIGITS in shape)
+    if not long_number:
         try:
             return orjson.loads(payload)
         except orjson.JSONDecodeError:
