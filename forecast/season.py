@@ -28,16 +28,19 @@ For each field and member, from planting:
   error σm ≈ 5 % VWC. An ensemble Kalman filter would estimate σm from the spread, but on observed
   days every member has the same (observed) weather, so the spread carries no information: the
   fixed gain is the honest simpler choice;
-- **yield**: the season's relative transpiration, Ya/Ym = ΣTa/ΣTc (Ta = Ks Kcb ET0 of the green
-  canopy, Tc = Kcb ET0), times the potential yield and a learned yield-gap factor; tonnes = yield ×
-  area. This is AquaCrop's relation (Steduto et al. 2009): biomass = WP* Σ(Tr/ET0) and yield = HI ×
-  biomass, so with the harvest index unaffected relative yield is relative transpiration, a slope of
-  1 (:data:`TRANSPIRATION_KY`). Soil evaporation is in the water balance only. FAO-33's Ky were fitted
-  on evapotranspiration, soil evaporation included; with evaporation in the ratio a crop on wet bare
-  soil looked unstressed (tomato at Córdoba ~0.15 of relative yield above AquaCrop's), and FAO-33's
-  Ky on transpiration would be a factor in another quantity's units (issue 38: against AquaCrop the
-  worst year-to-year correlation fell to 0.80 and potato ran 0.12-0.16 low). The harvest index's own
-  response to stress in a crop that lives (maize's pollination at flowering, a tuber crop's gain
+- **yield**: the season's relative transpiration, Ya/Ym = Σ(Ta/ET0) / Σ(Tc/ET0) (Ta = Ks Kcb ET0 of
+  the green canopy, Tc = Kcb ET0), times the potential yield and a learned yield-gap factor; tonnes =
+  yield × area. This is AquaCrop's relation (Steduto et al. 2009): biomass = WP* Σ(Tr/ET0) and yield
+  = HI × biomass, so with the harvest index unaffected relative yield is relative transpiration, a
+  slope of 1 (:data:`TRANSPIRATION_KY`), each day counted as its share of the day's demand. Summed in
+  mm (ΣTa/ΣTc) a dry summer's hottest days, its most stressed, weighed most: potato ran 0.12 below
+  AquaCrop at Tunis and Córdoba, 0.09 and 0.11 with the days weighed alike (Champion 0.08 -> 0.06).
+  Soil evaporation is in the water balance only. FAO-33's Ky were fitted on evapotranspiration, soil
+  evaporation included; with evaporation in the ratio a crop on wet bare soil looked unstressed
+  (tomato at Córdoba ~0.15 of relative yield above AquaCrop's), and FAO-33's Ky on transpiration
+  would be a factor in another quantity's units (issue 38: against AquaCrop the worst year-to-year
+  correlation fell to 0.80 and potato ran 0.12-0.16 low). The harvest index's own response to stress
+  in a crop that lives (maize's pollination at flowering, a tuber crop's gain
   from a checked canopy) is not modelled: in a drought that kills the crop (Tunis's maize) the yield
   is what it had built, its harvest index grown from flowering to its death (AquaCrop's build-up,
   :func:`share_built_at_death`); a per-growth-period Ky put that maize ~0.19 above AquaCrop and now
@@ -138,7 +141,7 @@ class SeasonResult:
 
     maturity_day: F64  # grid day (fractional) at which thermal time is reached; NaN if not in the grid
     relative_yield: F64  # Ya / Ym
-    relative_transpiration: F64  # ΣTa / ΣTc over the season, planting to maturity
+    relative_transpiration: F64  # Σ(Ta/ET0) / Σ(Tc/ET0) over the season, planting to maturity
     yield_t_ha: F64
     tonnes: F64
     water_stress_so_far: F64  # (fields,) mean 1 − Ks from planting to today
@@ -210,8 +213,8 @@ def evaporation_coefficient(*, kr: F64, kcb: F64, kc_max: F64 | float, few: F64)
 
 
 def seasonal_relative_yield(*, ky: F64 | float, relative_transpiration: F64) -> F64:
-    """Ya / Ym = 1 − Ky (1 − ΣTa / ΣTc), within [0, 1] (FAO-33's seasonal form; on transpiration Ky
-    is :data:`TRANSPIRATION_KY`)."""
+    """Ya / Ym = 1 − Ky (1 − Ta / Tc), within [0, 1] (FAO-33's seasonal form, Ta / Tc the season's
+    relative transpiration; on transpiration Ky is :data:`TRANSPIRATION_KY`)."""
     return np.clip(1 - ky * (1 - relative_transpiration), 0, 1)
 
 
@@ -279,8 +282,8 @@ class _State:
         self.raw_today = self.raw.copy()
         self.taw_today = self.taw.copy()
         self.totals = {k: np.zeros(shape) for k in ("rain", "irr", "eta", "dp", "nudge")}
-        # ΣTa and ΣTc over the season, planting to maturity: yield answers to transpiration (FAO-33's
-        # Ky on Ta/Tc, AquaCrop's Tr/Trx), not to soil evaporation, which only empties the water balance.
+        # Σ(Ta/ET0) and Σ(Tc/ET0) over the season, planting to maturity: yield answers to transpiration
+        # (AquaCrop's Tr/ET0), not to soil evaporation, which only empties the water balance.
         self.season_ta = np.zeros(shape)
         self.season_tc = np.zeros(shape)
         # Early canopy senescence (AquaCrop): effective degree-days of the current stress episode, the
@@ -396,9 +399,10 @@ def _water_day(
     kc = np.where(growing, _kc(frac, p.ends, p.kc_table), p.bare)
     depletion, taw, raw = st.depletion, st.taw, st.raw
     ks = water_stress_coefficient(depletion_mm=depletion, taw_mm=taw, raw_mm=raw)
-    transpiration = ks * kc * et0
+    share = ks * kc  # the day's transpiration over its ET0, Ta / ET0
     if p.sen_any:
-        transpiration = transpiration * st.green  # a senescent canopy transpires its green share
+        share = share * st.green  # a senescent canopy transpires its green share
+    transpiration = share * et0
     future = d >= p.today
     # Days until irrigation is needed: first future day the rain-fed depletion passes RAW.
     newly_dry = future & growing & np.isnan(st.to_irrigation) & (depletion > raw)
@@ -414,7 +418,8 @@ def _water_day(
     new = np.maximum(new, 0.0)
     overdrawn = np.maximum(new - taw, 0.0)  # cannot dry past wilting point: ET is what was there
     # What could not be drawn is taken from transpiration and evaporation in their shares of the day.
-    transpiration = transpiration * (1 - overdrawn / np.maximum(eta, 1e-9))
+    drawn = 1 - overdrawn / np.maximum(eta, 1e-9)
+    share = share * drawn
     eta = eta - overdrawn
     new = new - overdrawn
     has_obs = (~np.isnan(observed))[:, None] & (d < p.today)
@@ -432,8 +437,11 @@ def _water_day(
     st.depletion_today = np.where(d + 1 == p.today, new, st.depletion_today)
     st.raw_today = np.where(d + 1 == p.today, raw, st.raw_today)
     st.taw_today = np.where(d + 1 == p.today, taw, st.taw_today)
-    np.add(st.season_ta, transpiration, out=st.season_ta, where=growing)
-    np.add(st.season_tc, kc * et0, out=st.season_tc, where=growing)
+    # Σ(Ta/ET0) and Σ(Tc/ET0): AquaCrop's biomass is WP* Σ(Tr/ET0), a day counting as its share of the
+    # day's demand (a day without demand grows nothing).
+    demand = growing & (et0 > 0)
+    np.add(st.season_ta, share, out=st.season_ta, where=demand)
+    np.add(st.season_tc, kc, out=st.season_tc, where=demand)
     return ks
 
 
@@ -481,8 +489,8 @@ def share_built_at_death(crop: CropArrays, died_at: F64) -> F64:
     """What a crop that died at thermal fraction ``died_at`` (fields, members) had built of its
     season's yield: AquaCrop's yield HI(x) B(x) over HI₀ B (Raes et al., AquaCrop reference manual,
     Ch. 3: biomass from transpiration, the harvest index built up from flowering or tuber initiation
-    to maturity). Its biomass is the share of the season's potential transpiration it had reached,
-    the integral of its Kcb curve to x (degree-days standing in for ET0); its harvest index grows
+    to maturity). Its biomass is the share of the season's potential Σ(Tc/ET0) it had reached, the
+    integral of its Kcb curve to x (degree-days standing in for days); its harvest index grows
     linearly from the end of FAO-33's vegetative period (the start of flowering, yield formation or
     tuber initiation) to 1 at maturity. 1 where ``died_at`` is NaN (the crop lived).
 

@@ -121,6 +121,28 @@ def test_a_drought_over_the_whole_season_costs_its_relative_transpiration() -> N
     assert (product > 0).sum() >= 8
 
 
+def test_a_days_transpiration_counts_as_its_share_of_the_days_demand() -> None:
+    """AquaCrop's biomass is WP* Σ(Tr/ET0) (Steduto et al. 2009): a day's transpiration counts as its
+    share of the day's demand, so relative yield is Σ(Ta/ET0) / Σ(Tc/ET0). ΣTa/ΣTc weighted each day
+    by its ET0: a dry summer's stressed days are its hottest, and potato ran 0.12 of relative yield
+    below AquaCrop at Tunis and Córdoba. Here one watered day's demand is tripled (a downpour the
+    day before, that day and the day after, so every later day starts from the same soil): a
+    season's relative transpiration must not move; by ET0 weights it rose."""
+    crop = dataclasses.replace(crop_arrays(["potato", "tomato", "cabbage"]), senescence_share=None)
+    days = 110
+    rain = np.zeros((3, 4, days))
+    rain[:, :, 49:52] = 100.0  # days 49-51: soaked to field capacity, so unstressed on day 50
+    runs = []
+    for demand in (4.0, 12.0):
+        inputs = _planted_today(crop, days, rain, et0_mm=4.0)
+        et0 = inputs.et0_mm.copy()
+        et0[:, :, 50] = demand
+        runs.append(run_season(dataclasses.replace(inputs, et0_mm=et0)))
+    low, high = runs
+    assert (low.relative_transpiration < 0.8).all(), low.relative_transpiration  # a dry season otherwise
+    np.testing.assert_allclose(high.relative_transpiration, low.relative_transpiration, atol=1e-12)
+
+
 def test_a_wet_surface_over_a_dry_root_zone_is_not_a_watered_crop() -> None:
     """Issue 38: yield answered to ΣETa/ΣETc with soil evaporation in both, so a crop whose roots were
     dry looked a quarter watered on a surface that light rain kept wet (0.28-0.37 here before). On
