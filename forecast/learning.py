@@ -5,7 +5,8 @@ that a few records move it only a little:
 
 - a **yield-gap factor** per crop × cooperative (variety, management, pests, grading), as a
   multiplicative correction of the modelled yield: a cooperative's log effect (its total bought over
-  its total forecast) shrunk toward its crop's by τ² / (τ² + SE²), SE from its own records alone; a
+  its total forecast) shrunk toward its crop's by τ² / (τ² + SE²), SE and τ² from its own records
+  alone (τ², how far it may differ, from its departures in all its crops, the prior's worth three); a
   crop's effect pooled from its cooperatives, one bounded voice each (issue 37: no cooperative's
   records move another's factor by more than :data:`MAX_OTHER_MOVE_LOG`, 8.4 %);
 - a **harvest-date bias** per crop (thermal-time error plus how long farmers wait after maturity),
@@ -210,8 +211,8 @@ PRIOR_VARIETY_DATE_SIGMA_DAYS = 5.0
 PRIOR_DATE_ELEVATION_SIGMA = 0.03  # days per metre
 # An elevation term is learnt only from records of fields this far apart in elevation at least [est].
 MIN_ELEVATION_SPAN_M = 100.0
-# Prior variances of true log yield-gap effects when too few groups exist to estimate them [est]:
-# crops differ by about ±30 % from the library's potential yields, cooperatives by about ±15 %.
+# Prior variances of true log yield-gap effects [est]: crops differ by about ±30 % from the library's
+# potential yields, cooperatives by about ±15 % (each cooperative's own records refine its τ²: _coop_tau2).
 PRIOR_TAU2_CROP = 0.30**2
 PRIOR_TAU2_COOP = 0.15**2
 # A crop's records of one season share its weather, pests and prices, so its mean error moves from
@@ -388,26 +389,29 @@ def _yield_factors(
     total_log = {k: float(np.log(t / f)) for k, (t, f) in sums.items()}
     crop_log: dict[str, float] = {}
     pair_log: dict[str, float] = {}
+    own: dict[tuple[str, str], tuple[float, float]] = {}
     for crop in logs:
         # Each cooperative's effect and its standard error from its own records alone (pooled with
         # the prior's noise), so no other cooperative's records change how far its own are believed.
-        own: dict[str, tuple[float, float]] = {}
+        mine: dict[str, tuple[float, float]] = {}
         for (c, coop), values in by_pair.items():
             if c == crop:
                 squares = float(np.sum(np.square(np.asarray(values) - np.mean(values))))
                 var = (squares + prior_records * prior_var) / (len(values) - 1 + prior_records)
-                own[coop] = (total_log[f"{crop}\x00{coop}"], var / len(values))
+                mine[coop] = (total_log[f"{crop}\x00{coop}"], var / len(values))
         # One cooperative, one bounded voice (its effect as far as its records carry it, clipped),
         # divided by at least POOL_FULL_COOPS, then shrunk for a season's shared error.
         voices = [
             float(np.clip(theta * PRIOR_TAU2_CROP / (PRIOR_TAU2_CROP + se2), -POOL_MAX_LOG, POOL_MAX_LOG))
-            for theta, se2 in own.values()
+            for theta, se2 in mine.values()
         ]
         pooled = sum(voices) / max(len(voices), POOL_FULL_COOPS)
         crop_log[crop] = pooled * SEASON_SHRINK
-        for coop, (theta, se2) in own.items():
-            weight = PRIOR_TAU2_COOP / (PRIOR_TAU2_COOP + se2)
-            pair_log[f"{crop}\x00{coop}"] = crop_log[crop] + weight * (theta - crop_log[crop])
+        own.update({(crop, coop): v for coop, v in mine.items()})
+    tau2 = _coop_tau2(own, prior_records)
+    for (crop, coop), (theta, se2) in own.items():
+        weight = tau2[coop] / (tau2[coop] + se2) if tau2[coop] + se2 > 0 else 0.0
+        pair_log[f"{crop}\x00{coop}"] = crop_log[crop] + weight * (theta - crop_log[crop])
     low, high = FACTOR_BOUNDS
     factors: dict[tuple[str, str], tuple[float, int]] = {}
     for crop, values in logs.items():
@@ -416,6 +420,33 @@ def _yield_factors(
         factor = float(np.clip(np.exp(pair_log[f"{crop}\x00{coop}"]), low, high))
         factors[(crop, coop)] = (factor, len(values))
     return factors, pair_log
+
+
+def _coop_tau2(own: dict[tuple[str, str], tuple[float, float]], prior_groups: float) -> dict[str, float]:
+    """How far each cooperative's true effects may lie from its crops', τ² (log), from its own records.
+
+    The method of moments over the cooperative's crops, each effect² − SE², pooled with
+    :data:`PRIOR_TAU2_COOP` worth ``prior_groups`` crops and kept within [0, 4 × the prior] (effects
+    beyond twice the prior's spread are not believed, as in :func:`_empirical_bayes`). A cooperative
+    whose records depart from the forecasts in crop after crop (a high village, its own varieties) is
+    believed sooner; one whose records sit on them, later. Each effect is measured from the forecast,
+    not from its crop's pooled effect: that moves with the other cooperatives' records, and through
+    τ² it moved this cooperative's factors by more than issue 37's bound (0.152 in log; the example in
+    tests/forecast/test_influence.py). The crops' pooled effects are small (one voice in eight, then
+    the season's shrinkage), so the two differ little."""
+    excess: dict[str, list[float]] = defaultdict(list)
+    for (_, coop), (theta, se2) in own.items():
+        excess[coop].append(theta * theta - se2)
+    return {
+        coop: float(
+            np.clip(
+                (prior_groups * PRIOR_TAU2_COOP + sum(values)) / (prior_groups + len(values)),
+                0.0,
+                4 * PRIOR_TAU2_COOP,
+            )
+        )
+        for coop, values in excess.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,30 @@ def test_learning_shrinks_and_reports_evidence() -> None:
     assert noisy.factor("rice", "a") == 1.0  # no evidence, no change
 
 
+def test_a_cooperative_that_departs_in_crop_after_crop_is_believed_sooner() -> None:
+    """Issue 38: how far a cooperative's own records are believed (τ²) is learnt from its records,
+    not fixed at the prior's 0.15: a village whose harvests fell short in every crop it grows has
+    shown it differs, and its one rice record moves its rice factor further than the same record
+    does for a village whose other crops came in as forecast. Before, both kept a fifth of it."""
+    day = dt.date(2026, 3, 1)
+
+    def rec(coop: str, crop: str, ratio: float) -> HarvestOutcome:
+        return HarvestOutcome(f"{coop}-{crop}", coop, crop, day, 10.0 * ratio, day, 10.0)
+
+    crops = ("potato", "cabbage", "carrot", "sweet_corn")
+    high = [rec("high", "rice", 0.4)] + [rec("high", c, 0.55) for c in crops]
+    usual = [rec("usual", "rice", 0.4)] + [rec("usual", c, 1.0) for c in crops]
+    cal = learn(high + usual)
+    rice = {
+        coop: float(np.log(cal.factor("rice", coop) / cal.factor("rice", ""))) for coop in ("high", "usual")
+    }
+    own = float(np.log(0.4)) - float(np.log(cal.factor("rice", "")))  # all that its record says
+    assert rice["high"] < rice["usual"] - 0.05, rice
+    assert rice["high"] / own > 0.4  # believed for more than two fifths
+    # Never more than the prior's spread twice over allows: τ² ≤ 4 × 0.15², one record's SE² 0.09.
+    assert rice["high"] / own <= 0.09 / (0.09 + 0.09) + 1e-9
+
+
 def test_one_seasons_date_error_is_learnt_shrunk_for_its_weather() -> None:
     """Issue 38: dates learnt one season's error unshrunk (three pseudo-records against hundreds), so
     the next season's dates carried that season's weather and ran late in every seed pair. A season's

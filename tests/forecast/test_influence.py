@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from forecast.learning import MAX_OTHER_MOVE_LOG, HarvestOutcome, learn
@@ -50,6 +50,66 @@ def test_one_cooperatives_records_move_no_other_factor_beyond_the_bound(
         moved = abs(np.log(now.factor("cabbage", coop) / then.factor("cabbage", coop)))
         assert moved <= MAX_OTHER_MOVE_LOG + 1e-9, (coop, moved)
     assert now.factor("potato", "b") == then.factor("potato", "b") == 1.0  # another crop: untouched
+
+
+crops = st.sampled_from(["cabbage", "potato", "carrot"])
+
+
+# Found by a search when each cooperative's τ² was learnt around its crops' effects, which the
+# others' records move: ``a``'s records moved ``b``'s carrot factor by 0.152 in log.
+_B_CARROTS = [("b", "carrot", 0.8, i) for i in range(20)]
+_B_POTATOES = [("b", "potato", r, i) for i, r in enumerate([0.5, 1.5, 1.25, 0.8, 0.5])]
+_OTHERS = [
+    ("c", "potato", 1.25, 0),
+    ("c", "potato", 0.9, 1),
+    ("d", "potato", 1.25, 0),
+    ("d", "potato", 1.0, 1),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@example(
+    honest=[
+        ("b", "cabbage", 0.9, 0),
+        *_B_POTATOES,
+        *_B_CARROTS,
+        *_OTHERS,
+        ("e", "potato", 0.8, 0),
+        ("e", "potato", 0.9, 1),
+    ],
+    before=[],
+    after=[
+        ("cabbage", 1.5, 0),
+        ("potato", 10.0, 0),
+        ("potato", 0.66, 1),
+        ("carrot", 10.0, 0),
+        ("carrot", 0.1, 1),
+        ("carrot", 0.1, 2),
+    ],
+)
+@given(
+    honest=st.lists(
+        st.tuples(st.sampled_from(["b", "c", "d", "e"]), crops, ratios, st.integers(0, 20)),
+        min_size=1,
+        max_size=40,
+    ),
+    before=st.lists(st.tuples(crops, ratios, st.integers(0, 20)), max_size=10),
+    after=st.lists(st.tuples(crops, ratios, st.integers(0, 20)), min_size=1, max_size=40),
+)
+def test_one_cooperatives_records_in_several_crops_move_no_other_factor_beyond_the_bound(
+    honest: list[tuple[str, str, float, int]],
+    before: list[tuple[str, float, int]],
+    after: list[tuple[str, float, int]],
+) -> None:
+    """As above with cooperatives growing several crops: how far a cooperative's own records are
+    believed (its τ², learnt from its records in all its crops) must not depend on another's."""
+    base = [_rec(coop, f"{coop}-{crop}-f{i}", r, crop=crop) for coop, crop, r, i in honest]
+    then = learn(base + [_rec("a", f"a-{crop}-f{i}", r, crop=crop) for crop, r, i in before])
+    now = learn(base + [_rec("a", f"a-{crop}-f{i}", r, crop=crop) for crop, r, i in after])
+    for coop in [*sorted({c for c, _, _, _ in honest}), "nobody", ""]:
+        for crop in ("cabbage", "potato", "carrot"):
+            moved = abs(np.log(now.factor(crop, coop) / then.factor(crop, coop)))
+            assert moved <= MAX_OTHER_MOVE_LOG + 1e-9, (coop, crop, moved)
 
 
 def test_the_bound_is_under_ten_percent() -> None:
