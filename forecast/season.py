@@ -159,6 +159,12 @@ class SeasonResult:
     final_depletion_mm: F64
 
 
+def _coefficients(crop: CropArrays) -> F64:
+    """Each field's [ini, mid, end] coefficients (fields, 3): its basal Kcb where it has them (the dual
+    Kc), else its single Kc (the orchards)."""
+    return crop.kc if crop.kcb is None else np.where(np.isnan(crop.kcb), crop.kc, crop.kcb)
+
+
 def _kc(x: F64, ends: F64, kc: F64) -> F64:
     """Kc at development fraction x (FAO-56 Fig. 25 shape): ini, rising, mid, falling to end."""
     c1, c2, c3 = ends[..., 0], ends[..., 1], ends[..., 2]
@@ -314,9 +320,7 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
     kcb_rows = crop.kcb if crop.kcb is not None else np.full((n_fields, 3), np.nan)
     dual_f = ~np.isnan(kcb_rows[:, 0])
     dual = dual_f[:, None]
-    kc_table = crop.kc[:, None, :]
-    if dual_f.any():
-        kc_table = np.where(dual, kcb_rows, crop.kc)[:, None, :]
+    kc_table = _coefficients(crop)[:, None, :]
     tew = per_field(total_evaporable_water_mm(theta_fc=inp.theta_fc, theta_wp=inp.theta_wp))
     sen_p = per_field(crop.senescence_depletion) if crop.senescence_depletion is not None else None
     tt_maturity = per_field(crop.thermal_time_cd) * (
@@ -505,8 +509,7 @@ def share_built_at_death(crop: CropArrays, died_at: F64) -> F64:
         return out
     x = died_at[rows, members]
     ends = crop.stage_ends[rows][:, None, :]
-    table = crop.kc if crop.kcb is None else np.where(np.isnan(crop.kcb), crop.kc, crop.kcb)
-    kc = table[rows][:, None, :]
+    kc = _coefficients(crop)[rows][:, None, :]
     grid = np.linspace(0.0, 1.0, DEATH_GRID_POINTS)
     step = 1.0 / (DEATH_GRID_POINTS - 1)
     grown = np.trapezoid(_kc(x[:, None] * grid, ends, kc), dx=step, axis=-1) * x
