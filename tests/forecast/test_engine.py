@@ -133,14 +133,18 @@ def test_a_days_transpiration_counts_as_its_share_of_the_days_demand() -> None:
     rain = np.zeros((3, 4, days))
     rain[:, :, 49:52] = 100.0  # days 49-51: soaked to field capacity, so unstressed on day 50
     runs = []
-    for demand in (4.0, 12.0):
+    for demand in (4.0, 12.0, 0.0):  # 0: a day without demand grows nothing, and is not counted
         inputs = _planted_today(crop, days, rain, et0_mm=4.0)
         et0 = inputs.et0_mm.copy()
         et0[:, :, 50] = demand
         runs.append(run_season(dataclasses.replace(inputs, et0_mm=et0)))
-    low, high = runs
+    low, high, none = runs
     assert (low.relative_transpiration < 0.8).all(), low.relative_transpiration  # a dry season otherwise
     np.testing.assert_allclose(high.relative_transpiration, low.relative_transpiration, atol=1e-12)
+    # Without demand the watered day is left out of both sums (AquaCrop adds biomass only when ET0 > 0),
+    # so the season's ratio is its dry days' a little more: below, not equal and not NaN.
+    assert np.isfinite(none.relative_transpiration).all()
+    assert (none.relative_transpiration < low.relative_transpiration).all()
 
 
 def test_a_wet_surface_over_a_dry_root_zone_is_not_a_watered_crop() -> None:
