@@ -11,7 +11,10 @@ rates; issue 19). Compared per year: relative yield Ya/Ym (AquaCrop: rain-fed dr
 same year's dry yield watered to field capacity), maturity or harvest date (AquaCrop's harvest is
 the day its crop died, in a drought), and the time per field-season (panen runs all years as one
 batch, as it runs fields). Per crop and site, with the drought failures counted (a season AquaCrop
-ends before 80 % of its median length) and their date error apart. aquacrop is a bench dependency only.
+ends before 80 % of its median length) and their date error apart. The season model is scored with
+early senescence and crop death on; keys ``as_forecast_`` score it as the forecasts run it
+(``forecast.engine.EARLY_SENESCENCE``; the same figures while that is on). aquacrop is a bench
+dependency only.
 
 Run: ``python -m bench.forecast_vs_aquacrop [--per-year]`` with aquacrop installed (its own venv is
 fine: ``python3 -m venv /tmp/aq && /tmp/aq/bin/pip install aquacrop``, then
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from forecast.crops import CropArrays, load_crops
+from forecast.engine import EARLY_SENESCENCE
 from forecast.season import SeasonInputs, run_season
 
 
@@ -206,6 +210,11 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
         soil_vwc_pct=np.full((n, n_days), np.nan),
     )
     res = run_season(inputs)
+    # The model as the forecasts run it (forecast.engine): without early senescence and crop death
+    # while EARLY_SENESCENCE is off, so what is scored here is never mistaken for what planners get.
+    as_forecast = (
+        res if EARLY_SENESCENCE else run_season(replace(inputs, crop=replace(arrays, senescence_share=None)))
+    )
     # The same seasons as one production-size batch: fields x members of a fleet.
     tiles = -(-PRODUCTION_BATCH // n)
     big = replace(
@@ -218,8 +227,8 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
     started = time.perf_counter()
     run_season(big)
     ours_per_season = (time.perf_counter() - started) / (n * tiles)
-    ours_rel, ours_days = res.relative_yield[:, 0], res.maturity_day[:, 0]
     aq_rel_a, aq_days_a = np.asarray(aq_rel), np.asarray(aq_days, dtype=float)
+    ours_rel, ours_days = res.relative_yield[:, 0], res.maturity_day[:, 0]
     if "--per-year" in sys.argv:
         for start, a, o, ad, od in zip(used, aq_rel, ours_rel, aq_days, ours_days, strict=True):
             print(
@@ -228,24 +237,36 @@ def _one(aq: Any, site: str, climate_file: str, planting: str, crop_name: str) -
             )
     # A failed season (AquaCrop's crop died: harvested well before its usual maturity) [est: 80 %].
     failed = aq_days_a < 0.8 * np.median(aq_days_a)
-    spread = float(np.std(aq_rel_a))
+    forecast_rel, forecast_days = as_forecast.relative_yield[:, 0], as_forecast.maturity_day[:, 0]
     return {
         "seasons": n,
         "drought_failures": int(failed.sum()),
-        "relative_yield_correlation": round(float(np.corrcoef(ours_rel, aq_rel_a)[0, 1]), 3)
-        if spread > 0
-        else float("nan"),
-        "relative_yield_mean_abs_diff": round(float(np.mean(np.abs(ours_rel - aq_rel_a))), 3),
-        "relative_yield_bias": round(float(np.mean(ours_rel - aq_rel_a)), 3),  # panen − AquaCrop
-        "maturity_mean_abs_diff_days": round(float(np.nanmean(np.abs(ours_days - aq_days_a))), 1),
-        "maturity_mean_abs_diff_days_failures": (
-            round(float(np.nanmean(np.abs(ours_days - aq_days_a)[failed])), 1)
-            if failed.any()
-            else float("nan")
-        ),
+        **_agreement(ours_rel, ours_days, aq_rel_a, aq_days_a, failed),
+        **{
+            f"as_forecast_{k}": v
+            for k, v in _agreement(forecast_rel, forecast_days, aq_rel_a, aq_days_a, failed).items()
+        },
         "aquacrop_s_per_season": round(aq_seconds / n, 4),
         "panen_s_per_field_season": float(f"{ours_per_season:.3g}"),
         "speedup_per_field_season": round((aq_seconds / n) / ours_per_season),
+    }
+
+
+def _agreement(
+    ours_rel: np.ndarray, ours_days: np.ndarray, aq_rel: np.ndarray, aq_days: np.ndarray, failed: np.ndarray
+) -> dict[str, float]:
+    """How panen's relative yields and maturity days agree with AquaCrop's, year by year."""
+    abs_days = np.abs(ours_days - aq_days)
+    return {
+        "relative_yield_correlation": round(float(np.corrcoef(ours_rel, aq_rel)[0, 1]), 3)
+        if float(np.std(aq_rel)) > 0
+        else float("nan"),
+        "relative_yield_mean_abs_diff": round(float(np.mean(np.abs(ours_rel - aq_rel))), 3),
+        "relative_yield_bias": round(float(np.mean(ours_rel - aq_rel)), 3),  # panen − AquaCrop
+        "maturity_mean_abs_diff_days": round(float(np.nanmean(abs_days)), 1),
+        "maturity_mean_abs_diff_days_failures": (
+            round(float(np.nanmean(abs_days[failed])), 1) if failed.any() else float("nan")
+        ),
     }
 
 
@@ -261,7 +282,7 @@ def main() -> None:
         "IrrigationManagement": IrrigationManagement,
     }  # fmt: skip
     out: dict[str, object] = {"bench": "forecast_vs_aquacrop"}
-    correlations, maturity, biases = [], [], []
+    scores: list[dict[str, float]] = []
     for site, climate_file, planting in SITES:
         for crop_name, key in CROPS:
             print(f"AquaCrop {crop_name} at {site}, planted {planting} ...", file=sys.stderr)
@@ -271,13 +292,19 @@ def main() -> None:
                 continue
             for k, v in scored.items():
                 out[f"{site}_{key}_{k}"] = None if isinstance(v, float) and v != v else v
-            if scored["relative_yield_correlation"] == scored["relative_yield_correlation"]:
-                correlations.append(float(scored["relative_yield_correlation"]))
-            maturity.append(float(scored["maturity_mean_abs_diff_days"]))
-            biases.append(float(scored["relative_yield_bias"]))
-    out["relative_yield_bias_worst"] = max(biases, key=abs) if biases else None
-    out["relative_yield_correlation_worst"] = round(min(correlations), 3) if correlations else None
-    out["maturity_mean_abs_diff_days_worst"] = round(max(maturity), 1) if maturity else None
+            scores.append(scored)
+    # The season model as held to the reference (early senescence and crop death on), then the model
+    # as the forecasts run it (as_forecast_: the same while forecast.engine.EARLY_SENESCENCE is on).
+    for prefix in ("", "as_forecast_"):
+        correlations = [s[f"{prefix}relative_yield_correlation"] for s in scores]
+        correlations = [float(c) for c in correlations if c == c]
+        biases = [float(s[f"{prefix}relative_yield_bias"]) for s in scores]
+        maturity = [float(s[f"{prefix}maturity_mean_abs_diff_days"]) for s in scores]
+        out[f"{prefix}relative_yield_bias_worst"] = max(biases, key=abs) if biases else None
+        out[f"{prefix}relative_yield_correlation_worst"] = (
+            round(min(correlations), 3) if correlations else None
+        )
+        out[f"{prefix}maturity_mean_abs_diff_days_worst"] = round(max(maturity), 1) if maturity else None
     print(json.dumps(out))
 
 
