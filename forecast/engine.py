@@ -29,12 +29,15 @@ F64 = NDArray[np.float64]
 # Spread of thermal time between fields of one crop (varieties, sowing depth) [est].
 THERMAL_TIME_SIGMA = 0.04
 # Early canopy senescence and crop death (forecast.season, AquaCrop's approach) are off in forecasts
-# for now. Against AquaCrop they bring drought-failure years from 58 to 12 days off (maize,
-# Champion). Against the simulated Batu seasons they make forecasts worse: 30 days ahead, after
-# learning, date MAE 3.9 -> 5.5 days and tonnes MAPE 0.12 -> 0.16 (bench.forecast_skill, 4 pairs).
-# The simulator has no crop death, so there every death forecast is an error, and the Batu test bed
-# cannot say whether the deaths would be right. A dead-crop forecast is the costliest error to a
-# planner; it is on only where it is validated (bench.forecast_vs_aquacrop).
+# for now, though the reference bench says they belong there: without them the model is far from
+# AquaCrop where crops die (bench.forecast_vs_aquacrop, keys as_forecast_: Tunis's maize +0.40 of
+# relative yield and harvest dates 30 days off; with them +0.07 and 3.9 days). Two things must come
+# first, both measured on the Batu seasons with death on (bench.forecast_skill, four pairs, 30 days
+# ahead, after learning; tonnes MAPE 0.127 -> 0.148): learning reads a harvest against a forecast whose
+# crop died as a yield gap of up to ten times (one cooperative's cabbage then forecast at 2.6 times
+# its harvest; a probe that set those records apart: 0.140), and a forecast cannot yet say its crop's
+# chance of failing, so a planner would be shown 0 t and no reason. The simulator has no crop death:
+# the Batu bench counts every death as an error and cannot settle whether one is right.
 EARLY_SENESCENCE = False
 # An orchard's crop takes up to about eight months from bloom to picking (keprok Batu 55: 1,670
 # degree-days, ~235 days at 1,100 m; more higher up), longer than any annual crop's season: its
