@@ -34,8 +34,8 @@ THERMAL_TIME_SIGMA = 0.04
 # relative yield and harvest dates 30 days off; with them +0.07 and 3.9 days). Two things must come
 # first, both measured on the Batu seasons with death on (bench.forecast_skill, four pairs, 30 days
 # ahead, after learning; tonnes MAPE 0.127 -> 0.148): learning reads a harvest against a forecast whose
-# crop died as a yield gap of up to ten times (one cooperative's cabbage then forecast at 2.6 times
-# its harvest; a probe that set those records apart: 0.140), and a forecast cannot yet say its crop's
+# crop died in many members as a yield gap (5.6 times: one cooperative's cabbage then forecast at 2.6
+# times its harvest; a probe that set those records apart: 0.140), and a forecast cannot yet say its crop's
 # chance of failing, so a planner would be shown 0 t and no reason. The simulator has no crop death:
 # the Batu bench counts every death as an error and cannot settle whether one is right.
 EARLY_SENESCENCE = False
