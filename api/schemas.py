@@ -206,7 +206,10 @@ class ForecastBasis(BaseModel):
         "climatology where they are few"
     )
     ensemble_members: int
-    model_version: str
+    model_version: str = Field(
+        description="What the forecast model is, and whether it forecasts crop death ('no crop death': a "
+        "crop in a drought is forecast with less yield, never with its season ended early)"
+    )
     yield_factor: float = Field(description="Yield-gap factor learnt from harvest records (1 = none)")
     yield_factor_from: Literal["cooperative", "crop", "none"] = Field(
         "none",

@@ -44,10 +44,17 @@ EARLY_SENESCENCE = False
 # fields are simulated a year ahead, so a crop that has just flowered already has a date.
 ORCHARD_HORIZON_DAYS = 366
 # What the model is, as every forecast's basis says it: version 1's words ("FAO-56 single Kc, FAO-33
-# Ky, climatology ensemble") stayed after the model changed under them (issues 19 and 38).
+# Ky, climatology ensemble") stayed after the model changed under them (issues 19 and 38). It says
+# whether a crop can be forecast to die, so a planner reading a drought field's tonnes knows.
 MODEL_VERSION = (
     "panen-forecast 2 (FAO-56 dual Kc, single for orchards; degree-days; yield from relative transpiration; "
-    "weather fitted to the readings; soils moved to the fleet's probes)"
+    "weather fitted to the readings; soils moved to the fleet's probes; "
+    + (
+        "early canopy senescence and crop death"
+        if EARLY_SENESCENCE
+        else "no crop death: a crop in a drought loses yield, never its season"
+    )
+    + ")"
 )
 
 

@@ -12,9 +12,10 @@ import pytest
 from bench.simdata import daily_series, field_specs, observed_for
 from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
+from forecast import engine
 from forecast.crops import CropArrays, crop_arrays, load_crops
 from forecast.drivers import Observed, infer_irrigated
-from forecast.engine import FieldSpec, forecast_fields
+from forecast.engine import MODEL_VERSION, FieldSpec, forecast_fields
 from forecast.learning import PRIOR, Calibration, HarvestOutcome, learn
 from forecast.orchard import ORCHARD_CROPS
 from forecast.plan import iso_week, plan_members, purchase_plan
@@ -510,6 +511,43 @@ def test_a_crop_in_a_drought_dies_early_and_a_watered_one_does_not() -> None:
     change = died.final_depletion_mm - died.initial_depletion_mm
     booked = -died.total_rain_mm - died.total_irrigation_mm + died.total_eta_mm + died.total_percolation_mm
     np.testing.assert_allclose(change, booked + died.total_correction_mm, atol=1e-9)
+
+
+def test_every_forecast_says_whether_a_crop_can_die_and_does_as_it_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 38: every forecast's basis (its model version) says whether a crop can be forecast to die,
+    so a planner reading a drought field's tonnes knows. Sweet corn after 55 days without rain under
+    1.5 times the ET0, on a sandy and on a clay soil. Without death the drought costs yield, never the
+    season: both soils' members are harvested on the same days, the sandy field's with fewer tonnes.
+    With death the same drought ends both seasons weeks early, so this is a case a death would change."""
+    assert ("no crop death" in MODEL_VERSION) is (not engine.EARLY_SENESCENCE)
+    specs, observed, grid_start = world()
+    spec = next(s for s in specs if s.field_id == "sisir-f08")
+    seen = observed[spec.field_id]
+    drought = dataclasses.replace(
+        seen,
+        rain_mm=np.where(np.isnan(seen.rain_mm), np.nan, 0.0),
+        soil_vwc_pct=np.full_like(seen.soil_vwc_pct, np.nan),  # no probe to say otherwise
+        et0_mm=seen.et0_mm * 1.5,
+    )
+
+    def forecast(texture: str) -> engine.FieldForecast:
+        field = dataclasses.replace(spec, soil_texture=texture)
+        return forecast_fields(
+            [field], {field.field_id: drought}, grid_start=grid_start, today=ANCHOR, members=50, seed=5
+        )[0]
+
+    monkeypatch.setattr(engine, "EARLY_SENESCENCE", False)
+    sandy, clay = forecast("sandy_loam"), forecast("clay_loam")
+    assert sandy.members_harvest_date == clay.members_harvest_date
+    assert sandy.tonnes_p50 < clay.tonnes_p50
+    monkeypatch.setattr(engine, "EARLY_SENESCENCE", True)
+    died_sandy, died_clay = forecast("sandy_loam"), forecast("clay_loam")
+    assert died_sandy.members_harvest_date != died_clay.members_harvest_date
+    for died in (died_sandy, died_clay):
+        assert died.harvest_date_p50 < sandy.harvest_date_p50 - dt.timedelta(days=14)  # type: ignore[operator]
+        assert died.tonnes_p50 < clay.tonnes_p50 / 2
 
 
 def test_a_drought_under_a_hot_sky_kills_sooner_than_the_same_water_loss_under_a_mild_one() -> None:
