@@ -208,7 +208,8 @@ class ForecastBasis(BaseModel):
     ensemble_members: int
     model_version: str = Field(
         description="What the forecast model is, and whether it forecasts crop death ('no crop death': a "
-        "crop in a drought is forecast with less yield, never with its season ended early)"
+        "crop in a drought is forecast with less yield, never with its season ended early; 'crop death': "
+        "crop_death_share says in how many members it dies)"
     )
     yield_factor: float = Field(description="Yield-gap factor learnt from harvest records (1 = none)")
     yield_factor_from: Literal["cooperative", "crop", "none"] = Field(
@@ -270,6 +271,19 @@ class FieldForecastPublic(BaseModel):
     raw_mm: float = Field(description="Readily available water [mm]: irrigate when depletion passes it")
     days_to_irrigation: float | None = Field(
         description="Median days until depletion passes RAW without rain"
+    )
+    crop_death_share: float = Field(
+        0.0,
+        description="Share of the ensemble's members in which the crop dies of drought before maturity "
+        "(its canopy gone, AquaCrop's early senescence): the chance the field fails unless it is watered. "
+        "Such a member's harvest date is the death's and its tonnes what the crop had built. Always 0 for "
+        "orchards and when the model version says 'no crop death'",
+    )
+    canopy_lost_p50: float = Field(
+        0.0,
+        description="Median over members of the share of the canopy lost to drought by the harvest (early "
+        "senescence: a lost canopy transpires and yields no more; 1 where the crop dies). A harvest recorded "
+        "against a forecast with half or more lost is not learnt as the cooperative's yield gap",
     )
     basis: ForecastBasis
     members_harvest_date: list[dt.date | None] | None = Field(

@@ -68,6 +68,8 @@ def forecast_public(
         depletion_mm=round(f.depletion_mm, 1),
         raw_mm=round(f.raw_mm, 1),
         days_to_irrigation=rounded(f.days_to_irrigation, 1),
+        crop_death_share=round(f.crop_death_share, 2),
+        canopy_lost_p50=round(f.canopy_lost_p50, 2),
         basis=ForecastBasis(
             issued=run.issued,
             last_reading_ms=run.last_reading_ms.get(f.field_id),

@@ -250,6 +250,7 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
                     f.field_id, f.coop_id, f.commodity, truth.harvest_date, truth.tonnes,
                     f.harvest_date_p50, f.tonnes_p50, registered[f.field_id].variety,
                     registered[f.field_id].elevation_m, tuple(earlier.get(f.field_id, ())),
+                    f.canopy_lost_p50,
                 )
             )  # fmt: skip
     calibration = learn(records)
@@ -258,6 +259,7 @@ def run_pair(seeds: tuple[int, int], members: int) -> dict[str, float]:
             current, forecasts_at_lead(current, lead, calibration, members, ensemble_seed), "", lead
         )
     out["harvest_records_learnt"] = len(records)
+    out["harvest_records_set_apart"] = len(calibration.excluded)  # learning left them out (e.g. canopy lost)
     return out
 
 

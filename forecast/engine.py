@@ -111,6 +111,14 @@ class FieldForecast:
     # of its texture moved it there from Saxton & Rawls' estimate (0: the estimate alone; issue 38).
     field_capacity_pct: float | None = None
     soil_probe_fields: int = 0
+    # What a drought does to the canopy (early senescence; 0 for an orchard, whose trees the model never
+    # lets senesce). The share of members whose crop dies before maturity: such a member's date is the
+    # death's and its tonnes what the crop had built; a planner reads it as the chance the field fails,
+    # the farmer is warned from one in ten. And the P50 over members of the share of the canopy lost by
+    # the season's end (1: died): learning sets apart a harvest recorded against a forecast that rests
+    # on losing half of it (forecast.learning.MAX_CANOPY_LOST).
+    crop_death_share: float = 0.0
+    canopy_lost_p50: float = 0.0
 
     @property
     def tonnes_expected(self) -> float:
@@ -435,4 +443,6 @@ def _field_forecast(
         date_bias_days=bias,
         field_capacity_pct=100 * member.field_capacity,
         soil_probe_fields=calibration.soil_upper_vwc.get(f.soil_texture, (0.0, 0))[1],
+        crop_death_share=float(np.mean(result.died[i])),
+        canopy_lost_p50=float(np.median(1 - result.green_canopy[i])),
     )

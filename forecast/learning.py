@@ -24,7 +24,9 @@ Every estimate is reported with the number of records behind it.
 Learning is robust to the records that slip past the registry's checks: a record whose ratio to its
 forecast is beyond :data:`MAX_RECORD_RATIO` either way (a typo of a factor of ten, a date on the
 wrong season) is left out and reported in :attr:`Calibration.excluded`, as is a record that is not
-a finite positive number; and no factor leaves :data:`FACTOR_BOUNDS`, whatever the records say.
+a finite positive number, and one whose forecast's crop lost half its canopy to drought or died
+(:data:`MAX_CANOPY_LOST`: it tests that loss, not the yield gap); and no factor leaves
+:data:`FACTOR_BOUNDS`, whatever the records say.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "FACTOR_BOUNDS",
+    "MAX_CANOPY_LOST",
     "MAX_OTHER_MOVE_LOG",
     "MAX_RECORD_RATIO",
     "POOL_FULL_COOPS",
@@ -68,6 +71,8 @@ class HarvestOutcome:
     # harvest), also without any calibration: a date bias is applied at every lead, so it is learnt
     # from every lead's error (issue 38), not only the last week's.
     earlier_forecast_dates: tuple[dt.date, ...] = ()
+    # P50 share of the canopy the forecast's members lost to drought (FieldForecast.canopy_lost_p50).
+    forecast_canopy_lost: float = 0.0
 
     def date_error_days(self) -> float:
         """The harvest's days after the forecasts' P50 dates, averaged over the leads recorded."""
@@ -226,6 +231,13 @@ SEASON_SHRINK = PRIOR_TAU2_CROP / (PRIOR_TAU2_CROP + SEASON_VAR)
 # than the field [est: a factor of ten is the commonest slip (kilograms for tonnes, a misplaced
 # decimal); a failed field sells little, but not a tenth of a forecast made a week before].
 MAX_RECORD_RATIO = 10.0
+# A record whose forecast had its P50 member losing at least this share of its canopy to drought (early
+# senescence, 1 for a crop that died) says whether that loss was right, not what the cooperative's
+# yield gap is: the farmer may have watered, or the rain come. Read as a yield gap, one such cabbage
+# record (5.6 times its forecast; the canopy's loss had cut the P50 from 7.2 t to 3.2 t) set its
+# cooperative's next cabbage forecast at 2.6 times the harvest (bench.forecast_skill with crop death
+# on, issue 38) [est: half, the loss at which most of a forecast's tonnes rest on it].
+MAX_CANOPY_LOST = 0.5
 # A cooperative's own yield spread counts for at most this many times the prior's [est: twice the
 # prior's 0.30 is a log-s.d. of 0.6, a field yielding half or twice its forecast at one s.d.].
 SPREAD_MAX_RATIO = 2.0
@@ -348,11 +360,19 @@ def _pooled_spread(
 
 
 def _usable(records: Sequence[HarvestOutcome]) -> tuple[list[HarvestOutcome], list[tuple[str, dt.date, str]]]:
-    """The records learning may use, and why each other one is left out (no number, or a record
-    beyond :data:`MAX_RECORD_RATIO` of its forecast)."""
+    """The records learning may use, and why each other one is left out (no number, a record beyond
+    :data:`MAX_RECORD_RATIO` of its forecast, or one against a forecast whose crop lost
+    :data:`MAX_CANOPY_LOST` of its canopy to drought)."""
     rows: list[HarvestOutcome] = []
     excluded: list[tuple[str, dt.date, str]] = []
     for r in records:
+        if r.forecast_canopy_lost >= MAX_CANOPY_LOST:
+            why = (
+                f"its forecast's crop lost {100 * r.forecast_canopy_lost:.0f} % of its canopy to drought: "
+                "the harvest says whether it did, not what the cooperative's yield gap is"
+            )
+            excluded.append((r.field_id, r.harvest_date, why))
+            continue
         usable = np.isfinite(r.tonnes) and np.isfinite(r.forecast_tonnes) and r.forecast_tonnes > 0
         ratio = r.tonnes / r.forecast_tonnes if usable and r.tonnes > 0 else 0.0
         if not usable or not 1 / MAX_RECORD_RATIO <= ratio <= MAX_RECORD_RATIO or not np.isfinite(ratio):

@@ -142,6 +142,8 @@ class SeasonResult:
     maturity_day: F64  # grid day (fractional) at which thermal time is reached; NaN if not in the grid
     relative_yield: F64  # Ya / Ym
     relative_transpiration: F64  # Σ(Ta/ET0) / Σ(Tc/ET0) over the season, planting to maturity
+    died: NDArray[np.bool_]  # the crop died of drought before maturity (its maturity_day is the death's)
+    green_canopy: F64  # share of the canopy still green at the season's end (1: no early senescence)
     yield_t_ha: F64
     tonnes: F64
     water_stress_so_far: F64  # (fields,) mean 1 − Ks from planting to today
@@ -571,6 +573,8 @@ def _result(inp: SeasonInputs, st: _State) -> SeasonResult:
         maturity_day=st.maturity,
         relative_yield=relative,
         relative_transpiration=season_ratio,
+        died=np.isfinite(st.died_at),
+        green_canopy=st.green,
         yield_t_ha=yield_t_ha,
         tonnes=yield_t_ha * inp.area_ha[:, None],
         water_stress_so_far=stress[:, 0],

@@ -54,6 +54,9 @@ _RECORDS = (  # one query for the list's last five and the season's state
 WEEK = dt.timedelta(days=7)
 STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
 MAX_POINTS = 168  # one point an hour over the week: enough for a phone's 320 px
+# The share of the forecast's members in which the crop dies of drought from which the field page warns
+# the farmer [est: one weather in ten, the forecast's own P10; rarer than that is within its spread].
+DEATH_WARNING_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,13 @@ class FieldView:
     # multi-pick crop.
     closed_on: dt.date | None = None
     picked_t: float = 0.0
+
+    @property
+    def death_in_ten(self) -> int | None:
+        """In how many of ten weathers the forecast has the crop dying of drought, when that is at least
+        :data:`DEATH_WARNING_SHARE` (the page then warns); None otherwise."""
+        share = 0.0 if self.forecast is None else self.forecast.crop_death_share
+        return max(1, round(10 * share)) if share >= DEATH_WARNING_SHARE else None
 
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         """How old the newest reading is."""

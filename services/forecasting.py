@@ -549,6 +549,7 @@ class ForecastService:
                     field.variety if commodity == field.commodity else "",
                     field.elevation_m,
                     tuple(earlier),
+                    last.values.get("canopy_lost_p50", 0.0),
                 )
             )
         return out
@@ -587,6 +588,8 @@ class ForecastService:
                 # The calibration applied, so that learning can take it out again (_records).
                 "yield_factor": f.yield_factor,
                 "date_bias_days": f.date_bias_days,
+                "crop_death_share": f.crop_death_share,
+                "canopy_lost_p50": f.canopy_lost_p50,
             }
             points.append(
                 ForecastPoint(

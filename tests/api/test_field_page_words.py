@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -109,3 +110,25 @@ def test_fields_and_sensors_are_shown_by_the_names_people_give_them(
     listing = c.get("/f", headers=farmer).text
     assert f'<a href="/f/{MINE}">Tegal atas</a>' in listing
     assert re.search(r"\d,\d{2} ha", listing)  # 0,51 ha on the list too
+
+
+def test_a_forecast_whose_crop_may_die_of_drought_says_so_to_the_farmer_and_the_planner(
+    client: Client,
+) -> None:
+    """Issue 38, crop death on in forecasts: a member whose crop dies of drought is harvested on its
+    death's day with what it had built, so a planner would otherwise read low tonnes and no reason. The
+    API gives the share of members in which the crop dies; the field page warns the farmer from one
+    weather in ten, in words ("3 dari 10"), and says nothing below it."""
+    c, tokens, service = client
+    farmer = auth(tokens["farmer"])
+    run = service.latest
+    assert run is not None
+    forecast = run.forecasts[MINE]
+    for share, words in ((0.34, "3 dari 10"), (0.06, None), (0.0, None)):
+        run.forecasts[MINE] = dataclasses.replace(forecast, crop_death_share=share, canopy_lost_p50=share / 2)
+        body = c.get(f"/v1/fields/{MINE}/forecast", headers=farmer).json()
+        assert (body["crop_death_share"], body["canopy_lost_p50"]) == (share, share / 2)
+        page = c.get(f"/f/{MINE}", headers=farmer).text
+        assert ("Awas kekeringan" in page) is (words is not None), share
+        if words:
+            assert f"tanaman bisa mati sebelum panen ({words} kemungkinan cuaca)" in page

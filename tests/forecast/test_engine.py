@@ -542,12 +542,17 @@ def test_every_forecast_says_whether_a_crop_can_die_and_does_as_it_says(
     sandy, clay = forecast("sandy_loam"), forecast("clay_loam")
     assert sandy.members_harvest_date == clay.members_harvest_date
     assert sandy.tonnes_p50 < clay.tonnes_p50
+    assert sandy.crop_death_share == clay.crop_death_share == sandy.canopy_lost_p50 == 0.0
     monkeypatch.setattr(engine, "EARLY_SENESCENCE", True)
     died_sandy, died_clay = forecast("sandy_loam"), forecast("clay_loam")
     assert died_sandy.members_harvest_date != died_clay.members_harvest_date
     for died in (died_sandy, died_clay):
         assert died.harvest_date_p50 < sandy.harvest_date_p50 - dt.timedelta(days=14)  # type: ignore[operator]
         assert died.tonnes_p50 < clay.tonnes_p50 / 2
+        # And the forecast says so: the planner's chance of failure, the farmer's warning, and what
+        # learning reads to set the harvest's record apart (its P50 member is dead: all canopy lost).
+        assert died.crop_death_share > 0.5
+        assert died.canopy_lost_p50 == 1.0
 
 
 def test_a_drought_under_a_hot_sky_kills_sooner_than_the_same_water_loss_under_a_mild_one() -> None:

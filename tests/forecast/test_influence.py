@@ -4,13 +4,14 @@ of their own and those without alike."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from forecast.learning import MAX_OTHER_MOVE_LOG, HarvestOutcome, learn
+from forecast.learning import MAX_CANOPY_LOST, MAX_OTHER_MOVE_LOG, HarvestOutcome, learn
 
 DAY = dt.date(2026, 6, 1)
 
@@ -122,3 +123,31 @@ def test_a_crop_every_cooperative_agrees_on_is_still_learnt() -> None:
     records = [_rec(c, f"{c}-f{i}", 0.6) for c in "abcdefghij" for i in range(4)]
     factor = learn(records).factor("cabbage", "newcomer")
     assert 0.6 <= factor <= 0.75
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    honest=st.lists(ratios, min_size=3, max_size=12),
+    dead=st.lists(st.tuples(ratios, st.floats(MAX_CANOPY_LOST, 1.0)), min_size=1, max_size=10),
+)
+def test_a_harvest_against_a_forecast_whose_crop_lost_its_canopy_teaches_no_yield_gap(
+    honest: list[float], dead: list[tuple[float, float]]
+) -> None:
+    """Issue 38, with crop death on in forecasts: a harvest recorded against a forecast whose P50 member
+    lost half its canopy to drought, or died, says whether that loss was right (the farmer may have
+    watered), not the cooperative's yield gap. Measured: one Pesanggrahan cabbage record of 5.6 times
+    such a forecast set the cooperative's next cabbage forecast at 2.6 times its harvest. Such records,
+    whatever their ratio, move nothing learnt and are listed with the reason; one just below is learnt."""
+    records = [_rec("a", f"h{i}", r) for i, r in enumerate(honest)]
+    died = [
+        dataclasses.replace(_rec("a", f"d{i}", r), forecast_canopy_lost=share)
+        for i, (r, share) in enumerate(dead)
+    ]
+    alone, both = learn(records), learn([*records, *died])
+    assert both.factor("cabbage", "a") == alone.factor("cabbage", "a")
+    assert both.date_bias("cabbage") == alone.date_bias("cabbage")
+    why = {field: reason for field, _day, reason in both.excluded}
+    assert set(why) == {r.field_id for r in died}
+    assert all("of its canopy to drought" in reason for reason in why.values())
+    lived = dataclasses.replace(died[0], forecast_canopy_lost=np.nextafter(MAX_CANOPY_LOST, 0))
+    assert not learn([*records, lived]).excluded

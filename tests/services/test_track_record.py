@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from forecast.learning import learn
 from services.forecasting import ForecastService
 from services.track_record import LEADS, WINDOW_DAYS, pairings, skill_table
 from storage import ForecastPoint, local_day_start_ms
@@ -172,3 +173,22 @@ def test_a_multi_pick_season_is_one_harvest_in_the_track_record(tmp_path: Path) 
     assert {(p.harvest_date, p.tonnes) for p in found} == {(HARVEST, 20.0)}
     (skill,) = [s for s in skill_table(store, sessions()) if s.lead_days == 30]
     assert skill.records == 1
+
+
+def test_what_a_drought_did_to_a_forecasts_canopy_goes_with_its_record_into_learning(tmp_path: Path) -> None:
+    """Issue 38: learning sets apart a harvest recorded against a forecast whose crop lost half its
+    canopy to drought, so what is stored beside each forecast must reach the record it is paired with.
+    A field's last forecast before the cutoff had its P50 member losing 80 % of its canopy: its record
+    is left out of learning with the reason; the others' forecasts lost none and are learnt."""
+    store, sessions = _platform(tmp_path)
+    cutoff = local_day_start_ms(HARVEST - dt.timedelta(days=7))
+    dates = {"harvest_day_p10": 20500.0, "harvest_day_p50": 20510.0, "harvest_day_p90": 20520.0}
+    lost = {"tonnes_p50": 4.0, "canopy_lost_p50": 0.8, "crop_death_share": 0.3, **dates}
+    store.write_forecasts([ForecastPoint("f1", "koperasi-a", "potato", cutoff - 1, lost)])
+    with sessions() as session:
+        harvests = list(session.query(HarvestRecord))
+        fields = {f.id: f for f in session.query(Field)}
+    records = ForecastService(store, sessions, members=4)._records(harvests, fields)
+    assert [r.forecast_canopy_lost for r in records] == [0.0, 0.8, 0.0]
+    excluded = learn(records).excluded
+    assert [(field, "lost 80 % of its canopy" in why) for field, _day, why in excluded] == [("f1", True)]
