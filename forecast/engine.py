@@ -28,19 +28,18 @@ __all__ = ["MODEL_VERSION", "FieldForecast", "FieldSpec", "forecast_fields"]
 F64 = NDArray[np.float64]
 # Spread of thermal time between fields of one crop (varieties, sowing depth) [est].
 THERMAL_TIME_SIGMA = 0.04
-# Early canopy senescence and crop death (forecast.season, AquaCrop's approach) are off in forecasts
-# for now, though the reference bench says they belong there: without them the model is far from
-# AquaCrop where crops die (bench.forecast_vs_aquacrop, keys as_forecast_: Tunis's maize +0.40 of
-# relative yield and harvest dates 30 days off; with them +0.07 and 3.9 days). Two things must come
-# first. Learning reads a harvest against a forecast whose crop died in many members as a yield gap
-# (measured on the Batu seasons with death on, bench.forecast_skill, four pairs, 30 days ahead, after
-# learning: tonnes MAPE 0.127 -> 0.148; one cooperative's cabbage record of 5.6 times its forecast had
-# its next forecast at 2.6 times its harvest; a probe that set those records apart: 0.140). And a
-# forecast cannot yet say its crop's chance of failing, so a planner would be shown 0 t and no reason.
-# Death costs speed too, within issue 38's 20 % (bench.forecast, 20,000 fields, six alternated runs:
-# 0.84 of the field-seasons a second without it, median). The simulator has no crop death: the Batu
-# bench counts every death as an error and cannot settle whether one is right.
-EARLY_SENESCENCE = False
+# Early canopy senescence and crop death (forecast.season, AquaCrop's approach) are on in forecasts,
+# decided from the reference bench (issue 38): without them the model is far from AquaCrop where crops
+# die (bench.forecast_vs_aquacrop, keys as_forecast_: Tunis's maize +0.40 of relative yield and harvest
+# dates 30 days off; with them +0.07 and 3.9 days). Each forecast says in how many members its crop
+# dies (FieldForecast.crop_death_share), and learning sets apart a harvest recorded against a forecast
+# whose crop lost half its canopy (forecast.learning.MAX_CANOPY_LOST): read as a yield gap, one such
+# record set a cooperative's next cabbage forecast at 2.6 times its harvest. The simulated Batu
+# seasons have no crop death, so there every death counts as an error: their skill is worse with it
+# (docs/decisions/0007). Its speed cost is within issue 38's 20 % (bench.forecast, 20,000 fields, six
+# alternated runs: 0.84 of the field-seasons a second without it, median). False runs the model
+# without either, as bench.forecast_vs_aquacrop's as_forecast_ keys once did.
+EARLY_SENESCENCE = True
 # An orchard's crop takes up to about eight months from bloom to picking (keprok Batu 55: 1,670
 # degree-days, ~235 days at 1,100 m; more higher up), longer than any annual crop's season: its
 # fields are simulated a year ahead, so a crop that has just flowered already has a date.
