@@ -267,6 +267,10 @@ class _Params:
     sen_cap: F64
     sen_rate: F64
     sen_any: bool
+    # The same three per field (fields, 1): the threshold is a field's, whatever the member.
+    sen_field: F64
+    sen_slope_field: F64
+    sen_cap_field: F64
 
 
 class _State:
@@ -300,6 +304,10 @@ class _State:
         self.episode_start = np.ones(shape)
         self.green = np.ones(shape)
         self.died_at = np.full(shape, np.nan)
+        # Whether any cell is in an episode, or has lost canopy: while not, the day's step skips the
+        # passes over every cell that would change nothing (the model's inner loop).
+        self.in_episode = False
+        self.canopy_lost = False
 
 
 def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
@@ -336,11 +344,15 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
         else None
     )
     # Crops without senescence (trees) never count as stressed: their threshold is beyond any depletion.
-    sen_full: F64 = np.full(shape, np.inf)
+    sen_field: F64 = np.full((n_fields, 1), np.inf)
     rate_full: F64 = np.zeros(shape)
     if sen_p is not None and sen_rate is not None:
-        sen_full = np.broadcast_to(np.where(sen_rate > 0, sen_p, np.inf), shape)
         rate_full = np.broadcast_to(sen_rate, shape)
+        # A field whose decline has no length in any member has none (sen_rate is per member only
+        # through its thermal time, which is positive).
+        sen_field = np.where(np.any(rate_full > 0, axis=1, keepdims=True), sen_p, np.inf)
+    sen_slope_field = 0.04 * np.log10(10.0 - 9.0 * np.minimum(sen_field, 1.0))
+    sen_cap_field = np.where(np.isfinite(sen_field), 1.0, np.inf)
     params = _Params(
         shape=shape,
         zr_min=zr_min,
@@ -364,12 +376,15 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
         today=per_field(inp.today.astype(np.float64)),
         irrigated=inp.irrigated[:, None],
         theta_fc=per_field(inp.theta_fc),
-        sen_full=sen_full,
         # The day's threshold is sen_full + sen_slope (5 - ET0), within [0, 1] (never for trees: inf).
-        sen_slope=0.04 * np.log10(10.0 - 9.0 * np.minimum(sen_full, 1.0)),
-        sen_cap=np.where(np.isfinite(sen_full), 1.0, np.inf),
+        sen_full=np.broadcast_to(sen_field, shape),
+        sen_slope=np.broadcast_to(sen_slope_field, shape),
+        sen_cap=np.broadcast_to(sen_cap_field, shape),
         sen_rate=rate_full,
         sen_any=bool(np.any(rate_full > 0)),
+        sen_field=sen_field,
+        sen_slope_field=sen_slope_field,
+        sen_cap_field=sen_cap_field,
     )
     taw = total_available_water_mm(
         theta_fc=per_field(inp.theta_fc), theta_wp=per_field(inp.theta_wp), root_depth_m=zr_min
@@ -406,7 +421,7 @@ def _water_day(
     depletion, taw, raw = st.depletion, st.taw, st.raw
     ks = water_stress_coefficient(depletion_mm=depletion, taw_mm=taw, raw_mm=raw)
     share = ks * kc  # the day's transpiration over its ET0, Ta / ET0
-    if p.sen_any:
+    if st.canopy_lost:
         share = share * st.green  # a senescent canopy transpires its green share
     transpiration = share * et0
     future = d >= p.today
@@ -452,43 +467,73 @@ def _water_day(
 
 
 def _senescence_day(
-    p: _Params, st: _State, d: int, et0: F64, growing: NDArray[np.bool_], frac: F64, gdd: F64
-) -> tuple[NDArray[np.bool_], F64]:
-    """AquaCrop's early canopy senescence for one day; returns ``growing`` and the day's degree-days,
-    with a crop that died today taken out of both.
+    p: _Params, st: _State, d: int, et0: tuple[F64, F64], growing: NDArray[np.bool_], frac: F64, gdd: F64
+) -> None:
+    """AquaCrop's early canopy senescence for one day; a crop that dies today is taken out of
+    ``growing`` and ``gdd`` (changed in place). ``et0`` is the day's ET0 and each field's highest.
 
     In an episode of stress before the late season the canopy follows AquaCrop's decline curve from
     where the episode began, CC = CC₀ (1 − 0.05 (exp(rate·t) − 1)), with t the degree-days weighted by
     (1 − Ks⁸); rewetting ends the episode (the next starts slowly again) but nothing regrows. Gone: the
     crop is dead and its season ends that day. AquaCrop adjusts the threshold for the day's demand (its
-    water_stress: p_up + 0.04 (5 − ET0) log10(10 − 9 p_up), FAO-56's Table 22 rule). Computed on the
-    stressed cells only: most days most fields are not, and this is the model's inner loop.
+    water_stress: p_up + 0.04 (5 − ET0) log10(10 − 9 p_up), FAO-56's Table 22 rule).
+
+    This is the model's inner loop, and most days most cells are far from stress: the exact threshold
+    is computed only on the candidates, the cells past their field's lowest threshold of the day (at
+    its members' highest ET0, as the threshold falls with ET0) and those in an episode, which must end
+    if they are not stressed.
     """
-    sen_today = np.clip(p.sen_full + p.sen_slope * (5.0 - et0), 0.0, p.sen_cap)
-    stressed = growing & (st.depletion > sen_today * st.taw) & ((frac < p.ends[..., 2]) | (st.episode > 0))
-    np.putmask(st.episode, ~stressed, 0.0)
-    if not stressed.any():
-        return growing, gdd
-    at = np.nonzero(stressed)
+    et0_day, et0_high = et0
+    floor = np.clip(p.sen_field + p.sen_slope_field * (5.0 - et0_high), 0.0, p.sen_cap_field)
+    candidate = st.depletion > floor * st.taw
+    if st.in_episode:
+        candidate |= st.episode > 0
+    # Flat indices into the (fields, members) arrays, and each cell's field: a flat take is several
+    # times faster than indexing by (row, member) pairs.
+    cells = np.flatnonzero(candidate)
+    if not len(cells):
+        st.in_episode = False
+        return
+    rows = cells // candidate.shape[1]
+    episode = st.episode.take(cells)
+    sen_today = np.clip(
+        p.sen_field.take(rows) + p.sen_slope_field.take(rows) * (5.0 - et0_day.take(cells)),
+        0.0,
+        p.sen_cap_field.take(rows),
+    )
+    stressed = (
+        growing.take(cells)
+        & (st.depletion.take(cells) > sen_today * st.taw.take(cells))
+        & ((frac.take(cells) < p.ends[:, 0, 2].take(rows)) | (episode > 0))
+    )
+    np.put(st.episode, cells[~stressed], 0.0)
+    cells, rows = cells[stressed], rows[stressed]
+    if not len(cells):
+        st.in_episode = False
+        return
+    taw = st.taw.take(cells)
     ks_sen = senescence_stress(
-        depletion_share=st.depletion[at] / np.maximum(st.taw[at], 1e-9), threshold=sen_today[at]
+        depletion_share=st.depletion.take(cells) / np.maximum(taw, 1e-9), threshold=sen_today[stressed]
     )
     ks2 = ks_sen * ks_sen
     ks4 = ks2 * ks2
-    t = st.episode[at]
-    begin = np.where(t == 0, st.green[at], st.episode_start[at])
-    t = t + gdd[at] * (1 - ks4 * ks4)
-    g = np.minimum(st.green[at], np.clip(begin * (1 - 0.05 * np.expm1(p.sen_rate[at] * t)), 0.0, 1.0))
-    st.episode[at], st.episode_start[at], st.green[at] = t, begin, g
+    t = episode[stressed]
+    green = st.green.take(cells)
+    begin = np.where(t == 0, green, st.episode_start.take(cells))
+    t = t + gdd.take(cells) * (1 - ks4 * ks4)
+    g = np.minimum(green, np.clip(begin * (1 - 0.05 * np.expm1(p.sen_rate.take(cells) * t)), 0.0, 1.0))
+    np.put(st.episode, cells, t)
+    np.put(st.episode_start, cells, begin)
+    np.put(st.green, cells, g)
+    st.in_episode = bool((t > 0).any())
+    st.canopy_lost = st.canopy_lost or bool((g < 1).any())
     gone = g < 0.001
     if gone.any():
-        dead = np.zeros(p.shape, dtype=bool)
-        dead[at[0][gone], at[1][gone]] = True
-        st.died_at = np.where(dead, frac, st.died_at)
-        st.maturity = np.where(dead, d + 1.0, st.maturity)
-        growing = growing & ~dead
-        gdd = np.where(dead, 0.0, gdd)
-    return growing, gdd
+        dead = cells[gone]
+        np.put(st.died_at, dead, frac.take(dead))
+        np.put(st.maturity, dead, d + 1.0)
+        np.put(growing, dead, False)
+        np.put(gdd, dead, 0.0)
 
 
 def share_built_at_death(crop: CropArrays, died_at: F64) -> F64:
@@ -541,6 +586,9 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         np.ascontiguousarray(np.moveaxis(a, 2, 0)) for a in (inp.tmin_c, inp.tmax_c, inp.rain_mm, inp.et0_mm)
     )
     vwc_days = np.ascontiguousarray(inp.soil_vwc_pct.T)
+    # Each day's highest ET0 of each field's members, where its senescence threshold is lowest
+    # (_senescence_day's candidates); fmax passes over a missing value, as the threshold does.
+    et0_high = np.fmax.reduce(et0_days, axis=2)[..., None] if p.sen_any else None
     for d in range(inp.tmin_c.shape[2]):
         growing = (d >= p.planting) & np.isnan(st.maturity)
         frac = st.thermal / p.tt_maturity
@@ -550,8 +598,8 @@ def run_season(inp: SeasonInputs) -> SeasonResult:
         st.ks_days += past
         gdd = degree_days(tmin_c=tmin_days[d], tmax_c=tmax_days[d], base_c=p.base, upper_c=p.upper)
         gdd = np.where(growing, gdd, 0.0)
-        if p.sen_any:
-            growing, gdd = _senescence_day(p, st, d, et0_days[d], growing, frac, gdd)
+        if et0_high is not None:
+            _senescence_day(p, st, d, (et0_days[d], et0_high[d]), growing, frac, gdd)
         before = st.thermal
         st.thermal = st.thermal + gdd
         reached = growing & (st.thermal >= p.tt_maturity)
