@@ -262,15 +262,14 @@ class _Params:
     today: F64
     irrigated: NDArray[np.bool_]
     theta_fc: F64
-    sen_full: F64  # the senescence threshold (share of TAW); inf: none (trees)
-    sen_slope: F64  # its change per mm of ET0 below 5 (AquaCrop's demand adjustment)
+    # Per field (fields, 1), the threshold being a field's whatever the member: the senescence
+    # threshold (share of TAW; inf: none, trees), its change per mm of ET0 below 5 (AquaCrop's demand
+    # adjustment), and its cap; the decline's rate per member.
+    sen_full: F64
+    sen_slope: F64
     sen_cap: F64
     sen_rate: F64
     sen_any: bool
-    # The same three per field (fields, 1): the threshold is a field's, whatever the member.
-    sen_field: F64
-    sen_slope_field: F64
-    sen_cap_field: F64
 
 
 class _State:
@@ -351,8 +350,6 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
         # A field whose decline has no length in any member has none (sen_rate is per member only
         # through its thermal time, which is positive).
         sen_field = np.where(np.any(rate_full > 0, axis=1, keepdims=True), sen_p, np.inf)
-    sen_slope_field = 0.04 * np.log10(10.0 - 9.0 * np.minimum(sen_field, 1.0))
-    sen_cap_field = np.where(np.isfinite(sen_field), 1.0, np.inf)
     params = _Params(
         shape=shape,
         zr_min=zr_min,
@@ -377,14 +374,11 @@ def _params(inp: SeasonInputs) -> tuple[_Params, F64]:
         irrigated=inp.irrigated[:, None],
         theta_fc=per_field(inp.theta_fc),
         # The day's threshold is sen_full + sen_slope (5 - ET0), within [0, 1] (never for trees: inf).
-        sen_full=np.broadcast_to(sen_field, shape),
-        sen_slope=np.broadcast_to(sen_slope_field, shape),
-        sen_cap=np.broadcast_to(sen_cap_field, shape),
+        sen_full=sen_field,
+        sen_slope=0.04 * np.log10(10.0 - 9.0 * np.minimum(sen_field, 1.0)),
+        sen_cap=np.where(np.isfinite(sen_field), 1.0, np.inf),
         sen_rate=rate_full,
         sen_any=bool(np.any(rate_full > 0)),
-        sen_field=sen_field,
-        sen_slope_field=sen_slope_field,
-        sen_cap_field=sen_cap_field,
     )
     taw = total_available_water_mm(
         theta_fc=per_field(inp.theta_fc), theta_wp=per_field(inp.theta_wp), root_depth_m=zr_min
@@ -484,7 +478,7 @@ def _senescence_day(
     if they are not stressed.
     """
     et0_day, et0_high = et0
-    floor = np.clip(p.sen_field + p.sen_slope_field * (5.0 - et0_high), 0.0, p.sen_cap_field)
+    floor = np.clip(p.sen_full + p.sen_slope * (5.0 - et0_high), 0.0, p.sen_cap)
     candidate = st.depletion > floor * st.taw
     if st.in_episode:
         candidate |= st.episode > 0
@@ -497,9 +491,9 @@ def _senescence_day(
     rows = cells // candidate.shape[1]
     episode = st.episode.take(cells)
     sen_today = np.clip(
-        p.sen_field.take(rows) + p.sen_slope_field.take(rows) * (5.0 - et0_day.take(cells)),
+        p.sen_full.take(rows) + p.sen_slope.take(rows) * (5.0 - et0_day.take(cells)),
         0.0,
-        p.sen_cap_field.take(rows),
+        p.sen_cap.take(rows),
     )
     stressed = (
         growing.take(cells)
