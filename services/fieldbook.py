@@ -107,6 +107,17 @@ class FieldView:
         share = 0.0 if self.forecast is None else self.forecast.crop_death_share
         return max(1, round(10 * share)) if share >= DEATH_WARNING_SHARE else None
 
+    def crop_may_have_died(self, today: dt.date) -> bool:
+        """The forecast has the crop dying in most members on a day already past: the drought the
+        sensors measured killed it in the model, and only the farmer can say whether it lives."""
+        f = self.forecast
+        return (
+            f is not None
+            and f.crop_death_share >= 0.5
+            and f.harvest_date_p50 is not None
+            and f.harvest_date_p50 <= today
+        )
+
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         """How old the newest reading is."""
         return None if self.newest_reading is None else now - self.newest_reading

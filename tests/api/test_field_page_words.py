@@ -132,3 +132,13 @@ def test_a_forecast_whose_crop_may_die_of_drought_says_so_to_the_farmer_and_the_
         assert ("Awas kekeringan" in page) is (words is not None), share
         if words:
             assert f"tanaman bisa mati sebelum panen ({words} kemungkinan cuaca)" in page
+    # A crop dying in most members on a day already past died in the model on the sensors' drought:
+    # the page says it may be dead and asks the farmer to look, not that it may die.
+    died = dataclasses.replace(
+        forecast, crop_death_share=0.9, harvest_date_p50=dt.date.today() - dt.timedelta(days=3)
+    )
+    run.forecasts[MINE] = died
+    page = c.get(f"/f/{MINE}", headers=farmer).text
+    assert 0 <= page.find("tanaman mungkin sudah mati kering") < page.find("Waktu panen")  # read first
+    assert "bisa mati sebelum panen" not in page
+    run.forecasts[MINE] = forecast
