@@ -34,7 +34,7 @@ from sensors.reading import Reading
 from services import OutOfScope
 from services.access import Principal, Role
 from services.fleet import NodeState, node_state, node_status
-from services.forecasting import ForecastRun
+from services.forecasting import ForecastRun, death_in_ten
 from services.kinds import AlertKind
 from services.notify.outbox import Audience, NotifyConfig, enqueue_raised
 from storage import Series, SeriesPoint, StoreError, TimeSeriesStore
@@ -131,6 +131,10 @@ def _irrigation(run: ForecastRun, fields: dict[str, Field], soil_now: dict[str, 
             f"root-zone depletion {f.depletion_mm:.0f} mm is past the readily available "
             f"{f.raw_mm:.0f} mm: irrigate"
         )
+        dying = death_in_ten(f)
+        if dying is not None:  # the forecast has the crop dying of drought: say so (issue 38)
+            facts["death_in_ten"] = dying
+            message += f"; without water the crop dies in {dying} of 10 weathers"
         out.append(
             Finding(AlertKind.IRRIGATION_NEEDED, f.field_id, f.coop_id, f.field_id, "warning", message, facts)
         )

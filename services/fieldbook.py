@@ -22,7 +22,7 @@ from forecast.orchard import is_orchard
 from forecast.soils import calibrated_soil
 from services import InvalidInput, id_date
 from services.fleet import NodeState, fleet_health
-from services.forecasting import ForecastRun, season_records
+from services.forecasting import ForecastRun, death_in_ten, season_records
 from services.names import shown
 from services.numbers import format_id
 from storage import StoreError, TimeSeriesStore, local_day
@@ -54,9 +54,6 @@ _RECORDS = (  # one query for the list's last five and the season's state
 WEEK = dt.timedelta(days=7)
 STALE_AFTER = dt.timedelta(hours=3)  # three hourly uplinks missed: say the page is old
 MAX_POINTS = 168  # one point an hour over the week: enough for a phone's 320 px
-# The share of the forecast's members in which the crop dies of drought from which the field page warns
-# the farmer [est: one weather in ten, the forecast's own P10; rarer than that is within its spread].
-DEATH_WARNING_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -102,10 +99,9 @@ class FieldView:
 
     @property
     def death_in_ten(self) -> int | None:
-        """In how many of ten weathers the forecast has the crop dying of drought, when that is at least
-        :data:`DEATH_WARNING_SHARE` (the page then warns); None otherwise."""
-        share = 0.0 if self.forecast is None else self.forecast.crop_death_share
-        return max(1, round(10 * share)) if share >= DEATH_WARNING_SHARE else None
+        """In how many of ten weathers the forecast has the crop dying of drought, when the page warns
+        (:func:`services.forecasting.death_in_ten`, the irrigation alert's rule too)."""
+        return death_in_ten(self.forecast)
 
     def crop_may_have_died(self, today: dt.date) -> bool:
         """The forecast has the crop dying in most members on a day already past: the drought the

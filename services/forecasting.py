@@ -204,6 +204,19 @@ def season_records(
     return closed, picked
 
 
+# The share of a forecast's members in which the crop dies of drought from which people are warned
+# (the field page, the irrigation alert) [est: one weather in ten, the forecast's own P10; rarer than
+# that is within its spread].
+DEATH_WARNING_SHARE = 0.1
+
+
+def death_in_ten(forecast: FieldForecast | None) -> int | None:
+    """In how many of ten weathers ``forecast`` has its crop dying of drought, when that is at least
+    :data:`DEATH_WARNING_SHARE` (people are then warned); None otherwise."""
+    share = 0.0 if forecast is None else forecast.crop_death_share
+    return max(1, round(10 * share)) if share >= DEATH_WARNING_SHARE else None
+
+
 # Records of a field further apart than this are of two seasons [est: Batu's quickest crop, shallot,
 # takes some 60 days from planting to harvest; picks of tomato, chili and strawberry come days apart].
 SEASON_GAP_DAYS = 45

@@ -59,6 +59,10 @@ def _num(facts: Facts, key: str, fmt: str = ".0f") -> str:
 
 
 def _irrigation(lang: str, where: str, f: Facts) -> str:
+    return _irrigation_state(lang, where, f) + _death_risk(lang, f)
+
+
+def _irrigation_state(lang: str, where: str, f: Facts) -> str:
     if "soil_vwc_pct" in f and "threshold_vwc_pct" in f:
         vwc, limit = _num(f, "soil_vwc_pct"), _num(f, "threshold_vwc_pct")
         if lang == "id":
@@ -70,6 +74,16 @@ def _irrigation(lang: str, where: str, f: Facts) -> str:
     return (
         f"Field {where}: the root zone is {dep} mm short of water, past the {raw} mm limit. Irrigate today."
     )
+
+
+def _death_risk(lang: str, f: Facts) -> str:
+    """The forecast's chance that the crop dies of drought, when it is worth a warning (issue 38)."""
+    if "death_in_ten" not in f:
+        return ""
+    n = _num(f, "death_in_ten", ".0f")
+    if lang == "id":
+        return f" Tanpa air, tanaman bisa mati ({n} dari 10 kemungkinan cuaca)."
+    return f" Without water the crop may die ({n} in 10 weathers)."
 
 
 def _frost(lang: str, where: str, f: Facts) -> str:
