@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.simdata import daily_series, field_specs, observed_for
 from firmware_sim.fleet import batu_fleet
 from firmware_sim.runner import prepare
 from forecast import engine
+from forecast import season as season_module
 from forecast.crops import CropArrays, crop_arrays, load_crops
 from forecast.drivers import Observed, infer_irrigated
 from forecast.engine import MODEL_VERSION, FieldSpec, forecast_fields
@@ -753,3 +757,54 @@ def test_a_learnt_spread_on_a_field_whose_members_all_yield_nothing_is_no_error(
     assert np.all(f.members_tonnes == 0.0)
     assert (f.tonnes_p10, f.tonnes_p50, f.tonnes_p90) == (0.0, 0.0, 0.0)
     assert f.harvest_date_p50 is not None
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    crops=st.lists(st.sampled_from(sorted(load_crops())), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+    dry_from=st.integers(0, 90),
+    dry_days=st.integers(0, 60),
+    et0_high=st.floats(3.0, 10.0),
+)
+def test_the_senescence_steps_candidates_miss_no_stressed_cell(
+    crops: list[str], seed: int, dry_from: int, dry_days: int, et0_high: float
+) -> None:
+    """The senescence step computes the exact, ET0-adjusted threshold only on its candidates: cells
+    past their field's lowest threshold of the day (at its members' highest ET0) and cells in an
+    episode (22b6379, for speed). Whatever the season (dry spells that end and come back, so episodes
+    end and start again; members' ET0 apart; orchards beside annual crops), the season is the same as
+    with every cell a candidate: no stressed cell is missed and no episode is left running."""
+    rng = np.random.default_rng(seed)
+    n, members, days = len(crops), 4, 150
+    shape = (n, members, days)
+    rain = rng.gamma(0.4, 10.0, shape)
+    rain[:, :, dry_from : dry_from + dry_days] = 0.0
+    inputs = SeasonInputs(
+        crop=crop_arrays(crops),
+        theta_fc=rng.uniform(0.25, 0.45, n),
+        theta_wp=rng.uniform(0.08, 0.2, n),
+        area_ha=np.ones(n),
+        planting_day=rng.integers(0, 20, n),
+        today=np.full(n, 30),
+        irrigated=rng.random(n) < 0.3,
+        yield_factor=np.ones(n),
+        tmin_c=rng.normal(15, 2, shape),
+        tmax_c=rng.normal(27, 2, shape),
+        rain_mm=rain,
+        et0_mm=rng.uniform(1.0, et0_high, shape),
+        soil_vwc_pct=np.full((n, days), np.nan),
+        thermal_time_scale=rng.uniform(0.9, 1.1, (n, members)),
+    )
+    fast = run_season(inputs)
+    step = season_module._senescence_day
+
+    def every_cell(p: Any, state: Any, d: int, et0: Any, *rest: Any) -> None:
+        state.in_episode = True  # every cell's episode looked at, every day
+        step(p, state, d, (et0[0], np.full_like(et0[1], 1e6)), *rest)  # no threshold is lower than 0
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(season_module, "_senescence_day", every_cell)
+        full = run_season(inputs)
+    for name in ("maturity_day", "relative_yield", "died", "green_canopy", "tonnes", "total_eta_mm"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(full, name), err_msg=name)
