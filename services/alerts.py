@@ -134,7 +134,7 @@ def _irrigation(run: ForecastRun, fields: dict[str, Field], soil_now: dict[str, 
         dying = death_in_ten(f)
         if dying is not None:  # the forecast has the crop dying of drought: say so (issue 38)
             facts["death_in_ten"] = dying
-            message += f"; without water the crop dies in {dying} of 10 weathers"
+            message += f"; without water the crop may die (in {dying} of 10 weathers)"
         out.append(
             Finding(AlertKind.IRRIGATION_NEEDED, f.field_id, f.coop_id, f.field_id, "warning", message, facts)
         )
