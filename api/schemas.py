@@ -248,7 +248,10 @@ class FieldForecastPublic(BaseModel):
     field_id: str
     coop_id: str
     commodity: str
-    harvest_date_p10: dt.date | None
+    harvest_date_p10: dt.date | None = Field(
+        description="Harvest dates (P10, P50, P90) over the members whose crop lives to a harvest; the chance "
+        "that none comes is crop_death_share. Only when every member dies are they the deaths' days"
+    )
     harvest_date_p50: dt.date | None
     harvest_date_p90: dt.date | None
     picking_until_p50: dt.date | None = Field(
@@ -276,8 +279,15 @@ class FieldForecastPublic(BaseModel):
         0.0,
         description="Share of the ensemble's members in which the crop dies of drought before maturity "
         "(its canopy gone, AquaCrop's early senescence): the chance the field fails unless it is watered. "
-        "Such a member's harvest date is the death's and its tonnes what the crop had built. Always 0 for "
-        "orchards and when the model version says 'no crop death'",
+        "Such a member's tonnes are what the crop had built (counted in the tonnes and the plan) and its date "
+        "in members_harvest_date the death's. Always 0 for orchards and when the model version says 'no crop "
+        "death'",
+    )
+    crop_death_date_p50: dt.date | None = Field(
+        None,
+        description="Median day of death over the members in which the crop dies (null when none does): "
+        "on or before today, the sensors' drought has already killed it in the model, and only the farmer "
+        "can say whether it lives",
     )
     canopy_lost_p50: float = Field(
         0.0,

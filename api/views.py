@@ -69,6 +69,7 @@ def forecast_public(
         raw_mm=round(f.raw_mm, 1),
         days_to_irrigation=rounded(f.days_to_irrigation, 1),
         crop_death_share=round(f.crop_death_share, 2),
+        crop_death_date_p50=f.crop_death_date_p50,
         canopy_lost_p50=round(f.canopy_lost_p50, 2),
         basis=ForecastBasis(
             issued=run.issued,

@@ -111,13 +111,16 @@ class FieldForecast:
     field_capacity_pct: float | None = None
     soil_probe_fields: int = 0
     # What a drought does to the canopy (early senescence; 0 for an orchard, whose trees the model never
-    # lets senesce). The share of members whose crop dies before maturity: such a member's date is the
-    # death's and its tonnes what the crop had built; a planner reads it as the chance the field fails,
-    # the farmer is warned from one in ten. And the P50 over members of the share of the canopy lost by
-    # the season's end (1: died): learning sets apart a harvest recorded against a forecast that rests
-    # on losing half of it (forecast.learning.MAX_CANOPY_LOST).
+    # lets senesce). The share of members whose crop dies before maturity: such a member's date (in
+    # members_harvest_date) is the death's and its tonnes what the crop had built; a planner reads the
+    # share as the chance the field fails, the farmer is warned from one in ten. And the P50 over
+    # members of the share of the canopy lost by the season's end (1: died): learning sets apart a
+    # harvest recorded against a forecast that rests on losing half of it (learning.MAX_CANOPY_LOST).
     crop_death_share: float = 0.0
     canopy_lost_p50: float = 0.0
+    # The median day of death over the members whose crop dies (None when none does); the harvest dates
+    # are the others' (see _field_forecast).
+    crop_death_date_p50: dt.date | None = None
 
     @property
     def tonnes_expected(self) -> float:
@@ -400,17 +403,29 @@ def _field_forecast(
     result, i, date_noise, yield_factor = member.result, member.row, member.date_noise, member.yield_factor
     members = len(date_noise)
     sigma = calibration.date_sigma(f.commodity, f.variety)
+    # A harvest date is when a harvest comes: the dates are the members' whose crop lives to maturity,
+    # and the chance that none comes is crop_death_share. A member that dies ends its season on its
+    # death's day (the field cleared with what the crop had built, which the plan still counts), but
+    # that is no harvest date: with a third of the members dead, their days had pulled the P10 weeks
+    # early, and with most dead the P50 was a death already past. Only when every member dies are
+    # the dates the deaths'.
+    died = result.died[i]
+    lives = ~died & np.isfinite(result.maturity_day[i])
+    harvested = lives if lives.any() else np.isfinite(result.maturity_day[i])
     if calibration.date_spread_learnt(f.commodity):
         # The records measured the whole error of a forecast's P50: the members' own spread
         # (weather, thermal time) is part of it, so they add only what it lacks. Adding all of it
         # on top made 92 % of harvests fall within P10-P90 once learning had narrowed the errors.
-        matured = result.maturity_day[i][np.isfinite(result.maturity_day[i])]
+        matured = result.maturity_day[i][harvested]
         spread = float(np.std(matured)) if len(matured) > 1 else 0.0
         sigma = float(np.sqrt(max(sigma**2 - spread**2, 0.0)))
     date_sigma = float(np.hypot(sigma, f.date_sigma_days))
     bias = calibration.date_bias(f.commodity, f.variety, f.elevation_m)
-    harvest = result.maturity_day[i] + (bias + date_sigma * date_noise)
-    known = harvest[~np.isnan(harvest)]
+    # A death's day is the model's, not a maturity the records' bias and spread are about.
+    harvest = np.where(
+        died, result.maturity_day[i], result.maturity_day[i] + (bias + date_sigma * date_noise)
+    )
+    known = harvest[harvested]
     q = np.percentile(known, [10, 50, 90]) if len(known) else [np.nan] * 3
     tonnes = result.tonnes[i] * member.yield_scale
     y = np.percentile(result.yield_t_ha[i] * member.yield_scale, [10, 50, 90])
@@ -442,6 +457,9 @@ def _field_forecast(
         date_bias_days=bias,
         field_capacity_pct=100 * member.field_capacity,
         soil_probe_fields=calibration.soil_upper_vwc.get(f.soil_texture, (0.0, 0))[1],
-        crop_death_share=float(np.mean(result.died[i])),
+        crop_death_share=float(np.mean(died)),
+        crop_death_date_p50=_date(grid_start, float(np.median(result.maturity_day[i][died])))
+        if died.any()
+        else None,
         canopy_lost_p50=float(np.median(1 - result.green_canopy[i])),
     )

@@ -110,8 +110,8 @@ class FieldView:
         return (
             f is not None
             and f.crop_death_share >= 0.5
-            and f.harvest_date_p50 is not None
-            and f.harvest_date_p50 <= today
+            and f.crop_death_date_p50 is not None
+            and f.crop_death_date_p50 <= today
         )
 
     def age(self, now: dt.datetime) -> dt.timedelta | None:

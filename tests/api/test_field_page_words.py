@@ -135,10 +135,21 @@ def test_a_forecast_whose_crop_may_die_of_drought_says_so_to_the_farmer_and_the_
     # A crop dying in most members on a day already past died in the model on the sensors' drought:
     # the page says it may be dead and asks the farmer to look, not that it may die.
     died = dataclasses.replace(
-        forecast, crop_death_share=0.9, harvest_date_p50=dt.date.today() - dt.timedelta(days=3)
+        forecast, crop_death_share=0.9, crop_death_date_p50=dt.date.today() - dt.timedelta(days=3)
     )
     run.forecasts[MINE] = died
     page = c.get(f"/f/{MINE}", headers=farmer).text
     assert 0 <= page.find("tanaman mungkin sudah mati kering") < page.find("Waktu panen")  # read first
     assert "bisa mati sebelum panen" not in page
+    assert c.get(f"/v1/fields/{MINE}/forecast", headers=farmer).json()["crop_death_date_p50"] == str(
+        died.crop_death_date_p50
+    )
+    # Deaths still to come, whatever the harvest date says: a warning, not "may be dead".
+    for harvest in (dt.date.today() - dt.timedelta(days=3), dt.date.today() + dt.timedelta(days=30)):
+        run.forecasts[MINE] = dataclasses.replace(
+            died, crop_death_date_p50=dt.date.today() + dt.timedelta(days=5), harvest_date_p50=harvest
+        )
+        page = c.get(f"/f/{MINE}", headers=farmer).text
+        assert "mungkin sudah mati kering" not in page
+        assert "bisa mati sebelum panen (9 dari 10 kemungkinan cuaca)" in page
     run.forecasts[MINE] = forecast

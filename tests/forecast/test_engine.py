@@ -551,12 +551,85 @@ def test_every_forecast_says_whether_a_crop_can_die_and_does_as_it_says(
     died_sandy, died_clay = forecast("sandy_loam"), forecast("clay_loam")
     assert died_sandy.members_harvest_date != died_clay.members_harvest_date
     for died in (died_sandy, died_clay):
-        assert died.harvest_date_p50 < sandy.harvest_date_p50 - dt.timedelta(days=14)  # type: ignore[operator]
+        assert died.crop_death_date_p50 < sandy.harvest_date_p50 - dt.timedelta(days=14)  # type: ignore[operator]
         assert died.tonnes_p50 < clay.tonnes_p50 / 2
         # And the forecast says so: the planner's chance of failure, the farmer's warning, and what
         # learning reads to set the harvest's record apart (its P50 member is dead: all canopy lost).
         assert died.crop_death_share > 0.5
         assert died.canopy_lost_p50 == 1.0
+
+
+@pytest.mark.parametrize("dead", [0, 1, 25, 49])
+def test_a_harvest_date_is_a_harvests_and_a_death_is_counted_apart(
+    monkeypatch: pytest.MonkeyPatch, dead: int
+) -> None:
+    """Issue 38, found on the skill bench: a member whose crop died had its death's day counted as a
+    harvest date, so with most members dead the P50 was a death weeks past (a farmer read a harvest
+    date a month ago; a planner a truck booked for nothing). The dates are the living members'; the
+    share and the median day of the deaths are said apart; the tonnes, which the plan sums, still count
+    what a dead crop had built on its death's day. Only when every member dies are the dates the
+    deaths'. Which members die is injected into the real season's result (the model decides whether,
+    not this test)."""
+    specs, observed, grid_start = world()
+    spec = next(s for s in specs if s.field_id == "sisir-f08")
+    members, death_day = 50, 30.0
+
+    def forecast() -> engine.FieldForecast:
+        return forecast_fields(
+            [spec], {spec.field_id: observed[spec.field_id]}, grid_start=grid_start, today=ANCHOR,
+            members=members, seed=5,
+        )[0]  # fmt: skip
+
+    alive = forecast()
+    real = engine.run_season
+
+    def with_deaths(inputs: SeasonInputs) -> Any:
+        result = real(inputs)
+        died = np.zeros_like(result.died)
+        died[0, :dead] = True
+        maturity = np.where(died, death_day, result.maturity_day)
+        return dataclasses.replace(result, died=died, maturity_day=maturity)
+
+    monkeypatch.setattr(engine, "run_season", with_deaths)
+    f = forecast()
+    death = grid_start + dt.timedelta(days=int(death_day))
+    assert f.crop_death_share == dead / members
+    assert f.crop_death_date_p50 == (death if dead else None)
+    assert f.members_harvest_date[:dead] == [death] * dead
+    assert f.members_harvest_date[dead:] == alive.members_harvest_date[dead:]
+    np.testing.assert_array_equal(f.members_tonnes, alive.members_tonnes)
+    living = sorted(d for d in f.members_harvest_date[dead:] if d is not None)
+    for day in (f.harvest_date_p10, f.harvest_date_p50, f.harvest_date_p90):
+        assert day is not None
+        assert living[0] <= day <= living[-1]
+
+
+def test_when_every_member_dies_the_dates_are_the_deaths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page still has a day to show (and, once it is past, says the crop may already be dead)."""
+    specs, observed, grid_start = world()
+    spec = next(s for s in specs if s.field_id == "sisir-f08")
+    real = engine.run_season
+
+    def all_die(inputs: SeasonInputs) -> Any:
+        result = real(inputs)
+        days = 30.0 + np.arange(result.died.shape[1])[None, :] % 3
+        return dataclasses.replace(
+            result, died=np.ones_like(result.died), maturity_day=days + 0 * result.maturity_day
+        )
+
+    monkeypatch.setattr(engine, "run_season", all_die)
+    f = forecast_fields(
+        [spec],
+        {spec.field_id: observed[spec.field_id]},
+        grid_start=grid_start,
+        today=ANCHOR,
+        members=30,
+        seed=5,
+    )[0]
+    assert f.crop_death_share == 1.0
+    assert f.harvest_date_p10 == grid_start + dt.timedelta(days=30)
+    assert f.harvest_date_p50 == f.crop_death_date_p50 == grid_start + dt.timedelta(days=31)
+    assert f.harvest_date_p90 == grid_start + dt.timedelta(days=32)
 
 
 def test_a_drought_under_a_hot_sky_kills_sooner_than_the_same_water_loss_under_a_mild_one() -> None:
