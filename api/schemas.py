@@ -195,6 +195,14 @@ class SkillPublic(BaseModel):
     note: str = Field("", description="Why there are no figures, when there are too few records")
 
 
+class RecordSetApart(BaseModel):
+    """A harvest record learning left out, and why."""
+
+    field_id: str
+    harvest_date: dt.date
+    reason: str
+
+
 class ForecastBasis(BaseModel):
     """What a forecast was based on."""
 
@@ -224,6 +232,13 @@ class ForecastBasis(BaseModel):
     yield_factor_other_fields: int = Field(
         0, description="How many more fields, in cooperatives outside your scope, the factor rests on"
     )
+    records_set_apart: list[RecordSetApart] = Field(
+        default_factory=list,
+        description="This cooperative's harvest records of the crop that learning left out, each with "
+        "why (a record beyond the plausible ratio to its forecast, or against a forecast whose crop lost "
+        "half its canopy to drought); listed for whoever may read the cooperative's field ids (as "
+        "yield_factor_fields: its manager, Coosae, admins)",
+    )
     track_record: str = Field(
         "", description="How good past forecasts of this crop in this cooperative were, 30 days ahead"
     )
@@ -249,8 +264,8 @@ class FieldForecastPublic(BaseModel):
     coop_id: str
     commodity: str
     harvest_date_p10: dt.date | None = Field(
-        description="Harvest dates (P10, P50, P90) over the members whose crop lives to a harvest; the chance "
-        "that none comes is crop_death_share. Only when every member dies are they the deaths' days"
+        description="Harvest dates (P10, P50, P90) over the members whose crop lives to a harvest; the "
+        "chance that none comes is crop_death_share. Only when every member dies are they the deaths' days"
     )
     harvest_date_p50: dt.date | None
     harvest_date_p90: dt.date | None
@@ -279,9 +294,9 @@ class FieldForecastPublic(BaseModel):
         0.0,
         description="Share of the ensemble's members in which the crop dies of drought before maturity "
         "(its canopy gone, AquaCrop's early senescence): the chance the field fails unless it is watered. "
-        "Such a member's tonnes are what the crop had built (counted in the tonnes and the plan) and its date "
-        "in members_harvest_date the death's. Always 0 for orchards and when the model version says 'no crop "
-        "death'",
+        "Such a member's tonnes are what the crop had built (counted in the tonnes and the plan) and its "
+        "date in members_harvest_date the death's. Always 0 for orchards and when the model version says "
+        "'no crop death'",
     )
     crop_death_date_p50: dt.date | None = Field(
         None,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pydantic import TypeAdapter
 
 from api.csvout import csv_bytes
-from api.schemas import CashWeekPublic, FieldForecastPublic, ForecastBasis, PlanRowPublic
+from api.schemas import CashWeekPublic, FieldForecastPublic, ForecastBasis, PlanRowPublic, RecordSetApart
 from forecast.engine import FieldForecast
 from forecast.plan import PlanRow
 from services.fieldbook import picking_until
@@ -81,6 +81,12 @@ def forecast_public(
             yield_factor_from=source,
             yield_factor_fields=shown,
             yield_factor_other_fields=others,
+            records_set_apart=[
+                RecordSetApart(field_id=field, harvest_date=day, reason=why)
+                for field, day, why in run.calibration.set_apart.get((f.commodity, f.coop_id), ())
+            ]
+            if sees_coop(f.coop_id)
+            else [],
             track_record=record,
             orchard=list(run.orchards.get(f.field_id, ())),
             soil_field_capacity_pct=rounded(f.field_capacity_pct, 1),

@@ -95,6 +95,8 @@ class Calibration:
         sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
         sigma_date_days: commodity -> s.d. of the date error left after the bias.
         excluded: records left out of learning, with the reason.
+        set_apart: (commodity, coop) -> that cooperative's records of the crop in :attr:`excluded`
+            (field, harvest date, why): a forecast's basis lists them beside the fields it learnt from.
         factor_fields: (commodity, coop) -> the fields whose records taught that cooperative's factor
             (issue 37: every learned factor lists the fields behind it; a crop's pooled factor rests
             on the fields of all its cooperatives, :meth:`fields_behind`).
@@ -115,6 +117,7 @@ class Calibration:
     prior_date_bias_days: float = 3.0
     factor_fields: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     soil_upper_vwc: dict[str, tuple[float, int]] = field(default_factory=dict)
+    set_apart: dict[tuple[str, str], tuple[tuple[str, dt.date, str], ...]] = field(default_factory=dict)
 
     def fields_behind(self, commodity: str, coop: str) -> tuple[str, dict[str, tuple[str, ...]]]:
         """Where a field's yield factor comes from (``cooperative``: its own records; ``crop``: the
@@ -296,7 +299,10 @@ def learn(
     their crop, so a factor moves only as far as the records show real differences between groups.
     Date biases and spreads use a prior worth ``prior_records`` records.
     """
-    rows, excluded = _usable(records)
+    rows, left_out = _usable(records)
+    set_apart: dict[tuple[str, str], list[tuple[str, dt.date, str]]] = defaultdict(list)
+    for r, why in left_out:
+        set_apart[(r.commodity, r.coop_id)].append((r.field_id, r.harvest_date, why))
     by_crop: dict[str, list[HarvestOutcome]] = defaultdict(list)
     by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in rows:
@@ -324,10 +330,11 @@ def learn(
         bias,
         sig_y,
         sig_d,
-        tuple(excluded),
+        tuple((r.field_id, r.harvest_date, why) for r, why in left_out),
         variety_bias,
         elevation_term,
         factor_fields={key: tuple(sorted(ids)) for key, ids in behind.items()},
+        set_apart={key: tuple(rows) for key, rows in set_apart.items()},
     )
 
 
@@ -359,25 +366,27 @@ def _pooled_spread(
     return float(np.sqrt((sum(voices) + missing * prior_var) / (len(voices) + missing)))
 
 
-def _usable(records: Sequence[HarvestOutcome]) -> tuple[list[HarvestOutcome], list[tuple[str, dt.date, str]]]:
+def _usable(
+    records: Sequence[HarvestOutcome],
+) -> tuple[list[HarvestOutcome], list[tuple[HarvestOutcome, str]]]:
     """The records learning may use, and why each other one is left out (no number, a record beyond
     :data:`MAX_RECORD_RATIO` of its forecast, or one against a forecast whose crop lost
     :data:`MAX_CANOPY_LOST` of its canopy to drought)."""
     rows: list[HarvestOutcome] = []
-    excluded: list[tuple[str, dt.date, str]] = []
+    excluded: list[tuple[HarvestOutcome, str]] = []
     for r in records:
         if r.forecast_canopy_lost >= MAX_CANOPY_LOST:
             why = (
                 f"its forecast's crop lost {100 * r.forecast_canopy_lost:.0f} % of its canopy to drought: "
                 "the harvest says whether it did, not what the cooperative's yield gap is"
             )
-            excluded.append((r.field_id, r.harvest_date, why))
+            excluded.append((r, why))
             continue
         usable = np.isfinite(r.tonnes) and np.isfinite(r.forecast_tonnes) and r.forecast_tonnes > 0
         ratio = r.tonnes / r.forecast_tonnes if usable and r.tonnes > 0 else 0.0
         if not usable or not 1 / MAX_RECORD_RATIO <= ratio <= MAX_RECORD_RATIO or not np.isfinite(ratio):
             why = f"{r.tonnes:g} t against a forecast of {r.forecast_tonnes:g} t"
-            excluded.append((r.field_id, r.harvest_date, why))
+            excluded.append((r, why))
             continue
         rows.append(r)
     return rows, excluded

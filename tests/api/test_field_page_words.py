@@ -7,8 +7,10 @@ import dataclasses
 import datetime as dt
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
+from forecast.learning import HarvestOutcome, learn
 from sensors.reading import Reading
 from services.forecasting import ForecastService
 from services.kinds import AlertKind
@@ -153,3 +155,45 @@ def test_a_forecast_whose_crop_may_die_of_drought_says_so_to_the_farmer_and_the_
         assert "mungkin sudah mati kering" not in page
         assert "bisa mati sebelum panen (9 dari 10 kemungkinan cuaca)" in page
     run.forecasts[MINE] = forecast
+
+
+def test_a_forecast_lists_the_records_learning_set_apart_and_why(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 38 left the records learning leaves out as a count in /metrics: a manager whose
+    cooperative's factor ignored a harvest could not see which or why. The forecast's basis lists its
+    cooperative's records of the crop set apart, each with its reason, for whoever may read the
+    cooperative's field ids (a farmer reads none, as with yield_factor_fields); another
+    cooperative's, or another crop's, are not listed."""
+    c, tokens, service = client
+    run = service.latest
+    assert run is not None
+    crop, coop = run.forecasts[MINE].commodity, "oro-oro-ombo"
+    other_crop = "rice" if crop != "rice" else "potato"
+    day = dt.date(2026, 8, 1)
+
+    def rec(
+        field: str, tonnes: float, forecast: float, *, at: str = coop, what: str = crop, lost: float = 0.0
+    ) -> HarvestOutcome:
+        return HarvestOutcome(field, at, what, day, tonnes, day, forecast, forecast_canopy_lost=lost)
+
+    honest = [rec(f"{coop}-f0{i}", 5.0 + i % 2, 5.0) for i in range(2, 8)]
+    calibration = learn(
+        [
+            *honest,
+            rec(f"{coop}-f09", 18.0, 3.2, lost=0.65),  # a drought's canopy loss, not a yield gap
+            rec(f"{coop}-f10", 5_000.0, 5.0),  # beyond any plausible ratio
+            rec("junrejo-f01", 18.0, 3.2, at="junrejo", lost=0.9),
+            rec(f"{coop}-f11", 18.0, 3.2, what=other_crop, lost=0.9),
+        ]
+    )
+    monkeypatch.setattr(service, "_run", dataclasses.replace(run, calibration=calibration))
+    for role in ("manager", "offtaker", "admin"):
+        basis = c.get(f"/v1/fields/{MINE}/forecast", headers=auth(tokens[role])).json()["basis"]
+        listed = {r["field_id"]: r for r in basis["records_set_apart"]}
+        assert set(listed) == {f"{coop}-f09", f"{coop}-f10"}, role
+        assert "65 % of its canopy" in listed[f"{coop}-f09"]["reason"]
+        assert listed[f"{coop}-f10"]["reason"] == "5000 t against a forecast of 5 t"
+        assert listed[f"{coop}-f09"]["harvest_date"] == str(day)
+    farmer = c.get(f"/v1/fields/{MINE}/forecast", headers=auth(tokens["farmer"])).json()["basis"]
+    assert farmer["records_set_apart"] == []
