@@ -143,6 +143,13 @@ def test_a_forecast_whose_crop_may_die_of_drought_says_so_to_the_farmer_and_the_
     page = c.get(f"/f/{MINE}", headers=farmer).text
     assert 0 <= page.find("tanaman mungkin sudah mati kering") < page.find("Waktu panen")  # read first
     assert "bisa mati sebelum panen" not in page
+    # Dead in every weather, on a day past: the forecast's dates are the deaths', not a harvest to wait
+    # for, so the page shows no harvest window (found in the demo: "Waktu panen: 1 Nov - 2 Nov").
+    run.forecasts[MINE] = dataclasses.replace(died, crop_death_share=1.0)
+    page = c.get(f"/f/{MINE}", headers=farmer).text
+    assert "tanaman mungkin sudah mati kering" in page
+    assert "Waktu panen" not in page
+    run.forecasts[MINE] = died
     assert c.get(f"/v1/fields/{MINE}/forecast", headers=farmer).json()["crop_death_date_p50"] == str(
         died.crop_death_date_p50
     )
