@@ -94,9 +94,9 @@ class Calibration:
             (clipped to the range of the records, so it is never extrapolated).
         sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
         sigma_date_days: commodity -> s.d. of the date error left after the bias.
-        excluded: records left out of learning, with the reason.
-        set_apart: (commodity, coop) -> that cooperative's records of the crop in :attr:`excluded`
-            (field, harvest date, why): a forecast's basis lists them beside the fields it learnt from.
+        set_apart: (commodity, coop) -> that cooperative's records of the crop left out of learning
+            (field, harvest date, why): a forecast's basis lists them beside the fields it learnt from;
+            :attr:`excluded` is all of them.
         factor_fields: (commodity, coop) -> the fields whose records taught that cooperative's factor
             (issue 37: every learned factor lists the fields behind it; a crop's pooled factor rests
             on the fields of all its cooperatives, :meth:`fields_behind`).
@@ -109,7 +109,6 @@ class Calibration:
     date_bias_days: dict[str, tuple[float, int]] = field(default_factory=dict)
     sigma_yield_log: dict[str, float] = field(default_factory=dict)
     sigma_date_days: dict[str, float] = field(default_factory=dict)
-    excluded: tuple[tuple[str, dt.date, str], ...] = ()  # (field, harvest date, why) left out
     variety_date_bias_days: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     date_elevation: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     prior_sigma_yield_log: float = 0.30
@@ -118,6 +117,11 @@ class Calibration:
     factor_fields: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     soil_upper_vwc: dict[str, tuple[float, int]] = field(default_factory=dict)
     set_apart: dict[tuple[str, str], tuple[tuple[str, dt.date, str], ...]] = field(default_factory=dict)
+
+    @property
+    def excluded(self) -> tuple[tuple[str, dt.date, str], ...]:
+        """Every record left out of learning (field, harvest date, why): :attr:`set_apart`'s groups."""
+        return tuple(row for rows in self.set_apart.values() for row in rows)
 
     def fields_behind(self, commodity: str, coop: str) -> tuple[str, dict[str, tuple[str, ...]]]:
         """Where a field's yield factor comes from (``cooperative``: its own records; ``crop``: the
@@ -330,7 +334,6 @@ def learn(
         bias,
         sig_y,
         sig_d,
-        tuple((r.field_id, r.harvest_date, why) for r, why in left_out),
         variety_bias,
         elevation_term,
         factor_fields={key: tuple(sorted(ids)) for key, ids in behind.items()},
