@@ -410,8 +410,9 @@ def _field_forecast(
     # early, and with most dead the P50 was a death already past. Only when every member dies are
     # the dates the deaths'.
     died = result.died[i]
-    lives = ~died & np.isfinite(result.maturity_day[i])
-    harvested = lives if lives.any() else np.isfinite(result.maturity_day[i])
+    ends = np.isfinite(result.maturity_day[i])
+    lives = ends & ~died
+    harvested = lives if lives.any() else ends
     if calibration.date_spread_learnt(f.commodity):
         # The records measured the whole error of a forecast's P50: the members' own spread
         # (weather, thermal time) is part of it, so they add only what it lacks. Adding all of it
