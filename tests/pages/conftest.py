@@ -35,9 +35,10 @@ from storage.db.engine import open_registry, sqlite_url
 from storage.sqlite import SqliteStore
 from tests.season import NOW_MS, load_season
 
-# Screenshots go to a temporary folder, so a test run leaves the working tree as it was;
-# scripts/screenshots sets PANEN_SCREENSHOTS to docs/screenshots to render them for the docs.
-SCREENSHOTS = Path(os.environ.get("PANEN_SCREENSHOTS") or tempfile.mkdtemp(prefix="panen-screenshots-"))
+# Screenshots go to one folder under the system's temporary directory, each run overwriting the last
+# (a folder per run, made at import by every worker, piled up in /tmp), so a test run leaves the working
+# tree as it was; scripts/screenshots sets PANEN_SCREENSHOTS to docs/screenshots to render them for the docs.
+SCREENSHOTS = Path(os.environ.get("PANEN_SCREENSHOTS") or Path(tempfile.gettempdir()) / "panen-screenshots")
 TODAY = local_day(NOW_MS)
 FLEET = batu_fleet(anchor=TODAY).subset(1, 3)
 MAX_PAGE_BYTES = 150 * 1024

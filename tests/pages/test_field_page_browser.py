@@ -1,8 +1,9 @@
 """The field page in Debian's headless Chromium at a phone's viewport (360×740) with JavaScript off
 (issue 17): a farmer signs in with their personal link, sees the frost on their field, acknowledges
 it, records a harvest through the form, and the record is in ``/v1/harvest-records``. Screenshots go
-to a temporary folder, or to ``docs/screenshots/`` when run by ``scripts/screenshots`` (look at them
-after a change to the templates)."""
+to ``panen-screenshots/`` in the system's temporary folder (each run overwrites the last), or to
+``docs/screenshots/`` when run by ``scripts/screenshots`` (look at them after a change to the
+templates)."""
 
 from __future__ import annotations
 
