@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, StateDep
 from api.fieldpage import COMMODITY, Visitor, chart, render
-from api.pagewords import DONE, ORCHARD_KINDS
+from api.pagewords import DONE, ORCHARD_KINDS, left_out_words
 from forecast.orchard import is_defoliated, is_orchard
 from services import harvests as harvest_service
 from services import orchards
@@ -77,5 +77,6 @@ def draw_field(
         amendable={h.id for h in view.harvests if harvest_service.may_amend(who.principal, row, h, now)},
         closed_on=view.closed_on,
         picked_kg=round(view.picked_t * 1000),
+        left_out=[left_out_words(r) for r in view.left_out],
         **extra,
     )

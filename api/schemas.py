@@ -236,8 +236,9 @@ class ForecastBasis(BaseModel):
         default_factory=list,
         description="This cooperative's harvest records of the crop that learning left out, each with "
         "why (a record beyond the plausible ratio to its forecast, or against a forecast whose crop lost "
-        "half its canopy to drought); listed for whoever may read the cooperative's field ids (as "
-        "yield_factor_fields: its manager, Coosae, admins)",
+        "half its canopy to drought); all of them for whoever may read the cooperative's field ids (as "
+        "yield_factor_fields: its manager, Coosae, admins), the field's own for anyone else who sees it "
+        "(its farmer)",
     )
     track_record: str = Field(
         "", description="How good past forecasts of this crop in this cooperative were, 30 days ahead"

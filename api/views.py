@@ -81,12 +81,12 @@ def forecast_public(
             yield_factor_from=source,
             yield_factor_fields=shown,
             yield_factor_other_fields=others,
+            # The cooperative's, for whoever reads its field ids; else the field's own (a farmer's).
             records_set_apart=[
-                RecordSetApart(field_id=field, harvest_date=day, reason=why)
-                for field, day, why in run.calibration.set_apart.get((f.commodity, f.coop_id), ())
-            ]
-            if sees_coop(f.coop_id)
-            else [],
+                RecordSetApart(field_id=r.field_id, harvest_date=r.harvest_date, reason=r.reason)
+                for r in run.calibration.set_apart.get((f.commodity, f.coop_id), ())
+                if sees_coop(f.coop_id) or r.field_id == f.field_id
+            ],
             track_record=record,
             orchard=list(run.orchards.get(f.field_id, ())),
             soil_field_capacity_pct=rounded(f.field_capacity_pct, 1),

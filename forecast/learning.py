@@ -36,6 +36,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +51,7 @@ __all__ = [
     "PRIOR",
     "Calibration",
     "HarvestOutcome",
+    "LeftOut",
     "learn",
 ]
 
@@ -80,6 +82,21 @@ class HarvestOutcome:
         return float(np.mean([(self.harvest_date - d).days for d in dates]))
 
 
+class LeftOut(NamedTuple):
+    """A harvest record learning left out, and why: ``reason`` in words (the API's), ``kind`` and the
+    figures behind it for whoever says it otherwise (the field page, in the farmer's words)."""
+
+    field_id: str
+    harvest_date: dt.date
+    reason: str
+    # canopy_lost: its forecast's crop lost MAX_CANOPY_LOST of its canopy to drought; far_from_forecast:
+    # beyond MAX_RECORD_RATIO of its forecast; no_number: no tonnes or no forecast to compare.
+    kind: Literal["canopy_lost", "far_from_forecast", "no_number"]
+    tonnes: float
+    forecast_tonnes: float
+    canopy_lost: float
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What the engine applies; defaults are the priors used before any record exists.
@@ -95,8 +112,8 @@ class Calibration:
         sigma_yield_log: commodity -> s.d. of log(actual / forecast) left after the factor.
         sigma_date_days: commodity -> s.d. of the date error left after the bias.
         set_apart: (commodity, coop) -> that cooperative's records of the crop left out of learning
-            (field, harvest date, why): a forecast's basis lists them beside the fields it learnt from;
-            :attr:`excluded` is all of them.
+            (:class:`LeftOut`): a forecast's basis lists them beside the fields it learnt from, and a
+            field's page says its own; :attr:`excluded` is all of them.
         factor_fields: (commodity, coop) -> the fields whose records taught that cooperative's factor
             (issue 37: every learned factor lists the fields behind it; a crop's pooled factor rests
             on the fields of all its cooperatives, :meth:`fields_behind`).
@@ -116,12 +133,18 @@ class Calibration:
     prior_date_bias_days: float = 3.0
     factor_fields: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     soil_upper_vwc: dict[str, tuple[float, int]] = field(default_factory=dict)
-    set_apart: dict[tuple[str, str], tuple[tuple[str, dt.date, str], ...]] = field(default_factory=dict)
+    set_apart: dict[tuple[str, str], tuple[LeftOut, ...]] = field(default_factory=dict)
 
     @property
-    def excluded(self) -> tuple[tuple[str, dt.date, str], ...]:
-        """Every record left out of learning (field, harvest date, why): :attr:`set_apart`'s groups."""
+    def excluded(self) -> tuple[LeftOut, ...]:
+        """Every record left out of learning: :attr:`set_apart`'s groups."""
         return tuple(row for rows in self.set_apart.values() for row in rows)
+
+    def left_out_of(self, field_id: str) -> tuple[LeftOut, ...]:
+        """A field's own records left out of learning, oldest first."""
+        return tuple(
+            sorted((r for r in self.excluded if r.field_id == field_id), key=lambda r: r.harvest_date)
+        )
 
     def fields_behind(self, commodity: str, coop: str) -> tuple[str, dict[str, tuple[str, ...]]]:
         """Where a field's yield factor comes from (``cooperative``: its own records; ``crop``: the
@@ -304,9 +327,9 @@ def learn(
     Date biases and spreads use a prior worth ``prior_records`` records.
     """
     rows, left_out = _usable(records)
-    set_apart: dict[tuple[str, str], list[tuple[str, dt.date, str]]] = defaultdict(list)
-    for r, why in left_out:
-        set_apart[(r.commodity, r.coop_id)].append((r.field_id, r.harvest_date, why))
+    set_apart: dict[tuple[str, str], list[LeftOut]] = defaultdict(list)
+    for r, row in left_out:
+        set_apart[(r.commodity, r.coop_id)].append(row)
     by_crop: dict[str, list[HarvestOutcome]] = defaultdict(list)
     by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in rows:
@@ -371,25 +394,34 @@ def _pooled_spread(
 
 def _usable(
     records: Sequence[HarvestOutcome],
-) -> tuple[list[HarvestOutcome], list[tuple[HarvestOutcome, str]]]:
+) -> tuple[list[HarvestOutcome], list[tuple[HarvestOutcome, LeftOut]]]:
     """The records learning may use, and why each other one is left out (no number, a record beyond
     :data:`MAX_RECORD_RATIO` of its forecast, or one against a forecast whose crop lost
     :data:`MAX_CANOPY_LOST` of its canopy to drought)."""
     rows: list[HarvestOutcome] = []
-    excluded: list[tuple[HarvestOutcome, str]] = []
+    excluded: list[tuple[HarvestOutcome, LeftOut]] = []
+
+    def leave_out(
+        r: HarvestOutcome, why: str, kind: Literal["canopy_lost", "far_from_forecast", "no_number"]
+    ) -> None:
+        row = LeftOut(
+            r.field_id, r.harvest_date, why, kind, r.tonnes, r.forecast_tonnes, r.forecast_canopy_lost
+        )
+        excluded.append((r, row))
+
     for r in records:
         if r.forecast_canopy_lost >= MAX_CANOPY_LOST:
             why = (
                 f"its forecast's crop lost {100 * r.forecast_canopy_lost:.0f} % of its canopy to drought: "
                 "the harvest says whether it did, not what the cooperative's yield gap is"
             )
-            excluded.append((r, why))
+            leave_out(r, why, "canopy_lost")
             continue
         usable = np.isfinite(r.tonnes) and np.isfinite(r.forecast_tonnes) and r.forecast_tonnes > 0
         ratio = r.tonnes / r.forecast_tonnes if usable and r.tonnes > 0 else 0.0
         if not usable or not 1 / MAX_RECORD_RATIO <= ratio <= MAX_RECORD_RATIO or not np.isfinite(ratio):
             why = f"{r.tonnes:g} t against a forecast of {r.forecast_tonnes:g} t"
-            excluded.append((r, why))
+            leave_out(r, why, "far_from_forecast" if usable else "no_number")
             continue
         rows.append(r)
     return rows, excluded

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from forecast.crops import load_crops
 from forecast.drivers import irrigation_threshold_vwc_pct
 from forecast.engine import FieldForecast
+from forecast.learning import LeftOut
 from forecast.orchard import is_orchard
 from forecast.soils import calibrated_soil
 from services import InvalidInput, id_date
@@ -96,6 +97,9 @@ class FieldView:
     # multi-pick crop.
     closed_on: dt.date | None = None
     picked_t: float = 0.0
+    # The field's own harvest records learning left out, and why (forecast.learning.LeftOut): the
+    # farmer reads why the forecast did not learn from them, and may find a slip to correct.
+    left_out: tuple[LeftOut, ...] = ()
 
     @property
     def death_in_ten(self) -> int | None:
@@ -245,6 +249,7 @@ def field_view(
         store_error=error,
         closed_on=closed.get(field.id),
         picked_t=picked.get(field.id, 0.0),
+        left_out=run.calibration.left_out_of(field.id) if run is not None else (),
     )
 
 

@@ -170,8 +170,9 @@ def test_a_forecast_lists_the_records_learning_set_apart_and_why(
     """Issue 38 left the records learning leaves out as a count in /metrics: a manager whose
     cooperative's factor ignored a harvest could not see which or why. The forecast's basis lists its
     cooperative's records of the crop set apart, each with its reason, for whoever may read the
-    cooperative's field ids (a farmer reads none, as with yield_factor_fields); another
-    cooperative's, or another crop's, are not listed."""
+    cooperative's field ids; a farmer, who reads no other field's id (as with yield_factor_fields),
+    is told of their own field's, on the page in their words: a weight far from its forecast may be
+    a slip they can correct. Another cooperative's, or another crop's, are not listed."""
     c, tokens, service = client
     run = service.latest
     assert run is not None
@@ -192,15 +193,30 @@ def test_a_forecast_lists_the_records_learning_set_apart_and_why(
             rec(f"{coop}-f10", 5_000.0, 5.0),  # beyond any plausible ratio
             rec("junrejo-f01", 18.0, 3.2, at="junrejo", lost=0.9),
             rec(f"{coop}-f11", 18.0, 3.2, what=other_crop, lost=0.9),
+            rec(MINE, 1_500.0, 1.5),  # 1.500 kg typed as tonnes
         ]
     )
     monkeypatch.setattr(service, "_run", dataclasses.replace(run, calibration=calibration))
     for role in ("manager", "offtaker", "admin"):
         basis = c.get(f"/v1/fields/{MINE}/forecast", headers=auth(tokens[role])).json()["basis"]
         listed = {r["field_id"]: r for r in basis["records_set_apart"]}
-        assert set(listed) == {f"{coop}-f09", f"{coop}-f10"}, role
+        assert set(listed) == {f"{coop}-f09", f"{coop}-f10", MINE}, role
         assert "65 % of its canopy" in listed[f"{coop}-f09"]["reason"]
         assert listed[f"{coop}-f10"]["reason"] == "5000 t against a forecast of 5 t"
         assert listed[f"{coop}-f09"]["harvest_date"] == str(day)
     farmer = c.get(f"/v1/fields/{MINE}/forecast", headers=auth(tokens["farmer"])).json()["basis"]
-    assert farmer["records_set_apart"] == []
+    assert farmer["records_set_apart"] == [
+        {"field_id": MINE, "harvest_date": str(day), "reason": "1500 t against a forecast of 1.5 t"}
+    ]
+    page = c.get(f"/f/{MINE}", headers=auth(tokens["farmer"])).text
+    assert (
+        "Panen 1 Agu 2026 tidak dipakai untuk menyesuaikan perkiraan: 1.500.000 kg, jauh dari perkiraan "
+        "waktu itu (1.500 kg). Kalau beratnya salah, perbaiki catatannya" in page
+    )
+    assert f"{coop}-f09" not in page and "daun tanaman mati" not in page  # another field's record
+    # A record set apart for the drought its forecast saw is said as that.
+    drought = learn([*honest, rec(MINE, 18.0, 3.2, lost=0.65)])
+    monkeypatch.setattr(service, "_run", dataclasses.replace(run, calibration=drought))
+    page = c.get(f"/f/{MINE}", headers=auth(tokens["farmer"])).text
+    assert "perkiraan menduga 65 % daun tanaman mati karena kekeringan" in page
+    assert "jauh dari perkiraan" not in page

@@ -146,7 +146,8 @@ def test_a_harvest_against_a_forecast_whose_crop_lost_its_canopy_teaches_no_yiel
     alone, both = learn(records), learn([*records, *died])
     assert both.factor("cabbage", "a") == alone.factor("cabbage", "a")
     assert both.date_bias("cabbage") == alone.date_bias("cabbage")
-    why = {field: reason for field, _day, reason in both.excluded}
+    why = {r.field_id: r.reason for r in both.excluded}
+    assert {r.kind for r in both.excluded} == {"canopy_lost"}
     assert set(why) == {r.field_id for r in died}
     assert all("of its canopy to drought" in reason for reason in why.values())
     lived = dataclasses.replace(died[0], forecast_canopy_lost=np.nextafter(MAX_CANOPY_LOST, 0))

@@ -191,4 +191,6 @@ def test_what_a_drought_did_to_a_forecasts_canopy_goes_with_its_record_into_lear
     records = ForecastService(store, sessions, members=4)._records(harvests, fields)
     assert [r.forecast_canopy_lost for r in records] == [0.0, 0.8, 0.0]
     excluded = learn(records).excluded
-    assert [(field, "lost 80 % of its canopy" in why) for field, _day, why in excluded] == [("f1", True)]
+    assert [(r.field_id, r.kind, "lost 80 % of its canopy" in r.reason) for r in excluded] == [
+        ("f1", "canopy_lost", True)
+    ]
