@@ -341,6 +341,12 @@ class PlanRowPublic(BaseModel):
         description="Expected tonnes of this cell that were forecast before this week and not yet recorded: "
         "late, still to be bought (only in the first week)",
     )
+    crop_death_tonnes: float = Field(
+        0.0,
+        description="Expected tonnes of this cell from members in which the crop dies of drought: what it "
+        "had built, counted on its death's day (a field cleared early, or abandoned: tonnes that may never "
+        "be offered). Part of tonnes_expected, and adds up like it",
+    )
     price_idr_per_kg: float | None = Field(
         None,
         description="Coosae's buying price (grade A) on the week's Monday, Rp/kg (/v1/prices); null: no "

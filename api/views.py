@@ -117,6 +117,7 @@ def _plan_rows(rows: list[PlanRow], ctx: PlanContext) -> list[PlanRowPublic]:
                 coop_id=r.coop_id,
                 tonnes_expected=expected,
                 overdue_tonnes=round(r.overdue_tonnes, 1),
+                crop_death_tonnes=round(r.crop_death_tonnes, 1),
                 # Priced on the rounded tonnes, so a row's cost is its tonnes times its price as read.
                 price_idr_per_kg=None if price is None else price.idr_per_kg,
                 cost_expected_idr=None if price is None else round(expected * 1000 * price.idr_per_kg),

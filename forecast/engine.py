@@ -121,6 +121,9 @@ class FieldForecast:
     # The median day of death over the members whose crop dies (None when none does); the harvest dates
     # are the others' (see _field_forecast).
     crop_death_date_p50: dt.date | None = None
+    # Which members' crop dies (their members_tonnes are what it had built, on its death's day): the
+    # plan says how much of a week's tonnes is that (None: no member's does, or not known).
+    members_died: NDArray[np.bool_] | None = None
 
     @property
     def tonnes_expected(self) -> float:
@@ -463,4 +466,5 @@ def _field_forecast(
         if died.any()
         else None,
         canopy_lost_p50=float(np.median(1 - result.green_canopy[i])),
+        members_died=died.copy() if died.any() else None,
     )

@@ -13,6 +13,10 @@ P10/P50/P90 stay as the range of each cell or total on its own, taken over membe
 A harvest forecast before the plan's first week that has not been recorded is **overdue**: it is
 still to be bought, so it counts in the first week (``overdue_tonnes`` says how much of it is late),
 never dropped.
+
+A member whose crop dies of drought (forecast.engine) ends its season on its death's day with what
+the crop had built: that counts as the forecasts count it, and ``crop_death_tonnes`` says how much of
+a cell's expected tonnes it is, tonnes a planner may not see at all (a field cleared, or abandoned).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class PlanRow:
     tonnes_p90: float
     tonnes_expected: float = 0.0  # the mean over members: the headline, additive
     overdue_tonnes: float = 0.0  # expected tonnes of it that were due before the plan's first week
+    crop_death_tonnes: float = 0.0  # expected tonnes of it from members whose crop died of drought
 
 
 def iso_week(day: dt.date) -> str:
@@ -72,7 +77,7 @@ def plan_members(
     ``by_coop=False`` every cooperative is summed into one key per commodity (coop
     :data:`ALL_COOPS`), member by member, so its percentiles are those of the total.
     """
-    keys, labels, totals, _overdue = _binned(
+    keys, labels, totals, _overdue, _dead = _binned(
         forecasts, start=start, weeks=weeks, by_coop=by_coop, count_overdue=count_overdue
     )
     return keys, labels, totals
@@ -85,10 +90,11 @@ def _binned(
     weeks: int,
     by_coop: bool,
     count_overdue: bool = True,
-) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64], NDArray[np.float64]]:
-    """:func:`plan_members`, and the overdue part of the first week (keys, members). Without
-    ``count_overdue`` (a plan that starts after this week), harvests before its first week are left out:
-    what is late is bought this week, not in the plan's first."""
+) -> tuple[list[tuple[str, str]], list[str], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`plan_members`, the overdue part of the first week (keys, members), and the part of each
+    cell from members whose crop died (keys, weeks, members). Without ``count_overdue`` (a plan that
+    starts after this week), harvests before its first week are left out: what is late is bought this
+    week, not in the plan's first."""
     library = load_crops()
     first = _monday(start)
     labels = [iso_week(first + dt.timedelta(weeks=w)) for w in range(weeks)]
@@ -101,8 +107,9 @@ def _binned(
     members = max((f.members for f in forecasts), default=0)
     totals = np.zeros((len(keys), weeks, members))
     overdue = np.zeros((len(keys), members))
+    dead = np.zeros_like(totals)
     if not forecasts or weeks < 1:
-        return keys, labels, totals, overdue
+        return keys, labels, totals, overdue, dead
     # Arrays over fields x members, so the binning below is a few vectorised passes, not a loop per member.
     row = np.array([index[(f.commodity, coop(f))] for f in forecasts])
     window = np.array([max(1, library[f.commodity].harvest_window_days) for f in forecasts])
@@ -111,6 +118,9 @@ def _binned(
     )
     tonnes = np.array([f.members_tonnes for f in forecasts], dtype=np.float64)
     has_day = np.array([[d is not None for d in f.members_harvest_date] for f in forecasts])
+    died = np.array(
+        [f.members_died if f.members_died is not None else np.zeros(f.members, dtype=bool) for f in forecasts]
+    )
     share = np.where(has_day & (tonnes > 0), tonnes / window[:, None], 0.0)
     member = np.broadcast_to(np.arange(members), day0.shape)
     rows = np.broadcast_to(row[:, None], day0.shape)
@@ -122,7 +132,9 @@ def _binned(
         late = ok & (week_of < 0)
         np.add.at(totals, (rows[ok], np.maximum(week_of[ok], 0), member[ok]), share[ok])
         np.add.at(overdue, (rows[late], member[late]), share[late])
-    return keys, labels, totals, overdue
+        gone = ok & died
+        np.add.at(dead, (rows[gone], np.maximum(week_of[gone], 0), member[gone]), share[gone])
+    return keys, labels, totals, overdue, dead
 
 
 def purchase_plan(
@@ -136,7 +148,7 @@ def purchase_plan(
     """Rows for every commodity × week × cooperative with any forecast harvest (see module docstring);
     with ``by_coop=False``, one row per commodity × week for all cooperatives together; without
     ``count_overdue``, harvests before the first week are left out (a plan starting next week)."""
-    keys, labels, totals, overdue = _binned(
+    keys, labels, totals, overdue, dead = _binned(
         forecasts, start=start, weeks=weeks, by_coop=by_coop, count_overdue=count_overdue
     )
     rows = []
@@ -157,6 +169,7 @@ def purchase_plan(
                     round(float(p90), 3),
                     round(float(member_tonnes.mean()), 3),
                     round(late, 3),
+                    round(float(dead[k, w].mean()), 3),
                 )
             )
     rows.sort(key=lambda r: (r.iso_week, r.commodity, r.coop_id))

@@ -39,6 +39,7 @@ PLAN_HEADERS = {
     "tonnes_p50": "Ton P50",
     "tonnes_p90": "Ton P90",
     "overdue_tonnes": "Terlambat ton / Overdue tonnes",
+    "crop_death_tonnes": "Dari tanaman mati kering ton / From drought-killed crops, tonnes",
     "price_idr_per_kg": "Harga beli Rp/kg / Buying price Rp/kg",
     "cost_expected_idr": "Perkiraan biaya Rp / Expected cost Rp",
     "skill_tonnes_mape_30d": "Galat 30 hari / MAPE 30 days",
@@ -109,7 +110,7 @@ def _plan_sheet(book: Workbook, columns: Sequence[str], rows: Sequence[Sequence[
         sheet.column_dimensions[letter].width = max(
             12, min(40, len(PLAN_HEADERS.get(str(name), str(name))) + 2)
         )
-        fmt = _TONNES if str(name).startswith(("tonnes_", "overdue_", "change_")) else None
+        fmt = _TONNES if str(name).startswith(("tonnes_", "overdue_", "crop_death_", "change_")) else None
         if str(name).endswith("_idr") or str(name) == "price_idr_per_kg":
             fmt = _RUPIAH
         elif str(name) in ("issued_at", "last_reading_ms"):

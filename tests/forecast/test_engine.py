@@ -595,6 +595,10 @@ def test_a_harvest_date_is_a_harvests_and_a_death_is_counted_apart(
     death = grid_start + dt.timedelta(days=int(death_day))
     assert f.crop_death_share == dead / members
     assert f.crop_death_date_p50 == (death if dead else None)
+    # The plan reads which members died (their tonnes are what the crop had built).
+    assert (f.members_died is None) == (dead == 0)
+    if f.members_died is not None:
+        assert f.members_died.tolist() == [True] * dead + [False] * (members - dead)
     assert f.members_harvest_date[:dead] == [death] * dead
     assert f.members_harvest_date[dead:] == alive.members_harvest_date[dead:]
     np.testing.assert_array_equal(f.members_tonnes, alive.members_tonnes)
