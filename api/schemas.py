@@ -317,6 +317,11 @@ class FieldForecastPublic(BaseModel):
         description="Each member's harvest date (with `members=true`; null: not within the model horizon)",
     )
     members_tonnes: list[float] | None = Field(None, description="Each member's tonnes (with `members=true`)")
+    members_died: list[bool] | None = Field(
+        None,
+        description="Whether each member's crop dies of drought (with `members=true`): its date is the "
+        "death's and its tonnes what the crop had built, which the plan's crop_death_tonnes sums",
+    )
 
 
 class PlanRowPublic(BaseModel):

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
+import numpy as np
 import pytest
 
 from forecast.plan import purchase_plan
@@ -173,6 +174,7 @@ def _check_api(api: str, admin: str, farmer: str) -> None:
             members=len(x["members_tonnes"]),
             members_tonnes=x["members_tonnes"],
             members_harvest_date=[dt.date.fromisoformat(d) if d else None for d in x["members_harvest_date"]],
+            members_died=np.array(x["members_died"]),
         )
         for x in forecasts
     ]
@@ -181,7 +183,7 @@ def _check_api(api: str, admin: str, farmer: str) -> None:
         (r.commodity, r.iso_week, r.coop_id) for r in expected
     ]
     for got, want in zip(plan, expected, strict=True):
-        for q in ("tonnes_p10", "tonnes_p50", "tonnes_p90"):
+        for q in ("tonnes_p10", "tonnes_p50", "tonnes_p90", "crop_death_tonnes"):
             # The plan shows tonnes to 0.1 t; the members it is summed from come to 4 decimals.
             assert got[q] == pytest.approx(round(getattr(want, q), 1), abs=0.1 + 1e-9)
     # Each printed token works with its role's scope.
