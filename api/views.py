@@ -94,11 +94,7 @@ def forecast_public(
         ),
         members_harvest_date=list(f.members_harvest_date) if members else None,
         members_tonnes=[round(float(t), 4) for t in f.members_tonnes] if members else None,
-        members_died=(
-            ([bool(d) for d in f.members_died] if f.members_died is not None else [False] * f.members)
-            if members
-            else None
-        ),
+        members_died=f.member_deaths.tolist() if members else None,
     )
 
 

@@ -141,6 +141,11 @@ class FieldForecast:
         """Ensemble size."""
         return len(self.members_tonnes)
 
+    @property
+    def member_deaths(self) -> NDArray[np.bool_]:
+        """Whether each member's crop dies: :attr:`members_died`, or none when it is not given."""
+        return self.members_died if self.members_died is not None else np.zeros(self.members, dtype=bool)
+
 
 def _stable_hash(text: str) -> int:
     """A hash of ``text`` that is the same in every process (Python's ``hash`` is salted)."""

@@ -118,9 +118,7 @@ def _binned(
     )
     tonnes = np.array([f.members_tonnes for f in forecasts], dtype=np.float64)
     has_day = np.array([[d is not None for d in f.members_harvest_date] for f in forecasts])
-    died = np.array(
-        [f.members_died if f.members_died is not None else np.zeros(f.members, dtype=bool) for f in forecasts]
-    )
+    died = np.array([f.member_deaths for f in forecasts])
     share = np.where(has_day & (tonnes > 0), tonnes / window[:, None], 0.0)
     member = np.broadcast_to(np.arange(members), day0.shape)
     rows = np.broadcast_to(row[:, None], day0.shape)

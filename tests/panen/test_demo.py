@@ -174,7 +174,7 @@ def _check_api(api: str, admin: str, farmer: str) -> None:
             members=len(x["members_tonnes"]),
             members_tonnes=x["members_tonnes"],
             members_harvest_date=[dt.date.fromisoformat(d) if d else None for d in x["members_harvest_date"]],
-            members_died=np.array(x["members_died"]),
+            member_deaths=np.array(x["members_died"]),
         )
         for x in forecasts
     ]
