@@ -13,8 +13,9 @@ For each field and member, from planting:
   (``perennial``) have their roots at full depth from bloom on;
 - **root-zone water balance**, FAO-56's dual crop coefficient (Ch. 7) for crops with basal Kcb
   (Table 17), else its single Kc (Table 12; the orchards): Kc = Ks Kcb + Ke by stage (linear
-  between), the soil's evaporation Ke from its own surface layer (Ze 0.10 m: TEW, Eq. 73; Kr and
-  Ke, Eqs. 71-74, with REW; the exposed share 1 - fc, Eqs. 75-76; the layer's balance, Eq. 77).
+  between), the soil's evaporation Ke from its own surface layer (Ze 0.10 m: TEW, Eq. 73; Ke,
+  Eq. 71, with REW; the exposed share 1 - fc, Eqs. 75-76; the layer's balance, Eq. 77), its stage-2
+  decline Kr convex as Ritchie (1972) measured it, not Eq. 74's line (:data:`EVAPORATION_DECLINE`).
   A single Kc_ini of 0.6 has a young tomato lose 0.6 ET0 a day however dry the surface; with the
   surface's own bucket a dry spell stops evaporation once TEW is gone, and frequent rain raises it
   above Kc_ini (FAO-56 Fig. 29). Against AquaCrop (which keeps evaporation and transpiration apart
@@ -92,6 +93,12 @@ KC_MAX = 1.20
 KC_MIN = 0.15
 EVAPORATION_LAYER_M = 0.10
 REW_MM = 9.0
+# Stage 2 of soil evaporation falls fastest just after the surface dries: Ritchie (1972, Water Resour.
+# Res. 8: 1204-1213) measured cumulative stage-2 evaporation growing as √t, so the rate falls as the
+# inverse of what has evaporated since stage 1; FAO-56's Eq. 74 takes the fall as linear in De for
+# simplicity. Kr = (e^(f Wrel) − 1) / (e^f − 1), Wrel = (TEW − De) / (TEW − REW), with the shape
+# factor f = 4 of AquaCrop's reference manual (Raes et al. 2018, ch. 3, "fevap" default).
+EVAPORATION_DECLINE = 4.0
 # Points of the Kcb curve's integral to a crop's death (share_built_at_death): within 0.1 % of exact.
 DEATH_GRID_POINTS = 65
 ROOT_DEPTH_AT_PLANTING_M = 0.3  # FAO-56 Ch. 8: 0.15-0.20 m at sowing; 0.3 m for transplants and tubers [est]
@@ -204,8 +211,16 @@ def total_evaporable_water_mm(*, theta_fc: F64, theta_wp: F64, layer_m: float = 
 
 
 def evaporation_reduction(*, surface_depletion_mm: F64, tew_mm: F64, rew_mm: F64) -> F64:
-    """Kr = (TEW − De) / (TEW − REW) once De passes REW, else 1 (FAO-56 Eq. 74), within [0, 1]."""
-    return np.clip((tew_mm - surface_depletion_mm) / (tew_mm - rew_mm), 0.0, 1.0)
+    """Kr = (e^(f Wrel) − 1) / (e^f − 1), Wrel = (TEW − De) / (TEW − REW) within [0, 1]: 1 until De
+    passes REW, 0 at TEW, falling fastest as stage 2 begins (:data:`EVAPORATION_DECLINE`; FAO-56's
+    Eq. 74 is the same bounds joined by a line)."""
+    wrel = np.subtract(tew_mm, surface_depletion_mm)
+    wrel /= tew_mm - rew_mm
+    np.clip(wrel, 0.0, 1.0, out=wrel)
+    wrel *= EVAPORATION_DECLINE
+    np.expm1(wrel, out=wrel)
+    wrel /= np.expm1(EVAPORATION_DECLINE)
+    return wrel
 
 
 def exposed_wetted_fraction(*, kcb: F64, kc_max: F64 | float) -> F64:

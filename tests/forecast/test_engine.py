@@ -138,8 +138,8 @@ def test_a_days_transpiration_counts_as_its_share_of_the_days_demand() -> None:
     rain = np.zeros((3, 4, days))
     rain[:, :, 49:52] = 100.0  # days 49-51: soaked to field capacity, so unstressed on day 50
     runs = []
-    for demand in (4.0, 12.0, 0.0):  # 0: a day without demand grows nothing, and is not counted
-        inputs = _planted_today(crop, days, rain, et0_mm=4.0)
+    for demand in (5.0, 15.0, 0.0):  # 0: a day without demand grows nothing, and is not counted
+        inputs = _planted_today(crop, days, rain, et0_mm=5.0)
         et0 = inputs.et0_mm.copy()
         et0[:, :, 50] = demand
         runs.append(run_season(dataclasses.replace(inputs, et0_mm=et0)))

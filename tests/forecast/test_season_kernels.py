@@ -51,10 +51,16 @@ def test_water_stress_coefficient_is_fao56_equation_84() -> None:
     assert_allclose(got, [1.0, 1.0, 0.5, 0.0, 0.0])
 
 
-def test_evaporation_reduction_is_fao56_equation_74() -> None:
-    # TEW 22.5, REW 9: Kr = (22.5 - De) / 13.5 between them.
+def test_evaporation_reduction_keeps_fao56_bounds_and_falls_fastest_as_stage_2_begins() -> None:
+    # TEW 22.5, REW 9: 1 up to REW, 0 from TEW (FAO-56 Eq. 74's bounds); halfway, Wrel 0.5, the
+    # convex decline gives (e² − 1) / (e⁴ − 1) = 0.119 where Eq. 74's line gives 0.5.
     got = evaporation_reduction(surface_depletion_mm=a(0, 9, 15.75, 22.5, 30), tew_mm=a(22.5), rew_mm=a(9))
-    assert_allclose(got, [1.0, 1.0, 0.5, 0.0, 0.0])
+    assert_allclose(got, [1.0, 1.0, 0.1192, 0.0, 0.0], atol=1e-4)
+    # Ritchie's stage 2: the first millimetres past REW cut the rate most.
+    steps = evaporation_reduction(surface_depletion_mm=np.linspace(9, 22.5, 28), tew_mm=a(22.5), rew_mm=a(9))
+    drops = -np.diff(steps)
+    assert np.all(drops > 0)
+    assert np.all(np.diff(drops) < 0)
 
 
 def test_bare_soil_exposes_everything_and_a_full_canopy_almost_nothing() -> None:
