@@ -464,9 +464,11 @@ def _water_day(
     # ΔDr = −P − I + ETa + DP + corrections.
     st.totals["nudge"] += new - (depletion - rain - irrigation + eta + percolation)
     st.depletion = new
-    st.depletion_today = np.where(d + 1 == p.today, new, st.depletion_today)
-    st.raw_today = np.where(d + 1 == p.today, raw, st.raw_today)
-    st.taw_today = np.where(d + 1 == p.today, taw, st.taw_today)
+    ending = np.flatnonzero(p.today[:, 0] == d + 1)  # fields whose forecast day this is
+    if ending.size:
+        st.depletion_today[ending] = new[ending]
+        st.raw_today[ending] = raw[ending]
+        st.taw_today[ending] = taw[ending]
     # Σ(Ta/ET0) and Σ(Tc/ET0): AquaCrop's biomass is WP* Σ(Tr/ET0), a day counting as its share of the
     # day's demand (a day without demand grows nothing).
     demand = growing & (et0 > 0)
