@@ -149,6 +149,17 @@ def test_a_forecast_whose_crop_may_die_of_drought_says_so_to_the_farmer_and_the_
     page = c.get(f"/f/{MINE}", headers=farmer).text
     assert "tanaman mungkin sudah mati kering" in page
     assert "Waktu panen" not in page
+    # Nothing left to harvest reads as words, not as a range "0–0 ton" (found in the demo, temas-f02).
+    run.forecasts[MINE] = dataclasses.replace(died, crop_death_share=1.0, tonnes_p10=0.0, tonnes_p50=0.01,
+                                              tonnes_p90=0.04)  # fmt: skip
+    page = c.get(f"/f/{MINE}", headers=farmer).text
+    assert "0–0 ton" not in page
+    assert "hampir tidak ada" in page
+    # A range that rounds to one figure is said once.
+    run.forecasts[MINE] = dataclasses.replace(forecast, tonnes_p10=1.21, tonnes_p50=1.23, tonnes_p90=1.24)
+    page = c.get(f"/f/{MINE}", headers=farmer).text
+    assert "Hasil: sekitar <strong>1,2 ton</strong>" in page
+    assert "1,2–1,2" not in page
     run.forecasts[MINE] = died
     assert c.get(f"/v1/fields/{MINE}/forecast", headers=farmer).json()["crop_death_date_p50"] == str(
         died.crop_death_date_p50
