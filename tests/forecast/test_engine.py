@@ -190,6 +190,33 @@ def test_water_balance_conserves_water() -> None:
         assert (r.total_irrigation_mm[1] == 0).all()
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 60), min_size=3, max_size=3), st.sampled_from([np.nan, 30.0]))
+def test_the_forecast_days_water_is_the_state_at_the_end_of_the_day_before(
+    todays: list[int], vwc: float
+) -> None:
+    """Each field's depletion, RAW and TAW "today" are its state after the last observed day, however
+    the fields' forecast days differ within one batch: the same field run on a grid that ends on its
+    forecast day ends there."""
+    base = _inputs(days=60, vwc=vwc)
+    inputs = dataclasses.replace(base, today=np.array(todays))
+    r = run_season(inputs)
+    for i, k in enumerate(todays):
+        cut = dataclasses.replace(
+            inputs,
+            today=np.full(3, k),
+            tmin_c=inputs.tmin_c[:, :, :k],
+            tmax_c=inputs.tmax_c[:, :, :k],
+            rain_mm=inputs.rain_mm[:, :, :k],
+            et0_mm=inputs.et0_mm[:, :, :k],
+            soil_vwc_pct=inputs.soil_vwc_pct[:, :k],
+        )
+        ended = run_season(cut)
+        np.testing.assert_allclose(r.depletion_today_mm[i], ended.final_depletion_mm[i, 0], atol=1e-9)
+        np.testing.assert_allclose(r.taw_mm[i], ended.taw_mm[i], atol=1e-9)
+        np.testing.assert_allclose(r.raw_today_mm[i], ended.raw_today_mm[i], atol=1e-9)
+
+
 def test_soil_moisture_readings_pull_the_state_toward_the_sensor() -> None:
     dry = run_season(_inputs(vwc=21.0))  # near wilting point
     wet = run_season(_inputs(vwc=40.0))  # at field capacity
